@@ -1,0 +1,121 @@
+//! Typed, validated ids: a malformed id is refused at the edge, never stored.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ports::IdGenerator;
+
+/// Why a string is not a valid id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// The id does not have the expected `<prefix>_<32 hex>` shape.
+    #[error("malformed {kind} id {value:?}: expected {prefix}_ followed by 32 lowercase hex digits")]
+    Malformed {
+        /// What the id names (account, site...).
+        kind: &'static str,
+        /// Its expected prefix.
+        prefix: &'static str,
+        /// What was given.
+        value: String,
+    },
+}
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix every id of this kind starts with.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh id from the generator.
+            pub fn generate(ids: &dyn IdGenerator) -> Self {
+                Self(ids.new_id($prefix))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                let ok = s
+                    .strip_prefix(concat!($prefix, "_"))
+                    .is_some_and(|rest| {
+                        rest.len() == 32 && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                    });
+                if ok {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(IdError::Malformed { kind: $kind, prefix: $prefix, value: s.to_owned() })
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(s: String) -> Result<Self, IdError> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// Identifies a tenant: every record belongs to one.
+    AccountId, "acct", "account"
+);
+typed_id!(
+    /// Identifies a site of an account.
+    SiteId, "site", "site"
+);
+typed_id!(
+    /// Identifies an automation run (also the lock holder and the execution name).
+    RunId, "run", "run"
+);
+typed_id!(
+    /// Identifies one ledger entry.
+    TransactionId, "txn", "transaction"
+);
+typed_id!(
+    /// Identifies a credit hold.
+    HoldId, "hold", "hold"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::UuidIds;
+
+    #[test]
+    fn generated_ids_parse_and_bad_ones_do_not() {
+        let id = AccountId::generate(&UuidIds);
+        assert_eq!(id.as_str().parse::<AccountId>(), Ok(id.clone()));
+        assert!("acct_123".parse::<AccountId>().is_err());
+        assert!(id.as_str().replace("acct", "site").parse::<AccountId>().is_err());
+        assert!("acct_0123456789ABCDEF0123456789abcdef".parse::<AccountId>().is_err());
+        let json = serde_json::to_string(&id).expect("serialize");
+        assert_eq!(serde_json::from_str::<AccountId>(&json).expect("parse"), id);
+        assert!(serde_json::from_str::<AccountId>("\"nope\"").is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! Accounts and sites.
+
+use std::sync::Arc;
+
+use super::{from_item, keys, to_item, RepoError};
+use crate::domain::{Account, AccountId, Site, SiteId};
+use crate::ports::{Condition, ItemStore, Query, StoreError, WriteOp};
+
+/// Stores accounts together with their (initially empty) balance item.
+#[derive(Clone)]
+pub struct AccountRepo {
+    store: Arc<dyn ItemStore>,
+}
+
+impl AccountRepo {
+    /// A repository over the store.
+    pub fn new(store: Arc<dyn ItemStore>) -> Self {
+        Self { store }
+    }
+
+    /// Writes a new account and its zero balance in one transaction.
+    pub async fn create(&self, account: &Account) -> Result<(), RepoError> {
+        let meta = to_item(account, "account", &keys::account(&account.id), None)?;
+        let balance = super::ledger::initial_balance_item(&account.id);
+        self.store
+            .transact(vec![
+                WriteOp::Put { item: meta, condition: Some(Condition::ItemNotExists) },
+                WriteOp::Put { item: balance, condition: Some(Condition::ItemNotExists) },
+            ])
+            .await?;
+        Ok(())
+    }
+
+    /// Reads an account.
+    pub async fn get(&self, id: &AccountId) -> Result<Option<Account>, RepoError> {
+        self.store.get(&keys::account(id)).await?.map(from_item).transpose()
+    }
+}
+
+/// Stores sites, indexed by account.
+#[derive(Clone)]
+pub struct SiteRepo {
+    store: Arc<dyn ItemStore>,
+}
+
+impl SiteRepo {
+    /// A repository over the store.
+    pub fn new(store: Arc<dyn ItemStore>) -> Self {
+        Self { store }
+    }
+
+    /// Writes a new site; fails with a condition error when its account does not exist.
+    pub async fn create(&self, site: &Site) -> Result<(), RepoError> {
+        let item = to_item(
+            site,
+            "site",
+            &keys::site(&site.id),
+            Some((keys::account_sites_index(&site.account_id), format!("SITE#{}", site.id))),
+        )?;
+        self.store
+            .transact(vec![
+                WriteOp::Check { key: keys::account(&site.account_id), condition: Condition::ItemExists },
+                WriteOp::Put { item, condition: Some(Condition::ItemNotExists) },
+            ])
+            .await?;
+        Ok(())
+    }
+
+    /// Reads a site.
+    pub async fn get(&self, id: &SiteId) -> Result<Option<Site>, RepoError> {
+        self.store.get(&keys::site(id)).await?.map(from_item).transpose()
+    }
+
+    /// Lists an account's sites (one page).
+    pub async fn list(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Site>, Option<String>), RepoError> {
+        let page = self
+            .store
+            .query(&Query::partition(keys::account_sites_index(account)).on_gsi1().limit(limit).after(cursor))
+            .await?;
+        let sites = page.items.into_iter().map(from_item).collect::<Result<Vec<Site>, _>>()?;
+        Ok((sites, page.cursor))
+    }
+}
+
+impl From<RepoError> for StoreError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::Store(s) => s,
+            RepoError::Corrupt { .. } => StoreError::Backend(e.to_string()),
+        }
+    }
+}
