@@ -1,1 +1,31 @@
-fn main(){}
+//! `igny8`: the platform's services from a terminal. Thin: parse, run, print.
+
+mod args;
+mod commands;
+mod error;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let json = cli.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(output) => output.print(json),
+        Err(e) => {
+            eprintln!("error: {e}");
+            if json {
+                println!("{}", serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}}));
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

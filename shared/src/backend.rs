@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::accounts::AccountService;
 use crate::automation::SiteLock;
 use crate::aws::DynamoStore;
 use crate::billing::CreditService;
@@ -59,6 +60,8 @@ pub struct Services {
     pub sites: SiteRepo,
     /// The credit ledger.
     pub credits: CreditService,
+    /// Opening accounts and sites.
+    pub account_service: AccountService,
     /// The per-site run lock.
     pub locks: SiteLock,
     /// Time.
@@ -75,10 +78,21 @@ impl Services {
 
     /// Services with an injected clock and id generator (tests).
     pub fn with(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
+        let accounts = AccountRepo::new(Arc::clone(&store));
+        let sites = SiteRepo::new(Arc::clone(&store));
+        let credits = CreditService::new(Arc::clone(&store), Arc::clone(&clock), Arc::clone(&ids));
+        let account_service = AccountService::new(
+            accounts.clone(),
+            sites.clone(),
+            credits.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&ids),
+        );
         Self {
-            accounts: AccountRepo::new(Arc::clone(&store)),
-            sites: SiteRepo::new(Arc::clone(&store)),
-            credits: CreditService::new(Arc::clone(&store), Arc::clone(&clock), Arc::clone(&ids)),
+            accounts,
+            sites,
+            credits,
+            account_service,
             locks: SiteLock::new(Arc::clone(&store), Arc::clone(&clock)),
             store,
             clock,

@@ -1,6 +1,7 @@
 //! `igny8-core`: the domain, the services that hold its rules, the ports they depend on,
 //! and both adapter families (`local/` for a laptop, `aws/` for the cloud).
 
+pub mod accounts;
 pub mod automation;
 pub mod aws;
 pub mod backend;

@@ -60,12 +60,8 @@ const THROTTLE_CODES: [&str; 4] = [
 ];
 
 /// Codes of per-item cancellation reasons meaning "slow down".
-const THROTTLE_REASONS: [&str; 4] = [
-    "ThrottlingError",
-    "ProvisionedThroughputExceeded",
-    "RequestLimitExceeded",
-    "Throttling",
-];
+const THROTTLE_REASONS: [&str; 4] =
+    ["ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded", "Throttling"];
 
 /// The item store on one DynamoDB table with `PK`/`SK` keys and the `GSI1` index.
 ///
@@ -80,10 +76,7 @@ impl DynamoStore {
     /// Wraps an already configured client, so callers that share one `SdkConfig`
     /// across several AWS adapters (or tests with a custom client) can reuse it.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     /// Builds a client from the standard AWS configuration chain.
@@ -142,20 +135,13 @@ impl DynamoStore {
                 .build()
         };
         let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build()
         };
         let gsi = GlobalSecondaryIndex::builder()
             .index_name(GSI1_NAME)
             .key_schema(key(GSI1PK, KeyType::Hash).map_err(build_error)?)
             .key_schema(key(GSI1SK, KeyType::Range).map_err(build_error)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
             .build()
             .map_err(build_error)?;
         let result = self
@@ -183,12 +169,7 @@ impl DynamoStore {
         let deadline = Instant::now() + TABLE_ACTIVE_TIMEOUT;
         let mut delay = Duration::from_millis(100);
         loop {
-            let result = self
-                .client
-                .describe_table()
-                .table_name(&self.table)
-                .send()
-                .await;
+            let result = self.client.describe_table().table_name(&self.table).send().await;
             let ready = match result {
                 Ok(out) => match out.table {
                     Some(desc) => {
@@ -356,16 +337,10 @@ impl ItemStore for DynamoStore {
             .collect::<Result<Vec<_>, _>>()?;
         let cursor = if items.len() > limit {
             items.truncate(limit);
-            items
-                .last()
-                .map(|i| cursor_of(i, query.index))
-                .transpose()?
+            items.last().map(|i| cursor_of(i, query.index)).transpose()?
         } else {
             // A short page with a LastEvaluatedKey: DynamoDB stopped at its 1 MB cap.
-            out.last_evaluated_key
-                .as_ref()
-                .map(encode_cursor)
-                .transpose()?
+            out.last_evaluated_key.as_ref().map(encode_cursor).transpose()?
         };
         Ok(Page { items, cursor })
     }
@@ -396,8 +371,7 @@ impl ItemStore for DynamoStore {
     ) -> Result<Item, StoreError> {
         validate_actions(&actions)?;
         let mut expr = Expr::default();
-        // No actions: DynamoDB creates a key-only item when it is missing, as the port asks.
-        let update = expr.update(&actions);
+        let update = expr.update(&actions).ok_or_else(|| no_actions(key))?;
         let condition = condition.as_ref().map(|c| expr.condition(c));
         let (names, values) = expr.into_maps();
         let out = self
@@ -405,7 +379,7 @@ impl ItemStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_attrs(key)))
-            .set_update_expression(update)
+            .update_expression(update)
             .set_condition_expression(condition)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
@@ -415,8 +389,7 @@ impl ItemStore for DynamoStore {
             .map_err(|e| write_error("UpdateItem", &e, key))?;
         match out.attributes {
             Some(attrs) => attrs_to_item(attrs),
-            // Only possible for an empty update of an existing key-only item.
-            None => Ok(key_item(key)),
+            None => Err(StoreError::Backend("UpdateItem returned no attributes".into())),
         }
     }
 
@@ -439,25 +412,15 @@ impl ItemStore for DynamoStore {
 
     async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), StoreError> {
         let keys = validate_transaction(&writes)?;
-        let items = writes
-            .iter()
-            .map(|w| transact_item(&self.table, w))
-            .collect::<Result<Vec<_>, _>>()?;
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
+        let items =
+            writes.iter().map(|w| transact_item(&self.table, w)).collect::<Result<Vec<_>, _>>()?;
+        let result =
+            self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(err) => match err.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-                    Err(cancellation_error(
-                        e.cancellation_reasons(),
-                        &keys,
-                        &DisplayErrorContext(&err).to_string(),
-                    ))
+                    Err(cancellation_error(e.cancellation_reasons(), &keys, &describe(&err)))
                 }
                 _ => Err(store_error("TransactWriteItems", &err)),
             },
@@ -482,17 +445,9 @@ fn transact_item(table: &str, write: &WriteOp) -> Result<TransactWriteItem, Stor
                 .map_err(build_error)?;
             TransactWriteItem::builder().put(put).build()
         }
-        WriteOp::Update {
-            key,
-            actions,
-            condition,
-        } => {
+        WriteOp::Update { key, actions, condition } => {
             validate_actions(actions)?;
-            // A transactional Update must carry an expression, and no expression is a
-            // no-op on every item; refuse rather than invent one that touches data.
-            let update = expr.update(actions).ok_or_else(|| {
-                StoreError::Invalid(format!("transactional update of {key} has no actions"))
-            })?;
+            let update = expr.update(actions).ok_or_else(|| no_actions(key))?;
             let condition = condition.as_ref().map(|c| expr.condition(c));
             let (names, values) = expr.into_maps();
             let update = Update::builder()
@@ -551,9 +506,32 @@ where
         code => StoreError::Backend(format!(
             "DynamoDB {op} failed [{}]: {}",
             code.unwrap_or("no error code"),
-            DisplayErrorContext(err)
+            describe(err)
         )),
     }
+}
+
+/// One line a person can act on: the service's own message for a service error (the
+/// full context would dump the raw HTTP response), the whole cause chain otherwise
+/// (connection refused, timeout, credentials...).
+fn describe<E>(err: &SdkError<E>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(_) => {
+            let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or_default();
+            format!("{} (HTTP {status})", err.message().unwrap_or("no message"))
+        }
+        _ => DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// An update needs at least one action: DynamoDB has no expression that touches
+/// nothing, and an UpdateItem without one is an emulator crash (moto) or a key-only
+/// item (DynamoDB), so refuse it on every path alike.
+fn no_actions(key: &Key) -> StoreError {
+    StoreError::Invalid(format!("update of {key} has no actions"))
 }
 
 /// Like [`store_error`], but a failed condition of a single write is data.
@@ -562,10 +540,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     if err.code() == Some("ConditionalCheckFailedException") {
-        StoreError::ConditionFailed(vec![FailedWrite {
-            index: 0,
-            key: key.clone(),
-        }])
+        StoreError::ConditionFailed(vec![FailedWrite { index: 0, key: key.clone() }])
     } else {
         store_error(op, err)
     }
@@ -578,20 +553,12 @@ fn cancellation_error(reasons: &[CancellationReason], keys: &[Key], message: &st
         .iter()
         .enumerate()
         .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
-        .filter_map(|(index, _)| {
-            keys.get(index).map(|key| FailedWrite {
-                index,
-                key: key.clone(),
-            })
-        })
+        .filter_map(|(index, _)| keys.get(index).map(|key| FailedWrite { index, key: key.clone() }))
         .collect();
     if !failed.is_empty() {
         return StoreError::ConditionFailed(failed);
     }
-    let codes: Vec<&str> = reasons
-        .iter()
-        .filter_map(CancellationReason::code)
-        .collect();
+    let codes: Vec<&str> = reasons.iter().filter_map(CancellationReason::code).collect();
     if codes.contains(&"TransactionConflict") {
         StoreError::Conflict
     } else if codes.iter().any(|c| THROTTLE_REASONS.contains(c)) {
@@ -626,13 +593,6 @@ fn key_attrs(key: &Key) -> HashMap<String, AttributeValue> {
     ])
 }
 
-fn key_item(key: &Key) -> Item {
-    let mut item = Map::new();
-    item.insert(PK.to_owned(), Value::String(key.pk.clone()));
-    item.insert(SK.to_owned(), Value::String(key.sk.clone()));
-    item
-}
-
 /// Cursor after `item`: the attributes DynamoDB needs as ExclusiveStartKey, as a JSON
 /// object of strings (the same shape the embedded adapter hands out).
 fn cursor_of(item: &Item, index: Index) -> Result<String, StoreError> {
@@ -652,9 +612,7 @@ fn encode_cursor(last: &HashMap<String, AttributeValue>) -> Result<String, Store
     let mut key = Map::new();
     for (name, value) in last {
         let AttributeValue::S(s) = value else {
-            return Err(StoreError::Backend(format!(
-                "LastEvaluatedKey {name} is not a string"
-            )));
+            return Err(StoreError::Backend(format!("LastEvaluatedKey {name} is not a string")));
         };
         key.insert(name.clone(), Value::String(s.clone()));
     }
@@ -701,17 +659,12 @@ fn parse_cursor(
 
 /// Converts an item to DynamoDB's wire form.
 fn item_to_attrs(item: &Item) -> HashMap<String, AttributeValue> {
-    item.iter()
-        .map(|(k, v)| (k.clone(), value_to_attr(v)))
-        .collect()
+    item.iter().map(|(k, v)| (k.clone(), value_to_attr(v))).collect()
 }
 
 /// Converts a DynamoDB item back into the port's JSON form.
 fn attrs_to_item(attrs: HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
-    attrs
-        .into_iter()
-        .map(|(k, v)| Ok((k, attr_to_value(v)?)))
-        .collect()
+    attrs.into_iter().map(|(k, v)| Ok((k, attr_to_value(v)?))).collect()
 }
 
 /// JSON value → AttributeValue. Numbers travel as their JSON text, which DynamoDB
@@ -723,11 +676,9 @@ fn value_to_attr(value: &Value) -> AttributeValue {
         Value::Number(n) => AttributeValue::N(n.to_string()),
         Value::String(s) => AttributeValue::S(s.clone()),
         Value::Array(a) => AttributeValue::L(a.iter().map(value_to_attr).collect()),
-        Value::Object(m) => AttributeValue::M(
-            m.iter()
-                .map(|(k, v)| (k.clone(), value_to_attr(v)))
-                .collect(),
-        ),
+        Value::Object(m) => {
+            AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), value_to_attr(v))).collect())
+        }
     }
 }
 
@@ -745,9 +696,7 @@ fn attr_to_value(attr: AttributeValue) -> Result<Value, StoreError> {
         AttributeValue::M(m) => Value::Object(attrs_to_item(m)?),
         AttributeValue::Ss(ss) => Value::Array(ss.into_iter().map(Value::String).collect()),
         AttributeValue::Ns(ns) => Value::Array(
-            ns.iter()
-                .map(|n| parse_number(n).map(Value::Number))
-                .collect::<Result<_, _>>()?,
+            ns.iter().map(|n| parse_number(n).map(Value::Number)).collect::<Result<_, _>>()?,
         ),
         AttributeValue::B(b) => bytes_value(b.as_ref()),
         AttributeValue::Bs(bs) => {
@@ -774,12 +723,9 @@ fn parse_number(text: &str) -> Result<Number, StoreError> {
     if let Ok(u) = text.parse::<u64>() {
         return Ok(Number::from(u));
     }
-    text.parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .ok_or_else(|| {
-            StoreError::Backend(format!("DynamoDB number {text:?} is not representable"))
-        })
+    text.parse::<f64>().ok().and_then(Number::from_f64).ok_or_else(|| {
+        StoreError::Backend(format!("DynamoDB number {text:?} is not representable"))
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -897,10 +843,7 @@ impl Expr {
     #[allow(clippy::type_complexity)]
     fn into_maps(
         self,
-    ) -> (
-        Option<HashMap<String, String>>,
-        Option<HashMap<String, AttributeValue>>,
-    ) {
+    ) -> (Option<HashMap<String, String>>, Option<HashMap<String, AttributeValue>>) {
         let names = (!self.names.is_empty()).then_some(self.names);
         let values = (!self.values.is_empty()).then_some(self.values);
         (names, values)
@@ -930,10 +873,7 @@ mod tests {
         assert_eq!(value_to_attr(&json!(null)), AttributeValue::Null(true));
         assert_eq!(
             value_to_attr(&json!([1, "a"])),
-            AttributeValue::L(vec![
-                AttributeValue::N("1".into()),
-                AttributeValue::S("a".into())
-            ])
+            AttributeValue::L(vec![AttributeValue::N("1".into()), AttributeValue::S("a".into())])
         );
         assert_eq!(
             value_to_attr(&json!({"k": false})),
@@ -953,18 +893,9 @@ mod tests {
 
     #[test]
     fn numbers_parse_as_integers_when_integral() {
-        assert_eq!(
-            attr_to_value(AttributeValue::N("12".into())).expect("value"),
-            json!(12)
-        );
-        assert_eq!(
-            attr_to_value(AttributeValue::N("-0.5".into())).expect("value"),
-            json!(-0.5)
-        );
-        assert_eq!(
-            attr_to_value(AttributeValue::N("1E+2".into())).expect("value"),
-            json!(100.0)
-        );
+        assert_eq!(attr_to_value(AttributeValue::N("12".into())).expect("value"), json!(12));
+        assert_eq!(attr_to_value(AttributeValue::N("-0.5".into())).expect("value"), json!(-0.5));
+        assert_eq!(attr_to_value(AttributeValue::N("1E+2".into())).expect("value"), json!(100.0));
         assert!(attr_to_value(AttributeValue::N("nope".into())).is_err());
         assert!(attr_to_value(AttributeValue::N("1e999".into())).is_err());
     }
@@ -1019,10 +950,7 @@ mod tests {
         );
         let (names, values) = e.into_maps();
         assert_eq!(names.expect("names").len(), 1);
-        assert!(
-            values.is_none(),
-            "an empty values map would be rejected by DynamoDB"
-        );
+        assert!(values.is_none(), "an empty values map would be rejected by DynamoDB");
     }
 
     #[test]
@@ -1032,14 +960,8 @@ mod tests {
             e.condition(&Condition::LessThan("b".into(), json!(true))),
             "(attribute_exists(#n0) AND attribute_not_exists(#n0))"
         );
-        assert_eq!(
-            e.condition(&Condition::LessOrEqual("b".into(), json!(true))),
-            "#n1 = :v0"
-        );
-        assert_eq!(
-            e.condition(&Condition::ItemNotExists),
-            "attribute_not_exists(#n0)"
-        );
+        assert_eq!(e.condition(&Condition::LessOrEqual("b".into(), json!(true))), "#n1 = :v0");
+        assert_eq!(e.condition(&Condition::ItemNotExists), "attribute_not_exists(#n0)");
     }
 
     #[test]
@@ -1055,10 +977,7 @@ mod tests {
             Some("SET #n0 = :v0, #n1 = if_not_exists(#n1, :v1) + :v2 REMOVE #n2")
         );
         let cond = e.condition(&Condition::gt("count", 0));
-        assert_eq!(
-            cond, "#n1 > :v3",
-            "condition reuses the update's name placeholder"
-        );
+        assert_eq!(cond, "#n1 > :v3", "condition reuses the update's name placeholder");
         let (_, values) = e.into_maps();
         let values = values.expect("values");
         assert_eq!(values[":v1"], AttributeValue::N("0".into()));
@@ -1075,23 +994,13 @@ mod tests {
         let key = parse_cursor(&primary, Index::Primary, "p").expect("parse");
         assert_eq!(key, key_attrs(&Key::new("p", "s")));
         let gsi = cursor_of(&item, Index::Gsi1).expect("cursor");
-        assert_eq!(
-            parse_cursor(&gsi, Index::Gsi1, "g").expect("parse").len(),
-            4
-        );
+        assert_eq!(parse_cursor(&gsi, Index::Gsi1, "g").expect("parse").len(), 4);
 
-        for bad in [
-            "",
-            "[]",
-            "{\"PK\":1,\"SK\":\"s\"}",
-            r#"{"PK":"p"}"#,
-            r#"{"PK":"p","SK":"s","z":"1"}"#,
-        ] {
+        for bad in
+            ["", "[]", "{\"PK\":1,\"SK\":\"s\"}", r#"{"PK":"p"}"#, r#"{"PK":"p","SK":"s","z":"1"}"#]
+        {
             assert!(
-                matches!(
-                    parse_cursor(bad, Index::Primary, "p"),
-                    Err(StoreError::Invalid(_))
-                ),
+                matches!(parse_cursor(bad, Index::Primary, "p"), Err(StoreError::Invalid(_))),
                 "{bad}"
             );
         }
@@ -1099,10 +1008,7 @@ mod tests {
             parse_cursor(&primary, Index::Primary, "other"),
             Err(StoreError::Invalid(_))
         ));
-        assert!(matches!(
-            parse_cursor(&primary, Index::Gsi1, "g"),
-            Err(StoreError::Invalid(_))
-        ));
+        assert!(matches!(parse_cursor(&primary, Index::Gsi1, "g"), Err(StoreError::Invalid(_))));
     }
 
     #[test]
@@ -1110,23 +1016,13 @@ mod tests {
         let reason = |code: &str| CancellationReason::builder().code(code).build();
         let keys = vec![Key::new("a", "1"), Key::new("b", "2"), Key::new("c", "3")];
         let e = cancellation_error(
-            &[
-                reason("None"),
-                reason("ConditionalCheckFailed"),
-                reason("None"),
-            ],
+            &[reason("None"), reason("ConditionalCheckFailed"), reason("None")],
             &keys,
             "m",
         );
         match e {
             StoreError::ConditionFailed(f) => {
-                assert_eq!(
-                    f,
-                    vec![FailedWrite {
-                        index: 1,
-                        key: keys[1].clone()
-                    }]
-                )
+                assert_eq!(f, vec![FailedWrite { index: 1, key: keys[1].clone() }])
             }
             other => panic!("unexpected {other:?}"),
         }

@@ -1,0 +1,368 @@
+//! The command line's shape; kept stable because scripts and tests drive it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// IGNY8 services on a laptop (embedded SQLite) or against DynamoDB.
+#[derive(Debug, Parser)]
+#[command(name = "igny8", version, about)]
+pub struct Cli {
+    /// Where the embedded backend keeps its data.
+    #[arg(long, global = true, env = "IGNY8_DATA_DIR", default_value = ".igny8")]
+    pub data_dir: PathBuf,
+    /// Storage backend.
+    #[arg(long, global = true, value_enum, env = "IGNY8_BACKEND", default_value_t = BackendKind::Embedded)]
+    pub backend: BackendKind,
+    /// DynamoDB endpoint override (an emulator such as moto on 127.0.0.1).
+    #[arg(long, global = true, env = "IGNY8_DYNAMODB_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// DynamoDB table name.
+    #[arg(long, global = true, env = "IGNY8_TABLE", default_value = "igny8")]
+    pub table: String,
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Storage backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// SQLite file under --data-dir.
+    Embedded,
+    /// One DynamoDB table (--table), optionally at --endpoint.
+    Dynamodb,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Accounts (tenants).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Sites of an account.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// The credit ledger.
+    #[command(subcommand)]
+    Credits(CreditsCommand),
+    /// The per-site run lock.
+    #[command(subcommand)]
+    Lock(LockCommand),
+}
+
+/// Account commands.
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account, optionally granting starting credits; prints its id.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Starting credits (a grant in the ledger).
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        credits: i64,
+    },
+    /// Show an account and its balance.
+    Show {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+    },
+}
+
+/// Site commands.
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Create a site of an account; prints its id.
+    Create {
+        /// Owning account id.
+        #[arg(long)]
+        account: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Public domain.
+        #[arg(long)]
+        domain: String,
+    },
+    /// List an account's sites.
+    List {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+    },
+}
+
+/// Paging options of list commands.
+#[derive(Debug, Args)]
+pub struct Paging {
+    /// Page size.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Cursor printed by the previous page.
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+/// What AI work a charge or settlement paid for.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Model that did the work.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Prompt tokens.
+    #[arg(long, default_value_t = 0)]
+    pub tokens_in: i64,
+    /// Completion tokens.
+    #[arg(long, default_value_t = 0)]
+    pub tokens_out: i64,
+    /// Automation run id.
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Automation stage (1-6).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=6))]
+    pub stage: Option<u8>,
+}
+
+/// Kinds of credit additions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AddKind {
+    /// Bought credits.
+    TopUp,
+    /// Given credits.
+    Grant,
+    /// Returned credits.
+    Refund,
+}
+
+/// Units a cost config can be priced in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnitArg {
+    /// Per call.
+    PerRequest,
+    /// Per started 100 words.
+    Per100Words,
+    /// Per started 200 words.
+    Per200Words,
+    /// Per item.
+    PerItem,
+    /// Per image.
+    PerImage,
+}
+
+/// Credit commands.
+#[derive(Debug, Subcommand)]
+pub enum CreditsCommand {
+    /// Credits owned, held and spendable.
+    Balance {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+    },
+    /// Whether the spendable balance covers an amount times a buffer.
+    Check {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// Credits required.
+        #[arg(long, allow_negative_numbers = true)]
+        amount: i64,
+        /// Safety factor (≥ 1).
+        #[arg(long, default_value_t = 1.0)]
+        buffer: f64,
+    },
+    /// Spend credits: a fixed amount, or an operation's price for some units.
+    Charge {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// Credits to charge.
+        #[arg(long, allow_negative_numbers = true, conflicts_with_all = ["operation", "units"], required_unless_present = "operation")]
+        amount: Option<i64>,
+        /// Operation to price (see `credits costs`).
+        #[arg(long, requires = "units")]
+        operation: Option<String>,
+        /// Raw units of the operation (words, items, images, requests).
+        #[arg(long, allow_negative_numbers = true, requires = "operation")]
+        units: Option<i64>,
+        /// Idempotency key: repeats charge once and print the first result.
+        #[arg(long)]
+        key: Option<String>,
+        /// Reason recorded in the ledger.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Reference recorded in the ledger.
+        #[arg(long)]
+        reference: Option<String>,
+        /// Usage details.
+        #[command(flatten)]
+        usage: UsageArgs,
+    },
+    /// Add credits (top-up, grant, refund).
+    Add {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// Credits to add.
+        #[arg(long, allow_negative_numbers = true)]
+        amount: i64,
+        /// Why they are added.
+        #[arg(long, value_enum, default_value_t = AddKind::TopUp)]
+        kind: AddKind,
+        /// Reason recorded in the ledger.
+        #[arg(long, default_value = "manual top-up")]
+        reason: String,
+        /// Reference recorded in the ledger.
+        #[arg(long)]
+        reference: Option<String>,
+        /// Idempotency key.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Reserve credits before work; prints the hold id.
+    Hold {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// Credits to reserve.
+        #[arg(long, allow_negative_numbers = true)]
+        amount: i64,
+        /// Reason.
+        #[arg(long, default_value = "reservation")]
+        reason: String,
+        /// Reference.
+        #[arg(long)]
+        reference: Option<String>,
+        /// Idempotency key.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Charge a hold's actual cost and give back the rest.
+    Settle {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// Hold id.
+        #[arg(long)]
+        hold: String,
+        /// Actual credits to charge.
+        #[arg(long, allow_negative_numbers = true)]
+        amount: i64,
+        /// Operation the work was.
+        #[arg(long)]
+        operation: Option<String>,
+        /// Usage details.
+        #[command(flatten)]
+        usage: UsageArgs,
+    },
+    /// Give a hold back in full.
+    Release {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// Hold id.
+        #[arg(long)]
+        hold: String,
+    },
+    /// Ledger entries, newest first.
+    Ledger {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// Paging.
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// AI usage logs, newest first.
+    Usage {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// Only this run's usage.
+        #[arg(long)]
+        run: Option<String>,
+        /// Paging.
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// The account's holds.
+    Holds {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// Paging.
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Audit: exit 0 only when the balance equals the sum of the ledger.
+    Reconcile {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+    },
+    /// Every operation's price.
+    Costs,
+    /// Set an operation's price.
+    SetCost {
+        /// Operation name.
+        #[arg(long)]
+        operation: String,
+        /// What a unit measures.
+        #[arg(long, value_enum)]
+        unit: UnitArg,
+        /// Credits per unit.
+        #[arg(long, allow_negative_numbers = true)]
+        credits: i64,
+        /// Smallest charge per call.
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+        min: i64,
+    },
+}
+
+/// Lock commands.
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Take a site's lock for a holder (e.g. a run id).
+    Acquire {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Holder name.
+        #[arg(long)]
+        holder: String,
+        /// Lease length.
+        #[arg(long, default_value_t = 3600, allow_negative_numbers = true)]
+        lease_seconds: i64,
+    },
+    /// Extend the holder's lease.
+    Extend {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Holder name.
+        #[arg(long)]
+        holder: String,
+        /// New lease length from now.
+        #[arg(long, default_value_t = 3600, allow_negative_numbers = true)]
+        lease_seconds: i64,
+    },
+    /// Release the lock (holder only).
+    Release {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+        /// Holder name.
+        #[arg(long)]
+        holder: String,
+    },
+    /// Who holds the lock.
+    Status {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+    },
+}

@@ -1,0 +1,291 @@
+//! Runs one parsed command against the services and shapes its output.
+
+use std::process::ExitCode;
+
+use igny8_core::backend::{Backend, Services};
+use igny8_core::billing::{ChargeRequest, LedgerReceipt, Price};
+use igny8_core::domain::{
+    AccountId, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, HoldId, SiteId, SiteLease,
+    TransactionKind, UsageDetails,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::args::{
+    AccountCommand, AddKind, BackendKind, Cli, Command, CreditsCommand, LockCommand, SiteCommand,
+    UnitArg, UsageArgs,
+};
+use crate::error::CliError;
+
+/// What a command prints: one JSON document, or text for people.
+pub struct Output {
+    json: Value,
+    text: String,
+    exit: u8,
+}
+
+impl Output {
+    fn new(json: Value, text: impl Into<String>) -> Self {
+        Self { json, text: text.into(), exit: 0 }
+    }
+
+    /// Prints in the chosen form and gives the exit status.
+    pub fn print(self, as_json: bool) -> ExitCode {
+        if as_json {
+            println!("{}", self.json);
+        } else if !self.text.is_empty() {
+            println!("{}", self.text);
+        }
+        ExitCode::from(self.exit)
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Value, CliError> {
+    serde_json::to_value(value).map_err(|e| CliError::Failure(e.to_string()))
+}
+
+fn backend_of(cli: &Cli) -> Backend {
+    match cli.backend {
+        BackendKind::Embedded => Backend::Embedded { data_dir: cli.data_dir.clone() },
+        BackendKind::Dynamodb => Backend::DynamoDb {
+            endpoint: cli.endpoint.clone(),
+            table: cli.table.clone(),
+            ensure_table: cli.endpoint.is_some(),
+        },
+    }
+}
+
+/// Runs the command.
+pub async fn run(cli: Cli) -> Result<Output, CliError> {
+    let store = backend_of(&cli).open_store().await?;
+    let services = Services::new(store);
+    match cli.command {
+        Command::Account(cmd) => account(&services, cmd).await,
+        Command::Site(cmd) => site(&services, cmd).await,
+        Command::Credits(cmd) => credits(&services, cmd).await,
+        Command::Lock(cmd) => lock(&services, cmd).await,
+    }
+}
+
+async fn account(s: &Services, cmd: AccountCommand) -> Result<Output, CliError> {
+    match cmd {
+        AccountCommand::Create { name, credits } => {
+            let (account, grant) = s.account_service.create_account(&name, credits).await?;
+            let balance = grant.map_or(0, |g| g.transaction.balance_after);
+            Ok(Output::new(json!({"account": account, "credits": balance}), account.id.to_string()))
+        }
+        AccountCommand::Show { account } => {
+            let id: AccountId = account.parse()?;
+            let account = s.account_service.account(&id).await?;
+            let balance = s.credits.balance(&id).await?;
+            let text = format!(
+                "{} {} ({:?}) credits {} held {} available {}",
+                account.id, account.name, account.status, balance.credits, balance.held, balance.available
+            );
+            Ok(Output::new(json!({"account": account, "balance": balance}), text))
+        }
+    }
+}
+
+async fn site(s: &Services, cmd: SiteCommand) -> Result<Output, CliError> {
+    match cmd {
+        SiteCommand::Create { account, name, domain } => {
+            let id: AccountId = account.parse()?;
+            let site = s.account_service.create_site(&id, &name, &domain).await?;
+            Ok(Output::new(json!({"site": site}), site.id.to_string()))
+        }
+        SiteCommand::List { account } => {
+            let id: AccountId = account.parse()?;
+            let (sites, cursor) = s.account_service.sites(&id, 1000, None).await?;
+            let text = sites.iter().map(|x| format!("{} {} {}", x.id, x.domain, x.name)).collect::<Vec<_>>().join("\n");
+            Ok(Output::new(json!({"sites": sites, "cursor": cursor}), text))
+        }
+    }
+}
+
+fn usage_of(operation: Option<String>, u: UsageArgs) -> Option<UsageDetails> {
+    let any = operation.is_some() || u.model.is_some() || u.run.is_some() || u.stage.is_some() || u.tokens_in != 0 || u.tokens_out != 0;
+    any.then(|| UsageDetails {
+        operation: operation.unwrap_or_default(),
+        model: u.model,
+        tokens_in: u.tokens_in,
+        tokens_out: u.tokens_out,
+        units: 0,
+        run_id: u.run,
+        stage: u.stage,
+    })
+}
+
+fn receipt_output(r: &LedgerReceipt) -> Result<Output, CliError> {
+    let t = &r.transaction;
+    let text = format!(
+        "{} {:+} credits, balance {}{}",
+        t.id,
+        t.amount,
+        t.balance_after,
+        if r.replayed { " (replayed: already applied)" } else { "" }
+    );
+    Ok(Output::new(to_json(r)?, text))
+}
+
+fn ledger_line(t: &CreditTransaction) -> String {
+    format!("{:>6} {} {:+} → {} {:?} {}", t.seq, t.created_at, t.amount, t.balance_after, t.kind, t.reason)
+}
+
+fn hold_line(h: &CreditHold) -> String {
+    format!("{} {} {:?} {}", h.id, h.amount, h.status, h.reason)
+}
+
+fn unit_of(u: UnitArg) -> CostUnit {
+    match u {
+        UnitArg::PerRequest => CostUnit::PerRequest,
+        UnitArg::Per100Words => CostUnit::Per100Words,
+        UnitArg::Per200Words => CostUnit::Per200Words,
+        UnitArg::PerItem => CostUnit::PerItem,
+        UnitArg::PerImage => CostUnit::PerImage,
+    }
+}
+
+async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> {
+    match cmd {
+        CreditsCommand::Balance { account } => {
+            let b = s.credits.balance(&account.parse()?).await?;
+            Ok(Output::new(to_json(&b)?, format!("credits {} held {} available {}", b.credits, b.held, b.available)))
+        }
+        CreditsCommand::Check { account, amount, buffer } => {
+            let c = s.credits.check_balance(&account.parse()?, amount, buffer).await?;
+            let mut out = Output::new(
+                to_json(&c)?,
+                format!("{} available, {} required: {}", c.balance.available, c.required_with_buffer, if c.sufficient { "sufficient" } else { "insufficient" }),
+            );
+            if !c.sufficient {
+                out.exit = 3;
+            }
+            Ok(out)
+        }
+        CreditsCommand::Charge { account, amount, operation, units, key, reason, reference, usage } => {
+            let price = match (amount, operation.clone(), units) {
+                (Some(a), _, _) => Price::Amount(a),
+                (None, Some(operation), Some(units)) => Price::Operation { operation, units },
+                _ => return Err(CliError::invalid("invalid_request", "give --amount, or --operation with --units")),
+            };
+            let req = ChargeRequest {
+                account: account.parse()?,
+                price,
+                usage: usage_of(if amount.is_some() { None } else { operation }, usage),
+                reason,
+                reference,
+                idempotency_key: key,
+            };
+            receipt_output(&s.credits.charge(req).await?)
+        }
+        CreditsCommand::Add { account, amount, kind, reason, reference, key } => {
+            let kind = match kind {
+                AddKind::TopUp => TransactionKind::TopUp,
+                AddKind::Grant => TransactionKind::Grant,
+                AddKind::Refund => TransactionKind::Refund,
+            };
+            receipt_output(&s.credits.add(&account.parse()?, amount, kind, &reason, reference, key).await?)
+        }
+        CreditsCommand::Hold { account, amount, reason, reference, key } => {
+            let hold = s.credits.hold(&account.parse()?, amount, &reason, reference, key).await?;
+            Ok(Output::new(to_json(&hold)?, hold.id.to_string()))
+        }
+        CreditsCommand::Settle { account, hold, amount, operation, usage } => {
+            let hold: HoldId = hold.parse()?;
+            let r = s.credits.settle(&account.parse()?, &hold, amount, usage_of(operation, usage)).await?;
+            receipt_output(&r)
+        }
+        CreditsCommand::Release { account, hold } => {
+            let hold = s.credits.release(&account.parse()?, &hold.parse()?).await?;
+            Ok(Output::new(to_json(&hold)?, format!("{} released {}", hold.id, hold.amount)))
+        }
+        CreditsCommand::Ledger { account, paging } => {
+            let (entries, cursor) = s.credits.ledger(&account.parse()?, paging.limit, paging.cursor).await?;
+            let mut text = entries.iter().map(ledger_line).collect::<Vec<_>>().join("\n");
+            if let Some(c) = &cursor {
+                text.push_str(&format!("\nmore: --cursor '{c}'"));
+            }
+            Ok(Output::new(json!({"transactions": entries, "cursor": cursor}), text))
+        }
+        CreditsCommand::Usage { account, run, paging } => {
+            let (logs, cursor) = s.credits.usage(&account.parse()?, run.as_deref(), paging.limit, paging.cursor).await?;
+            let text = logs
+                .iter()
+                .map(|l| format!("{} {} {} credits {} units model {}", l.created_at, l.usage.operation, l.credits, l.usage.units, l.usage.model.as_deref().unwrap_or("-")))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(Output::new(json!({"usage": logs, "cursor": cursor}), text))
+        }
+        CreditsCommand::Holds { account, paging } => {
+            let (holds, cursor) = s.credits.holds(&account.parse()?, paging.limit, paging.cursor).await?;
+            let text = holds.iter().map(hold_line).collect::<Vec<_>>().join("\n");
+            Ok(Output::new(json!({"holds": holds, "cursor": cursor}), text))
+        }
+        CreditsCommand::Reconcile { account } => {
+            let r = s.credits.reconcile(&account.parse()?).await?;
+            let text = format!(
+                "balance {} ledger sum {} difference {} ({} of {} entries); held {} open holds {}: {}",
+                r.credits, r.ledger_sum, r.difference, r.entries, r.expected_entries, r.held, r.open_holds_sum,
+                if r.balanced { "balanced" } else { "NOT BALANCED" }
+            );
+            let mut out = Output::new(to_json(&r)?, text);
+            if !r.balanced {
+                eprintln!("error: ledger does not reconcile (difference {})", r.difference);
+                out.exit = 4;
+            }
+            Ok(out)
+        }
+        CreditsCommand::Costs => {
+            let table = s.credits.cost_table().await?;
+            let text = table
+                .iter()
+                .map(|c| format!("{:<24} {:>4} credits {:?}{}", c.operation, c.credits_per_unit, c.unit, if c.configured { "" } else { " (built-in)" }))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(Output::new(json!({"costs": table}), text))
+        }
+        CreditsCommand::SetCost { operation, unit, credits, min } => {
+            let cfg = CreditCostConfig { operation, unit: unit_of(unit), credits_per_unit: credits, min_credits: min, configured: true };
+            s.credits.set_cost_config(&cfg).await?;
+            Ok(Output::new(to_json(&cfg)?, format!("{} now {} credits {:?}", cfg.operation, cfg.credits_per_unit, cfg.unit)))
+        }
+    }
+}
+
+fn lease_text(l: &SiteLease) -> String {
+    match &l.holder {
+        Some(h) => format!("site {} held by {} until {} (fence {})", l.site_id, h, l.expires_at, l.fence),
+        None => format!("site {} free (fence {})", l.site_id, l.fence),
+    }
+}
+
+fn lease_ms(seconds: i64) -> Result<i64, CliError> {
+    seconds.checked_mul(1000).filter(|ms| *ms > 0).ok_or_else(|| CliError::invalid("invalid_lock_request", format!("lease must be a positive number of seconds, got {seconds}")))
+}
+
+async fn lock(s: &Services, cmd: LockCommand) -> Result<Output, CliError> {
+    let lease = match cmd {
+        LockCommand::Acquire { site, holder, lease_seconds } => {
+            let site: SiteId = site.parse()?;
+            s.locks.acquire(&site, &holder, lease_ms(lease_seconds)?).await?
+        }
+        LockCommand::Extend { site, holder, lease_seconds } => {
+            let site: SiteId = site.parse()?;
+            s.locks.extend(&site, &holder, lease_ms(lease_seconds)?).await?
+        }
+        LockCommand::Release { site, holder } => {
+            let site: SiteId = site.parse()?;
+            s.locks.release(&site, &holder).await?
+        }
+        LockCommand::Status { site } => {
+            let site: SiteId = site.parse()?;
+            let lease = s.locks.status(&site).await?;
+            let now = s.clock.now_ms();
+            let text = lease.as_ref().map_or_else(|| format!("site {site} never locked"), lease_text);
+            let held = lease.as_ref().is_some_and(|l| l.is_held(now));
+            return Ok(Output::new(json!({"lock": lease, "held": held}), text));
+        }
+    };
+    Ok(Output::new(to_json(&lease)?, lease_text(&lease)))
+}

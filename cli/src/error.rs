@@ -1,0 +1,126 @@
+//! The CLI's edge: every service error mapped once to a stable code and exit status.
+
+use igny8_core::accounts::AccountError;
+use igny8_core::automation::LockError;
+use igny8_core::billing::CreditError;
+use igny8_core::domain::IdError;
+use igny8_core::ports::StoreError;
+use igny8_core::repo::RepoError;
+
+/// What went wrong, classified for the exit status and the JSON `code`.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The input is unusable (bad amount, malformed id, unknown operation...).
+    #[error("{message}")]
+    Invalid {
+        /// Stable code.
+        code: &'static str,
+        /// One line for people.
+        message: String,
+    },
+    /// The named thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A rule refused the request (insufficient credits, lock held...).
+    #[error("{message}")]
+    Refused {
+        /// Stable code.
+        code: &'static str,
+        /// One line for people.
+        message: String,
+    },
+    /// Storage or environment failure.
+    #[error("{0}")]
+    Failure(String),
+}
+
+impl CliError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { code, .. } | Self::Refused { code, .. } => code,
+            Self::NotFound(_) => "not_found",
+            Self::Failure(_) => "internal_error",
+        }
+    }
+
+    /// Exit status: 2 bad input, 3 refused, 1 failure (4 is reconcile's imbalance).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Invalid { .. } | Self::NotFound(_) => 2,
+            Self::Refused { .. } => 3,
+            Self::Failure(_) => 1,
+        }
+    }
+
+    /// Bad input with a code.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { code, message: message.into() }
+    }
+}
+
+impl From<IdError> for CliError {
+    fn from(e: IdError) -> Self {
+        Self::invalid("malformed_id", e.to_string())
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(m) => Self::invalid("invalid_request", m),
+            other => Self::Failure(other.to_string()),
+        }
+    }
+}
+
+impl From<RepoError> for CliError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::Store(s) => s.into(),
+            corrupt @ RepoError::Corrupt { .. } => Self::Failure(corrupt.to_string()),
+        }
+    }
+}
+
+impl From<CreditError> for CliError {
+    fn from(e: CreditError) -> Self {
+        let message = e.to_string();
+        match e {
+            CreditError::InvalidAmount(_) => Self::invalid("invalid_amount", message),
+            CreditError::InvalidUnits(_) => Self::invalid("invalid_units", message),
+            CreditError::InvalidKey => Self::invalid("invalid_idempotency_key", message),
+            CreditError::UnknownOperation(_) => Self::invalid("unknown_operation", message),
+            CreditError::AccountNotFound(_) | CreditError::HoldNotFound(_) => Self::NotFound(message),
+            CreditError::InsufficientCredits { .. } => Self::Refused { code: "insufficient_credits", message },
+            CreditError::HoldClosed { .. } => Self::Refused { code: "hold_closed", message },
+            CreditError::KeyReused { .. } => Self::Refused { code: "idempotency_key_reused", message },
+            CreditError::Contended { .. } => Self::Refused { code: "contended", message },
+            CreditError::Repo(r) => r.into(),
+        }
+    }
+}
+
+impl From<LockError> for CliError {
+    fn from(e: LockError) -> Self {
+        let message = e.to_string();
+        match e {
+            LockError::Held { .. } => Self::Refused { code: "lock_held", message },
+            LockError::NotHolder { .. } => Self::Refused { code: "not_lock_holder", message },
+            LockError::Invalid(_) => Self::invalid("invalid_lock_request", message),
+            LockError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<AccountError> for CliError {
+    fn from(e: AccountError) -> Self {
+        let message = e.to_string();
+        match e {
+            AccountError::Invalid { .. } => Self::invalid("validation_failed", message),
+            AccountError::AccountNotFound(_) => Self::NotFound(message),
+            AccountError::Credits(c) => c.into(),
+            AccountError::Repo(r) => r.into(),
+        }
+    }
+}
