@@ -2,7 +2,7 @@
 //!
 //! Every port operation maps onto one DynamoDB call, so the guarantees the services rely
 //! on (conditional writes, atomic adds, all-or-nothing transactions) are DynamoDB's own.
-//! Conditions and updates are rendered through [`Expr`], which only ever emits
+//! Conditions and updates are rendered through one small builder that only ever emits
 //! placeholders (`#n0`, `:v0`): attribute names and values supplied by callers never
 //! become expression text, so they cannot change an expression's meaning.
 //!
@@ -15,6 +15,8 @@
 //!   request instead), and `<=`/`>=` against those degrade to `=`, as the port evaluates.
 //! * Queries fetch one item more than asked, so a page's cursor is `None` exactly when
 //!   the partition is exhausted, and the cursor has the embedded adapter's format.
+//! * An update with no actions is refused (`Invalid`): DynamoDB has no expression that
+//!   touches nothing, and moto answers an UpdateItem without one with HTTP 500.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

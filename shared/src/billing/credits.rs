@@ -200,7 +200,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 500, base: Duration::from_millis(1), cap: Duration::from_millis(100) }
+        Self { max_attempts: 500, base: Duration::from_millis(2), cap: Duration::from_secs(2) }
     }
 }
 
@@ -239,9 +239,17 @@ enum Attempt<T> {
     Retry,
 }
 
+/// Number of per-process gates accounts are spread over.
+const GATES: usize = 64;
+
 /// The credit ledger's rules over the item store.
+///
+/// Changes to one account from one process queue on a gate before touching the store,
+/// so concurrent requests in one process never race each other's optimistic writes;
+/// the store's conditions still arbitrate between processes (Lambdas, CLI runs).
 #[derive(Clone)]
 pub struct CreditService {
+    gates: Arc<[tokio::sync::Mutex<()>]>,
     store: Arc<dyn ItemStore>,
     ledger: LedgerRepo,
     costs: CostConfigRepo,
@@ -272,6 +280,7 @@ impl CreditService {
     /// A ledger over the store.
     pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
         Self {
+            gates: (0..GATES).map(|_| tokio::sync::Mutex::new(())).collect(),
             ledger: LedgerRepo::new(Arc::clone(&store)),
             costs: CostConfigRepo::new(Arc::clone(&store)),
             store,
@@ -324,6 +333,15 @@ impl CreditService {
                 stored.iter().find(|c| c.operation == *name).cloned().or_else(|| builtin_cost(name))
             })
             .collect())
+    }
+
+    /// Waits for this process's turn to change the account.
+    async fn gate(&self, account: &AccountId) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        account.hash(&mut h);
+        let slot = usize::try_from(h.finish() % GATES as u64).unwrap_or(0);
+        self.gates[slot].lock().await
     }
 
     async fn state(&self, account: &AccountId) -> Result<BalanceState, CreditError> {
@@ -431,6 +449,7 @@ impl CreditService {
         check_amount(amount)?;
         check_key(idempotency_key.as_deref())?;
         let fingerprint = format!("hold:{amount}");
+        let _turn = self.gate(account).await;
         for attempt in 0..self.retry.max_attempts {
             let state = self.state(account).await?;
             if state.available < amount {
@@ -534,6 +553,7 @@ impl CreditService {
 
     /// Gives a hold back in full. Releasing a released hold is a no-op.
     pub async fn release(&self, account: &AccountId, hold_id: &HoldId) -> Result<CreditHold, CreditError> {
+        let _turn = self.gate(account).await;
         for attempt in 0..self.retry.max_attempts {
             let hold = self.ledger.hold(account, hold_id).await?.ok_or_else(|| CreditError::HoldNotFound(hold_id.clone()))?;
             match hold.status {
@@ -574,6 +594,7 @@ impl CreditService {
         let kind = change.entry.as_ref().map_or(TransactionKind::Charge, |e| e.kind);
         let fingerprint = format!("{kind:?}:{amount}").to_lowercase();
         let key = change.key.as_deref();
+        let _turn = self.gate(account).await;
         for attempt in 0..self.retry.max_attempts {
             let state = self.state(account).await?;
             // Credits needed beyond what the change itself releases from holds.

@@ -413,8 +413,11 @@ pub fn validate_transaction(writes: &[WriteOp]) -> Result<Vec<Key>, StoreError> 
     Ok(keys)
 }
 
-/// Checks an update's actions: key attributes are immutable and each attribute appears once.
+/// Checks an update's actions: at least one, key attributes immutable, each attribute once.
 pub fn validate_actions(actions: &[UpdateAction]) -> Result<(), StoreError> {
+    if actions.is_empty() {
+        return Err(StoreError::Invalid("an update needs at least one action".into()));
+    }
     let mut seen = std::collections::HashSet::new();
     for action in actions {
         let attr = action.attribute();

@@ -1,0 +1,147 @@
+//! The `igny8` binary as scripts use it: exit codes, --json documents, bad input, and
+//! many processes charging one SQLite file at once.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn igny8(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_igny8"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("IGNY8_BACKEND")
+        .output()
+        .expect("run igny8")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+fn account(dir: &Path, credits: i64) -> String {
+    let o = igny8(dir, &["account", "create", "--name", "Acme", "--credits", &credits.to_string()]);
+    assert!(o.status.success(), "{o:?}");
+    stdout(&o)
+}
+
+fn balance(dir: &Path, account: &str) -> i64 {
+    let o = igny8(dir, &["credits", "balance", "--account", account, "--json"]);
+    assert!(o.status.success(), "{o:?}");
+    json(&o)["credits"].as_i64().expect("credits")
+}
+
+#[test]
+fn twenty_processes_never_overdraw_one_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let acct = account(dir.path(), 12);
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_igny8"))
+                .args(["--data-dir"])
+                .arg(dir.path())
+                .args(["credits", "charge", "--account", &acct, "--amount", "1", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let outputs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().expect("wait")).collect();
+    let ok = outputs.iter().filter(|o| o.status.success()).count();
+    let refused: Vec<_> = outputs.iter().filter(|o| !o.status.success()).collect();
+    assert_eq!(ok, 12, "exactly the funded charges succeed");
+    for o in &refused {
+        assert_eq!(o.status.code(), Some(3), "refusal exit code: {o:?}");
+        assert_eq!(json(o)["error"]["code"], "insufficient_credits");
+    }
+    assert_eq!(balance(dir.path(), &acct), 0);
+    let r = igny8(dir.path(), &["credits", "reconcile", "--account", &acct, "--json"]);
+    assert!(r.status.success(), "{r:?}");
+    assert_eq!(json(&r)["difference"], 0);
+}
+
+#[test]
+fn processes_each_charging_many_times_stay_consistent() {
+    let dir = tempfile::tempdir().expect("dir");
+    let acct = account(dir.path(), 150);
+    let script = format!(
+        "for i in $(seq 1 50); do {} --data-dir {} credits charge --account {} --amount 1 >/dev/null 2>&1 || true; done",
+        env!("CARGO_BIN_EXE_igny8"),
+        dir.path().display(),
+        acct
+    );
+    let children: Vec<_> = (0..4).map(|_| Command::new("bash").args(["-c", &script]).spawn().expect("spawn")).collect();
+    for mut c in children {
+        assert!(c.wait().expect("wait").success());
+    }
+    assert_eq!(balance(dir.path(), &acct), 0);
+    let r = igny8(dir.path(), &["credits", "reconcile", "--account", &acct]);
+    assert!(r.status.success(), "{r:?}");
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let acct = account(dir.path(), 10);
+    let cases: &[(&[&str], &str)] = &[
+        (&["credits", "charge", "--account", &acct, "--amount", "0"], "positive"),
+        (&["credits", "charge", "--account", &acct, "--amount", "-3"], "positive"),
+        (&["credits", "charge", "--account", &acct, "--operation", "warp", "--units", "1"], "unknown operation"),
+        (&["credits", "charge", "--account", &acct, "--operation", "clustering", "--units", "0"], "units"),
+        (&["credits", "charge", "--account", "acct_nope", "--amount", "1"], "malformed account id"),
+        (&["credits", "charge", "--account", "acct_0123456789abcdef0123456789abcdef", "--amount", "1"], "not found"),
+        (&["credits", "add", "--account", &acct, "--amount", "-1"], "positive"),
+        (&["account", "create", "--name", "X", "--credits", "-5"], "negative"),
+        (&["lock", "acquire", "--site", "site_bad", "--holder", "r"], "malformed site id"),
+    ];
+    for (args, needle) in cases {
+        let o = igny8(dir.path(), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?} → {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.to_lowercase().contains(needle), "{args:?}: {err}");
+    }
+    assert_eq!(balance(dir.path(), &acct), 10);
+    let ledger = igny8(dir.path(), &["credits", "ledger", "--account", &acct, "--json"]);
+    assert_eq!(json(&ledger)["transactions"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn charge_key_hold_settle_and_lock_round_trip() {
+    let dir = tempfile::tempdir().expect("dir");
+    let acct = account(dir.path(), 100);
+    let first = igny8(dir.path(), &["credits", "charge", "--account", &acct, "--amount", "5", "--key", "k1", "--json"]);
+    let again = igny8(dir.path(), &["credits", "charge", "--account", &acct, "--amount", "5", "--key", "k1", "--json"]);
+    assert_eq!(json(&first)["transaction"]["id"], json(&again)["transaction"]["id"]);
+    assert_eq!(json(&again)["replayed"], true);
+    let hold = igny8(dir.path(), &["credits", "hold", "--account", &acct, "--amount", "40"]);
+    let hold_id = stdout(&hold);
+    let b = json(&igny8(dir.path(), &["credits", "balance", "--account", &acct, "--json"]));
+    assert_eq!((b["credits"].as_i64(), b["held"].as_i64(), b["available"].as_i64()), (Some(95), Some(40), Some(55)));
+    let settle = igny8(dir.path(), &["credits", "settle", "--account", &acct, "--hold", &hold_id, "--amount", "30", "--json"]);
+    assert_eq!(json(&settle)["transaction"]["balance_after"], 65);
+    let check = igny8(dir.path(), &["credits", "check", "--account", &acct, "--amount", "60", "--buffer", "1.2"]);
+    assert_eq!(check.status.code(), Some(3), "60 × 1.2 = 72 > 65");
+
+    let site = igny8(dir.path(), &["site", "create", "--account", &acct, "--name", "Blog", "--domain", "blog.example.com"]);
+    assert!(site.status.success(), "{site:?}");
+    let site_id = stdout(&site);
+    let got = igny8(dir.path(), &["lock", "acquire", "--site", &site_id, "--holder", "run-1", "--json"]);
+    assert_eq!(json(&got)["fence"], 1);
+    let busy = igny8(dir.path(), &["lock", "acquire", "--site", &site_id, "--holder", "run-2", "--json"]);
+    assert_eq!(busy.status.code(), Some(3));
+    assert_eq!(json(&busy)["error"]["code"], "lock_held");
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("run-1"));
+    let wrong = igny8(dir.path(), &["lock", "release", "--site", &site_id, "--holder", "run-2"]);
+    assert_eq!(wrong.status.code(), Some(3));
+    assert!(igny8(dir.path(), &["lock", "release", "--site", &site_id, "--holder", "run-1"]).status.success());
+    let status = json(&igny8(dir.path(), &["lock", "status", "--site", &site_id, "--json"]));
+    assert_eq!(status["held"], false);
+    assert_eq!(status["lock"]["fence"], 1);
+}
