@@ -1,32 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: installs the tooling if missing, starts the DynamoDB emulator (moto,
-# one request at a time) on 127.0.0.1, runs the whole workspace's tests against both
-# backends, and stops the emulator whatever happens.
+# Runs every test of the workspace against both backends: the embedded SQLite adapter
+# and the DynamoDB adapter on the moto emulator (started and stopped by with_moto.sh).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/igny8-target}
-tools_dir=${IGNY8_TOOLS_DIR:-/var/tmp/igny8-tools}
-
-bash scripts/tools.sh
-
-work=$(mktemp -d)
-moto_pid=""
-cleanup() {
-    if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-"$tools_dir/venv/bin/python" scripts/moto_server.py --port 0 --port-file "$work/port" >"$work/moto.log" 2>&1 &
-moto_pid=$!
-for _ in $(seq 1 200); do
-    [ -s "$work/port" ] && break
-    kill -0 "$moto_pid" 2>/dev/null || { cat "$work/moto.log" >&2; echo "moto failed to start" >&2; exit 1; }
-    sleep 0.1
-done
-[ -s "$work/port" ] || { echo "moto did not start in 20 s" >&2; exit 1; }
-export IGNY8_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$(cat "$work/port")"
-echo "test: DynamoDB emulator (moto, serialised) at $IGNY8_TEST_DYNAMODB_ENDPOINT"
-
-cargo test --workspace --locked --no-fail-fast -- --test-threads "${IGNY8_TEST_THREADS:-4}" "$@"
+exec bash "$root/scripts/with_moto.sh" \
+    cargo test --workspace --locked --no-fail-fast -- --test-threads "${IGNY8_TEST_THREADS:-4}" "$@"
