@@ -145,3 +145,29 @@ fn charge_key_hold_settle_and_lock_round_trip() {
     assert_eq!(status["held"], false);
     assert_eq!(status["lock"]["fence"], 1);
 }
+
+#[test]
+fn dynamodb_backend_round_trip() {
+    let endpoint = std::env::var("IGNY8_TEST_DYNAMODB_ENDPOINT")
+        .expect("IGNY8_TEST_DYNAMODB_ENDPOINT is not set: run the tests with scripts/test.sh");
+    let table = format!("cli{}", std::process::id());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_igny8"))
+            .args(["--backend", "dynamodb", "--endpoint", &endpoint, "--table", &table])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .output()
+            .expect("run igny8")
+    };
+    let created = run(&["account", "create", "--name", "Cloud", "--credits", "20"]);
+    assert!(created.status.success(), "{created:?}");
+    let acct = stdout(&created);
+    let charged = run(&["credits", "charge", "--account", &acct, "--operation", "image_generation", "--units", "3", "--json"]);
+    assert_eq!(json(&charged)["transaction"]["balance_after"], 5);
+    let refused = run(&["credits", "charge", "--account", &acct, "--amount", "6"]);
+    assert_eq!(refused.status.code(), Some(3));
+    let reconciled = run(&["credits", "reconcile", "--account", &acct, "--json"]);
+    assert!(reconciled.status.success(), "{reconciled:?}");
+    assert_eq!(json(&reconciled)["entries"], 2);
+}
