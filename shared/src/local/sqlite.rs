@@ -128,9 +128,9 @@ impl SqliteStore {
 
 fn read_item(conn: &Connection, key: &Key) -> Result<Option<Item>, StoreError> {
     let body: Option<String> = conn
-        .query_row("SELECT body FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT body FROM items WHERE pk = ?1 AND sk = ?2")
+        .map_err(backend)?
+        .query_row(params![key.pk, key.sk], |r| r.get(0))
         .optional()
         .map_err(backend)?;
     body.map(|b| parse_body(&b)).transpose()
@@ -147,17 +147,20 @@ fn write_item(conn: &Connection, item: &Item) -> Result<(), StoreError> {
     let key = Key::of(item)?;
     let text = |name: &str| item.get(name).and_then(Value::as_str).map(str::to_owned);
     let body = serde_json::to_string(item).map_err(backend)?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO items (pk, sk, gsi1pk, gsi1sk, body) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (pk, sk) DO UPDATE SET gsi1pk = ?3, gsi1sk = ?4, body = ?5",
-        params![key.pk, key.sk, text(GSI1PK), text(GSI1SK), body],
     )
+    .map_err(backend)?
+    .execute(params![key.pk, key.sk, text(GSI1PK), text(GSI1SK), body])
     .map_err(backend)?;
     Ok(())
 }
 
 fn delete_item(conn: &Connection, key: &Key) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM items WHERE pk = ?1 AND sk = ?2", params![key.pk, key.sk])
+    conn.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
+        .map_err(backend)?
+        .execute(params![key.pk, key.sk])
         .map_err(backend)?;
     Ok(())
 }
