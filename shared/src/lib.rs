@@ -2,11 +2,13 @@
 //! and both adapter families (`local/` for a laptop, `aws/` for the cloud).
 
 pub mod accounts;
+pub mod ai;
 pub mod automation;
 pub mod aws;
 pub mod backend;
 pub mod billing;
 pub mod domain;
 pub mod local;
+pub mod planner;
 pub mod ports;
 pub mod repo;

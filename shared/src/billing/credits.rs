@@ -708,6 +708,15 @@ impl CreditService {
         Ok(Some(first.replayed()))
     }
 
+    /// The charge made with an idempotency key, if one was (for refunds of work that
+    /// finally failed).
+    pub async fn charged_with_key(&self, account: &AccountId, key: &str) -> Result<Option<CreditTransaction>, CreditError> {
+        let Some(marker) = self.ledger.marker(account, key).await? else { return Ok(None) };
+        let txn: CreditTransaction = serde_json::from_value(marker.result)
+            .map_err(|e| RepoError::Corrupt { key: key.to_owned(), reason: e.to_string() })?;
+        Ok(Some(txn).filter(|t| t.kind == TransactionKind::Charge))
+    }
+
     /// One page of the ledger, newest first.
     pub async fn ledger(
         &self,

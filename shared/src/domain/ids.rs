@@ -22,6 +22,9 @@ pub enum IdError {
     },
 }
 
+/// Namespace of derived (UUIDv5) ids.
+const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6967_6e79_3873_6572_7669_6365_735f_6964);
+
 macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
         $(#[$doc])*
@@ -36,6 +39,13 @@ macro_rules! typed_id {
             /// A fresh id from the generator.
             pub fn generate(ids: &dyn IdGenerator) -> Self {
                 Self(ids.new_id($prefix))
+            }
+
+            /// The id derived from a seed: the same seed always gives the same id, so
+            /// a replayed step recreates (and a conditional put dedupes) the same record.
+            pub fn derive(seed: &str) -> Self {
+                let uuid = uuid::Uuid::new_v5(&ID_NAMESPACE, seed.as_bytes());
+                Self(format!("{}_{}", $prefix, uuid.simple()))
             }
 
             /// The id as text.
@@ -102,6 +112,31 @@ typed_id!(
     HoldId, "hold", "hold"
 );
 
+typed_id!(
+    /// Identifies a keyword of a site (derived from the normalised text, so re-imports dedupe).
+    KeywordId, "kw", "keyword"
+);
+typed_id!(
+    /// Identifies a keyword cluster.
+    ClusterId, "clu", "cluster"
+);
+typed_id!(
+    /// Identifies a content idea.
+    IdeaId, "idea", "idea"
+);
+typed_id!(
+    /// Identifies a writer task.
+    TaskId, "task", "task"
+);
+typed_id!(
+    /// Identifies an article.
+    ContentId, "cnt", "content"
+);
+typed_id!(
+    /// Identifies an image (prompt and, once generated, file).
+    ImageId, "img", "image"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +152,13 @@ mod tests {
         let json = serde_json::to_string(&id).expect("serialize");
         assert_eq!(serde_json::from_str::<AccountId>(&json).expect("parse"), id);
         assert!(serde_json::from_str::<AccountId>("\"nope\"").is_err());
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_valid() {
+        let a = ClusterId::derive("run_1/0");
+        assert_eq!(a, ClusterId::derive("run_1/0"));
+        assert_ne!(a, ClusterId::derive("run_1/1"));
+        assert_eq!(a.as_str().parse::<ClusterId>(), Ok(a));
     }
 }

@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod cost_config;
 pub mod keys;
 pub mod ledger;
+pub mod pipeline;
+pub mod runs;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -15,6 +17,8 @@ use crate::ports::item_store::{Item, Key, StoreError, GSI1PK, GSI1SK, PK, SK};
 pub use accounts::{AccountRepo, SiteRepo};
 pub use cost_config::CostConfigRepo;
 pub use ledger::{BalanceState, IdempotencyMarker, LedgerRepo};
+pub use pipeline::{Records, SiteRecord};
+pub use runs::{ConfigRepo, RunRepo};
 
 /// Errors of the repositories.
 #[derive(Debug, thiserror::Error)]

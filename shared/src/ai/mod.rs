@@ -1,0 +1,253 @@
+//! AI: the plain-data types every AI function exchanges, the [`AiProvider`] trait
+//! that hides which model does the work, and the deterministic [`OfflineProvider`].
+//!
+//! Why a trait: the automation pipeline (keywords → clusters → ideas → articles →
+//! image prompts → images) must run the same on a laptop with no network (offline
+//! provider, real algorithms, reproducible output) and in the cloud (an
+//! OpenAI-compatible HTTP endpoint). Every call also returns a [`Usage`] so credits
+//! and usage logs are recorded identically for both.
+
+#![warn(missing_docs)]
+
+pub mod offline;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use offline::OfflineProvider;
+
+/// One keyword as delivered by a keyword tool or import; the unit clustering works on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeywordInput {
+    /// The search phrase, as typed by searchers.
+    pub keyword: String,
+    /// Monthly search volume; drives pillar choice and cluster ranking.
+    pub volume: i64,
+    /// Ranking difficulty (0–100) when known; carried for idea prioritisation.
+    pub difficulty: Option<i64>,
+    /// Cost per click when known; a commercial-value hint.
+    pub cpc: Option<f64>,
+    /// Intent label from the keyword tool when known; it outvotes cue words.
+    pub intent: Option<String>,
+}
+
+impl KeywordInput {
+    /// A keyword with only text and volume, the common case for imports and tests.
+    pub fn new(keyword: impl Into<String>, volume: i64) -> Self {
+        Self {
+            keyword: keyword.into(),
+            volume,
+            difficulty: None,
+            cpc: None,
+            intent: None,
+        }
+    }
+}
+
+/// A group of keywords one piece of content can target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterOut {
+    /// Human-readable topic name built from the cluster's top terms.
+    pub name: String,
+    /// The keyword the cluster's main article should rank for (highest volume).
+    pub pillar_keyword: String,
+    /// Indices into the input keyword slice, highest volume first.
+    pub keywords: Vec<usize>,
+    /// informational | commercial | transactional | navigational.
+    pub intent: String,
+    /// Sum of member volumes, for ranking clusters.
+    pub total_volume: i64,
+    /// One-sentence summary shown to the user.
+    pub description: String,
+}
+
+/// A content idea derived from a cluster, ready to become a writer task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdeaOut {
+    /// Proposed article title.
+    pub title: String,
+    /// H2 headings, in order.
+    pub outline: Vec<String>,
+    /// The keyword the article targets.
+    pub target_keyword: String,
+    /// Supporting keywords to mention.
+    pub secondary_keywords: Vec<String>,
+    /// Suggested length in words.
+    pub word_target: u32,
+    /// guide | how_to | listicle | comparison | review | product_page | resource_page.
+    pub content_type: String,
+}
+
+/// A generated article.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArticleOut {
+    /// The article title (also its `<h1>`).
+    pub title: String,
+    /// Well-formed HTML body.
+    pub html: String,
+    /// Words of visible text in `html`; the figure credits are charged on.
+    pub word_count: u32,
+    /// Search-snippet description, at most 160 characters.
+    pub meta_description: String,
+}
+
+/// A prompt for one image in an article.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImagePromptOut {
+    /// The text-to-image prompt.
+    pub prompt: String,
+    /// Accessible alt text for the image.
+    pub alt_text: String,
+    /// featured | in_article.
+    pub placement: String,
+    /// The heading the image belongs to (the title for the featured image).
+    pub heading: String,
+}
+
+/// A generated image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageOut {
+    /// PNG file bytes.
+    pub png: Vec<u8>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// Model usage of one call, recorded in the credit usage log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Model identifier that served the call.
+    pub model: String,
+    /// Prompt tokens (estimated for the offline provider).
+    pub tokens_in: i64,
+    /// Completion tokens (estimated for the offline provider).
+    pub tokens_out: i64,
+}
+
+/// Tuning knobs for keyword clustering; see [`offline::cluster`] for their roles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterOptions {
+    /// Minimum cosine similarity for two keywords to be linked in the graph (0–1).
+    pub similarity_threshold: f32,
+    /// Minimum average-linkage similarity for two clusters to merge (0–1).
+    pub linkage_threshold: f32,
+    /// Largest allowed cluster; merges beyond it are refused.
+    pub max_cluster_size: usize,
+    /// Nearest neighbours kept per keyword in the sparse graph.
+    pub max_neighbors: usize,
+    /// Posting-list entries scanned per common term when looking for neighbours
+    /// (half around the keyword's own list position, half the term's shortest
+    /// keywords); bounds the work so it never becomes all-pairs.
+    pub max_postings: usize,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            similarity_threshold: 0.2,
+            linkage_threshold: 0.2,
+            max_cluster_size: 200,
+            max_neighbors: 20,
+            max_postings: 200,
+        }
+    }
+}
+
+/// Why an AI call failed; [`AiError::is_transient`] tells the pipeline whether a
+/// retry with backoff may help.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AiError {
+    /// The request itself is wrong (empty input, bad option); retrying cannot help.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The provider throttled us; retry after the given delay.
+    #[error("rate limited; retry after {retry_after:?}")]
+    RateLimited {
+        /// How long the provider asked us to wait.
+        retry_after: Duration,
+    },
+    /// The call did not finish in time; may succeed on retry.
+    #[error("AI call timed out")]
+    Timeout,
+    /// The provider is temporarily unavailable (5xx, connection reset).
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    /// The provider failed permanently (bad credentials, malformed response).
+    #[error("provider error: {0}")]
+    Provider(String),
+}
+
+impl AiError {
+    /// True when retrying the same call later may succeed (throttling, timeouts,
+    /// outages); the automation run retries these with backoff and fails on others.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            AiError::RateLimited { .. } | AiError::Timeout | AiError::Unavailable(_)
+        )
+    }
+}
+
+/// An AI backend: each method is one billable AI function of the pipeline.
+#[async_trait]
+pub trait AiProvider: Send + Sync {
+    /// Groups keywords into topic clusters.
+    async fn cluster_keywords(
+        &self,
+        keywords: &[KeywordInput],
+        options: &ClusterOptions,
+    ) -> Result<(Vec<ClusterOut>, Usage), AiError>;
+
+    /// Proposes `count` content ideas for a cluster; `keywords` is the slice the
+    /// cluster's indices point into.
+    async fn generate_ideas(
+        &self,
+        cluster: &ClusterOut,
+        keywords: &[KeywordInput],
+        count: usize,
+    ) -> Result<(Vec<IdeaOut>, Usage), AiError>;
+
+    /// Writes an article for an idea at about `word_target` words.
+    async fn generate_article(
+        &self,
+        idea: &IdeaOut,
+        word_target: u32,
+    ) -> Result<(ArticleOut, Usage), AiError>;
+
+    /// Proposes up to `max` image prompts for an article (featured first).
+    async fn generate_image_prompts(
+        &self,
+        article: &ArticleOut,
+        max: usize,
+    ) -> Result<(Vec<ImagePromptOut>, Usage), AiError>;
+
+    /// Renders one image for a prompt; a zero width or height means the default
+    /// 1024×576.
+    async fn generate_image(
+        &self,
+        prompt: &str,
+        width: u32,
+        height: u32,
+    ) -> Result<(ImageOut, Usage), AiError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_errors_are_the_retryable_ones() {
+        assert!(AiError::RateLimited {
+            retry_after: Duration::from_secs(3)
+        }
+        .is_transient());
+        assert!(AiError::Timeout.is_transient());
+        assert!(AiError::Unavailable("502".into()).is_transient());
+        assert!(!AiError::InvalidInput("empty".into()).is_transient());
+        assert!(!AiError::Provider("401".into()).is_transient());
+    }
+}

@@ -1,0 +1,192 @@
+//! External clustering-quality measures computed from two label vectors (ground
+//! truth and prediction): homogeneity, completeness, V-measure (Rosenberg &
+//! Hirschberg 2007) and the Adjusted Rand Index (Hubert & Arabie 1985).
+//!
+//! Why: clustering thresholds are tuned against labelled benchmarks (BANKING77);
+//! these are the standard scores, computed exactly as scikit-learn does (natural
+//! logarithms, same conventions for degenerate cases) so figures are comparable.
+
+use std::hash::Hash;
+
+use super::text::FxHashMap;
+
+/// Homogeneity, completeness and their harmonic mean (V-measure, β = 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VMeasure {
+    /// 1 when every cluster holds members of a single class.
+    pub homogeneity: f64,
+    /// 1 when every class sits in a single cluster.
+    pub completeness: f64,
+    /// Harmonic mean of the two.
+    pub v_measure: f64,
+}
+
+/// Maps arbitrary labels to dense ids `0..k` in order of first appearance, so
+/// string labels (e.g. intent names) can be scored.
+pub fn dense_labels<T: Eq + Hash + Clone>(labels: &[T]) -> Vec<usize> {
+    let mut ids: FxHashMap<T, usize> = FxHashMap::default();
+    labels
+        .iter()
+        .map(|l| {
+            let next = ids.len();
+            *ids.entry(l.clone()).or_insert(next)
+        })
+        .collect()
+}
+
+/// Contingency counts and marginals of two equally long labelings.
+struct Contingency {
+    n: f64,
+    cells: Vec<((usize, usize), f64)>,
+    rows: Vec<f64>,
+    cols: Vec<f64>,
+}
+
+fn contingency(truth: &[usize], pred: &[usize]) -> Contingency {
+    let t = dense_labels(truth);
+    let p = dense_labels(pred);
+    let rows_n = t.iter().max().map_or(0, |m| m + 1);
+    let cols_n = p.iter().max().map_or(0, |m| m + 1);
+    let mut cells: FxHashMap<(usize, usize), f64> = FxHashMap::default();
+    let mut rows = vec![0.0; rows_n];
+    let mut cols = vec![0.0; cols_n];
+    for (a, b) in t.iter().zip(&p) {
+        *cells.entry((*a, *b)).or_insert(0.0) += 1.0;
+        rows[*a] += 1.0;
+        cols[*b] += 1.0;
+    }
+    let mut cells: Vec<((usize, usize), f64)> = cells.into_iter().collect();
+    cells.sort_by_key(|c| c.0);
+    Contingency {
+        n: truth.len() as f64,
+        cells,
+        rows,
+        cols,
+    }
+}
+
+fn entropy(counts: &[f64], n: f64) -> f64 {
+    counts
+        .iter()
+        .filter(|c| **c > 0.0)
+        .map(|c| -(c / n) * (c / n).ln())
+        .sum()
+}
+
+/// Homogeneity, completeness and V-measure of `pred` against `truth`.
+/// Panics never; mismatched lengths score over the common prefix.
+pub fn v_measure(truth: &[usize], pred: &[usize]) -> VMeasure {
+    let len = truth.len().min(pred.len());
+    let (truth, pred) = (&truth[..len], &pred[..len]);
+    if len == 0 {
+        return VMeasure {
+            homogeneity: 1.0,
+            completeness: 1.0,
+            v_measure: 1.0,
+        };
+    }
+    let c = contingency(truth, pred);
+    let h_c = entropy(&c.rows, c.n);
+    let h_k = entropy(&c.cols, c.n);
+    // Mutual information from the contingency table.
+    let mut mi = 0.0;
+    for &((a, b), nij) in &c.cells {
+        mi += (nij / c.n) * ((nij * c.n) / (c.rows[a] * c.cols[b])).ln();
+    }
+    let homogeneity = if h_c == 0.0 { 1.0 } else { mi / h_c };
+    let completeness = if h_k == 0.0 { 1.0 } else { mi / h_k };
+    let v = if homogeneity + completeness == 0.0 {
+        0.0
+    } else {
+        2.0 * homogeneity * completeness / (homogeneity + completeness)
+    };
+    VMeasure {
+        homogeneity,
+        completeness,
+        v_measure: v,
+    }
+}
+
+fn comb2(x: f64) -> f64 {
+    x * (x - 1.0) / 2.0
+}
+
+/// Adjusted Rand Index of `pred` against `truth`: 1 for identical partitions,
+/// about 0 for random ones (can be negative).
+pub fn adjusted_rand_index(truth: &[usize], pred: &[usize]) -> f64 {
+    let len = truth.len().min(pred.len());
+    let (truth, pred) = (&truth[..len], &pred[..len]);
+    let c = contingency(truth, pred);
+    let n_classes = c.rows.len();
+    let n_clusters = c.cols.len();
+    // scikit-learn's special cases: trivial partitions that agree score 1.
+    if n_classes == n_clusters && (n_classes <= 1 || n_classes == len) {
+        return 1.0;
+    }
+    let sum_cells: f64 = c.cells.iter().map(|x| comb2(x.1)).sum();
+    let sum_rows: f64 = c.rows.iter().map(|x| comb2(*x)).sum();
+    let sum_cols: f64 = c.cols.iter().map(|x| comb2(*x)).sum();
+    let expected = sum_rows * sum_cols / comb2(c.n);
+    let max = (sum_rows + sum_cols) / 2.0;
+    if max == expected {
+        return 0.0;
+    }
+    (sum_cells - expected) / (max - expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn v_measure_textbook_values() {
+        // scikit-learn documentation examples.
+        let m = v_measure(&[0, 0, 1, 1], &[0, 0, 1, 2]);
+        assert!(close(m.homogeneity, 1.0));
+        assert!(close(m.completeness, 2.0 / 3.0), "{m:?}");
+        assert!(close(m.v_measure, 0.8));
+        let m = v_measure(&[0, 0, 1, 1], &[1, 1, 0, 0]);
+        assert!(close(m.v_measure, 1.0));
+        let m = v_measure(&[0, 0, 1, 1], &[0, 1, 0, 1]);
+        assert!(close(m.v_measure, 0.0));
+        let m = v_measure(&[0, 0, 0, 0], &[0, 1, 2, 3]);
+        assert!(close(m.homogeneity, 1.0) && close(m.completeness, 0.0) && close(m.v_measure, 0.0));
+    }
+
+    #[test]
+    fn ari_textbook_values() {
+        assert!(close(
+            adjusted_rand_index(&[0, 0, 1, 1], &[0, 0, 1, 1]),
+            1.0
+        ));
+        assert!(close(
+            adjusted_rand_index(&[0, 0, 1, 1], &[1, 1, 0, 0]),
+            1.0
+        ));
+        assert!(close(
+            adjusted_rand_index(&[0, 0, 1, 2], &[0, 0, 1, 1]),
+            0.571_428_571_428_571_4
+        ));
+        assert!(close(
+            adjusted_rand_index(&[0, 0, 1, 1], &[0, 0, 1, 2]),
+            0.571_428_571_428_571_4
+        ));
+        assert!(close(
+            adjusted_rand_index(&[0, 0, 0, 0], &[0, 1, 2, 3]),
+            0.0
+        ));
+        assert!(close(
+            adjusted_rand_index(&[0, 0, 1, 1], &[0, 1, 0, 1]),
+            -0.5
+        ));
+    }
+
+    #[test]
+    fn dense_labels_maps_strings() {
+        assert_eq!(dense_labels(&["b", "a", "b", "c"]), vec![0, 1, 0, 2]);
+    }
+}

@@ -1,0 +1,226 @@
+//! Stage 6: one queue job per image; the last job of a run completes the stage.
+//!
+//! `queue_images` runs as a `.waitForTaskToken` task: it records the token and the
+//! number of images the stage waits for on the run, then enqueues the jobs. Each job
+//! (`image_job`) is paid with a key per image (a retried job never pays twice),
+//! renders the PNG into the blob store and, in one transaction, marks the image
+//! generated and adds one to the run's `images_finished` — so a replayed job counts
+//! once. The job that brings `images_finished` to `images_queued` claims the token
+//! (a conditional update only one job can win) and sends it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::error::AutomationError;
+use super::service::{to_json, AutomationService, StepInput, IMAGE_MAX_RECEIVES, IMAGE_QUEUE};
+use crate::billing::ChargeRequest;
+use crate::domain::{AccountId, ImageId, ImageRecord, ImageStatus, RunId, SiteId, Stage, TransactionKind, UsageDetails};
+use crate::ports::queue::QueueMessage;
+use crate::ports::{Condition, StoreError, UpdateAction, WriteOp};
+use crate::repo::runs::run_key;
+
+/// One image job on the queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageJob {
+    /// The run.
+    pub run_id: RunId,
+    /// Its tenant.
+    pub account_id: AccountId,
+    /// Its site.
+    pub site_id: SiteId,
+    /// The image to render.
+    pub image_id: ImageId,
+}
+
+/// What happened to one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// The image was rendered now.
+    Generated,
+    /// Already done by an earlier delivery: nothing written.
+    AlreadyDone,
+    /// Given up after the last allowed delivery: image failed, credits refunded.
+    GaveUp,
+}
+
+/// Default image size.
+const WIDTH: u32 = 1024;
+const HEIGHT: u32 = 576;
+
+impl AutomationService {
+    /// Stage 6's task: records the token and the images to wait for, enqueues them.
+    pub async fn queue_images(&self, input: &StepInput) -> Result<Value, AutomationError> {
+        let token = input.task_token.clone().ok_or_else(|| AutomationError::Invalid("stage 6 needs a task token".into()))?;
+        let i = &self.inner;
+        let run = match self.before_batch(input).await? {
+            Ok(run) => run,
+            Err(route) => {
+                let route = if route.next == "paused" { input.output("stage_images") } else { route };
+                self.workflow()?.send_task_success(&token, to_json(&route)?).await?;
+                return Ok(json!({}));
+            }
+        };
+        let outstanding: Vec<ImageRecord> = i
+            .images
+            .all(&run.site_id)
+            .await?
+            .into_iter()
+            .filter(|im| matches!(im.status, ImageStatus::Pending | ImageStatus::Queued))
+            .collect();
+        let count = i64::try_from(outstanding.len()).unwrap_or(i64::MAX);
+        let (run, ()) = self
+            .modify(&run.id, |r| {
+                r.images_token = Some(token.clone());
+                r.images_queued = r.images_finished + count;
+                r.current_stage = Stage::Images.number();
+                Ok(())
+            })
+            .await?;
+        let log = Self::run_log(&run);
+        i.logger.line(&log, Some(Stage::Images), &format!("queued {count} image jobs")).await?;
+        let bodies: Vec<String> = outstanding
+            .iter()
+            .map(|im| {
+                serde_json::to_string(&ImageJob {
+                    run_id: run.id.clone(),
+                    account_id: run.account_id.clone(),
+                    site_id: run.site_id.clone(),
+                    image_id: im.id.clone(),
+                })
+                .map_err(|e| AutomationError::Invalid(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        for chunk in bodies.chunks(10) {
+            i.ports.queue.send_batch(IMAGE_QUEUE, chunk.to_vec()).await?;
+        }
+        let mut writes = Vec::new();
+        for im in outstanding.into_iter().filter(|im| im.status == ImageStatus::Pending) {
+            writes.push(i.images.transition(&ImageRecord { status: ImageStatus::Queued, ..im }, "pending")?);
+        }
+        self.apply(&run, writes).await?;
+        self.complete_images_if_done(&run.id).await?;
+        Ok(json!({}))
+    }
+
+    /// Handles a batch of queue messages; returns the ids of those to retry.
+    pub async fn image_jobs(&self, messages: &[QueueMessage]) -> Vec<String> {
+        let mut failed = Vec::new();
+        for m in messages {
+            let outcome = match serde_json::from_str::<ImageJob>(&m.body) {
+                Ok(job) => self.image_job(&job, m.receive_count).await,
+                Err(e) => Err(AutomationError::Invalid(format!("malformed image job: {e}"))),
+            };
+            if let Err(e) = outcome {
+                tracing::warn!(message_id = %m.id, error = %e, "image job failed");
+                failed.push(m.id.clone());
+            }
+        }
+        failed
+    }
+
+    /// Renders one image (or recognises it was done) and counts it on the run.
+    pub async fn image_job(&self, job: &ImageJob, receive_count: u32) -> Result<JobOutcome, AutomationError> {
+        let i = &self.inner;
+        let Some(image) = i.images.get(&job.site_id, job.image_id.as_str()).await? else {
+            return Ok(JobOutcome::AlreadyDone);
+        };
+        if image.account_id != job.account_id || image.run_id != job.run_id {
+            return Err(AutomationError::Invalid("image job does not match its image".into()));
+        }
+        if matches!(image.status, ImageStatus::Generated | ImageStatus::Failed) {
+            return Ok(JobOutcome::AlreadyDone);
+        }
+        let key = format!("{}/6/{}", job.run_id, job.image_id);
+        match self.render(job, &image, &key).await {
+            Ok(outcome) => Ok(outcome),
+            Err(e) if receive_count >= IMAGE_MAX_RECEIVES => {
+                self.give_up(job, &image, &key, &e.to_string()).await?;
+                Ok(JobOutcome::GaveUp)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn render(&self, job: &ImageJob, image: &ImageRecord, key: &str) -> Result<JobOutcome, AutomationError> {
+        let i = &self.inner;
+        let charge = ChargeRequest {
+            usage: Some(UsageDetails { run_id: Some(job.run_id.to_string()), stage: Some(6), ..UsageDetails::default() }),
+            reason: Some("stage 6 images".into()),
+            reference: Some(job.run_id.to_string()),
+            ..ChargeRequest::operation(job.account_id.clone(), "image_generation", 1).with_key(key)
+        };
+        i.credits.charge(charge).await?;
+        let (png, _usage) = i.ports.ai.generate_image(&image.prompt, WIDTH, HEIGHT).await?;
+        let blob_key = format!("images/{}/{}/{}.png", job.account_id, job.site_id, job.image_id);
+        i.ports.blobs.put(&blob_key, png.png, "image/png").await?;
+        let done = ImageRecord { status: ImageStatus::Generated, blob_key: Some(blob_key), ..image.clone() };
+        self.finish_image(job, done).await
+    }
+
+    async fn give_up(&self, job: &ImageJob, image: &ImageRecord, key: &str, error: &str) -> Result<(), AutomationError> {
+        let i = &self.inner;
+        // Give back what this image was charged, if it was, once.
+        if let Some(paid) = i.credits.charged_with_key(&job.account_id, key).await? {
+            i.credits
+                .add(&job.account_id, -paid.amount, TransactionKind::Refund, "image generation failed", Some(job.run_id.to_string()), Some(format!("{key}/refund")))
+                .await?;
+        }
+        let failed = ImageRecord { status: ImageStatus::Failed, ..image.clone() };
+        self.finish_image(job, failed).await?;
+        let run = i.runs.get(&job.run_id).await?.ok_or_else(|| AutomationError::RunNotFound(job.run_id.clone()))?;
+        i.logger.line(&Self::run_log(&run), Some(Stage::Images), &format!("image {} failed: {error}", job.image_id)).await?;
+        Ok(())
+    }
+
+    async fn finish_image(&self, job: &ImageJob, after: ImageRecord) -> Result<JobOutcome, AutomationError> {
+        let i = &self.inner;
+        // Stage 6 may move the image from pending to queued while this job runs.
+        let writes = vec![
+            i.images.transition_from_any(&after, &["pending", "queued"])?,
+            WriteOp::Update {
+                key: run_key(&job.run_id),
+                actions: vec![UpdateAction::add("images_finished", 1), UpdateAction::add("version", 1)],
+                condition: Some(Condition::ItemExists),
+            },
+        ];
+        match i.ports.store.transact(writes).await {
+            Ok(()) => {}
+            Err(e) if e.failed_at(0) => return Ok(JobOutcome::AlreadyDone),
+            Err(e) => return Err(e.into()),
+        }
+        self.complete_images_if_done(&job.run_id).await?;
+        Ok(if after.status == ImageStatus::Generated { JobOutcome::Generated } else { JobOutcome::GaveUp })
+    }
+
+    /// Sends stage 6's token once every queued image is finished; only one caller wins.
+    async fn complete_images_if_done(&self, run_id: &RunId) -> Result<(), AutomationError> {
+        let i = &self.inner;
+        let Some(run) = i.runs.get(run_id).await? else { return Ok(()) };
+        let Some(token) = run.images_token.clone() else { return Ok(()) };
+        if run.images_finished < run.images_queued {
+            return Ok(());
+        }
+        let claim = i
+            .ports
+            .store
+            .update(&run_key(run_id), vec![UpdateAction::remove("images_token"), UpdateAction::add("version", 1)], Some(Condition::eq("images_token", token.clone())))
+            .await;
+        match claim {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let input = StepInput { run_id: run.id.clone(), account_id: run.account_id.clone(), site_id: run.site_id.clone(), task_token: None };
+        let remaining = self.waiting(&run, Stage::Images).await?;
+        let stage_out = crate::automation::service::BatchOutcome {
+            processed: u64::try_from(run.images_finished).unwrap_or(0),
+            created: u64::try_from(run.images_finished).unwrap_or(0),
+            credits: 0,
+            words: 0,
+        };
+        self.record_batch(&input, Stage::Images, stage_out, remaining).await?;
+        let next = if run.cancel_requested { "cancelled" } else { "finalize" };
+        self.workflow()?.send_task_success(&token, to_json(&input.output(next))?).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,101 @@
+//! A run's totals, read back from what it stored (records and the ledger), so the
+//! summary is right even if a step was replayed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::AutomationError;
+use super::service::AutomationService;
+use crate::domain::{AccountId, ImageStatus, RunId, RunStatus, SiteId};
+
+/// What a run produced and cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The run.
+    pub run_id: RunId,
+    /// Its tenant.
+    pub account_id: AccountId,
+    /// Its site.
+    pub site_id: SiteId,
+    /// Where it is.
+    pub status: RunStatus,
+    /// Clusters made.
+    pub clusters: u64,
+    /// Ideas made.
+    pub ideas: u64,
+    /// Writer tasks made.
+    pub tasks: u64,
+    /// Articles written.
+    pub articles: u64,
+    /// Words in those articles.
+    pub words: u64,
+    /// Images generated.
+    pub images: u64,
+    /// Images given up on.
+    pub images_failed: u64,
+    /// Credits charged (from the ledger's usage logs of the run).
+    pub credits_used: i64,
+    /// Credits per stage number.
+    pub credits_by_stage: BTreeMap<u8, i64>,
+    /// Blob prefix of the run's logs.
+    pub logs: String,
+    /// Blob prefix of the site's images.
+    pub images_dir: String,
+}
+
+/// Totals of one run.
+pub async fn summarize(service: &AutomationService, run_id: &RunId) -> Result<RunSummary, AutomationError> {
+    let i = &service.inner;
+    let run = i.runs.get(run_id).await?.ok_or_else(|| AutomationError::RunNotFound(run_id.clone()))?;
+    let site = &run.site_id;
+    let mine = |r: &RunId| r == run_id;
+    let clusters = i.clusters.all(site).await?.iter().filter(|c| mine(&c.run_id)).count() as u64;
+    let ideas = i.ideas.all(site).await?.iter().filter(|x| mine(&x.run_id)).count() as u64;
+    let tasks = i.tasks.all(site).await?.iter().filter(|x| mine(&x.run_id)).count() as u64;
+    let contents = i.contents.all(site).await?;
+    let (articles, words) = contents
+        .iter()
+        .filter(|c| mine(&c.run_id))
+        .fold((0u64, 0u64), |(n, w), c| (n + 1, w + u64::from(c.word_count)));
+    let images = i.images.all(site).await?;
+    let generated = images.iter().filter(|im| mine(&im.run_id) && im.status == ImageStatus::Generated).count() as u64;
+    let failed = images.iter().filter(|im| mine(&im.run_id) && im.status == ImageStatus::Failed).count() as u64;
+    let mut credits_by_stage = BTreeMap::new();
+    let mut cursor = None;
+    loop {
+        let (logs, next) = i.credits.usage(&run.account_id, Some(run_id.as_str()), 1000, cursor).await?;
+        for log in logs {
+            *credits_by_stage.entry(log.usage.stage.unwrap_or(0)).or_insert(0) += log.credits;
+        }
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    Ok(RunSummary {
+        run_id: run.id.clone(),
+        account_id: run.account_id.clone(),
+        site_id: run.site_id.clone(),
+        status: run.status,
+        clusters,
+        ideas,
+        tasks,
+        articles,
+        words,
+        images: generated,
+        images_failed: failed,
+        credits_used: credits_by_stage.values().sum(),
+        credits_by_stage,
+        logs: AutomationService::run_log(&run).prefix(),
+        images_dir: format!("images/{}/{}/", run.account_id, run.site_id),
+    })
+}
+
+impl AutomationService {
+    /// Totals of a run of the caller's account.
+    pub async fn summary(&self, account: &AccountId, run_id: &RunId) -> Result<RunSummary, AutomationError> {
+        self.run(account, run_id).await?;
+        summarize(self, run_id).await
+    }
+}

@@ -1,0 +1,1298 @@
+//! Running definitions: executions as tokio tasks, their history, and the callbacks
+//! (`send_task_success` / `failure` / `heartbeat`) that finish `.waitForTaskToken`
+//! tasks.
+//!
+//! The semantics follow Step Functions (Standard workflows) where the embedded adapter
+//! must behave like the cloud one: execution names are unique and a repeated start with
+//! the same input is idempotent while the execution runs; stopping an execution skips
+//! every Catch; timeouts raise `States.Timeout`; retries back off exponentially.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, watch};
+use tokio::task::{AbortHandle, JoinSet};
+
+use super::definition::{
+    error_matches, Definition, Machine, NumberOrPath, PathField, Retrier, State, StateKind, WaitFor,
+};
+use super::template::Template;
+use super::{errors, ExecutorError, TaskError};
+
+/// Runs the `Resource` of Task states; implemented by the caller.
+///
+/// The embedded adapter maps each resource (a Lambda ARN in the deployed definition)
+/// to an in-process stage step. For a `.waitForTaskToken` resource the returned value
+/// is ignored: the state finishes only when someone calls
+/// [`Executor::send_task_success`] / [`Executor::send_task_failure`] with
+/// [`TaskContext::task_token`].
+#[async_trait]
+pub trait TaskHandler: Send + Sync {
+    /// Runs one attempt of a task with its effective input (after InputPath and
+    /// Parameters). An `Err` goes through the state's Retry and Catch.
+    async fn invoke(
+        &self,
+        resource: &str,
+        input: Value,
+        ctx: &TaskContext,
+    ) -> Result<Value, TaskError>;
+}
+
+/// What a task handler may need to know about the invocation (the same facts the
+/// context object `$$` offers to the definition).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskContext {
+    /// The execution's id (an ARN-like string, unique per executor).
+    pub execution_id: String,
+    /// The execution's name, as given to `start_execution` (the automation run id).
+    pub execution_name: String,
+    /// The state machine's id, from [`ExecutorOptions::state_machine_id`].
+    pub state_machine_id: String,
+    /// The Task state's name.
+    pub state_name: String,
+    /// When the state was entered (not when this attempt started).
+    pub entered_time: OffsetDateTime,
+    /// How many retries preceded this attempt (0 on the first one).
+    pub retry_count: u32,
+    /// For `.waitForTaskToken` resources: the token that completes the task.
+    pub task_token: Option<String>,
+}
+
+/// Tunables of an [`Executor`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutorOptions {
+    /// The id exposed as `$$.StateMachine.Id`, and the prefix of execution ids.
+    pub state_machine_id: String,
+    /// Multiplies every real sleep (Wait states, retry intervals); `0.0` never sleeps,
+    /// so tests of long waits and backoffs run instantly.
+    pub time_scale: f64,
+    /// Multiplies every timeout (machine and Task TimeoutSeconds, HeartbeatSeconds);
+    /// `0.0` disables them. Separate from `time_scale` so that tests can skip sleeps
+    /// and still exercise timeouts with short real durations.
+    pub timeout_scale: f64,
+}
+
+impl Default for ExecutorOptions {
+    fn default() -> Self {
+        Self {
+            state_machine_id: "arn:aws:states:local:000000000000:stateMachine:local".to_string(),
+            time_scale: 1.0,
+            timeout_scale: 1.0,
+        }
+    }
+}
+
+/// Where an execution stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExecutionStatus {
+    /// Still running (or waiting on a task token / Wait state).
+    Running,
+    /// Reached a Succeed state or an End.
+    Succeeded,
+    /// An error was not caught, or a Fail state was reached.
+    Failed,
+    /// Stopped by [`Executor::stop_execution`].
+    Aborted,
+    /// The machine's TimeoutSeconds elapsed.
+    TimedOut,
+}
+
+impl ExecutionStatus {
+    /// The Step Functions spelling (`RUNNING`, `SUCCEEDED`, ...), for logs and APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "RUNNING",
+            ExecutionStatus::Succeeded => "SUCCEEDED",
+            ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::Aborted => "ABORTED",
+            ExecutionStatus::TimedOut => "TIMED_OUT",
+        }
+    }
+}
+
+/// How an execution closed: what waiting on it returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionOutcome {
+    /// Never `Running`.
+    pub status: ExecutionStatus,
+    /// The final output, when it succeeded.
+    pub output: Option<Value>,
+    /// The error name, when it failed, was aborted or timed out.
+    pub error: Option<String>,
+    /// The error's cause, likewise.
+    pub cause: Option<String>,
+}
+
+/// A snapshot of one execution, as `DescribeExecution` gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionDescription {
+    /// The unique name given at start.
+    pub name: String,
+    /// The execution id.
+    pub execution_id: String,
+    /// The state machine id.
+    pub state_machine_id: String,
+    /// Current status.
+    pub status: ExecutionStatus,
+    /// The input given at start.
+    pub input: Value,
+    /// Final output, when succeeded.
+    pub output: Option<Value>,
+    /// Error name, when closed unsuccessfully.
+    pub error: Option<String>,
+    /// Error cause, when closed unsuccessfully.
+    pub cause: Option<String>,
+    /// When it started.
+    pub start_date: OffsetDateTime,
+    /// When it closed.
+    pub stop_date: Option<OffsetDateTime>,
+}
+
+/// The kinds of history events recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HistoryEventType {
+    /// The execution began; details hold the input.
+    ExecutionStarted,
+    /// The execution succeeded; details hold the output.
+    ExecutionSucceeded,
+    /// The execution failed; details hold error and cause.
+    ExecutionFailed,
+    /// The execution was stopped; details hold error and cause.
+    ExecutionAborted,
+    /// The machine's TimeoutSeconds elapsed.
+    ExecutionTimedOut,
+    /// A state was entered; details hold its type and raw input.
+    StateEntered,
+    /// A state finished normally (or through a Catch); details hold its output.
+    StateExited,
+    /// A task attempt was handed to the [`TaskHandler`]; details hold resource,
+    /// parameters and retry count.
+    TaskScheduled,
+    /// A task attempt succeeded; details hold its raw result.
+    TaskSucceeded,
+    /// A task attempt failed; details hold error and cause.
+    TaskFailed,
+    /// A task attempt exceeded TimeoutSeconds or HeartbeatSeconds.
+    TaskTimedOut,
+    /// A Wait state began waiting; details hold the seconds to wait.
+    WaitStateEntered,
+    /// A Wait state finished waiting.
+    WaitStateExited,
+}
+
+/// One entry of an execution's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEvent {
+    /// 1-based, in recording order.
+    pub id: u64,
+    /// The event this one follows on the same path of the execution (0 for the first);
+    /// inside a Parallel branch or Map iteration it chains within that branch.
+    pub previous_event_id: u64,
+    /// When it was recorded.
+    pub timestamp: OffsetDateTime,
+    /// What happened.
+    pub event_type: HistoryEventType,
+    /// The state concerned, for state and task events.
+    pub state_name: Option<String>,
+    /// Event-specific data (input, output, error, cause, resource...).
+    pub details: Value,
+}
+
+/// A started execution: its name and id, and a way to wait for it to close.
+#[derive(Clone)]
+pub struct ExecutionHandle {
+    exec: Arc<Execution>,
+}
+
+impl std::fmt::Debug for ExecutionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutionHandle")
+            .field("name", &self.exec.name)
+            .finish()
+    }
+}
+
+impl ExecutionHandle {
+    /// The execution's name.
+    pub fn name(&self) -> &str {
+        &self.exec.name
+    }
+
+    /// The execution's id.
+    pub fn execution_id(&self) -> &str {
+        &self.exec.id
+    }
+
+    /// Waits until the execution closes and returns how it did.
+    pub async fn wait(&self) -> ExecutionOutcome {
+        self.exec.wait().await
+    }
+}
+
+/// Runs executions of one [`Definition`] in the current tokio runtime.
+///
+/// Cheap to clone (an `Arc` inside); every clone sees the same executions, so the
+/// code that starts a run and the code that later sends its task token can each hold
+/// one. Executions run on their own tokio tasks and keep running when every clone is
+/// dropped; stop them with [`Executor::stop_execution`] (as a service stops a run).
+#[derive(Clone)]
+pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("state_machine_id", &self.inner.options.state_machine_id)
+            .finish()
+    }
+}
+
+struct Inner {
+    definition: Definition,
+    handler: Arc<dyn TaskHandler>,
+    options: ExecutorOptions,
+    executions: Mutex<HashMap<String, Arc<Execution>>>,
+    /// Open task tokens: the execution waiting on each, and how to reach it.
+    tokens: Mutex<HashMap<String, (String, mpsc::UnboundedSender<TokenMessage>)>>,
+}
+
+/// What a callback sends to a task waiting on its token.
+enum TokenMessage {
+    Success(Value),
+    Failure(TaskError),
+    Heartbeat,
+}
+
+struct Execution {
+    name: String,
+    id: String,
+    input: Value,
+    start_time: OffsetDateTime,
+    record: Mutex<Record>,
+    done: watch::Sender<Option<ExecutionOutcome>>,
+    abort: Mutex<Option<AbortHandle>>,
+}
+
+struct Record {
+    status: ExecutionStatus,
+    output: Option<Value>,
+    error: Option<String>,
+    cause: Option<String>,
+    stop_date: Option<OffsetDateTime>,
+    history: Vec<HistoryEvent>,
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: every
+/// critical section here leaves the data consistent, so the poison carries no meaning.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+/// Scales a number of seconds into a duration; `None` when it is zero, negative or
+/// not representable (such sleeps and timeouts are skipped).
+fn scaled(seconds: f64, scale: f64) -> Option<Duration> {
+    let s = seconds * scale;
+    if s > 0.0 {
+        Duration::try_from_secs_f64(s).ok()
+    } else {
+        None
+    }
+}
+
+impl Execution {
+    fn push(
+        &self,
+        previous: u64,
+        event_type: HistoryEventType,
+        state: Option<&str>,
+        details: Value,
+    ) -> u64 {
+        let mut rec = lock(&self.record);
+        let id = rec.history.len() as u64 + 1;
+        rec.history.push(HistoryEvent {
+            id,
+            previous_event_id: previous,
+            timestamp: OffsetDateTime::now_utc(),
+            event_type,
+            state_name: state.map(str::to_string),
+            details,
+        });
+        id
+    }
+
+    /// Closes the execution unless it already closed; returns whether this call did.
+    fn finish(&self, outcome: ExecutionOutcome) -> bool {
+        {
+            let mut rec = lock(&self.record);
+            if rec.status != ExecutionStatus::Running {
+                return false;
+            }
+            let (event_type, details) = match outcome.status {
+                ExecutionStatus::Succeeded => (
+                    HistoryEventType::ExecutionSucceeded,
+                    json!({ "output": outcome.output }),
+                ),
+                status => (
+                    match status {
+                        ExecutionStatus::Aborted => HistoryEventType::ExecutionAborted,
+                        ExecutionStatus::TimedOut => HistoryEventType::ExecutionTimedOut,
+                        _ => HistoryEventType::ExecutionFailed,
+                    },
+                    json!({ "error": outcome.error, "cause": outcome.cause }),
+                ),
+            };
+            let id = rec.history.len() as u64 + 1;
+            rec.history.push(HistoryEvent {
+                id,
+                previous_event_id: id - 1,
+                timestamp: OffsetDateTime::now_utc(),
+                event_type,
+                state_name: None,
+                details,
+            });
+            rec.status = outcome.status;
+            rec.output = outcome.output.clone();
+            rec.error = outcome.error.clone();
+            rec.cause = outcome.cause.clone();
+            rec.stop_date = Some(OffsetDateTime::now_utc());
+        }
+        self.done.send_replace(Some(outcome));
+        true
+    }
+
+    fn status(&self) -> ExecutionStatus {
+        lock(&self.record).status
+    }
+
+    fn describe(&self, state_machine_id: &str) -> ExecutionDescription {
+        let rec = lock(&self.record);
+        ExecutionDescription {
+            name: self.name.clone(),
+            execution_id: self.id.clone(),
+            state_machine_id: state_machine_id.to_string(),
+            status: rec.status,
+            input: self.input.clone(),
+            output: rec.output.clone(),
+            error: rec.error.clone(),
+            cause: rec.cause.clone(),
+            start_date: self.start_time,
+            stop_date: rec.stop_date,
+        }
+    }
+
+    async fn wait(&self) -> ExecutionOutcome {
+        let mut rx = self.done.subscribe();
+        if let Ok(done) = rx.wait_for(Option::is_some).await {
+            if let Some(outcome) = done.as_ref() {
+                return outcome.clone();
+            }
+        }
+        // The sender lives in `self`, so the channel cannot close while we hold it;
+        // fall back to the record all the same rather than panic.
+        let rec = lock(&self.record);
+        ExecutionOutcome {
+            status: rec.status,
+            output: rec.output.clone(),
+            error: rec.error.clone(),
+            cause: rec.cause.clone(),
+        }
+    }
+}
+
+impl Executor {
+    /// Builds an executor for one definition; `handler` runs its Task states.
+    pub fn new(
+        definition: Definition,
+        handler: Arc<dyn TaskHandler>,
+        options: ExecutorOptions,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                definition,
+                handler,
+                options,
+                executions: Mutex::new(HashMap::new()),
+                tokens: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The definition this executor runs.
+    pub fn definition(&self) -> &Definition {
+        &self.inner.definition
+    }
+
+    /// The options this executor was built with.
+    pub fn options(&self) -> &ExecutorOptions {
+        &self.inner.options
+    }
+
+    /// Starts an execution named `name` (the automation run id) on a new tokio task.
+    ///
+    /// Idempotent as StartExecution is: while an execution of that name runs with the
+    /// same input, its handle is returned again; a different input, or a name whose
+    /// execution has closed, is [`ExecutorError::ExecutionAlreadyExists`].
+    pub fn start_execution(
+        &self,
+        name: &str,
+        input: Value,
+    ) -> Result<ExecutionHandle, ExecutorError> {
+        if name.is_empty() || name.chars().count() > 80 {
+            return Err(ExecutorError::InvalidName(name.to_string()));
+        }
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| ExecutorError::NoRuntime(e.to_string()))?;
+        let exec = {
+            let mut map = lock(&self.inner.executions);
+            if let Some(existing) = map.get(name) {
+                if existing.input == input && existing.status() == ExecutionStatus::Running {
+                    return Ok(ExecutionHandle {
+                        exec: Arc::clone(existing),
+                    });
+                }
+                return Err(ExecutorError::ExecutionAlreadyExists(name.to_string()));
+            }
+            let (done, _) = watch::channel(None);
+            let exec = Arc::new(Execution {
+                name: name.to_string(),
+                id: format!(
+                    "{}:{}",
+                    self.inner.options.state_machine_id.replacen(
+                        ":stateMachine:",
+                        ":execution:",
+                        1
+                    ),
+                    name
+                ),
+                input: input.clone(),
+                start_time: OffsetDateTime::now_utc(),
+                record: Mutex::new(Record {
+                    status: ExecutionStatus::Running,
+                    output: None,
+                    error: None,
+                    cause: None,
+                    stop_date: None,
+                    history: Vec::new(),
+                }),
+                done,
+                abort: Mutex::new(None),
+            });
+            exec.push(
+                0,
+                HistoryEventType::ExecutionStarted,
+                None,
+                json!({ "input": input }),
+            );
+            map.insert(name.to_string(), Arc::clone(&exec));
+            exec
+        };
+        let run = Run {
+            inner: Arc::clone(&self.inner),
+            exec: Arc::clone(&exec),
+        };
+        let timeout = self
+            .inner
+            .definition
+            .timeout_seconds
+            .and_then(|s| scaled(s as f64, self.inner.options.timeout_scale));
+        let task = runtime.spawn(drive(run, timeout));
+        *lock(&exec.abort) = Some(task.abort_handle());
+        tracing::debug!(execution = name, "state machine execution started");
+        Ok(ExecutionHandle { exec })
+    }
+
+    fn get(&self, name: &str) -> Result<Arc<Execution>, ExecutorError> {
+        lock(&self.inner.executions)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ExecutorError::ExecutionDoesNotExist(name.to_string()))
+    }
+
+    /// A handle on an existing execution, e.g. to wait for one started elsewhere.
+    pub fn handle(&self, name: &str) -> Result<ExecutionHandle, ExecutorError> {
+        self.get(name).map(|exec| ExecutionHandle { exec })
+    }
+
+    /// Waits until the named execution closes and returns how it did.
+    pub async fn wait_for_completion(&self, name: &str) -> Result<ExecutionOutcome, ExecutorError> {
+        let exec = self.get(name)?;
+        Ok(exec.wait().await)
+    }
+
+    /// Stops a running execution: it closes as Aborted with `error`/`cause`, no Catch
+    /// runs, in-flight tasks are dropped and their task tokens stop being valid.
+    /// Stopping a closed execution changes nothing.
+    pub fn stop_execution(
+        &self,
+        name: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<ExecutionDescription, ExecutorError> {
+        let exec = self.get(name)?;
+        let closed_now = exec.finish(ExecutionOutcome {
+            status: ExecutionStatus::Aborted,
+            output: None,
+            error: Some(error.to_string()),
+            cause: Some(cause.to_string()),
+        });
+        if closed_now {
+            if let Some(task) = lock(&exec.abort).take() {
+                task.abort();
+            }
+            // The aborted task drops its tokens when it is next polled; invalidate
+            // them now so that a callback racing the stop is refused.
+            lock(&self.inner.tokens).retain(|_, (owner, _)| owner != name);
+        }
+        Ok(exec.describe(&self.inner.options.state_machine_id))
+    }
+
+    /// A snapshot of the named execution.
+    pub fn describe_execution(&self, name: &str) -> Result<ExecutionDescription, ExecutorError> {
+        Ok(self
+            .get(name)?
+            .describe(&self.inner.options.state_machine_id))
+    }
+
+    /// Every execution this executor has started, oldest first.
+    pub fn list_executions(&self) -> Vec<ExecutionDescription> {
+        let mut all: Vec<ExecutionDescription> = lock(&self.inner.executions)
+            .values()
+            .map(|e| e.describe(&self.inner.options.state_machine_id))
+            .collect();
+        all.sort_by(|a, b| {
+            a.start_date
+                .cmp(&b.start_date)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        all
+    }
+
+    /// The named execution's history so far, in recording order.
+    pub fn history(&self, name: &str) -> Result<Vec<HistoryEvent>, ExecutorError> {
+        Ok(lock(&self.get(name)?.record).history.clone())
+    }
+
+    /// Completes the `.waitForTaskToken` task holding `token` with `output` as its result.
+    pub fn send_task_success(&self, token: &str, output: Value) -> Result<(), ExecutorError> {
+        self.send_token(token, TokenMessage::Success(output), true)
+    }
+
+    /// Fails the `.waitForTaskToken` task holding `token`; the error goes through the
+    /// state's Retry and Catch like any task error.
+    pub fn send_task_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<(), ExecutorError> {
+        self.send_token(
+            token,
+            TokenMessage::Failure(TaskError::new(error, cause)),
+            true,
+        )
+    }
+
+    /// Tells the task holding `token` that its worker is alive, restarting its
+    /// HeartbeatSeconds clock.
+    pub fn send_task_heartbeat(&self, token: &str) -> Result<(), ExecutorError> {
+        self.send_token(token, TokenMessage::Heartbeat, false)
+    }
+
+    fn send_token(
+        &self,
+        token: &str,
+        message: TokenMessage,
+        last: bool,
+    ) -> Result<(), ExecutorError> {
+        let mut tokens = lock(&self.inner.tokens);
+        let sender = if last {
+            tokens.remove(token)
+        } else {
+            tokens.get(token).cloned()
+        };
+        sender
+            .and_then(|(_, s)| s.send(message).ok())
+            .ok_or_else(|| ExecutorError::TaskDoesNotExist(token.to_string()))
+    }
+}
+
+/// Removes a task token from the executor when its task stops waiting, whatever the
+/// reason (completed, timed out, execution stopped).
+struct TokenGuard {
+    inner: Arc<Inner>,
+    token: String,
+}
+
+impl Drop for TokenGuard {
+    fn drop(&mut self) {
+        lock(&self.inner.tokens).remove(&self.token);
+    }
+}
+
+async fn drive(run: Run, timeout: Option<Duration>) {
+    let machine = Arc::clone(&run.inner.definition.machine);
+    let work = run_machine(run.clone(), machine, run.exec.input.clone(), 1);
+    let result = match timeout {
+        Some(limit) => tokio::time::timeout(limit, work).await.ok(),
+        None => Some(work.await),
+    };
+    let outcome = match result {
+        Some(Ok(output)) => ExecutionOutcome {
+            status: ExecutionStatus::Succeeded,
+            output: Some(output),
+            error: None,
+            cause: None,
+        },
+        Some(Err(e)) => ExecutionOutcome {
+            status: ExecutionStatus::Failed,
+            output: None,
+            error: Some(e.error),
+            cause: Some(e.cause),
+        },
+        None => ExecutionOutcome {
+            status: ExecutionStatus::TimedOut,
+            output: None,
+            error: Some(errors::TIMEOUT.to_string()),
+            cause: Some(
+                "The execution ran longer than the state machine's TimeoutSeconds".to_string(),
+            ),
+        },
+    };
+    tracing::debug!(execution = %run.exec.name, status = outcome.status.as_str(), "state machine execution closed");
+    run.exec.finish(outcome);
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// One execution's interpreter: shared by the top level and every branch.
+#[derive(Clone)]
+struct Run {
+    inner: Arc<Inner>,
+    exec: Arc<Execution>,
+}
+
+/// Facts about the state being run, for the context object.
+struct Entered {
+    name: String,
+    time: OffsetDateTime,
+}
+
+/// Runs a machine (top level, branch or iteration) from its StartAt to an end.
+/// `previous` is the history event this path of the execution follows.
+fn run_machine(
+    run: Run,
+    machine: Arc<Machine>,
+    input: Value,
+    previous: u64,
+) -> BoxFuture<Result<Value, TaskError>> {
+    Box::pin(async move {
+        let mut prev = previous;
+        let mut name = machine.start_at.clone();
+        let mut input = input;
+        loop {
+            let state = machine
+                .states
+                .get(&name)
+                .ok_or_else(|| TaskError::runtime(format!("the state `{name}` does not exist")))?;
+            let (next, output) = run.run_state(state, input, &mut prev).await?;
+            match next {
+                Some(n) => {
+                    name = n;
+                    input = output;
+                }
+                None => return Ok(output),
+            }
+        }
+    })
+}
+
+fn state_type(kind: &StateKind) -> &'static str {
+    match kind {
+        StateKind::Pass { .. } => "Pass",
+        StateKind::Task { .. } => "Task",
+        StateKind::Choice { .. } => "Choice",
+        StateKind::Wait(_) => "Wait",
+        StateKind::Succeed => "Succeed",
+        StateKind::Fail { .. } => "Fail",
+        StateKind::Parallel { .. } => "Parallel",
+        StateKind::Map { .. } => "Map",
+    }
+}
+
+/// InputPath / OutputPath: `$` keeps the document, `null` gives `{}`.
+fn select(field: &PathField, doc: &Value, what: &str) -> Result<Value, TaskError> {
+    match field {
+        PathField::Default => Ok(doc.clone()),
+        PathField::Null => Ok(json!({})),
+        PathField::Path(p) => p.read(doc).ok_or_else(|| {
+            TaskError::runtime(format!(
+                "Invalid path '{}': the {what} could not be found in {doc}",
+                p.text()
+            ))
+        }),
+    }
+}
+
+/// ResultPath: `$` replaces the input, `null` discards the result, a path inserts it.
+fn place_result(field: &PathField, raw_input: &Value, result: Value) -> Result<Value, TaskError> {
+    match field {
+        PathField::Default => Ok(result),
+        PathField::Null => Ok(raw_input.clone()),
+        PathField::Path(p) => {
+            let mut doc = raw_input.clone();
+            p.write(&mut doc, result)
+                .map_err(|cause| TaskError::new(errors::RESULT_PATH_MATCH_FAILURE, cause))?;
+            Ok(doc)
+        }
+    }
+}
+
+impl Retrier {
+    /// Seconds to wait before retry number `attempt` (0-based): IntervalSeconds ×
+    /// BackoffRate^attempt, capped by MaxDelaySeconds.
+    pub(crate) fn delay(&self, attempt: u32) -> f64 {
+        let exponent = i32::try_from(attempt).unwrap_or(i32::MAX);
+        let d = self.interval_seconds * self.backoff_rate.powi(exponent);
+        match self.max_delay_seconds {
+            Some(max) => d.min(max),
+            None => d,
+        }
+    }
+}
+
+impl Run {
+    async fn sleep(&self, seconds: f64) {
+        if let Some(d) = scaled(seconds, self.inner.options.time_scale) {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    fn context(&self, entered: &Entered, retry_count: u32, token: Option<&str>) -> Value {
+        let sm_id = &self.inner.options.state_machine_id;
+        let mut ctx = json!({
+            "Execution": {
+                "Id": self.exec.id,
+                "Name": self.exec.name,
+                "Input": self.exec.input,
+                "StartTime": rfc3339(self.exec.start_time),
+            },
+            "State": {
+                "Name": entered.name,
+                "EnteredTime": rfc3339(entered.time),
+                "RetryCount": retry_count,
+            },
+            "StateMachine": {
+                "Id": sm_id,
+                "Name": sm_id.rsplit(':').next().unwrap_or(sm_id),
+            },
+        });
+        if let (Some(t), Some(obj)) = (token, ctx.as_object_mut()) {
+            obj.insert("Task".to_string(), json!({ "Token": t }));
+        }
+        ctx
+    }
+
+    /// Runs one state; returns the next state's name (`None` at an end) and the output.
+    async fn run_state(
+        &self,
+        state: &State,
+        raw: Value,
+        prev: &mut u64,
+    ) -> Result<(Option<String>, Value), TaskError> {
+        let entered = Entered {
+            name: state.name.clone(),
+            time: OffsetDateTime::now_utc(),
+        };
+        *prev = self.exec.push(
+            *prev,
+            HistoryEventType::StateEntered,
+            Some(&state.name),
+            json!({ "type": state_type(&state.kind), "input": raw }),
+        );
+        let result = self.state_body(state, &raw, &entered, prev).await;
+        let result = match result {
+            Err(e) => match state
+                .catch
+                .iter()
+                .find(|c| error_matches(&c.error_equals, &e.error))
+            {
+                Some(catcher) => {
+                    let output = place_result(&catcher.result_path, &raw, e.to_value())?;
+                    Ok((Some(catcher.next.clone()), output))
+                }
+                None => Err(e),
+            },
+            ok => ok,
+        };
+        if let Ok((next, output)) = &result {
+            *prev = self.exec.push(
+                *prev,
+                HistoryEventType::StateExited,
+                Some(&state.name),
+                json!({ "output": output, "next": next }),
+            );
+        }
+        result
+    }
+
+    async fn state_body(
+        &self,
+        state: &State,
+        raw: &Value,
+        entered: &Entered,
+        prev: &mut u64,
+    ) -> Result<(Option<String>, Value), TaskError> {
+        let next = state.next.clone();
+        let effective = select(&state.input_path, raw, "InputPath")?;
+        match &state.kind {
+            StateKind::Succeed => Ok((None, select(&state.output_path, &effective, "OutputPath")?)),
+            StateKind::Choice { rules, default } => {
+                let mut target = None;
+                for rule in rules {
+                    if rule.expr.eval(&effective)? {
+                        target = Some(rule.next.clone());
+                        break;
+                    }
+                }
+                let target = target.or_else(|| default.clone()).ok_or_else(|| {
+                    TaskError::new(
+                        errors::NO_CHOICE_MATCHED,
+                        format!(
+                            "No Choice Rules matched the input of `{}` and it has no Default",
+                            state.name
+                        ),
+                    )
+                })?;
+                Ok((
+                    Some(target),
+                    select(&state.output_path, &effective, "OutputPath")?,
+                ))
+            }
+            StateKind::Wait(wait) => {
+                let seconds = match wait {
+                    WaitFor::Seconds(s) => *s,
+                    WaitFor::SecondsPath(p) => p
+                        .read(&effective)
+                        .and_then(|v| v.as_f64())
+                        .filter(|s| *s >= 0.0)
+                        .ok_or_else(|| {
+                            TaskError::runtime(format!(
+                                "SecondsPath `{}` is not a non-negative number",
+                                p.text()
+                            ))
+                        })?,
+                    WaitFor::Timestamp(t) => {
+                        (*t - OffsetDateTime::now_utc()).as_seconds_f64().max(0.0)
+                    }
+                    WaitFor::TimestampPath(p) => {
+                        let t = p
+                            .read(&effective)
+                            .and_then(|v| {
+                                v.as_str()
+                                    .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+                            })
+                            .ok_or_else(|| {
+                                TaskError::runtime(format!(
+                                    "TimestampPath `{}` is not an RFC 3339 timestamp",
+                                    p.text()
+                                ))
+                            })?;
+                        (t - OffsetDateTime::now_utc()).as_seconds_f64().max(0.0)
+                    }
+                };
+                *prev = self.exec.push(
+                    *prev,
+                    HistoryEventType::WaitStateEntered,
+                    Some(&state.name),
+                    json!({ "seconds": seconds }),
+                );
+                self.sleep(seconds).await;
+                *prev = self.exec.push(
+                    *prev,
+                    HistoryEventType::WaitStateExited,
+                    Some(&state.name),
+                    json!({}),
+                );
+                Ok((next, select(&state.output_path, &effective, "OutputPath")?))
+            }
+            StateKind::Pass { result } => {
+                let context = self.context(entered, 0, None);
+                let params = match &state.parameters {
+                    Some(t) => t.eval(&effective, &context)?,
+                    None => effective,
+                };
+                let result = result.clone().unwrap_or(params);
+                let placed = place_result(&state.result_path, raw, result)?;
+                Ok((next, select(&state.output_path, &placed, "OutputPath")?))
+            }
+            StateKind::Task { .. } | StateKind::Parallel { .. } | StateKind::Map { .. } => {
+                let output = self
+                    .with_retry(state, raw, &effective, entered, prev)
+                    .await?;
+                Ok((next, output))
+            }
+            StateKind::Fail {
+                error,
+                cause,
+                error_path,
+                cause_path,
+            } => {
+                // Fail has no InputPath: ErrorPath/CausePath read the raw input.
+                let read = |literal: &Option<String>, path: &Option<super::path::Path>| match (
+                    literal, path,
+                ) {
+                    (Some(s), _) => Ok(s.clone()),
+                    (None, Some(p)) => match p.read(raw) {
+                        Some(Value::String(s)) => Ok(s),
+                        _ => Err(TaskError::runtime(format!(
+                            "the Fail path `{}` does not select a string in the input",
+                            p.text()
+                        ))),
+                    },
+                    (None, None) => Ok(String::new()),
+                };
+                Err(TaskError::new(
+                    read(error, error_path)?,
+                    read(cause, cause_path)?,
+                ))
+            }
+        }
+    }
+
+    /// Runs attempts of a Task/Parallel/Map state through its Retry rules: the first
+    /// retrier matching the error decides; each has its own attempt count.
+    async fn with_retry(
+        &self,
+        state: &State,
+        raw: &Value,
+        effective: &Value,
+        entered: &Entered,
+        prev: &mut u64,
+    ) -> Result<Value, TaskError> {
+        let mut counts = vec![0u32; state.retry.len()];
+        let mut retry_count = 0u32;
+        loop {
+            let error = match self
+                .attempt(state, raw, effective, entered, retry_count, prev)
+                .await
+            {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let Some(i) = state
+                .retry
+                .iter()
+                .position(|r| error_matches(&r.error_equals, &error.error))
+            else {
+                return Err(error);
+            };
+            let retrier = &state.retry[i];
+            if counts[i] >= retrier.max_attempts {
+                return Err(error);
+            }
+            let delay = retrier.delay(counts[i]);
+            counts[i] += 1;
+            retry_count += 1;
+            tracing::debug!(state = %state.name, error = %error.error, delay, "retrying state");
+            self.sleep(delay).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        state: &State,
+        raw: &Value,
+        effective: &Value,
+        entered: &Entered,
+        retry_count: u32,
+        prev: &mut u64,
+    ) -> Result<Value, TaskError> {
+        let (result, context) = match &state.kind {
+            StateKind::Task {
+                resource,
+                timeout,
+                heartbeat,
+            } => {
+                let token = resource
+                    .ends_with(".waitForTaskToken")
+                    .then(|| uuid::Uuid::new_v4().to_string());
+                let context = self.context(entered, retry_count, token.as_deref());
+                let params = match &state.parameters {
+                    Some(t) => t.eval(effective, &context)?,
+                    None => effective.clone(),
+                };
+                let seconds =
+                    |field: &Option<NumberOrPath>, what: &str| -> Result<Option<f64>, TaskError> {
+                        match field {
+                            None => Ok(None),
+                            Some(NumberOrPath::Seconds(s)) => Ok(Some(*s)),
+                            Some(NumberOrPath::Path(p)) => p
+                                .read(effective)
+                                .and_then(|v| v.as_f64())
+                                .filter(|s| *s > 0.0)
+                                .map(Some)
+                                .ok_or_else(|| {
+                                    TaskError::runtime(format!(
+                                        "{what}Path `{}` is not a positive number",
+                                        p.text()
+                                    ))
+                                }),
+                        }
+                    };
+                let timeout = seconds(timeout, "TimeoutSeconds")?;
+                let heartbeat = seconds(heartbeat, "HeartbeatSeconds")?;
+                *prev = self.exec.push(
+                    *prev,
+                    HistoryEventType::TaskScheduled,
+                    Some(&state.name),
+                    json!({
+                        "resource": resource,
+                        "parameters": params,
+                        "retryCount": retry_count,
+                        "timeoutInSeconds": timeout,
+                        "heartbeatInSeconds": heartbeat,
+                    }),
+                );
+                let task_ctx = TaskContext {
+                    execution_id: self.exec.id.clone(),
+                    execution_name: self.exec.name.clone(),
+                    state_machine_id: self.inner.options.state_machine_id.clone(),
+                    state_name: state.name.clone(),
+                    entered_time: entered.time,
+                    retry_count,
+                    task_token: token,
+                };
+                let scale = self.inner.options.timeout_scale;
+                let invocation = self.invoke(
+                    resource,
+                    params,
+                    &task_ctx,
+                    heartbeat.and_then(|h| scaled(h, scale)),
+                );
+                let result = match timeout.and_then(|t| scaled(t, scale)) {
+                    Some(limit) => tokio::time::timeout(limit, invocation)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(TaskError::new(
+                                errors::TIMEOUT,
+                                format!(
+                                    "The task ran longer than its TimeoutSeconds ({})",
+                                    timeout.unwrap_or_default()
+                                ),
+                            ))
+                        }),
+                    None => invocation.await,
+                };
+                let (event, details) = match &result {
+                    Ok(v) => (HistoryEventType::TaskSucceeded, json!({ "output": v })),
+                    Err(e) if e.error == errors::TIMEOUT => (
+                        HistoryEventType::TaskTimedOut,
+                        json!({ "error": e.error, "cause": e.cause }),
+                    ),
+                    Err(e) => (
+                        HistoryEventType::TaskFailed,
+                        json!({ "error": e.error, "cause": e.cause }),
+                    ),
+                };
+                *prev = self.exec.push(*prev, event, Some(&state.name), details);
+                (result?, context)
+            }
+            StateKind::Parallel { branches } => {
+                let context = self.context(entered, retry_count, None);
+                let input = match &state.parameters {
+                    Some(t) => t.eval(effective, &context)?,
+                    None => effective.clone(),
+                };
+                let mut set = JoinSet::new();
+                for (i, branch) in branches.iter().enumerate() {
+                    let work = run_machine(self.clone(), Arc::clone(branch), input.clone(), *prev);
+                    set.spawn(async move { (i, work.await) });
+                }
+                let results = collect(&mut set, branches.len()).await?;
+                (Value::Array(results), context)
+            }
+            StateKind::Map {
+                processor,
+                items_path,
+                item_selector,
+                max_concurrency,
+            } => {
+                let context = self.context(entered, retry_count, None);
+                let items = match select(items_path, effective, "ItemsPath")? {
+                    Value::Array(items) => items,
+                    other => {
+                        return Err(TaskError::runtime(format!(
+                            "the ItemsPath of `{}` selects {}, not an array",
+                            state.name,
+                            super::path::kind_of(&other)
+                        )))
+                    }
+                };
+                let results = self
+                    .run_map(
+                        processor,
+                        items,
+                        item_selector.as_ref(),
+                        effective,
+                        &context,
+                        *max_concurrency,
+                        *prev,
+                    )
+                    .await?;
+                (Value::Array(results), context)
+            }
+            _ => {
+                return Err(TaskError::runtime(
+                    "only Task, Parallel and Map states are retried",
+                ))
+            }
+        };
+        let selected = match &state.result_selector {
+            Some(t) => t.eval(&result, &context)?,
+            None => result,
+        };
+        let placed = place_result(&state.result_path, raw, selected)?;
+        select(&state.output_path, &placed, "OutputPath")
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_map(
+        &self,
+        processor: &Arc<Machine>,
+        items: Vec<Value>,
+        item_selector: Option<&Template>,
+        effective: &Value,
+        context: &Value,
+        max_concurrency: usize,
+        prev: u64,
+    ) -> Result<Vec<Value>, TaskError> {
+        let total = items.len();
+        let limit = if max_concurrency == 0 {
+            total.max(1)
+        } else {
+            max_concurrency
+        };
+        let mut set = JoinSet::new();
+        let mut results: Vec<Option<Value>> = vec![None; total];
+        let mut pending = items.into_iter().enumerate();
+        loop {
+            while set.len() < limit {
+                let Some((index, item)) = pending.next() else {
+                    break;
+                };
+                let input = match item_selector {
+                    Some(t) => {
+                        let mut ctx = context.clone();
+                        if let Some(obj) = ctx.as_object_mut() {
+                            obj.insert(
+                                "Map".to_string(),
+                                json!({ "Item": { "Index": index, "Value": item } }),
+                            );
+                        }
+                        t.eval(effective, &ctx)?
+                    }
+                    None => item,
+                };
+                let work = run_machine(self.clone(), Arc::clone(processor), input, prev);
+                set.spawn(async move { (index, work.await) });
+            }
+            match set.join_next().await {
+                None => break,
+                Some(joined) => {
+                    let (index, value) = unpack(joined)?;
+                    if let Some(slot) = results.get_mut(index) {
+                        *slot = Some(value);
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.ok_or_else(|| TaskError::runtime("a Map iteration produced no result")))
+            .collect()
+    }
+
+    /// Calls the handler; for `.waitForTaskToken` resources then waits for a callback
+    /// on the token, failing with `States.Timeout` when heartbeats stop.
+    async fn invoke(
+        &self,
+        resource: &str,
+        params: Value,
+        ctx: &TaskContext,
+        heartbeat: Option<Duration>,
+    ) -> Result<Value, TaskError> {
+        let Some(token) = &ctx.task_token else {
+            return self.inner.handler.invoke(resource, params, ctx).await;
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        lock(&self.inner.tokens).insert(token.clone(), (self.exec.name.clone(), tx));
+        let _guard = TokenGuard {
+            inner: Arc::clone(&self.inner),
+            token: token.clone(),
+        };
+        self.inner.handler.invoke(resource, params, ctx).await?;
+        loop {
+            let message = match heartbeat {
+                Some(limit) => match tokio::time::timeout(limit, rx.recv()).await {
+                    Ok(m) => m,
+                    Err(_) => {
+                        return Err(TaskError::new(
+                            errors::TIMEOUT,
+                            "The task sent no heartbeat within its HeartbeatSeconds",
+                        ))
+                    }
+                },
+                None => rx.recv().await,
+            };
+            match message {
+                Some(TokenMessage::Success(v)) => return Ok(v),
+                Some(TokenMessage::Failure(e)) => return Err(e),
+                Some(TokenMessage::Heartbeat) => continue,
+                None => return Err(TaskError::runtime("the task token's channel closed")),
+            }
+        }
+    }
+}
+
+type Joined = Result<(usize, Result<Value, TaskError>), tokio::task::JoinError>;
+
+fn unpack(joined: Joined) -> Result<(usize, Value), TaskError> {
+    match joined {
+        Ok((index, Ok(value))) => Ok((index, value)),
+        Ok((_, Err(e))) => Err(e),
+        Err(e) => Err(TaskError::runtime(format!(
+            "a branch stopped abnormally: {e}"
+        ))),
+    }
+}
+
+/// Gathers every branch's result in branch order; the first failure fails the whole
+/// state (dropping the set aborts the other branches).
+async fn collect(
+    set: &mut JoinSet<(usize, Result<Value, TaskError>)>,
+    count: usize,
+) -> Result<Vec<Value>, TaskError> {
+    let mut results: Vec<Option<Value>> = vec![None; count];
+    while let Some(joined) = set.join_next().await {
+        let (index, value) = unpack(joined)?;
+        if let Some(slot) = results.get_mut(index) {
+            *slot = Some(value);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| TaskError::runtime("a branch produced no result")))
+        .collect()
+}

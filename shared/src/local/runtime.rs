@@ -1,0 +1,129 @@
+//! The whole platform on a laptop: one data directory holds the SQLite file (records
+//! and the image queue) and the blob folder; the run is driven by the in-process
+//! interpreter and image worker. The CLI's `igny8 run` and the end-to-end tests use it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::asl::{ExecutionOutcome, ExecutionStatus, ExecutorOptions};
+use super::workflow::{drain_image_queue, AutomationTasks, LocalWorkflow};
+use super::{BlobDir, SqliteQueue, SqliteStore};
+use crate::ai::AiProvider;
+use crate::automation::{AutomationError, AutomationPorts, AutomationService, IMAGE_DLQ, IMAGE_MAX_RECEIVES, IMAGE_QUEUE};
+use crate::backend::{Services, SQLITE_FILE};
+use crate::domain::{AutomationRun, RunId};
+use crate::planner::KeywordImporter;
+use crate::ports::{Clock, IdGenerator, ItemStore};
+
+/// Folder of the blob store inside the data directory.
+pub const BLOB_DIR: &str = "blobs";
+
+/// Errors opening the local runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A store could not be opened.
+    #[error("cannot open {what} in {path}: {reason}")]
+    Open {
+        /// Which store.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The state machine could not be loaded.
+    #[error("cannot load the state machine: {0}")]
+    Workflow(String),
+}
+
+/// Everything a local run needs, wired once.
+#[derive(Clone)]
+pub struct LocalRuntime {
+    /// Ledger, accounts, locks.
+    pub services: Services,
+    /// The automation.
+    pub automation: AutomationService,
+    /// The interpreter adapter.
+    pub workflow: LocalWorkflow,
+    /// The durable image queue.
+    pub queue: Arc<SqliteQueue>,
+    /// The blob folder.
+    pub blobs: Arc<BlobDir>,
+    /// Keyword imports.
+    pub importer: KeywordImporter,
+    /// The data directory.
+    pub data_dir: PathBuf,
+}
+
+impl LocalRuntime {
+    /// Opens (creating) the data directory and wires every adapter and service.
+    pub fn open(
+        data_dir: &Path,
+        ai: Arc<dyn AiProvider>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        options: ExecutorOptions,
+    ) -> Result<Self, RuntimeError> {
+        let open_err = |what, path: &Path, reason: String| RuntimeError::Open { what, path: path.to_path_buf(), reason };
+        let db = data_dir.join(SQLITE_FILE);
+        let store: Arc<dyn ItemStore> = Arc::new(SqliteStore::open(&db).map_err(|e| open_err("the item store", &db, e.to_string()))?);
+        let queue = Arc::new(
+            SqliteQueue::open(&db, Arc::clone(&clock))
+                .map_err(|e| open_err("the queue", &db, e.to_string()))?
+                .with_redrive(IMAGE_QUEUE, IMAGE_DLQ, IMAGE_MAX_RECEIVES + 1),
+        );
+        let blob_root = data_dir.join(BLOB_DIR);
+        let blobs = Arc::new(BlobDir::open(&blob_root).map_err(|e| open_err("the blob folder", &blob_root, e.to_string()))?);
+        let services = Services::with(Arc::clone(&store), Arc::clone(&clock), Arc::clone(&ids));
+        let ports = AutomationPorts {
+            store: Arc::clone(&store),
+            blobs: blobs.clone(),
+            queue: queue.clone(),
+            ai,
+            clock: Arc::clone(&clock),
+            ids,
+        };
+        let automation = AutomationService::new(ports, services.credits.clone());
+        let tasks = Arc::new(AutomationTasks::default());
+        let workflow = LocalWorkflow::automation(Arc::clone(&tasks), options).map_err(|e| RuntimeError::Workflow(e.to_string()))?;
+        automation.set_workflow(Arc::new(workflow.clone()));
+        tasks.bind(automation.clone());
+        Ok(Self {
+            importer: KeywordImporter::new(store, clock),
+            services,
+            automation,
+            workflow,
+            queue,
+            blobs,
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+
+    /// Drives a started run to its end: works the image queue while the execution
+    /// runs and reports the run record after every change.
+    pub async fn drive(
+        &self,
+        run_id: &RunId,
+        mut progress: impl FnMut(&AutomationRun),
+    ) -> Result<ExecutionOutcome, AutomationError> {
+        let executor = self.workflow.executor();
+        let mut last_version = -1;
+        loop {
+            let worked = drain_image_queue(&self.automation, self.queue.as_ref(), 10).await?;
+            let description = executor.describe_execution(run_id.as_str()).map_err(|e| AutomationError::Invalid(e.to_string()))?;
+            if let Some(run) = self.services.store.get(&crate::repo::runs::run_key(run_id)).await?.map(crate::repo::from_item::<AutomationRun>).transpose()? {
+                if run.version != last_version {
+                    last_version = run.version;
+                    progress(&run);
+                }
+            }
+            if description.status != ExecutionStatus::Running {
+                return executor.wait_for_completion(run_id.as_str()).await.map_err(|e| AutomationError::Invalid(e.to_string()));
+            }
+            if worked == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Records of the run's pipeline (keywords … images), stored per site and indexed by
+//! status on GSI1 so each stage finds the work waiting for it without a scan.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{from_item, to_item, RepoError};
+use crate::domain::{Cluster, Content, Idea, ImageRecord, Keyword, SiteId, WriterTask};
+use crate::ports::{Condition, Item, ItemStore, Key, Query, WriteOp};
+
+/// A pipeline record: belongs to a site, has an id and a status.
+pub trait SiteRecord: Serialize + DeserializeOwned + Send + Sync {
+    /// Record type, part of the key (`KW`, `CLUSTER`...).
+    const KIND: &'static str;
+    /// The owning site.
+    fn site(&self) -> &SiteId;
+    /// The record's id.
+    fn record_id(&self) -> &str;
+    /// The status name as serialised.
+    fn status_name(&self) -> String;
+}
+
+fn status_of<T: Serialize>(status: &T) -> String {
+    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+macro_rules! site_record {
+    ($ty:ty, $kind:literal) => {
+        impl SiteRecord for $ty {
+            const KIND: &'static str = $kind;
+            fn site(&self) -> &SiteId {
+                &self.site_id
+            }
+            fn record_id(&self) -> &str {
+                self.id.as_str()
+            }
+            fn status_name(&self) -> String {
+                status_of(&self.status)
+            }
+        }
+    };
+}
+
+site_record!(Keyword, "KW");
+site_record!(Cluster, "CLUSTER");
+site_record!(Idea, "IDEA");
+site_record!(WriterTask, "TASK");
+site_record!(Content, "CONTENT");
+site_record!(ImageRecord, "IMAGE");
+
+/// Partition of a site's records of one kind.
+pub fn partition<T: SiteRecord>(site: &SiteId) -> String {
+    format!("SITE#{site}#{}", T::KIND)
+}
+
+/// GSI1 partition of a site's records of one kind in one status.
+pub fn status_index<T: SiteRecord>(site: &SiteId, status: &str) -> String {
+    format!("SITE#{site}#{}#{status}", T::KIND)
+}
+
+/// Key of one record.
+pub fn key<T: SiteRecord>(site: &SiteId, id: &str) -> Key {
+    Key::new(partition::<T>(site), id)
+}
+
+/// Stores one kind of pipeline record.
+pub struct Records<T> {
+    store: Arc<dyn ItemStore>,
+    kind: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Records<T> {
+    fn clone(&self) -> Self {
+        Self { store: Arc::clone(&self.store), kind: PhantomData }
+    }
+}
+
+impl<T: SiteRecord> Records<T> {
+    /// A repository over the store.
+    pub fn new(store: Arc<dyn ItemStore>) -> Self {
+        Self { store, kind: PhantomData }
+    }
+
+    fn item(record: &T) -> Result<Item, RepoError> {
+        let status = record.status_name();
+        to_item(
+            record,
+            &T::KIND.to_ascii_lowercase(),
+            &key::<T>(record.site(), record.record_id()),
+            Some((status_index::<T>(record.site(), &status), record.record_id().to_owned())),
+        )
+    }
+
+    /// A put of a new record that fails (harmlessly, on a replay) if it exists.
+    pub fn create(&self, record: &T) -> Result<WriteOp, RepoError> {
+        Ok(WriteOp::Put { item: Self::item(record)?, condition: Some(Condition::ItemNotExists) })
+    }
+
+    /// A put of the record's next state, only if it is still in status `from`.
+    pub fn transition(&self, record: &T, from: &str) -> Result<WriteOp, RepoError> {
+        Ok(WriteOp::Put { item: Self::item(record)?, condition: Some(Condition::eq("status", from)) })
+    }
+
+    /// A put of the record's next state, only if it is still in one of `from`.
+    pub fn transition_from_any(&self, record: &T, from: &[&str]) -> Result<WriteOp, RepoError> {
+        let any = from.iter().map(|s| Condition::eq("status", *s)).collect();
+        Ok(WriteOp::Put { item: Self::item(record)?, condition: Some(Condition::Or(any)) })
+    }
+
+    /// Writes one record unconditionally (imports replace by id).
+    pub async fn put(&self, record: &T) -> Result<(), RepoError> {
+        Ok(self.store.put(Self::item(record)?, None).await?)
+    }
+
+    /// Reads one record.
+    pub async fn get(&self, site: &SiteId, id: &str) -> Result<Option<T>, RepoError> {
+        self.store.get(&key::<T>(site, id)).await?.map(from_item).transpose()
+    }
+
+    /// One page of the site's records in id order.
+    pub async fn list(&self, site: &SiteId, limit: usize, cursor: Option<String>) -> Result<(Vec<T>, Option<String>), RepoError> {
+        let page = self.store.query(&Query::partition(partition::<T>(site)).limit(limit).after(cursor)).await?;
+        Ok((page.items.into_iter().map(from_item).collect::<Result<_, _>>()?, page.cursor))
+    }
+
+    /// Every record of the site.
+    pub async fn all(&self, site: &SiteId) -> Result<Vec<T>, RepoError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = self.list(site, 1000, cursor).await?;
+            out.extend(page);
+            match next {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Up to `limit` records waiting in `status`, oldest id first.
+    pub async fn in_status(&self, site: &SiteId, status: &str, limit: usize) -> Result<Vec<T>, RepoError> {
+        let q = Query::partition(status_index::<T>(site, status)).on_gsi1().limit(limit.max(1));
+        let page = self.store.query(&q).await?;
+        let records: Vec<T> = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        // The index may lag on DynamoDB: keep only records still in that status.
+        Ok(records.into_iter().filter(|r| r.status_name() == status).collect())
+    }
+
+    /// How many records wait in `status`.
+    pub async fn count_in_status(&self, site: &SiteId, status: &str) -> Result<u64, RepoError> {
+        let mut count = 0u64;
+        let mut cursor = None;
+        loop {
+            let q = Query::partition(status_index::<T>(site, status)).on_gsi1().limit(1000).after(cursor);
+            let page = self.store.query(&q).await?;
+            count += page.items.len() as u64;
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(count),
+            }
+        }
+    }
+
+    /// Deletes one record.
+    pub async fn delete(&self, site: &SiteId, id: &str) -> Result<(), RepoError> {
+        Ok(self.store.delete(&key::<T>(site, id), None).await?)
+    }
+}

@@ -1,0 +1,171 @@
+//! End to end: whole automation runs through the real `statemachines/automation.asl.json`
+//! on the embedded default (SQLite, blob folder, SQLite queue, offline AI provider).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use igny8_core::ai::{
+    AiError, AiProvider, ArticleOut, ClusterOptions, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
+    OfflineProvider, Usage,
+};
+use igny8_core::automation::{AutomationError, RunSummary, StepInput};
+use igny8_core::domain::{AccountId, RunStatus, SiteId, Stage};
+use igny8_core::local::asl::{ExecutionStatus, ExecutorOptions};
+use igny8_core::local::runtime::LocalRuntime;
+use igny8_core::planner::parse_keywords_csv;
+use igny8_core::ports::{SystemClock, UuidIds};
+
+const KEYWORDS: &[u8] = include_bytes!("../../examples/keywords.csv");
+
+/// The offline provider, failing one stage's AI function on demand.
+struct Faulty {
+    inner: OfflineProvider,
+    fail: Option<Stage>,
+    armed: AtomicBool,
+}
+
+impl Faulty {
+    fn fails(&self, stage: Stage) -> Result<(), AiError> {
+        if self.fail == Some(stage) && self.armed.load(Ordering::SeqCst) {
+            return Err(AiError::Provider(format!("injected failure in stage {}", stage.number())));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AiProvider for Faulty {
+    async fn cluster_keywords(&self, k: &[KeywordInput], o: &ClusterOptions) -> Result<(Vec<ClusterOut>, Usage), AiError> {
+        self.fails(Stage::Clusters)?;
+        self.inner.cluster_keywords(k, o).await
+    }
+    async fn generate_ideas(&self, c: &ClusterOut, k: &[KeywordInput], n: usize) -> Result<(Vec<IdeaOut>, Usage), AiError> {
+        self.fails(Stage::Ideas)?;
+        self.inner.generate_ideas(c, k, n).await
+    }
+    async fn generate_article(&self, i: &IdeaOut, w: u32) -> Result<(ArticleOut, Usage), AiError> {
+        self.fails(Stage::Content)?;
+        self.inner.generate_article(i, w).await
+    }
+    async fn generate_image_prompts(&self, a: &ArticleOut, m: usize) -> Result<(Vec<ImagePromptOut>, Usage), AiError> {
+        self.fails(Stage::ImagePrompts)?;
+        self.inner.generate_image_prompts(a, m).await
+    }
+    async fn generate_image(&self, p: &str, w: u32, h: u32) -> Result<(ImageOut, Usage), AiError> {
+        self.fails(Stage::Images)?;
+        self.inner.generate_image(p, w, h).await
+    }
+}
+
+struct World {
+    rt: LocalRuntime,
+    account: AccountId,
+    site: SiteId,
+    _dir: tempfile::TempDir,
+}
+
+async fn world(keywords: usize, credits: i64, fail: Option<Stage>) -> World {
+    let dir = tempfile::tempdir().expect("dir");
+    let ai = Arc::new(Faulty { inner: OfflineProvider::new(), fail, armed: AtomicBool::new(true) });
+    let options = ExecutorOptions { time_scale: 0.0, ..ExecutorOptions::default() };
+    let rt = LocalRuntime::open(dir.path(), ai, Arc::new(SystemClock), Arc::new(UuidIds), options).expect("runtime");
+    let (account, _) = rt.services.account_service.create_account("Acme", credits).await.expect("account");
+    let site = rt.services.account_service.create_site(&account.id, "Blog", "blog.example.com").await.expect("site");
+    let all = parse_keywords_csv(KEYWORDS).expect("keywords");
+    rt.importer.import(&account.id, &site.id, &all[..keywords]).await.expect("import");
+    World { rt, account: account.id, site: site.id, _dir: dir }
+}
+
+async fn run_to_end(w: &World) -> (RunSummary, ExecutionStatus) {
+    let run = w.rt.automation.start(&w.account, &w.site, "manual").await.expect("start");
+    let outcome = w.rt.drive(&run.id, |_| {}).await.expect("drive");
+    let summary = w.rt.automation.summary(&w.account, &run.id).await.expect("summary");
+    (summary, outcome.status)
+}
+
+async fn assert_clean(w: &World) {
+    let r = w.rt.services.credits.reconcile(&w.account).await.expect("reconcile");
+    assert!(r.balanced, "ledger must reconcile: {r:?}");
+    assert_eq!(r.held, 0, "no hold left behind");
+    let lock = w.rt.services.locks.status(&w.site).await.expect("lock");
+    assert!(lock.as_ref().is_none_or(|l| l.holder.is_none()), "lock released: {lock:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_whole_run_goes_through_every_stage() {
+    let w = world(60, 100_000, None).await;
+    let (s, status) = run_to_end(&w).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{s:?}");
+    assert_eq!(s.status, RunStatus::Completed);
+    assert!(s.clusters > 0 && s.ideas >= s.clusters && s.tasks == s.ideas && s.articles == s.tasks, "{s:?}");
+    assert!(s.words > 0 && s.images > 0 && s.images_failed == 0, "{s:?}");
+    for stage in [1u8, 2, 4, 5, 6] {
+        assert!(s.credits_by_stage.get(&stage).copied().unwrap_or(0) > 0, "stage {stage} charged: {s:?}");
+    }
+    let balance = w.rt.services.credits.balance(&w.account).await.expect("balance");
+    assert_eq!(balance.credits, 100_000 - s.credits_used);
+    assert_clean(&w).await;
+    let events = w.rt.automation.logger().events(&igny8_core::automation::RunLog {
+        account_id: w.account.clone(),
+        site_id: w.site.clone(),
+        run_id: s.run_id.clone(),
+    }).await.expect("events");
+    assert!(events.iter().any(|e| e.event == igny8_core::automation::TraceKind::RunCompleted));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_starts_for_one_site_make_one_run() {
+    let w = world(20, 100_000, None).await;
+    let (a, b) = tokio::join!(
+        w.rt.automation.start(&w.account, &w.site, "manual"),
+        w.rt.automation.start(&w.account, &w.site, "manual"),
+    );
+    let (ok, err) = match (a, b) {
+        (Ok(run), Err(e)) | (Err(e), Ok(run)) => (run, e),
+        other => panic!("exactly one start must win: {other:?}"),
+    };
+    assert!(matches!(err, AutomationError::AlreadyRunning { .. }), "{err}");
+    w.rt.drive(&ok.id, |_| {}).await.expect("drive");
+    assert_clean(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn not_enough_credits_is_refused_before_any_work() {
+    let w = world(40, 50, None).await;
+    let err = w.rt.automation.start(&w.account, &w.site, "manual").await.expect_err("must refuse");
+    assert!(matches!(err, AutomationError::InsufficientCredits { .. }), "{err}");
+    let (ledger, _) = w.rt.services.credits.ledger(&w.account, 10, None).await.expect("ledger");
+    assert_eq!(ledger.len(), 1, "only the opening grant");
+    assert_clean(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_injected_failure_in_each_stage_fails_the_run_cleanly() {
+    for stage in [Stage::Clusters, Stage::Ideas, Stage::Content, Stage::ImagePrompts] {
+        let w = world(20, 100_000, Some(stage)).await;
+        let (s, status) = run_to_end(&w).await;
+        assert_eq!(status, ExecutionStatus::Failed, "stage {stage:?}");
+        assert_eq!(s.status, RunStatus::Failed);
+        let run = w.rt.automation.run(&w.account, &s.run_id).await.expect("run");
+        assert!(run.error.as_deref().is_some_and(|e| e.contains("injected failure")), "{:?}", run.error);
+        assert_eq!(s.credits_by_stage.get(&stage.number()).copied().unwrap_or(0), 0, "nothing charged for stage {stage:?}");
+        assert_clean(&w).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_step_duplicates_nothing() {
+    let w = world(30, 100_000, None).await;
+    let (s, _) = run_to_end(&w).await;
+    let before = w.rt.services.credits.balance(&w.account).await.expect("balance");
+    // Replay every stage step of the finished run as if the state machine retried it.
+    let input = StepInput { run_id: s.run_id.clone(), account_id: w.account.clone(), site_id: w.site.clone(), task_token: None };
+    for stage in [Stage::Clusters, Stage::Ideas, Stage::Tasks, Stage::Content, Stage::ImagePrompts] {
+        let out = w.rt.automation.step(&input, stage).await.expect("replay");
+        assert_eq!(out.processed, 0);
+    }
+    let again = w.rt.automation.summary(&w.account, &s.run_id).await.expect("summary");
+    assert_eq!((again.clusters, again.ideas, again.articles, again.images), (s.clusters, s.ideas, s.articles, s.images));
+    assert_eq!(w.rt.services.credits.balance(&w.account).await.expect("balance"), before);
+}
