@@ -14,7 +14,8 @@ use igny8_core::domain::{AccountId, RunStatus, SiteId, Stage};
 use igny8_core::local::asl::{ExecutionStatus, ExecutorOptions};
 use igny8_core::local::runtime::LocalRuntime;
 use igny8_core::planner::parse_keywords_csv;
-use igny8_core::ports::{SystemClock, UuidIds};
+use igny8_core::domain::{Frequency, Schedule};
+use igny8_core::ports::{Clock, ManualClock, SystemClock, UuidIds};
 
 const KEYWORDS: &[u8] = include_bytes!("../../examples/keywords.csv");
 
@@ -66,10 +67,14 @@ struct World {
 }
 
 async fn world(keywords: usize, credits: i64, fail: Option<Stage>) -> World {
+    world_at(keywords, credits, fail, Arc::new(SystemClock)).await
+}
+
+async fn world_at(keywords: usize, credits: i64, fail: Option<Stage>, clock: Arc<dyn Clock>) -> World {
     let dir = tempfile::tempdir().expect("dir");
-    let ai = Arc::new(Faulty { inner: OfflineProvider::new(), fail, armed: AtomicBool::new(true) });
+    let ai = Arc::new(Faulty { inner: OfflineProvider::with_year(2026), fail, armed: AtomicBool::new(true) });
     let options = ExecutorOptions { time_scale: 0.0, ..ExecutorOptions::default() };
-    let rt = LocalRuntime::open(dir.path(), ai, Arc::new(SystemClock), Arc::new(UuidIds), options).expect("runtime");
+    let rt = LocalRuntime::open(dir.path(), ai, clock, Arc::new(UuidIds), options).expect("runtime");
     let (account, _) = rt.services.account_service.create_account("Acme", credits).await.expect("account");
     let site = rt.services.account_service.create_site(&account.id, "Blog", "blog.example.com").await.expect("site");
     let all = parse_keywords_csv(KEYWORDS).expect("keywords");
@@ -168,4 +173,107 @@ async fn a_replayed_step_duplicates_nothing() {
     let again = w.rt.automation.summary(&w.account, &s.run_id).await.expect("summary");
     assert_eq!((again.clusters, again.ideas, again.articles, again.images), (s.clusters, s.ideas, s.articles, s.images));
     assert_eq!(w.rt.services.credits.balance(&w.account).await.expect("balance"), before);
+}
+
+async fn small_batches(w: &World) {
+    let mut config = w.rt.automation.config(&w.account, &w.site).await.expect("config");
+    config.batch_sizes = [200, 2, 3, 1, 2, 10];
+    w.rt.automation.save_config(&w.account, config).await.expect("save config");
+}
+
+/// Waits (polling the record) until the run satisfies `ready`.
+async fn wait_for(w: &World, run: &igny8_core::domain::RunId, ready: impl Fn(&igny8_core::domain::AutomationRun) -> bool) {
+    for _ in 0..20_000 {
+        let r = w.rt.automation.run(&w.account, run).await.expect("run");
+        if ready(&r) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("run never reached the expected state");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pause_mid_stage_then_resume_gives_the_same_totals() {
+    let plain = world(30, 100_000, None).await;
+    small_batches(&plain).await;
+    let (expected, _) = run_to_end(&plain).await;
+
+    let w = world(30, 100_000, None).await;
+    small_batches(&w).await;
+    let run = w.rt.automation.start(&w.account, &w.site, "manual").await.expect("start");
+    let controller = {
+        let svc = w.rt.automation.clone();
+        let (account, id) = (w.account.clone(), run.id.clone());
+        let probe = World { rt: w.rt.clone(), account: w.account.clone(), site: w.site.clone(), _dir: tempfile::tempdir().expect("dir") };
+        tokio::spawn(async move {
+            wait_for(&probe, &id, |r| r.current_stage == 4 && r.stages.get(&4).is_some_and(|s| s.processed > 0)).await;
+            svc.pause(&account, &id).await.expect("pause");
+            wait_for(&probe, &id, |r| r.status == RunStatus::Paused).await;
+            let paused = svc.run(&account, &id).await.expect("run");
+            assert!(paused.stages.get(&4).is_some_and(|s| s.remaining > 0), "paused mid-stage: {:?}", paused.stages.get(&4));
+            svc.resume(&account, &id).await.expect("resume");
+        })
+    };
+    let outcome = w.rt.drive(&run.id, |_| {}).await.expect("drive");
+    controller.await.expect("controller");
+    assert_eq!(outcome.status, ExecutionStatus::Succeeded);
+    let got = w.rt.automation.summary(&w.account, &run.id).await.expect("summary");
+    assert_eq!(
+        (got.clusters, got.ideas, got.tasks, got.articles, got.words, got.images, got.credits_used),
+        (expected.clusters, expected.ideas, expected.tasks, expected.articles, expected.words, expected.images, expected.credits_used)
+    );
+    let events = w.rt.automation.logger().events(&igny8_core::automation::RunLog {
+        account_id: w.account.clone(),
+        site_id: w.site.clone(),
+        run_id: run.id.clone(),
+    }).await.expect("events");
+    assert!(events.iter().any(|e| e.event == igny8_core::automation::TraceKind::RunPaused));
+    assert!(events.iter().any(|e| e.event == igny8_core::automation::TraceKind::RunResumed));
+    assert_clean(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_keeps_partial_results_and_releases_the_lock() {
+    let w = world(30, 100_000, None).await;
+    small_batches(&w).await;
+    let run = w.rt.automation.start(&w.account, &w.site, "manual").await.expect("start");
+    let canceller = {
+        let svc = w.rt.automation.clone();
+        let (account, id) = (w.account.clone(), run.id.clone());
+        let probe = World { rt: w.rt.clone(), account: w.account.clone(), site: w.site.clone(), _dir: tempfile::tempdir().expect("dir") };
+        tokio::spawn(async move {
+            wait_for(&probe, &id, |r| r.current_stage >= 2).await;
+            svc.cancel(&account, &id).await.expect("cancel");
+        })
+    };
+    let outcome = w.rt.drive(&run.id, |_| {}).await.expect("drive");
+    canceller.await.expect("canceller");
+    assert_eq!(outcome.status, ExecutionStatus::Succeeded, "a cancelled run ends in its Cancelled state");
+    let s = w.rt.automation.summary(&w.account, &run.id).await.expect("summary");
+    assert_eq!(s.status, RunStatus::Cancelled);
+    assert!(s.clusters > 0, "partial results are kept: {s:?}");
+    assert!(s.images == 0 || s.articles > 0);
+    assert_clean(&w).await;
+    let again = w.rt.services.locks.acquire(&w.site, "next-run", 60_000).await;
+    assert!(again.is_ok(), "the site is free for a new run: {again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_scheduler_starts_a_due_run_once() {
+    let clock = Arc::new(ManualClock::at(1_795_687_200_000));
+    let w = world_at(20, 100_000, None, clock.clone()).await;
+    let mut config = w.rt.automation.config(&w.account, &w.site).await.expect("config");
+    config.schedule = Some(Schedule { frequency: Frequency::Daily, time: "11:00".into(), utc_offset_minutes: 0, day: None });
+    let saved = w.rt.automation.save_config(&w.account, config).await.expect("save");
+    let due = saved.next_run_at.expect("next run");
+    assert!(w.rt.automation.scheduler_tick().await.expect("tick").is_empty(), "not due yet");
+    clock.advance_ms(due - clock.now_ms() + 1);
+    let (a, b) = tokio::join!(w.rt.automation.scheduler_tick(), w.rt.automation.scheduler_tick());
+    let started: Vec<_> = a.expect("tick").into_iter().chain(b.expect("tick")).filter_map(|s| s.run_id).collect();
+    assert_eq!(started.len(), 1, "one run for one due time");
+    w.rt.drive(&started[0], |_| {}).await.expect("drive");
+    let next = w.rt.automation.config(&w.account, &w.site).await.expect("config").next_run_at.expect("next");
+    assert_eq!(next, due + 24 * 3_600_000, "advanced to the next day");
+    assert_clean(&w).await;
 }

@@ -20,7 +20,7 @@ use crate::domain::{
 use crate::ports::blob::BlobStore;
 use crate::ports::clock::rfc3339;
 use crate::ports::queue::Queue;
-use crate::ports::workflow::Workflow;
+use crate::ports::workflow::{Workflow, WorkflowError};
 use crate::ports::{Clock, IdGenerator, ItemStore, StoreError};
 use crate::repo::{ConfigRepo, Records, RepoError, RunRepo, SiteRepo};
 
@@ -423,45 +423,80 @@ impl AutomationService {
     /// Resumes a paused (or pause-requested) run where it stopped.
     pub async fn resume(&self, account: &AccountId, id: &RunId) -> Result<AutomationRun, AutomationError> {
         self.run(account, id).await?;
-        let (run, token) = self
+        let (run, ()) = self
             .modify(id, |run| match run.status {
-                RunStatus::Running | RunStatus::Paused if run.pause_requested || run.status == RunStatus::Paused => {
+                RunStatus::Paused => {
                     run.pause_requested = false;
-                    run.status = RunStatus::Running;
-                    Ok(run.pause_token.take())
+                    Ok(())
+                }
+                RunStatus::Running if run.pause_requested => {
+                    run.pause_requested = false;
+                    Ok(())
                 }
                 status => Err(AutomationError::InvalidState { status, action: "resume" }),
             })
             .await?;
         let log = Self::run_log(&run);
-        self.inner.logger.line(&log, None, "resumed").await?;
+        self.inner.logger.line(&log, None, "resume requested").await?;
         self.inner.logger.event(&log, None, 0, TraceKind::RunResumed, json!({})).await?;
-        if let Some(token) = token {
-            let input = StepInput { run_id: run.id.clone(), account_id: run.account_id.clone(), site_id: run.site_id.clone(), task_token: None };
-            let stage = Stage::from_number(run.current_stage).unwrap_or(Stage::Clusters);
-            self.workflow()?.send_task_success(&token, serde_json::to_value(input.output(stage_route(stage))).map_err(|e| AutomationError::Invalid(e.to_string()))?).await?;
-        }
-        Ok(run)
+        self.wake_paused(id).await?;
+        Ok(self.inner.runs.get(id).await?.unwrap_or(run))
     }
 
     /// Cancels the run after its current batch; partial results are kept.
     pub async fn cancel(&self, account: &AccountId, id: &RunId) -> Result<AutomationRun, AutomationError> {
         self.run(account, id).await?;
-        let (run, token) = self
+        let (run, ()) = self
             .modify(id, |run| {
                 if run.status.is_final() {
                     return Err(AutomationError::InvalidState { status: run.status, action: "cancel" });
                 }
                 run.cancel_requested = true;
-                Ok(run.pause_token.take())
+                Ok(())
             })
             .await?;
         self.inner.logger.line(&Self::run_log(&run), None, "cancel requested").await?;
-        if let Some(token) = token {
-            let input = StepInput { run_id: run.id.clone(), account_id: run.account_id.clone(), site_id: run.site_id.clone(), task_token: None };
-            self.workflow()?.send_task_success(&token, to_json(&input.output("cancelled"))?).await?;
+        self.wake_paused(id).await?;
+        Ok(self.inner.runs.get(id).await?.unwrap_or(run))
+    }
+
+    /// Sends a paused run's task token once resume or cancel asked for it. Returns
+    /// false when this engine does not know the token (a laptop run driven by another
+    /// process): the token stays on the run and that process's driver sends it.
+    pub async fn wake_paused(&self, id: &RunId) -> Result<bool, AutomationError> {
+        let (run, token) = self
+            .modify(id, |run| {
+                let wake = run.pause_token.is_some() && (run.cancel_requested || !run.pause_requested);
+                if wake {
+                    run.status = RunStatus::Running;
+                    Ok(run.pause_token.take())
+                } else {
+                    Ok(None)
+                }
+            })
+            .await?;
+        let Some(token) = token else { return Ok(false) };
+        let input = StepInput { run_id: run.id.clone(), account_id: run.account_id.clone(), site_id: run.site_id.clone(), task_token: None };
+        let next = if run.cancel_requested {
+            "cancelled".to_owned()
+        } else {
+            stage_route(Stage::from_number(run.current_stage).unwrap_or(Stage::Clusters))
+        };
+        match self.workflow()?.send_task_success(&token, to_json(&input.output(next))?).await {
+            Ok(()) => Ok(true),
+            Err(WorkflowError::InvalidToken | WorkflowError::NotFound(_)) => {
+                self.modify(id, |run| {
+                    if run.pause_token.is_none() && !run.status.is_final() {
+                        run.pause_token = Some(token.clone());
+                        run.status = RunStatus::Paused;
+                    }
+                    Ok(())
+                })
+                .await?;
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
         }
-        Ok(run)
     }
 
     /// The pause wait: records the task token resume will send (or sends it at once

@@ -117,6 +117,11 @@ impl LocalRuntime {
                     last_version = run.version;
                     progress(&run);
                 }
+                // Resume or cancel may come from another process, which cannot reach
+                // this interpreter's task token: send it from here.
+                if run.pause_token.is_some() && (run.cancel_requested || !run.pause_requested) {
+                    self.automation.wake_paused(run_id).await?;
+                }
             }
             if description.status != ExecutionStatus::Running {
                 return executor.wait_for_completion(run_id.as_str()).await.map_err(|e| AutomationError::Invalid(e.to_string()));
