@@ -52,6 +52,75 @@ pub enum Command {
     /// The per-site run lock.
     #[command(subcommand)]
     Lock(LockCommand),
+    /// The main job: import keywords and run the whole automation on them.
+    Run(RunArgs),
+    /// Automation runs: list, show, pause, resume, cancel, logs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+}
+
+/// Options of `igny8 run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Keyword CSV (header row; Keyword, Volume / Search Volume, KD, CPC, Intent).
+    #[arg(long)]
+    pub keywords: PathBuf,
+    /// Site to run on (default: the data directory's local site, created if missing).
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Credits: opening balance of a new local account, or a top-up of an existing one.
+    #[arg(long, allow_negative_numbers = true)]
+    pub credits: Option<i64>,
+    /// Domain of the local site when it is created.
+    #[arg(long, default_value = "example.com")]
+    pub domain: String,
+    /// No progress bars (they are also off with --json).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Run commands.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// A site's runs, newest first.
+    List {
+        /// Site id.
+        #[arg(long)]
+        site: String,
+    },
+    /// A run's record and totals.
+    Show {
+        /// Run id.
+        #[arg(long)]
+        run: String,
+    },
+    /// Pause after the current batch.
+    Pause {
+        /// Run id.
+        #[arg(long)]
+        run: String,
+    },
+    /// Resume a paused run.
+    Resume {
+        /// Run id.
+        #[arg(long)]
+        run: String,
+    },
+    /// Cancel after the current batch (results so far are kept).
+    Cancel {
+        /// Run id.
+        #[arg(long)]
+        run: String,
+    },
+    /// The run's main log, or its structured trace events.
+    Logs {
+        /// Run id.
+        #[arg(long)]
+        run: String,
+        /// Print the JSONL trace events instead of the text log.
+        #[arg(long)]
+        trace: bool,
+    },
 }
 
 /// Account commands.

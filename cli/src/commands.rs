@@ -25,8 +25,14 @@ pub struct Output {
 }
 
 impl Output {
-    fn new(json: Value, text: impl Into<String>) -> Self {
+    /// A result printed as `json` or `text`, exit status 0.
+    pub fn new(json: Value, text: impl Into<String>) -> Self {
         Self { json, text: text.into(), exit: 0 }
+    }
+
+    /// Sets a non-zero exit status while still printing the document.
+    pub fn set_exit(&mut self, exit: u8) {
+        self.exit = exit;
     }
 
     /// Prints in the chosen form and gives the exit status.
@@ -44,27 +50,48 @@ fn to_json<T: Serialize>(value: &T) -> Result<Value, CliError> {
     serde_json::to_value(value).map_err(|e| CliError::Failure(e.to_string()))
 }
 
-fn backend_of(cli: &Cli) -> Backend {
-    match cli.backend {
-        BackendKind::Embedded => Backend::Embedded { data_dir: cli.data_dir.clone() },
-        BackendKind::Dynamodb => Backend::DynamoDb {
-            endpoint: cli.endpoint.clone(),
-            table: cli.table.clone(),
-            ensure_table: cli.endpoint.is_some(),
-        },
+/// Runs the command.
+pub async fn run(cli: Cli) -> Result<Output, CliError> {
+    match cli.command {
+        Command::Run(args) => {
+            require_embedded(cli.backend, "run")?;
+            return crate::run::run(&cli.data_dir, args, cli.json).await;
+        }
+        Command::Runs(cmd) => {
+            require_embedded(cli.backend, "runs")?;
+            return crate::run::runs(&cli.data_dir, cmd).await;
+        }
+        command => run_services(&cli.data_dir, cli.backend, cli.endpoint, cli.table, command).await,
     }
 }
 
-/// Runs the command.
-pub async fn run(cli: Cli) -> Result<Output, CliError> {
-    let store = backend_of(&cli).open_store().await?;
+async fn run_services(
+    data_dir: &std::path::Path,
+    backend: BackendKind,
+    endpoint: Option<String>,
+    table: String,
+    command: Command,
+) -> Result<Output, CliError> {
+    let backend = match backend {
+        BackendKind::Embedded => Backend::Embedded { data_dir: data_dir.to_path_buf() },
+        BackendKind::Dynamodb => Backend::DynamoDb { ensure_table: endpoint.is_some(), endpoint, table },
+    };
+    let store = backend.open_store().await?;
     let services = Services::new(store);
-    match cli.command {
+    match command {
         Command::Account(cmd) => account(&services, cmd).await,
         Command::Site(cmd) => site(&services, cmd).await,
         Command::Credits(cmd) => credits(&services, cmd).await,
         Command::Lock(cmd) => lock(&services, cmd).await,
+        Command::Run(_) | Command::Runs(_) => Err(CliError::Failure("unreachable: handled above".into())),
     }
+}
+
+fn require_embedded(backend: BackendKind, command: &str) -> Result<(), CliError> {
+    if backend == BackendKind::Embedded {
+        return Ok(());
+    }
+    Err(CliError::invalid("unsupported_backend", format!("`igny8 {command}` runs on the embedded backend only so far; drop --backend")))
 }
 
 async fn account(s: &Services, cmd: AccountCommand) -> Result<Output, CliError> {

@@ -1,7 +1,7 @@
 //! The CLI's edge: every service error mapped once to a stable code and exit status.
 
 use igny8_core::accounts::AccountError;
-use igny8_core::automation::LockError;
+use igny8_core::automation::{AutomationError, LockError};
 use igny8_core::billing::CreditError;
 use igny8_core::domain::IdError;
 use igny8_core::ports::StoreError;
@@ -121,6 +121,26 @@ impl From<AccountError> for CliError {
             AccountError::AccountNotFound(_) => Self::NotFound(message),
             AccountError::Credits(c) => c.into(),
             AccountError::Repo(r) => r.into(),
+        }
+    }
+}
+
+impl From<AutomationError> for CliError {
+    fn from(e: AutomationError) -> Self {
+        let message = e.to_string();
+        match e {
+            AutomationError::SiteNotFound | AutomationError::RunNotFound(_) => Self::NotFound(message),
+            AutomationError::Invalid(_) => Self::invalid("validation_failed", message),
+            AutomationError::SiteInactive => Self::Refused { code: "site_inactive", message },
+            AutomationError::Disabled => Self::Refused { code: "automation_disabled", message },
+            AutomationError::NotEnoughKeywords { .. } => Self::Refused { code: "not_enough_keywords", message },
+            AutomationError::InsufficientCredits { .. } => Self::Refused { code: "insufficient_credits", message },
+            AutomationError::AlreadyRunning { .. } => Self::Refused { code: "run_already_active", message },
+            AutomationError::InvalidState { .. } => Self::Refused { code: "invalid_run_state", message },
+            AutomationError::Credits(c) => c.into(),
+            AutomationError::Lock(l) => l.into(),
+            AutomationError::Repo(r) => r.into(),
+            _ => Self::Failure(message),
         }
     }
 }

@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod error;
+mod run;
 
 use std::process::ExitCode;
 

@@ -379,6 +379,12 @@ impl AutomationService {
         self.inner.runs.get(id).await?.filter(|r| &r.account_id == account).ok_or_else(|| AutomationError::RunNotFound(id.clone()))
     }
 
+    /// Any run by id, whatever its account: for trusted local tools (the CLI on a
+    /// laptop); tenant-facing callers use [`AutomationService::run`].
+    pub async fn run_by_id(&self, id: &RunId) -> Result<AutomationRun, AutomationError> {
+        self.inner.runs.get(id).await?.ok_or_else(|| AutomationError::RunNotFound(id.clone()))
+    }
+
     /// A site's runs, newest first.
     pub async fn runs(&self, account: &AccountId, site: &SiteId, limit: usize, cursor: Option<String>) -> Result<(Vec<AutomationRun>, Option<String>), AutomationError> {
         self.site_of(account, site).await?;
