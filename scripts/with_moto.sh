@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs a command with the DynamoDB emulator (moto, one request at a time) on 127.0.0.1:
+# Runs a command with the AWS emulator (moto: DynamoDB, S3, SQS, Step Functions; one
+# request at a time) on 127.0.0.1:
 # installs the tooling if missing, starts moto on a free port, exports
 # IGNY8_TEST_DYNAMODB_ENDPOINT for the command, and stops moto whatever happens.
 set -euo pipefail

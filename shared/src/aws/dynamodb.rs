@@ -22,9 +22,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_config::meta::region::RegionProviderChain;
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -45,9 +42,9 @@ use crate::ports::item_store::{
 pub const GSI1_NAME: &str = "GSI1";
 /// Attribute DynamoDB's time-to-live sweeper reads (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "ttl";
-/// Region used when neither the environment nor a profile names one, so a laptop
-/// pointed at an emulator needs no AWS configuration at all.
-pub const DEFAULT_REGION: &str = "us-east-1";
+/// Region used when neither the environment nor a profile names one (kept here for
+/// callers that imported it from this module; the rule lives in `aws::config`).
+pub use super::config::DEFAULT_REGION;
 
 /// How long [`DynamoStore::ensure_table`] waits for a new table (and its index) to
 /// become ACTIVE before giving up; real DynamoDB usually needs well under a minute.
@@ -91,21 +88,7 @@ impl DynamoStore {
         if table.is_empty() {
             return Err(StoreError::Invalid("DynamoDB table name is empty".into()));
         }
-        let region = RegionProviderChain::default_provider().or_else(Region::new(DEFAULT_REGION));
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
-        if let Some(endpoint) = endpoint.filter(|e| !e.is_empty()) {
-            loader = loader.endpoint_url(endpoint);
-            if !credentials_in_env() {
-                loader = loader.credentials_provider(Credentials::new(
-                    "test",
-                    "test",
-                    None,
-                    None,
-                    "igny8-emulator",
-                ));
-            }
-        }
-        let config = loader.load().await;
+        let config = super::config::sdk_config(endpoint).await;
         Ok(Self::new(Client::new(&config), table))
     }
 
@@ -258,20 +241,6 @@ impl DynamoStore {
             Err(e) => Err(store_error("UpdateTimeToLive", &e)),
         }
     }
-}
-
-/// True when the standard chain will find real credentials without our help; only
-/// then do we leave an emulator endpoint to it.
-fn credentials_in_env() -> bool {
-    [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_PROFILE",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    ]
-    .iter()
-    .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
 }
 
 #[async_trait]
