@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use igny8_core::ai::OfflineProvider;
 use igny8_core::automation::RunLog;
 use igny8_core::domain::{AccountId, AutomationRun, RunId, RunStatus, SiteId, Stage, TransactionKind};
 use igny8_core::local::asl::ExecutorOptions;
@@ -31,9 +30,10 @@ const DEFAULTS_FILE: &str = "local.json";
 
 /// Opens the embedded runtime under the data directory.
 pub fn runtime(data_dir: &Path) -> Result<LocalRuntime, CliError> {
+    let ai = igny8_core::aws::runtime::ai_from_env().map_err(|e| CliError::Failure(e.to_string()))?;
     LocalRuntime::open(
         data_dir,
-        Arc::new(OfflineProvider::new()),
+        ai,
         Arc::new(SystemClock),
         Arc::new(UuidIds),
         ExecutorOptions::default(),

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod offline;
+pub mod openai;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use offline::OfflineProvider;
+pub use openai::{OpenAiConfig, OpenAiProvider};
 
 /// One keyword as delivered by a keyword tool or import; the unit clustering works on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

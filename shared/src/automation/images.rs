@@ -102,17 +102,35 @@ impl AutomationService {
         Ok(json!({}))
     }
 
-    /// Handles a batch of queue messages; returns the ids of those to retry.
+    /// Handles a batch of queue messages concurrently; returns the ids of those to retry
+    /// (a job that failed or whose task stopped).
     pub async fn image_jobs(&self, messages: &[QueueMessage]) -> Vec<String> {
+        let running: Vec<_> = messages
+            .iter()
+            .map(|m| {
+                let (service, m) = (self.clone(), m.clone());
+                let id = m.id.clone();
+                let task = tokio::spawn(async move {
+                    match serde_json::from_str::<ImageJob>(&m.body) {
+                        Ok(job) => service.image_job(&job, m.receive_count).await.map(drop),
+                        Err(e) => Err(AutomationError::Invalid(format!("malformed image job: {e}"))),
+                    }
+                });
+                (id, task)
+            })
+            .collect();
         let mut failed = Vec::new();
-        for m in messages {
-            let outcome = match serde_json::from_str::<ImageJob>(&m.body) {
-                Ok(job) => self.image_job(&job, m.receive_count).await,
-                Err(e) => Err(AutomationError::Invalid(format!("malformed image job: {e}"))),
-            };
-            if let Err(e) = outcome {
-                tracing::warn!(message_id = %m.id, error = %e, "image job failed");
-                failed.push(m.id.clone());
+        for (id, task) in running {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(message_id = %id, error = %e, "image job failed");
+                    failed.push(id);
+                }
+                Err(e) => {
+                    tracing::error!(message_id = %id, error = %e, "image job task stopped");
+                    failed.push(id);
+                }
             }
         }
         failed

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod dynamodb;
+pub mod runtime;
 pub mod s3;
 pub mod sfn;
 pub mod sqs;

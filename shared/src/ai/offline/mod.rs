@@ -196,7 +196,11 @@ impl AiProvider for OfflineProvider {
         width: u32,
         height: u32,
     ) -> Result<(ImageOut, Usage), AiError> {
-        let image = images::render_png(prompt, width, height)?;
+        // Rendering is CPU work: keep it off the async workers so image jobs run in parallel.
+        let owned = prompt.to_owned();
+        let image = tokio::task::spawn_blocking(move || images::render_png(&owned, width, height))
+            .await
+            .map_err(|e| AiError::Provider(format!("image rendering stopped: {e}")))??;
         // Image models bill per image; only the prompt is counted as tokens.
         let u = Usage {
             model: OFFLINE_MODEL.to_string(),
