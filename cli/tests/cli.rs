@@ -171,3 +171,69 @@ fn dynamodb_backend_round_trip() {
     assert!(reconciled.status.success(), "{reconciled:?}");
     assert_eq!(json(&reconciled)["entries"], 2);
 }
+
+fn small_keywords(dir: &Path, rows: usize) -> std::path::PathBuf {
+    let all = include_str!("../../examples/keywords.csv");
+    let text: Vec<&str> = all.lines().take(rows + 1).collect();
+    let path = dir.join("keywords.csv");
+    std::fs::write(&path, text.join("\n")).expect("write csv");
+    path
+}
+
+#[test]
+fn the_main_job_runs_every_stage_and_prints_its_summary() {
+    let dir = tempfile::tempdir().expect("dir");
+    let csv = small_keywords(dir.path(), 40);
+    let data = dir.path().join("data");
+    let o = Command::new(env!("CARGO_BIN_EXE_igny8"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["run", "--keywords"])
+        .arg(&csv)
+        .arg("--json")
+        .output()
+        .expect("run igny8");
+    assert!(o.status.success(), "{o:?}");
+    let s = json(&o);
+    assert_eq!(s["status"], "completed", "{s}");
+    for field in ["clusters", "ideas", "tasks", "articles", "words", "images", "credits_used"] {
+        assert!(s[field].as_u64().is_some_and(|n| n > 0), "{field} in {s}");
+    }
+    assert!(s["credits_by_stage"]["4"].as_i64().is_some_and(|n| n > 0), "{s}");
+    let images = std::fs::read_dir(s["images_dir"].as_str().expect("images_dir")).expect("images dir").count();
+    assert_eq!(images as u64, s["images"].as_u64().expect("images"));
+    assert!(Path::new(s["logs"].as_str().expect("logs")).join("main.log").exists());
+    let account = s["account_id"].as_str().expect("account");
+    let run = s["run_id"].as_str().expect("run");
+    assert!(igny8(&data, &["credits", "reconcile", "--account", account]).status.success());
+    let shown = igny8(&data, &["runs", "show", "--run", run, "--json"]);
+    assert_eq!(json(&shown)["run"]["status"], "completed");
+    let logs = igny8(&data, &["runs", "logs", "--run", run, "--trace"]);
+    assert!(stdout(&logs).contains("run_completed"), "{}", stdout(&logs));
+    // A second run on the same data dir reuses the local account and site.
+    let again = Command::new(env!("CARGO_BIN_EXE_igny8"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["run", "--keywords"])
+        .arg(&csv)
+        .arg("--json")
+        .output()
+        .expect("run igny8");
+    assert_eq!(again.status.code(), Some(3), "no new keywords: refused, {again:?}");
+    assert_eq!(json(&again)["error"]["code"], "not_enough_keywords");
+    let local = std::fs::read_to_string(data.join("local.json")).expect("local.json");
+    assert!(local.contains(account), "the local account is reused: {local}");
+}
+
+#[test]
+fn a_malformed_keyword_file_is_reported_by_line_and_imports_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let csv = dir.path().join("bad.csv");
+    std::fs::write(&csv, "Keyword,Volume\ngood one,10\n,5\nbad volume,many\n").expect("write");
+    let data = dir.path().join("data");
+    let o = Command::new(env!("CARGO_BIN_EXE_igny8")).arg("--data-dir").arg(&data).args(["run", "--keywords"]).arg(&csv).output().expect("run");
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("line 3") && err.contains("line 4"), "{err}");
+    assert!(!data.join("local.json").exists(), "nothing created");
+}
