@@ -277,3 +277,16 @@ async fn the_scheduler_starts_a_due_run_once() {
     assert_eq!(next, due + 24 * 3_600_000, "advanced to the next day");
     assert_clean(&w).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failing_image_jobs_give_up_after_their_retries_and_are_refunded() {
+    let w = world(12, 100_000, Some(Stage::Images)).await;
+    let (s, status) = run_to_end(&w).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "the run completes without its images");
+    assert_eq!(s.status, RunStatus::Completed);
+    assert!(s.images == 0 && s.images_failed > 0, "{s:?}");
+    assert_eq!(s.credits_by_stage.get(&6).copied().unwrap_or(0), 0, "failed images cost nothing: {s:?}");
+    let balance = w.rt.services.credits.balance(&w.account).await.expect("balance");
+    assert_eq!(balance.credits, 100_000 - s.credits_used);
+    assert_clean(&w).await;
+}

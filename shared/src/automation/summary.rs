@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::AutomationError;
 use super::service::AutomationService;
-use crate::domain::{AccountId, ImageStatus, RunId, RunStatus, SiteId};
+use crate::domain::{AccountId, ImageStatus, RunId, RunStatus, SiteId, Stage, TransactionKind};
 
 /// What a run produced and cost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,7 +34,7 @@ pub struct RunSummary {
     pub images: u64,
     /// Images given up on.
     pub images_failed: u64,
-    /// Credits charged (from the ledger's usage logs of the run).
+    /// Credits charged (the run's usage logs, less refunds of failed image jobs).
     pub credits_used: i64,
     /// Credits per stage number.
     pub credits_by_stage: BTreeMap<u8, i64>,
@@ -67,6 +67,26 @@ pub async fn summarize(service: &AutomationService, run_id: &RunId) -> Result<Ru
         let (logs, next) = i.credits.usage(&run.account_id, Some(run_id.as_str()), 1000, cursor).await?;
         for log in logs {
             *credits_by_stage.entry(log.usage.stage.unwrap_or(0)).or_insert(0) += log.credits;
+        }
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    // Image jobs that finally failed were refunded: net them out of stage 6.
+    let started_ms = time::OffsetDateTime::parse(&run.started_at, &time::format_description::well_known::Rfc3339)
+        .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
+        .unwrap_or(0);
+    let mut cursor = None;
+    'ledger: loop {
+        let (entries, next) = i.credits.ledger(&run.account_id, 500, cursor).await?;
+        for t in entries {
+            if t.created_ms < started_ms {
+                break 'ledger;
+            }
+            if t.kind == TransactionKind::Refund && t.reference.as_deref() == Some(run_id.as_str()) {
+                *credits_by_stage.entry(Stage::Images.number()).or_insert(0) -= t.amount;
+            }
         }
         match next {
             Some(c) => cursor = Some(c),
