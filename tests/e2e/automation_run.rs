@@ -264,7 +264,7 @@ async fn the_scheduler_starts_a_due_run_once() {
     let clock = Arc::new(ManualClock::at(1_795_687_200_000));
     let w = world_at(20, 100_000, None, clock.clone()).await;
     let mut config = w.rt.automation.config(&w.account, &w.site).await.expect("config");
-    config.schedule = Some(Schedule { frequency: Frequency::Daily, time: "11:00".into(), utc_offset_minutes: 0, day: None });
+    config.schedule = Some(Schedule { frequency: Frequency::Daily, time: "11:00".into(), timezone: "UTC".into(), day: None });
     let saved = w.rt.automation.save_config(&w.account, config).await.expect("save");
     let due = saved.next_run_at.expect("next run");
     assert!(w.rt.automation.scheduler_tick().await.expect("tick").is_empty(), "not due yet");

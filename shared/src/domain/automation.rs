@@ -173,8 +173,9 @@ pub struct Schedule {
     pub frequency: Frequency,
     /// Local time `HH:MM`.
     pub time: String,
-    /// UTC offset of the local time in minutes (e.g. 60 for UTC+1).
-    pub utc_offset_minutes: i32,
+    /// IANA time zone of the local time (e.g. `Europe/Berlin`); daylight saving
+    /// time is followed.
+    pub timezone: String,
     /// Weekday (weekly) or day of month (monthly).
     pub day: Option<u8>,
 }
