@@ -6,6 +6,7 @@
 //! log, the idempotency marker and the hold — all conditioned on absence or state.
 //! A lost race rereads and retries with jittered backoff; nothing is half-written.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -250,6 +251,7 @@ const GATES: usize = 64;
 #[derive(Clone)]
 pub struct CreditService {
     gates: Arc<[tokio::sync::Mutex<()>]>,
+    known: Arc<std::sync::Mutex<HashMap<AccountId, BalanceState>>>,
     store: Arc<dyn ItemStore>,
     ledger: LedgerRepo,
     costs: CostConfigRepo,
@@ -259,6 +261,8 @@ pub struct CreditService {
 }
 
 const MAX_KEY_LEN: usize = 255;
+/// Accounts whose last written balance a process remembers (a Lambda sees few).
+const MAX_REMEMBERED: usize = 10_000;
 
 fn check_amount(amount: i64) -> Result<(), CreditError> {
     if amount <= 0 {
@@ -281,6 +285,7 @@ impl CreditService {
     pub fn new(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
         Self {
             gates: (0..GATES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            known: Arc::new(std::sync::Mutex::new(HashMap::new())),
             ledger: LedgerRepo::new(Arc::clone(&store)),
             costs: CostConfigRepo::new(Arc::clone(&store)),
             store,
@@ -342,6 +347,28 @@ impl CreditService {
         account.hash(&mut h);
         let slot = usize::try_from(h.finish() % GATES as u64).unwrap_or(0);
         self.gates[slot].lock().await
+    }
+
+    /// The balance as this process last wrote it. Only a hint: every write is still
+    /// conditioned on its version, so a stale value costs one retry, never a wrong write.
+    fn remembered(&self, account: &AccountId) -> Option<BalanceState> {
+        self.known.lock().ok().and_then(|known| known.get(account).copied())
+    }
+
+    fn remember(&self, account: &AccountId, state: Option<BalanceState>) {
+        if let Ok(mut known) = self.known.lock() {
+            match state {
+                Some(s) => {
+                    if known.len() >= MAX_REMEMBERED {
+                        known.clear();
+                    }
+                    known.insert(account.clone(), s);
+                }
+                None => {
+                    known.remove(account);
+                }
+            }
+        }
     }
 
     async fn state(&self, account: &AccountId) -> Result<BalanceState, CreditError> {
@@ -485,7 +512,9 @@ impl CreditService {
                 let marker = IdempotencyMarker { fingerprint: fingerprint.clone(), result: to_json(&hold)? };
                 writes.push(self.ledger.marker_write(account, key, &marker)?);
             }
-            match self.attempt(writes, idempotency_key.is_some().then_some(2)).await? {
+            let outcome = self.attempt(writes, idempotency_key.is_some().then_some(2)).await?;
+            self.remember(account, matches!(outcome, Attempt::Done(false)).then_some(next));
+            match outcome {
                 Attempt::Done(false) => return Ok(hold),
                 Attempt::Done(true) => {
                     if let Some(first) = self.replay(account, idempotency_key.as_deref(), &fingerprint).await? {
@@ -573,7 +602,9 @@ impl CreditService {
                 state.write_to(account, &next),
                 self.ledger.hold_write(&released, Condition::eq("status", "open"))?,
             ];
-            match self.attempt(writes, Some(1)).await? {
+            let outcome = self.attempt(writes, Some(1)).await?;
+            self.remember(account, matches!(outcome, Attempt::Done(false)).then_some(next));
+            match outcome {
                 Attempt::Done(false) => return Ok(released),
                 Attempt::Done(true) | Attempt::Retry => {}
             }
@@ -595,11 +626,21 @@ impl CreditService {
         let fingerprint = format!("{kind:?}:{amount}").to_lowercase();
         let key = change.key.as_deref();
         let _turn = self.gate(account).await;
+        let mut fresh = false;
         for attempt in 0..self.retry.max_attempts {
-            let state = self.state(account).await?;
+            let (state, hinted) = match self.remembered(account).filter(|_| !fresh) {
+                Some(s) => (s, true),
+                None => (self.state(account).await?, false),
+            };
+            fresh = false;
             // Credits needed beyond what the change itself releases from holds.
             let needed = -(change.credits - change.held);
             if needed > state.available {
+                if hinted {
+                    // Never refuse on a remembered balance: another process may have added credits.
+                    fresh = true;
+                    continue;
+                }
                 if let Some(first) = self.replay(account, key, &fingerprint).await? {
                     return Ok(first);
                 }
@@ -657,8 +698,11 @@ impl CreditService {
                 guarded = Some(writes.len());
                 writes.push(self.ledger.marker_write(account, k, &marker)?);
             }
-            match self.attempt(writes, guarded).await? {
+            let outcome = self.attempt(writes, guarded).await?;
+            self.remember(account, matches!(outcome, Attempt::Done(false)).then_some(next));
+            match outcome {
                 Attempt::Done(false) => return Ok(LedgerReceipt { transaction: txn, replayed: false }),
+                Attempt::Retry if hinted => continue,
                 Attempt::Done(true) if settling.is_some() => {
                     let id = settling.map(|h| h.id.clone());
                     return Err(id.map_or(CreditError::InvalidKey, |id| CreditError::HoldClosed {
