@@ -27,6 +27,6 @@ for _ in $(seq 1 200); do
 done
 [ -s "$work/port" ] || { echo "moto did not start in 20 s" >&2; exit 1; }
 export IGNY8_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$(cat "$work/port")"
-echo "with_moto: DynamoDB emulator (moto, serialised) at $IGNY8_TEST_DYNAMODB_ENDPOINT" >&2
+echo "with_moto: AWS emulator (moto, serialised) at $IGNY8_TEST_DYNAMODB_ENDPOINT" >&2
 
 "$@"
