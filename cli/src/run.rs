@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use igny8_core::automation::RunLog;
+use igny8_core::automation::{RunLog, RunSummary};
 use igny8_core::domain::{AccountId, AutomationRun, RunId, RunStatus, SiteId, Stage, TransactionKind};
 use igny8_core::local::asl::ExecutorOptions;
 use igny8_core::local::runtime::LocalRuntime;
@@ -166,19 +166,13 @@ pub async fn run(data_dir: &Path, args: RunArgs, json_out: bool) -> Result<Outpu
         .map(|(stage, c)| format!("{}:{c}", Stage::from_number(*stage).map_or("other", Stage::name)))
         .collect();
     let text = format!(
-        "run {} {:?} in {:.1}s\n  keywords   {} imported ({} in file)\n  clusters   {}\n  ideas      {}\n  tasks      {}\n  articles   {} ({} words)\n  images     {}{}\n  credits    {} ({})\n  account    {}\n  site       {}\n  logs       {}\n  images in  {}",
+        "run {} {:?} in {:.1}s\n  keywords   {} imported ({} in file)\n{}\n  credits    {} ({})\n  account    {}\n  site       {}\n  logs       {}\n  images in  {}",
         summary.run_id,
         summary.status,
         started.elapsed().as_secs_f64(),
         import.imported,
         import.rows,
-        summary.clusters,
-        summary.ideas,
-        summary.tasks,
-        summary.articles,
-        summary.words,
-        summary.images,
-        if summary.images_failed > 0 { format!(" ({} failed)", summary.images_failed) } else { String::new() },
+        produced(&summary),
         summary.credits_used,
         by_stage.join(", "),
         summary.account_id,
@@ -203,6 +197,15 @@ impl Drive for LocalRuntime {
         let outcome = self.drive(run, |r| bars.update(r)).await?;
         Ok(outcome.status.as_str())
     }
+}
+
+/// What a run produced, one line per kind.
+fn produced(s: &RunSummary) -> String {
+    let failed = if s.images_failed > 0 { format!(" ({} failed)", s.images_failed) } else { String::new() };
+    format!(
+        "  clusters   {}\n  ideas      {}\n  tasks      {}\n  articles   {} ({} words)\n  images     {}{failed}",
+        s.clusters, s.ideas, s.tasks, s.articles, s.words, s.images
+    )
 }
 
 fn run_line(r: &AutomationRun) -> String {
@@ -234,14 +237,9 @@ pub async fn runs(data_dir: &Path, cmd: RunsCommand) -> Result<Output, CliError>
             let summary = a.summary(&r.account_id, &r.id).await?;
             let stages: BTreeMap<u8, Value> = r.stages.iter().map(|(k, v)| (*k, json!(v))).collect();
             let text = format!(
-                "{}\n  clusters {} ideas {} tasks {} articles {} ({} words) images {}\n  credits {}{}",
+                "{}\n{}\n  credits    {}{}",
                 run_line(&r),
-                summary.clusters,
-                summary.ideas,
-                summary.tasks,
-                summary.articles,
-                summary.words,
-                summary.images,
+                produced(&summary),
                 summary.credits_used,
                 r.error.as_deref().map(|e| format!("\n  error: {e}")).unwrap_or_default()
             );
