@@ -45,6 +45,15 @@ fn usage(run: &AutomationRun, stage: Stage, operation: &str, units: i64, u: &Usa
     }
 }
 
+/// What a paid AI call is: its stage, the item it works on (part of the idempotency
+/// key `<run>/<stage>/<item>`), the operation priced, and the units expected.
+struct Bill<'a> {
+    stage: Stage,
+    item: String,
+    operation: &'a str,
+    estimate_units: i64,
+}
+
 fn units(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -136,16 +145,15 @@ impl AutomationService {
     async fn paid<T, Fut>(
         &self,
         run: &AutomationRun,
-        stage: Stage,
-        key: &str,
-        operation: &str,
-        estimate_units: i64,
+        bill: Bill<'_>,
         call: Fut,
         actual_units: impl FnOnce(&T) -> i64,
     ) -> Result<(T, i64), AutomationError>
     where
         Fut: std::future::Future<Output = Result<(T, Usage), crate::ai::AiError>>,
     {
+        let Bill { stage, item, operation, estimate_units } = bill;
+        let key = format!("{}/{}/{item}", run.id, stage.number());
         let credits = &self.inner.credits;
         let estimate = credits.cost(operation, estimate_units.max(1)).await?;
         let reason = format!("stage {} {}", stage.number(), stage.name());
@@ -185,11 +193,9 @@ impl AutomationService {
                 intent: k.intent.clone(),
             })
             .collect();
-        let key = format!("{}/1/{}", run.id, digest(batch.iter().map(|k| k.id.as_str())));
+        let bill = Bill { stage: Stage::Clusters, item: digest(batch.iter().map(|k| k.id.as_str())), operation: "clustering", estimate_units: 1 };
         let ai = &i.ports.ai;
-        let (clusters, credits) = self
-            .paid(run, Stage::Clusters, &key, "clustering", 1, ai.cluster_keywords(&inputs, &ClusterOptions::default()), |_| 1)
-            .await?;
+        let (clusters, credits) = self.paid(run, bill, ai.cluster_keywords(&inputs, &ClusterOptions::default()), |_| 1).await?;
         let now = rfc3339(self.now());
         let mut writes = Vec::new();
         for c in &clusters {
@@ -244,9 +250,9 @@ impl AutomationService {
                 description: cluster.description.clone(),
             };
             let count = config.ideas_per_cluster as usize;
-            let key = format!("{}/2/{}", run.id, cluster.id);
+            let bill = Bill { stage: Stage::Ideas, item: cluster.id.to_string(), operation: "idea_generation", estimate_units: units(count) };
             let (ideas, credits) = self
-                .paid(run, Stage::Ideas, &key, "idea_generation", units(count), i.ports.ai.generate_ideas(&out, &keywords, count), |v: &Vec<IdeaOut>| units(v.len()))
+                .paid(run, bill, i.ports.ai.generate_ideas(&out, &keywords, count), |v: &Vec<IdeaOut>| units(v.len()))
                 .await?;
             let mut writes = Vec::new();
             for (n, idea) in ideas.iter().enumerate() {
@@ -318,17 +324,14 @@ impl AutomationService {
                 word_target: idea.word_target,
                 content_type: idea.content_type.clone(),
             };
-            let key = format!("{}/4/{}", run.id, task.id);
+            let bill = Bill {
+                stage: Stage::Content,
+                item: task.id.to_string(),
+                operation: "content_generation",
+                estimate_units: i64::from(idea.word_target),
+            };
             let (article, credits) = self
-                .paid(
-                    run,
-                    Stage::Content,
-                    &key,
-                    "content_generation",
-                    i64::from(idea.word_target),
-                    i.ports.ai.generate_article(&plan, idea.word_target),
-                    |a: &ArticleOut| i64::from(a.word_count),
-                )
+                .paid(run, bill, i.ports.ai.generate_article(&plan, idea.word_target), |a: &ArticleOut| i64::from(a.word_count))
                 .await?;
             let content = Content {
                 id: ContentId::derive(task.id.as_str()),
@@ -372,16 +375,15 @@ impl AutomationService {
             let (prompts, credits) = if max == 0 {
                 (Vec::new(), 0)
             } else {
-                let key = format!("{}/5/{}", run.id, content.id);
-                self.paid(
-                    run,
-                    Stage::ImagePrompts,
-                    &key,
-                    "image_prompt_extraction",
-                    units(max),
-                    i.ports.ai.generate_image_prompts(&article, max),
-                    |p: &Vec<crate::ai::ImagePromptOut>| units(p.len()),
-                )
+                let bill = Bill {
+                    stage: Stage::ImagePrompts,
+                    item: content.id.to_string(),
+                    operation: "image_prompt_extraction",
+                    estimate_units: units(max),
+                };
+                self.paid(run, bill, i.ports.ai.generate_image_prompts(&article, max), |p: &Vec<crate::ai::ImagePromptOut>| {
+                    units(p.len())
+                })
                 .await?
             };
             let mut writes = Vec::new();
