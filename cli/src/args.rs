@@ -20,6 +20,9 @@ pub struct Cli {
     /// DynamoDB table name.
     #[arg(long, global = true, env = "IGNY8_TABLE", default_value = "igny8")]
     pub table: String,
+    /// S3 bucket for logs and images (`--backend aws`).
+    #[arg(long, global = true, env = "IGNY8_BUCKET", default_value = "igny8")]
+    pub bucket: String,
     /// Print one JSON document instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -35,6 +38,9 @@ pub enum BackendKind {
     Embedded,
     /// One DynamoDB table (--table), optionally at --endpoint.
     Dynamodb,
+    /// DynamoDB (--table), S3 (--bucket) and SQS, optionally at --endpoint; the run is
+    /// driven by the in-process interpreter (an emulator cannot run the Lambdas).
+    Aws,
 }
 
 /// Top-level commands.

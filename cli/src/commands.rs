@@ -52,14 +52,15 @@ fn to_json<T: Serialize>(value: &T) -> Result<Value, CliError> {
 
 /// Runs the command.
 pub async fn run(cli: Cli) -> Result<Output, CliError> {
+    let target = matches!(cli.command, Command::Run(_) | Command::Runs(_)).then(|| run_target(&cli));
     match cli.command {
         Command::Run(args) => {
-            require_embedded(cli.backend, "run")?;
-            return crate::run::run(&cli.data_dir, args, cli.json).await;
+            let target = target.ok_or_else(|| CliError::Failure("no run target".into()))??;
+            return crate::run::run(&target, args, cli.json).await;
         }
         Command::Runs(cmd) => {
-            require_embedded(cli.backend, "runs")?;
-            return crate::run::runs(&cli.data_dir, cmd).await;
+            let target = target.ok_or_else(|| CliError::Failure("no run target".into()))??;
+            return crate::run::runs(&target, cmd).await;
         }
         command => run_services(&cli.data_dir, cli.backend, cli.endpoint, cli.table, command).await,
     }
@@ -74,7 +75,7 @@ async fn run_services(
 ) -> Result<Output, CliError> {
     let backend = match backend {
         BackendKind::Embedded => Backend::Embedded { data_dir: data_dir.to_path_buf() },
-        BackendKind::Dynamodb => Backend::DynamoDb { ensure_table: endpoint.is_some(), endpoint, table },
+        BackendKind::Dynamodb | BackendKind::Aws => Backend::DynamoDb { ensure_table: endpoint.is_some(), endpoint, table },
     };
     let store = backend.open_store().await?;
     let services = Services::new(store);
@@ -87,11 +88,22 @@ async fn run_services(
     }
 }
 
-fn require_embedded(backend: BackendKind, command: &str) -> Result<(), CliError> {
-    if backend == BackendKind::Embedded {
-        return Ok(());
-    }
-    Err(CliError::invalid("unsupported_backend", format!("`igny8 {command}` runs on the embedded backend only so far; drop --backend")))
+fn run_target(cli: &Cli) -> Result<crate::run::Target, CliError> {
+    let aws = match cli.backend {
+        BackendKind::Embedded => None,
+        BackendKind::Aws => Some(crate::run::AwsTarget {
+            endpoint: cli.endpoint.clone(),
+            table: cli.table.clone(),
+            bucket: cli.bucket.clone(),
+        }),
+        BackendKind::Dynamodb => {
+            return Err(CliError::invalid(
+                "unsupported_backend",
+                "`igny8 run` and `igny8 runs` need blobs and a queue too: use --backend aws (DynamoDB, S3, SQS)",
+            ))
+        }
+    };
+    Ok(crate::run::Target { data_dir: cli.data_dir.clone(), aws })
 }
 
 async fn account(s: &Services, cmd: AccountCommand) -> Result<Output, CliError> {

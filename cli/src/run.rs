@@ -1,14 +1,16 @@
 //! `igny8 run` (the main job) and `igny8 runs …` on the embedded default.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use igny8_core::automation::{RunLog, RunSummary};
 use igny8_core::domain::{AccountId, AutomationRun, RunId, RunStatus, SiteId, Stage, TransactionKind};
 use igny8_core::local::asl::ExecutorOptions;
-use igny8_core::local::runtime::LocalRuntime;
+use igny8_core::automation::{IMAGE_DLQ, IMAGE_MAX_RECEIVES, IMAGE_QUEUE};
+use igny8_core::aws::{DynamoStore, S3Blobs, SqsQueue};
+use igny8_core::local::runtime::{Adapters, LocalRuntime};
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{SystemClock, UuidIds};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -28,20 +30,66 @@ struct LocalDefaults {
 
 const DEFAULTS_FILE: &str = "local.json";
 
-/// Opens the embedded runtime under the data directory.
-pub fn runtime(data_dir: &Path) -> Result<LocalRuntime, CliError> {
-    let ai = igny8_core::aws::runtime::ai_from_env().map_err(|e| CliError::Failure(e.to_string()))?;
-    LocalRuntime::open(
-        data_dir,
-        ai,
-        Arc::new(SystemClock),
-        Arc::new(UuidIds),
-        ExecutorOptions::default(),
-    )
-    .map_err(|e| CliError::Failure(e.to_string()))
+/// Where `igny8 run` keeps the platform's data.
+pub struct Target {
+    /// The data directory (embedded stores; the local defaults file in every case).
+    pub data_dir: PathBuf,
+    /// DynamoDB, S3 and SQS instead of the embedded stores.
+    pub aws: Option<AwsTarget>,
 }
 
-async fn local_site(rt: &LocalRuntime, args: &RunArgs) -> Result<(AccountId, SiteId), CliError> {
+/// The AWS resources `--backend aws` uses.
+pub struct AwsTarget {
+    /// Endpoint override (an emulator on 127.0.0.1).
+    pub endpoint: Option<String>,
+    /// DynamoDB table.
+    pub table: String,
+    /// S3 bucket.
+    pub bucket: String,
+}
+
+impl Target {
+    /// The file remembering this target's local account and site.
+    fn defaults_file(&self) -> PathBuf {
+        match &self.aws {
+            None => self.data_dir.join(DEFAULTS_FILE),
+            Some(aws) => self.data_dir.join(format!("local-aws-{}.json", aws.table)),
+        }
+    }
+}
+
+fn failure(e: impl std::fmt::Display) -> CliError {
+    CliError::Failure(e.to_string())
+}
+
+/// Opens the runtime on the target's adapters; on AWS against an emulator the table,
+/// bucket and queues are created when missing.
+pub async fn runtime(target: &Target) -> Result<LocalRuntime, CliError> {
+    let ai = igny8_core::aws::runtime::ai_from_env().map_err(failure)?;
+    let (clock, ids) = (Arc::new(SystemClock), Arc::new(UuidIds));
+    let Some(aws) = &target.aws else {
+        return LocalRuntime::open(&target.data_dir, ai, clock, ids, ExecutorOptions::default()).map_err(failure);
+    };
+    let endpoint = aws.endpoint.as_deref();
+    let store = DynamoStore::connect(endpoint, &aws.table).await?;
+    let blobs = S3Blobs::connect(endpoint, &aws.bucket).await.map_err(failure)?;
+    let queue = SqsQueue::connect(endpoint).await.map_err(failure)?;
+    if endpoint.is_some() {
+        store.ensure_table().await?;
+        blobs.ensure_bucket().await.map_err(failure)?;
+        queue.ensure_queue(IMAGE_QUEUE, Some((IMAGE_DLQ, IMAGE_MAX_RECEIVES + 1))).await.map_err(failure)?;
+    }
+    std::fs::create_dir_all(&target.data_dir).map_err(failure)?;
+    let adapters = Adapters {
+        store: Arc::new(store),
+        blobs: Arc::new(blobs),
+        queue: Arc::new(queue),
+        blob_base: format!("s3://{}/", aws.bucket),
+    };
+    LocalRuntime::with_adapters(adapters, &target.data_dir, ai, clock, ids, ExecutorOptions::default()).map_err(failure)
+}
+
+async fn local_site(rt: &LocalRuntime, target: &Target, args: &RunArgs) -> Result<(AccountId, SiteId), CliError> {
     if let Some(site) = &args.site {
         let id: SiteId = site.parse()?;
         let site = rt.services.sites.get(&id).await?.ok_or_else(|| CliError::NotFound(format!("site {id} not found")))?;
@@ -50,7 +98,7 @@ async fn local_site(rt: &LocalRuntime, args: &RunArgs) -> Result<(AccountId, Sit
         }
         return Ok((site.account_id, site.id));
     }
-    let path = rt.data_dir.join(DEFAULTS_FILE);
+    let path = target.defaults_file();
     if let Ok(text) = std::fs::read_to_string(&path) {
         let defaults: LocalDefaults = serde_json::from_str(&text)
             .map_err(|e| CliError::Failure(format!("{} is corrupt: {e}", path.display())))?;
@@ -128,7 +176,7 @@ impl Bars {
 }
 
 /// The main job.
-pub async fn run(data_dir: &Path, args: RunArgs, json_out: bool) -> Result<Output, CliError> {
+pub async fn run(target: &Target, args: RunArgs, json_out: bool) -> Result<Output, CliError> {
     let started = Instant::now();
     let data = std::fs::read(&args.keywords)
         .map_err(|e| CliError::invalid("unreadable_file", format!("cannot read {}: {e}", args.keywords.display())))?;
@@ -138,8 +186,8 @@ pub async fn run(data_dir: &Path, args: RunArgs, json_out: bool) -> Result<Outpu
             return Err(CliError::invalid("invalid_amount", format!("--credits must be positive, got {c}")));
         }
     }
-    let rt = runtime(data_dir)?;
-    let (account, site) = local_site(&rt, &args).await?;
+    let rt = runtime(target).await?;
+    let (account, site) = local_site(&rt, target, &args).await?;
     let import = rt.importer.import(&account, &site, &keywords).await.map_err(|e| CliError::Failure(e.to_string()))?;
     let run = rt.automation.start(&account, &site, "manual").await?;
     let bars = Bars::new(!json_out && !args.quiet);
@@ -147,9 +195,8 @@ pub async fn run(data_dir: &Path, args: RunArgs, json_out: bool) -> Result<Outpu
     bars.finish();
     let summary = rt.automation.summary(&account, &run.id).await?;
     let record = rt.automation.run(&account, &run.id).await?;
-    let root = rt.blobs.root().to_path_buf();
-    let logs = root.join(&summary.logs);
-    let images_dir = root.join(&summary.images_dir);
+    let logs = format!("{}{}", rt.blob_base, summary.logs);
+    let images_dir = format!("{}{}", rt.blob_base, summary.images_dir);
     let mut doc = serde_json::to_value(&summary).map_err(|e| CliError::Failure(e.to_string()))?;
     if let Value::Object(map) = &mut doc {
         map.insert("logs".into(), json!(logs));
@@ -177,8 +224,8 @@ pub async fn run(data_dir: &Path, args: RunArgs, json_out: bool) -> Result<Outpu
         by_stage.join(", "),
         summary.account_id,
         summary.site_id,
-        logs.display(),
-        images_dir.display(),
+        logs,
+        images_dir,
     );
     let mut out = Output::new(doc, text);
     if summary.status != RunStatus::Completed {
@@ -213,8 +260,8 @@ fn run_line(r: &AutomationRun) -> String {
 }
 
 /// `igny8 runs …`.
-pub async fn runs(data_dir: &Path, cmd: RunsCommand) -> Result<Output, CliError> {
-    let rt = runtime(data_dir)?;
+pub async fn runs(target: &Target, cmd: RunsCommand) -> Result<Output, CliError> {
+    let rt = runtime(target).await?;
     let a = &rt.automation;
     let record = |id: &str| {
         let id = id.to_owned();

@@ -237,3 +237,36 @@ fn a_malformed_keyword_file_is_reported_by_line_and_imports_nothing() {
     assert!(err.contains("line 3") && err.contains("line 4"), "{err}");
     assert!(!data.join("local.json").exists(), "nothing created");
 }
+
+#[test]
+fn the_main_job_on_the_aws_adapters_gives_the_same_summary() {
+    let endpoint = std::env::var("IGNY8_TEST_DYNAMODB_ENDPOINT")
+        .expect("IGNY8_TEST_DYNAMODB_ENDPOINT is not set: run the tests with scripts/test.sh");
+    let dir = tempfile::tempdir().expect("dir");
+    let csv = small_keywords(dir.path(), 20);
+    let table = format!("run{}", std::process::id());
+    let run = |extra: &[&str], data: &str| {
+        Command::new(env!("CARGO_BIN_EXE_igny8"))
+            .arg("--data-dir")
+            .arg(dir.path().join(data))
+            .args(extra)
+            .args(["run", "--keywords"])
+            .arg(&csv)
+            .arg("--json")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .output()
+            .expect("run igny8")
+    };
+    let local = run(&[], "local");
+    let cloud = run(&["--backend", "aws", "--endpoint", &endpoint, "--table", &table, "--bucket", &table], "cloud");
+    assert!(local.status.success(), "{local:?}");
+    assert!(cloud.status.success(), "{cloud:?}");
+    let (l, c) = (json(&local), json(&cloud));
+    for field in ["status", "clusters", "ideas", "tasks", "articles", "words", "images", "credits_used", "credits_by_stage"] {
+        assert_eq!(l[field], c[field], "{field}: local {l} vs aws {c}");
+    }
+    assert!(c["images_dir"].as_str().is_some_and(|d| d.starts_with(&format!("s3://{table}/images/"))), "{c}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_igny8")).args(["--backend", "dynamodb", "run", "--keywords"]).arg(&csv).output().expect("run");
+    assert_eq!(bad.status.code(), Some(2), "--backend dynamodb cannot run the pipeline: {bad:?}");
+}

@@ -14,6 +14,8 @@ use crate::automation::{AutomationError, AutomationPorts, AutomationService, IMA
 use crate::backend::{Services, SQLITE_FILE};
 use crate::domain::{AutomationRun, RunId};
 use crate::planner::KeywordImporter;
+use crate::ports::blob::BlobStore;
+use crate::ports::queue::Queue;
 use crate::ports::{Clock, IdGenerator, ItemStore};
 
 /// Folder of the blob store inside the data directory.
@@ -37,6 +39,18 @@ pub enum RuntimeError {
     Workflow(String),
 }
 
+/// The adapters a runtime runs on.
+pub struct Adapters {
+    /// Records.
+    pub store: Arc<dyn ItemStore>,
+    /// Logs and images.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Image jobs.
+    pub queue: Arc<dyn Queue>,
+    /// Where blob keys live, as people read it.
+    pub blob_base: String,
+}
+
 /// Everything a local run needs, wired once.
 #[derive(Clone)]
 pub struct LocalRuntime {
@@ -46,10 +60,12 @@ pub struct LocalRuntime {
     pub automation: AutomationService,
     /// The interpreter adapter.
     pub workflow: LocalWorkflow,
-    /// The durable image queue.
-    pub queue: Arc<SqliteQueue>,
-    /// The blob folder.
-    pub blobs: Arc<BlobDir>,
+    /// The image queue.
+    pub queue: Arc<dyn Queue>,
+    /// Logs and images.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Where blob keys live, as people read it (a folder path, or `s3://bucket/`).
+    pub blob_base: String,
     /// Keyword imports.
     pub importer: KeywordImporter,
     /// The data directory.
@@ -57,7 +73,7 @@ pub struct LocalRuntime {
 }
 
 impl LocalRuntime {
-    /// Opens (creating) the data directory and wires every adapter and service.
+    /// Opens (creating) the data directory and wires the embedded adapters.
     pub fn open(
         data_dir: &Path,
         ai: Arc<dyn AiProvider>,
@@ -75,11 +91,27 @@ impl LocalRuntime {
         );
         let blob_root = data_dir.join(BLOB_DIR);
         let blobs = Arc::new(BlobDir::open(&blob_root).map_err(|e| open_err("the blob folder", &blob_root, e.to_string()))?);
+        let adapters = Adapters { store, blob_base: format!("{}/", blobs.root().display()), blobs, queue };
+        Self::with_adapters(adapters, data_dir, ai, clock, ids, options)
+    }
+
+    /// Wires the services over any adapter family, the run driven by the in-process
+    /// interpreter (an emulator cannot run the Rust Lambdas, so `--backend aws` on a
+    /// laptop uses DynamoDB, S3 and SQS with this interpreter).
+    pub fn with_adapters(
+        adapters: Adapters,
+        data_dir: &Path,
+        ai: Arc<dyn AiProvider>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        options: ExecutorOptions,
+    ) -> Result<Self, RuntimeError> {
+        let Adapters { store, blobs, queue, blob_base } = adapters;
         let services = Services::with(Arc::clone(&store), Arc::clone(&clock), Arc::clone(&ids));
         let ports = AutomationPorts {
             store: Arc::clone(&store),
-            blobs: blobs.clone(),
-            queue: queue.clone(),
+            blobs: Arc::clone(&blobs),
+            queue: Arc::clone(&queue),
             ai,
             clock: Arc::clone(&clock),
             ids,
@@ -96,6 +128,7 @@ impl LocalRuntime {
             workflow,
             queue,
             blobs,
+            blob_base,
             data_dir: data_dir.to_path_buf(),
         })
     }
