@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Lints the SAM template offline: cfn-lint (pinned 1.53.3, which still applies the SAM
+# transform before linting) and `sam validate` (the SAM translator itself), plus a check
+# that every ${...} placeholder of a state machine's definition has its
+# DefinitionSubstitution and vice versa. Needs no AWS account and no network: dummy
+# credentials and an empty AWS config keep the SDK from looking for real ones.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tools_dir=${IGNY8_TOOLS_DIR:-/var/tmp/igny8-tools}
+template=${1:-infra/template.yaml}
+bash "$root/scripts/tools.sh"
+bin="$tools_dir/venv/bin"
+
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+export SAM_CLI_TELEMETRY=0
+unset AWS_PROFILE AWS_SESSION_TOKEN
+cd "$root"
+
+"$bin/cfn-lint" "$template"
+echo "cfn-lint $("$bin/cfn-lint" --version | awk '{print $2}'): $template OK"
+
+"$bin/sam" validate --template "$template" --region us-east-1
+
+"$bin/python" - "$template" <<'PY'
+import os, re, sys
+from cfnlint.decode import decode
+
+path = sys.argv[1]
+template, errors = decode(path)
+if errors:
+    sys.exit(f"{path}: cannot parse: {errors}")
+failed = False
+for name, resource in (template.get("Resources") or {}).items():
+    if resource.get("Type") != "AWS::Serverless::StateMachine":
+        continue
+    props = resource.get("Properties") or {}
+    uri = props.get("DefinitionUri")
+    if not isinstance(uri, str) or uri.startswith("s3://"):
+        continue
+    asl = os.path.normpath(os.path.join(os.path.dirname(path), uri))
+    wanted = set(re.findall(r"\$\{(\w+)\}", open(asl).read()))
+    given = set((props.get("DefinitionSubstitutions") or {}).keys())
+    for key in sorted(wanted - given):
+        print(f"{path}: {name}: {asl} uses ${{{key}}} but DefinitionSubstitutions lacks it", file=sys.stderr)
+        failed = True
+    for key in sorted(given - wanted):
+        print(f"{path}: {name}: DefinitionSubstitutions.{key} is not used by {asl}", file=sys.stderr)
+        failed = True
+    if not failed:
+        print(f"substitutions: {name}: all {len(wanted)} placeholders of {os.path.relpath(asl)} substituted")
+sys.exit(1 if failed else 0)
+PY
