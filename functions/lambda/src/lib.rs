@@ -1,12 +1,21 @@
 //! The Lambda edge, once for every function: build the clients from the environment
 //! at cold start, then hand each event to the function's handler in `igny8-core`.
 //! Errors are mapped here, and only here, to Lambda error types the state machine's
-//! Retry and Catch match on (`Igny8.AiRateLimited`, `Igny8.Throttled`, ...).
+//! Retry and Catch match on (`Igny8.AiRateLimited`, `Igny8.Throttled`, ...). Logs are
+//! JSON lines with the Powertools keys (service, cold_start, function_request_id,
+//! correlation_id = the run id) and every invocation emits one CloudWatch EMF line.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use igny8_core::automation::{handle, AutomationError, Function};
 use igny8_core::aws::runtime::{ai_from_env, automation, CloudConfig};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use serde_json::Value;
+use serde_json::{json, Value};
+use tracing::Instrument;
+
+/// The service name in logs and the metrics namespace.
+pub const SERVICE: &str = "igny8";
 
 /// A handler failure as the Lambda runtime reports it.
 #[derive(Debug)]
@@ -27,14 +36,97 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
+/// One CloudWatch Embedded Metric Format line: the invocation's duration and whether
+/// it failed, by function.
+pub fn emf_line(function: &str, duration_ms: f64, failed: bool, timestamp_ms: u128) -> String {
+    json!({
+        "_aws": {
+            "Timestamp": u64::try_from(timestamp_ms).unwrap_or(u64::MAX),
+            "CloudWatchMetrics": [{
+                "Namespace": SERVICE,
+                "Dimensions": [["function"]],
+                "Metrics": [
+                    {"Name": "Duration", "Unit": "Milliseconds"},
+                    {"Name": "Errors", "Unit": "Count"}
+                ]
+            }]
+        },
+        "function": function,
+        "Duration": duration_ms,
+        "Errors": u8::from(failed),
+    })
+    .to_string()
+}
+
+/// The run an event is about, for log correlation.
+fn correlation_id(payload: &Value) -> String {
+    payload
+        .get("run_id")
+        .or_else(|| payload.pointer("/Payload/run_id"))
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_owned()
+}
+
+static COLD: AtomicBool = AtomicBool::new(true);
+
 /// Serves `function` until the runtime stops the process.
 pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     let config = CloudConfig::from_env()?;
     let (_services, service) = automation(&config, ai_from_env()?).await;
-    tracing::info!(function = function.name(), "cold start complete");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let service = service.clone();
-        async move { handle(&service, function, event.payload).await.map_err(HandlerError::from) }
+        let span = tracing::info_span!(
+            "invocation",
+            service = SERVICE,
+            function = function.name(),
+            cold_start = COLD.swap(false, Ordering::Relaxed),
+            function_request_id = %event.context.request_id,
+            correlation_id = %correlation_id(&event.payload),
+        );
+        async move {
+            let started = Instant::now();
+            let outcome = handle(&service, function, event.payload).await.map_err(HandlerError::from);
+            if let Err(e) = &outcome {
+                tracing::error!(error_type = e.error_type, error = %e.message, "invocation failed");
+            }
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+            println!("{}", emf_line(function.name(), started.elapsed().as_secs_f64() * 1000.0, outcome.is_err(), now));
+            outcome
+        }
+        .instrument(span)
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_lines_declare_their_metrics() {
+        let line: Value = serde_json::from_str(&emf_line("image-worker", 12.5, true, 1_795_687_200_000)).expect("json");
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], SERVICE);
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0], "function");
+        assert_eq!(line["function"], "image-worker");
+        assert_eq!(line["Duration"], 12.5);
+        assert_eq!(line["Errors"], 1);
+        assert_eq!(line["_aws"]["Timestamp"], 1_795_687_200_000u64);
+    }
+
+    #[test]
+    fn correlation_comes_from_the_run_id() {
+        assert_eq!(correlation_id(&json!({"run_id": "run_1"})), "run_1");
+        assert_eq!(correlation_id(&json!({"Payload": {"run_id": "run_2"}})), "run_2");
+        assert_eq!(correlation_id(&json!({"Records": []})), "-");
+    }
 }
