@@ -60,13 +60,9 @@ impl AutomationService {
                 return Ok(json!({}));
             }
         };
-        let outstanding: Vec<ImageRecord> = i
-            .images
-            .all(&run.site_id)
-            .await?
-            .into_iter()
-            .filter(|im| matches!(im.status, ImageStatus::Pending | ImageStatus::Queued))
-            .collect();
+        // Only the images still to render, from the status index: not the site's history.
+        let mut outstanding = i.images.all_in_status(&run.site_id, "pending").await?;
+        outstanding.extend(i.images.all_in_status(&run.site_id, "queued").await?);
         let count = i64::try_from(outstanding.len()).unwrap_or(i64::MAX);
         let (run, ()) = self
             .modify(&run.id, |r| {

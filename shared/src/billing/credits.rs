@@ -851,12 +851,6 @@ impl Replayed for LedgerReceipt {
     }
 }
 
-impl Replayed for CreditTransaction {
-    fn replayed(self) -> Self {
-        self
-    }
-}
-
 impl Replayed for CreditHold {
     fn replayed(self) -> Self {
         self

@@ -145,16 +145,15 @@ impl LocalRuntime {
         loop {
             let worked = drain_image_queue(&self.automation, self.queue.as_ref(), 10).await?;
             let description = executor.describe_execution(run_id.as_str()).map_err(|e| AutomationError::Invalid(e.to_string()))?;
-            if let Some(run) = self.services.store.get(&crate::repo::runs::run_key(run_id)).await?.map(crate::repo::from_item::<AutomationRun>).transpose()? {
-                if run.version != last_version {
-                    last_version = run.version;
-                    progress(&run);
-                }
-                // Resume or cancel may come from another process, which cannot reach
-                // this interpreter's task token: send it from here.
-                if run.pause_token.is_some() && (run.cancel_requested || !run.pause_requested) {
-                    self.automation.wake_paused(run_id).await?;
-                }
+            let run = self.automation.run_by_id(run_id).await?;
+            if run.version != last_version {
+                last_version = run.version;
+                progress(&run);
+            }
+            // Resume or cancel may come from another process, which cannot reach
+            // this interpreter's task token: send it from here.
+            if run.pause_token.is_some() && (run.cancel_requested || !run.pause_requested) {
+                self.automation.wake_paused(run_id).await?;
             }
             if description.status != ExecutionStatus::Running {
                 return executor.wait_for_completion(run_id.as_str()).await.map_err(|e| AutomationError::Invalid(e.to_string()));

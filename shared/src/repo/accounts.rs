@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{from_item, keys, to_item, RepoError};
 use crate::domain::{Account, AccountId, Site, SiteId};
-use crate::ports::{Condition, ItemStore, Query, StoreError, WriteOp};
+use crate::ports::{Condition, ItemStore, Query, WriteOp};
 
 /// Stores accounts together with their (initially empty) balance item.
 #[derive(Clone)]
@@ -84,14 +84,5 @@ impl SiteRepo {
             .await?;
         let sites = page.items.into_iter().map(from_item).collect::<Result<Vec<Site>, _>>()?;
         Ok((sites, page.cursor))
-    }
-}
-
-impl From<RepoError> for StoreError {
-    fn from(e: RepoError) -> Self {
-        match e {
-            RepoError::Store(s) => s,
-            RepoError::Corrupt { .. } => StoreError::Backend(e.to_string()),
-        }
     }
 }

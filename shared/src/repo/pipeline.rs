@@ -149,6 +149,27 @@ impl<T: SiteRecord> Records<T> {
         Ok(records.into_iter().filter(|r| r.status_name() == status).collect())
     }
 
+    /// Every record waiting in `status` (all pages).
+    pub async fn all_in_status(&self, site: &SiteId, status: &str) -> Result<Vec<T>, RepoError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let q = Query::partition(status_index::<T>(site, status)).on_gsi1().limit(1000).after(cursor);
+            let page = self.store.query(&q).await?;
+            for item in page.items {
+                let record: T = from_item(item)?;
+                // The index may lag on DynamoDB: keep only records still in that status.
+                if record.status_name() == status {
+                    out.push(record);
+                }
+            }
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// How many records wait in `status`.
     pub async fn count_in_status(&self, site: &SiteId, status: &str) -> Result<u64, RepoError> {
         let mut count = 0u64;
