@@ -30,6 +30,17 @@ pub enum AccountError {
     Repo(#[from] RepoError),
 }
 
+/// The fields of a site an owner may change; None leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteChange {
+    /// New display name.
+    pub name: Option<String>,
+    /// New public domain.
+    pub domain: Option<String>,
+    /// Switch automation on or off for the site.
+    pub status: Option<SiteStatus>,
+}
+
 /// Opens accounts and sites.
 #[derive(Clone)]
 pub struct AccountService {
@@ -134,6 +145,24 @@ impl AccountService {
     /// Reads a site of the caller's account (another account's site is not found).
     pub async fn site(&self, account: &AccountId, id: &SiteId) -> Result<Option<Site>, AccountError> {
         Ok(self.sites.get(id).await?.filter(|s| &s.account_id == account))
+    }
+
+    /// Changes a site's name, domain or status; None when the account has no such site.
+    pub async fn update_site(&self, account: &AccountId, id: &SiteId, change: SiteChange) -> Result<Option<Site>, AccountError> {
+        let Some(mut site) = self.site(account, id).await? else {
+            return Ok(None);
+        };
+        if let Some(name) = change.name {
+            site.name = check_text("name", &name, 200)?;
+        }
+        if let Some(domain) = change.domain {
+            site.domain = check_domain(&domain)?;
+        }
+        if let Some(status) = change.status {
+            site.status = status;
+        }
+        self.sites.save(&site).await?;
+        Ok(Some(site))
     }
 
     /// Lists the account's sites.

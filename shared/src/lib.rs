@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod ai;
+pub mod api;
 pub mod automation;
 pub mod aws;
 pub mod backend;

@@ -19,7 +19,7 @@ use crate::ports::clock::rfc3339;
 use crate::ports::Clock;
 
 /// Kinds of structured run events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TraceKind {
     /// The run began.
@@ -41,7 +41,7 @@ pub enum TraceKind {
 }
 
 /// One structured event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TraceEvent {
     /// What happened.
     pub event: TraceKind,

@@ -109,7 +109,7 @@ pub fn stage_route(stage: Stage) -> String {
 }
 
 /// Credits a run is expected to need, per stage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Estimate {
     /// Keywords waiting for clustering.
     pub keywords: u64,

@@ -142,7 +142,7 @@ impl ChargeRequest {
 }
 
 /// The outcome of a change that wrote a ledger entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LedgerReceipt {
     /// The entry written (or, on a replay, the one written the first time).
     pub transaction: CreditTransaction,
@@ -164,7 +164,7 @@ pub struct BalanceCheck {
 }
 
 /// The audit of one account: the balance against the sum of its ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Reconciliation {
     /// The account.
     pub account_id: AccountId,

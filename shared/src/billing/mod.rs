@@ -2,9 +2,11 @@
 
 pub mod costs;
 pub mod credits;
+pub mod usage;
 
 pub use costs::{builtin_cost, BUILTIN_OPERATIONS};
 pub use credits::{
     BalanceCheck, ChargeRequest, CreditError, CreditService, LedgerReceipt, Price, Reconciliation,
     RetryPolicy,
 };
+pub use usage::UsageFilter;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{AccountId, SiteId};
 
 /// Whether an account may use the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountStatus {
     /// In good standing.
@@ -15,7 +15,7 @@ pub enum AccountStatus {
 }
 
 /// A tenant: owns sites, a credit balance and every record below them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Account {
     /// The tenant id.
     pub id: AccountId,
@@ -28,7 +28,7 @@ pub struct Account {
 }
 
 /// Whether a site takes part in automation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SiteStatus {
     /// Automation may run.
@@ -38,7 +38,7 @@ pub enum SiteStatus {
 }
 
 /// A website of an account: the unit automation runs (and locks) on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Site {
     /// The site id.
     pub id: SiteId,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{AccountId, RunId, SiteId};
 
 /// The six stages of a run, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// 1: keywords → clusters.
@@ -65,7 +65,7 @@ impl Stage {
 }
 
 /// Where a run is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Working through its stages.
@@ -88,7 +88,7 @@ impl RunStatus {
 }
 
 /// What one stage did so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StageResult {
     /// Input items processed.
     pub processed: u64,
@@ -109,7 +109,7 @@ pub struct StageResult {
 }
 
 /// One automation run of one site; the record, not the execution payload, holds the data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AutomationRun {
     /// Also the execution name and the lock holder.
     pub id: RunId,
@@ -155,7 +155,7 @@ pub struct AutomationRun {
 }
 
 /// How often a site's scheduled runs start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Frequency {
     /// Every day at the time.
@@ -167,7 +167,7 @@ pub enum Frequency {
 }
 
 /// When scheduled runs start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Schedule {
     /// How often.
     pub frequency: Frequency,
@@ -181,7 +181,7 @@ pub struct Schedule {
 }
 
 /// A site's automation settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AutomationConfig {
     /// The site.
     pub site_id: SiteId,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{AccountId, HoldId, TransactionId};
 
 /// What one unit of a cost config measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CostUnit {
     /// Each call costs the same.
@@ -32,7 +32,7 @@ impl CostUnit {
 }
 
 /// The price of one AI operation, configurable per operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreditCostConfig {
     /// Operation name, e.g. `content_generation`.
     pub operation: String,
@@ -57,7 +57,7 @@ impl CreditCostConfig {
 }
 
 /// Why a ledger entry exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TransactionKind {
     /// Credits spent on work.
@@ -78,7 +78,7 @@ impl TransactionKind {
 }
 
 /// One ledger entry; the balance is always the sum of these.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreditTransaction {
     /// Entry id.
     pub id: TransactionId,
@@ -107,7 +107,7 @@ pub struct CreditTransaction {
 }
 
 /// What AI work a charge paid for.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UsageDetails {
     /// Operation name.
     pub operation: String,
@@ -126,7 +126,7 @@ pub struct UsageDetails {
 }
 
 /// One AI operation's usage, written with the charge that paid for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreditUsageLog {
     /// Owning tenant.
     pub account_id: AccountId,
@@ -142,7 +142,7 @@ pub struct CreditUsageLog {
 }
 
 /// State of a hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldStatus {
     /// Reserved; the amount is not spendable.
@@ -154,7 +154,7 @@ pub enum HoldStatus {
 }
 
 /// Credits reserved before work runs, settled to the actual cost afterwards.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreditHold {
     /// Hold id.
     pub id: HoldId,
@@ -181,7 +181,7 @@ pub struct CreditHold {
 }
 
 /// An account's credit position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Balance {
     /// Credits owned: the sum of the ledger.
     pub credits: i64,

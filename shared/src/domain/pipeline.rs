@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{AccountId, ClusterId, ContentId, IdeaId, ImageId, KeywordId, RunId, SiteId, TaskId};
 
 /// A keyword's progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeywordStatus {
     /// Waiting for stage 1.
@@ -17,7 +17,7 @@ pub enum KeywordStatus {
 }
 
 /// A search keyword a site wants to rank for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Keyword {
     /// Derived from the site and the normalised text.
     pub id: KeywordId,
@@ -44,7 +44,7 @@ pub struct Keyword {
 }
 
 /// A cluster's progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClusterStatus {
     /// Waiting for stage 2.
@@ -54,7 +54,7 @@ pub enum ClusterStatus {
 }
 
 /// Keywords that one article can target together.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Cluster {
     /// Derived from the run and the batch position.
     pub id: ClusterId,
@@ -83,7 +83,7 @@ pub struct Cluster {
 }
 
 /// An idea's progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IdeaStatus {
     /// Waiting for stage 3.
@@ -93,7 +93,7 @@ pub enum IdeaStatus {
 }
 
 /// A planned article.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Idea {
     /// Derived from the cluster and position.
     pub id: IdeaId,
@@ -124,7 +124,7 @@ pub struct Idea {
 }
 
 /// A writer task's progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     /// Waiting for stage 4.
@@ -134,7 +134,7 @@ pub enum TaskStatus {
 }
 
 /// An article to write.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WriterTask {
     /// Derived from the idea.
     pub id: TaskId,
@@ -153,7 +153,7 @@ pub struct WriterTask {
 }
 
 /// An article's progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ContentStatus {
     /// Waiting for stage 5.
@@ -163,7 +163,7 @@ pub enum ContentStatus {
 }
 
 /// A written article.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Content {
     /// Derived from the task.
     pub id: ContentId,
@@ -190,7 +190,7 @@ pub struct Content {
 }
 
 /// An image's progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImageStatus {
     /// Prompt written, waiting for stage 6.
@@ -204,7 +204,7 @@ pub enum ImageStatus {
 }
 
 /// An image of an article: its prompt and, once generated, its file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImageRecord {
     /// Derived from the article and position.
     pub id: ImageId,

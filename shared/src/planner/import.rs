@@ -47,7 +47,7 @@ fn describe(rows: &[RowError]) -> String {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImportReport {
     /// Keyword rows read.
     pub rows: u64,

@@ -1,5 +1,8 @@
-//! Planner: the site's keywords — importing them from keyword-tool exports.
+//! Planner: the site's keywords — importing them from keyword-tool exports — and
+//! tenant-checked access to the records the pipeline makes from them.
 
 pub mod import;
+pub mod records;
 
 pub use import::{parse_keywords_csv, ImportError, ImportReport, KeywordImporter, RowError};
+pub use records::{RecordsError, SiteRecords};

@@ -66,6 +66,18 @@ impl SiteRepo {
         Ok(())
     }
 
+    /// Replaces an existing site's record (its account and id never change).
+    pub async fn save(&self, site: &Site) -> Result<(), RepoError> {
+        let item = to_item(
+            site,
+            "site",
+            &keys::site(&site.id),
+            Some((keys::account_sites_index(&site.account_id), format!("SITE#{}", site.id))),
+        )?;
+        self.store.put(item, Some(Condition::ItemExists)).await?;
+        Ok(())
+    }
+
     /// Reads a site.
     pub async fn get(&self, id: &SiteId) -> Result<Option<Site>, RepoError> {
         self.store.get(&keys::site(id)).await?.map(from_item).transpose()

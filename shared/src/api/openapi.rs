@@ -1,0 +1,67 @@
+//! The OpenAPI 3.1 document, derived from the handlers' annotations and the records'
+//! schemas; served at `/openapi.json` and checked into `docs/openapi.json`.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi as Document;
+use utoipa::{Modify, OpenApi};
+
+use super::routes::{automation, billing, planner, sites};
+
+/// Declares the bearer JWT every operation needs.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "IGNY8 services API", description = "Keywords in, articles and images out: automation runs, planner and writer records, credits."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    paths(
+        sites::get_account, sites::create_account, sites::create_site, sites::list_sites, sites::get_site, sites::update_site,
+        automation::start_run, automation::list_runs, automation::get_run, automation::pause_run, automation::resume_run,
+        automation::cancel_run, automation::run_logs, automation::get_config, automation::put_config, automation::estimate,
+        planner::import_keywords,
+        planner::list_keywords, planner::get_keyword, planner::delete_keyword,
+        planner::list_clusters, planner::get_cluster, planner::delete_cluster,
+        planner::list_ideas, planner::get_idea, planner::delete_idea,
+        planner::list_tasks, planner::get_task, planner::delete_task,
+        planner::list_content, planner::get_content, planner::delete_content,
+        planner::list_images, planner::get_image, planner::delete_image,
+        billing::balance, billing::transactions, billing::usage, billing::costs, billing::put_cost,
+        billing::add_credits, billing::reconcile,
+    ),
+    tags(
+        (name = "accounts", description = "The caller's account; opening accounts"),
+        (name = "sites", description = "The account's sites"),
+        (name = "automation", description = "Automation runs and their settings"),
+        (name = "planner", description = "Keywords, clusters, ideas"),
+        (name = "writer", description = "Tasks, articles, images"),
+        (name = "billing", description = "Credits: balance, ledger, usage, prices"),
+    )
+)]
+struct ApiDoc;
+
+/// The document.
+pub fn document() -> Document {
+    ApiDoc::openapi()
+}
+
+/// The document as pretty JSON, the form checked into `docs/openapi.json`.
+pub fn document_json() -> String {
+    document().to_pretty_json().unwrap_or_default()
+}
+
+/// `GET /openapi.json` (no token needed).
+pub async fn serve() -> Json<Document> {
+    Json(document())
+}
