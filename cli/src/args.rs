@@ -63,6 +63,27 @@ pub enum Command {
     /// Automation runs: list, show, pause, resume, cancel, logs.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// The HTTP API on 127.0.0.1 (Ctrl-C stops it).
+    Serve {
+        /// Port (0 picks a free one; the address is printed on stderr).
+        #[arg(long, env = "IGNY8_PORT", default_value_t = 8080)]
+        port: u16,
+    },
+    /// A bearer token for `igny8 serve`, signed with the local secret.
+    Token {
+        /// The account the token acts for.
+        #[arg(long)]
+        account: String,
+        /// owner, editor, viewer, admin or system.
+        #[arg(long, default_value = "owner")]
+        role: String,
+        /// The user it is issued to.
+        #[arg(long, default_value = "local-user")]
+        subject: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        ttl: u64,
+    },
 }
 
 /// Options of `igny8 run`.

@@ -52,7 +52,7 @@ fn to_json<T: Serialize>(value: &T) -> Result<Value, CliError> {
 
 /// Runs the command.
 pub async fn run(cli: Cli) -> Result<Output, CliError> {
-    let target = matches!(cli.command, Command::Run(_) | Command::Runs(_)).then(|| run_target(&cli));
+    let target = matches!(cli.command, Command::Run(_) | Command::Runs(_) | Command::Serve { .. }).then(|| run_target(&cli));
     match cli.command {
         Command::Run(args) => {
             let target = target.ok_or_else(|| CliError::Failure("no run target".into()))??;
@@ -62,6 +62,11 @@ pub async fn run(cli: Cli) -> Result<Output, CliError> {
             let target = target.ok_or_else(|| CliError::Failure("no run target".into()))??;
             return crate::run::runs(&target, cmd).await;
         }
+        Command::Serve { port } => {
+            let target = target.ok_or_else(|| CliError::Failure("no run target".into()))??;
+            return crate::serve::serve(&target, port).await;
+        }
+        Command::Token { account, role, subject, ttl } => return crate::serve::token(&cli.data_dir, &account, &role, &subject, ttl),
         command => run_services(&cli.data_dir, cli.backend, cli.endpoint, cli.table, command).await,
     }
 }
@@ -84,7 +89,7 @@ async fn run_services(
         Command::Site(cmd) => site(&services, cmd).await,
         Command::Credits(cmd) => credits(&services, cmd).await,
         Command::Lock(cmd) => lock(&services, cmd).await,
-        Command::Run(_) | Command::Runs(_) => Err(CliError::Failure("unreachable: handled above".into())),
+        Command::Run(_) | Command::Runs(_) | Command::Serve { .. } | Command::Token { .. } => Err(CliError::Failure("unreachable: handled above".into())),
     }
 }
 

@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod error;
 mod run;
+mod serve;
 
 use std::process::ExitCode;
 

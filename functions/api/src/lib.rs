@@ -1,0 +1,1 @@
+//! Lambda `igny8-api` (scaffold; filled in by the api Lambda work).
