@@ -274,7 +274,7 @@ mod tests {
         assert!(authenticate(&AuthMode::Gateway, &p).is_err());
         p.extensions.insert(VerifiedClaims { subject: "u".into(), account: account(3).to_string(), role: "viewer".into() });
         let caller = authenticate(&AuthMode::Gateway, &p).expect("claims");
-        assert_eq!((caller.account, caller.role), (account(3), Role::Viewer));
+        assert_eq!((caller.account.clone(), caller.role), (account(3), Role::Viewer));
         assert!(caller.require_editor().is_err());
     }
 }

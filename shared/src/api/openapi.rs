@@ -65,3 +65,38 @@ pub fn document_json() -> String {
 pub async fn serve() -> Json<Document> {
     Json(document())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHECKED_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+
+    /// docs/openapi.json is what the code generates; `IGNY8_UPDATE_OPENAPI=1` rewrites it.
+    #[test]
+    fn the_checked_in_document_is_current() {
+        let generated = format!("{}\n", document_json());
+        if std::env::var_os("IGNY8_UPDATE_OPENAPI").is_some() {
+            std::fs::write(CHECKED_IN, &generated).expect("write docs/openapi.json");
+        }
+        let stored = std::fs::read_to_string(CHECKED_IN).unwrap_or_default();
+        assert!(
+            stored == generated,
+            "docs/openapi.json is out of date: run `IGNY8_UPDATE_OPENAPI=1 cargo test -p igny8-core openapi` and commit it"
+        );
+    }
+
+    #[test]
+    fn every_operation_is_documented_with_its_errors() {
+        let doc: serde_json::Value = serde_json::from_str(&document_json()).expect("json");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().expect("paths");
+        let operations: usize = paths.values().map(|p| p.as_object().map_or(0, |o| o.len())).sum();
+        assert!(operations >= 40, "{operations} operations");
+        for (path, item) in paths {
+            for (method, op) in item.as_object().expect("path item") {
+                assert!(op["responses"]["4XX"].is_object(), "{method} {path} documents no 4XX problem");
+            }
+        }
+    }
+}
