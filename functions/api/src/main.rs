@@ -1,1 +1,41 @@
-fn main() {}
+//! Lambda `igny8-api`: wires the services over AWS once per cold start and serves API
+//! Gateway events with the router (see the library for the translation). Logs are JSON
+//! lines; configuration values and secrets are never logged, only which one is missing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use igny8_core::api::{router, ApiState, AuthMode};
+use igny8_core::aws::runtime::{ai_from_env, automation, CloudConfig};
+use igny8_lambda::SERVICE;
+use lambda_http::{service_fn, Request};
+use tracing::Instrument;
+
+/// True until the first invocation of this process, for the `cold_start` log key.
+static COLD: AtomicBool = AtomicBool::new(true);
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let config = CloudConfig::from_env()?;
+    let (services, automation) = automation(&config, ai_from_env()?).await;
+    let app = router(ApiState::new(services, automation, AuthMode::Gateway));
+    lambda_http::run(service_fn(move |request: Request| {
+        let span = tracing::info_span!(
+            "invocation",
+            service = SERVICE,
+            function = "api",
+            cold_start = COLD.swap(false, Ordering::Relaxed),
+            function_request_id = %api::lambda_request_id(&request),
+        );
+        api::handle(app.clone(), request).instrument(span)
+    }))
+    .await
+}
