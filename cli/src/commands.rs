@@ -52,21 +52,12 @@ fn to_json<T: Serialize>(value: &T) -> Result<Value, CliError> {
 
 /// Runs the command.
 pub async fn run(cli: Cli) -> Result<Output, CliError> {
-    let target = matches!(cli.command, Command::Run(_) | Command::Runs(_) | Command::Serve { .. }).then(|| run_target(&cli));
+    let target = run_target(&cli);
     match cli.command {
-        Command::Run(args) => {
-            let target = target.ok_or_else(|| CliError::Failure("no run target".into()))??;
-            return crate::run::run(&target, args, cli.json).await;
-        }
-        Command::Runs(cmd) => {
-            let target = target.ok_or_else(|| CliError::Failure("no run target".into()))??;
-            return crate::run::runs(&target, cmd).await;
-        }
-        Command::Serve { port } => {
-            let target = target.ok_or_else(|| CliError::Failure("no run target".into()))??;
-            return crate::serve::serve(&target, port).await;
-        }
-        Command::Token { account, role, subject, ttl } => return crate::serve::token(&cli.data_dir, &account, &role, &subject, ttl),
+        Command::Run(args) => crate::run::run(&target?, args, cli.json).await,
+        Command::Runs(cmd) => crate::run::runs(&target?, cmd).await,
+        Command::Serve { port } => crate::serve::serve(&target?, port).await,
+        Command::Token { ref account, ref role, ref subject, ttl } => crate::serve::token(&cli.data_dir, account, role, subject, ttl),
         command => run_services(&cli.data_dir, cli.backend, cli.endpoint, cli.table, command).await,
     }
 }
