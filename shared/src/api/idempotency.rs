@@ -29,7 +29,7 @@ const KEEP_SECONDS: i64 = 24 * 3600;
 const STALE_PENDING_MS: i64 = 60_000;
 
 fn key_of(account: &AccountId, key: &str) -> Key {
-    Key::new(format!("ACCOUNT#{account}#APIIDEM"), key.to_owned())
+    Key::new(format!("ACCT#{account}#APIIDEM"), key.to_owned())
 }
 
 fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
