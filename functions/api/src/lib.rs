@@ -19,6 +19,9 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tower::ServiceExt;
 
+/// The lambda_http this edge speaks, for tests that build its events and responses.
+pub use lambda_http;
+
 /// The JWT claim naming the user.
 pub const CLAIM_SUBJECT: &str = "sub";
 /// The JWT claim naming the user's account (a custom claim of our issuer).
