@@ -8,8 +8,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::error::FieldError;
 use crate::api::{path_id, ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
-use crate::automation::{Estimate, RunLog, TraceEvent};
+use crate::automation::{AutomationError, Estimate, RunLog, TraceEvent};
 use crate::domain::{AutomationConfig, AutomationRun, RunId, Schedule, SiteId};
 
 /// The settings of a site's automation an owner may change.
@@ -39,6 +40,37 @@ pub struct ConfigUpdate {
     pub lease_seconds: i64,
     /// Scheduled runs, if any.
     pub schedule: Option<Schedule>,
+}
+
+impl ConfigUpdate {
+    /// The ranges the service enforces, as field errors (all of them at once).
+    fn check(&self) -> Result<(), ApiError> {
+        let mut errors = Vec::new();
+        let mut bad = |field: &str, message: &str| errors.push(FieldError { field: field.to_owned(), message: message.to_owned() });
+        if self.batch_sizes.iter().any(|b| *b == 0 || *b > 1000) {
+            bad("batch_sizes", "each must be 1 to 1000");
+        }
+        if self.delay_between_batches_seconds > 3600 {
+            bad("delay_between_batches_seconds", "must be at most 3600");
+        }
+        if !(1.0..=10.0).contains(&self.credit_buffer) {
+            bad("credit_buffer", "must be 1 to 10");
+        }
+        if !(1..=10).contains(&self.ideas_per_cluster) {
+            bad("ideas_per_cluster", "must be 1 to 10");
+        }
+        if self.images_per_article > 10 {
+            bad("images_per_article", "must be 0 to 10");
+        }
+        if !(60..=604_800).contains(&self.lease_seconds) {
+            bad("lease_seconds", "must be 60 to 604800");
+        }
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let detail = format!("{} invalid setting(s)", errors.len());
+        Err(ApiError { errors, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail) })
+    }
 }
 
 /// A file of a run's logs.
@@ -92,7 +124,7 @@ pub fn routes() -> Router<ApiState> {
 /// Starts a run of the site's waiting keywords (editors; `Idempotency-Key` honoured).
 #[utoipa::path(post, path = "/v1/sites/{site_id}/runs", tag = "automation",
     params(("site_id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: a repeat returns the first response")),
-    responses((status = 202, body = AutomationRun), (status = "4XX", body = Problem)))]
+    responses((status = 202, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn start_run(
     State(state): State<ApiState>,
     caller: Caller,
@@ -106,7 +138,7 @@ pub async fn start_run(
 
 /// The site's runs, newest first.
 #[utoipa::path(get, path = "/v1/sites/{site_id}/runs", tag = "automation", params(("site_id" = String, Path), PageQuery),
-    responses((status = 200, body = Page<AutomationRun>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<AutomationRun>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_runs(
     State(state): State<ApiState>,
     caller: Caller,
@@ -120,7 +152,7 @@ pub async fn list_runs(
 
 /// One run: its stage, per-stage results and credits.
 #[utoipa::path(get, path = "/v1/runs/{run_id}", tag = "automation", params(("run_id" = String, Path)),
-    responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_id): ApiPath<String>) -> Result<Json<AutomationRun>, ApiError> {
     let id: RunId = path_id(&run_id, "run")?;
     Ok(Json(state.automation.run(&caller.account, &id).await?))
@@ -128,7 +160,7 @@ pub async fn get_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_
 
 /// Asks the run to pause after its current batch (editors).
 #[utoipa::path(post, path = "/v1/runs/{run_id}/pause", tag = "automation", params(("run_id" = String, Path)),
-    responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn pause_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_id): ApiPath<String>) -> Result<Json<AutomationRun>, ApiError> {
     let id: RunId = path_id(&run_id, "run")?;
     caller.require_editor()?;
@@ -137,7 +169,7 @@ pub async fn pause_run(State(state): State<ApiState>, caller: Caller, ApiPath(ru
 
 /// Resumes a paused run where it stopped (editors).
 #[utoipa::path(post, path = "/v1/runs/{run_id}/resume", tag = "automation", params(("run_id" = String, Path)),
-    responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn resume_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_id): ApiPath<String>) -> Result<Json<AutomationRun>, ApiError> {
     let id: RunId = path_id(&run_id, "run")?;
     caller.require_editor()?;
@@ -146,7 +178,7 @@ pub async fn resume_run(State(state): State<ApiState>, caller: Caller, ApiPath(r
 
 /// Cancels the run after its current batch; partial results are kept (editors).
 #[utoipa::path(post, path = "/v1/runs/{run_id}/cancel", tag = "automation", params(("run_id" = String, Path)),
-    responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn cancel_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_id): ApiPath<String>) -> Result<Json<AutomationRun>, ApiError> {
     let id: RunId = path_id(&run_id, "run")?;
     caller.require_editor()?;
@@ -155,7 +187,7 @@ pub async fn cancel_run(State(state): State<ApiState>, caller: Caller, ApiPath(r
 
 /// The run's trace events (paged) and links to its log files.
 #[utoipa::path(get, path = "/v1/runs/{run_id}/logs", tag = "automation", params(("run_id" = String, Path), LogQuery),
-    responses((status = 200, body = RunLogs), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = RunLogs), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn run_logs(
     State(state): State<ApiState>,
     caller: Caller,
@@ -194,7 +226,7 @@ pub async fn run_logs(
 
 /// The site's automation settings (defaults until saved).
 #[utoipa::path(get, path = "/v1/sites/{site_id}/automation", tag = "automation", params(("site_id" = String, Path)),
-    responses((status = 200, body = AutomationConfig), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = AutomationConfig), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_config(State(state): State<ApiState>, caller: Caller, ApiPath(site_id): ApiPath<String>) -> Result<Json<AutomationConfig>, ApiError> {
     let site: SiteId = path_id(&site_id, "site")?;
     Ok(Json(state.automation.config(&caller.account, &site).await?))
@@ -202,7 +234,7 @@ pub async fn get_config(State(state): State<ApiState>, caller: Caller, ApiPath(s
 
 /// Replaces the site's automation settings: batch sizes, delays, schedule (owners).
 #[utoipa::path(put, path = "/v1/sites/{site_id}/automation", tag = "automation", params(("site_id" = String, Path)), request_body = ConfigUpdate,
-    responses((status = 200, body = AutomationConfig), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = AutomationConfig), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn put_config(
     State(state): State<ApiState>,
     caller: Caller,
@@ -212,6 +244,7 @@ pub async fn put_config(
     let site: SiteId = path_id(&site_id, "site")?;
     caller.require_owner()?;
     let mut config = state.automation.config(&caller.account, &site).await?;
+    body.check()?;
     config.enabled = body.enabled;
     config.batch_sizes = body.batch_sizes;
     config.delay_between_batches_seconds = body.delay_between_batches_seconds;
@@ -221,12 +254,17 @@ pub async fn put_config(
     config.images_per_article = body.images_per_article;
     config.lease_seconds = body.lease_seconds;
     config.schedule = body.schedule;
-    Ok(Json(state.automation.save_config(&caller.account, config).await?))
+    // Every other setting was checked above: what the service still refuses is the schedule.
+    let saved = state.automation.save_config(&caller.account, config).await.map_err(|e| match e {
+        AutomationError::Invalid(reason) => ApiError::invalid_field("schedule", reason),
+        other => other.into(),
+    })?;
+    Ok(Json(saved))
 }
 
 /// The credits a run of the site would need now, per stage, without starting it.
 #[utoipa::path(get, path = "/v1/sites/{site_id}/automation/estimate", tag = "automation", params(("site_id" = String, Path)),
-    responses((status = 200, body = Estimate), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Estimate), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn estimate(State(state): State<ApiState>, caller: Caller, ApiPath(site_id): ApiPath<String>) -> Result<Json<Estimate>, ApiError> {
     let site: SiteId = path_id(&site_id, "site")?;
     Ok(Json(state.automation.estimate(&caller.account, &site).await?))
