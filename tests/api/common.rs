@@ -166,8 +166,8 @@ async fn build() -> World {
         rt,
         _dir: dir,
     };
-    w.a = w.tenant("Acme", "blog.acme.example", &keywords[..60]).await;
-    w.b = w.tenant("Bravo", "news.bravo.example", &keywords[200..240]).await;
+    w.a = w.tenant("Acme", "blog.acme.example", &keywords[..30]).await;
+    w.b = w.tenant("Bravo", "news.bravo.example", &keywords[200..225]).await;
     w.owner_a = token(&w.a.account, Role::Owner);
     w.editor_a = token(&w.a.account, Role::Editor);
     w.viewer_a = token(&w.a.account, Role::Viewer);
@@ -198,6 +198,10 @@ impl World {
         let (account, _) = accounts.create_account(name, 1_000_000).await.expect("account");
         let site = accounts.create_site(&account.id, "Blog", domain).await.expect("site");
         self.rt.importer.import(&account.id, &site.id, keywords).await.expect("import");
+        // One image per article keeps the fixture quick; several articles still get one.
+        let mut config = self.rt.automation.config(&account.id, &site.id).await.expect("config");
+        config.images_per_article = 1;
+        self.rt.automation.save_config(&account.id, config).await.expect("save config");
         let run = self.rt.automation.start(&account.id, &site.id, "manual").await.expect("start");
         self.rt.drive(&run.id, |_| {}).await.expect("drive");
         let done = self.rt.automation.run(&account.id, &run.id).await.expect("run");

@@ -370,7 +370,21 @@ fn automation_settings_are_read_replaced_and_estimated() {
         for bad in [json!([0, 5, 5, 5, 5, 5]), json!([5, 5, 5, 5, 5, 5000])] {
             let (status, _, body) = w.call("PUT", &uri, &w.owner_a, Some(config_body(bad.clone()))).await;
             assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{bad}: {body}");
+            assert_eq!(fields(&body), ["batch_sizes"], "{body}");
         }
+        let mut many = config_body(json!([5, 5, 5, 5, 5, 5]));
+        many["credit_buffer"] = json!(0.5);
+        many["ideas_per_cluster"] = json!(0);
+        many["images_per_article"] = json!(11);
+        many["delay_between_batches_seconds"] = json!(3601);
+        let (status, _, body) = w.call("PUT", &uri, &w.owner_a, Some(many)).await;
+        assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
+        assert_eq!(fields(&body), ["delay_between_batches_seconds", "credit_buffer", "ideas_per_cluster", "images_per_article"], "every bad field named");
+        let mut schedule = config_body(json!([5, 5, 5, 5, 5, 5]));
+        schedule["schedule"] = json!({"frequency": "weekly", "time": "09:00", "timezone": "UTC", "day": 9});
+        let (status, _, body) = w.call("PUT", &uri, &w.owner_a, Some(schedule)).await;
+        assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
+        assert_eq!(fields(&body), ["schedule"], "{body}");
         for bad in [json!([5, 5, 5]), json!("many")] {
             let (status, _, body) = w.call("PUT", &uri, &w.owner_a, Some(config_body(bad.clone()))).await;
             assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{bad}: {body}");
@@ -379,6 +393,15 @@ fn automation_settings_are_read_replaced_and_estimated() {
         lease["lease_seconds"] = json!(5);
         let (status, _, body) = w.call("PUT", &uri, &w.owner_a, Some(lease)).await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
+        assert_eq!(fields(&body), ["lease_seconds"], "{body}");
+        let mut scheduled = config_body(json!([5, 5, 5, 5, 5, 5]));
+        scheduled["schedule"] = json!({"frequency": "daily", "time": "06:30", "timezone": "UTC", "day": null});
+        let (status, _, body) = w.call("PUT", &uri, &w.owner_a, Some(scheduled)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body["next_run_at"].as_i64().is_some(), "a schedule gets its next run: {body}");
+        let (status, _, saved) = w.call("PUT", &uri, &w.owner_a, Some(config_body(json!([10, 5, 5, 5, 5, 5])))).await;
+        assert_eq!(status, StatusCode::OK, "{saved}");
+        assert_eq!(saved["next_run_at"], Value::Null, "no schedule, no next run: {saved}");
         let (status, _, body) = w.call("PUT", &uri, &w.editor_a, Some(config_body(json!([5, 5, 5, 5, 5, 5])))).await;
         assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "editors cannot change settings: {body}");
         let (_, _, after) = w.call("GET", &uri, &w.viewer_a, None).await;
@@ -464,6 +487,17 @@ fn keywords_are_imported_as_json_or_csv_and_bad_bodies_are_refused() {
         assert_eq!((status, code(&body)), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"), "{body}");
         let (status, _, body) = w.send(raw("POST", "/v1/sites", &w.owner_a, "application/json", "{\"name\":")).await;
         assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "malformed_json"), "{body}");
+
+        // More than 10,000 keywords in one import, under the size limit.
+        let many: Vec<Value> = (0..10_001).map(|n| json!({"keyword": format!("k{n}")})).collect();
+        let (status, _, body) = w.call("POST", &uri, &w.editor_a, Some(json!({"keywords": many}))).await;
+        assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
+        assert_eq!(fields(&body), ["keywords"]);
+        let csv: String = std::iter::once("Keyword".to_owned()).chain((0..10_001).map(|n| format!("k{n}"))).collect::<Vec<_>>().join("\n");
+        let (status, _, body) = w.send(raw("POST", &uri, &w.editor_a, "text/csv", csv)).await;
+        assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
+        let (status, _, body) = w.send(raw("POST", &uri, &w.editor_a, "application/json; charset=utf-8", r#"{"keywords": [{"keyword": "best trail shoes"}]}"#)).await;
+        assert_eq!((status, body["duplicates"].as_u64()), (StatusCode::CREATED, Some(1)), "parameters of the media type are fine: {body}");
 
         let (status, _, body) = w.call("POST", &uri, &w.viewer_a, Some(json!({"keywords": [{"keyword": "v"}]}))).await;
         assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "{body}");
@@ -714,6 +748,61 @@ fn credits_are_added_once_per_idempotency_key_and_reconcile() {
             let (status, _, body) = w.call("GET", "/v1/billing/reconcile", t, None).await;
             assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "{body}");
         }
+    });
+}
+
+#[test]
+fn idempotency_keys_belong_to_one_request_of_one_account() {
+    block_on(async {
+        let w = world().await;
+        let (account, owner) = w.fresh_account("Keys", 1_000_000).await;
+        let site = w.fresh_site(&owner, "keys.example").await;
+        let acting = |key: &'static str| [("x-account-id", account.clone()), ("idempotency-key", key.to_owned())];
+        let grant = json!({"amount": 7, "kind": "grant", "reason": "keys"});
+        let headers = acting("shared-key");
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let (status, _, _) = w.call_with("POST", "/v1/billing/credits", &w.admin, &headers, Some(grant.clone())).await;
+        assert_eq!(status, StatusCode::CREATED);
+        // The same key on the other idempotent route of the same account: another request.
+        let (status, _, body) = w.call_with("POST", &format!("/v1/sites/{site}/runs"), &owner, &[("idempotency-key", "shared-key")], None).await;
+        assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"), "{body}");
+        // The same key in another account is that account's own.
+        let (other, _) = w.fresh_account("Other keys", 0).await;
+        let (status, headers, body) = w
+            .call_with("POST", "/v1/billing/credits", &w.admin, &[("x-account-id", other.as_str()), ("idempotency-key", "shared-key")], Some(grant.clone()))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert!(headers.get("idempotent-replayed").is_none(), "not another account's replay");
+        assert_eq!(body["transaction"]["account_id"], json!(other));
+        // Over the body limit on an idempotent route.
+        let huge = json!({"amount": 1, "kind": "grant", "reason": "x".repeat(1_100_000)});
+        let headers = acting("huge");
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let (status, _, body) = w.call_with("POST", "/v1/billing/credits", &w.admin, &headers, Some(huge)).await;
+        assert_eq!((status, code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"), "{body}");
+        let (_, _, balance) = w.call("GET", "/v1/billing/balance", &owner, None).await;
+        assert_eq!(balance["credits"], json!(1_000_007), "{balance}");
+
+        // Concurrent repeats: credits move once; each answer is the first response or "wait".
+        let headers = acting("concurrent");
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let calls = (0..6).map(|_| w.call_with("POST", "/v1/billing/credits", &w.admin, &headers, Some(json!({"amount": 100, "kind": "top_up", "reason": "race"}))));
+        let answers = futures::future::join_all(calls).await;
+        let created: Vec<&Value> = answers.iter().filter(|(s, _, _)| *s == StatusCode::CREATED).map(|(_, _, b)| b).collect();
+        assert!(!created.is_empty());
+        assert!(created.iter().all(|b| b["transaction"]["id"] == created[0]["transaction"]["id"]), "one transaction: {answers:?}");
+        for (status, _, body) in &answers {
+            assert!(*status == StatusCode::CREATED || code(body) == "idempotency_in_progress", "{status} {body}");
+        }
+        let (_, _, balance) = w.call("GET", "/v1/billing/balance", &owner, None).await;
+        assert_eq!(balance["credits"], json!(1_000_107), "added once: {balance}");
+        let (_, _, rec) = w.call_with("GET", "/v1/billing/reconcile", &w.admin, &[("x-account-id", account.as_str())], None).await;
+        assert_eq!(rec["balanced"], json!(true), "{rec}");
+
+        // An admin acting for an account that does not exist finds nothing.
+        let ghost = nobody("acct");
+        let (status, _, body) = w.call_with("GET", "/v1/account", &w.admin, &[("x-account-id", ghost.as_str())], None).await;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{body}");
     });
 }
 
