@@ -98,7 +98,7 @@ pub fn routes() -> Router<ApiState> {
 
 /// The balance, with the holds that reserve part of it.
 #[utoipa::path(get, path = "/v1/billing/balance", tag = "billing",
-    responses((status = 200, body = BalanceView), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = BalanceView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn balance(State(state): State<ApiState>, caller: Caller) -> Result<Json<BalanceView>, ApiError> {
     let credits = &state.services.credits;
     let balance = credits.balance(&caller.account).await?;
@@ -109,7 +109,7 @@ pub async fn balance(State(state): State<ApiState>, caller: Caller) -> Result<Js
 
 /// The ledger, newest first.
 #[utoipa::path(get, path = "/v1/billing/transactions", tag = "billing", params(PageQuery),
-    responses((status = 200, body = Page<CreditTransaction>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<CreditTransaction>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn transactions(
     State(state): State<ApiState>,
     caller: Caller,
@@ -127,7 +127,7 @@ fn instant(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, A
 
 /// AI usage, newest first, filtered by run, stage, operation and time.
 #[utoipa::path(get, path = "/v1/billing/usage", tag = "billing", params(UsageQuery),
-    responses((status = 200, body = Page<CreditUsageLog>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<CreditUsageLog>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn usage(
     State(state): State<ApiState>,
     caller: Caller,
@@ -150,14 +150,14 @@ pub async fn usage(
 
 /// Every operation's price.
 #[utoipa::path(get, path = "/v1/billing/costs", tag = "billing",
-    responses((status = 200, body = Vec<CreditCostConfig>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Vec<CreditCostConfig>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn costs(State(state): State<ApiState>, _caller: Caller) -> Result<Json<Vec<CreditCostConfig>>, ApiError> {
     Ok(Json(state.services.credits.cost_table().await?))
 }
 
 /// Sets an operation's price (admin, system).
 #[utoipa::path(put, path = "/v1/billing/costs/{operation}", tag = "billing", params(("operation" = String, Path)), request_body = CostUpdate,
-    responses((status = 200, body = CreditCostConfig), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = CreditCostConfig), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn put_cost(
     State(state): State<ApiState>,
     caller: Caller,
@@ -180,7 +180,7 @@ pub async fn put_cost(
 /// also used as the ledger's own idempotency key).
 #[utoipa::path(post, path = "/v1/billing/credits", tag = "billing", request_body = CreditGrant,
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: a repeat returns the first response")),
-    responses((status = 201, body = LedgerReceipt), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = LedgerReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn add_credits(
     State(state): State<ApiState>,
     caller: Caller,
@@ -202,7 +202,7 @@ pub async fn add_credits(
 
 /// Audits the acting account's ledger against its balance (admin, system).
 #[utoipa::path(get, path = "/v1/billing/reconcile", tag = "billing",
-    responses((status = 200, body = Reconciliation), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Reconciliation), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn reconcile(State(state): State<ApiState>, caller: Caller) -> Result<Json<Reconciliation>, ApiError> {
     caller.require_privileged()?;
     Ok(Json(state.services.credits.reconcile(&caller.account).await?))

@@ -106,7 +106,7 @@ fn check_rows(rows: Vec<KeywordRow>) -> Result<Vec<KeywordInput>, ApiError> {
 /// from a keyword tool (editors).
 #[utoipa::path(post, path = "/v1/sites/{site_id}/keywords", tag = "planner", params(("site_id" = String, Path)),
     request_body(content((KeywordImport = "application/json"), (String = "text/csv"))),
-    responses((status = 201, body = ImportReport), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = ImportReport), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn import_keywords(
     State(state): State<ApiState>,
     caller: Caller,
@@ -154,7 +154,7 @@ macro_rules! record_routes {
     ($ty:ty, $what:literal, $tag:literal, $list_path:literal, $item_path:literal, $list:ident, $get:ident, $delete:ident) => {
         #[doc = concat!("A page of the site's ", $what, " records.")]
         #[utoipa::path(get, path = $list_path, tag = $tag, params(("site_id" = String, Path), PageQuery),
-            responses((status = 200, body = Page<$ty>), (status = "4XX", body = Problem)))]
+            responses((status = 200, body = Page<$ty>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
         pub async fn $list(
             State(state): State<ApiState>,
             caller: Caller,
@@ -168,7 +168,7 @@ macro_rules! record_routes {
 
         #[doc = concat!("One ", $what, " record.")]
         #[utoipa::path(get, path = $item_path, tag = $tag, params(("site_id" = String, Path), ("id" = String, Path)),
-            responses((status = 200, body = $ty), (status = "4XX", body = Problem)))]
+            responses((status = 200, body = $ty), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
         pub async fn $get(
             State(state): State<ApiState>,
             caller: Caller,
@@ -180,7 +180,7 @@ macro_rules! record_routes {
 
         #[doc = concat!("Deletes one ", $what, " record (editors).")]
         #[utoipa::path(delete, path = $item_path, tag = $tag, params(("site_id" = String, Path), ("id" = String, Path)),
-            responses((status = 204), (status = "4XX", body = Problem)))]
+            responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
         pub async fn $delete(
             State(state): State<ApiState>,
             caller: Caller,
@@ -202,7 +202,7 @@ record_routes!(Content, "content", "writer", "/v1/sites/{site_id}/content", "/v1
 
 /// A page of the site's images, each with a link to its file once generated.
 #[utoipa::path(get, path = "/v1/sites/{site_id}/images", tag = "writer", params(("site_id" = String, Path), PageQuery),
-    responses((status = 200, body = Page<ImageView>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<ImageView>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_images(
     State(state): State<ApiState>,
     caller: Caller,
@@ -222,7 +222,7 @@ pub async fn list_images(
 
 /// One image, with a link to its file once generated.
 #[utoipa::path(get, path = "/v1/sites/{site_id}/images/{id}", tag = "writer", params(("site_id" = String, Path), ("id" = String, Path)),
-    responses((status = 200, body = ImageView), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = ImageView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_image(
     State(state): State<ApiState>,
     caller: Caller,
@@ -236,7 +236,7 @@ pub async fn get_image(
 
 /// Deletes one image record (editors).
 #[utoipa::path(delete, path = "/v1/sites/{site_id}/images/{id}", tag = "writer", params(("site_id" = String, Path), ("id" = String, Path)),
-    responses((status = 204), (status = "4XX", body = Problem)))]
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete_image(
     State(state): State<ApiState>,
     caller: Caller,

@@ -71,7 +71,7 @@ pub fn routes() -> Router<ApiState> {
 
 /// The caller's account and balance.
 #[utoipa::path(get, path = "/v1/account", tag = "accounts",
-    responses((status = 200, body = AccountView), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = AccountView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_account(State(state): State<ApiState>, caller: Caller) -> Result<Json<AccountView>, ApiError> {
     let account = state.services.account_service.account(&caller.account).await?;
     let balance = state.services.credits.balance(&caller.account).await?;
@@ -80,7 +80,7 @@ pub async fn get_account(State(state): State<ApiState>, caller: Caller) -> Resul
 
 /// Opens an account (admin, system).
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = NewAccount,
-    responses((status = 201, body = Account), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = Account), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_account(
     State(state): State<ApiState>,
     caller: Caller,
@@ -93,7 +93,7 @@ pub async fn create_account(
 
 /// Opens a site of the caller's account (owners).
 #[utoipa::path(post, path = "/v1/sites", tag = "sites", request_body = NewSite,
-    responses((status = 201, body = Site), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = Site), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_site(
     State(state): State<ApiState>,
     caller: Caller,
@@ -106,7 +106,7 @@ pub async fn create_site(
 
 /// The caller's sites.
 #[utoipa::path(get, path = "/v1/sites", tag = "sites", params(PageQuery),
-    responses((status = 200, body = Page<Site>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<Site>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_sites(
     State(state): State<ApiState>,
     caller: Caller,
@@ -118,7 +118,7 @@ pub async fn list_sites(
 
 /// One site.
 #[utoipa::path(get, path = "/v1/sites/{site_id}", tag = "sites", params(("site_id" = String, Path)),
-    responses((status = 200, body = Site), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Site), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn get_site(
     State(state): State<ApiState>,
     caller: Caller,
@@ -130,7 +130,7 @@ pub async fn get_site(
 
 /// Renames a site, moves its domain or switches it on or off (owners).
 #[utoipa::path(patch, path = "/v1/sites/{site_id}", tag = "sites", params(("site_id" = String, Path)), request_body = SiteUpdate,
-    responses((status = 200, body = Site), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Site), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update_site(
     State(state): State<ApiState>,
     caller: Caller,
