@@ -58,6 +58,19 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// Unpadded base64url, for hand-made tokens.
+fn b64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
 fn raw(method: &str, uri: &str, token: &str, content_type: &str, body: impl Into<Body>) -> Request<Body> {
     let mut r = Request::builder().method(method).uri(uri).header("authorization", bearer(token));
     if !content_type.is_empty() {
@@ -884,6 +897,25 @@ fn openapi_is_public_and_unknown_routes_methods_and_tokens_are_problems() {
             let (status, _, body) = w.send(basic).await;
             assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"), "basic {uri}: {body}");
         }
+        // An unsigned token ("alg": "none") and an HS256 header over a tampered payload.
+        let claims = json!({"sub": "u", "account": w.a.account, "role": "admin", "exp": now_s() + 3600, "iat": now_s()});
+        let unsigned = format!("{}.{}.", b64url(br#"{"alg":"none","typ":"JWT"}"#), b64url(claims.to_string().as_bytes()));
+        let genuine = token(&w.a.account, Role::Viewer);
+        let mut parts = genuine.split('.');
+        let (head, _, signature) = (parts.next().expect("header"), parts.next(), parts.next().expect("signature"));
+        assert_eq!(b64url(br#"{"typ":"JWT","alg":"HS256"}"#), head, "the hand-made encoding matches the library's");
+        let tampered = format!("{head}.{}.{signature}", b64url(claims.to_string().as_bytes()));
+        for (what, t) in [("alg none", &unsigned), ("tampered", &tampered)] {
+            let (status, _, body) = w.call("GET", "/v1/billing/reconcile", t, None).await;
+            assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"), "{what}: {body}");
+        }
+        let (status, _, body) = w.call("GET", "/v1/account", &genuine, None).await;
+        assert_eq!(status, StatusCode::OK, "the untampered token works: {body}");
+        // The system role is privileged like admin.
+        let system = token(&w.platform, Role::System);
+        let (status, _, body) = w.call_with("GET", "/v1/billing/reconcile", &system, &[("x-account-id", w.a.account.as_str())], None).await;
+        assert_eq!((status, body["balanced"].as_bool()), (StatusCode::OK, Some(true)), "{body}");
+
         // Unauthenticated writes are refused before anything else, idempotency key or not.
         let grant = json!({"amount": 5, "kind": "grant", "reason": "x"});
         let (status, _, body) = w.call_with("POST", "/v1/billing/credits", "", &[("idempotency-key", "anon")], Some(grant.clone())).await;

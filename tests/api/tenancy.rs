@@ -291,3 +291,29 @@ fn only_privileged_callers_act_for_another_account() {
         }
     });
 }
+
+#[test]
+fn another_accounts_cursors_and_filters_show_nothing_of_it() {
+    block_on(async {
+        let w = world().await;
+        let mut tried = 0;
+        for route in ROUTES.iter().filter(|r| r.access == Read) {
+            let (status, body) = call_as(w, route, &format!("{}?limit=1", route.uri(&w.a)), &w.viewer_a, None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let Some(cursor) = body["next_cursor"].as_str() else { continue };
+            tried += 1;
+            let encoded: String = cursor.bytes().map(|b| format!("%{b:02X}")).collect();
+            let uri = format!("{}?limit=100&cursor={encoded}", route.uri(&w.b));
+            let (status, body) = call_as(w, route, &uri, &w.owner_b, None).await;
+            assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY, "B with A's cursor {uri}: {status} {body}");
+            assert_no_ids(&format!("B with A's cursor on {}", route.path), &body, &w.a);
+        }
+        assert!(tried >= 8, "the lists of A were long enough to page ({tried})");
+        for query in [format!("run_id={}", w.a.run), "operation=clustering".to_owned(), "stage=1".to_owned()] {
+            let (status, _, body) = w.call("GET", &format!("/v1/billing/usage?{query}&limit=100"), &w.owner_b, None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_no_ids(&format!("B usage?{query}"), &body, &w.a);
+            assert!(body["items"].as_array().expect("items").iter().all(|u| u["account_id"] == json!(w.b.account)), "{body}");
+        }
+    });
+}
