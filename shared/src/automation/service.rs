@@ -113,7 +113,8 @@ pub fn stage_route(stage: Stage) -> String {
 pub struct Estimate {
     /// Keywords waiting for clustering.
     pub keywords: u64,
-    /// Credits per stage number.
+    /// Credits per stage number (JSON object keys are strings: "1" to "6").
+    #[schema(value_type = BTreeMap<String, i64>)]
     pub per_stage: BTreeMap<u8, i64>,
     /// Σ per stage.
     pub total: i64,

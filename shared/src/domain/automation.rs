@@ -129,7 +129,8 @@ pub struct AutomationRun {
     pub estimated_credits: i64,
     /// Credits charged so far.
     pub credits_used: i64,
-    /// Per stage number.
+    /// Per stage number (JSON object keys are strings: "1" to "6").
+    #[schema(value_type = BTreeMap<String, StageResult>)]
     pub stages: BTreeMap<u8, StageResult>,
     /// Set by pause; honoured between batches.
     pub pause_requested: bool,
