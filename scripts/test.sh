@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: statelint on the state machines, cfn-lint and sam validate on the
-# SAM template, then the workspace's tests against
+# SAM template, schemathesis against `igny8 serve`, then the workspace's tests against
 # both adapter families: the embedded ones and the AWS ones on the moto emulator
 # (started and stopped by with_moto.sh).
 set -euo pipefail
@@ -8,5 +8,6 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/igny8-target}
 bash "$root/scripts/lint_asl.sh"
 bash "$root/scripts/lint_infra.sh"
+bash "$root/scripts/schemathesis.sh"
 exec bash "$root/scripts/with_moto.sh" \
     cargo test --workspace --locked --no-fail-fast -- --test-threads "${IGNY8_TEST_THREADS:-4}" "$@"
