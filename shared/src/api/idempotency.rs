@@ -12,7 +12,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::auth::authenticate;
+use super::auth::{authenticate, Caller};
 use super::error::{body_too_large, ApiError};
 use super::{ApiState, BODY_LIMIT};
 use crate::domain::AccountId;
@@ -28,8 +28,16 @@ const KEEP_SECONDS: i64 = 24 * 3600;
 /// A pending marker older than this belongs to a request that died; it may be retaken.
 const STALE_PENDING_MS: i64 = 60_000;
 
-fn key_of(account: &AccountId, key: &str) -> Key {
-    Key::new(format!("ACCT#{account}#APIIDEM"), key.to_owned())
+/// Where a key's record lives: keys belong to the caller (subject and role) within the
+/// acting account, so another caller repeating a key is a request of its own and meets
+/// the route's role checks instead of being served the first caller's response.
+fn key_of(account: &AccountId, caller: &Caller, key: &str) -> Key {
+    let mut h = Sha256::new();
+    h.update(caller.subject.as_bytes());
+    h.update([0]);
+    h.update(format!("{:?}", caller.role).as_bytes());
+    let who: String = h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
+    Key::new(format!("ACCT#{account}#APIIDEM"), format!("{who}#{key}"))
 }
 
 fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
@@ -85,7 +93,7 @@ async fn serve(state: ApiState, request: Request, next: Next) -> Result<Response
     let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|_| body_too_large())?;
     let print = fingerprint(parts.method.as_str(), parts.uri.path(), &bytes);
     let store = &state.services.store;
-    let id = key_of(&caller.account, &key);
+    let id = key_of(&caller.account, &caller, &key);
     let now = state.services.clock.now_ms();
     let mut marker = Item::new();
     marker.insert(PK.into(), Value::from(id.pk.clone()));
