@@ -776,8 +776,8 @@ fn idempotency_keys_belong_to_one_request_of_one_account() {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let (status, _, _) = w.call_with("POST", "/v1/billing/credits", &w.admin, &headers, Some(grant.clone())).await;
         assert_eq!(status, StatusCode::CREATED);
-        // The same key on the other idempotent route of the same account: another request.
-        let (status, _, body) = w.call_with("POST", &format!("/v1/sites/{site}/runs"), &owner, &[("idempotency-key", "shared-key")], None).await;
+        // The same caller's key on the other idempotent route: another request.
+        let (status, _, body) = w.call_with("POST", &format!("/v1/sites/{site}/runs"), &w.admin, &headers, None).await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"), "{body}");
         // The same key in another account is that account's own.
         let (other, _) = w.fresh_account("Other keys", 0).await;
@@ -811,6 +811,27 @@ fn idempotency_keys_belong_to_one_request_of_one_account() {
         assert_eq!(balance["credits"], json!(1_000_107), "added once: {balance}");
         let (_, _, rec) = w.call_with("GET", "/v1/billing/reconcile", &w.admin, &[("x-account-id", account.as_str())], None).await;
         assert_eq!(rec["balanced"], json!(true), "{rec}");
+
+        // A key belongs to its caller: another caller repeating it is not served the first
+        // caller's response, and is refused by role as if it had sent no key.
+        let headers = acting("admins-only");
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let (status, _, _) = w.call_with("POST", "/v1/billing/credits", &w.admin, &headers, Some(grant.clone())).await;
+        assert_eq!(status, StatusCode::CREATED);
+        for t in [owner.clone(), token(&account, Role::Viewer)] {
+            let (status, headers, body) = w.call_with("POST", "/v1/billing/credits", &t, &[("idempotency-key", "admins-only")], Some(grant.clone())).await;
+            assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "another caller's key is no way around the role: {body}");
+            assert!(headers.get("idempotent-replayed").is_none());
+        }
+        w.import_csv(&owner, &site, 20).await;
+        let (status, _, run) = w.call_with("POST", &format!("/v1/sites/{site}/runs"), &owner, &[("idempotency-key", "owners-run")], None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+        let (status, _, body) = w.call_with("POST", &format!("/v1/sites/{site}/runs"), &token(&account, Role::Viewer), &[("idempotency-key", "owners-run")], None).await;
+        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "a viewer cannot start a run by replaying: {body}");
+        let id = run["id"].as_str().expect("run id");
+        let (status, _, _) = w.call("POST", &format!("/v1/runs/{id}/cancel"), &owner, None).await;
+        assert_eq!(status, StatusCode::OK);
+        w.drive(id).await;
 
         // An admin acting for an account that does not exist finds nothing.
         let ghost = nobody("acct");
