@@ -951,3 +951,87 @@ fn openapi_is_public_and_unknown_routes_methods_and_tokens_are_problems() {
         assert!(!text.contains(&forged) && !text.contains(std::str::from_utf8(SECRET).expect("utf8")), "{text}");
     });
 }
+
+#[test]
+fn odd_paths_queries_headers_and_bodies_are_client_errors_never_server_errors() {
+    block_on(async {
+        let w = world().await;
+        let site = &w.a.site;
+        let long = "x".repeat(3000);
+        let paths = [
+            "/v1/sites/%FF".to_owned(),
+            "/v1/sites/%00".to_owned(),
+            format!("/v1/sites/{long}"),
+            "/v1/runs/%FF/logs".to_owned(),
+            format!("/v1/runs/{long}"),
+            format!("/v1/sites/{site}/keywords/%FF"),
+            format!("/v1/sites/{site}/keywords/{long}"),
+            format!("/v1/sites/{site}/images/a%2Fb"),
+            format!("/v1/sites/{site}/content/%23"),
+            "/v1/sites?cursor=%FF".to_owned(),
+            "/v1/sites?limit=99999999999".to_owned(),
+            "/v1/sites?limit=-1".to_owned(),
+            "/v1/sites?limit=1&limit=2".to_owned(),
+            format!("/v1/sites?cursor={long}"),
+            "/v1/sites?cursor=%7B%7D".to_owned(),
+            "/v1/sites?cursor=%7B%22pk%22%3A1%7D".to_owned(),
+            format!("/v1/sites/{site}/keywords?cursor=%7B%22pk%22%3A%22x%22%2C%22sk%22%3A%22y%22%7D"),
+            format!("/v1/runs/{}/logs?cursor=99999999999999999999999", w.a.run),
+            "/v1/billing/usage?from=2026-01-01T00:00:00%2B99:00".to_owned(),
+            "/v1/billing/usage?stage=256".to_owned(),
+            format!("/v1/billing/usage?run_id={long}"),
+        ];
+        for uri in paths {
+            let (status, _, body) = w.call("GET", &uri, &w.owner_a, None).await;
+            assert!(status.is_client_error() || status == StatusCode::OK, "GET {}: {status} {body}", &uri[..uri.len().min(120)]);
+        }
+        let (status, _, body) = w.call("GET", &format!("/v1/runs/{}/logs?cursor=99999999999999999999", w.a.run), &w.owner_a, None).await;
+        assert!(status.is_client_error() || body["items"] == json!([]), "a cursor past the end: {status} {body}");
+
+        let target = w.fresh_site(&w.owner_a, "odd.acme.example").await;
+        let uri = format!("/v1/sites/{target}/keywords");
+        let bodies: Vec<(&str, Vec<u8>)> = vec![
+            ("text/csv", Vec::new()),
+            ("text/csv", b"Keyword\n".to_vec()),
+            ("text/csv", vec![0xFF, 0xFE, b'\n', 0xC3, b'(']),
+            ("text/csv", format!("Keyword\n{}\n", "k".repeat(5000)).into_bytes()),
+            ("text/csv", b"Keyword,Volume\nshoes,lots\n".to_vec()),
+            ("application/json", Vec::new()),
+            ("application/json", b"null".to_vec()),
+            ("application/json", br#"{"keywords": null}"#.to_vec()),
+            ("application/json", format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes()),
+            ("application/json", br#"{"keywords": [{"keyword": "tab\there"}]}"#.to_vec()),
+            ("application/json", format!(r#"{{"keywords": [{{"keyword": "{}"}}]}}"#, "k".repeat(201)).into_bytes()),
+            ("application/json", br#"{"keywords": [{"keyword": "x", "cpc": -1}]}"#.to_vec()),
+            ("application/json", br#"{"keywords": [{"keyword": "x", "volume": 1e400}]}"#.to_vec()),
+            ("application/json", br#"{"keywords": [{"keyword": "x", "volume": 99999999999999999999}]}"#.to_vec()),
+            ("application/json", vec![b'{', 0xFF, b'}']),
+            ("multipart/form-data; boundary=x", b"--x--".to_vec()),
+        ];
+        for (media, bytes) in bodies {
+            let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(80)]).into_owned();
+            let (status, _, body) = w.send(raw("POST", &uri, &w.editor_a, media, bytes)).await;
+            assert!(status.is_client_error(), "{media} {shown:?}: {status} {body}");
+        }
+        let (_, _, stored) = w.call("GET", &format!("{uri}?limit=100"), &w.owner_a, None).await;
+        assert_eq!(stored["items"], json!([]), "no refused import stored anything");
+        for (name, value) in [("x-account-id", &b"\xFF\xFE"[..]), ("x-account-id", b""), ("authorization", b"Bearer \xFF")] {
+            let mut request = Request::builder().uri("/v1/sites");
+            if name != "authorization" {
+                request = request.header("authorization", bearer(&w.owner_a));
+            }
+            let request = request
+                .header(name, axum::http::HeaderValue::from_bytes(value).expect("header value"))
+                .body(Body::empty())
+                .expect("request");
+            let (status, _, body) = w.send(request).await;
+            assert!(status.is_client_error(), "{name}: {status} {body}");
+        }
+        let (status, _, body) = w.call("PATCH", &format!("/v1/sites/{site}"), &w.owner_a, Some(json!({"name": "x".repeat(201)}))).await;
+        assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["name".to_owned()]), "{body}");
+        let (status, _, body) = w.call("PATCH", &format!("/v1/sites/{site}"), &w.owner_a, Some(json!({"name": "bell\u{7}"}))).await;
+        assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["name".to_owned()]), "{body}");
+        let (_, _, unchanged) = w.call("GET", &format!("/v1/sites/{site}"), &w.owner_a, None).await;
+        assert_eq!(unchanged["name"], json!("Blog"));
+    });
+}
