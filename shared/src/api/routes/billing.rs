@@ -15,6 +15,13 @@ use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Page, P
 use crate::billing::{LedgerReceipt, Reconciliation, UsageFilter};
 use crate::domain::{CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, TransactionKind};
 
+/// The most credits one request may add (a grant, a top-up, an account's opening
+/// balance): far above any real purchase, far below where sums of the ledger overflow.
+pub const MAX_CREDITS_PER_REQUEST: i64 = 1_000_000_000;
+/// The highest price of one unit, or of one call's minimum charge: a run's estimate
+/// sums prices times units, and must not overflow.
+pub const MAX_PRICE: i64 = 1_000_000;
+
 /// The balance and the holds that reserve part of it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BalanceView {
@@ -165,6 +172,12 @@ pub async fn put_cost(
     ApiJson(body): ApiJson<CostUpdate>,
 ) -> Result<Json<CreditCostConfig>, ApiError> {
     caller.require_privileged()?;
+    if !(0..=MAX_PRICE).contains(&body.credits_per_unit) {
+        return Err(ApiError::invalid_field("credits_per_unit", format!("must be 0 to {MAX_PRICE}")));
+    }
+    if !(1..=MAX_PRICE).contains(&body.min_credits) {
+        return Err(ApiError::invalid_field("min_credits", format!("must be 1 to {MAX_PRICE}")));
+    }
     let config = CreditCostConfig {
         operation,
         unit: body.unit,
@@ -190,6 +203,9 @@ pub async fn add_credits(
     caller.require_privileged()?;
     if body.kind == TransactionKind::Charge {
         return Err(ApiError::invalid_field("kind", "credits are added as top_up, grant or refund"));
+    }
+    if body.amount > MAX_CREDITS_PER_REQUEST {
+        return Err(ApiError::invalid_field("amount", format!("at most {MAX_CREDITS_PER_REQUEST} credits per request")));
     }
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {

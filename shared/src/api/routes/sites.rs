@@ -87,6 +87,10 @@ pub async fn create_account(
     ApiJson(body): ApiJson<NewAccount>,
 ) -> Result<(StatusCode, Json<Account>), ApiError> {
     caller.require_privileged()?;
+    if body.credits > super::billing::MAX_CREDITS_PER_REQUEST {
+        let limit = super::billing::MAX_CREDITS_PER_REQUEST;
+        return Err(ApiError::invalid_field("credits", format!("at most {limit} starting credits")));
+    }
     let (account, _) = state.services.account_service.create_account(&body.name, body.credits).await?;
     Ok((StatusCode::CREATED, Json(account)))
 }
