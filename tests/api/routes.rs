@@ -681,10 +681,13 @@ fn prices_are_read_by_anyone_and_set_by_admins() {
         bad["unit"] = json!("per_parsec");
         let (status, _, body) = w.call("PUT", &uri, &w.admin, Some(bad)).await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
-        let mut bad = same.clone();
-        bad["min_credits"] = json!(0);
-        let (status, _, body) = w.call("PUT", &uri, &w.admin, Some(bad)).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        for (field, value) in [("min_credits", 0), ("credits_per_unit", -1)] {
+            let mut bad = same.clone();
+            bad[field] = json!(value);
+            let (status, _, body) = w.call("PUT", &uri, &w.admin, Some(bad)).await;
+            assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
+            assert_eq!(fields(&body), [field], "the field is named: {body}");
+        }
         let mut bad = same;
         bad["discount"] = json!(true);
         let (status, _, body) = w.call("PUT", &uri, &w.admin, Some(bad)).await;
@@ -1033,5 +1036,36 @@ fn odd_paths_queries_headers_and_bodies_are_client_errors_never_server_errors() 
         assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["name".to_owned()]), "{body}");
         let (_, _, unchanged) = w.call("GET", &format!("/v1/sites/{site}"), &w.owner_a, None).await;
         assert_eq!(unchanged["name"], json!("Blog"));
+    });
+}
+
+#[test]
+fn huge_amounts_are_refused_not_overflowed() {
+    block_on(async {
+        let w = world().await;
+        let max = i64::MAX;
+        let (status, _, body) = w.call("POST", "/v1/accounts", &w.admin, Some(json!({"name": "Whale", "credits": max}))).await;
+        assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["credits".to_owned()]), "{body}");
+        let (account, owner) = w.fresh_account("Whale", 1_000_000_000).await;
+        let acting = [("x-account-id", account.as_str())];
+        for amount in [max, max / 2 + 1, 1_000_000_001] {
+            let (status, _, body) = w.call_with("POST", "/v1/billing/credits", &w.admin, &acting, Some(json!({"amount": amount, "kind": "grant", "reason": "whale"}))).await;
+            assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["amount".to_owned()]), "{amount}: {body}");
+        }
+        let (status, _, body) = w.call_with("POST", "/v1/billing/credits", &w.admin, &acting, Some(json!({"amount": 1_000_000_000, "kind": "grant", "reason": "whale"}))).await;
+        assert_eq!(status, StatusCode::CREATED, "the largest grant: {body}");
+        let (_, _, balance) = w.call("GET", "/v1/billing/balance", &owner, None).await;
+        assert_eq!(balance["credits"], json!(2_000_000_000i64), "{balance}");
+
+        // A price so high that a run's estimate would overflow.
+        for (field, value) in [("credits_per_unit", max), ("min_credits", max), ("credits_per_unit", 1_000_001)] {
+            let mut price = json!({"unit": "per_request", "credits_per_unit": 10, "min_credits": 1});
+            price[field] = json!(value);
+            let (status, _, body) = w.call("PUT", "/v1/billing/costs/clustering", &w.admin, Some(price)).await;
+            assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec![field.to_owned()]), "{field}={value}: {body}");
+        }
+        let (_, _, table) = w.call("GET", "/v1/billing/costs", &w.viewer_a, None).await;
+        let clustering = table.as_array().expect("list").iter().find(|c| c["operation"] == json!("clustering")).expect("clustering").clone();
+        assert_eq!(clustering["credits_per_unit"], json!(10), "refused prices changed nothing: {clustering}");
     });
 }
