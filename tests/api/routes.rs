@@ -308,6 +308,15 @@ fn runs_are_refused_without_credits_keywords_or_an_active_site() {
         let (status, _, body) = w.call("POST", &format!("/v1/sites/{site}/runs"), &rich, None).await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "not_enough_keywords"), "{body}");
 
+        let site = w.fresh_site(&rich, "disabled.rich.example").await;
+        w.import_csv(&rich, &site, 20).await;
+        let mut off = config_body(json!([5, 5, 5, 5, 5, 5]));
+        off["enabled"] = json!(false);
+        let (status, _, body) = w.call("PUT", &format!("/v1/sites/{site}/automation"), &rich, Some(off)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, _, body) = w.call("POST", &format!("/v1/sites/{site}/runs"), &rich, None).await;
+        assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "automation_disabled"), "{body}");
+
         let site = w.fresh_site(&rich, "off.rich.example").await;
         w.import_csv(&rich, &site, 20).await;
         let (status, _, _) = w.call("PATCH", &format!("/v1/sites/{site}"), &rich, Some(json!({"status": "inactive"}))).await;

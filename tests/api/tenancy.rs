@@ -5,7 +5,8 @@
 //!   and A's records are untouched afterwards;
 //! - no response to B (on any route, with B's own ids too) mentions A's account or any
 //!   of A's record ids;
-//! - a viewer of A gets 403 on every mutation and 200 on every read;
+//! - a viewer of A gets 403 on every mutation and 200 on every read; an editor gets 403
+//!   on the owners' and administrators' operations;
 //! - a non-privileged caller naming another account in `X-Account-Id` gets 403;
 //! - an admin naming B in `X-Account-Id` reads B's data (and still gets 404 for A's ids).
 
@@ -22,8 +23,10 @@ use serde_json::{json, Value};
 enum Access {
     /// Any role of the account.
     Read,
-    /// Changes something: editors or owners of the account.
+    /// Changes records or runs: editors and owners of the account.
     Write,
+    /// Changes the account's sites or settings: owners only.
+    Manage,
     /// Platform administrators only.
     Privileged,
 }
@@ -68,16 +71,16 @@ fn credits_body() -> Value {
     json!({"amount": 1_000_000, "kind": "grant", "reason": "matrix"})
 }
 
-use Access::{Privileged, Read, Write};
+use Access::{Manage, Privileged, Read, Write};
 
 /// Every operation. Adding a route means adding a row here.
 const ROUTES: &[Route] = &[
     row("GET", "/v1/account", Read, None),
     row("POST", "/v1/accounts", Privileged, Some(account_body)),
-    row("POST", "/v1/sites", Write, Some(site_body)),
+    row("POST", "/v1/sites", Manage, Some(site_body)),
     row("GET", "/v1/sites", Read, None),
     row("GET", "/v1/sites/{site_id}", Read, None),
-    row("PATCH", "/v1/sites/{site_id}", Write, Some(patch_body)),
+    row("PATCH", "/v1/sites/{site_id}", Manage, Some(patch_body)),
     row("POST", "/v1/sites/{site_id}/runs", Write, None),
     row("GET", "/v1/sites/{site_id}/runs", Read, None),
     row("GET", "/v1/runs/{run_id}", Read, None),
@@ -86,7 +89,7 @@ const ROUTES: &[Route] = &[
     row("POST", "/v1/runs/{run_id}/cancel", Write, None),
     row("GET", "/v1/runs/{run_id}/logs", Read, None),
     row("GET", "/v1/sites/{site_id}/automation", Read, None),
-    row("PUT", "/v1/sites/{site_id}/automation", Write, Some(config_body)),
+    row("PUT", "/v1/sites/{site_id}/automation", Manage, Some(config_body)),
     row("GET", "/v1/sites/{site_id}/automation/estimate", Read, None),
     row("POST", "/v1/sites/{site_id}/keywords", Write, Some(keywords_body)),
     row("GET", "/v1/sites/{site_id}/keywords", Read, None),
@@ -232,7 +235,7 @@ fn a_viewer_reads_everything_and_changes_nothing() {
             let (status, body) = call_as(w, route, &uri, &w.viewer_a, None).await;
             match route.access {
                 Read => assert_eq!(status, StatusCode::OK, "viewer {} {uri}: {body}", route.method),
-                Write | Privileged => {
+                Write | Manage | Privileged => {
                     assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "viewer {} {uri}: {body}", route.method)
                 }
             }
@@ -315,5 +318,19 @@ fn another_accounts_cursors_and_filters_show_nothing_of_it() {
             assert_no_ids(&format!("B usage?{query}"), &body, &w.a);
             assert!(body["items"].as_array().expect("items").iter().all(|u| u["account_id"] == json!(w.b.account)), "{body}");
         }
+    });
+}
+
+#[test]
+fn an_editor_is_refused_the_owners_and_administrators_operations() {
+    block_on(async {
+        let w = world().await;
+        for route in ROUTES.iter().filter(|r| matches!(r.access, Manage | Privileged)) {
+            let uri = route.uri(&w.a);
+            let (status, body) = call_as(w, route, &uri, &w.editor_a, None).await;
+            assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "editor {} {uri}: {body}", route.method);
+        }
+        let (_, _, site) = w.call("GET", &format!("/v1/sites/{}", w.a.site), &w.viewer_a, None).await;
+        assert_eq!(site["name"], json!("Blog"));
     });
 }
