@@ -280,9 +280,18 @@ fn runs_start_and_are_steered_through_their_states() {
         let (status, _, body) = w.call("GET", &format!("/v1/sites/{}/runs", nobody("site")), &editor, None).await;
         assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{body}");
 
-        // The lock was released: the site may run again (nothing left to cluster is the refusal now).
-        let (status, _, body) = w.call("POST", &start, &editor, None).await;
-        assert_ne!(code(&body), "run_already_active", "{status} {body}");
+        // The lock was released: the site runs again once it has new keywords.
+        let fresh: Vec<Value> = (0..12).map(|n| json!({"keyword": format!("second batch keyword {n}")})).collect();
+        let (status, _, _) = w.call("POST", &format!("/v1/sites/{site}/keywords"), &editor, Some(json!({"keywords": fresh}))).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, _, second) = w.call("POST", &start, &editor, None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{second}");
+        let second_id = second["id"].as_str().expect("run id").to_owned();
+        let (ids, pages) = all_pages(w, &format!("{start}?limit=1"), &viewer).await;
+        assert_eq!((ids, pages), (vec![second_id.clone(), id.clone()], 2), "runs page newest first");
+        let (status, _, _) = w.call("POST", &format!("/v1/runs/{second_id}/cancel"), &editor, None).await;
+        assert_eq!(status, StatusCode::OK);
+        w.drive(&second_id).await;
         let (status, _, body) = w.call("GET", "/v1/billing/reconcile", &w.admin, None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let (_, _, rec) = w.call_with("GET", "/v1/billing/reconcile", &w.admin, &[("x-account-id", &account)], None).await;
@@ -1076,5 +1085,48 @@ fn huge_amounts_are_refused_not_overflowed() {
         let (_, _, table) = w.call("GET", "/v1/billing/costs", &w.viewer_a, None).await;
         let clustering = table.as_array().expect("list").iter().find(|c| c["operation"] == json!("clustering")).expect("clustering").clone();
         assert_eq!(clustering["credits_per_unit"], json!(10), "refused prices changed nothing: {clustering}");
+    });
+}
+
+#[test]
+fn a_paused_run_stops_at_a_batch_boundary_and_resumes() {
+    block_on(async {
+        let w = world().await;
+        let (_, owner) = w.fresh_account("Pauser", 1_000_000).await;
+        let site = w.fresh_site(&owner, "pause.example").await;
+        w.import_csv(&owner, &site, 30).await;
+        // Batches of one: many boundaries to pause at before the images stage.
+        let mut config = config_body(json!([1, 1, 1, 1, 1, 1]));
+        config["ideas_per_cluster"] = json!(1);
+        config["images_per_article"] = json!(0);
+        let (status, _, _) = w.call("PUT", &format!("/v1/sites/{site}/automation"), &owner, Some(config)).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, run) = w.call("POST", &format!("/v1/sites/{site}/runs"), &owner, None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+        let id = run["id"].as_str().expect("run id").to_owned();
+        let (status, _, _) = w.call("POST", &format!("/v1/runs/{id}/pause"), &owner, None).await;
+        assert_eq!(status, StatusCode::OK);
+        let mut paused = Value::Null;
+        for _ in 0..200 {
+            let (_, _, now) = w.call("GET", &format!("/v1/runs/{id}"), &owner, None).await;
+            if now["status"] == json!("paused") {
+                paused = now;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert_eq!(paused["status"], json!("paused"), "the run paused at a batch boundary");
+        let stage = paused["current_stage"].clone();
+        let (status, _, body) = w.call("POST", &format!("/v1/runs/{id}/pause"), &owner, None).await;
+        assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "invalid_state"), "pausing a paused run: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (_, _, still) = w.call("GET", &format!("/v1/runs/{id}"), &owner, None).await;
+        assert_eq!((still["status"].clone(), still["current_stage"].clone()), (json!("paused"), stage), "a paused run does no work");
+        let (status, _, resumed) = w.call("POST", &format!("/v1/runs/{id}/resume"), &owner, None).await;
+        assert_eq!(status, StatusCode::OK, "{resumed}");
+        assert_eq!((resumed["status"].as_str(), resumed["pause_requested"].as_bool()), (Some("running"), Some(false)), "{resumed}");
+        w.drive(&id).await;
+        let (_, _, done) = w.call("GET", &format!("/v1/runs/{id}"), &owner, None).await;
+        assert_eq!(done["status"], json!("completed"), "a resumed run finishes: {done}");
     });
 }
