@@ -920,8 +920,10 @@ fn openapi_is_public_and_unknown_routes_methods_and_tokens_are_problems() {
             ("PATCH", format!("/v1/sites/{site}/keywords")),
             ("POST", "/openapi.json".to_owned()),
         ] {
-            let (status, _, body) = w.call(method, &uri, &w.owner_a, None).await;
+            let (status, headers, body) = w.call(method, &uri, &w.owner_a, None).await;
             assert_eq!((status, code(&body)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"), "{method} {uri}: {body}");
+            let allow = headers.get("allow").and_then(|v| v.to_str().ok()).unwrap_or("");
+            assert!(!allow.is_empty() && !allow.split(',').any(|m| m.trim() == method), "{method} {uri}: Allow {allow:?}");
         }
 
         let account: AccountId = w.a.account.parse().expect("account");
@@ -1128,5 +1130,28 @@ fn a_paused_run_stops_at_a_batch_boundary_and_resumes() {
         w.drive(&id).await;
         let (_, _, done) = w.call("GET", &format!("/v1/runs/{id}"), &owner, None).await;
         assert_eq!(done["status"], json!("completed"), "a resumed run finishes: {done}");
+    });
+}
+
+#[test]
+fn concurrent_starts_make_one_run() {
+    block_on(async {
+        let w = world().await;
+        let (_, owner) = w.fresh_account("Racer", 1_000_000).await;
+        let site = w.fresh_site(&owner, "race.example").await;
+        w.import_csv(&owner, &site, 20).await;
+        let uri = format!("/v1/sites/{site}/runs");
+        let answers = futures::future::join_all((0..4).map(|_| w.call("POST", &uri, &owner, None))).await;
+        let started: Vec<&Value> = answers.iter().filter(|(s, _, _)| *s == StatusCode::ACCEPTED).map(|(_, _, b)| b).collect();
+        assert_eq!(started.len(), 1, "exactly one start wins: {answers:?}");
+        for (status, _, body) in answers.iter().filter(|(s, _, _)| *s != StatusCode::ACCEPTED) {
+            assert_eq!((*status, code(body)), (StatusCode::CONFLICT, "run_already_active"), "{body}");
+        }
+        let id = started[0]["id"].as_str().expect("run id").to_owned();
+        let (status, _, _) = w.call("POST", &format!("/v1/runs/{id}/cancel"), &owner, None).await;
+        assert_eq!(status, StatusCode::OK);
+        w.drive(&id).await;
+        let (_, _, runs) = w.call("GET", &uri, &owner, None).await;
+        assert!(runs["items"].as_array().expect("items").iter().all(|r| r["status"] != json!("running")), "{runs}");
     });
 }
