@@ -854,10 +854,17 @@ fn idempotency_keys_belong_to_one_request_of_one_account() {
         assert_eq!(status, StatusCode::OK);
         w.drive(id).await;
 
-        // An admin acting for an account that does not exist finds nothing.
+        // An admin acting for an account that does not exist finds nothing and makes nothing.
         let ghost = nobody("acct");
-        let (status, _, body) = w.call_with("GET", "/v1/account", &w.admin, &[("x-account-id", ghost.as_str())], None).await;
+        let as_ghost = [("x-account-id", ghost.as_str())];
+        let (status, _, body) = w.call_with("GET", "/v1/account", &w.admin, &as_ghost, None).await;
         assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{body}");
+        let (status, _, body) = w.call_with("POST", "/v1/billing/credits", &w.admin, &as_ghost, Some(grant.clone())).await;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "credits for no account: {body}");
+        let (status, _, body) = w.call_with("POST", "/v1/sites", &w.admin, &as_ghost, Some(json!({"name": "Orphan", "domain": "orphan.example"}))).await;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "a site for no account: {body}");
+        let (status, _, sites) = w.call_with("GET", "/v1/sites", &w.admin, &as_ghost, None).await;
+        assert_eq!((status, code(&sites)), (StatusCode::NOT_FOUND, "not_found"), "no account, no sites: {sites}");
     });
 }
 
