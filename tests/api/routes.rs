@@ -58,6 +58,25 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// The bytes behind a link of the embedded backend (`file://` with percent-escapes).
+fn read_link(url: &str) -> Vec<u8> {
+    let path = url.strip_prefix("file://").unwrap_or_else(|| panic!("a file link: {url}"));
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("escape");
+            decoded.push(u8::from_str_radix(hex, 16).expect("hex escape"));
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    std::fs::read(String::from_utf8(decoded).expect("utf-8 path")).unwrap_or_else(|e| panic!("read {url}: {e}"))
+}
+
 /// Unpadded base64url, for hand-made tokens.
 fn b64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -350,8 +369,9 @@ fn run_logs_page_their_events_and_link_their_files() {
         let files = all["files"].as_array().expect("files");
         assert!(files.iter().any(|f| f["name"] == json!("main.log")), "{all}");
         for f in files {
-            assert!(f["url"].as_str().is_some_and(|u| !u.is_empty()), "every file has a link: {f}");
-            assert!(f["size"].as_u64().is_some(), "{f}");
+            let url = f["url"].as_str().unwrap_or_else(|| panic!("every file has a link: {f}"));
+            let bytes = read_link(url);
+            assert_eq!(Some(bytes.len() as u64), f["size"].as_u64(), "the link reads the whole file: {f}");
         }
         // Three at a time, to the end.
         let mut seen = 0;
@@ -567,7 +587,8 @@ fn pipeline_records_are_listed_read_and_deleted() {
                 "content" => assert!(one["html"].as_str().is_some_and(|h| h.contains('<')), "articles carry their HTML: {one}"),
                 "images" => {
                     assert_eq!(one["status"], json!("generated"));
-                    assert!(one["url"].as_str().is_some_and(|u| !u.is_empty()), "generated images carry a link: {one}");
+                    let url = one["url"].as_str().unwrap_or_else(|| panic!("generated images carry a link: {one}"));
+                    assert!(read_link(url).starts_with(b"\x89PNG"), "the link reads a PNG");
                 }
                 _ => {}
             }
