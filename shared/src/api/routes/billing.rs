@@ -211,6 +211,9 @@ pub async fn add_credits(
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::invalid_field("reason", "must be 1 to 500 characters"));
     }
+    if body.reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
+        return Err(ApiError::invalid_field("reference", "must be at most 200 characters"));
+    }
     let key = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok()).map(|k| format!("api:{}", k.trim()));
     let receipt = state.services.credits.add(&caller.account, body.amount, body.kind, reason, body.reference, key).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
