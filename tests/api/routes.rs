@@ -775,6 +775,8 @@ fn credits_are_added_once_per_idempotency_key_and_reconcile() {
             (json!({"amount": 0, "kind": "grant", "reason": "x"}), "amount"),
             (json!({"amount": -5, "kind": "grant", "reason": "x"}), "amount"),
             (json!({"amount": 5, "kind": "grant", "reason": "  "}), "reason"),
+            (json!({"amount": 5, "kind": "grant", "reason": "x".repeat(501)}), "reason"),
+            (json!({"amount": 5, "kind": "grant", "reason": "x", "reference": "r".repeat(201)}), "reference"),
         ];
         for (body, field) in refusals {
             let (status, _, problem) = w.call_with("POST", "/v1/billing/credits", &w.admin, &acting, Some(body.clone())).await;
