@@ -201,6 +201,11 @@ fn sites_are_created_listed_in_pages_read_and_changed() {
         let (status, _, body) = w.call("POST", "/v1/sites", &owner, Some(json!({"name": "Bad", "domain": "not a domain!"}))).await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
         assert_eq!(fields(&body), ["domain"]);
+        let too_long = format!("{}.example", vec!["a".repeat(60); 5].join("."));
+        for domain in [too_long.as_str(), "nodots", "-bad-.example", "a..example", ""] {
+            let (status, _, body) = w.call("POST", "/v1/sites", &owner, Some(json!({"name": "Bad", "domain": domain}))).await;
+            assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["domain".to_owned()]), "{domain}: {body}");
+        }
         let (status, _, body) = w.call("POST", "/v1/sites", &owner, Some(json!({"name": "Bad"}))).await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "missing field: {body}");
 
