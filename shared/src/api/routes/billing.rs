@@ -12,8 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::idempotency::IDEMPOTENCY_KEY;
 use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
+use crate::automation::AutomationError;
 use crate::billing::{LedgerReceipt, Reconciliation, UsageFilter};
-use crate::domain::{CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, TransactionKind};
+use crate::domain::{CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, RunId, TransactionKind};
 
 /// The most credits one request may add (a grant, a top-up, an account's opening
 /// balance): far above any real purchase, far below where sums of the ledger overflow.
@@ -145,12 +146,28 @@ pub async fn usage(
     if query.stage.is_some_and(|s| !(1..=6).contains(&s)) {
         return Err(ApiError::invalid_field("stage", "must be 1 to 6"));
     }
+    let run_id = query.run_id.filter(|r| !r.is_empty());
+    if query.operation.as_ref().is_some_and(|o| o.chars().count() > 64) {
+        return Err(ApiError::invalid_field("operation", "must be at most 64 characters"));
+    }
+    let from = instant("from", query.from.as_deref())?;
+    let to = instant("to", query.to.as_deref())?;
+    if let Some(run) = &run_id {
+        // The usage index of a run spans accounts: read it only for the caller's own run,
+        // or another account's keys would come back in the page's cursor.
+        let id: RunId = run.parse().map_err(|_| ApiError::invalid_field("run_id", "not a run id"))?;
+        match state.automation.run(&caller.account, &id).await {
+            Ok(_) => {}
+            Err(AutomationError::RunNotFound(_)) => return Ok(Json(Page { items: Vec::new(), next_cursor: None })),
+            Err(e) => return Err(e.into()),
+        }
+    }
     let filter = UsageFilter {
-        run_id: query.run_id.filter(|r| !r.is_empty()),
+        run_id,
         stage: query.stage,
         operation: query.operation.filter(|o| !o.is_empty()),
-        from: instant("from", query.from.as_deref())?,
-        to: instant("to", query.to.as_deref())?,
+        from,
+        to,
     };
     Ok(Json(Page::of(state.services.credits.usage_page(&caller.account, &filter, limit, page.cursor()).await?)))
 }
