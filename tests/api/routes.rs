@@ -682,7 +682,8 @@ fn balance_transactions_and_usage_report_the_ledger() {
         if usage.get("next_cursor").is_none() {
             assert_eq!(paged.len(), items.len(), "paging usage loses and repeats nothing");
         }
-        for (bad, field) in [("from=yesterday", "from"), ("to=2026-13-01T00:00:00Z", "to"), ("stage=9", "stage"), ("stage=0", "stage"), ("limit=0", "limit")] {
+        let long_operation = format!("operation={}", "o".repeat(65));
+        for (bad, field) in [("run_id=run-42", "run_id"), (long_operation.as_str(), "operation"), ("from=yesterday", "from"), ("to=2026-13-01T00:00:00Z", "to"), ("stage=9", "stage"), ("stage=0", "stage"), ("limit=0", "limit")] {
             let (status, _, body) = w.call("GET", &format!("/v1/billing/usage?{bad}"), &w.viewer_a, None).await;
             assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{bad}: {body}");
             assert_eq!(fields(&body), [field], "{bad}");
