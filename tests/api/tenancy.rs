@@ -335,3 +335,34 @@ fn an_editor_is_refused_the_owners_and_administrators_operations() {
         assert_eq!(site["name"], json!("Blog"));
     });
 }
+
+#[test]
+fn no_page_or_cursor_of_another_accounts_lists_mentions_it() {
+    block_on(async {
+        let w = world().await;
+        let mut lists = 0;
+        for route in ROUTES.iter().filter(|r| r.access == Read) {
+            for query in ["limit=1", &format!("limit=1&run_id={}", w.b.run), "limit=1&stage=4"] {
+                if query.contains("run_id") || query.contains("stage") {
+                    if route.path != "/v1/billing/usage" {
+                        continue;
+                    }
+                }
+                let base = route.uri(&w.b);
+                let mut uri = format!("{base}?{query}");
+                for page in 0..30 {
+                    let (status, body) = call_as(w, route, &uri, &w.owner_b, None).await;
+                    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+                    assert_no_ids(&format!("B page {page} of {uri}"), &body, &w.a);
+                    let Some(cursor) = body["next_cursor"].as_str() else { break };
+                    if page == 0 {
+                        lists += 1;
+                    }
+                    let encoded: String = cursor.bytes().map(|b| format!("%{b:02X}")).collect();
+                    uri = format!("{base}?{query}&cursor={encoded}");
+                }
+            }
+        }
+        assert!(lists >= 8, "B's lists were long enough to page ({lists})");
+    });
+}
