@@ -343,10 +343,8 @@ fn no_page_or_cursor_of_another_accounts_lists_mentions_it() {
         let mut lists = 0;
         for route in ROUTES.iter().filter(|r| r.access == Read) {
             for query in ["limit=1", &format!("limit=1&run_id={}", w.b.run), "limit=1&stage=4"] {
-                if query.contains("run_id") || query.contains("stage") {
-                    if route.path != "/v1/billing/usage" {
-                        continue;
-                    }
+                if (query.contains("run_id") || query.contains("stage")) && route.path != "/v1/billing/usage" {
+                    continue;
                 }
                 let base = route.uri(&w.b);
                 let mut uri = format!("{base}?{query}");
