@@ -109,23 +109,28 @@ async fn serve(state: ApiState, request: Request, next: Next) -> Result<Response
             let first = store.get(&id).await?.ok_or_else(|| {
                 ApiError::new(StatusCode::CONFLICT, "idempotency_in_progress", "the first request with this key is still being served; retry")
             })?;
-            if first.get("fingerprint").and_then(Value::as_str) != Some(print.as_str()) {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used for a different request",
-                ));
-            }
-            if first.get("state").and_then(Value::as_str) == Some("done") {
-                return replay(&first);
-            }
             let started = first.get("created_ms").and_then(Value::as_i64).unwrap_or(now);
-            if now - started < STALE_PENDING_MS {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "idempotency_in_progress",
-                    "the first request with this key is still being served; retry",
-                ));
+            // Stores without TTL deletion (SQLite, emulators) keep expired records: past
+            // its day a key is free again, whatever it was used for.
+            let expired = now - started >= KEEP_SECONDS * 1000;
+            if !expired {
+                if first.get("fingerprint").and_then(Value::as_str) != Some(print.as_str()) {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was used for a different request",
+                    ));
+                }
+                if first.get("state").and_then(Value::as_str) == Some("done") {
+                    return replay(&first);
+                }
+                if now - started < STALE_PENDING_MS {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "idempotency_in_progress",
+                        "the first request with this key is still being served; retry",
+                    ));
+                }
             }
             store.put(marker, Some(Condition::Equals("created_ms".into(), json!(started)))).await?;
         }
@@ -169,6 +174,45 @@ mod tests {
         assert_eq!(fingerprint("POST", "/a", b"{}"), fingerprint("POST", "/a", b"{}"));
         assert_ne!(fingerprint("POST", "/a", b"{}"), fingerprint("POST", "/b", b"{}"));
         assert_ne!(fingerprint("POST", "/a", b"{}"), fingerprint("POST", "/a", b"{ }"));
+    }
+
+    #[tokio::test]
+    async fn a_key_is_remembered_for_a_day_then_free() {
+        use std::sync::Arc;
+        use tower::ServiceExt;
+
+        use crate::ai::OfflineProvider;
+        use crate::api::{mint_token, router, AuthMode, Role};
+        use crate::local::asl::ExecutorOptions;
+        use crate::local::runtime::LocalRuntime;
+        use crate::ports::{ManualClock, UuidIds};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock::at(1_795_687_200_000));
+        let rt = LocalRuntime::open(dir.path(), Arc::new(OfflineProvider::new()), clock.clone(), Arc::new(UuidIds), ExecutorOptions::default())
+            .expect("runtime");
+        let (account, _) = rt.services.account_service.create_account("A", 0).await.expect("account");
+        let app = router(ApiState::new(rt.services.clone(), rt.automation.clone(), AuthMode::Hs256 { secret: b"k".to_vec() }));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
+        let token = mint_token(b"k", "admin", &account.id, Role::Admin, now, 600).expect("token");
+        let grant = |body: &'static str| {
+            axum::http::Request::post("/v1/billing/credits")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .header(IDEMPOTENCY_KEY, "k-1")
+                .body(Body::from(body))
+                .expect("request")
+        };
+        let first = app.clone().oneshot(grant(r#"{"amount":5,"kind":"grant","reason":"r"}"#)).await.expect("call");
+        assert_eq!(first.status(), StatusCode::CREATED);
+        let other = app.clone().oneshot(grant(r#"{"amount":6,"kind":"grant","reason":"r"}"#)).await.expect("call");
+        assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        clock.advance_ms(KEEP_SECONDS * 1000);
+        let later = app.clone().oneshot(grant(r#"{"amount":5,"kind":"grant","reason":"r"}"#)).await.expect("call");
+        assert_eq!(later.status(), StatusCode::CREATED);
+        assert!(later.headers().get(REPLAYED).is_none(), "an expired key is served afresh");
+        // The ledger remembers its own key for good: the grant is still made once.
+        assert_eq!(rt.services.credits.balance(&account.id).await.expect("balance").credits, 5);
     }
 
     #[test]

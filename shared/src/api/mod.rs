@@ -32,6 +32,9 @@ pub use error::{ApiError, Problem};
 /// Largest request body accepted (a CSV of some ten thousand keywords).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
+/// Longest cursor accepted (store cursors are far shorter).
+pub const MAX_CURSOR: usize = 2048;
+
 /// What every handler reaches: the services, wired once per process.
 #[derive(Clone)]
 pub struct ApiState {
@@ -83,9 +86,13 @@ impl PageQuery {
         }
     }
 
-    /// The cursor, if any.
-    pub fn cursor(&self) -> Option<String> {
-        self.cursor.clone().filter(|c| !c.is_empty())
+    /// The cursor, if any; an overlong one is refused before a store sees it.
+    pub fn cursor(&self) -> Result<Option<String>, ApiError> {
+        match self.cursor.as_deref() {
+            None | Some("") => Ok(None),
+            Some(c) if c.len() > MAX_CURSOR => Err(ApiError::invalid_field("cursor", "not a cursor of this list")),
+            Some(c) => Ok(Some(c.to_owned())),
+        }
     }
 }
 

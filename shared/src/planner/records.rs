@@ -14,6 +14,9 @@ use crate::repo::{Records, RepoError, SiteRecord, SiteRepo};
 /// How long a presigned image link stays valid.
 pub const LINK_TTL: Duration = Duration::from_secs(3600);
 
+/// Longest record id looked up.
+pub const MAX_ID_BYTES: usize = 128;
+
 /// Why a record could not be read or deleted.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordsError {
@@ -73,6 +76,10 @@ impl SiteRecords {
     /// One record; `what` names it in the not-found error.
     pub async fn get<T: SiteRecord>(&self, account: &AccountId, site: &SiteId, id: &str, what: &'static str) -> Result<T, RecordsError> {
         self.check_site(account, site).await?;
+        // Record ids are short; a longer one names nothing (and would exceed a sort key).
+        if id.is_empty() || id.len() > MAX_ID_BYTES {
+            return Err(RecordsError::NotFound(what));
+        }
         Records::<T>::new(Arc::clone(&self.store)).get(site, id).await?.ok_or(RecordsError::NotFound(what))
     }
 

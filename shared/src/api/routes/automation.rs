@@ -147,7 +147,7 @@ pub async fn list_runs(
 ) -> Result<Json<Page<AutomationRun>>, ApiError> {
     let site: SiteId = path_id(&site_id, "site")?;
     let limit = page.limit()?;
-    Ok(Json(Page::of(state.automation.runs(&caller.account, &site, limit, page.cursor()).await?)))
+    Ok(Json(Page::of(state.automation.runs(&caller.account, &site, limit, page.cursor()?).await?)))
 }
 
 /// One run: its stage, per-stage results and credits.

@@ -124,7 +124,7 @@ pub async fn transactions(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<CreditTransaction>>, ApiError> {
     let limit = page.limit()?;
-    Ok(Json(Page::of(state.services.credits.ledger(&caller.account, limit, page.cursor()).await?)))
+    Ok(Json(Page::of(state.services.credits.ledger(&caller.account, limit, page.cursor()?).await?)))
 }
 
 fn instant(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
@@ -169,7 +169,7 @@ pub async fn usage(
         from,
         to,
     };
-    Ok(Json(Page::of(state.services.credits.usage_page(&caller.account, &filter, limit, page.cursor()).await?)))
+    Ok(Json(Page::of(state.services.credits.usage_page(&caller.account, &filter, limit, page.cursor()?).await?)))
 }
 
 /// Every operation's price.

@@ -163,7 +163,7 @@ macro_rules! record_routes {
         ) -> Result<Json<Page<$ty>>, ApiError> {
             let site: SiteId = path_id(&site_id, "site")?;
             let limit = page.limit()?;
-            Ok(Json(Page::of(state.records.list::<$ty>(&caller.account, &site, limit, page.cursor()).await?)))
+            Ok(Json(Page::of(state.records.list::<$ty>(&caller.account, &site, limit, page.cursor()?).await?)))
         }
 
         #[doc = concat!("One ", $what, " record.")]
@@ -211,7 +211,7 @@ pub async fn list_images(
 ) -> Result<Json<Page<ImageView>>, ApiError> {
     let site: SiteId = path_id(&site_id, "site")?;
     let limit = page.limit()?;
-    let (images, next_cursor) = state.records.list::<ImageRecord>(&caller.account, &site, limit, page.cursor()).await?;
+    let (images, next_cursor) = state.records.list::<ImageRecord>(&caller.account, &site, limit, page.cursor()?).await?;
     let mut items = Vec::with_capacity(images.len());
     for image in images {
         let url = state.records.image_link(&image).await?;

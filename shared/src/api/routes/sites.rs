@@ -117,7 +117,7 @@ pub async fn list_sites(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Site>>, ApiError> {
     let limit = page.limit()?;
-    Ok(Json(Page::of(state.services.account_service.sites(&caller.account, limit, page.cursor()).await?)))
+    Ok(Json(Page::of(state.services.account_service.sites(&caller.account, limit, page.cursor()?).await?)))
 }
 
 /// One site.
