@@ -23,6 +23,10 @@ use crate::ports::clock::rfc3339;
 use crate::ports::{Clock, Condition, IdGenerator, ItemStore, StoreError, WriteOp};
 use crate::repo::{BalanceState, CostConfigRepo, IdempotencyMarker, LedgerRepo, RepoError};
 
+/// Highest price of one unit or call: far above any real price, far below overflow in
+/// an estimate's sums.
+pub const MAX_PRICE: i64 = 1_000_000;
+
 /// Errors of the credit ledger; each is a refusal that wrote nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum CreditError {
@@ -323,8 +327,11 @@ impl CreditService {
         if builtin_cost(&config.operation).is_none() {
             return Err(CreditError::UnknownOperation(config.operation.clone()));
         }
-        if config.credits_per_unit < 0 || config.min_credits < 1 {
-            return Err(CreditError::InvalidAmount(config.credits_per_unit.min(config.min_credits)));
+        if !(0..=MAX_PRICE).contains(&config.credits_per_unit) {
+            return Err(CreditError::InvalidAmount(config.credits_per_unit));
+        }
+        if !(1..=MAX_PRICE).contains(&config.min_credits) {
+            return Err(CreditError::InvalidAmount(config.min_credits));
         }
         Ok(self.costs.put(config).await?)
     }
@@ -647,10 +654,11 @@ impl CreditService {
                 return Err(CreditError::InsufficientCredits { required: -change.credits, available: state.available });
             }
             let now = self.clock.now_ms();
+            let overflow = || CreditError::InvalidAmount(change.credits.max(change.held));
             let next = BalanceState {
-                credits: state.credits + change.credits,
-                held: state.held + change.held,
-                available: state.available + change.credits - change.held,
+                credits: state.credits.checked_add(change.credits).ok_or_else(overflow)?,
+                held: state.held.checked_add(change.held).ok_or_else(overflow)?,
+                available: state.available.checked_add(change.credits).and_then(|a| a.checked_sub(change.held)).ok_or_else(overflow)?,
                 seq: state.seq + 1,
                 version: state.version + 1,
             };
