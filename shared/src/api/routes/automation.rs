@@ -20,6 +20,7 @@ pub struct ConfigUpdate {
     /// Runs may start.
     pub enabled: bool,
     /// Items per batch, stages 1–6 (1–1000 each).
+    #[schema(min_items = 6, max_items = 6)]
     pub batch_sizes: [u32; 6],
     /// Pause between batches of a stage (0–3600 s).
     #[schema(maximum = 3600)]
