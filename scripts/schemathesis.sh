@@ -3,8 +3,9 @@
 # fresh data directory (an account, a site and a finished run made by `igny8 run`),
 # then schemathesis (scripts/requirements-test.txt) against every operation with an
 # owner's token, a bounded number of examples each, valid and invalid inputs. Fails
-# on any server error (5xx), any response that does not match the document, and any
-# status the document does not declare. The server is always stopped.
+# on any server error (5xx), any response that does not match the document, any
+# status or media type the document does not declare, and any operation that answers
+# without a valid token (ignored_auth). The server is always stopped.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/igny8-target}
@@ -63,7 +64,7 @@ status=0
 # From the scratch directory, so nothing schemathesis writes lands in the clone.
 (cd "$work" && "$tools_dir/venv/bin/schemathesis" --no-color --config-file "$work/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
     --header "Authorization: Bearer $token" \
-    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,ignored_auth \
     --phases examples,fuzzing \
     --mode all \
     --max-examples "$max_examples" \
