@@ -86,6 +86,17 @@ impl SqsQueue {
         &self.client
     }
 
+    /// Records a queue's URL known from configuration (the SAM template passes it), so
+    /// the first send of a cold Lambda needs no GetQueueUrl round trip.
+    pub fn remember_url(&self, queue: &str, url: &str) -> Result<(), QueueError> {
+        validate_queue_name(queue)?;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(QueueError::Invalid(format!("queue URL {url:?} of {queue:?} is not an http(s) URL")));
+        }
+        self.cache().insert(queue.to_owned(), url.to_owned());
+        Ok(())
+    }
+
     /// Creates `queue` if missing (and, with `dead_letter = Some((dlq, n))`, the
     /// dead-letter queue `dlq` plus a redrive policy moving a message there once it
     /// has been received `n` times), and returns its URL.
@@ -392,6 +403,15 @@ mod tests {
         assert_eq!(seconds(Duration::from_millis(200)), 1);
         assert_eq!(seconds(Duration::from_secs(2)), 2);
         assert_eq!(seconds(Duration::from_millis(2001)), 3);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_url_must_be_a_url_of_a_valid_queue() {
+        let q = SqsQueue::connect(Some("http://127.0.0.1:1")).await.expect("connect");
+        assert!(q.remember_url("jobs", "http://127.0.0.1:1/000000000000/jobs").is_ok());
+        assert_eq!(q.url("jobs").await.expect("cached, no call"), "http://127.0.0.1:1/000000000000/jobs");
+        assert!(matches!(q.remember_url("jobs", "jobs"), Err(QueueError::Invalid(_))));
+        assert!(matches!(q.remember_url("bad name", "https://x/1/bad"), Err(QueueError::Invalid(_))));
     }
 
     #[tokio::test]
