@@ -31,7 +31,7 @@ use aws_sdk_sqs::types::{
 use aws_sdk_sqs::Client;
 use serde_json::json;
 
-use super::config::sdk_config;
+use super::config::{sdk_config, SharedInterceptor};
 use crate::ports::queue::{
     validate_batch, validate_queue_name, validate_receive, validate_visibility, Queue, QueueError,
     QueueMessage,
@@ -84,6 +84,15 @@ impl SqsQueue {
     /// deliberately leaves out (purging, redriving a dead-letter queue by hand).
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The same adapter (and URL cache) with `interceptor` on its client (request
+    /// counting, tracing): the benchmarks count SQS round trips per stage item this way.
+    #[must_use]
+    pub fn with_interceptor(self, interceptor: SharedInterceptor) -> Self {
+        let mut config = self.client.config().to_builder();
+        config.push_interceptor(interceptor);
+        Self { client: Client::from_conf(config.build()), urls: self.urls }
     }
 
     /// Records a queue's URL known from configuration (the SAM template passes it), so
