@@ -4,6 +4,11 @@
 # each zip's size. The build cache is CARGO_TARGET_DIR (cargo-lambda's --target-dir
 # flag is broken with cargo 1.95). ARCH=x86-64 (default) or arm64 (needs the
 # aarch64-unknown-linux-gnu target installed).
+#
+# One cargo-lambda invocation for all functions, so the dependency tree compiles
+# once, with the root Cargo.toml's [profile.lambda] (no cross-crate LTO; see the
+# comment there). --disable-optimizations stops cargo-lambda from layering its own
+# release defaults (panic = "abort", fat LTO, one codegen unit) over that profile.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -26,8 +31,8 @@ for dir in functions/*/; do
     [ "$name" = lambda ] && continue
     packages+=(-p "$name")
 done
-cargo lambda build --release "--$arch" --output-format zip "${packages[@]}"
-echo "function zip sizes:"
+cargo lambda build --profile lambda --disable-optimizations "--$arch" --output-format zip "${packages[@]}"
+echo "function zip sizes ($arch, profile lambda):"
 for dir in functions/*/; do
     name=$(basename "$dir")
     [ "$name" = lambda ] && continue

@@ -1,18 +1,30 @@
 //! The Lambda edge, once for every function: build the clients from the environment
 //! at cold start, then hand each event to the function's handler in `igny8-core`.
+//! Each function gets its own event type: the image worker an `SqsEvent` (answering an
+//! `SqsBatchResponse`), the scheduler EventBridge's scheduled event, run-cleanup the
+//! Step Functions status change, the Step Functions tasks their JSON input
+//! ([`events`] turns the AWS types into domain calls).
 //! Errors are mapped here, and only here, to Lambda error types the state machine's
 //! Retry and Catch match on (`Igny8.AiRateLimited`, `Igny8.Throttled`, ...). Logs are
 //! JSON lines with the Powertools keys (service, cold_start, function_request_id,
 //! correlation_id = the run id) and every invocation emits one CloudWatch EMF line.
 
+pub mod events;
+
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use igny8_core::automation::{handle, AutomationError, Function};
+use aws_lambda_events::event::sqs::SqsEvent;
+use igny8_core::automation::{handle, AutomationError, AutomationService, Function};
 use igny8_core::aws::runtime::{ai_from_env, automation, CloudConfig};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
 use tracing::Instrument;
+
+use events::{ExecutionStatusChangeEvent, ScheduledEvent};
 
 /// The service name in logs and the metrics namespace.
 pub const SERVICE: &str = "igny8";
@@ -59,18 +71,43 @@ pub fn emf_line(function: &str, duration_ms: f64, failed: bool, timestamp_ms: u1
 }
 
 /// The run an event is about, for log correlation.
-fn correlation_id(payload: &Value) -> String {
-    payload
-        .get("run_id")
-        .or_else(|| payload.pointer("/Payload/run_id"))
-        .and_then(Value::as_str)
-        .unwrap_or("-")
-        .to_owned()
+pub trait Correlated {
+    /// The run id(s), or `-` when the event names none.
+    fn correlation_id(&self) -> String;
+}
+
+impl Correlated for Value {
+    fn correlation_id(&self) -> String {
+        self.get("run_id")
+            .or_else(|| self.pointer("/Payload/run_id"))
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_owned()
+    }
+}
+
+impl Correlated for SqsEvent {
+    fn correlation_id(&self) -> String {
+        events::batch_runs(self)
+    }
+}
+
+impl Correlated for ScheduledEvent {
+    fn correlation_id(&self) -> String {
+        "-".to_owned()
+    }
+}
+
+impl Correlated for ExecutionStatusChangeEvent {
+    fn correlation_id(&self) -> String {
+        // Executions are named after their run.
+        if self.detail.name.is_empty() { "-".to_owned() } else { self.detail.name.clone() }
+    }
 }
 
 static COLD: AtomicBool = AtomicBool::new(true);
 
-/// Serves `function` until the runtime stops the process.
+/// Serves `function` with its own event type until the runtime stops the process.
 pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
     tracing_subscriber::fmt()
         .json()
@@ -82,20 +119,44 @@ pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let config = CloudConfig::from_env()?;
-    let (_services, service) = automation(&config, ai_from_env()?).await;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let service = service.clone();
+    let (_services, service) = automation(&config, ai_from_env()?).await?;
+    match function {
+        Function::ImageWorker => {
+            serve_events(function, service, |s, event: SqsEvent| async move { events::image_worker(&s, event).await }).await
+        }
+        Function::Scheduler => {
+            serve_events(function, service, |s, event: ScheduledEvent| async move { events::scheduler(&s, event).await }).await
+        }
+        Function::RunCleanup => {
+            serve_events(function, service, |s, event: ExecutionStatusChangeEvent| async move { events::run_cleanup(&s, event).await })
+                .await
+        }
+        task => serve_events(function, service, move |s, input: Value| async move { handle(&s, task, input).await }).await,
+    }
+}
+
+/// The runtime loop for one event type: a span with the Powertools keys around each
+/// invocation, errors mapped to Lambda's, one EMF line per invocation.
+async fn serve_events<E, R, H, Fut>(function: Function, service: AutomationService, handler: H) -> Result<(), lambda_runtime::Error>
+where
+    E: DeserializeOwned + Correlated + Send + 'static,
+    R: Serialize + Send + 'static,
+    H: Fn(AutomationService, E) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, AutomationError>> + Send + 'static,
+{
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
+        let (service, handler) = (service.clone(), handler.clone());
         let span = tracing::info_span!(
             "invocation",
             service = SERVICE,
             function = function.name(),
             cold_start = COLD.swap(false, Ordering::Relaxed),
             function_request_id = %event.context.request_id,
-            correlation_id = %correlation_id(&event.payload),
+            correlation_id = %event.payload.correlation_id(),
         );
         async move {
             let started = Instant::now();
-            let outcome = handle(&service, function, event.payload).await.map_err(HandlerError::from);
+            let outcome = handler(service, event.payload).await.map_err(HandlerError::from);
             if let Err(e) = &outcome {
                 tracing::error!(error_type = e.error_type, error = %e.message, "invocation failed");
             }
@@ -125,8 +186,12 @@ mod tests {
 
     #[test]
     fn correlation_comes_from_the_run_id() {
-        assert_eq!(correlation_id(&json!({"run_id": "run_1"})), "run_1");
-        assert_eq!(correlation_id(&json!({"Payload": {"run_id": "run_2"}})), "run_2");
-        assert_eq!(correlation_id(&json!({"Records": []})), "-");
+        assert_eq!(json!({"run_id": "run_1"}).correlation_id(), "run_1");
+        assert_eq!(json!({"Payload": {"run_id": "run_2"}}).correlation_id(), "run_2");
+        assert_eq!(json!({"Records": []}).correlation_id(), "-");
+        let mut change = ExecutionStatusChangeEvent::default();
+        assert_eq!(change.correlation_id(), "-");
+        change.detail.name = "run_3".into();
+        assert_eq!(change.correlation_id(), "run_3");
     }
 }

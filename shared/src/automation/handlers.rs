@@ -1,13 +1,15 @@
-//! The automation's function handlers: JSON in, JSON out. The Lambda crates in
-//! `functions/` and the local state machine interpreter call exactly these.
+//! The automation's function handlers. Step Functions tasks take and return JSON
+//! ([`handle`]); the local interpreter and the task Lambdas call exactly that. The
+//! event-driven functions get their AWS event types at the Lambda edge
+//! (`functions/lambda`), which turns them into the domain calls here, so this crate
+//! knows nothing of Lambda's event shapes.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::error::AutomationError;
 use super::service::{AutomationService, StepInput};
-use crate::domain::Stage;
-use crate::ports::queue::QueueMessage;
+use crate::domain::{RunId, RunStatus, Stage};
 
 /// Every function of the automation, by its deployed name (`igny8-<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,44 +99,54 @@ struct FinalizeInput {
     cancelled: bool,
 }
 
-/// An EventBridge "Step Functions Execution Status Change" event's detail.
-#[derive(Debug, Deserialize)]
-struct StatusChange {
-    detail: StatusDetail,
-}
-
-#[derive(Debug, Deserialize)]
-struct StatusDetail {
-    status: String,
-    input: Option<String>,
+/// The `detail` of EventBridge's "Step Functions Execution Status Change" event: what
+/// run-cleanup needs to find the run an execution that ended without Catch belonged to
+/// (the Lambda edge receives it inside `aws_lambda_events`' `EventBridgeEvent`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionStatusChange {
+    /// The execution (its name is the run id).
     #[serde(default)]
-    error: Option<String>,
+    pub execution_arn: String,
+    /// Its state machine.
     #[serde(default)]
-    cause: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SqsEvent {
-    #[serde(rename = "Records", default)]
-    records: Vec<SqsRecord>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SqsRecord {
-    #[serde(rename = "messageId")]
-    message_id: String,
-    #[serde(rename = "receiptHandle", default)]
-    receipt_handle: String,
-    body: String,
+    pub state_machine_arn: String,
+    /// The execution's name.
     #[serde(default)]
-    attributes: SqsAttributes,
+    pub name: String,
+    /// `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED`.
+    pub status: String,
+    /// The execution's input, as the JSON string Step Functions reports.
+    #[serde(default)]
+    pub input: Option<String>,
+    /// The error the execution ended with, if any.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Its cause.
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct SqsAttributes {
-    #[serde(rename = "ApproximateReceiveCount", default)]
-    approximate_receive_count: Option<String>,
+/// What run-cleanup did with one status change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum CleanupOutcome {
+    /// The run is marked (or already was) final, holds and lock released.
+    Cleaned {
+        /// The run.
+        run_id: RunId,
+        /// Its status now.
+        status: RunStatus,
+    },
+    /// Nothing to clean: the execution did not end abnormally, or carries no run.
+    Ignored {
+        /// Why.
+        reason: String,
+    },
 }
+
+/// Execution statuses that skip the state machine's Catch (DESIGN §3).
+const ABNORMAL_ENDS: [&str; 3] = ["FAILED", "TIMED_OUT", "ABORTED"];
 
 fn parse<T: serde::de::DeserializeOwned>(event: Value) -> Result<T, AutomationError> {
     serde_json::from_value(event).map_err(|e| AutomationError::Invalid(format!("malformed event: {e}")))
@@ -144,7 +156,11 @@ fn to_value<T: serde::Serialize>(value: &T) -> Result<Value, AutomationError> {
     serde_json::to_value(value).map_err(|e| AutomationError::Invalid(e.to_string()))
 }
 
-/// Runs one function on one event.
+/// Runs one Step Functions task (a Task state's input, JSON in and out): the stage
+/// steps, stage 6, pause, finalize and failure. The interpreter and the task Lambdas
+/// call exactly this; the event-driven functions (image worker, scheduler, cleanup)
+/// take their own event types at the edge and call [`AutomationService::image_jobs`],
+/// [`AutomationService::scheduler_tick`] and [`run_cleanup`].
 pub async fn handle(service: &AutomationService, function: Function, event: Value) -> Result<Value, AutomationError> {
     match function {
         Function::Stage(Stage::Images) | Function::StageImages => service.queue_images(&parse(event)?).await,
@@ -161,30 +177,25 @@ pub async fn handle(service: &AutomationService, function: Function, event: Valu
             let run = service.fail(&input.step, &error, &cause).await?;
             Ok(json!({"run_id": run.id, "status": run.status, "error": run.error}))
         }
-        Function::RunCleanup => {
-            let change: StatusChange = parse(event)?;
-            let Some(input) = change.detail.input else { return Ok(json!({"ignored": "no execution input"})) };
-            let step: StepInput = serde_json::from_str(&input).map_err(|e| AutomationError::Invalid(format!("execution input: {e}")))?;
-            let error = change.detail.error.unwrap_or_else(|| format!("States.{}", change.detail.status));
-            let run = service.fail(&step, &error, change.detail.cause.as_deref().unwrap_or("")).await?;
-            Ok(json!({"run_id": run.id, "status": run.status}))
-        }
-        Function::ImageWorker => {
-            let event: SqsEvent = parse(event)?;
-            let messages: Vec<QueueMessage> = event
-                .records
-                .into_iter()
-                .map(|r| QueueMessage {
-                    id: r.message_id,
-                    body: r.body,
-                    receipt: r.receipt_handle,
-                    receive_count: r.attributes.approximate_receive_count.and_then(|c| c.parse().ok()).unwrap_or(1),
-                })
-                .collect();
-            let failed = service.image_jobs(&messages).await;
-            let items: Vec<Value> = failed.into_iter().map(|id| json!({"itemIdentifier": id})).collect();
-            Ok(json!({"batchItemFailures": items}))
-        }
-        Function::Scheduler => to_value(&service.scheduler_tick().await?),
+        Function::RunCleanup | Function::ImageWorker | Function::Scheduler => Err(AutomationError::Invalid(format!(
+            "{} is not a Step Functions task: it takes its own event type",
+            function.name()
+        ))),
     }
+}
+
+/// run-cleanup: an execution that failed, timed out or was stopped skipped the state
+/// machine's Catch, so mark its run failed and release its holds and site lock (a run
+/// already final only has a lock or holds still released). Other statuses are ignored.
+pub async fn run_cleanup(service: &AutomationService, change: &ExecutionStatusChange) -> Result<CleanupOutcome, AutomationError> {
+    if !ABNORMAL_ENDS.contains(&change.status.as_str()) {
+        return Ok(CleanupOutcome::Ignored { reason: format!("execution status {}", change.status) });
+    }
+    let Some(input) = change.input.as_deref() else {
+        return Ok(CleanupOutcome::Ignored { reason: "no execution input".into() });
+    };
+    let step: StepInput = serde_json::from_str(input).map_err(|e| AutomationError::Invalid(format!("execution input: {e}")))?;
+    let error = change.error.clone().unwrap_or_else(|| format!("States.{}", change.status));
+    let run = service.fail(&step, &error, change.cause.as_deref().unwrap_or("")).await?;
+    Ok(CleanupOutcome::Cleaned { run_id: run.id, status: run.status })
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::error::AutomationError;
-use super::service::{to_json, AutomationService, StepInput, IMAGE_MAX_RECEIVES, IMAGE_QUEUE};
+use super::service::{to_json, AutomationService, StepInput, IMAGE_MAX_RECEIVES};
 use crate::billing::ChargeRequest;
 use crate::domain::{AccountId, ImageId, ImageRecord, ImageStatus, RunId, SiteId, Stage, TransactionKind, UsageDetails};
 use crate::ports::queue::QueueMessage;
@@ -87,7 +87,7 @@ impl AutomationService {
             })
             .collect::<Result<_, _>>()?;
         for chunk in bodies.chunks(10) {
-            i.ports.queue.send_batch(IMAGE_QUEUE, chunk.to_vec()).await?;
+            i.ports.queue.send_batch(self.image_queue(), chunk.to_vec()).await?;
         }
         let mut writes = Vec::new();
         for im in outstanding.into_iter().filter(|im| im.status == ImageStatus::Pending) {

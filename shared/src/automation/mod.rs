@@ -12,7 +12,7 @@ pub mod stages;
 pub mod summary;
 
 pub use error::AutomationError;
-pub use handlers::{handle, Function};
+pub use handlers::{handle, run_cleanup, CleanupOutcome, ExecutionStatusChange, Function};
 pub use images::{ImageJob, JobOutcome};
 pub use logger::{AutomationLogger, RunLog, TraceEvent, TraceKind};
 pub use schedule::{next_after, ScheduledStart};

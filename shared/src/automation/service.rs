@@ -24,7 +24,8 @@ use crate::ports::workflow::{Workflow, WorkflowError};
 use crate::ports::{Clock, IdGenerator, ItemStore, StoreError};
 use crate::repo::{ConfigRepo, Records, RepoError, RunRepo, SiteRepo};
 
-/// Queue the image jobs of stage 6 go to.
+/// Queue the image jobs of stage 6 go to unless the service is told another
+/// ([`AutomationService::set_image_queue`]; on AWS from `IGNY8_IMAGE_QUEUE`).
 pub const IMAGE_QUEUE: &str = "igny8-images";
 /// Dead-letter queue of image jobs.
 pub const IMAGE_DLQ: &str = "igny8-images-dlq";
@@ -148,6 +149,7 @@ pub(crate) struct Inner {
     pub(crate) contents: Records<Content>,
     pub(crate) images: Records<ImageRecord>,
     workflow: OnceLock<Arc<dyn Workflow>>,
+    image_queue: OnceLock<String>,
 }
 
 /// The automation run's rules.
@@ -176,6 +178,7 @@ impl AutomationService {
             credits,
             ports,
             workflow: OnceLock::new(),
+            image_queue: OnceLock::new(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -184,6 +187,18 @@ impl AutomationService {
     pub fn set_workflow(&self, workflow: Arc<dyn Workflow>) {
         // A second binding is ignored: the first engine keeps its executions.
         let _ = self.inner.workflow.set(workflow);
+    }
+
+    /// Names the queue stage 6 sends image jobs to (once, at wiring): the deployed
+    /// queue's name comes from configuration, not from a constant.
+    pub fn set_image_queue(&self, queue: impl Into<String>) {
+        // A second naming is ignored, as for the workflow: jobs already sent stay put.
+        let _ = self.inner.image_queue.set(queue.into());
+    }
+
+    /// The queue stage 6 sends image jobs to ([`IMAGE_QUEUE`] unless named).
+    pub fn image_queue(&self) -> &str {
+        self.inner.image_queue.get().map_or(IMAGE_QUEUE, String::as_str)
     }
 
     pub(crate) fn workflow(&self) -> Result<&Arc<dyn Workflow>, AutomationError> {

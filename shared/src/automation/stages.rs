@@ -14,6 +14,7 @@ use std::hash::{Hash, Hasher};
 use super::error::AutomationError;
 use super::service::{stage_route, AutomationService, BatchOutcome, StepInput, StepOutput};
 use crate::ai::{ArticleOut, ClusterOptions, ClusterOut, IdeaOut, KeywordInput, Usage};
+use crate::billing::CreditError;
 use crate::domain::{
     AutomationConfig, AutomationRun, Cluster, ClusterId, ClusterStatus, Content, ContentId, ContentStatus,
     Idea, IdeaId, IdeaStatus, ImageId, ImageRecord, ImageStatus, KeywordStatus, Stage, TaskId,
@@ -155,7 +156,11 @@ impl AutomationService {
         let Bill { stage, item, operation, estimate_units } = bill;
         let key = format!("{}/{}/{item}", run.id, stage.number());
         let credits = &self.inner.credits;
-        let estimate = credits.cost(operation, estimate_units.max(1)).await?;
+        // One read of the operation's price serves the hold and the settle (before, each
+        // priced itself: a second GetItem of the same item per AI call on DynamoDB).
+        let price = credits.cost_config(operation).await?;
+        let cost = |units: i64| price.cost_for(units).ok_or(CreditError::InvalidUnits(units));
+        let estimate = cost(estimate_units.max(1))?;
         let reason = format!("stage {} {}", stage.number(), stage.name());
         let hold = credits
             .hold(&run.account_id, estimate, &reason, Some(run.id.to_string()), Some(format!("{key}/hold")))
@@ -172,7 +177,7 @@ impl AutomationService {
             credits.release(&run.account_id, &hold.id).await?;
             return Ok((value, 0));
         }
-        let actual = credits.cost(operation, n).await?;
+        let actual = cost(n)?;
         let receipt = credits.settle(&run.account_id, &hold.id, actual, Some(usage(run, stage, operation, n, &u))).await?;
         Ok((value, -receipt.transaction.amount))
     }

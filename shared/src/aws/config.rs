@@ -9,6 +9,11 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
+/// The SDK's interceptor types, the same for every service client (they come from
+/// `aws-smithy-runtime-api`): one interceptor can observe DynamoDB, S3 and SQS alike,
+/// as the request-counting benchmarks do.
+pub use aws_sdk_dynamodb::config::{Intercept, SharedInterceptor};
+
 /// Region used when neither the environment nor a profile names one, so a laptop
 /// pointed at an emulator needs no AWS configuration at all.
 pub const DEFAULT_REGION: &str = "us-east-1";

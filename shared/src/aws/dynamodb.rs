@@ -33,6 +33,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use serde_json::{Map, Number, Value};
 
+use super::config::SharedInterceptor;
 use crate::ports::item_store::{
     validate_actions, validate_transaction, Condition, FailedWrite, Index, Item, ItemStore, Key,
     Page, Query, StoreError, UpdateAction, WriteOp, GSI1PK, GSI1SK, PK, SK,
@@ -96,6 +97,15 @@ impl DynamoStore {
     /// deliberately leaves out (admin scripts, diagnostics).
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The same adapter with `interceptor` on its client (request counting, tracing):
+    /// the benchmarks count DynamoDB round trips per stage item this way.
+    #[must_use]
+    pub fn with_interceptor(self, interceptor: SharedInterceptor) -> Self {
+        let mut config = self.client.config().to_builder();
+        config.push_interceptor(interceptor);
+        Self { client: Client::from_conf(config.build()), table: self.table }
     }
 
     /// The table every operation targets, for logs and admin tooling.

@@ -24,7 +24,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use aws_sdk_s3::Client;
 
-use super::config::{endpoint_override, sdk_config, DEFAULT_REGION};
+use super::config::{endpoint_override, sdk_config, SharedInterceptor, DEFAULT_REGION};
 use crate::ports::blob::{validate_key, validate_prefix, BlobError, BlobInfo, BlobStore};
 
 /// Longest validity S3 accepts for a SigV4 presigned URL (7 days).
@@ -67,6 +67,15 @@ impl S3Blobs {
     /// deliberately leaves out (admin scripts, lifecycle rules).
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The same adapter with `interceptor` on its client (request counting, tracing):
+    /// the benchmarks count S3 round trips per stage item this way.
+    #[must_use]
+    pub fn with_interceptor(self, interceptor: SharedInterceptor) -> Self {
+        let mut config = self.client.config().to_builder();
+        config.push_interceptor(interceptor);
+        Self { client: Client::from_conf(config.build()), bucket: self.bucket }
     }
 
     /// The bucket every operation targets, for logs and admin tooling.

@@ -31,7 +31,7 @@ use aws_sdk_sqs::types::{
 use aws_sdk_sqs::Client;
 use serde_json::json;
 
-use super::config::sdk_config;
+use super::config::{sdk_config, SharedInterceptor};
 use crate::ports::queue::{
     validate_batch, validate_queue_name, validate_receive, validate_visibility, Queue, QueueError,
     QueueMessage,
@@ -84,6 +84,26 @@ impl SqsQueue {
     /// deliberately leaves out (purging, redriving a dead-letter queue by hand).
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The same adapter (and URL cache) with `interceptor` on its client (request
+    /// counting, tracing): the benchmarks count SQS round trips per stage item this way.
+    #[must_use]
+    pub fn with_interceptor(self, interceptor: SharedInterceptor) -> Self {
+        let mut config = self.client.config().to_builder();
+        config.push_interceptor(interceptor);
+        Self { client: Client::from_conf(config.build()), urls: self.urls }
+    }
+
+    /// Records a queue's URL known from configuration (the SAM template passes it), so
+    /// the first send of a cold Lambda needs no GetQueueUrl round trip.
+    pub fn remember_url(&self, queue: &str, url: &str) -> Result<(), QueueError> {
+        validate_queue_name(queue)?;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(QueueError::Invalid(format!("queue URL {url:?} of {queue:?} is not an http(s) URL")));
+        }
+        self.cache().insert(queue.to_owned(), url.to_owned());
+        Ok(())
     }
 
     /// Creates `queue` if missing (and, with `dead_letter = Some((dlq, n))`, the
@@ -392,6 +412,15 @@ mod tests {
         assert_eq!(seconds(Duration::from_millis(200)), 1);
         assert_eq!(seconds(Duration::from_secs(2)), 2);
         assert_eq!(seconds(Duration::from_millis(2001)), 3);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_url_must_be_a_url_of_a_valid_queue() {
+        let q = SqsQueue::connect(Some("http://127.0.0.1:1")).await.expect("connect");
+        assert!(q.remember_url("jobs", "http://127.0.0.1:1/000000000000/jobs").is_ok());
+        assert_eq!(q.url("jobs").await.expect("cached, no call"), "http://127.0.0.1:1/000000000000/jobs");
+        assert!(matches!(q.remember_url("jobs", "jobs"), Err(QueueError::Invalid(_))));
+        assert!(matches!(q.remember_url("bad name", "https://x/1/bad"), Err(QueueError::Invalid(_))));
     }
 
     #[tokio::test]

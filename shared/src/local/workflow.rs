@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::asl::{Definition, Executor, ExecutorError, ExecutorOptions, TaskContext, TaskError, TaskHandler};
-use crate::automation::{handle, AutomationService, Function, IMAGE_QUEUE};
+use crate::automation::{handle, AutomationService, Function};
 use crate::ports::queue::Queue;
 use crate::ports::workflow::{Workflow, WorkflowError};
 
@@ -116,17 +116,18 @@ impl Workflow for LocalWorkflow {
 /// How long a received image job stays invisible to other workers.
 const IMAGE_VISIBILITY: Duration = Duration::from_secs(60);
 
-/// Drains the image queue in process, with SQS's partial-batch-failure semantics:
+/// Drains the service's image queue in process, with SQS's partial-batch-failure semantics:
 /// handled messages are deleted, failed ones reappear after their visibility timeout.
 pub async fn drain_image_queue(service: &AutomationService, queue: &dyn Queue, batch: usize) -> Result<usize, crate::ports::queue::QueueError> {
-    let messages = queue.receive(IMAGE_QUEUE, batch.clamp(1, 10), IMAGE_VISIBILITY).await?;
+    let image_queue = service.image_queue();
+    let messages = queue.receive(image_queue, batch.clamp(1, 10), IMAGE_VISIBILITY).await?;
     let failed = service.image_jobs(&messages).await;
     for m in messages.iter().filter(|m| !failed.contains(&m.id)) {
-        queue.delete(IMAGE_QUEUE, &m.receipt).await?;
+        queue.delete(image_queue, &m.receipt).await?;
     }
     for m in messages.iter().filter(|m| failed.contains(&m.id)) {
         // Retry soon rather than after the full timeout: the laptop has no other worker.
-        queue.change_visibility(IMAGE_QUEUE, &m.receipt, Duration::from_millis(200)).await?;
+        queue.change_visibility(image_queue, &m.receipt, Duration::from_millis(200)).await?;
     }
     Ok(messages.len())
 }
