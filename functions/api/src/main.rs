@@ -25,7 +25,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let config = CloudConfig::from_env()?;
-    let (services, automation) = automation(&config, ai_from_env()?).await;
+    let (services, automation) = automation(&config, ai_from_env()?).await?;
     let app = router(ApiState::new(services, automation, AuthMode::Gateway));
     lambda_http::run(service_fn(move |request: Request| {
         let span = tracing::info_span!(
