@@ -13,15 +13,13 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::idempotency::IDEMPOTENCY_KEY;
 use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
 use crate::automation::AutomationError;
+use crate::billing::credits::MAX_PRICE;
 use crate::billing::{LedgerReceipt, Reconciliation, UsageFilter};
 use crate::domain::{CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, RunId, TransactionKind};
 
 /// The most credits one request may add (a grant, a top-up, an account's opening
 /// balance): far above any real purchase, far below where sums of the ledger overflow.
 pub const MAX_CREDITS_PER_REQUEST: i64 = 1_000_000_000;
-/// The highest price of one unit, or of one call's minimum charge: a run's estimate
-/// sums prices times units, and must not overflow.
-pub const MAX_PRICE: i64 = 1_000_000;
 
 /// The balance and the holds that reserve part of it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -69,10 +67,10 @@ pub struct CostUpdate {
     /// What a unit measures.
     pub unit: CostUnit,
     /// Credits per chargeable unit.
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub credits_per_unit: i64,
     /// Smallest charge of one call.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1000000)]
     pub min_credits: i64,
 }
 
@@ -81,7 +79,7 @@ pub struct CostUpdate {
 #[serde(deny_unknown_fields)]
 pub struct CreditGrant {
     /// Whole credits, at least 1.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1000000000)]
     pub amount: i64,
     /// top_up | grant | refund.
     pub kind: TransactionKind,

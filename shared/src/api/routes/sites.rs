@@ -30,7 +30,7 @@ pub struct NewAccount {
     pub name: String,
     /// Starting credits, granted in the ledger.
     #[serde(default)]
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1000000000)]
     pub credits: i64,
 }
 
