@@ -23,37 +23,12 @@ cargo build --release -p igny8-cli --locked --quiet --manifest-path "$root/Cargo
 igny8="$CARGO_TARGET_DIR/release/igny8"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/igny8-bench-api.XXXXXX")
-server=""
-stop() {
-    if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
-        kill -INT "$server" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$server" 2>/dev/null || true
-        wait "$server" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap stop EXIT INT TERM
-
+# shellcheck source=scripts/serve_fixture.sh
+source "$root/scripts/serve_fixture.sh"
 # A finished run over the example file: the run read by GET, the site imported into.
-data="$work/data"
-"$igny8" --data-dir "$data" run --keywords "$root/examples/keywords.csv" --quiet --json > "$work/run.json"
-field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
-run_id=$(field "$work/run.json" run_id)
-site_id=$(field "$data/local.json" site_id)
-IGNY8_BENCH_TOKEN=$("$igny8" --data-dir "$data" token --account "$(field "$data/local.json" account_id)" --role owner)
+serve_fixture "$igny8" "$root/examples/keywords.csv" "$work"
+IGNY8_BENCH_TOKEN=$token
 export IGNY8_BENCH_TOKEN
-
-"$igny8" --data-dir "$data" serve --port 0 2> "$work/serve.log" &
-server=$!
-port=""
-for _ in $(seq 100); do
-    port=$(sed -n 's|^igny8 API listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$work/serve.log" | head -n1)
-    [ -n "$port" ] && break
-    kill -0 "$server" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "bench_api: igny8 serve did not report its port" >&2; exit 1; }
 base="http://127.0.0.1:$port"
 
 # One summary line per wrk run; any non-2xx response or socket error fails the bench.

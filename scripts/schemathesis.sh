@@ -17,45 +17,18 @@ cargo build -p igny8-cli --locked --quiet --manifest-path "$root/Cargo.toml"
 igny8="$CARGO_TARGET_DIR/debug/igny8"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/igny8-fuzz.XXXXXX")
-server=""
-stop() {
-    if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
-        # igny8 serve stops gracefully on SIGINT; SIGKILL if it has not within 5 s.
-        kill -INT "$server" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$server" 2>/dev/null || true
-        wait "$server" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap stop EXIT INT TERM
-
+# shellcheck source=scripts/serve_fixture.sh
+source "$root/scripts/serve_fixture.sh"
 # Data to fuzz against: a small keyword file keeps the run to seconds in a debug build.
 head -n 31 "$root/examples/keywords.csv" > "$work/keywords.csv"
-data="$work/data"
-"$igny8" --data-dir "$data" run --keywords "$work/keywords.csv" --quiet --json > "$work/run.json"
-field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
-account=$(field "$data/local.json" account_id)
+serve_fixture "$igny8" "$work/keywords.csv" "$work"
 # Real ids in the paths, so the cases reach real records (unknown ids are a plain 404,
 # covered by the route tests) and their responses are checked against the schemas.
 cat > "$work/schemathesis.toml" <<EOF
 [parameters]
-"path.site_id" = "$(field "$data/local.json" site_id)"
-"path.run_id" = "$(field "$work/run.json" run_id)"
+"path.site_id" = "$site_id"
+"path.run_id" = "$run_id"
 EOF
-token=$("$igny8" --data-dir "$data" token --account "$account" --role owner)
-
-"$igny8" --data-dir "$data" serve --port 0 2> "$work/serve.log" &
-server=$!
-port=""
-for _ in $(seq 100); do
-    port=$(sed -n 's|^igny8 API listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$work/serve.log" | head -n1)
-    [ -n "$port" ] && break
-    kill -0 "$server" 2>/dev/null || { cat "$work/serve.log" >&2; echo "schemathesis: igny8 serve exited" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$port" ] || { cat "$work/serve.log" >&2; echo "schemathesis: igny8 serve did not report its port" >&2; exit 1; }
-echo "schemathesis: igny8 serve on 127.0.0.1:$port" >&2
 
 status=0
 # The coverage phase is left out: schemathesis 4.32.5 stops it with an internal

@@ -49,14 +49,14 @@ impl SiteRepo {
         Self { store }
     }
 
+    /// A site's item, indexed under its account.
+    fn item(site: &Site) -> Result<crate::ports::Item, RepoError> {
+        to_item(site, "site", &keys::site(&site.id), Some((keys::account_sites_index(&site.account_id), format!("SITE#{}", site.id))))
+    }
+
     /// Writes a new site; fails with a condition error when its account does not exist.
     pub async fn create(&self, site: &Site) -> Result<(), RepoError> {
-        let item = to_item(
-            site,
-            "site",
-            &keys::site(&site.id),
-            Some((keys::account_sites_index(&site.account_id), format!("SITE#{}", site.id))),
-        )?;
+        let item = Self::item(site)?;
         self.store
             .transact(vec![
                 WriteOp::Check { key: keys::account(&site.account_id), condition: Condition::ItemExists },
@@ -68,13 +68,7 @@ impl SiteRepo {
 
     /// Replaces an existing site's record (its account and id never change).
     pub async fn save(&self, site: &Site) -> Result<(), RepoError> {
-        let item = to_item(
-            site,
-            "site",
-            &keys::site(&site.id),
-            Some((keys::account_sites_index(&site.account_id), format!("SITE#{}", site.id))),
-        )?;
-        self.store.put(item, Some(Condition::ItemExists)).await?;
+        self.store.put(Self::item(site)?, Some(Condition::ItemExists)).await?;
         Ok(())
     }
 
