@@ -15,15 +15,7 @@ static COLD: AtomicBool = AtomicBool::new(true);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(false)
-        .with_ansi(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    igny8_lambda::init_json_logs();
     let config = CloudConfig::from_env()?;
     let (services, automation) = automation(&config, ai_from_env()?).await?;
     let app = router(ApiState::new(services, automation, AuthMode::Gateway));

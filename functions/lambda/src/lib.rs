@@ -107,9 +107,11 @@ impl Correlated for ExecutionStatusChangeEvent {
 
 static COLD: AtomicBool = AtomicBool::new(true);
 
-/// Serves `function` with its own event type until the runtime stops the process.
-pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
+/// JSON log lines with the invocation span's keys flattened in, as CloudWatch Logs
+/// Insights and the Powertools conventions expect; `RUST_LOG` filters (default info).
+pub fn init_json_logs() {
+    // A second call (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(true)
@@ -117,7 +119,12 @@ pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
         .with_target(false)
         .with_ansi(false)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+        .try_init();
+}
+
+/// Serves `function` with its own event type until the runtime stops the process.
+pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
+    init_json_logs();
     let config = CloudConfig::from_env()?;
     let (_services, service) = automation(&config, ai_from_env()?).await?;
     match function {
