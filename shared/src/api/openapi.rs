@@ -1,7 +1,8 @@
 //! The OpenAPI 3.1 document, derived from the handlers' annotations and the records'
 //! schemas; served at `/openapi.json` and checked into `docs/openapi.json`.
 
-use axum::Json;
+use axum::http::header;
+use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
@@ -61,9 +62,13 @@ pub fn document_json() -> String {
     document().to_pretty_json().unwrap_or_default()
 }
 
+/// The checked-in document (kept equal to [`document`] by a test), served as it is:
+/// no schema is built per request and the Lambda links none of the generator.
+pub const DOCUMENT_JSON: &str = include_str!("../../../docs/openapi.json");
+
 /// `GET /openapi.json` (no token needed).
-pub async fn serve() -> Json<Document> {
-    Json(document())
+pub async fn serve() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT_JSON)
 }
 
 #[cfg(test)]
@@ -76,12 +81,13 @@ mod tests {
     #[test]
     fn the_checked_in_document_is_current() {
         let generated = format!("{}\n", document_json());
-        if std::env::var_os("IGNY8_UPDATE_OPENAPI").is_some() {
+        let updating = std::env::var_os("IGNY8_UPDATE_OPENAPI").is_some();
+        if updating {
             std::fs::write(CHECKED_IN, &generated).expect("write docs/openapi.json");
         }
         let stored = std::fs::read_to_string(CHECKED_IN).unwrap_or_default();
         assert!(
-            stored == generated,
+            stored == generated && (updating || DOCUMENT_JSON == generated),
             "docs/openapi.json is out of date: run `IGNY8_UPDATE_OPENAPI=1 cargo test -p igny8-core openapi` and commit it"
         );
     }
