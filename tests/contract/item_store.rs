@@ -17,6 +17,8 @@ igny8_tests::contract_suite!(
     malformed_requests_are_invalid,
     concurrent_adds_are_atomic,
     concurrent_conditional_puts_have_one_winner,
+    get_many_answers_each_key_in_order,
+    get_many_takes_more_keys_than_one_batch,
 );
 
 fn item(v: Value) -> Item {
@@ -255,4 +257,60 @@ async fn concurrent_conditional_puts_have_one_winner(store: Arc<dyn ItemStore>) 
         }
     }
     assert_eq!(wins, 1);
+}
+
+async fn get_many_answers_each_key_in_order(store: Arc<dyn ItemStore>) {
+    assert_eq!(store.get_many(&[]).await.expect("empty"), Vec::<Option<Item>>::new());
+    let a = item(json!({"PK": "G", "SK": "a", "v": 1, "l": [1, {"x": "y"}]}));
+    let b = item(json!({"PK": "G", "SK": "b", "v": 2}));
+    let c = item(json!({"PK": "G2", "SK": "a", "v": 3}));
+    for it in [&a, &b, &c] {
+        store.put(it.clone(), None).await.expect("put");
+    }
+    let (ka, kb, kc, gone) = (Key::new("G", "a"), Key::new("G", "b"), Key::new("G2", "a"), Key::new("G", "z"));
+    // Not the stored order, a missing key, repeats of a present and of a missing key.
+    let keys = [kc.clone(), gone.clone(), ka.clone(), kb.clone(), ka.clone(), gone.clone(), kc.clone()];
+    let got = store.get_many(&keys).await.expect("get_many");
+    assert_eq!(
+        got,
+        vec![Some(c.clone()), None, Some(a.clone()), Some(b), Some(a.clone()), None, Some(c)]
+    );
+    assert_eq!(store.get_many(std::slice::from_ref(&gone)).await.expect("missing"), vec![None]);
+    // Many copies of one key are still one item each.
+    let same = vec![ka; 150];
+    let got = store.get_many(&same).await.expect("repeated");
+    assert_eq!(got.len(), 150);
+    assert!(got.iter().all(|g| g.as_ref() == Some(&a)));
+}
+
+async fn get_many_takes_more_keys_than_one_batch(store: Arc<dyn ItemStore>) {
+    let stored = |i: usize| item(json!({"PK": format!("H{}", i % 3), "SK": format!("{i:04}"), "n": i}));
+    let key = |i: usize| Key::new(format!("H{}", i % 3), format!("{i:04}"));
+    for i in 0..230 {
+        store.put(stored(i), None).await.expect("put");
+    }
+    // 230 present keys in reverse, a missing one every tenth, and repeats far apart
+    // (across the 100-key requests the DynamoDB adapter splits them into).
+    let mut keys = Vec::new();
+    let mut expected = Vec::new();
+    for i in (0..230).rev() {
+        keys.push(key(i));
+        expected.push(Some(stored(i)));
+        if i % 10 == 0 {
+            keys.push(Key::new(format!("H{}", i % 3), format!("missing{i}")));
+            expected.push(None);
+        }
+    }
+    for i in [0, 229, 101, 5] {
+        keys.push(key(i));
+        expected.push(Some(stored(i)));
+    }
+    keys.push(Key::new("H0", "missing0"));
+    expected.push(None);
+    assert!(keys.len() > 250);
+    let got = store.get_many(&keys).await.expect("get_many");
+    assert_eq!(got.len(), keys.len());
+    for (n, (g, e)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(g, e, "position {n} ({})", keys[n]);
+    }
 }

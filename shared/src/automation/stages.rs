@@ -240,12 +240,16 @@ impl AutomationService {
         let mut outcome = BatchOutcome::default();
         let now = rfc3339(self.now());
         for cluster in batch {
-            let mut keywords = Vec::new();
-            for kid in &cluster.keyword_ids {
-                if let Some(k) = i.keywords.get(&run.site_id, kid.as_str()).await? {
-                    keywords.push(KeywordInput { keyword: k.keyword, volume: k.volume, difficulty: k.difficulty, cpc: k.cpc, intent: k.intent });
-                }
-            }
+            // One batch read for the cluster's keywords (in the cluster's order; a
+            // keyword deleted since clustering is skipped), not one read per keyword.
+            let keywords: Vec<KeywordInput> = i
+                .keywords
+                .get_many(&run.site_id, &cluster.keyword_ids)
+                .await?
+                .into_iter()
+                .flatten()
+                .map(|k| KeywordInput { keyword: k.keyword, volume: k.volume, difficulty: k.difficulty, cpc: k.cpc, intent: k.intent })
+                .collect();
             let out = ClusterOut {
                 name: cluster.name.clone(),
                 pillar_keyword: cluster.pillar_keyword.clone(),

@@ -2,6 +2,8 @@
 //!
 //! Every port operation maps onto one DynamoDB call, so the guarantees the services rely
 //! on (conditional writes, atomic adds, all-or-nothing transactions) are DynamoDB's own.
+//! The one exception is `get_many`, a read: BatchGetItem of up to 100 keys a request,
+//! so a list of any length costs one request per 100 distinct keys (plus retries).
 //! Conditions and updates are rendered through one small builder that only ever emits
 //! placeholders (`#n0`, `:v0`): attribute names and values supplied by callers never
 //! become expression text, so they cannot change an expression's meaning.
@@ -17,6 +19,9 @@
 //!   the partition is exhausted, and the cursor has the embedded adapter's format.
 //! * An update with no actions is refused (`Invalid`): DynamoDB has no expression that
 //!   touches nothing, and moto answers an UpdateItem without one with HTTP 500.
+//! * `get_many` takes repeated keys (BatchGetItem refuses them: each distinct key is
+//!   requested once and its item handed to every position) and any number of keys
+//!   (split into requests of 100), and retries UnprocessedKeys itself.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -26,9 +31,9 @@ use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetad
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck, Delete,
-    GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
-    ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
-    TransactWriteItem, Update,
+    GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType, KeysAndAttributes, Projection,
+    ProjectionType, Put, ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use serde_json::{Map, Number, Value};
@@ -36,7 +41,7 @@ use serde_json::{Map, Number, Value};
 use super::config::SharedInterceptor;
 use crate::ports::item_store::{
     validate_actions, validate_transaction, Condition, FailedWrite, Index, Item, ItemStore, Key,
-    Page, Query, StoreError, UpdateAction, WriteOp, GSI1PK, GSI1SK, PK, SK,
+    Page, Query, StoreError, UpdateAction, WriteOp, GSI1PK, GSI1SK, MAX_BATCH_GET_KEYS, PK, SK,
 };
 
 /// Name of the one secondary index, as created by [`DynamoStore::ensure_table`].
@@ -50,6 +55,16 @@ pub use super::config::DEFAULT_REGION;
 /// How long [`DynamoStore::ensure_table`] waits for a new table (and its index) to
 /// become ACTIVE before giving up; real DynamoDB usually needs well under a minute.
 const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// First wait before re-asking BatchGetItem for its UnprocessedKeys; doubles per retry.
+/// AWS answers with UnprocessedKeys when a partition is throttled or the response hit
+/// its 16 MB cap, and asks callers to back off before retrying them.
+const BATCH_GET_FIRST_BACKOFF: Duration = Duration::from_millis(25);
+/// Longest wait between two BatchGetItem retries.
+const BATCH_GET_MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// BatchGetItem retries in a row that read nothing before `get_many` reports the
+/// store as throttled (a retry that reads some of the keys starts the count again).
+const BATCH_GET_MAX_STALLS: u32 = 8;
 
 /// Error codes meaning "slow down", whichever call returns them.
 const THROTTLE_CODES: [&str; 4] = [
@@ -120,6 +135,60 @@ impl DynamoStore {
         self.create_table_if_missing().await?;
         self.wait_until_active().await?;
         self.enable_ttl().await
+    }
+
+    /// One BatchGetItem of at most [`MAX_BATCH_GET_KEYS`] distinct keys, repeated for
+    /// its UnprocessedKeys until every key is answered; the items read go into `found`
+    /// (a key absent from it afterwards has no item).
+    async fn batch_get(
+        &self,
+        keys: &[&Key],
+        found: &mut HashMap<Key, Item>,
+    ) -> Result<(), StoreError> {
+        let mut pending: Vec<HashMap<String, AttributeValue>> =
+            keys.iter().map(|k| key_attrs(k)).collect();
+        let mut delay = BATCH_GET_FIRST_BACKOFF;
+        let mut stalls = 0;
+        while !pending.is_empty() {
+            let asked = pending.len();
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(true)
+                .build()
+                .map_err(build_error)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| store_error("BatchGetItem", &e))?;
+            let items =
+                out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
+            for attrs in items {
+                let item = attrs_to_item(attrs)?;
+                found.insert(Key::of(&item)?, item);
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if pending.is_empty() {
+                break;
+            }
+            if pending.len() < asked {
+                stalls = 0;
+            } else {
+                stalls += 1;
+                if stalls >= BATCH_GET_MAX_STALLS {
+                    return Err(StoreError::Throttled);
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(BATCH_GET_MAX_BACKOFF);
+        }
+        Ok(())
     }
 
     async fn create_table_if_missing(&self) -> Result<(), StoreError> {
@@ -266,6 +335,20 @@ impl ItemStore for DynamoStore {
             .await
             .map_err(|e| store_error("GetItem", &e))?;
         out.item.map(attrs_to_item).transpose()
+    }
+
+    /// BatchGetItem instead of one GetItem per key: ⌈distinct keys / 100⌉ requests
+    /// instead of `keys.len()`. Strongly consistent, like `get`. Repeated keys are
+    /// requested once (BatchGetItem refuses duplicates) and answered at every position;
+    /// UnprocessedKeys are retried after a short, growing pause.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        let distinct: Vec<&Key> = keys.iter().filter(|k| seen.insert(*k)).collect();
+        let mut found = HashMap::with_capacity(distinct.len());
+        for chunk in distinct.chunks(MAX_BATCH_GET_KEYS) {
+            self.batch_get(chunk, &mut found).await?;
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {

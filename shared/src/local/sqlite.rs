@@ -305,6 +305,22 @@ impl ItemStore for SqliteStore {
         self.with_reader(move |conn| read_item(conn, &key)).await
     }
 
+    /// One blocking task and one read transaction for the whole list: the keys are
+    /// read from one consistent snapshot (WAL), with no per-key hop to the thread pool.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = keys.to_vec();
+        self.with_reader(move |conn| {
+            let tx = conn.unchecked_transaction().map_err(backend)?;
+            let items = keys.iter().map(|key| read_item(&tx, key)).collect::<Result<Vec<_>, _>>()?;
+            tx.commit().map_err(backend)?;
+            Ok(items)
+        })
+        .await
+    }
+
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         let query = query.clone();
         self.with_reader(move |conn| run_query(conn, &query)).await

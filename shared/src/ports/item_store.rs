@@ -21,6 +21,9 @@ pub const GSI1PK: &str = "GSI1PK";
 pub const GSI1SK: &str = "GSI1SK";
 /// Most operations one transactional write may carry (DynamoDB's TransactWriteItems limit).
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
+/// Most keys one batch read request may carry (DynamoDB's BatchGetItem limit);
+/// [`ItemStore::get_many`] takes any number and splits them.
+pub const MAX_BATCH_GET_KEYS: usize = 100;
 
 /// An item: a JSON object whose `PK`/`SK` attributes form its key.
 pub type Item = Map<String, Value>;
@@ -364,6 +367,23 @@ fn describe_failed(failed: &[FailedWrite]) -> String {
 pub trait ItemStore: Send + Sync {
     /// Reads one item, strongly consistent.
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    /// Reads several items, strongly consistent: one result per key, in the order of
+    /// `keys`, None where the item is missing. A key may appear more than once (each
+    /// occurrence gets the item); an empty slice reads nothing.
+    ///
+    /// Exists so callers that need many known keys (a cluster's keywords) pay a few
+    /// round trips instead of one per key. This default reads them one `get` at a
+    /// time, which is right for stores where a read is a local call; DynamoDB overrides
+    /// it with BatchGetItem. It is not a snapshot: items written meanwhile may be seen
+    /// by one key and not another, as with separate `get`s.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
 
     /// Reads one page of a partition in sort-key order.
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;

@@ -120,6 +120,14 @@ impl<T: SiteRecord> Records<T> {
         self.store.get(&key::<T>(site, id)).await?.map(from_item).transpose()
     }
 
+    /// Reads several records of the site in one batch: one result per id, in the order
+    /// of `ids`, None where a record is missing. A handful of requests on DynamoDB
+    /// (BatchGetItem) where a loop of [`Records::get`] would pay one per id.
+    pub async fn get_many<I: AsRef<str> + Sync>(&self, site: &SiteId, ids: &[I]) -> Result<Vec<Option<T>>, RepoError> {
+        let keys: Vec<Key> = ids.iter().map(|id| key::<T>(site, id.as_ref())).collect();
+        self.store.get_many(&keys).await?.into_iter().map(|item| item.map(from_item).transpose()).collect()
+    }
+
     /// One page of the site's records in id order.
     pub async fn list(&self, site: &SiteId, limit: usize, cursor: Option<String>) -> Result<(Vec<T>, Option<String>), RepoError> {
         let page = self.store.query(&Query::partition(partition::<T>(site)).limit(limit).after(cursor)).await?;
