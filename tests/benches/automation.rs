@@ -4,33 +4,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use igny8_core::ai::{KeywordInput, OfflineProvider};
+use igny8_core::ai::OfflineProvider;
 use igny8_core::local::asl::ExecutorOptions;
 use igny8_core::local::runtime::LocalRuntime;
-use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{SystemClock, UuidIds};
-
-const KEYWORDS: &[u8] = include_bytes!("../../examples/keywords.csv");
-
-/// 1,000 keywords: the example file plus regional variants of its keywords.
-fn thousand() -> Vec<KeywordInput> {
-    let base = parse_keywords_csv(KEYWORDS).expect("example keywords");
-    let regions = ["uk", "australia", "canada", "2026", "online", "for women", "for men"];
-    let mut out = base.clone();
-    'fill: for region in regions {
-        for k in &base {
-            if out.len() >= 1000 {
-                break 'fill;
-            }
-            out.push(KeywordInput { keyword: format!("{} {region}", k.keyword), volume: k.volume / 4, ..k.clone() });
-        }
-    }
-    out
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let keywords = thousand();
+    let keywords = igny8_tests::thousand_keywords();
     let dir = tempfile::tempdir().expect("dir");
     let rt = LocalRuntime::open(dir.path(), Arc::new(OfflineProvider::with_year(2026)), Arc::new(SystemClock), Arc::new(UuidIds), ExecutorOptions::default())
         .expect("runtime");

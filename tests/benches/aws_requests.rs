@@ -17,37 +17,19 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, RuntimeComponents};
-use igny8_core::ai::{KeywordInput, OfflineProvider};
+use igny8_core::ai::OfflineProvider;
 use igny8_core::automation::{handle, AutomationPorts, AutomationService, Function, IMAGE_MAX_RECEIVES};
 use igny8_core::aws::config::{Intercept, SharedInterceptor};
 use igny8_core::aws::{DynamoStore, S3Blobs, SqsQueue};
 use igny8_core::backend::Services;
 use igny8_core::domain::Stage;
-use igny8_core::local::asl::{Definition, ExecutionStatus, Executor, ExecutorError, ExecutorOptions, TaskContext, TaskError, TaskHandler};
-use igny8_core::local::workflow::{local_substitutions, AUTOMATION_ASL};
-use igny8_core::planner::{parse_keywords_csv, KeywordImporter};
+use igny8_core::local::asl::{Definition, ExecutionStatus, Executor, ExecutorOptions, TaskContext, TaskError, TaskHandler};
+use igny8_core::local::workflow::{local_substitutions, workflow_error, AUTOMATION_ASL};
+use igny8_core::planner::KeywordImporter;
 use igny8_core::ports::queue::Queue;
 use igny8_core::ports::workflow::{Workflow, WorkflowError};
 use igny8_core::ports::{ItemStore, SystemClock, UuidIds};
 use serde_json::Value;
-
-const KEYWORDS: &[u8] = include_bytes!("../../examples/keywords.csv");
-
-/// 1,000 keywords: the example file plus regional variants (as the automation bench).
-fn thousand() -> Vec<KeywordInput> {
-    let base = parse_keywords_csv(KEYWORDS).expect("example keywords");
-    let regions = ["uk", "australia", "canada", "2026", "online", "for women", "for men"];
-    let mut out = base.clone();
-    'fill: for region in regions {
-        for k in &base {
-            if out.len() >= 1000 {
-                break 'fill;
-            }
-            out.push(KeywordInput { keyword: format!("{} {region}", k.keyword), volume: k.volume / 4, ..k.clone() });
-        }
-    }
-    out
-}
 
 /// Requests by (who, service, operation), and invocations by who.
 #[derive(Debug, Default)]
@@ -145,28 +127,19 @@ impl TaskHandler for Tasks {
 /// The workflow port over the interpreter (what `LocalWorkflow` does, with our tasks).
 struct Interpreter(Executor);
 
-fn mapped(e: ExecutorError) -> WorkflowError {
-    match e {
-        ExecutorError::ExecutionAlreadyExists(n) => WorkflowError::AlreadyExists(n),
-        ExecutorError::ExecutionDoesNotExist(n) => WorkflowError::NotFound(n),
-        ExecutorError::TaskDoesNotExist(_) => WorkflowError::InvalidToken,
-        other => WorkflowError::Backend(other.to_string()),
-    }
-}
-
 #[async_trait]
 impl Workflow for Interpreter {
     async fn start_execution(&self, name: &str, input: Value) -> Result<(), WorkflowError> {
-        self.0.start_execution(name, input).map(drop).map_err(mapped)
+        self.0.start_execution(name, input).map(drop).map_err(workflow_error)
     }
     async fn stop_execution(&self, name: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
-        self.0.stop_execution(name, error, cause).map(drop).map_err(mapped)
+        self.0.stop_execution(name, error, cause).map(drop).map_err(workflow_error)
     }
     async fn send_task_success(&self, token: &str, output: Value) -> Result<(), WorkflowError> {
-        self.0.send_task_success(token, output).map_err(mapped)
+        self.0.send_task_success(token, output).map_err(workflow_error)
     }
     async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
-        self.0.send_task_failure(token, error, cause).map_err(mapped)
+        self.0.send_task_failure(token, error, cause).map_err(workflow_error)
     }
 }
 
@@ -227,7 +200,7 @@ async fn main() {
     service.set_workflow(Arc::new(Interpreter(executor.clone())));
     let _ = tasks.service.set(service.clone());
 
-    let keywords = thousand();
+    let keywords = igny8_tests::thousand_keywords();
     let (account, _) = services.account_service.create_account("bench", 10_000_000).await.expect("account");
     let site = services.account_service.create_site(&account.id, "Bench", "bench.example.com").await.expect("site");
     recorder.set("import");

@@ -199,3 +199,23 @@ pub async fn enable_moto_step_functions(endpoint: &str) {
         String::from_utf8_lossy(&reply)
     );
 }
+
+/// The example keyword file (618 keywords over 12 topics).
+pub const EXAMPLE_KEYWORDS: &[u8] = include_bytes!("../../examples/keywords.csv");
+
+/// The benches' 1,000 keywords: the example file plus regional variants of its
+/// keywords at a quarter of the volume, so every bench measures the same input.
+pub fn thousand_keywords() -> Vec<igny8_core::ai::KeywordInput> {
+    let base = igny8_core::planner::parse_keywords_csv(EXAMPLE_KEYWORDS).expect("example keywords");
+    let regions = ["uk", "australia", "canada", "2026", "online", "for women", "for men"];
+    let mut out = base.clone();
+    'fill: for region in regions {
+        for k in &base {
+            if out.len() >= 1000 {
+                break 'fill;
+            }
+            out.push(igny8_core::ai::KeywordInput { keyword: format!("{} {region}", k.keyword), volume: k.volume / 4, ..k.clone() });
+        }
+    }
+    out
+}

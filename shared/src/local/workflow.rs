@@ -88,7 +88,9 @@ impl LocalWorkflow {
     }
 }
 
-fn mapped(e: ExecutorError) -> WorkflowError {
+/// The workflow port's error for an interpreter error (shared by every adapter over the
+/// interpreter, benches included).
+pub fn workflow_error(e: ExecutorError) -> WorkflowError {
     match e {
         ExecutorError::ExecutionAlreadyExists(n) => WorkflowError::AlreadyExists(n),
         ExecutorError::ExecutionDoesNotExist(n) => WorkflowError::NotFound(n),
@@ -100,16 +102,16 @@ fn mapped(e: ExecutorError) -> WorkflowError {
 #[async_trait]
 impl Workflow for LocalWorkflow {
     async fn start_execution(&self, name: &str, input: Value) -> Result<(), WorkflowError> {
-        self.executor.start_execution(name, input).map(drop).map_err(mapped)
+        self.executor.start_execution(name, input).map(drop).map_err(workflow_error)
     }
     async fn stop_execution(&self, name: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
-        self.executor.stop_execution(name, error, cause).map(drop).map_err(mapped)
+        self.executor.stop_execution(name, error, cause).map(drop).map_err(workflow_error)
     }
     async fn send_task_success(&self, token: &str, output: Value) -> Result<(), WorkflowError> {
-        self.executor.send_task_success(token, output).map_err(mapped)
+        self.executor.send_task_success(token, output).map_err(workflow_error)
     }
     async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
-        self.executor.send_task_failure(token, error, cause).map_err(mapped)
+        self.executor.send_task_failure(token, error, cause).map_err(workflow_error)
     }
 }
 
