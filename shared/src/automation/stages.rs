@@ -17,7 +17,7 @@ use crate::ai::{ArticleOut, ClusterOptions, ClusterOut, IdeaOut, KeywordInput, U
 use crate::billing::CreditError;
 use crate::domain::{
     AutomationConfig, AutomationRun, Cluster, ClusterId, ClusterStatus, Content, ContentId, ContentStatus,
-    Idea, IdeaId, IdeaStatus, ImageId, ImageRecord, ImageStatus, KeywordStatus, Stage, TaskId,
+    Idea, IdeaId, IdeaStatus, ImageId, ImageRecord, ImageStatus, KeywordId, KeywordStatus, Stage, TaskId,
     TaskStatus, UsageDetails, WriterTask,
 };
 use crate::ports::clock::rfc3339;
@@ -239,14 +239,14 @@ impl AutomationService {
         let batch = i.clusters.in_status(&run.site_id, "new", config.batch_size(Stage::Ideas) as usize).await?;
         let mut outcome = BatchOutcome::default();
         let now = rfc3339(self.now());
+        // One batch read for the keywords of every cluster of this step, not one read
+        // per keyword (nor per cluster); a keyword deleted since clustering is skipped.
+        let wanted: Vec<KeywordId> = batch.iter().flat_map(|c| c.keyword_ids.iter().cloned()).collect();
+        let mut read = i.keywords.get_many(&run.site_id, &wanted).await?.into_iter();
         for cluster in batch {
-            // One batch read for the cluster's keywords (in the cluster's order; a
-            // keyword deleted since clustering is skipped), not one read per keyword.
-            let keywords: Vec<KeywordInput> = i
-                .keywords
-                .get_many(&run.site_id, &cluster.keyword_ids)
-                .await?
-                .into_iter()
+            let keywords: Vec<KeywordInput> = read
+                .by_ref()
+                .take(cluster.keyword_ids.len())
                 .flatten()
                 .map(|k| KeywordInput { keyword: k.keyword, volume: k.volume, difficulty: k.difficulty, cpc: k.cpc, intent: k.intent })
                 .collect();
