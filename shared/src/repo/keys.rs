@@ -40,9 +40,10 @@ pub fn usage_entry(id: &AccountId, created_ms: i64, seq: i64) -> Key {
     Key::new(usage_partition(id), format!("USAGE#{created_ms:015}#{seq:012}"))
 }
 
-/// GSI1 partition listing a run's usage logs.
-pub fn run_usage_index(run_id: &str) -> String {
-    format!("RUN#{run_id}#USAGE")
+/// GSI1 partition listing a run's usage logs, inside its account so that a query for
+/// a run id can only ever see the querying tenant's logs.
+pub fn run_usage_index(account: &AccountId, run_id: &str) -> String {
+    format!("ACCT#{account}#RUN#{run_id}#USAGE")
 }
 
 /// Partition of the account's holds.

@@ -113,7 +113,7 @@ impl LedgerRepo {
             .usage
             .run_id
             .as_ref()
-            .map(|run| (keys::run_usage_index(run), key.sk.clone()));
+            .map(|run| (keys::run_usage_index(&log.account_id, run), key.sk.clone()));
         let item = to_item(log, "credit_usage_log", &key, gsi)?;
         Ok(WriteOp::Put { item, condition: Some(Condition::ItemNotExists) })
     }
@@ -170,13 +170,11 @@ impl LedgerRepo {
         cursor: Option<String>,
     ) -> Result<(Vec<CreditUsageLog>, Option<String>), RepoError> {
         let q = match run_id {
-            Some(run) => Query::partition(keys::run_usage_index(run)).on_gsi1(),
+            Some(run) => Query::partition(keys::run_usage_index(account, run)).on_gsi1(),
             None => Query::partition(keys::usage_partition(account)),
         };
         let page = self.store.query(&q.descending().limit(limit).after(cursor)).await?;
-        let logs: Vec<CreditUsageLog> = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
-        // The run index is global; keep only the caller's tenant.
-        Ok((logs.into_iter().filter(|l| &l.account_id == account).collect(), page.cursor))
+        Ok((page.items.into_iter().map(from_item).collect::<Result<_, _>>()?, page.cursor))
     }
 
     /// One page of the account's holds, in id order.
