@@ -209,14 +209,18 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        if let Some(caller) = parts.extensions.get::<Caller>() {
-            return Ok(caller.clone());
-        }
-        let caller = authenticate(&state.auth, parts)?;
+        // A middleware (idempotency) may have authenticated the request already.
+        let caller = match parts.extensions.get::<Caller>() {
+            Some(caller) => caller.clone(),
+            None => {
+                let caller = authenticate(&state.auth, parts)?;
+                parts.extensions.insert(caller.clone());
+                caller
+            }
+        };
         if let Some(slot) = parts.extensions.get::<super::logging::AccountSlot>() {
             slot.set(caller.account.to_string());
         }
-        parts.extensions.insert(caller.clone());
         Ok(caller)
     }
 }

@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 use super::auth::{authenticate, Caller};
 use super::error::{body_too_large, ApiError};
 use super::{ApiState, BODY_LIMIT};
-use crate::domain::AccountId;
 use crate::ports::item_store::{PK, SK};
 use crate::ports::{Condition, Item, Key, StoreError};
 
@@ -31,13 +30,13 @@ const STALE_PENDING_MS: i64 = 60_000;
 /// Where a key's record lives: keys belong to the caller (subject and role) within the
 /// acting account, so another caller repeating a key is a request of its own and meets
 /// the route's role checks instead of being served the first caller's response.
-fn key_of(account: &AccountId, caller: &Caller, key: &str) -> Key {
+fn key_of(caller: &Caller, key: &str) -> Key {
     let mut h = Sha256::new();
     h.update(caller.subject.as_bytes());
     h.update([0]);
     h.update(format!("{:?}", caller.role).as_bytes());
     let who: String = h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
-    Key::new(format!("ACCT#{account}#APIIDEM"), format!("{who}#{key}"))
+    Key::new(format!("ACCT#{}#APIIDEM", caller.account), format!("{who}#{key}"))
 }
 
 fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
@@ -85,15 +84,17 @@ async fn serve(state: ApiState, request: Request, next: Next) -> Result<Response
     let key = raw.to_str().ok().map(str::trim).filter(|k| valid_key(k)).map(str::to_owned).ok_or_else(|| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
     })?;
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let Ok(caller) = authenticate(&state.auth, &parts) else {
         // Unauthenticated: the handler refuses it; nothing to remember.
         return Ok(next.run(Request::from_parts(parts, body)).await);
     };
+    // The handler's `Caller` extractor takes this one instead of verifying the token again.
+    parts.extensions.insert(caller.clone());
     let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|_| body_too_large())?;
     let print = fingerprint(parts.method.as_str(), parts.uri.path(), &bytes);
     let store = &state.services.store;
-    let id = key_of(&caller.account, &caller, &key);
+    let id = key_of(&caller, &key);
     let now = state.services.clock.now_ms();
     let mut marker = Item::new();
     marker.insert(PK.into(), Value::from(id.pk.clone()));
