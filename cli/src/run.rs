@@ -58,7 +58,8 @@ impl Target {
     }
 }
 
-fn failure(e: impl std::fmt::Display) -> CliError {
+/// A storage or environment failure, from any error that says what went wrong.
+pub(crate) fn failure(e: impl std::fmt::Display) -> CliError {
     CliError::Failure(e.to_string())
 }
 

@@ -11,16 +11,12 @@ use serde_json::json;
 
 use crate::commands::Output;
 use crate::error::CliError;
-use crate::run::{runtime, Target};
+use crate::run::{failure, runtime, Target};
 
 /// The secret's file inside the data directory when `IGNY8_JWT_SECRET` is not set.
 const SECRET_FILE: &str = "jwt.secret";
 /// How often the local image worker polls an empty queue.
 const IMAGE_POLL: Duration = Duration::from_millis(200);
-
-fn failure(e: impl std::fmt::Display) -> CliError {
-    CliError::Failure(e.to_string())
-}
 
 /// The HS256 secret: `IGNY8_JWT_SECRET`, else the data directory's own (made once).
 pub fn secret(data_dir: &Path) -> Result<Vec<u8>, CliError> {

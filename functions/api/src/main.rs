@@ -2,16 +2,10 @@
 //! Gateway events with the router (see the library for the translation). Logs are JSON
 //! lines; configuration values and secrets are never logged, only which one is missing.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use igny8_core::api::{router, ApiState, AuthMode};
 use igny8_core::aws::runtime::{ai_from_env, automation, CloudConfig};
-use igny8_lambda::SERVICE;
 use lambda_http::{service_fn, Request};
 use tracing::Instrument;
-
-/// True until the first invocation of this process, for the `cold_start` log key.
-static COLD: AtomicBool = AtomicBool::new(true);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -20,13 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let (services, automation) = automation(&config, ai_from_env()?).await?;
     let app = router(ApiState::new(services, automation, AuthMode::Gateway));
     lambda_http::run(service_fn(move |request: Request| {
-        let span = tracing::info_span!(
-            "invocation",
-            service = SERVICE,
-            function = "api",
-            cold_start = COLD.swap(false, Ordering::Relaxed),
-            function_request_id = %api::lambda_request_id(&request),
-        );
+        let span = igny8_lambda::invocation_span("api", &api::lambda_request_id(&request), "-");
         api::handle(app.clone(), request).instrument(span)
     }))
     .await

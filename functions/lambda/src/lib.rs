@@ -107,6 +107,19 @@ impl Correlated for ExecutionStatusChangeEvent {
 
 static COLD: AtomicBool = AtomicBool::new(true);
 
+/// The span around one invocation, with the Powertools keys (`cold_start` is true only
+/// for the process's first invocation); every function's log lines carry them.
+pub fn invocation_span(function: &str, request_id: &str, correlation_id: &str) -> tracing::Span {
+    tracing::info_span!(
+        "invocation",
+        service = SERVICE,
+        function = function,
+        cold_start = COLD.swap(false, Ordering::Relaxed),
+        function_request_id = %request_id,
+        correlation_id = %correlation_id,
+    )
+}
+
 /// JSON log lines with the invocation span's keys flattened in, as CloudWatch Logs
 /// Insights and the Powertools conventions expect; `RUST_LOG` filters (default info).
 pub fn init_json_logs() {
@@ -153,14 +166,7 @@ where
 {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| {
         let (service, handler) = (service.clone(), handler.clone());
-        let span = tracing::info_span!(
-            "invocation",
-            service = SERVICE,
-            function = function.name(),
-            cold_start = COLD.swap(false, Ordering::Relaxed),
-            function_request_id = %event.context.request_id,
-            correlation_id = %event.payload.correlation_id(),
-        );
+        let span = invocation_span(function.name(), &event.context.request_id, &event.payload.correlation_id());
         async move {
             let started = Instant::now();
             let outcome = handler(service, event.payload).await.map_err(HandlerError::from);
