@@ -150,8 +150,31 @@ pub async fn import_keywords(
     Ok((StatusCode::CREATED, Json(report)))
 }
 
+/// The delete route of one record kind (images included: deleting needs no link).
+macro_rules! record_delete {
+    ($ty:ty, $what:literal, $tag:literal, $item_path:literal, $delete:ident) => {
+        #[doc = concat!("Deletes one ", $what, " record (editors).")]
+        #[utoipa::path(delete, path = $item_path, tag = $tag, summary = concat!("Deletes one ", $what, " record (editors)."),
+            params(("site_id" = String, Path), ("id" = String, Path)),
+            responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+        pub async fn $delete(
+            State(state): State<ApiState>,
+            caller: Caller,
+            ApiPath((site_id, id)): ApiPath<(String, String)>,
+        ) -> Result<StatusCode, ApiError> {
+            let site: SiteId = path_id(&site_id, "site")?;
+            caller.require_editor()?;
+            state.records.delete::<$ty>(&caller.account, &site, &id, $what).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+    };
+}
+
+/// The list, get and delete routes of one record kind served as stored.
 macro_rules! record_routes {
     ($ty:ty, $what:literal, $tag:literal, $list_path:literal, $item_path:literal, $list:ident, $get:ident, $delete:ident) => {
+        record_delete!($ty, $what, $tag, $item_path, $delete);
+
         #[doc = concat!("A page of the site's ", $what, " records.")]
         #[utoipa::path(get, path = $list_path, tag = $tag, params(("site_id" = String, Path), PageQuery),
             responses((status = 200, body = Page<$ty>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
@@ -176,20 +199,6 @@ macro_rules! record_routes {
         ) -> Result<Json<$ty>, ApiError> {
             let site: SiteId = path_id(&site_id, "site")?;
             Ok(Json(state.records.get::<$ty>(&caller.account, &site, &id, $what).await?))
-        }
-
-        #[doc = concat!("Deletes one ", $what, " record (editors).")]
-        #[utoipa::path(delete, path = $item_path, tag = $tag, params(("site_id" = String, Path), ("id" = String, Path)),
-            responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
-        pub async fn $delete(
-            State(state): State<ApiState>,
-            caller: Caller,
-            ApiPath((site_id, id)): ApiPath<(String, String)>,
-        ) -> Result<StatusCode, ApiError> {
-            let site: SiteId = path_id(&site_id, "site")?;
-            caller.require_editor()?;
-            state.records.delete::<$ty>(&caller.account, &site, &id, $what).await?;
-            Ok(StatusCode::NO_CONTENT)
         }
     };
 }
@@ -234,19 +243,7 @@ pub async fn get_image(
     Ok(Json(ImageView { image, url }))
 }
 
-/// Deletes one image record (editors).
-#[utoipa::path(delete, path = "/v1/sites/{site_id}/images/{id}", tag = "writer", params(("site_id" = String, Path), ("id" = String, Path)),
-    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
-pub async fn delete_image(
-    State(state): State<ApiState>,
-    caller: Caller,
-    ApiPath((site_id, id)): ApiPath<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    let site: SiteId = path_id(&site_id, "site")?;
-    caller.require_editor()?;
-    state.records.delete::<ImageRecord>(&caller.account, &site, &id, "image").await?;
-    Ok(StatusCode::NO_CONTENT)
-}
+record_delete!(ImageRecord, "image", "writer", "/v1/sites/{site_id}/images/{id}", delete_image);
 
 /// The routes of this module.
 pub fn routes() -> Router<ApiState> {
