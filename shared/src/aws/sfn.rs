@@ -131,6 +131,19 @@ where
     WorkflowError::Backend(format!("Step Functions {op}: {}", DisplayErrorContext(err)))
 }
 
+/// A task-token call's error: a token that is malformed, unknown or timed out is
+/// `InvalidToken` (the caller's to handle), anything else a backend error.
+fn token_error<E>(op: &str, err: &SdkError<E>, dead_token: bool) -> WorkflowError
+where
+    E: std::error::Error + 'static,
+{
+    if dead_token {
+        WorkflowError::InvalidToken
+    } else {
+        backend(op, err)
+    }
+}
+
 /// Parses a JSON document Step Functions returned as text.
 fn parse_json(what: &str, text: &str) -> Result<Value, WorkflowError> {
     serde_json::from_str(text).map_err(|e| {
@@ -196,15 +209,11 @@ impl Workflow for SfnWorkflow {
             .send()
             .await
             .map(drop)
-            .map_err(|e| match e.as_service_error() {
-                Some(s)
-                    if s.is_invalid_token()
-                        || s.is_task_does_not_exist()
-                        || s.is_task_timed_out() =>
-                {
-                    WorkflowError::InvalidToken
-                }
-                _ => backend("SendTaskSuccess", &e),
+            .map_err(|e| {
+                let dead = e.as_service_error().is_some_and(|s| {
+                    s.is_invalid_token() || s.is_task_does_not_exist() || s.is_task_timed_out()
+                });
+                token_error("SendTaskSuccess", &e, dead)
             })
     }
 
@@ -222,15 +231,11 @@ impl Workflow for SfnWorkflow {
             .send()
             .await
             .map(drop)
-            .map_err(|e| match e.as_service_error() {
-                Some(s)
-                    if s.is_invalid_token()
-                        || s.is_task_does_not_exist()
-                        || s.is_task_timed_out() =>
-                {
-                    WorkflowError::InvalidToken
-                }
-                _ => backend("SendTaskFailure", &e),
+            .map_err(|e| {
+                let dead = e.as_service_error().is_some_and(|s| {
+                    s.is_invalid_token() || s.is_task_does_not_exist() || s.is_task_timed_out()
+                });
+                token_error("SendTaskFailure", &e, dead)
             })
     }
 }
