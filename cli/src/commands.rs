@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use igny8_core::backend::{Backend, Services};
+use igny8_wiring::{Backend, Services};
 use igny8_core::billing::{ChargeRequest, LedgerReceipt, Price};
 use igny8_core::domain::{
     AccountId, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, HoldId, SiteId, SiteLease,
@@ -87,7 +87,7 @@ async fn run_services(
 fn run_target(cli: &Cli) -> Result<crate::run::Target, CliError> {
     let aws = match cli.backend {
         BackendKind::Embedded => None,
-        BackendKind::Aws => Some(crate::run::AwsTarget {
+        BackendKind::Aws => Some(igny8_wiring::backend::AwsResources {
             endpoint: cli.endpoint.clone(),
             table: cli.table.clone(),
             bucket: cli.bucket.clone(),

@@ -7,10 +7,9 @@ use std::time::Instant;
 
 use igny8_core::automation::{RunLog, RunSummary};
 use igny8_core::domain::{AccountId, AutomationRun, RunId, RunStatus, SiteId, Stage, TransactionKind};
-use igny8_core::local::asl::ExecutorOptions;
-use igny8_core::automation::{IMAGE_DLQ, IMAGE_MAX_RECEIVES, IMAGE_QUEUE};
-use igny8_core::aws::{DynamoStore, S3Blobs, SqsQueue};
-use igny8_core::local::runtime::{Adapters, LocalRuntime};
+use igny8_wiring::embedded::ExecutorOptions;
+use igny8_wiring::backend::{local_runtime_on_aws, AwsResources};
+use igny8_wiring::embedded::{LocalRuntime, RuntimeError};
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{SystemClock, UuidIds};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -35,17 +34,7 @@ pub struct Target {
     /// The data directory (embedded stores; the local defaults file in every case).
     pub data_dir: PathBuf,
     /// DynamoDB, S3 and SQS instead of the embedded stores.
-    pub aws: Option<AwsTarget>,
-}
-
-/// The AWS resources `--backend aws` uses.
-pub struct AwsTarget {
-    /// Endpoint override (an emulator on 127.0.0.1).
-    pub endpoint: Option<String>,
-    /// DynamoDB table.
-    pub table: String,
-    /// S3 bucket.
-    pub bucket: String,
+    pub aws: Option<AwsResources>,
 }
 
 impl Target {
@@ -66,28 +55,16 @@ pub(crate) fn failure(e: impl std::fmt::Display) -> CliError {
 /// Opens the runtime on the target's adapters; on AWS against an emulator the table,
 /// bucket and queues are created when missing.
 pub async fn runtime(target: &Target) -> Result<LocalRuntime, CliError> {
-    let ai = igny8_core::aws::runtime::ai_from_env().map_err(failure)?;
+    let ai = igny8_wiring::aws::ai_from_env().map_err(failure)?;
     let (clock, ids) = (Arc::new(SystemClock), Arc::new(UuidIds));
-    let Some(aws) = &target.aws else {
-        return LocalRuntime::open(&target.data_dir, ai, clock, ids, ExecutorOptions::default()).map_err(failure);
+    let opened = match &target.aws {
+        None => LocalRuntime::open(&target.data_dir, ai, clock, ids, ExecutorOptions::default()),
+        Some(aws) => local_runtime_on_aws(aws, &target.data_dir, ai, clock, ids).await,
     };
-    let endpoint = aws.endpoint.as_deref();
-    let store = DynamoStore::connect(endpoint, &aws.table).await?;
-    let blobs = S3Blobs::connect(endpoint, &aws.bucket).await.map_err(failure)?;
-    let queue = SqsQueue::connect(endpoint).await.map_err(failure)?;
-    if endpoint.is_some() {
-        store.ensure_table().await?;
-        blobs.ensure_bucket().await.map_err(failure)?;
-        queue.ensure_queue(IMAGE_QUEUE, Some((IMAGE_DLQ, IMAGE_MAX_RECEIVES + 1))).await.map_err(failure)?;
-    }
-    std::fs::create_dir_all(&target.data_dir).map_err(failure)?;
-    let adapters = Adapters {
-        store: Arc::new(store),
-        blobs: Arc::new(blobs),
-        queue: Arc::new(queue),
-        blob_base: format!("s3://{}/", aws.bucket),
-    };
-    LocalRuntime::with_adapters(adapters, &target.data_dir, ai, clock, ids, ExecutorOptions::default()).map_err(failure)
+    opened.map_err(|e| match e {
+        RuntimeError::Store(e) => CliError::from(e),
+        other => failure(other),
+    })
 }
 
 async fn local_site(rt: &LocalRuntime, target: &Target, args: &RunArgs) -> Result<(AccountId, SiteId), CliError> {

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use igny8_core::api::{mint_token, router, ApiState, AuthMode, Role};
+use igny8_api::{mint_token, router, ApiState, AuthMode, Role};
 use igny8_core::domain::AccountId;
-use igny8_core::local::workflow::drain_image_queue;
+use igny8_wiring::embedded::drain_image_queue;
 use serde_json::json;
 
 use crate::commands::Output;

@@ -16,11 +16,11 @@ use std::sync::{Arc, OnceLock};
 use axum::body::{to_bytes, Body};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
-use igny8_core::ai::OfflineProvider;
-use igny8_core::api::{mint_token, router, ApiState, AuthMode, Role};
+use igny8_ai::OfflineProvider;
+use igny8_api::{mint_token, router, ApiState, AuthMode, Role};
 use igny8_core::domain::{AccountId, RunId, RunStatus, SiteId};
-use igny8_core::local::asl::ExecutorOptions;
-use igny8_core::local::runtime::LocalRuntime;
+use igny8_asl::ExecutorOptions;
+use igny8_wiring::embedded::LocalRuntime;
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{SystemClock, UuidIds};
 use serde_json::Value;
@@ -193,7 +193,7 @@ impl Ids {
 
 impl World {
     /// An account with a site whose run went through every stage, and its ids.
-    async fn tenant(&self, name: &str, domain: &str, keywords: &[igny8_core::ai::KeywordInput]) -> Ids {
+    async fn tenant(&self, name: &str, domain: &str, keywords: &[igny8_ai::KeywordInput]) -> Ids {
         let accounts = &self.rt.services.account_service;
         let (account, _) = accounts.create_account(name, 1_000_000).await.expect("account");
         let site = accounts.create_site(&account.id, "Blog", domain).await.expect("site");

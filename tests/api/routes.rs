@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{bearer, block_on, now_s, token, world, World, SECRET};
-use igny8_core::api::{mint_token, Role};
+use igny8_api::{mint_token, Role};
 use igny8_core::domain::AccountId;
 use serde_json::{json, Value};
 
@@ -1190,4 +1190,44 @@ fn concurrent_starts_make_one_run() {
         let (_, _, runs) = w.call("GET", &uri, &owner, None).await;
         assert!(runs["items"].as_array().expect("items").iter().all(|r| r["status"] != json!("running")), "{runs}");
     });
+}
+
+/// Idempotency keys expire after a day (checked on read, not left to the TTL).
+#[tokio::test]
+async fn a_key_is_remembered_for_a_day_then_free() {
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    use igny8_ai::OfflineProvider;
+    use igny8_api::idempotency::{IDEMPOTENCY_KEY, KEEP_SECONDS, REPLAYED};
+    use igny8_api::{router, ApiState, AuthMode};
+    use igny8_core::ports::{ManualClock, UuidIds};
+    use igny8_wiring::embedded::{ExecutorOptions, LocalRuntime};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::at(1_795_687_200_000));
+    let rt = LocalRuntime::open(dir.path(), Arc::new(OfflineProvider::new()), clock.clone(), Arc::new(UuidIds), ExecutorOptions::default())
+        .expect("runtime");
+    let (account, _) = rt.services.account_service.create_account("A", 0).await.expect("account");
+    let app = router(ApiState::new(rt.services.clone(), rt.automation.clone(), AuthMode::Hs256 { secret: b"k".to_vec() }));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
+    let token = mint_token(b"k", "admin", &account.id, Role::Admin, now, 600).expect("token");
+    let grant = |body: &'static str| {
+        axum::http::Request::post("/v1/billing/credits")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .header(IDEMPOTENCY_KEY, "k-1")
+            .body(Body::from(body))
+            .expect("request")
+    };
+    let first = app.clone().oneshot(grant(r#"{"amount":5,"kind":"grant","reason":"r"}"#)).await.expect("call");
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let other = app.clone().oneshot(grant(r#"{"amount":6,"kind":"grant","reason":"r"}"#)).await.expect("call");
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    clock.advance_ms(KEEP_SECONDS * 1000);
+    let later = app.clone().oneshot(grant(r#"{"amount":5,"kind":"grant","reason":"r"}"#)).await.expect("call");
+    assert_eq!(later.status(), StatusCode::CREATED);
+    assert!(later.headers().get(REPLAYED).is_none(), "an expired key is served afresh");
+    // The ledger remembers its own key for good: the grant is still made once.
+    assert_eq!(rt.services.credits.balance(&account.id).await.expect("balance").credits, 5);
 }

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use igny8_core::ai::OfflineProvider;
-use igny8_core::local::asl::ExecutorOptions;
-use igny8_core::local::runtime::LocalRuntime;
+use igny8_ai::OfflineProvider;
+use igny8_asl::ExecutorOptions;
+use igny8_wiring::embedded::LocalRuntime;
 use igny8_core::ports::{SystemClock, UuidIds};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use igny8_core::aws::DynamoStore;
-use igny8_core::backend::Services;
+use igny8_aws::DynamoStore;
+use igny8_core::Services;
 use igny8_core::billing::ChargeRequest;
 use igny8_core::domain::AccountId;
-use igny8_core::local::SqliteStore;
+use igny8_embedded::SqliteStore;
 use igny8_core::ports::{Item, ItemStore};
 use igny8_core::repo::keys;
 use serde_json::Value;

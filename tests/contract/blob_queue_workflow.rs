@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use igny8_core::aws::{S3Blobs, SfnWorkflow, SqsQueue};
-use igny8_core::local::asl::{Definition, Executor, ExecutorOptions, TaskContext, TaskHandler};
-use igny8_core::local::{BlobDir, SqliteQueue};
+use igny8_aws::{S3Blobs, SfnWorkflow, SqsQueue};
+use igny8_asl::{Definition, Executor, ExecutorOptions, TaskContext, TaskHandler};
+use igny8_embedded::{BlobDir, SqliteQueue};
 use igny8_core::ports::workflow::{Workflow, WorkflowError};
 use igny8_core::ports::{
     BlobError, BlobInfo, BlobStore, Queue, QueueError, QueueMessage, SystemClock,
@@ -181,7 +181,7 @@ impl TaskHandler for NoTasks {
         _resource: &str,
         input: Value,
         _ctx: &TaskContext,
-    ) -> Result<Value, igny8_core::local::asl::TaskError> {
+    ) -> Result<Value, igny8_asl::TaskError> {
         Ok(input)
     }
 }
@@ -190,8 +190,8 @@ impl TaskHandler for NoTasks {
 /// `local::workflow::LocalWorkflow` (which only loads the automation definition).
 struct ExecutorPort(Executor);
 
-fn mapped(e: igny8_core::local::asl::ExecutorError) -> WorkflowError {
-    use igny8_core::local::asl::ExecutorError as E;
+fn mapped(e: igny8_asl::ExecutorError) -> WorkflowError {
+    use igny8_asl::ExecutorError as E;
     match e {
         E::ExecutionAlreadyExists(n) => WorkflowError::AlreadyExists(n),
         E::ExecutionDoesNotExist(n) => WorkflowError::NotFound(n),

@@ -5,11 +5,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use igny8_core::automation::LockError;
-use igny8_core::backend::Services;
+use igny8_core::Services;
 use igny8_core::billing::{ChargeRequest, CreditError, CreditService, Price};
 use igny8_core::domain::{
     AccountId, CostUnit, CreditCostConfig, HoldStatus, SiteId, TransactionKind, UsageDetails,
 };
+use igny8_core::ports::IdGeneratorExt;
 use igny8_core::ports::{ItemStore, ManualClock, StoreError, UpdateAction, UuidIds};
 use igny8_core::repo::keys;
 
@@ -127,7 +128,7 @@ async fn refused_charge_writes_nothing(store: Arc<dyn ItemStore>) {
     for bad in [0, -5] {
         assert!(matches!(s.credits.charge(ChargeRequest::amount(account.clone(), bad)).await, Err(CreditError::InvalidAmount(_))));
     }
-    let stranger = AccountId::generate(&UuidIds);
+    let stranger = UuidIds.generate::<AccountId>();
     assert!(matches!(s.credits.charge(ChargeRequest::amount(stranger, 1)).await, Err(CreditError::AccountNotFound(_))));
     let (entries, _) = s.credits.ledger(&account, 100, None).await.expect("ledger");
     assert_eq!(entries.len(), 1, "only the opening grant");
@@ -272,7 +273,7 @@ async fn reconcile_detects_drift(store: Arc<dyn ItemStore>) {
 
 async fn lock_has_exactly_one_holder(store: Arc<dyn ItemStore>) {
     let (s, _) = services(&store);
-    let site = SiteId::generate(&UuidIds);
+    let site = UuidIds.generate::<SiteId>();
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let locks = s.locks.clone();
@@ -296,7 +297,7 @@ async fn lock_has_exactly_one_holder(store: Arc<dyn ItemStore>) {
 
 async fn lock_lease_expiry_and_holder_rules(store: Arc<dyn ItemStore>) {
     let (s, clock) = services(&store);
-    let site = SiteId::generate(&UuidIds);
+    let site = UuidIds.generate::<SiteId>();
     let first = s.locks.acquire(&site, "run-a", 10_000).await.expect("acquire");
     match s.locks.acquire(&site, "run-b", 10_000).await {
         Err(LockError::Held { holder, expires_at, .. }) => {
@@ -323,7 +324,7 @@ async fn lock_lease_expiry_and_holder_rules(store: Arc<dyn ItemStore>) {
 
 async fn fence_guard_stops_a_stale_holder(store: Arc<dyn ItemStore>) {
     let (s, clock) = services(&store);
-    let site = SiteId::generate(&UuidIds);
+    let site = UuidIds.generate::<SiteId>();
     let a = s.locks.acquire(&site, "run-a", 1_000).await.expect("acquire");
     let guarded = |fence| {
         vec![

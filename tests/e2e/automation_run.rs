@@ -5,14 +5,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use igny8_core::ai::{
+use igny8_ai::{
     AiError, AiProvider, ArticleOut, ClusterOptions, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
     OfflineProvider, Usage,
 };
 use igny8_core::automation::{AutomationError, RunSummary, StepInput};
 use igny8_core::domain::{AccountId, RunStatus, SiteId, Stage};
-use igny8_core::local::asl::{ExecutionStatus, ExecutorOptions};
-use igny8_core::local::runtime::LocalRuntime;
+use igny8_asl::{ExecutionStatus, ExecutorOptions};
+use igny8_wiring::embedded::LocalRuntime;
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::domain::{Frequency, Schedule};
 use igny8_core::ports::{Clock, ManualClock, SystemClock, UuidIds};

@@ -4,10 +4,12 @@
 //! and exports `IGNY8_TEST_DYNAMODB_ENDPOINT`. Without it the DynamoDB tests fail
 //! loudly rather than pass without testing anything.
 
+pub mod layering;
+
 use std::sync::Arc;
 
-use igny8_core::aws::DynamoStore;
-use igny8_core::local::SqliteStore;
+use igny8_aws::DynamoStore;
+use igny8_embedded::SqliteStore;
 use igny8_core::ports::ItemStore;
 
 /// Environment variable naming the emulator endpoint.
@@ -205,7 +207,7 @@ pub const EXAMPLE_KEYWORDS: &[u8] = include_bytes!("../../examples/keywords.csv"
 
 /// The benches' 1,000 keywords: the example file plus regional variants of its
 /// keywords at a quarter of the volume, so every bench measures the same input.
-pub fn thousand_keywords() -> Vec<igny8_core::ai::KeywordInput> {
+pub fn thousand_keywords() -> Vec<igny8_ai::KeywordInput> {
     let base = igny8_core::planner::parse_keywords_csv(EXAMPLE_KEYWORDS).expect("example keywords");
     let regions = ["uk", "australia", "canada", "2026", "online", "for women", "for men"];
     let mut out = base.clone();
@@ -214,7 +216,7 @@ pub fn thousand_keywords() -> Vec<igny8_core::ai::KeywordInput> {
             if out.len() >= 1000 {
                 break 'fill;
             }
-            out.push(igny8_core::ai::KeywordInput { keyword: format!("{} {region}", k.keyword), volume: k.volume / 4, ..k.clone() });
+            out.push(igny8_ai::KeywordInput { keyword: format!("{} {region}", k.keyword), volume: k.volume / 4, ..k.clone() });
         }
     }
     out

@@ -2,7 +2,7 @@
 //! payload 2.0, JWT authorizer). API Gateway has already verified the bearer token, so
 //! this edge only translates: the event becomes the router's request carrying the
 //! authorizer's claims as [`VerifiedClaims`] (the router runs in
-//! [`AuthMode::Gateway`](igny8_core::api::AuthMode::Gateway) and trusts nothing else),
+//! [`AuthMode::Gateway`](igny8_api::AuthMode::Gateway) and trusts nothing else),
 //! and the router's response becomes the event's response. Everything else — routing,
 //! tenancy, problem documents, request logs — is the same code `igny8 serve` runs.
 
@@ -12,9 +12,9 @@ use axum::body::Body as AxumBody;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::Router;
-use igny8_core::api::error::PROBLEM_JSON;
-use igny8_core::api::logging::REQUEST_ID;
-use igny8_core::api::{ApiError, VerifiedClaims};
+use igny8_api::error::PROBLEM_JSON;
+use igny8_api::logging::REQUEST_ID;
+use igny8_api::{ApiError, VerifiedClaims};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tower::ServiceExt;

@@ -2,8 +2,8 @@
 //! Gateway events with the router (see the library for the translation). Logs are JSON
 //! lines; configuration values and secrets are never logged, only which one is missing.
 
-use igny8_core::api::{router, ApiState, AuthMode};
-use igny8_core::aws::runtime::{ai_from_env, automation, CloudConfig};
+use igny8_api::{router, ApiState, AuthMode};
+use igny8_wiring::aws::{ai_from_env, automation, CloudConfig};
 use lambda_http::{service_fn, Request};
 use tracing::Instrument;
 

@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use igny8_core::ai::OfflineProvider;
+use igny8_ai::OfflineProvider;
 use igny8_core::automation::{handle, CleanupOutcome, Function};
 use igny8_core::domain::{AccountId, Frequency, ImageId, RunStatus, Schedule, SiteId, Stage};
-use igny8_core::local::asl::ExecutorOptions;
-use igny8_core::local::runtime::LocalRuntime;
+use igny8_asl::ExecutorOptions;
+use igny8_wiring::embedded::LocalRuntime;
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{Clock, ManualClock, SystemClock, UuidIds};
 use igny8_lambda::events::{self, ExecutionStatusChangeEvent, ScheduledEvent};

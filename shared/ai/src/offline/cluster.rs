@@ -1,0 +1,1089 @@
+//! Keyword clustering: sparse TF-IDF vectors → sparse k-nearest-neighbour
+//! similarity graph → average-linkage agglomeration restricted to that graph.
+//!
+//! # Algorithm
+//!
+//! 1. **Terms.** Each keyword is lower-cased, stripped of punctuation, tokenised,
+//!    stop words are removed and the rest are stemmed (Snowball English), so
+//!    "Running Shoes" and "running shoe" share terms.
+//! 2. **Weights.** Sublinear TF (`1 + ln tf`) × smoothed IDF over the keyword set
+//!    (`ln((1+n)/(1+df)) + 1`); intent modifiers ("best", "buy", years) are
+//!    down-weighted so "best X" and "buy X" stay one topic. Vectors are L2-normalised,
+//!    so a dot product is a cosine.
+//!    Keywords with identical vectors ("Running Shoes!", "running shoe") collapse
+//!    into one weighted node, so duplicates always share a cluster and cost one
+//!    node's work.
+//! 3. **Sparse graph.** An inverted index maps each term to the keywords holding
+//!    it. A term whose posting list is no longer than `max_postings` is scanned in
+//!    full. A common term (document frequency above that cap) is never scanned in
+//!    full — that is what would make the work quadratic. Instead the keyword looks
+//!    at (a) a window of `max_postings / 2` entries around its own position in the
+//!    list, where lists follow a "sorted neighbourhood" order (keywords sorted by
+//!    their terms, rarest first, so keywords sharing their most specific terms are
+//!    adjacent), and (b) the term's `max_postings / 2` shortest keywords, the likely
+//!    pillars ("running shoes" for every "… running shoes …"). Work is therefore
+//!    `O(n · terms · max_postings)`. Partial dot products are accumulated in a dense
+//!    array with a touched list; the best `2·max_neighbors` candidates get an exact
+//!    sparse cosine and the best `max_neighbors` at or above `similarity_threshold`
+//!    become edges (the graph is the union of both directions). The scan is split
+//!    over threads in fixed chunks, so the result does not depend on thread count.
+//! 4. **Agglomeration.** Classic average linkage (UPGMA) where keyword pairs without
+//!    an edge count as similarity 0: clusters keep summed edge weights to their
+//!    neighbours, and merges are taken best first from two queues (the initial edges
+//!    sorted once, plus a heap of re-scored pairs). After a merge only the pairs
+//!    whose summed weight changed are re-queued; all other pairs of the merged
+//!    cluster can only have lost score, so their old entry is an upper bound that is
+//!    re-scored lazily when it surfaces. The smaller adjacency map is merged into the
+//!    larger. Merging stops below `linkage_threshold`; merges above
+//!    `max_cluster_size` are refused. This is the TF-IDF + average-linkage
+//!    agglomerative criterion, but in about `O(E log E)` time on the sparse graph
+//!    instead of `O(n²)` memory.
+//! 5. **Labelling.** Pillar = highest volume (ties: fewest words, then most central
+//!    by summed in-cluster edge weight, then input order); name = the cluster's top
+//!    weighted terms, spelled and ordered as in the pillar where it has them (else
+//!    their most common spelling); intent = volume-weighted vote
+//!    of explicit labels (which outweigh) and cue words; singletons are kept.
+//!
+//! Every step iterates in index order or breaks ties by index, so the output is a
+//! pure function of the input.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use crate::{AiError, ClusterOptions, ClusterOut, KeywordInput};
+
+use super::text::{self, FxHashMap, Intent, StemCache};
+
+/// Weight multiplier for intent modifiers relative to topic words.
+const MODIFIER_WEIGHT: f32 = 0.5;
+
+/// Sparse, L2-normalised TF-IDF vectors for a keyword set plus the vocabulary
+/// needed to name clusters. Exposed so benchmarks and tests can inspect it.
+#[derive(Debug, Clone)]
+pub struct TermVectors {
+    /// Per keyword: `(term id, weight)` sorted by term id, unit length (or empty).
+    pub vectors: Vec<Vec<(u32, f32)>>,
+    /// Per term: its most common surface word, for display.
+    pub surfaces: Vec<String>,
+    /// Per keyword: its lower-cased tokens before stop-word removal (for cues).
+    pub tokens: Vec<Vec<String>>,
+    /// Per keyword, per token: the token's term id, or `u32::MAX` for stop words;
+    /// lets a cluster name use the pillar's own spelling of a term.
+    pub token_terms: Vec<Vec<u32>>,
+}
+
+/// Builds [`TermVectors`] for `keywords` (steps 1–2 of the module algorithm).
+pub fn vectorize(keywords: &[KeywordInput]) -> TermVectors {
+    let mut stems = StemCache::new();
+    let mut vocab: FxHashMap<String, u32> = FxHashMap::default();
+    let mut surface_counts: Vec<Vec<(String, u32)>> = Vec::new();
+    let mut modifier: Vec<bool> = Vec::new();
+    let mut raw: Vec<Vec<(u32, u32)>> = Vec::with_capacity(keywords.len());
+    let mut all_tokens = Vec::with_capacity(keywords.len());
+    let mut all_token_terms = Vec::with_capacity(keywords.len());
+
+    for kw in keywords {
+        let tokens = text::tokenize(&kw.keyword);
+        let mut terms: Vec<u32> = Vec::with_capacity(tokens.len());
+        let mut token_ids: Vec<u32> = Vec::with_capacity(tokens.len());
+        for tok in &tokens {
+            if text::is_stop_word(tok) {
+                token_ids.push(u32::MAX);
+                continue;
+            }
+            let stem = stems.stem(tok);
+            let id = match vocab.get(stem) {
+                Some(id) => *id,
+                None => {
+                    let id = u32::try_from(surface_counts.len()).unwrap_or(u32::MAX);
+                    vocab.insert(stem.to_string(), id);
+                    surface_counts.push(Vec::new());
+                    modifier.push(text::is_modifier(tok));
+                    id
+                }
+            };
+            let slot = &mut surface_counts[id as usize];
+            match slot.iter_mut().find(|(s, _)| s == tok) {
+                Some((_, c)) => *c += 1,
+                None => slot.push((tok.clone(), 1)),
+            }
+            terms.push(id);
+            token_ids.push(id);
+        }
+        terms.sort_unstable();
+        let mut counted: Vec<(u32, u32)> = Vec::with_capacity(terms.len());
+        for t in terms {
+            match counted.last_mut() {
+                Some((last, c)) if *last == t => *c += 1,
+                _ => counted.push((t, 1)),
+            }
+        }
+        raw.push(counted);
+        all_tokens.push(tokens);
+        all_token_terms.push(token_ids);
+    }
+
+    let n = keywords.len() as f64;
+    let mut df = vec![0u32; surface_counts.len()];
+    for doc in &raw {
+        for (t, _) in doc {
+            df[*t as usize] += 1;
+        }
+    }
+    let idf: Vec<f32> = df
+        .iter()
+        .zip(&modifier)
+        .map(|(d, m)| {
+            let w = (((1.0 + n) / (1.0 + f64::from(*d))).ln() + 1.0) as f32;
+            if *m {
+                w * MODIFIER_WEIGHT
+            } else {
+                w
+            }
+        })
+        .collect();
+    let vectors = raw
+        .into_iter()
+        .map(|doc| {
+            let mut v: Vec<(u32, f32)> = doc
+                .into_iter()
+                .map(|(t, c)| (t, (1.0 + (c as f32).ln()) * idf[t as usize]))
+                .collect();
+            let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                for (_, w) in &mut v {
+                    *w /= norm;
+                }
+            }
+            v
+        })
+        .collect();
+    let surfaces = surface_counts
+        .into_iter()
+        .map(|mut forms| {
+            forms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            forms.into_iter().next().map(|(s, _)| s).unwrap_or_default()
+        })
+        .collect();
+    TermVectors {
+        vectors,
+        surfaces,
+        tokens: all_tokens,
+        token_terms: all_token_terms,
+    }
+}
+
+/// Cosine of two unit sparse vectors sorted by term id (a merge join).
+pub fn sparse_dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
+    let (mut i, mut j, mut s) = (0, 0, 0.0f32);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            Ordering::Less => i += 1,
+            Ordering::Greater => j += 1,
+            Ordering::Equal => {
+                s += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    s
+}
+
+/// The sparse similarity graph as a sorted, de-duplicated edge list `(a, b, sim)`
+/// with `a < b` (step 3 of the module algorithm).
+pub fn similarity_graph(tv: &TermVectors, options: &ClusterOptions) -> Vec<(u32, u32, f32)> {
+    let threads = if tv.vectors.len() < PARALLEL_MIN {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |p| p.get())
+    };
+    similarity_graph_threads(tv, options, threads)
+}
+
+/// [`similarity_graph`] with an explicit thread count (tests check that the count
+/// does not change the result).
+fn similarity_graph_threads(
+    tv: &TermVectors,
+    options: &ClusterOptions,
+    threads: usize,
+) -> Vec<(u32, u32, f32)> {
+    let n = tv.vectors.len();
+    let n_terms = tv.surfaces.len();
+    let cap = options.max_postings.max(2);
+    let k = options.max_neighbors.max(1);
+    let threshold = options.similarity_threshold;
+
+    // Hub lists: per term, its `cap / 2` shortest keywords (the likely pillars).
+    let mut by_len: Vec<u32> = (0..n as u32).collect();
+    by_len.sort_by_key(|&d| (tv.vectors[d as usize].len(), d));
+    let hub_cap = cap / 2;
+    let mut hub_docs: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_terms];
+    for &d in &by_len {
+        for &(t, w) in &tv.vectors[d as usize] {
+            let list = &mut hub_docs[t as usize];
+            if list.len() < hub_cap {
+                list.push((d, w));
+            }
+        }
+    }
+    // Full lists in "sorted neighbourhood" order: keywords sorted by their terms,
+    // rarest term first, so keywords sharing their most specific terms sit next to
+    // each other in every list they appear in.
+    let mut df = vec![0u32; n_terms];
+    for v in &tv.vectors {
+        for (t, _) in v {
+            df[*t as usize] += 1;
+        }
+    }
+    let signatures: Vec<Vec<(u32, u32)>> = tv
+        .vectors
+        .iter()
+        .map(|v| {
+            let mut sig: Vec<(u32, u32)> = v.iter().map(|(t, _)| (df[*t as usize], *t)).collect();
+            sig.sort_unstable();
+            sig
+        })
+        .collect();
+    let mut by_sig: Vec<u32> = (0..n as u32).collect();
+    by_sig.sort_by(|&a, &b| {
+        signatures[a as usize]
+            .cmp(&signatures[b as usize])
+            .then_with(|| a.cmp(&b))
+    });
+    let mut postings: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_terms];
+    // Per keyword, its position in each of its terms' lists (same order as its vector).
+    let mut positions: Vec<Vec<u32>> = tv.vectors.iter().map(|v| vec![0; v.len()]).collect();
+    for &d in &by_sig {
+        for (slot, &(t, w)) in tv.vectors[d as usize].iter().enumerate() {
+            let list = &mut postings[t as usize];
+            positions[d as usize][slot] = u32::try_from(list.len()).unwrap_or(u32::MAX);
+            list.push((d, w));
+        }
+    }
+    let half_window = (cap - hub_cap) / 2;
+    // Hubs with their position in the full list, to skip those inside a window.
+    let hubs: Vec<Vec<(u32, f32, u32)>> = hub_docs
+        .iter()
+        .enumerate()
+        .map(|(t, list)| {
+            list.iter()
+                .map(|&(d, w)| {
+                    let p = positions_of(&positions, &tv.vectors, d, t as u32);
+                    (d, w, u32::try_from(p).unwrap_or(u32::MAX))
+                })
+                .collect()
+        })
+        .collect();
+    let ctx = GraphContext {
+        tv,
+        postings: &postings,
+        positions: &positions,
+        hubs: &hubs,
+        cap,
+        half_window,
+        k,
+        threshold,
+    };
+
+    // Keywords are independent here, so the scan is split over threads in
+    // contiguous chunks and concatenated in order: the result does not depend on
+    // the thread count.
+    let threads = threads.clamp(1, MAX_THREADS);
+    let chunk = n.div_ceil(threads).max(1);
+    let mut edges: Vec<(u32, u32, f32)> = if threads == 1 {
+        ctx.scan(0..n)
+    } else {
+        let parts: Vec<Vec<(u32, u32, f32)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|p| {
+                    let ctx = &ctx;
+                    let range = (p * chunk).min(n)..((p + 1) * chunk).min(n);
+                    scope.spawn(move || ctx.scan(range))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        parts.concat()
+    };
+    edges.sort_by_key(|e| (e.0, e.1));
+    edges.dedup_by(|x, y| x.0 == y.0 && x.1 == y.1);
+    edges
+}
+
+/// Below this many keywords the graph scan stays on one thread.
+const PARALLEL_MIN: usize = 5_000;
+/// Upper bound on graph-scan threads.
+const MAX_THREADS: usize = 8;
+
+/// Read-only indexes shared by the graph-scan threads.
+struct GraphContext<'a> {
+    tv: &'a TermVectors,
+    postings: &'a [Vec<(u32, f32)>],
+    positions: &'a [Vec<u32>],
+    hubs: &'a [Vec<(u32, f32, u32)>],
+    cap: usize,
+    half_window: usize,
+    k: usize,
+    threshold: f32,
+}
+
+impl GraphContext<'_> {
+    /// Nearest-neighbour edges for the keywords in `range`.
+    fn scan(&self, range: std::ops::Range<usize>) -> Vec<(u32, u32, f32)> {
+        let tv = self.tv;
+        let (postings, positions, hubs) = (self.postings, self.positions, self.hubs);
+        let (cap, half_window, k, threshold) = (self.cap, self.half_window, self.k, self.threshold);
+        let n = tv.vectors.len();
+
+        // Dense accumulator + touched list: partial dot products from scanned postings.
+        let mut acc = vec![0.0f32; n];
+        let mut touched: Vec<u32> = Vec::new();
+        let mut candidates: Vec<(f32, u32)> = Vec::new();
+        let mut edges: Vec<(u32, u32, f32)> = Vec::new();
+        for i in range {
+            let vi = &tv.vectors[i];
+            touched.clear();
+            let mut visit = |d: u32, contribution: f32, touched: &mut Vec<u32>| {
+                let du = d as usize;
+                if du != i {
+                    if acc[du] == 0.0 {
+                        touched.push(d);
+                    }
+                    acc[du] += contribution;
+                }
+            };
+            for (slot, &(t, wi)) in vi.iter().enumerate() {
+                let list = &postings[t as usize];
+                if list.len() <= cap {
+                    for &(d, wd) in list {
+                        visit(d, wi * wd, &mut touched);
+                    }
+                    continue;
+                }
+                // Common term: the window around this keyword plus the term's hubs
+                // (a hub inside the window is counted once).
+                let pos = positions[i][slot] as usize;
+                let lo = pos.saturating_sub(half_window);
+                let hi = (pos + half_window + 1).min(list.len());
+                for &(d, wd) in &list[lo..hi] {
+                    visit(d, wi * wd, &mut touched);
+                }
+                for &(d, wd, p) in &hubs[t as usize] {
+                    let p = p as usize;
+                    if p < lo || p >= hi {
+                        visit(d, wi * wd, &mut touched);
+                    }
+                }
+            }
+            // Shortlist by partial score, then confirm with the exact cosine.
+            candidates.clear();
+            for &d in &touched {
+                candidates.push((acc[d as usize], d));
+                acc[d as usize] = 0.0;
+            }
+            let shortlist = (2 * k).max(k + 8);
+            if candidates.len() > shortlist {
+                candidates.select_nth_unstable_by(shortlist - 1, cmp_candidate);
+                candidates.truncate(shortlist);
+            }
+            for c in candidates.iter_mut() {
+                c.0 = sparse_dot(vi, &tv.vectors[c.1 as usize]);
+            }
+            candidates.retain(|c| c.0 >= threshold);
+            if candidates.len() > k {
+                candidates.select_nth_unstable_by(k - 1, cmp_candidate);
+                candidates.truncate(k);
+            }
+            for &(sim, d) in &candidates {
+                let (a, b) = if (i as u32) < d {
+                    (i as u32, d)
+                } else {
+                    (d, i as u32)
+                };
+                edges.push((a, b, sim));
+            }
+        }
+        edges
+    }
+}
+
+/// Position of keyword `d` in the posting list of term `t`.
+fn positions_of(positions: &[Vec<u32>], vectors: &[Vec<(u32, f32)>], d: u32, t: u32) -> usize {
+    let v = &vectors[d as usize];
+    match v.binary_search_by_key(&t, |e| e.0) {
+        Ok(slot) => positions[d as usize][slot] as usize,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// Orders neighbour candidates best first: higher similarity, then lower index.
+fn cmp_candidate(a: &(f32, u32), b: &(f32, u32)) -> Ordering {
+    b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1))
+}
+
+/// A merge candidate packed into one integer so heap comparisons are a single
+/// `u128` compare: the score's bits (non-negative floats order like their bits),
+/// then the inverted ids, so a higher score wins and lower ids win ties. The score
+/// is the pair's average linkage when pushed; it may since have dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Candidate(u128);
+
+impl Candidate {
+    fn new(score: f32, a: u32, b: u32) -> Self {
+        let score = if score > 0.0 { score } else { 0.0 };
+        Candidate(
+            (u128::from(score.to_bits()) << 64)
+                | (u128::from(u32::MAX - a) << 32)
+                | u128::from(u32::MAX - b),
+        )
+    }
+    fn score(self) -> f32 {
+        f32::from_bits((self.0 >> 64) as u32)
+    }
+    fn a(self) -> u32 {
+        u32::MAX - ((self.0 >> 32) as u32)
+    }
+    fn b(self) -> u32 {
+        u32::MAX - (self.0 as u32)
+    }
+}
+
+/// Average-linkage agglomeration over the sparse graph (step 4); returns a cluster
+/// label per keyword (the label is the id of the cluster's surviving root).
+///
+/// Lazy heap: after merging `gone` into `keep`, only pairs whose summed weight
+/// changed (neighbours of `gone`) are pushed again. Every other pair of `keep` can
+/// only have *lost* score (same weight, larger size), so its old entry is an upper
+/// bound; when such an entry is popped its current score is recomputed and, if
+/// lower, re-queued. The first popped entry whose score is current is therefore the
+/// true best pair, exactly as in textbook UPGMA, with `O(deg(gone))` work per merge.
+///
+/// `sizes` gives each node's starting size (1 for a keyword; `m` for a node that
+/// stands for `m` identical keywords), and an edge `(a, b, sim)` stands for
+/// `sizes[a] · sizes[b]` keyword pairs of similarity `sim`.
+pub fn agglomerate(sizes: &[u32], edges: &[(u32, u32, f32)], options: &ClusterOptions) -> Vec<u32> {
+    let n = sizes.len();
+    let mut degree = vec![0usize; n];
+    for &(a, b, _) in edges {
+        degree[a as usize] += 1;
+        degree[b as usize] += 1;
+    }
+    let mut adj: Vec<FxHashMap<u32, f32>> = degree
+        .iter()
+        .map(|&d| FxHashMap::with_capacity_and_hasher(d, Default::default()))
+        .collect();
+    let mut size: Vec<u32> = sizes.iter().map(|&m| m.max(1)).collect();
+    let mut initial: Vec<Candidate> = Vec::with_capacity(edges.len());
+    for &(a, b, sim) in edges {
+        let pair_count = size[a as usize] as f32 * size[b as usize] as f32;
+        let w = sim * pair_count;
+        adj[a as usize].insert(b, w);
+        adj[b as usize].insert(a, w);
+        initial.push(Candidate::new(w / pair_count, a, b));
+    }
+    let mut parent: Vec<u32> = (0..n as u32).collect();
+    let threshold = options.linkage_threshold;
+    // Two queues: the initial edges sorted once (best first), and a heap that only
+    // holds re-scored pairs; each step takes the better head. Far cheaper than
+    // heapifying every edge.
+    initial.retain(|c| c.score() >= threshold);
+    initial.sort_unstable_by(|x, y| y.cmp(x));
+    let mut initial = initial.into_iter().peekable();
+    let mut heap: BinaryHeap<Candidate> = BinaryHeap::new();
+    let max_size = u32::try_from(options.max_cluster_size.max(1)).unwrap_or(u32::MAX);
+    loop {
+        let from_heap = match (heap.peek(), initial.peek()) {
+            (Some(h), Some(e)) => h > e,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let next = if from_heap {
+            heap.pop()
+        } else {
+            initial.next()
+        };
+        let Some(c) = next else { break };
+        let (score, ca, cb) = (c.score(), c.a(), c.b());
+        if score < threshold {
+            break;
+        }
+        let (a, b) = (ca as usize, cb as usize);
+        if parent[a] != ca || parent[b] != cb || size[a] + size[b] > max_size {
+            continue;
+        }
+        let Some(&w) = adj[a].get(&cb) else { continue };
+        let current = w / (size[a] as f32 * size[b] as f32);
+        if current < score {
+            if current >= threshold {
+                heap.push(Candidate::new(current, ca, cb));
+            }
+            continue;
+        }
+        // Keep the cluster with the larger adjacency map; ties keep the lower id.
+        let (keep, gone) = if adj[a].len() > adj[b].len() || (adj[a].len() == adj[b].len() && a < b)
+        {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let gone_map = std::mem::take(&mut adj[gone]);
+        adj[keep].remove(&(gone as u32));
+        parent[gone] = keep as u32;
+        size[keep] += size[gone];
+        // Each neighbour is visited once, so the visiting order cannot change any
+        // sum or the heap's (totally ordered) contents.
+        for (other, w) in gone_map {
+            let o = other as usize;
+            if o == keep {
+                continue;
+            }
+            adj[o].remove(&(gone as u32));
+            let merged = {
+                let slot = adj[keep].entry(other).or_insert(0.0);
+                *slot += w;
+                *slot
+            };
+            adj[o].insert(keep as u32, merged);
+            if size[keep] + size[o] > max_size {
+                continue;
+            }
+            let score = merged / (size[keep] as f32 * size[o] as f32);
+            if score >= threshold {
+                let (x, y) = if keep < o { (keep, o) } else { (o, keep) };
+                heap.push(Candidate::new(score, x as u32, y as u32));
+            }
+        }
+    }
+    (0..n)
+        .map(|i| {
+            let mut r = i;
+            while parent[r] as usize != r {
+                r = parent[r] as usize;
+            }
+            r as u32
+        })
+        .collect()
+}
+
+/// Checks options and input, returning why they are unusable.
+fn validate(keywords: &[KeywordInput], options: &ClusterOptions) -> Result<(), AiError> {
+    if keywords.is_empty() {
+        return Err(AiError::InvalidInput("no keywords to cluster".into()));
+    }
+    if u32::try_from(keywords.len()).is_err() {
+        return Err(AiError::InvalidInput("too many keywords".into()));
+    }
+    for (name, v) in [
+        ("similarity_threshold", options.similarity_threshold),
+        ("linkage_threshold", options.linkage_threshold),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(AiError::InvalidInput(format!(
+                "{name} must be within 0..=1, got {v}"
+            )));
+        }
+    }
+    if options.max_cluster_size == 0 || options.max_neighbors == 0 || options.max_postings == 0 {
+        return Err(AiError::InvalidInput(
+            "max_cluster_size, max_neighbors and max_postings must be positive".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Keywords with identical term vectors (same terms, same counts: "Running
+/// Shoes!" and "running shoe") collapsed to one graph node each. Why: duplicates
+/// must always share a cluster, and a node per duplicate would waste neighbour
+/// slots and merges on them. Keywords without terms stay separate.
+struct Collapsed {
+    /// Per keyword: its node.
+    node_of: Vec<u32>,
+    /// Per node: how many keywords it stands for.
+    sizes: Vec<u32>,
+    /// Term vectors of the nodes (first keyword of each).
+    nodes: TermVectors,
+}
+
+fn collapse(tv: &TermVectors) -> Collapsed {
+    let mut index: FxHashMap<Vec<(u32, u32)>, u32> = FxHashMap::default();
+    let mut node_of = Vec::with_capacity(tv.vectors.len());
+    let mut sizes: Vec<u32> = Vec::new();
+    let mut vectors: Vec<Vec<(u32, f32)>> = Vec::new();
+    for v in &tv.vectors {
+        let next = u32::try_from(sizes.len()).unwrap_or(u32::MAX);
+        let node = if v.is_empty() {
+            next
+        } else {
+            let key: Vec<(u32, u32)> = v.iter().map(|(t, w)| (*t, w.to_bits())).collect();
+            *index.entry(key).or_insert(next)
+        };
+        if node == next {
+            sizes.push(1);
+            vectors.push(v.clone());
+        } else {
+            sizes[node as usize] += 1;
+        }
+        node_of.push(node);
+    }
+    let nodes = TermVectors {
+        vectors,
+        surfaces: tv.surfaces.clone(),
+        tokens: Vec::new(),
+        token_terms: Vec::new(),
+    };
+    Collapsed {
+        node_of,
+        sizes,
+        nodes,
+    }
+}
+
+/// Steps 3–4 on already vectorised keywords: per-keyword cluster labels, plus the
+/// graph's edges mapped back to keywords' nodes (for centrality).
+fn label(
+    tv: &TermVectors,
+    options: &ClusterOptions,
+) -> (Vec<u32>, Collapsed, Vec<(u32, u32, f32)>) {
+    let collapsed = collapse(tv);
+    let edges = similarity_graph(&collapsed.nodes, options);
+    let node_labels = agglomerate(&collapsed.sizes, &edges, options);
+    let labels = collapsed
+        .node_of
+        .iter()
+        .map(|&g| node_labels[g as usize])
+        .collect();
+    (labels, collapsed, edges)
+}
+
+/// Clusters keywords and returns only the label per keyword (cluster root ids);
+/// used by the quality benchmark, which needs labels rather than named clusters.
+pub fn cluster_labels(
+    keywords: &[KeywordInput],
+    options: &ClusterOptions,
+) -> Result<Vec<u32>, AiError> {
+    validate(keywords, options)?;
+    let tv = vectorize(keywords);
+    Ok(label(&tv, options).0)
+}
+
+/// Clusters keywords into named, labelled clusters (the full module algorithm),
+/// ordered by total volume (descending), then by first member index.
+pub fn cluster_keywords(
+    keywords: &[KeywordInput],
+    options: &ClusterOptions,
+) -> Result<Vec<ClusterOut>, AiError> {
+    validate(keywords, options)?;
+    let tv = vectorize(keywords);
+    let (labels, collapsed, edges) = label(&tv, options);
+
+    // Centrality of a node: summed similarity to neighbours in the same cluster
+    // (duplicates count fully); every keyword gets its node's value.
+    let mut node_cluster = vec![0u32; collapsed.sizes.len()];
+    for (i, &g) in collapsed.node_of.iter().enumerate() {
+        node_cluster[g as usize] = labels[i];
+    }
+    let mut node_centrality: Vec<f32> = collapsed
+        .sizes
+        .iter()
+        .map(|&m| m.saturating_sub(1) as f32)
+        .collect();
+    for &(a, b, w) in &edges {
+        if node_cluster[a as usize] == node_cluster[b as usize] {
+            node_centrality[a as usize] += w * collapsed.sizes[b as usize] as f32;
+            node_centrality[b as usize] += w * collapsed.sizes[a as usize] as f32;
+        }
+    }
+    let centrality: Vec<f32> = collapsed
+        .node_of
+        .iter()
+        .map(|&g| node_centrality[g as usize])
+        .collect();
+    let mut groups: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
+    for (i, l) in labels.iter().enumerate() {
+        groups.entry(*l).or_default().push(i);
+    }
+    let mut members: Vec<Vec<usize>> = groups.into_values().collect();
+    for m in &mut members {
+        m.sort_by(|&x, &y| {
+            keywords[y]
+                .volume
+                .cmp(&keywords[x].volume)
+                .then_with(|| tv.tokens[x].len().cmp(&tv.tokens[y].len()))
+                .then_with(|| centrality[y].total_cmp(&centrality[x]))
+                .then_with(|| x.cmp(&y))
+        });
+    }
+    let mut out: Vec<(i64, usize, ClusterOut)> = members
+        .into_iter()
+        .filter_map(|m| {
+            let first = m.iter().copied().min()?;
+            let c = describe(keywords, &tv, m);
+            Some((c.total_volume, first, c))
+        })
+        .collect();
+    out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    Ok(out.into_iter().map(|(_, _, c)| c).collect())
+}
+
+/// Names and labels one cluster whose members are already ordered pillar first.
+fn describe(keywords: &[KeywordInput], tv: &TermVectors, members: Vec<usize>) -> ClusterOut {
+    let pillar_idx = members[0];
+    let pillar = text::clean_phrase(&keywords[pillar_idx].keyword);
+    let total_volume: i64 = members.iter().map(|&i| keywords[i].volume.max(0)).sum();
+
+    // Name: top weighted terms, in pillar word order where possible.
+    let mut weights: FxHashMap<u32, f32> = FxHashMap::default();
+    for &i in &members {
+        for &(t, w) in &tv.vectors[i] {
+            *weights.entry(t).or_insert(0.0) += w;
+        }
+    }
+    let mut ranked: Vec<(u32, f32)> = weights.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let top = ranked.first().map(|r| r.1).unwrap_or(0.0);
+    let chosen: Vec<u32> = ranked
+        .iter()
+        .take(3)
+        .filter(|(t, w)| *w >= top * 0.5 && !text::is_modifier(&tv.surfaces[*t as usize]))
+        .map(|(t, _)| *t)
+        .collect();
+    // Terms the pillar contains use the pillar's spelling and word order; others
+    // follow, in their most common spelling.
+    let pillar_tokens = &tv.tokens[pillar_idx];
+    let pillar_ids = &tv.token_terms[pillar_idx];
+    let mut ordered: Vec<(usize, &str)> = chosen
+        .iter()
+        .map(|t| match pillar_ids.iter().position(|id| id == t) {
+            Some(pos) => (pos, pillar_tokens[pos].as_str()),
+            None => (usize::MAX, tv.surfaces[*t as usize].as_str()),
+        })
+        .collect();
+    ordered.sort();
+    let name_words: Vec<&str> = ordered.iter().map(|(_, w)| *w).collect();
+    let name = if name_words.is_empty() {
+        text::title_case(&pillar)
+    } else {
+        text::title_case(&name_words.join(" "))
+    };
+
+    let intent = cluster_intent(keywords, tv, &members);
+    let description = format!(
+        "{} keyword{} about {}, led by \"{}\" ({} monthly searches in total); mostly {} intent.",
+        members.len(),
+        if members.len() == 1 { "" } else { "s" },
+        name.to_lowercase(),
+        pillar,
+        total_volume,
+        intent.as_str()
+    );
+    ClusterOut {
+        name,
+        pillar_keyword: pillar,
+        keywords: members,
+        intent: intent.as_str().to_string(),
+        total_volume,
+        description,
+    }
+}
+
+/// Volume-weighted intent vote: explicit labels count three times as much as cue
+/// words; with no signal at all the cluster is informational.
+fn cluster_intent(keywords: &[KeywordInput], tv: &TermVectors, members: &[usize]) -> Intent {
+    let mut votes = [0.0f64; 4];
+    for &i in members {
+        let weight = keywords[i].volume.max(0) as f64 + 1.0;
+        let explicit = keywords[i].intent.as_deref().and_then(Intent::parse);
+        let (intent, factor) = match explicit {
+            Some(it) => (Some(it), 3.0),
+            None => (text::cue_intent(&tv.tokens[i]), 1.0),
+        };
+        if let Some(it) = intent {
+            if let Some(slot) = Intent::ALL.iter().position(|x| *x == it) {
+                votes[slot] += weight * factor;
+            }
+        }
+    }
+    let mut best = Intent::Informational;
+    let mut best_vote = 0.0;
+    for (slot, it) in Intent::ALL.iter().enumerate() {
+        if votes[slot] > best_vote {
+            best_vote = votes[slot];
+            best = *it;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kws(list: &[(&str, i64)]) -> Vec<KeywordInput> {
+        list.iter()
+            .map(|(k, v)| KeywordInput::new(*k, *v))
+            .collect()
+    }
+
+    fn cluster_of(clusters: &[ClusterOut], idx: usize) -> usize {
+        clusters
+            .iter()
+            .position(|c| c.keywords.contains(&idx))
+            .unwrap()
+    }
+
+    #[test]
+    fn groups_obvious_variants_and_separates_topics() {
+        let input = kws(&[
+            ("running shoes", 5000),
+            ("best running shoes", 3000),
+            ("running shoe reviews", 800),
+            ("chocolate cake recipe", 4000),
+            ("easy chocolate cake", 900),
+            ("Running Shoes for Women", 1200),
+        ]);
+        let clusters = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        let shoes = cluster_of(&clusters, 0);
+        assert_eq!(cluster_of(&clusters, 1), shoes);
+        assert_eq!(cluster_of(&clusters, 2), shoes);
+        assert_eq!(cluster_of(&clusters, 5), shoes);
+        let cake = cluster_of(&clusters, 3);
+        assert_ne!(cake, shoes);
+        assert_eq!(cluster_of(&clusters, 4), cake);
+        let c = &clusters[shoes];
+        assert_eq!(c.pillar_keyword, "running shoes");
+        assert_eq!(c.keywords[0], 0);
+        assert_eq!(c.total_volume, 5000 + 3000 + 800 + 1200);
+        assert_eq!(c.name, "Running Shoes");
+        // Every input index appears exactly once.
+        let mut all: Vec<usize> = clusters.iter().flat_map(|c| c.keywords.clone()).collect();
+        all.sort();
+        assert_eq!(all, (0..input.len()).collect::<Vec<_>>());
+        // Ordered by total volume.
+        assert!(clusters
+            .windows(2)
+            .all(|w| w[0].total_volume >= w[1].total_volume));
+    }
+
+    #[test]
+    fn deterministic_for_same_input() {
+        let input = kws(&[
+            ("seo tools", 100),
+            ("free seo tools", 50),
+            ("seo audit", 70),
+            ("seo audit checklist", 20),
+            ("keyword research", 300),
+            ("keyword research tools", 90),
+        ]);
+        let a = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        let b = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn empty_input_and_bad_options_are_invalid() {
+        assert!(matches!(
+            cluster_keywords(&[], &ClusterOptions::default()),
+            Err(AiError::InvalidInput(_))
+        ));
+        let opts = ClusterOptions {
+            similarity_threshold: 1.5,
+            ..ClusterOptions::default()
+        };
+        assert!(matches!(
+            cluster_keywords(&kws(&[("a b", 1)]), &opts),
+            Err(AiError::InvalidInput(_))
+        ));
+    }
+
+    #[test]
+    fn intent_labels_follow_cues_and_explicit_labels() {
+        let input = kws(&[
+            ("buy espresso machine", 500),
+            ("espresso machine price", 400),
+            ("how to descale a kettle", 300),
+            ("kettle descaling guide", 200),
+            ("best noise cancelling headphones", 900),
+            ("noise cancelling headphones review", 300),
+            ("acme bank login", 700),
+        ]);
+        let clusters = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        let intent = |i: usize| clusters[cluster_of(&clusters, i)].intent.clone();
+        assert_eq!(intent(0), "transactional");
+        assert_eq!(intent(2), "informational");
+        assert_eq!(intent(4), "commercial");
+        assert_eq!(intent(6), "navigational");
+        let mut labelled = kws(&[("garden hose", 10)]);
+        labelled[0].intent = Some("Commercial".into());
+        let c = cluster_keywords(&labelled, &ClusterOptions::default()).unwrap();
+        assert_eq!(c[0].intent, "commercial");
+    }
+
+    #[test]
+    fn stop_word_only_keywords_become_singletons() {
+        let input = kws(&[("the", 1), ("of the", 2), ("running shoes", 3)]);
+        let clusters = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        assert_eq!(clusters.len(), 3);
+    }
+
+    #[test]
+    fn duplicates_always_share_a_cluster() {
+        let mut input: Vec<KeywordInput> = (0..600)
+            .map(|i| {
+                KeywordInput::new(
+                    if i % 2 == 0 {
+                        "Running Shoes!"
+                    } else {
+                        "running shoe"
+                    },
+                    1,
+                )
+            })
+            .collect();
+        input.push(KeywordInput::new("chocolate cake", 5));
+        let clusters = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        assert_eq!(clusters.len(), 2);
+        assert_eq!(clusters[0].keywords.len(), 600);
+        assert_eq!(clusters[0].total_volume, 600);
+    }
+
+    #[test]
+    fn size_cap_is_respected() {
+        let input: Vec<KeywordInput> = (0..50)
+            .map(|i| KeywordInput::new(format!("garden tools {i}"), i))
+            .collect();
+        let opts = ClusterOptions {
+            max_cluster_size: 10,
+            ..ClusterOptions::default()
+        };
+        let clusters = cluster_keywords(&input, &opts).unwrap();
+        assert!(clusters.iter().all(|c| c.keywords.len() <= 10));
+    }
+
+    /// Canonical form of a partition: sorted member lists, sorted.
+    fn partition(labels: &[u32]) -> Vec<Vec<usize>> {
+        let mut groups: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+        for (i, l) in labels.iter().enumerate() {
+            groups.entry(*l).or_default().push(i);
+        }
+        let mut out: Vec<Vec<usize>> = groups.into_values().collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    #[allow(clippy::needless_range_loop)] // symmetric matrix fill reads best by index
+    fn lazy_agglomeration_matches_textbook_average_linkage() {
+        let mut rng = crate::offline::text::SplitMix64::new(42);
+        for round in 0..20 {
+            let n = 12 + round;
+            let mut w = vec![vec![0.0f32; n]; n];
+            let mut edges = Vec::new();
+            for a in 0..n {
+                for b in a + 1..n {
+                    if rng.unit() < 0.35 {
+                        let x = rng.unit() as f32;
+                        w[a][b] = x;
+                        w[b][a] = x;
+                        edges.push((a as u32, b as u32, x));
+                    }
+                }
+            }
+            let opts = ClusterOptions {
+                linkage_threshold: 0.15,
+                max_cluster_size: 1_000,
+                ..ClusterOptions::default()
+            };
+            // Naive UPGMA: recompute every cluster pair's average each step.
+            let mut clusters: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
+            loop {
+                let mut best: Option<(f32, usize, usize)> = None;
+                for i in 0..clusters.len() {
+                    for j in i + 1..clusters.len() {
+                        let sum: f32 = clusters[i]
+                            .iter()
+                            .flat_map(|&a| clusters[j].iter().map(move |&b| (a, b)))
+                            .map(|(a, b)| w[a][b])
+                            .sum();
+                        let avg = sum / (clusters[i].len() * clusters[j].len()) as f32;
+                        if best.is_none_or(|b| avg > b.0) {
+                            best = Some((avg, i, j));
+                        }
+                    }
+                }
+                match best {
+                    Some((avg, i, j)) if avg >= opts.linkage_threshold => {
+                        let moved = clusters.remove(j);
+                        clusters[i].extend(moved);
+                    }
+                    _ => break,
+                }
+            }
+            let mut expected: Vec<Vec<usize>> = clusters
+                .into_iter()
+                .map(|mut c| {
+                    c.sort();
+                    c
+                })
+                .collect();
+            expected.sort();
+            assert_eq!(
+                partition(&agglomerate(&vec![1; n], &edges, &opts)),
+                expected,
+                "round {round}"
+            );
+        }
+    }
+
+    #[test]
+    fn packed_candidates_order_by_score_then_lower_ids() {
+        let c = Candidate::new(0.5, 1, 2);
+        assert_eq!((c.score(), c.a(), c.b()), (0.5, 1, 2));
+        assert!(c > Candidate::new(0.4, 0, 0));
+        assert!(c > Candidate::new(0.5, 1, 3));
+        assert!(c > Candidate::new(0.5, 2, 0));
+        assert_eq!(Candidate::new(-0.0, 0, 0).score(), 0.0);
+    }
+
+    #[test]
+    fn thread_count_does_not_change_the_graph() {
+        let input: Vec<KeywordInput> = (0..3_000)
+            .map(|i| {
+                KeywordInput::new(
+                    format!("topic{} widget{} extra{}", i % 40, i % 13, i % 7),
+                    1,
+                )
+            })
+            .collect();
+        let tv = vectorize(&input);
+        let opts = ClusterOptions {
+            max_postings: 50,
+            ..ClusterOptions::default()
+        };
+        let one = similarity_graph_threads(&tv, &opts, 1);
+        assert!(!one.is_empty());
+        assert_eq!(one, similarity_graph_threads(&tv, &opts, 3));
+    }
+
+    #[test]
+    fn graph_has_no_self_loops_and_is_sorted() {
+        let input = kws(&[
+            ("a red car", 1),
+            ("red car", 1),
+            ("blue car", 1),
+            ("red", 1),
+        ]);
+        let tv = vectorize(&input);
+        let edges = similarity_graph(&tv, &ClusterOptions::default());
+        assert!(edges
+            .iter()
+            .all(|e| e.0 < e.1 && e.2 > 0.0 && e.2 <= 1.0001));
+        assert!(edges
+            .windows(2)
+            .all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)));
+    }
+}

@@ -1,0 +1,280 @@
+//! The deterministic offline AI provider: real algorithms, no network, no model.
+//!
+//! Why: local development, tests and demos must run the whole content pipeline
+//! without API keys or cost, and give the same output for the same input so runs
+//! are reproducible. Each function lives in its own module:
+//! [`cluster`] (sparse TF-IDF graph + average linkage), [`ideas`] (intent
+//! templates + keyword outline), [`article`] (templated HTML at a target length),
+//! [`images`] (heading-based prompts, seeded PNG rendering), plus [`metrics`] for
+//! clustering quality and [`text`] for shared text handling.
+
+pub mod article;
+pub mod cluster;
+pub mod ideas;
+pub mod images;
+pub mod metrics;
+pub mod text;
+
+use async_trait::async_trait;
+
+use crate::{
+    AiError, AiProvider, ArticleOut, ClusterOptions, ClusterOut, IdeaOut, ImageOut, ImagePromptOut,
+    KeywordInput, Usage,
+};
+
+/// Model name recorded in usage logs for offline calls.
+pub const OFFLINE_MODEL: &str = "offline-deterministic-v1";
+
+/// Above this many keywords, clustering runs on tokio's blocking pool so a large
+/// import does not stall the async executor.
+const BLOCKING_THRESHOLD: usize = 2_000;
+
+/// The offline provider. `year` appears in dated titles ("Best X in 2026"); it is
+/// fixed at construction so output never changes mid-run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfflineProvider {
+    year: i32,
+}
+
+impl Default for OfflineProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OfflineProvider {
+    /// A provider dating titles with the current UTC year.
+    pub fn new() -> Self {
+        Self {
+            year: time::OffsetDateTime::now_utc().year(),
+        }
+    }
+
+    /// A provider with a fixed year, for fully reproducible output (tests, demos).
+    pub fn with_year(year: i32) -> Self {
+        Self { year }
+    }
+
+    /// The year used in dated titles.
+    pub fn year(&self) -> i32 {
+        self.year
+    }
+}
+
+/// Usage record with token estimates for the given prompt and completion texts.
+fn usage(input: &str, output: &str) -> Usage {
+    Usage {
+        model: OFFLINE_MODEL.to_string(),
+        tokens_in: text::estimate_tokens(input),
+        tokens_out: text::estimate_tokens(output),
+    }
+}
+
+/// The text a real model would have been sent for clustering (the keyword list).
+fn keywords_text(keywords: &[KeywordInput]) -> String {
+    let mut s = String::new();
+    for k in keywords {
+        s.push_str(&k.keyword);
+        s.push('\n');
+    }
+    s
+}
+
+/// The text a real model would have produced for clusters.
+fn clusters_text(clusters: &[ClusterOut], keywords: &[KeywordInput]) -> String {
+    let mut s = String::new();
+    for c in clusters {
+        s.push_str(&c.name);
+        s.push(' ');
+        s.push_str(&c.intent);
+        s.push(' ');
+        s.push_str(&c.description);
+        for &i in &c.keywords {
+            if let Some(k) = keywords.get(i) {
+                s.push(' ');
+                s.push_str(&k.keyword);
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[async_trait]
+impl AiProvider for OfflineProvider {
+    async fn cluster_keywords(
+        &self,
+        keywords: &[KeywordInput],
+        options: &ClusterOptions,
+    ) -> Result<(Vec<ClusterOut>, Usage), AiError> {
+        let clusters = if keywords.len() > BLOCKING_THRESHOLD
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let owned = keywords.to_vec();
+            let opts = options.clone();
+            tokio::task::spawn_blocking(move || cluster::cluster_keywords(&owned, &opts))
+                .await
+                .map_err(|e| AiError::Provider(format!("clustering task failed: {e}")))??
+        } else {
+            cluster::cluster_keywords(keywords, options)?
+        };
+        let u = usage(
+            &keywords_text(keywords),
+            &clusters_text(&clusters, keywords),
+        );
+        Ok((clusters, u))
+    }
+
+    async fn generate_ideas(
+        &self,
+        cluster: &ClusterOut,
+        keywords: &[KeywordInput],
+        count: usize,
+    ) -> Result<(Vec<IdeaOut>, Usage), AiError> {
+        let ideas = ideas::generate_ideas(cluster, keywords, count, self.year)?;
+        let input: String = cluster
+            .keywords
+            .iter()
+            .filter_map(|&i| keywords.get(i))
+            .map(|k| k.keyword.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let output: String = ideas
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} {} {}",
+                    i.title,
+                    i.outline.join(" "),
+                    i.secondary_keywords.join(" ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok((
+            ideas,
+            usage(&format!("{} {}", cluster.name, input), &output),
+        ))
+    }
+
+    async fn generate_article(
+        &self,
+        idea: &IdeaOut,
+        word_target: u32,
+    ) -> Result<(ArticleOut, Usage), AiError> {
+        let article = article::generate_article(idea, word_target)?;
+        let input = format!(
+            "{} {} {} {}",
+            idea.title,
+            idea.target_keyword,
+            idea.outline.join(" "),
+            idea.secondary_keywords.join(" ")
+        );
+        let output = text::html_text(&article.html);
+        let u = usage(&input, &format!("{output} {}", article.meta_description));
+        Ok((article, u))
+    }
+
+    async fn generate_image_prompts(
+        &self,
+        article: &ArticleOut,
+        max: usize,
+    ) -> Result<(Vec<ImagePromptOut>, Usage), AiError> {
+        let prompts = images::image_prompts(article, max)?;
+        let output: String = prompts
+            .iter()
+            .map(|p| format!("{} {}", p.prompt, p.alt_text))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let u = usage(&text::html_text(&article.html), &output);
+        Ok((prompts, u))
+    }
+
+    async fn generate_image(
+        &self,
+        prompt: &str,
+        width: u32,
+        height: u32,
+    ) -> Result<(ImageOut, Usage), AiError> {
+        // Rendering is CPU work: keep it off the async workers so image jobs run in parallel.
+        let owned = prompt.to_owned();
+        let image = tokio::task::spawn_blocking(move || images::render_png(&owned, width, height))
+            .await
+            .map_err(|e| AiError::Provider(format!("image rendering stopped: {e}")))??;
+        // Image models bill per image; only the prompt is counted as tokens.
+        let u = Usage {
+            model: OFFLINE_MODEL.to_string(),
+            tokens_in: text::estimate_tokens(prompt),
+            tokens_out: 0,
+        };
+        Ok((image, u))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn full_pipeline_runs_offline_and_reports_usage() {
+        let p = OfflineProvider::with_year(2026);
+        let kws = vec![
+            KeywordInput::new("running shoes", 5000),
+            KeywordInput::new("best running shoes", 3000),
+            KeywordInput::new("running shoe reviews", 800),
+            KeywordInput::new("chocolate cake recipe", 4000),
+            KeywordInput::new("easy chocolate cake", 700),
+        ];
+        let (clusters, u) = p
+            .cluster_keywords(&kws, &ClusterOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(u.model, OFFLINE_MODEL);
+        assert!(u.tokens_in > 0 && u.tokens_out > 0);
+        assert_eq!(clusters.len(), 2);
+        let (ideas, u) = p.generate_ideas(&clusters[0], &kws, 2).await.unwrap();
+        assert_eq!(ideas.len(), 2);
+        assert!(u.tokens_out > 0);
+        let (article, u) = p
+            .generate_article(&ideas[0], ideas[0].word_target)
+            .await
+            .unwrap();
+        assert!(u.tokens_out >= i64::from(article.word_count));
+        let (prompts, _) = p.generate_image_prompts(&article, 3).await.unwrap();
+        assert_eq!(prompts.len(), 3);
+        let (img, u) = p.generate_image(&prompts[0].prompt, 32, 18).await.unwrap();
+        assert_eq!((img.width, img.height), (32, 18));
+        assert!(u.tokens_in > 0);
+        // Same input, same output.
+        let (again, _) = p
+            .cluster_keywords(&kws, &ClusterOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(again, clusters);
+    }
+
+    #[tokio::test]
+    async fn large_inputs_use_the_blocking_pool_and_match_inline() {
+        let kws: Vec<KeywordInput> = (0..2_500)
+            .map(|i| KeywordInput::new(format!("topic{} widget {}", i % 50, i % 7), i64::from(i)))
+            .collect();
+        let p = OfflineProvider::with_year(2026);
+        let (a, _) = p
+            .cluster_keywords(&kws, &ClusterOptions::default())
+            .await
+            .unwrap();
+        let b = cluster::cluster_keywords(&kws, &ClusterOptions::default()).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[tokio::test]
+    async fn empty_input_is_invalid() {
+        let p = OfflineProvider::with_year(2026);
+        let err = p
+            .cluster_keywords(&[], &ClusterOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AiError::InvalidInput(_)));
+        assert!(!err.is_transient());
+    }
+}

@@ -1,0 +1,299 @@
+//! Every failure of the HTTP API as one `application/problem+json` document with a
+//! stable `code`, mapped here once from the services' error enums. Bad input is a 4xx
+//! that names the fields; only a fault of ours is a 500, and its detail stays in the log.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use igny8_core::accounts::AccountError;
+use igny8_core::automation::AutomationError;
+use igny8_core::billing::CreditError;
+use igny8_core::planner::{ImportError, RecordsError};
+use igny8_core::ports::blob::BlobError;
+use igny8_core::ports::StoreError;
+use igny8_core::repo::RepoError;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One field's complaint in a validation problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field (a JSON pointer-ish path, a query parameter, or `line N` of a CSV).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// An RFC 9457 problem document; `code` is what clients branch on.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type (`urn:igny8:problem:<code>`).
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// A short summary of the problem type.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What happened to this request.
+    pub detail: String,
+    /// Stable machine-readable code (`insufficient_credits`, `not_found`...).
+    pub code: String,
+    /// Field errors of a validation problem.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// An error on its way to becoming a problem response.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The stable code.
+    pub code: &'static str,
+    /// The message for the caller.
+    pub detail: String,
+    /// Field errors, if any.
+    pub errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    /// A problem with this status, code and detail.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, detail: detail.into(), errors: Vec::new() }
+    }
+
+    /// 404: the resource does not exist for this caller (whether or not it exists).
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    /// 422 with one field error.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let field = field.into();
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "validation_failed",
+            detail: format!("{field}: {message}"),
+            errors: vec![FieldError { field, message }],
+        }
+    }
+
+    /// 403: the caller's role may not do this.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    /// 401: no valid credentials.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    /// 500: a fault of ours; the cause is logged, not shown.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged")
+    }
+
+    /// The problem document of this error.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            problem_type: format!("urn:igny8:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_owned(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict | StoreError::Throttled => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the store is busy; retry shortly")
+            }
+            StoreError::Invalid(reason) => Self::new(StatusCode::BAD_REQUEST, "invalid_request", reason),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<RepoError> for ApiError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::Store(s) => s.into(),
+            corrupt @ RepoError::Corrupt { .. } => Self::internal(corrupt),
+        }
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::NotFound(_) => Self::not_found("file"),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<CreditError> for ApiError {
+    fn from(e: CreditError) -> Self {
+        let detail = e.to_string();
+        match e {
+            CreditError::InvalidAmount(_) => Self::invalid_field("amount", detail),
+            CreditError::InvalidUnits(_) => Self::invalid_field("units", detail),
+            CreditError::UnknownOperation(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_operation", detail),
+            CreditError::AccountNotFound(_) => Self::not_found("account"),
+            CreditError::InsufficientCredits { .. } => Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_credits", detail),
+            CreditError::HoldNotFound(_) => Self::not_found("hold"),
+            CreditError::HoldClosed { .. } => Self::new(StatusCode::CONFLICT, "hold_closed", detail),
+            CreditError::KeyReused { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", detail),
+            CreditError::InvalidKey => Self::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", detail),
+            CreditError::Contended { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "contended", detail),
+            CreditError::Repo(r) => r.into(),
+        }
+    }
+}
+
+impl From<AutomationError> for ApiError {
+    fn from(e: AutomationError) -> Self {
+        let detail = e.to_string();
+        match e {
+            AutomationError::SiteNotFound => Self::not_found("site"),
+            AutomationError::RunNotFound(_) => Self::not_found("run"),
+            AutomationError::SiteInactive => Self::new(StatusCode::CONFLICT, "site_inactive", detail),
+            AutomationError::Disabled => Self::new(StatusCode::CONFLICT, "automation_disabled", detail),
+            AutomationError::NotEnoughKeywords { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "not_enough_keywords", detail)
+            }
+            AutomationError::InsufficientCredits { .. } => {
+                Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_credits", detail)
+            }
+            AutomationError::AlreadyRunning { .. } => Self::new(StatusCode::CONFLICT, "run_already_active", detail),
+            AutomationError::InvalidState { .. } => Self::new(StatusCode::CONFLICT, "invalid_state", detail),
+            AutomationError::Invalid(reason) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", reason),
+            AutomationError::Credits(c) => c.into(),
+            AutomationError::Repo(r) => r.into(),
+            AutomationError::Blob(b) => b.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid { field, reason } => Self::invalid_field(field, reason),
+            AccountError::AccountNotFound(_) => Self::not_found("account"),
+            AccountError::Credits(c) => c.into(),
+            AccountError::Repo(r) => r.into(),
+        }
+    }
+}
+
+impl From<ImportError> for ApiError {
+    fn from(e: ImportError) -> Self {
+        let detail = e.to_string();
+        match e {
+            ImportError::NoKeywordColumn => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_csv", detail),
+            ImportError::Empty => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "empty_import", detail),
+            ImportError::Malformed(rows) => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "validation_failed",
+                detail,
+                errors: rows.into_iter().map(|r| FieldError { field: format!("line {}", r.line), message: r.message }).collect(),
+            },
+            ImportError::Repo(r) => r.into(),
+        }
+    }
+}
+
+impl From<RecordsError> for ApiError {
+    fn from(e: RecordsError) -> Self {
+        match e {
+            RecordsError::SiteNotFound => Self::not_found("site"),
+            RecordsError::NotFound(what) => Self::not_found(what),
+            RecordsError::Repo(r) => r.into(),
+            RecordsError::Blob(b) => b.into(),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected a body with Content-Type: application/json",
+            ),
+            JsonRejection::JsonSyntaxError(e) => Self::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text()),
+            JsonRejection::JsonDataError(e) => {
+                let text = e.body_text();
+                Self { errors: vec![FieldError { field: "body".into(), message: text.clone() }], ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", text) }
+            }
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => body_too_large(),
+            other => Self::new(StatusCode::BAD_REQUEST, "invalid_body", other.body_text()),
+        }
+    }
+}
+
+/// 413: the body is over the router's limit.
+pub fn body_too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is larger than {} bytes", super::BODY_LIMIT))
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        let text = rejection.body_text();
+        Self { errors: vec![FieldError { field: "query".into(), message: text.clone() }], ..Self::new(StatusCode::BAD_REQUEST, "invalid_query", text) }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_carry_type_code_and_field_errors() {
+        let p = ApiError::invalid_field("domain", "not a domain").problem();
+        assert_eq!(p.status, 422);
+        assert_eq!(p.code, "validation_failed");
+        assert_eq!(p.problem_type, "urn:igny8:problem:validation_failed");
+        assert_eq!(p.errors[0].field, "domain");
+    }
+
+    #[test]
+    fn service_refusals_map_to_stable_codes() {
+        let e: ApiError = AutomationError::AlreadyRunning { holder: "run_x".into(), until: 0 }.into();
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "run_already_active"));
+        let e: ApiError = CreditError::InsufficientCredits { required: 5, available: 1 }.into();
+        assert_eq!((e.status, e.code), (StatusCode::PAYMENT_REQUIRED, "insufficient_credits"));
+        let e: ApiError = StoreError::Invalid("bad cursor".into()).into();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        let e: ApiError = StoreError::Backend("disk on fire".into()).into();
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.detail.contains("disk"), "internal causes stay in the log");
+    }
+}

@@ -1,0 +1,272 @@
+//! Automation: start a run, list and read runs, pause, resume, cancel, read its logs,
+//! the site's automation settings and a run's credit estimate.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::FieldError;
+use crate::{path_id, ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
+use igny8_core::automation::{AutomationError, Estimate, RunLog, TraceEvent};
+use igny8_core::domain::{AutomationConfig, AutomationRun, RunId, Schedule, SiteId};
+
+/// The settings of a site's automation an owner may change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigUpdate {
+    /// Runs may start.
+    pub enabled: bool,
+    /// Items per batch, stages 1–6 (1–1000 each).
+    #[schema(min_items = 6, max_items = 6)]
+    pub batch_sizes: [u32; 6],
+    /// Pause between batches of a stage (0–3600 s).
+    #[schema(maximum = 3600)]
+    pub delay_between_batches_seconds: u32,
+    /// Fewest new keywords a run needs.
+    pub min_keywords: u32,
+    /// The balance must cover estimate × buffer (1–10).
+    #[schema(minimum = 1, maximum = 10)]
+    pub credit_buffer: f64,
+    /// Ideas per cluster (1–10).
+    #[schema(minimum = 1, maximum = 10)]
+    pub ideas_per_cluster: u32,
+    /// Image prompts per article (0–10).
+    #[schema(maximum = 10)]
+    pub images_per_article: u32,
+    /// Lock lease (60–604800 s).
+    #[schema(minimum = 60, maximum = 604800)]
+    pub lease_seconds: i64,
+    /// Scheduled runs, if any.
+    pub schedule: Option<Schedule>,
+}
+
+impl ConfigUpdate {
+    /// The ranges the service enforces, as field errors (all of them at once).
+    fn check(&self) -> Result<(), ApiError> {
+        let mut errors = Vec::new();
+        let mut bad = |field: &str, message: &str| errors.push(FieldError { field: field.to_owned(), message: message.to_owned() });
+        if self.batch_sizes.iter().any(|b| *b == 0 || *b > 1000) {
+            bad("batch_sizes", "each must be 1 to 1000");
+        }
+        if self.delay_between_batches_seconds > 3600 {
+            bad("delay_between_batches_seconds", "must be at most 3600");
+        }
+        if !(1.0..=10.0).contains(&self.credit_buffer) {
+            bad("credit_buffer", "must be 1 to 10");
+        }
+        if !(1..=10).contains(&self.ideas_per_cluster) {
+            bad("ideas_per_cluster", "must be 1 to 10");
+        }
+        if self.images_per_article > 10 {
+            bad("images_per_article", "must be 0 to 10");
+        }
+        if !(60..=604_800).contains(&self.lease_seconds) {
+            bad("lease_seconds", "must be 60 to 604800");
+        }
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let detail = format!("{} invalid setting(s)", errors.len());
+        Err(ApiError { errors, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail) })
+    }
+}
+
+/// A file of a run's logs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogFile {
+    /// Path below the run's log folder (`main.log`, `stage_1_clusters.log`, `trace/...`).
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// A link that reads it without credentials for about an hour.
+    pub url: String,
+}
+
+/// A page of a run's trace events, and its log files.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunLogs {
+    /// Structured events, in stage then sequence order.
+    pub items: Vec<TraceEvent>,
+    /// Pass as `cursor` for the next page of events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// The log files (only on the first page).
+    pub files: Vec<LogFile>,
+}
+
+/// `?limit=&cursor=` of the run logs (the cursor is an event position).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    /// Events per page, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(max_length = 32)]
+    pub cursor: Option<String>,
+}
+
+/// The routes of this module (starting a run is wired in the router, with idempotency).
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/runs/{run_id}", get(get_run))
+        .route("/v1/runs/{run_id}/pause", post(pause_run))
+        .route("/v1/runs/{run_id}/resume", post(resume_run))
+        .route("/v1/runs/{run_id}/cancel", post(cancel_run))
+        .route("/v1/runs/{run_id}/logs", get(run_logs))
+        .route("/v1/sites/{site_id}/automation", get(get_config).put(put_config))
+        .route("/v1/sites/{site_id}/automation/estimate", get(estimate))
+}
+
+/// Starts a run of the site's waiting keywords (editors; `Idempotency-Key` honoured).
+#[utoipa::path(post, path = "/v1/sites/{site_id}/runs", tag = "automation",
+    params(("site_id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: a repeat returns the first response")),
+    responses((status = 202, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn start_run(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(site_id): ApiPath<String>,
+) -> Result<(StatusCode, Json<AutomationRun>), ApiError> {
+    let site: SiteId = path_id(&site_id, "site")?;
+    caller.require_editor()?;
+    let run = state.automation.start(&caller.account, &site, "manual").await?;
+    Ok((StatusCode::ACCEPTED, Json(run)))
+}
+
+/// The site's runs, newest first.
+#[utoipa::path(get, path = "/v1/sites/{site_id}/runs", tag = "automation", params(("site_id" = String, Path), PageQuery),
+    responses((status = 200, body = Page<AutomationRun>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn list_runs(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(site_id): ApiPath<String>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<AutomationRun>>, ApiError> {
+    let site: SiteId = path_id(&site_id, "site")?;
+    let limit = page.limit()?;
+    Ok(Json(Page::of(state.automation.runs(&caller.account, &site, limit, page.cursor()?).await?)))
+}
+
+/// One run: its stage, per-stage results and credits.
+#[utoipa::path(get, path = "/v1/runs/{run_id}", tag = "automation", params(("run_id" = String, Path)),
+    responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_id): ApiPath<String>) -> Result<Json<AutomationRun>, ApiError> {
+    let id: RunId = path_id(&run_id, "run")?;
+    Ok(Json(state.automation.run(&caller.account, &id).await?))
+}
+
+/// Asks the run to pause after its current batch (editors).
+#[utoipa::path(post, path = "/v1/runs/{run_id}/pause", tag = "automation", params(("run_id" = String, Path)),
+    responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn pause_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_id): ApiPath<String>) -> Result<Json<AutomationRun>, ApiError> {
+    let id: RunId = path_id(&run_id, "run")?;
+    caller.require_editor()?;
+    Ok(Json(state.automation.pause(&caller.account, &id).await?))
+}
+
+/// Resumes a paused run where it stopped (editors).
+#[utoipa::path(post, path = "/v1/runs/{run_id}/resume", tag = "automation", params(("run_id" = String, Path)),
+    responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn resume_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_id): ApiPath<String>) -> Result<Json<AutomationRun>, ApiError> {
+    let id: RunId = path_id(&run_id, "run")?;
+    caller.require_editor()?;
+    Ok(Json(state.automation.resume(&caller.account, &id).await?))
+}
+
+/// Cancels the run after its current batch; partial results are kept (editors).
+#[utoipa::path(post, path = "/v1/runs/{run_id}/cancel", tag = "automation", params(("run_id" = String, Path)),
+    responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn cancel_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_id): ApiPath<String>) -> Result<Json<AutomationRun>, ApiError> {
+    let id: RunId = path_id(&run_id, "run")?;
+    caller.require_editor()?;
+    Ok(Json(state.automation.cancel(&caller.account, &id).await?))
+}
+
+/// The run's trace events (paged) and links to its log files.
+#[utoipa::path(get, path = "/v1/runs/{run_id}/logs", tag = "automation", params(("run_id" = String, Path), LogQuery),
+    responses((status = 200, body = RunLogs), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn run_logs(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(run_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<LogQuery>,
+) -> Result<Json<RunLogs>, ApiError> {
+    let id: RunId = path_id(&run_id, "run")?;
+    let limit = match query.limit {
+        None => 100,
+        Some(n @ 1..=500) => n as usize,
+        Some(_) => return Err(ApiError::invalid_field("limit", "must be 1 to 500")),
+    };
+    let start = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => 0,
+        Some(c) => c.parse::<usize>().map_err(|_| ApiError::invalid_field("cursor", "not a cursor of this list"))?,
+    };
+    let run = state.automation.run(&caller.account, &id).await?;
+    let log = RunLog { account_id: run.account_id.clone(), site_id: run.site_id.clone(), run_id: run.id.clone() };
+    let events = state.automation.logger().events(&log).await?;
+    let end = events.len().min(start.saturating_add(limit));
+    let next_cursor = (end < events.len()).then(|| end.to_string());
+    let items = events.into_iter().skip(start).take(limit).collect();
+    let files = if start == 0 {
+        state
+            .records
+            .files(&log.prefix())
+            .await?
+            .into_iter()
+            .map(|(name, size, url)| LogFile { name, size, url })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Json(RunLogs { items, next_cursor, files }))
+}
+
+/// The site's automation settings (defaults until saved).
+#[utoipa::path(get, path = "/v1/sites/{site_id}/automation", tag = "automation", params(("site_id" = String, Path)),
+    responses((status = 200, body = AutomationConfig), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn get_config(State(state): State<ApiState>, caller: Caller, ApiPath(site_id): ApiPath<String>) -> Result<Json<AutomationConfig>, ApiError> {
+    let site: SiteId = path_id(&site_id, "site")?;
+    Ok(Json(state.automation.config(&caller.account, &site).await?))
+}
+
+/// Replaces the site's automation settings: batch sizes, delays, schedule (owners).
+#[utoipa::path(put, path = "/v1/sites/{site_id}/automation", tag = "automation", params(("site_id" = String, Path)), request_body = ConfigUpdate,
+    responses((status = 200, body = AutomationConfig), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn put_config(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(site_id): ApiPath<String>,
+    ApiJson(body): ApiJson<ConfigUpdate>,
+) -> Result<Json<AutomationConfig>, ApiError> {
+    let site: SiteId = path_id(&site_id, "site")?;
+    caller.require_owner()?;
+    let mut config = state.automation.config(&caller.account, &site).await?;
+    body.check()?;
+    config.enabled = body.enabled;
+    config.batch_sizes = body.batch_sizes;
+    config.delay_between_batches_seconds = body.delay_between_batches_seconds;
+    config.min_keywords = body.min_keywords;
+    config.credit_buffer = body.credit_buffer;
+    config.ideas_per_cluster = body.ideas_per_cluster;
+    config.images_per_article = body.images_per_article;
+    config.lease_seconds = body.lease_seconds;
+    config.schedule = body.schedule;
+    // Every other setting was checked above: what the service still refuses is the schedule.
+    let saved = state.automation.save_config(&caller.account, config).await.map_err(|e| match e {
+        AutomationError::Invalid(reason) => ApiError::invalid_field("schedule", reason),
+        other => other.into(),
+    })?;
+    Ok(Json(saved))
+}
+
+/// The credits a run of the site would need now, per stage, without starting it.
+#[utoipa::path(get, path = "/v1/sites/{site_id}/automation/estimate", tag = "automation", params(("site_id" = String, Path)),
+    responses((status = 200, body = Estimate), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn estimate(State(state): State<ApiState>, caller: Caller, ApiPath(site_id): ApiPath<String>) -> Result<Json<Estimate>, ApiError> {
+    let site: SiteId = path_id(&site_id, "site")?;
+    Ok(Json(state.automation.estimate(&caller.account, &site).await?))
+}

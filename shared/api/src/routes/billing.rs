@@ -1,0 +1,235 @@
+//! Billing: balance (with holds), ledger, usage logs, prices, and the privileged moves
+//! of credits (add, reconcile, set a price).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::idempotency::IDEMPOTENCY_KEY;
+use crate::{ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
+use igny8_core::billing::credits::MAX_PRICE;
+use igny8_core::billing::{LedgerReceipt, Reconciliation, UsageFilter};
+use igny8_core::domain::{CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, RunId, TransactionKind};
+
+/// The most credits one request may add (a grant, a top-up, an account's opening
+/// balance): far above any real purchase, far below where sums of the ledger overflow.
+pub const MAX_CREDITS_PER_REQUEST: i64 = 1_000_000_000;
+
+/// The balance and the holds that reserve part of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceView {
+    /// Credits owned: the sum of the ledger.
+    pub credits: i64,
+    /// Credits reserved by open holds.
+    pub held: i64,
+    /// Credits that may be spent now.
+    pub available: i64,
+    /// The open holds (up to 100, newest first).
+    pub holds: Vec<CreditHold>,
+}
+
+/// Filters of the usage report.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// Only this run's usage.
+    #[param(max_length = 64)]
+    pub run_id: Option<String>,
+    /// Only this stage (1–6).
+    #[param(minimum = 1, maximum = 6)]
+    pub stage: Option<u8>,
+    /// Only this operation (`content_generation`...).
+    #[param(max_length = 64)]
+    pub operation: Option<String>,
+    /// At or after this instant (RFC 3339).
+    pub from: Option<String>,
+    /// Before this instant (RFC 3339).
+    pub to: Option<String>,
+    /// Items per page, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(max_length = 2048)]
+    pub cursor: Option<String>,
+}
+
+/// A price of one operation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostUpdate {
+    /// What a unit measures.
+    pub unit: CostUnit,
+    /// Credits per chargeable unit.
+    #[schema(minimum = 0, maximum = 1000000)]
+    pub credits_per_unit: i64,
+    /// Smallest charge of one call.
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub min_credits: i64,
+}
+
+/// Credits to add to the acting account (admin, system).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditGrant {
+    /// Whole credits, at least 1.
+    #[schema(minimum = 1, maximum = 1000000000)]
+    pub amount: i64,
+    /// top_up | grant | refund.
+    pub kind: TransactionKind,
+    /// Why, for the ledger.
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+    /// What it refers to (invoice, payment...).
+    #[schema(max_length = 200)]
+    pub reference: Option<String>,
+}
+
+/// The routes of this module (adding credits is wired in the router, with idempotency).
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/billing/balance", get(balance))
+        .route("/v1/billing/transactions", get(transactions))
+        .route("/v1/billing/usage", get(usage))
+        .route("/v1/billing/costs", get(costs))
+        .route("/v1/billing/costs/{operation}", put(put_cost))
+        .route("/v1/billing/reconcile", get(reconcile))
+}
+
+/// The balance, with the holds that reserve part of it.
+#[utoipa::path(get, path = "/v1/billing/balance", tag = "billing",
+    responses((status = 200, body = BalanceView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn balance(State(state): State<ApiState>, caller: Caller) -> Result<Json<BalanceView>, ApiError> {
+    let credits = &state.services.credits;
+    let balance = credits.balance(&caller.account).await?;
+    let (holds, _) = credits.holds(&caller.account, 100, None).await?;
+    let holds = holds.into_iter().filter(|h| h.status == HoldStatus::Open).collect();
+    Ok(Json(BalanceView { credits: balance.credits, held: balance.held, available: balance.available, holds }))
+}
+
+/// The ledger, newest first.
+#[utoipa::path(get, path = "/v1/billing/transactions", tag = "billing", params(PageQuery),
+    responses((status = 200, body = Page<CreditTransaction>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn transactions(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<CreditTransaction>>, ApiError> {
+    let limit = page.limit()?;
+    Ok(Json(Page::of(state.services.credits.ledger(&caller.account, limit, page.cursor()?).await?)))
+}
+
+fn instant(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
+    value
+        .map(|v| OffsetDateTime::parse(v, &Rfc3339).map_err(|_| ApiError::invalid_field(field, "not an RFC 3339 date-time")))
+        .transpose()
+}
+
+/// AI usage, newest first, filtered by run, stage, operation and time.
+#[utoipa::path(get, path = "/v1/billing/usage", tag = "billing", params(UsageQuery),
+    responses((status = 200, body = Page<CreditUsageLog>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn usage(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> Result<Json<Page<CreditUsageLog>>, ApiError> {
+    let page = PageQuery { limit: query.limit, cursor: query.cursor.clone() };
+    let limit = page.limit()?;
+    if query.stage.is_some_and(|s| !(1..=6).contains(&s)) {
+        return Err(ApiError::invalid_field("stage", "must be 1 to 6"));
+    }
+    let run_id = query.run_id.filter(|r| !r.is_empty());
+    if query.operation.as_ref().is_some_and(|o| o.chars().count() > 64) {
+        return Err(ApiError::invalid_field("operation", "must be at most 64 characters"));
+    }
+    let from = instant("from", query.from.as_deref())?;
+    let to = instant("to", query.to.as_deref())?;
+    if run_id.as_ref().is_some_and(|r| r.parse::<RunId>().is_err()) {
+        return Err(ApiError::invalid_field("run_id", "not a run id"));
+    }
+    let filter = UsageFilter {
+        run_id,
+        stage: query.stage,
+        operation: query.operation.filter(|o| !o.is_empty()),
+        from,
+        to,
+    };
+    Ok(Json(Page::of(state.services.credits.usage_page(&caller.account, &filter, limit, page.cursor()?).await?)))
+}
+
+/// Every operation's price.
+#[utoipa::path(get, path = "/v1/billing/costs", tag = "billing",
+    responses((status = 200, body = Vec<CreditCostConfig>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn costs(State(state): State<ApiState>, _caller: Caller) -> Result<Json<Vec<CreditCostConfig>>, ApiError> {
+    Ok(Json(state.services.credits.cost_table().await?))
+}
+
+/// Sets an operation's price (admin, system).
+#[utoipa::path(put, path = "/v1/billing/costs/{operation}", tag = "billing", params(("operation" = String, Path)), request_body = CostUpdate,
+    responses((status = 200, body = CreditCostConfig), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn put_cost(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(operation): ApiPath<String>,
+    ApiJson(body): ApiJson<CostUpdate>,
+) -> Result<Json<CreditCostConfig>, ApiError> {
+    caller.require_privileged()?;
+    if !(0..=MAX_PRICE).contains(&body.credits_per_unit) {
+        return Err(ApiError::invalid_field("credits_per_unit", format!("must be 0 to {MAX_PRICE}")));
+    }
+    if !(1..=MAX_PRICE).contains(&body.min_credits) {
+        return Err(ApiError::invalid_field("min_credits", format!("must be 1 to {MAX_PRICE}")));
+    }
+    let config = CreditCostConfig {
+        operation,
+        unit: body.unit,
+        credits_per_unit: body.credits_per_unit,
+        min_credits: body.min_credits,
+        configured: true,
+    };
+    state.services.credits.set_cost_config(&config).await?;
+    Ok(Json(state.services.credits.cost_config(&config.operation).await?))
+}
+
+/// Adds credits to the acting account (admin, system; `Idempotency-Key` honoured and
+/// also used as the ledger's own idempotency key).
+#[utoipa::path(post, path = "/v1/billing/credits", tag = "billing", request_body = CreditGrant,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: a repeat returns the first response")),
+    responses((status = 201, body = LedgerReceipt), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn add_credits(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreditGrant>,
+) -> Result<(StatusCode, Json<LedgerReceipt>), ApiError> {
+    caller.require_privileged()?;
+    if body.kind == TransactionKind::Charge {
+        return Err(ApiError::invalid_field("kind", "credits are added as top_up, grant or refund"));
+    }
+    if body.amount > MAX_CREDITS_PER_REQUEST {
+        return Err(ApiError::invalid_field("amount", format!("at most {MAX_CREDITS_PER_REQUEST} credits per request")));
+    }
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::invalid_field("reason", "must be 1 to 500 characters"));
+    }
+    if body.reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
+        return Err(ApiError::invalid_field("reference", "must be at most 200 characters"));
+    }
+    let key = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok()).map(|k| format!("api:{}", k.trim()));
+    let receipt = state.services.credits.add(&caller.account, body.amount, body.kind, reason, body.reference, key).await?;
+    Ok((StatusCode::CREATED, Json(receipt)))
+}
+
+/// Audits the acting account's ledger against its balance (admin, system).
+#[utoipa::path(get, path = "/v1/billing/reconcile", tag = "billing",
+    responses((status = 200, body = Reconciliation), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn reconcile(State(state): State<ApiState>, caller: Caller) -> Result<Json<Reconciliation>, ApiError> {
+    caller.require_privileged()?;
+    Ok(Json(state.services.credits.reconcile(&caller.account).await?))
+}

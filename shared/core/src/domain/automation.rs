@@ -1,0 +1,251 @@
+//! The automation run and its configuration.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AccountId, RunId, SiteId};
+
+/// The six stages of a run, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// 1: keywords → clusters.
+    Clusters,
+    /// 2: clusters → ideas.
+    Ideas,
+    /// 3: ideas → writer tasks.
+    Tasks,
+    /// 4: tasks → articles.
+    Content,
+    /// 5: articles → image prompts.
+    ImagePrompts,
+    /// 6: image prompts → images.
+    Images,
+}
+
+impl Stage {
+    /// Every stage, in run order.
+    pub const ALL: [Stage; 6] =
+        [Self::Clusters, Self::Ideas, Self::Tasks, Self::Content, Self::ImagePrompts, Self::Images];
+
+    /// 1–6.
+    pub fn number(self) -> u8 {
+        match self {
+            Self::Clusters => 1,
+            Self::Ideas => 2,
+            Self::Tasks => 3,
+            Self::Content => 4,
+            Self::ImagePrompts => 5,
+            Self::Images => 6,
+        }
+    }
+
+    /// The stage with this number.
+    pub fn from_number(n: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(n).checked_sub(1)?).copied()
+    }
+
+    /// Name used in logs, state names (`stage_<name>`) and results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Clusters => "clusters",
+            Self::Ideas => "ideas",
+            Self::Tasks => "tasks",
+            Self::Content => "content",
+            Self::ImagePrompts => "image_prompts",
+            Self::Images => "images",
+        }
+    }
+
+    /// The stage after this one.
+    pub fn next(self) -> Option<Self> {
+        Self::from_number(self.number() + 1)
+    }
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Working through its stages.
+    Running,
+    /// Waiting for resume.
+    Paused,
+    /// Stopped by the user; partial results kept.
+    Cancelled,
+    /// All stages done.
+    Completed,
+    /// Stopped by an error.
+    Failed,
+}
+
+impl RunStatus {
+    /// True once the run can no longer change.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Cancelled | Self::Completed | Self::Failed)
+    }
+}
+
+/// What one stage did so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct StageResult {
+    /// Input items processed.
+    pub processed: u64,
+    /// Output items created.
+    pub created: u64,
+    /// Input items still waiting after the last batch.
+    pub remaining: u64,
+    /// Credits charged.
+    pub credits: i64,
+    /// Batches done.
+    pub batches: u64,
+    /// Words written (stage 4).
+    pub words: u64,
+    /// First batch time (RFC 3339).
+    pub started_at: Option<String>,
+    /// Completion time (RFC 3339).
+    pub completed_at: Option<String>,
+}
+
+/// One automation run of one site; the record, not the execution payload, holds the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct AutomationRun {
+    /// Also the execution name and the lock holder.
+    pub id: RunId,
+    /// Owning tenant.
+    pub account_id: AccountId,
+    /// The site it runs on.
+    pub site_id: SiteId,
+    /// Where it is.
+    pub status: RunStatus,
+    /// 1–6 while running.
+    pub current_stage: u8,
+    /// manual | scheduled.
+    pub trigger: String,
+    /// Fence of the lock acquisition this run holds.
+    pub fence: i64,
+    /// Credits the run was estimated to need.
+    pub estimated_credits: i64,
+    /// Credits charged so far.
+    pub credits_used: i64,
+    /// Per stage number (JSON object keys are strings: "1" to "6").
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, StageResult>))]
+    pub stages: BTreeMap<u8, StageResult>,
+    /// Set by pause; honoured between batches.
+    pub pause_requested: bool,
+    /// Set by cancel; honoured between batches.
+    pub cancel_requested: bool,
+    /// Task token of the pause wait, so resume can send it.
+    pub pause_token: Option<String>,
+    /// Image jobs of stage 6 queued / finished.
+    pub images_queued: i64,
+    /// Image jobs finished (generated or failed).
+    pub images_finished: i64,
+    /// Task token of stage 6's wait, sent by the last image job.
+    pub images_token: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Start time (RFC 3339).
+    pub started_at: String,
+    /// End time (RFC 3339).
+    pub finished_at: Option<String>,
+    /// Bumped by every save; saves are conditioned on it.
+    #[serde(default)]
+    pub version: i64,
+}
+
+/// How often a site's scheduled runs start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+pub enum Frequency {
+    /// Every day at the time.
+    Daily,
+    /// Every week on `day` (1 = Monday … 7 = Sunday).
+    Weekly,
+    /// Every month on `day` (1–28).
+    Monthly,
+}
+
+/// When scheduled runs start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct Schedule {
+    /// How often.
+    pub frequency: Frequency,
+    /// Local time `HH:MM`.
+    pub time: String,
+    /// IANA time zone of the local time (e.g. `Europe/Berlin`); daylight saving
+    /// time is followed.
+    pub timezone: String,
+    /// Weekday (weekly) or day of month (monthly).
+    pub day: Option<u8>,
+}
+
+/// A site's automation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct AutomationConfig {
+    /// The site.
+    pub site_id: SiteId,
+    /// Owning tenant.
+    pub account_id: AccountId,
+    /// Runs may start.
+    pub enabled: bool,
+    /// Items per batch, stages 1–6.
+    pub batch_sizes: [u32; 6],
+    /// Pause between batches of a stage.
+    pub delay_between_batches_seconds: u32,
+    /// Fewest new keywords a run needs.
+    pub min_keywords: u32,
+    /// Balance must cover estimate × buffer.
+    pub credit_buffer: f64,
+    /// Ideas per cluster (stage 2).
+    pub ideas_per_cluster: u32,
+    /// Image prompts per article (stage 5), featured included.
+    pub images_per_article: u32,
+    /// Lock lease: the longest a run may go without progress.
+    pub lease_seconds: i64,
+    /// Scheduled runs, if any.
+    pub schedule: Option<Schedule>,
+    /// Next due scheduled start, Unix ms.
+    pub next_run_at: Option<i64>,
+}
+
+impl AutomationConfig {
+    /// The defaults a new site starts with.
+    pub fn defaults(account_id: AccountId, site_id: SiteId) -> Self {
+        Self {
+            site_id,
+            account_id,
+            enabled: true,
+            batch_sizes: [200, 5, 10, 5, 10, 10],
+            delay_between_batches_seconds: 0,
+            min_keywords: 5,
+            credit_buffer: 1.2,
+            ideas_per_cluster: 1,
+            images_per_article: 2,
+            lease_seconds: 3600,
+            schedule: None,
+            next_run_at: None,
+        }
+    }
+
+    /// Batch size of a stage.
+    pub fn batch_size(&self, stage: Stage) -> u32 {
+        self.batch_sizes[usize::from(stage.number() - 1)].max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_number_and_chain() {
+        assert_eq!(Stage::from_number(4), Some(Stage::Content));
+        assert_eq!(Stage::from_number(0), None);
+        assert_eq!(Stage::from_number(7), None);
+        assert_eq!(Stage::Images.next(), None);
+        assert_eq!(Stage::Clusters.next(), Some(Stage::Ideas));
+        assert!(Stage::ALL.iter().all(|s| Stage::from_number(s.number()) == Some(*s)));
+    }
+}

@@ -1,0 +1,14 @@
+//! `igny8-core`: the domain, the ports the services depend on, the repositories written
+//! once over the item-store port, and the services that hold the rules. No AWS SDK and
+//! no SQLite: the adapter crates implement the ports, the wiring crate plugs them in.
+
+pub mod accounts;
+pub mod automation;
+pub mod billing;
+pub mod domain;
+pub mod planner;
+pub mod ports;
+pub mod repo;
+pub mod services;
+
+pub use services::Services;

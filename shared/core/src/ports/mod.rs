@@ -1,0 +1,15 @@
+//! Ports: the small traits services depend on; `local/` and `aws/` implement them.
+
+pub mod blob;
+pub mod clock;
+pub mod item_store;
+pub mod workflow;
+pub mod queue;
+
+pub use blob::{BlobError, BlobInfo, BlobStore};
+pub use clock::{Clock, IdGenerator, IdGeneratorExt, ManualClock, SystemClock, UuidIds};
+pub use item_store::{
+    Condition, FailedWrite, Index, Item, ItemStore, Key, Page, Query, StoreError, UpdateAction,
+    WriteOp,
+};
+pub use queue::{Queue, QueueError, QueueMessage};

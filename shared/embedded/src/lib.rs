@@ -1,0 +1,11 @@
+//! `igny8-embedded`: the ports on a laptop with no cloud account — SQLite item store and
+//! queue, a blob folder, and the ASL interpreter running the real state machine.
+
+pub mod blob_dir;
+pub mod sqlite;
+pub mod sqlite_queue;
+pub mod workflow;
+
+pub use blob_dir::BlobDir;
+pub use sqlite::SqliteStore;
+pub use sqlite_queue::SqliteQueue;

@@ -1,0 +1,170 @@
+//! The platform on AWS: every adapter built once from one SDK configuration and the
+//! function's environment, for the Lambdas (and `igny8 … --backend aws` later).
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::Client as DynamoClient;
+use aws_sdk_s3::Client as S3Client;
+use aws_sdk_sfn::Client as SfnClient;
+use aws_sdk_sqs::Client as SqsClient;
+
+use igny8_aws::config::{endpoint_override, sdk_config};
+use igny8_aws::{DynamoStore, S3Blobs, SfnWorkflow, SqsQueue};
+use igny8_ai::{AiError, AiProvider, OfflineProvider, OpenAiConfig, OpenAiProvider};
+use igny8_core::automation::{AutomationPorts, AutomationService, IMAGE_QUEUE};
+use igny8_core::Services;
+use igny8_core::ports::queue::validate_queue_name;
+use igny8_core::ports::{ItemStore, SystemClock, UuidIds};
+
+/// Missing or unusable configuration, found at cold start rather than at the first
+/// request that needs it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is unset.
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    /// A variable is set to something unusable.
+    #[error("environment variable {name}: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Where the platform's resources are (names from the SAM template's environment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudConfig {
+    /// DynamoDB table (`IGNY8_TABLE`).
+    pub table: String,
+    /// S3 bucket for logs and images (`IGNY8_BUCKET`).
+    pub bucket: String,
+    /// Automation state machine (`IGNY8_STATE_MACHINE_ARN`).
+    pub state_machine_arn: String,
+    /// Queue of stage 6's image jobs (`IGNY8_IMAGE_QUEUE`, default [`IMAGE_QUEUE`]).
+    pub image_queue: String,
+    /// Its URL when known (`IGNY8_IMAGE_QUEUE_URL`): saves a GetQueueUrl per cold start.
+    pub image_queue_url: Option<String>,
+    /// Endpoint override for emulators (`IGNY8_AWS_ENDPOINT`), None on AWS.
+    pub endpoint: Option<String>,
+}
+
+impl CloudConfig {
+    /// Reads the configuration from the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests);
+    /// empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let optional = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let required = |name: &'static str| optional(name).ok_or(ConfigError::Missing(name));
+        let image_queue = optional("IGNY8_IMAGE_QUEUE").unwrap_or_else(|| IMAGE_QUEUE.to_owned());
+        validate_queue_name(&image_queue)
+            .map_err(|e| ConfigError::Invalid { name: "IGNY8_IMAGE_QUEUE", reason: e.to_string() })?;
+        Ok(Self {
+            table: required("IGNY8_TABLE")?,
+            bucket: required("IGNY8_BUCKET")?,
+            state_machine_arn: required("IGNY8_STATE_MACHINE_ARN")?,
+            image_queue,
+            image_queue_url: optional("IGNY8_IMAGE_QUEUE_URL"),
+            endpoint: optional("IGNY8_AWS_ENDPOINT"),
+        })
+    }
+}
+
+/// The AI provider the environment asks for: an OpenAI-compatible endpoint when
+/// `IGNY8_AI_BASE_URL` and `IGNY8_AI_API_KEY` are set, else the offline provider.
+pub fn ai_from_env() -> Result<Arc<dyn AiProvider>, AiError> {
+    match OpenAiConfig::from_env() {
+        Some(config) => Ok(Arc::new(OpenAiProvider::new(config)?)),
+        None => Ok(Arc::new(OfflineProvider::new())),
+    }
+}
+
+/// Every service over the AWS adapters, built from one SDK configuration.
+///
+/// Fails only on an unusable `image_queue_url` (the rest was checked by
+/// [`CloudConfig::from_lookup`]).
+pub async fn automation(config: &CloudConfig, ai: Arc<dyn AiProvider>) -> Result<(Services, AutomationService), ConfigError> {
+    let endpoint = config.endpoint.as_deref();
+    let shared = sdk_config(endpoint).await;
+    let s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(endpoint_override(endpoint).is_some()).build();
+    let store: Arc<dyn ItemStore> = Arc::new(DynamoStore::new(DynamoClient::new(&shared), config.table.clone()));
+    let services = Services::new(Arc::clone(&store));
+    let queue = SqsQueue::new(SqsClient::new(&shared));
+    if let Some(url) = &config.image_queue_url {
+        queue
+            .remember_url(&config.image_queue, url)
+            .map_err(|e| ConfigError::Invalid { name: "IGNY8_IMAGE_QUEUE_URL", reason: e.to_string() })?;
+    }
+    let ports = AutomationPorts {
+        store,
+        blobs: Arc::new(S3Blobs::new(S3Client::from_conf(s3), config.bucket.clone())),
+        queue: Arc::new(queue),
+        ai,
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(UuidIds),
+    };
+    let automation = AutomationService::new(ports, services.credits.clone());
+    automation.set_workflow(Arc::new(SfnWorkflow::new(SfnClient::new(&shared), config.state_machine_arn.clone())));
+    automation.set_image_queue(config.image_queue.clone());
+    Ok((services, automation))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |name: &str| map.get(name).cloned()
+    }
+
+    const BASE: [(&str, &str); 3] =
+        [("IGNY8_TABLE", "t"), ("IGNY8_BUCKET", "b"), ("IGNY8_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:1:stateMachine:m")];
+
+    #[test]
+    fn the_image_queue_defaults_to_the_embedded_name() {
+        let config = CloudConfig::from_lookup(lookup(&BASE)).expect("config");
+        assert_eq!(config.image_queue, IMAGE_QUEUE);
+        assert_eq!(config.image_queue_url, None);
+        assert_eq!(config.endpoint, None);
+    }
+
+    #[test]
+    fn the_image_queue_and_its_url_come_from_the_environment() {
+        let mut vars = BASE.to_vec();
+        vars.push(("IGNY8_IMAGE_QUEUE", "stack-images"));
+        vars.push(("IGNY8_IMAGE_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/stack-images"));
+        let config = CloudConfig::from_lookup(lookup(&vars)).expect("config");
+        assert_eq!(config.image_queue, "stack-images");
+        assert_eq!(config.image_queue_url.as_deref(), Some("https://sqs.us-east-1.amazonaws.com/1/stack-images"));
+    }
+
+    #[test]
+    fn bad_or_missing_settings_are_refused() {
+        assert_eq!(CloudConfig::from_lookup(lookup(&BASE[1..])), Err(ConfigError::Missing("IGNY8_TABLE")));
+        let mut vars = BASE.to_vec();
+        vars.push(("IGNY8_IMAGE_QUEUE", "not a queue"));
+        assert!(matches!(CloudConfig::from_lookup(lookup(&vars)), Err(ConfigError::Invalid { name: "IGNY8_IMAGE_QUEUE", .. })));
+    }
+
+    #[tokio::test]
+    async fn the_service_sends_to_the_configured_queue() {
+        let mut vars = BASE.to_vec();
+        vars.push(("IGNY8_IMAGE_QUEUE", "stack-images"));
+        vars.push(("IGNY8_AWS_ENDPOINT", "http://127.0.0.1:1"));
+        let config = CloudConfig::from_lookup(lookup(&vars)).expect("config");
+        let (_, service) = automation(&config, Arc::new(igny8_ai::OfflineProvider::new())).await.expect("wiring");
+        assert_eq!(service.image_queue(), "stack-images");
+        vars.push(("IGNY8_IMAGE_QUEUE_URL", "stack-images"));
+        let config = CloudConfig::from_lookup(lookup(&vars)).expect("config");
+        let bad = automation(&config, Arc::new(igny8_ai::OfflineProvider::new())).await;
+        assert!(matches!(bad, Err(ConfigError::Invalid { name: "IGNY8_IMAGE_QUEUE_URL", .. })));
+    }
+}
