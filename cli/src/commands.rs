@@ -2,18 +2,17 @@
 
 use std::process::ExitCode;
 
-use igny8_wiring::{Backend, Services};
 use igny8_core::billing::{ChargeRequest, LedgerReceipt, Price};
 use igny8_core::domain::{
-    AccountId, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, HoldId, SiteId, SiteLease,
-    TransactionKind, UsageDetails,
+    AccountId, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, HoldId, SiteId, SiteLease, TransactionKind,
+    UsageDetails,
 };
+use igny8_wiring::{Backend, Services};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::args::{
-    AccountCommand, AddKind, BackendKind, Cli, Command, CreditsCommand, LockCommand, SiteCommand,
-    UnitArg, UsageArgs,
+    AccountCommand, AddKind, BackendKind, Cli, Command, CreditsCommand, LockCommand, SiteCommand, UnitArg, UsageArgs,
 };
 use crate::error::CliError;
 
@@ -57,7 +56,9 @@ pub async fn run(cli: Cli) -> Result<Output, CliError> {
         Command::Run(args) => crate::run::run(&target?, args, cli.json).await,
         Command::Runs(cmd) => crate::run::runs(&target?, cmd).await,
         Command::Serve { port } => crate::serve::serve(&target?, port).await,
-        Command::Token { ref account, ref role, ref subject, ttl } => crate::serve::token(&cli.data_dir, account, role, subject, ttl),
+        Command::Token { ref account, ref role, ref subject, ttl } => {
+            crate::serve::token(&cli.data_dir, account, role, subject, ttl)
+        }
         command => run_services(&cli.data_dir, cli.backend, cli.endpoint, cli.table, command).await,
     }
 }
@@ -71,7 +72,9 @@ async fn run_services(
 ) -> Result<Output, CliError> {
     let backend = match backend {
         BackendKind::Embedded => Backend::Embedded { data_dir: data_dir.to_path_buf() },
-        BackendKind::Dynamodb | BackendKind::Aws => Backend::DynamoDb { ensure_table: endpoint.is_some(), endpoint, table },
+        BackendKind::Dynamodb | BackendKind::Aws => {
+            Backend::DynamoDb { ensure_table: endpoint.is_some(), endpoint, table }
+        }
     };
     let store = backend.open_store().await?;
     let services = Services::new(store);
@@ -80,7 +83,9 @@ async fn run_services(
         Command::Site(cmd) => site(&services, cmd).await,
         Command::Credits(cmd) => credits(&services, cmd).await,
         Command::Lock(cmd) => lock(&services, cmd).await,
-        Command::Run(_) | Command::Runs(_) | Command::Serve { .. } | Command::Token { .. } => Err(CliError::Failure("unreachable: handled above".into())),
+        Command::Run(_) | Command::Runs(_) | Command::Serve { .. } | Command::Token { .. } => {
+            Err(CliError::Failure("unreachable: handled above".into()))
+        }
     }
 }
 
@@ -139,7 +144,12 @@ async fn site(s: &Services, cmd: SiteCommand) -> Result<Output, CliError> {
 }
 
 fn usage_of(operation: Option<String>, u: UsageArgs) -> Option<UsageDetails> {
-    let any = operation.is_some() || u.model.is_some() || u.run.is_some() || u.stage.is_some() || u.tokens_in != 0 || u.tokens_out != 0;
+    let any = operation.is_some()
+        || u.model.is_some()
+        || u.run.is_some()
+        || u.stage.is_some()
+        || u.tokens_in != 0
+        || u.tokens_out != 0;
     any.then(|| UsageDetails {
         operation: operation.unwrap_or_default(),
         model: u.model,
@@ -191,7 +201,12 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
             let c = s.credits.check_balance(&account.parse()?, amount, buffer).await?;
             let mut out = Output::new(
                 to_json(&c)?,
-                format!("{} available, {} required: {}", c.balance.available, c.required_with_buffer, if c.sufficient { "sufficient" } else { "insufficient" }),
+                format!(
+                    "{} available, {} required: {}",
+                    c.balance.available,
+                    c.required_with_buffer,
+                    if c.sufficient { "sufficient" } else { "insufficient" }
+                ),
             );
             if !c.sufficient {
                 out.exit = 3;
@@ -244,10 +259,20 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
             Ok(Output::new(json!({"transactions": entries, "cursor": cursor}), text))
         }
         CreditsCommand::Usage { account, run, paging } => {
-            let (logs, cursor) = s.credits.usage(&account.parse()?, run.as_deref(), paging.limit, paging.cursor).await?;
+            let (logs, cursor) =
+                s.credits.usage(&account.parse()?, run.as_deref(), paging.limit, paging.cursor).await?;
             let text = logs
                 .iter()
-                .map(|l| format!("{} {} {} credits {} units model {}", l.created_at, l.usage.operation, l.credits, l.usage.units, l.usage.model.as_deref().unwrap_or("-")))
+                .map(|l| {
+                    format!(
+                        "{} {} {} credits {} units model {}",
+                        l.created_at,
+                        l.usage.operation,
+                        l.credits,
+                        l.usage.units,
+                        l.usage.model.as_deref().unwrap_or("-")
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             Ok(Output::new(json!({"usage": logs, "cursor": cursor}), text))
@@ -261,7 +286,13 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
             let r = s.credits.reconcile(&account.parse()?).await?;
             let text = format!(
                 "balance {} ledger sum {} difference {} ({} of {} entries); held {} open holds {}: {}",
-                r.credits, r.ledger_sum, r.difference, r.entries, r.expected_entries, r.held, r.open_holds_sum,
+                r.credits,
+                r.ledger_sum,
+                r.difference,
+                r.entries,
+                r.expected_entries,
+                r.held,
+                r.open_holds_sum,
                 if r.balanced { "balanced" } else { "NOT BALANCED" }
             );
             let mut out = Output::new(to_json(&r)?, text);
@@ -275,15 +306,32 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
             let table = s.credits.cost_table().await?;
             let text = table
                 .iter()
-                .map(|c| format!("{:<24} {:>4} credits {:?}{}", c.operation, c.credits_per_unit, c.unit, if c.configured { "" } else { " (built-in)" }))
+                .map(|c| {
+                    format!(
+                        "{:<24} {:>4} credits {:?}{}",
+                        c.operation,
+                        c.credits_per_unit,
+                        c.unit,
+                        if c.configured { "" } else { " (built-in)" }
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             Ok(Output::new(json!({"costs": table}), text))
         }
         CreditsCommand::SetCost { operation, unit, credits, min } => {
-            let cfg = CreditCostConfig { operation, unit: unit_of(unit), credits_per_unit: credits, min_credits: min, configured: true };
+            let cfg = CreditCostConfig {
+                operation,
+                unit: unit_of(unit),
+                credits_per_unit: credits,
+                min_credits: min,
+                configured: true,
+            };
             s.credits.set_cost_config(&cfg).await?;
-            Ok(Output::new(to_json(&cfg)?, format!("{} now {} credits {:?}", cfg.operation, cfg.credits_per_unit, cfg.unit)))
+            Ok(Output::new(
+                to_json(&cfg)?,
+                format!("{} now {} credits {:?}", cfg.operation, cfg.credits_per_unit, cfg.unit),
+            ))
         }
     }
 }
@@ -296,7 +344,9 @@ fn lease_text(l: &SiteLease) -> String {
 }
 
 fn lease_ms(seconds: i64) -> Result<i64, CliError> {
-    seconds.checked_mul(1000).filter(|ms| *ms > 0).ok_or_else(|| CliError::invalid("invalid_lock_request", format!("lease must be a positive number of seconds, got {seconds}")))
+    seconds.checked_mul(1000).filter(|ms| *ms > 0).ok_or_else(|| {
+        CliError::invalid("invalid_lock_request", format!("lease must be a positive number of seconds, got {seconds}"))
+    })
 }
 
 async fn lock(s: &Services, cmd: LockCommand) -> Result<Output, CliError> {

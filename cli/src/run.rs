@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use igny8_core::automation::{RunLog, RunSummary};
 use igny8_core::domain::{AccountId, AutomationRun, RunId, RunStatus, SiteId, Stage, TransactionKind};
-use igny8_wiring::embedded::ExecutorOptions;
-use igny8_wiring::backend::{local_runtime_on_aws, AwsResources};
-use igny8_wiring::embedded::{LocalRuntime, RuntimeError};
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{SystemClock, UuidIds};
+use igny8_wiring::backend::{local_runtime_on_aws, AwsResources};
+use igny8_wiring::embedded::ExecutorOptions;
+use igny8_wiring::embedded::{LocalRuntime, RuntimeError};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -70,7 +70,8 @@ pub async fn runtime(target: &Target) -> Result<LocalRuntime, CliError> {
 async fn local_site(rt: &LocalRuntime, target: &Target, args: &RunArgs) -> Result<(AccountId, SiteId), CliError> {
     if let Some(site) = &args.site {
         let id: SiteId = site.parse()?;
-        let site = rt.services.sites.get(&id).await?.ok_or_else(|| CliError::NotFound(format!("site {id} not found")))?;
+        let site =
+            rt.services.sites.get(&id).await?.ok_or_else(|| CliError::NotFound(format!("site {id} not found")))?;
         if let Some(credits) = args.credits {
             topup(rt, &site.account_id, credits).await?;
         }
@@ -108,7 +109,11 @@ struct Bars {
 
 impl Bars {
     fn new(visible: bool) -> Self {
-        let multi = MultiProgress::with_draw_target(if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+        let multi = MultiProgress::with_draw_target(if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
         let style = ProgressStyle::with_template("{prefix:>22} [{bar:32.cyan/blue}] {pos:>5}/{len:5} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
@@ -207,7 +212,11 @@ pub async fn run(target: &Target, args: RunArgs, json_out: bool) -> Result<Outpu
     );
     let mut out = Output::new(doc, text);
     if summary.status != RunStatus::Completed {
-        eprintln!("error: run ended {:?}{}", summary.status, record.error.map(|e| format!(": {e}")).unwrap_or_default());
+        eprintln!(
+            "error: run ended {:?}{}",
+            summary.status,
+            record.error.map(|e| format!(": {e}")).unwrap_or_default()
+        );
         out.set_exit(1);
     }
     Ok(out)
@@ -252,7 +261,12 @@ pub async fn runs(target: &Target, cmd: RunsCommand) -> Result<Output, CliError>
     match cmd {
         RunsCommand::List { site } => {
             let site: SiteId = site.parse()?;
-            let owner = rt.services.sites.get(&site).await?.ok_or_else(|| CliError::NotFound(format!("site {site} not found")))?;
+            let owner = rt
+                .services
+                .sites
+                .get(&site)
+                .await?
+                .ok_or_else(|| CliError::NotFound(format!("site {site} not found")))?;
             let (runs, cursor) = a.runs(&owner.account_id, &site, 100, None).await?;
             let text = runs.iter().map(run_line).collect::<Vec<_>>().join("\n");
             Ok(Output::new(json!({"runs": runs, "cursor": cursor}), text))

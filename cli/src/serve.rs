@@ -30,7 +30,8 @@ pub fn secret(data_dir: &Path) -> Result<Vec<u8>, CliError> {
     if let Ok(existing) = std::fs::read_to_string(&path) {
         return Ok(existing.trim().as_bytes().to_vec());
     }
-    std::fs::create_dir_all(data_dir).map_err(|e| CliError::Failure(format!("cannot create {}: {e}", data_dir.display())))?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| CliError::Failure(format!("cannot create {}: {e}", data_dir.display())))?;
     let bytes: [u8; 32] = rand::random();
     let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     write_private(&path, &text)?;
@@ -48,7 +49,8 @@ fn write_private(path: &PathBuf, text: &str) -> Result<(), CliError> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
         Err(e) => return Err(CliError::Failure(format!("cannot write {}: {e}", path.display()))),
     };
-    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| CliError::Failure(format!("cannot write {}: {e}", path.display())))
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .map_err(|e| CliError::Failure(format!("cannot write {}: {e}", path.display())))
 }
 
 /// `igny8 token`: a bearer token for `igny8 serve`.
@@ -67,8 +69,14 @@ pub fn token(data_dir: &Path, account: &str, role: &str, subject: &str, ttl_seco
 pub async fn serve(target: &Target, port: u16) -> Result<Output, CliError> {
     init_logs();
     let rt = runtime(target).await?;
-    let state = ApiState::new(rt.services.clone(), rt.automation.clone(), AuthMode::Hs256 { secret: secret(&target.data_dir)? });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| CliError::Failure(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+    let state = ApiState::new(
+        rt.services.clone(),
+        rt.automation.clone(),
+        AuthMode::Hs256 { secret: secret(&target.data_dir)? },
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| CliError::Failure(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
     let address = listener.local_addr().map_err(failure)?;
     eprintln!("igny8 API listening on http://{address} (OpenAPI at /openapi.json)");
     let worker = {
@@ -98,5 +106,12 @@ pub async fn serve(target: &Target, port: u16) -> Result<Output, CliError> {
 
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IGNY8_LOG").unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().json().flatten_event(true).with_target(false).with_ansi(false).with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_target(false)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

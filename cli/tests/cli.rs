@@ -124,12 +124,14 @@ fn charge_key_hold_settle_and_lock_round_trip() {
     let hold_id = stdout(&hold);
     let b = json(&igny8(dir.path(), &["credits", "balance", "--account", &acct, "--json"]));
     assert_eq!((b["credits"].as_i64(), b["held"].as_i64(), b["available"].as_i64()), (Some(95), Some(40), Some(55)));
-    let settle = igny8(dir.path(), &["credits", "settle", "--account", &acct, "--hold", &hold_id, "--amount", "30", "--json"]);
+    let settle =
+        igny8(dir.path(), &["credits", "settle", "--account", &acct, "--hold", &hold_id, "--amount", "30", "--json"]);
     assert_eq!(json(&settle)["transaction"]["balance_after"], 65);
     let check = igny8(dir.path(), &["credits", "check", "--account", &acct, "--amount", "60", "--buffer", "1.2"]);
     assert_eq!(check.status.code(), Some(3), "60 × 1.2 = 72 > 65");
 
-    let site = igny8(dir.path(), &["site", "create", "--account", &acct, "--name", "Blog", "--domain", "blog.example.com"]);
+    let site =
+        igny8(dir.path(), &["site", "create", "--account", &acct, "--name", "Blog", "--domain", "blog.example.com"]);
     assert!(site.status.success(), "{site:?}");
     let site_id = stdout(&site);
     let got = igny8(dir.path(), &["lock", "acquire", "--site", &site_id, "--holder", "run-1", "--json"]);
@@ -163,7 +165,8 @@ fn dynamodb_backend_round_trip() {
     let created = run(&["account", "create", "--name", "Cloud", "--credits", "20"]);
     assert!(created.status.success(), "{created:?}");
     let acct = stdout(&created);
-    let charged = run(&["credits", "charge", "--account", &acct, "--operation", "image_generation", "--units", "3", "--json"]);
+    let charged =
+        run(&["credits", "charge", "--account", &acct, "--operation", "image_generation", "--units", "3", "--json"]);
     assert_eq!(json(&charged)["transaction"]["balance_after"], 5);
     let refused = run(&["credits", "charge", "--account", &acct, "--amount", "6"]);
     assert_eq!(refused.status.code(), Some(3));
@@ -231,7 +234,13 @@ fn a_malformed_keyword_file_is_reported_by_line_and_imports_nothing() {
     let csv = dir.path().join("bad.csv");
     std::fs::write(&csv, "Keyword,Volume\ngood one,10\n,5\nbad volume,many\n").expect("write");
     let data = dir.path().join("data");
-    let o = Command::new(env!("CARGO_BIN_EXE_igny8")).arg("--data-dir").arg(&data).args(["run", "--keywords"]).arg(&csv).output().expect("run");
+    let o = Command::new(env!("CARGO_BIN_EXE_igny8"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["run", "--keywords"])
+        .arg(&csv)
+        .output()
+        .expect("run");
     assert_eq!(o.status.code(), Some(2), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("line 3") && err.contains("line 4"), "{err}");
@@ -263,10 +272,16 @@ fn the_main_job_on_the_aws_adapters_gives_the_same_summary() {
     assert!(local.status.success(), "{local:?}");
     assert!(cloud.status.success(), "{cloud:?}");
     let (l, c) = (json(&local), json(&cloud));
-    for field in ["status", "clusters", "ideas", "tasks", "articles", "words", "images", "credits_used", "credits_by_stage"] {
+    for field in
+        ["status", "clusters", "ideas", "tasks", "articles", "words", "images", "credits_used", "credits_by_stage"]
+    {
         assert_eq!(l[field], c[field], "{field}: local {l} vs aws {c}");
     }
     assert!(c["images_dir"].as_str().is_some_and(|d| d.starts_with(&format!("s3://{table}/images/"))), "{c}");
-    let bad = Command::new(env!("CARGO_BIN_EXE_igny8")).args(["--backend", "dynamodb", "run", "--keywords"]).arg(&csv).output().expect("run");
+    let bad = Command::new(env!("CARGO_BIN_EXE_igny8"))
+        .args(["--backend", "dynamodb", "run", "--keywords"])
+        .arg(&csv)
+        .output()
+        .expect("run");
     assert_eq!(bad.status.code(), Some(2), "--backend dynamodb cannot run the pipeline: {bad:?}");
 }

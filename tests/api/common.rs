@@ -18,11 +18,11 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use igny8_ai::OfflineProvider;
 use igny8_api::{mint_token, router, ApiState, AuthMode, Role};
-use igny8_core::domain::{AccountId, RunId, RunStatus, SiteId};
 use igny8_asl::ExecutorOptions;
-use igny8_wiring::embedded::LocalRuntime;
+use igny8_core::domain::{AccountId, RunId, RunStatus, SiteId};
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{SystemClock, UuidIds};
+use igny8_wiring::embedded::LocalRuntime;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -59,7 +59,17 @@ pub struct Ids {
 impl Ids {
     /// Every id, for "this body must not mention any of them".
     pub fn all(&self) -> Vec<&str> {
-        vec![&self.account, &self.site, &self.run, &self.keyword, &self.cluster, &self.idea, &self.task, &self.content, &self.image]
+        vec![
+            &self.account,
+            &self.site,
+            &self.run,
+            &self.keyword,
+            &self.cluster,
+            &self.idea,
+            &self.task,
+            &self.content,
+            &self.image,
+        ]
     }
 
     /// Fills `{site_id}`, `{run_id}` and a record route's `{id}` (by the collection the
@@ -146,8 +156,14 @@ pub fn bearer(token: &str) -> String {
 async fn build() -> World {
     let dir = tempfile::tempdir().expect("temp dir");
     let options = ExecutorOptions { time_scale: 0.0, ..ExecutorOptions::default() };
-    let rt = LocalRuntime::open(dir.path(), Arc::new(OfflineProvider::with_year(2026)), Arc::new(SystemClock), Arc::new(UuidIds), options)
-        .expect("runtime");
+    let rt = LocalRuntime::open(
+        dir.path(),
+        Arc::new(OfflineProvider::with_year(2026)),
+        Arc::new(SystemClock),
+        Arc::new(UuidIds),
+        options,
+    )
+    .expect("runtime");
     let state = ApiState::new(rt.services.clone(), rt.automation.clone(), AuthMode::Hs256 { secret: SECRET.to_vec() });
     let router = router(state);
     let accounts = &rt.services.account_service;
@@ -229,12 +245,19 @@ impl World {
         let (status, _, body) = self.call("GET", &format!("/v1/sites/{site}/{kind}?limit=100"), owner, None).await;
         assert_eq!(status, StatusCode::OK, "list {kind}: {body}");
         let items = body["items"].as_array().expect("items");
-        let item = items.iter().find(|i| keep(i)).unwrap_or_else(|| panic!("the fixture run made no fitting {kind}: {body}"));
+        let item =
+            items.iter().find(|i| keep(i)).unwrap_or_else(|| panic!("the fixture run made no fitting {kind}: {body}"));
         item["id"].as_str().expect("id").to_owned()
     }
 
     /// Sends `method uri` with a bearer `token` (none when empty) and a JSON `body`.
-    pub async fn call(&self, method: &str, uri: &str, token: &str, body: Option<Value>) -> (StatusCode, HeaderMap, Value) {
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, HeaderMap, Value) {
         let mut request = Request::builder().method(method).uri(uri);
         if !token.is_empty() {
             request = request.header("authorization", bearer(token));
@@ -286,13 +309,22 @@ impl World {
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         if parts.status.is_client_error() || parts.status.is_server_error() {
             let media = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
-            assert!(media.starts_with(PROBLEM_JSON), "{what}: error {} with content-type {media:?}: {value}", parts.status);
+            assert!(
+                media.starts_with(PROBLEM_JSON),
+                "{what}: error {} with content-type {media:?}: {value}",
+                parts.status
+            );
             assert!(value["code"].as_str().is_some_and(|c| !c.is_empty()), "{what}: problem without a code: {value}");
-            assert_eq!(value["status"].as_u64(), Some(u64::from(parts.status.as_u16())), "{what}: problem status: {value}");
+            assert_eq!(
+                value["status"].as_u64(),
+                Some(u64::from(parts.status.as_u16())),
+                "{what}: problem status: {value}"
+            );
         }
         (parts.status, parts.headers, value)
     }
@@ -300,8 +332,9 @@ impl World {
     /// Opens a fresh account (with `credits`) through the admin route; returns its id
     /// and an owner token.
     pub async fn fresh_account(&self, name: &str, credits: i64) -> (String, String) {
-        let (status, _, body) =
-            self.call("POST", "/v1/accounts", &self.admin, Some(serde_json::json!({"name": name, "credits": credits}))).await;
+        let (status, _, body) = self
+            .call("POST", "/v1/accounts", &self.admin, Some(serde_json::json!({"name": name, "credits": credits})))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "create account: {body}");
         let id = body["id"].as_str().expect("account id").to_owned();
         let owner = token(&id, Role::Owner);

@@ -17,10 +17,10 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use igny8_ai::OfflineProvider;
 use igny8_api::{mint_token, router, ApiState, AuthMode, Role};
-use igny8_core::domain::{AccountId, SiteId};
 use igny8_asl::ExecutorOptions;
-use igny8_wiring::embedded::LocalRuntime;
+use igny8_core::domain::{AccountId, SiteId};
 use igny8_core::ports::{IdGenerator, ManualClock};
+use igny8_wiring::embedded::LocalRuntime;
 use lambda_http::request::LambdaRequest;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -75,7 +75,9 @@ fn fixtures() -> Vec<(String, String)> {
         .expect("fixtures dir")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .map(|p| (p.file_stem().expect("stem").to_string_lossy().into_owned(), std::fs::read_to_string(&p).expect("fixture")))
+        .map(|p| {
+            (p.file_stem().expect("stem").to_string_lossy().into_owned(), std::fs::read_to_string(&p).expect("fixture"))
+        })
         .collect();
     all.sort();
     assert!(all.len() >= 6, "expected the API Gateway fixtures in {}", dir.display());
@@ -140,7 +142,8 @@ async fn through_router(app: &Router, event: &Value) -> Seen {
     let response = app.clone().oneshot(request.body(Body::from(body)).expect("request")).await.expect("infallible");
     let status = response.status().as_u16();
     let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().expect("ascii").to_owned());
-    let body = String::from_utf8(axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body").to_vec()).expect("utf-8 body");
+    let body = String::from_utf8(axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body").to_vec())
+        .expect("utf-8 body");
     Seen { status, content_type, body }
 }
 
@@ -158,7 +161,11 @@ fn expected_status(fixture: &str) -> StatusCode {
 #[tokio::test]
 async fn every_fixture_gets_the_local_servers_response() {
     let (cloud, local) = (world().await, world().await);
-    assert_eq!((&cloud.account, &cloud.site, &cloud.other_site), (&local.account, &local.site, &local.other_site), "the worlds must match");
+    assert_eq!(
+        (&cloud.account, &cloud.site, &cloud.other_site),
+        (&local.account, &local.site, &local.other_site),
+        "the worlds must match"
+    );
     let gateway = app(&cloud, AuthMode::Gateway);
     let hs256 = app(&local, AuthMode::Hs256 { secret: SECRET.to_vec() });
     for (name, text) in fixtures() {
@@ -169,7 +176,11 @@ async fn every_fixture_gets_the_local_servers_response() {
         assert_eq!(lambda.status, expected_status(&name).as_u16(), "{name}: {}", lambda.body);
         assert_eq!(lambda, plain, "{name}: the Lambda and the local server disagree");
         // API Gateway gets JSON as text, not base64, and its request id back.
-        assert!(matches!(response.body(), lambda_http::Body::Text(_)), "{name}: body should be text: {:?}", response.body());
+        assert!(
+            matches!(response.body(), lambda_http::Body::Text(_)),
+            "{name}: body should be text: {:?}",
+            response.body()
+        );
         let gw_id = parsed["requestContext"]["requestId"].as_str().expect("requestId");
         assert_eq!(response.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some(gw_id), "{name}");
         if lambda.status >= 400 {

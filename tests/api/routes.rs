@@ -21,7 +21,10 @@ fn code(body: &Value) -> &str {
 
 /// The field names of a validation problem.
 fn fields(body: &Value) -> Vec<String> {
-    body["errors"].as_array().map(|e| e.iter().filter_map(|f| f["field"].as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    body["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|f| f["field"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
 }
 
 /// A well-formed id of `prefix` that names nothing.
@@ -122,7 +125,10 @@ fn the_account_route_shows_the_callers_account_and_balance() {
             assert_eq!(body["account"]["id"], json!(w.a.account));
             assert_eq!(body["account"]["name"], json!("Acme"));
             let b = &body["balance"];
-            assert_eq!(b["available"].as_i64(), Some(b["credits"].as_i64().expect("credits") - b["held"].as_i64().expect("held")));
+            assert_eq!(
+                b["available"].as_i64(),
+                Some(b["credits"].as_i64().expect("credits") - b["held"].as_i64().expect("held"))
+            );
         }
         // A token for an account that does not exist.
         let ghost = token(&nobody("acct"), Role::Owner);
@@ -135,7 +141,8 @@ fn the_account_route_shows_the_callers_account_and_balance() {
 fn accounts_are_opened_by_admins_only() {
     block_on(async {
         let w = world().await;
-        let (status, _, body) = w.call("POST", "/v1/accounts", &w.admin, Some(json!({"name": "Charlie", "credits": 250}))).await;
+        let (status, _, body) =
+            w.call("POST", "/v1/accounts", &w.admin, Some(json!({"name": "Charlie", "credits": 250}))).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         assert_eq!(body["name"], json!("Charlie"));
         let id = body["id"].as_str().expect("id").to_owned();
@@ -150,13 +157,23 @@ fn accounts_are_opened_by_admins_only() {
         let (status, _, body) = w.call("POST", "/v1/accounts", &w.admin, Some(json!({"name": ""}))).await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
         assert_eq!(fields(&body), ["name"]);
-        let (status, _, body) = w.call("POST", "/v1/accounts", &w.admin, Some(json!({"name": "X", "credits": -5}))).await;
+        let (status, _, body) =
+            w.call("POST", "/v1/accounts", &w.admin, Some(json!({"name": "X", "credits": -5}))).await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
         assert_eq!(fields(&body), ["credits"]);
-        let (status, _, body) = w.call("POST", "/v1/accounts", &w.admin, Some(json!({"name": "X", "plan": "gold"}))).await;
-        assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "unknown field: {body}");
+        let (status, _, body) =
+            w.call("POST", "/v1/accounts", &w.admin, Some(json!({"name": "X", "plan": "gold"}))).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            "unknown field: {body}"
+        );
         let (status, _, body) = w.call("POST", "/v1/accounts", &w.admin, Some(json!({"name": 7}))).await;
-        assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "wrong type: {body}");
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            "wrong type: {body}"
+        );
     });
 }
 
@@ -174,12 +191,17 @@ fn sites_are_created_listed_in_pages_read_and_changed() {
         assert_eq!(status, StatusCode::OK, "{first}");
         assert_eq!(first["items"].as_array().expect("items").len(), 2);
         let cursor = first["next_cursor"].as_str().expect("a next_cursor after a full page");
-        let (status, _, second) = w.call("GET", &format!("/v1/sites?limit=2&cursor={}", urlencode(cursor)), &owner, None).await;
+        let (status, _, second) =
+            w.call("GET", &format!("/v1/sites?limit=2&cursor={}", urlencode(cursor)), &owner, None).await;
         assert_eq!(status, StatusCode::OK, "{second}");
         assert_eq!(second["items"].as_array().expect("items").len(), 1);
         assert!(second.get("next_cursor").is_none(), "the last page has no cursor: {second}");
         let (listed, _) = all_pages(w, "/v1/sites?limit=2", &owner).await;
-        assert_eq!(listed.iter().collect::<HashSet<_>>(), made.iter().collect::<HashSet<_>>(), "every site exactly once");
+        assert_eq!(
+            listed.iter().collect::<HashSet<_>>(),
+            made.iter().collect::<HashSet<_>>(),
+            "every site exactly once"
+        );
         assert_eq!(listed.len(), 3);
         for item in first["items"].as_array().expect("items").iter().chain(second["items"].as_array().expect("items")) {
             assert_eq!(item["account_id"], json!(account));
@@ -196,24 +218,38 @@ fn sites_are_created_listed_in_pages_read_and_changed() {
 
         // Who may create.
         let editor = token(&account, Role::Editor);
-        let (status, _, body) = w.call("POST", "/v1/sites", &editor, Some(json!({"name": "E", "domain": "e.example"}))).await;
+        let (status, _, body) =
+            w.call("POST", "/v1/sites", &editor, Some(json!({"name": "E", "domain": "e.example"}))).await;
         assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "{body}");
-        let (status, _, body) = w.call("POST", "/v1/sites", &owner, Some(json!({"name": "Bad", "domain": "not a domain!"}))).await;
+        let (status, _, body) =
+            w.call("POST", "/v1/sites", &owner, Some(json!({"name": "Bad", "domain": "not a domain!"}))).await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
         assert_eq!(fields(&body), ["domain"]);
         let too_long = format!("{}.example", vec!["a".repeat(60); 5].join("."));
         for domain in [too_long.as_str(), "nodots", "-bad-.example", "a..example", ""] {
-            let (status, _, body) = w.call("POST", "/v1/sites", &owner, Some(json!({"name": "Bad", "domain": domain}))).await;
-            assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["domain".to_owned()]), "{domain}: {body}");
+            let (status, _, body) =
+                w.call("POST", "/v1/sites", &owner, Some(json!({"name": "Bad", "domain": domain}))).await;
+            assert_eq!(
+                (status, fields(&body)),
+                (StatusCode::UNPROCESSABLE_ENTITY, vec!["domain".to_owned()]),
+                "{domain}: {body}"
+            );
         }
         let (status, _, body) = w.call("POST", "/v1/sites", &owner, Some(json!({"name": "Bad"}))).await;
-        assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "missing field: {body}");
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            "missing field: {body}"
+        );
 
         // Get.
         let site = &made[0];
         let (status, _, body) = w.call("GET", &format!("/v1/sites/{site}"), &editor, None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!((body["id"].as_str(), body["domain"].as_str(), body["status"].as_str()), (Some(site.as_str()), Some("site0.sites.example"), Some("active")));
+        assert_eq!(
+            (body["id"].as_str(), body["domain"].as_str(), body["status"].as_str()),
+            (Some(site.as_str()), Some("site0.sites.example"), Some("active"))
+        );
         for missing in [nobody("site"), "garbage".to_owned()] {
             let (status, _, body) = w.call("GET", &format!("/v1/sites/{missing}"), &owner, None).await;
             assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{missing}: {body}");
@@ -223,8 +259,13 @@ fn sites_are_created_listed_in_pages_read_and_changed() {
         let uri = format!("/v1/sites/{site}");
         let (status, _, body) = w.call("PATCH", &uri, &owner, Some(json!({"name": "Renamed"}))).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!((body["name"].as_str(), body["domain"].as_str()), (Some("Renamed"), Some("site0.sites.example")), "absent fields stay");
-        let (status, _, body) = w.call("PATCH", &uri, &owner, Some(json!({"domain": "moved.sites.example", "status": "inactive"}))).await;
+        assert_eq!(
+            (body["name"].as_str(), body["domain"].as_str()),
+            (Some("Renamed"), Some("site0.sites.example")),
+            "absent fields stay"
+        );
+        let (status, _, body) =
+            w.call("PATCH", &uri, &owner, Some(json!({"domain": "moved.sites.example", "status": "inactive"}))).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!((body["domain"].as_str(), body["status"].as_str()), (Some("moved.sites.example"), Some("inactive")));
         let (status, _, body) = w.call("PATCH", &uri, &owner, Some(json!({"domain": "no spaces allowed.com"}))).await;
@@ -236,7 +277,8 @@ fn sites_are_created_listed_in_pages_read_and_changed() {
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
         let (status, _, body) = w.call("PATCH", &uri, &editor, Some(json!({"name": "Editor's"}))).await;
         assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "{body}");
-        let (status, _, body) = w.call("PATCH", &format!("/v1/sites/{}", nobody("site")), &owner, Some(json!({"name": "X"}))).await;
+        let (status, _, body) =
+            w.call("PATCH", &format!("/v1/sites/{}", nobody("site")), &owner, Some(json!({"name": "X"}))).await;
         assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{body}");
         let (_, _, body) = w.call("GET", &uri, &owner, None).await;
         assert_eq!(body["name"], json!("Renamed"), "refused patches changed nothing");
@@ -258,7 +300,10 @@ fn runs_start_and_are_steered_through_their_states() {
         assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "viewers cannot start runs: {body}");
         let (status, _, run) = w.call("POST", &start, &editor, None).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{run}");
-        assert_eq!((run["status"].as_str(), run["site_id"].as_str(), run["account_id"].as_str()), (Some("running"), Some(site.as_str()), Some(account.as_str())));
+        assert_eq!(
+            (run["status"].as_str(), run["site_id"].as_str(), run["account_id"].as_str()),
+            (Some("running"), Some(site.as_str()), Some(account.as_str()))
+        );
         assert!(run["estimated_credits"].as_i64().expect("estimate") > 0);
         let id = run["id"].as_str().expect("run id").to_owned();
 
@@ -271,7 +316,10 @@ fn runs_start_and_are_steered_through_their_states() {
         let (status, _, got) = w.call("GET", &format!("/v1/runs/{id}"), &viewer, None).await;
         assert_eq!(status, StatusCode::OK, "{got}");
         assert_eq!(got["id"], json!(id));
-        assert!(got.get("stages").is_some() && got.get("credits_used").is_some(), "per-stage results and credits: {got}");
+        assert!(
+            got.get("stages").is_some() && got.get("credits_used").is_some(),
+            "per-stage results and credits: {got}"
+        );
 
         for action in ["pause", "resume", "cancel"] {
             let (status, _, body) = w.call("POST", &format!("/v1/runs/{id}/{action}"), &viewer, None).await;
@@ -291,12 +339,22 @@ fn runs_start_and_are_steered_through_their_states() {
         assert_eq!(done["status"], json!("cancelled"), "{done}");
         for action in ["pause", "resume", "cancel"] {
             let (status, _, body) = w.call("POST", &format!("/v1/runs/{id}/{action}"), &editor, None).await;
-            assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "invalid_state"), "{action} a cancelled run: {body}");
+            assert_eq!(
+                (status, code(&body)),
+                (StatusCode::CONFLICT, "invalid_state"),
+                "{action} a cancelled run: {body}"
+            );
         }
         for missing in [nobody("run"), "not-a-run".to_owned()] {
-            for (method, suffix) in [("GET", ""), ("GET", "/logs"), ("POST", "/pause"), ("POST", "/resume"), ("POST", "/cancel")] {
+            for (method, suffix) in
+                [("GET", ""), ("GET", "/logs"), ("POST", "/pause"), ("POST", "/resume"), ("POST", "/cancel")]
+            {
                 let (status, _, body) = w.call(method, &format!("/v1/runs/{missing}{suffix}"), &editor, None).await;
-                assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{method} {missing}{suffix}: {body}");
+                assert_eq!(
+                    (status, code(&body)),
+                    (StatusCode::NOT_FOUND, "not_found"),
+                    "{method} {missing}{suffix}: {body}"
+                );
             }
         }
         let (status, _, body) = w.call("POST", &format!("/v1/sites/{}/runs", nobody("site")), &editor, None).await;
@@ -306,7 +364,8 @@ fn runs_start_and_are_steered_through_their_states() {
 
         // The lock was released: the site runs again once it has new keywords.
         let fresh: Vec<Value> = (0..12).map(|n| json!({"keyword": format!("second batch keyword {n}")})).collect();
-        let (status, _, _) = w.call("POST", &format!("/v1/sites/{site}/keywords"), &editor, Some(json!({"keywords": fresh}))).await;
+        let (status, _, _) =
+            w.call("POST", &format!("/v1/sites/{site}/keywords"), &editor, Some(json!({"keywords": fresh}))).await;
         assert_eq!(status, StatusCode::CREATED);
         let (status, _, second) = w.call("POST", &start, &editor, None).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{second}");
@@ -318,8 +377,13 @@ fn runs_start_and_are_steered_through_their_states() {
         w.drive(&second_id).await;
         let (status, _, body) = w.call("GET", "/v1/billing/reconcile", &w.admin, None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let (_, _, rec) = w.call_with("GET", "/v1/billing/reconcile", &w.admin, &[("x-account-id", &account)], None).await;
-        assert_eq!((rec["balanced"].as_bool(), rec["held"].as_i64()), (Some(true), Some(0)), "a cancelled run leaves a clean ledger: {rec}");
+        let (_, _, rec) =
+            w.call_with("GET", "/v1/billing/reconcile", &w.admin, &[("x-account-id", &account)], None).await;
+        assert_eq!(
+            (rec["balanced"].as_bool(), rec["held"].as_i64()),
+            (Some(true), Some(0)),
+            "a cancelled run leaves a clean ledger: {rec}"
+        );
     });
 }
 
@@ -333,7 +397,11 @@ fn runs_are_refused_without_credits_keywords_or_an_active_site() {
         let (status, _, body) = w.call("POST", &format!("/v1/sites/{site}/runs"), &poor, None).await;
         assert_eq!((status, code(&body)), (StatusCode::PAYMENT_REQUIRED, "insufficient_credits"), "{body}");
         let (_, _, balance) = w.call("GET", "/v1/billing/balance", &poor, None).await;
-        assert_eq!((balance["credits"].as_i64(), balance["held"].as_i64()), (Some(10), Some(0)), "a refused start costs nothing: {balance}");
+        assert_eq!(
+            (balance["credits"].as_i64(), balance["held"].as_i64()),
+            (Some(10), Some(0)),
+            "a refused start costs nothing: {balance}"
+        );
 
         let (_, rich) = w.fresh_account("Rich", 1_000_000).await;
         let site = w.fresh_site(&rich, "few.rich.example").await;
@@ -352,7 +420,8 @@ fn runs_are_refused_without_credits_keywords_or_an_active_site() {
 
         let site = w.fresh_site(&rich, "off.rich.example").await;
         w.import_csv(&rich, &site, 20).await;
-        let (status, _, _) = w.call("PATCH", &format!("/v1/sites/{site}"), &rich, Some(json!({"status": "inactive"}))).await;
+        let (status, _, _) =
+            w.call("PATCH", &format!("/v1/sites/{site}"), &rich, Some(json!({"status": "inactive"}))).await;
         assert_eq!(status, StatusCode::OK);
         let (status, _, body) = w.call("POST", &format!("/v1/sites/{site}/runs"), &rich, None).await;
         assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "site_inactive"), "{body}");
@@ -419,7 +488,10 @@ fn automation_settings_are_read_replaced_and_estimated() {
 
         let (status, _, saved) = w.call("PUT", &uri, &w.owner_a, Some(config_body(json!([10, 5, 5, 5, 5, 5])))).await;
         assert_eq!(status, StatusCode::OK, "{saved}");
-        assert_eq!((saved["batch_sizes"].clone(), saved["ideas_per_cluster"].clone()), (json!([10, 5, 5, 5, 5, 5]), json!(2)));
+        assert_eq!(
+            (saved["batch_sizes"].clone(), saved["ideas_per_cluster"].clone()),
+            (json!([10, 5, 5, 5, 5, 5]), json!(2))
+        );
         let (_, _, reread) = w.call("GET", &uri, &w.viewer_a, None).await;
         assert_eq!(reread, saved, "a saved config reads back");
 
@@ -435,7 +507,11 @@ fn automation_settings_are_read_replaced_and_estimated() {
         many["delay_between_batches_seconds"] = json!(3601);
         let (status, _, body) = w.call("PUT", &uri, &w.owner_a, Some(many)).await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
-        assert_eq!(fields(&body), ["delay_between_batches_seconds", "credit_buffer", "ideas_per_cluster", "images_per_article"], "every bad field named");
+        assert_eq!(
+            fields(&body),
+            ["delay_between_batches_seconds", "credit_buffer", "ideas_per_cluster", "images_per_article"],
+            "every bad field named"
+        );
         let mut schedule = config_body(json!([5, 5, 5, 5, 5, 5]));
         schedule["schedule"] = json!({"frequency": "weekly", "time": "09:00", "timezone": "UTC", "day": 9});
         let (status, _, body) = w.call("PUT", &uri, &w.owner_a, Some(schedule)).await;
@@ -459,7 +535,11 @@ fn automation_settings_are_read_replaced_and_estimated() {
         assert_eq!(status, StatusCode::OK, "{saved}");
         assert_eq!(saved["next_run_at"], Value::Null, "no schedule, no next run: {saved}");
         let (status, _, body) = w.call("PUT", &uri, &w.editor_a, Some(config_body(json!([5, 5, 5, 5, 5, 5])))).await;
-        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "editors cannot change settings: {body}");
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::FORBIDDEN, "forbidden"),
+            "editors cannot change settings: {body}"
+        );
         let (_, _, after) = w.call("GET", &uri, &w.viewer_a, None).await;
         assert_eq!(after, saved, "refused changes changed nothing");
         let missing = format!("/v1/sites/{}/automation", nobody("site"));
@@ -471,10 +551,12 @@ fn automation_settings_are_read_replaced_and_estimated() {
         let (status, _, estimate) = w.call("GET", &format!("{uri}/estimate"), &w.viewer_a, None).await;
         assert_eq!(status, StatusCode::OK, "{estimate}");
         assert_eq!(estimate["keywords"], json!(25), "{estimate}");
-        let sum: i64 = estimate["per_stage"].as_object().expect("per_stage").values().map(|v| v.as_i64().expect("credits")).sum();
+        let sum: i64 =
+            estimate["per_stage"].as_object().expect("per_stage").values().map(|v| v.as_i64().expect("credits")).sum();
         assert_eq!(estimate["total"].as_i64(), Some(sum));
         assert!(sum > 0);
-        let (status, _, body) = w.call("GET", &format!("/v1/sites/{}/automation/estimate", nobody("site")), &w.owner_a, None).await;
+        let (status, _, body) =
+            w.call("GET", &format!("/v1/sites/{}/automation/estimate", nobody("site")), &w.owner_a, None).await;
         assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{body}");
     });
 }
@@ -510,11 +592,36 @@ fn keywords_are_imported_as_json_or_csv_and_bad_bodies_are_refused() {
             ("", b"{}".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ("application/json", b"{\"keywords\": [".to_vec(), StatusCode::BAD_REQUEST, "malformed_json"),
             ("application/json", b"not json".to_vec(), StatusCode::BAD_REQUEST, "malformed_json"),
-            ("application/json", br#"{"keywords": [{"keyword": 5}]}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
-            ("application/json", br#"{"keywords": [{"keyword": "a", "volume": "lots"}]}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
-            ("application/json", br#"{"keywords": [{"keyword": "a", "colour": "red"}]}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
-            ("application/json", br#"{"keywords": [], "extra": 1}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
-            ("application/json", br#"{"keywords": []}"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            (
+                "application/json",
+                br#"{"keywords": [{"keyword": 5}]}"#.to_vec(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+            ),
+            (
+                "application/json",
+                br#"{"keywords": [{"keyword": "a", "volume": "lots"}]}"#.to_vec(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+            ),
+            (
+                "application/json",
+                br#"{"keywords": [{"keyword": "a", "colour": "red"}]}"#.to_vec(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+            ),
+            (
+                "application/json",
+                br#"{"keywords": [], "extra": 1}"#.to_vec(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+            ),
+            (
+                "application/json",
+                br#"{"keywords": []}"#.to_vec(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+            ),
             ("application/json", br#"[1, 2]"#.to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             ("text/csv", b"Volume,CPC\n10,1.0\n".to_vec(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_csv"),
         ];
@@ -524,14 +631,21 @@ fn keywords_are_imported_as_json_or_csv_and_bad_bodies_are_refused() {
             assert_eq!((status, code(&body)), (want, want_code), "{media} {shown}: {body}");
         }
         let (status, _, body) = w
-            .call("POST", &uri, &w.editor_a, Some(json!({"keywords": [{"keyword": "ok"}, {"keyword": "x", "difficulty": 101, "volume": -1}]})))
+            .call(
+                "POST",
+                &uri,
+                &w.editor_a,
+                Some(json!({"keywords": [{"keyword": "ok"}, {"keyword": "x", "difficulty": 101, "volume": -1}]})),
+            )
             .await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
         assert_eq!(fields(&body), ["keywords/1/volume", "keywords/1/difficulty"]);
 
         // Over the 1 MiB limit, whatever the media type.
         let huge_csv = format!("Keyword\n{}", "a long keyword phrase\n".repeat(60_000));
-        let huge_json = serde_json::to_vec(&json!({"keywords": vec![json!({"keyword": "a long keyword phrase"}); 40_000]})).expect("json");
+        let huge_json =
+            serde_json::to_vec(&json!({"keywords": vec![json!({"keyword": "a long keyword phrase"}); 40_000]}))
+                .expect("json");
         assert!(huge_csv.len() > 1024 * 1024 && huge_json.len() > 1024 * 1024);
         for (media, bytes) in [("text/csv", huge_csv.into_bytes()), ("application/json", huge_json.clone())] {
             let (status, _, body) = w.send(raw("POST", &uri, &w.editor_a, media, bytes)).await;
@@ -549,16 +663,37 @@ fn keywords_are_imported_as_json_or_csv_and_bad_bodies_are_refused() {
         let (status, _, body) = w.call("POST", &uri, &w.editor_a, Some(json!({"keywords": many}))).await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
         assert_eq!(fields(&body), ["keywords"]);
-        let csv: String = std::iter::once("Keyword".to_owned()).chain((0..10_001).map(|n| format!("k{n}"))).collect::<Vec<_>>().join("\n");
+        let csv: String = std::iter::once("Keyword".to_owned())
+            .chain((0..10_001).map(|n| format!("k{n}")))
+            .collect::<Vec<_>>()
+            .join("\n");
         let (status, _, body) = w.send(raw("POST", &uri, &w.editor_a, "text/csv", csv)).await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
-        let (status, _, body) = w.send(raw("POST", &uri, &w.editor_a, "application/json; charset=utf-8", r#"{"keywords": [{"keyword": "best trail shoes"}]}"#)).await;
-        assert_eq!((status, body["duplicates"].as_u64()), (StatusCode::CREATED, Some(1)), "parameters of the media type are fine: {body}");
+        let (status, _, body) = w
+            .send(raw(
+                "POST",
+                &uri,
+                &w.editor_a,
+                "application/json; charset=utf-8",
+                r#"{"keywords": [{"keyword": "best trail shoes"}]}"#,
+            ))
+            .await;
+        assert_eq!(
+            (status, body["duplicates"].as_u64()),
+            (StatusCode::CREATED, Some(1)),
+            "parameters of the media type are fine: {body}"
+        );
 
         let (status, _, body) = w.call("POST", &uri, &w.viewer_a, Some(json!({"keywords": [{"keyword": "v"}]}))).await;
         assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "{body}");
-        let (status, _, body) =
-            w.call("POST", &format!("/v1/sites/{}/keywords", nobody("site")), &w.editor_a, Some(json!({"keywords": [{"keyword": "v"}]}))).await;
+        let (status, _, body) = w
+            .call(
+                "POST",
+                &format!("/v1/sites/{}/keywords", nobody("site")),
+                &w.editor_a,
+                Some(json!({"keywords": [{"keyword": "v"}]})),
+            )
+            .await;
         assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{body}");
         let (ids, _) = all_pages(w, &format!("{uri}?limit=100"), &w.viewer_a).await;
         assert_eq!(ids.len(), 12, "refused imports stored nothing");
@@ -587,9 +722,14 @@ fn pipeline_records_are_listed_read_and_deleted() {
 
             let (status, _, one) = w.call("GET", &format!("{list}/{fixture}"), &w.viewer_a, None).await;
             assert_eq!(status, StatusCode::OK, "{kind}: {one}");
-            assert_eq!((one["id"].as_str(), one["site_id"].as_str(), one["account_id"].as_str()), (Some(fixture.as_str()), Some(site.as_str()), Some(w.a.account.as_str())));
+            assert_eq!(
+                (one["id"].as_str(), one["site_id"].as_str(), one["account_id"].as_str()),
+                (Some(fixture.as_str()), Some(site.as_str()), Some(w.a.account.as_str()))
+            );
             match kind {
-                "content" => assert!(one["html"].as_str().is_some_and(|h| h.contains('<')), "articles carry their HTML: {one}"),
+                "content" => {
+                    assert!(one["html"].as_str().is_some_and(|h| h.contains('<')), "articles carry their HTML: {one}")
+                }
                 "images" => {
                     assert_eq!(one["status"], json!("generated"));
                     let url = one["url"].as_str().unwrap_or_else(|| panic!("generated images carry a link: {one}"));
@@ -617,7 +757,8 @@ fn pipeline_records_are_listed_read_and_deleted() {
                 let (status, _, body) = w.call("GET", &format!("{list}/{missing}"), &w.viewer_a, None).await;
                 assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{kind} {missing}: {body}");
             }
-            let (status, _, body) = w.call("GET", &format!("/v1/sites/{}/{kind}", nobody("site")), &w.viewer_a, None).await;
+            let (status, _, body) =
+                w.call("GET", &format!("/v1/sites/{}/{kind}", nobody("site")), &w.viewer_a, None).await;
             assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{kind} of no site: {body}");
             let (status, _, body) = w.call("GET", &format!("{list}?limit=0"), &w.viewer_a, None).await;
             assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
@@ -639,7 +780,11 @@ fn balance_transactions_and_usage_report_the_ledger() {
         let id: AccountId = account.parse().expect("account");
         w.rt.services.credits.hold(&id, 300, "api test hold", None, None).await.expect("hold");
         let (_, _, balance) = w.call("GET", "/v1/billing/balance", &owner, None).await;
-        assert_eq!((balance["credits"].as_i64(), balance["held"].as_i64(), balance["available"].as_i64()), (Some(1000), Some(300), Some(700)), "{balance}");
+        assert_eq!(
+            (balance["credits"].as_i64(), balance["held"].as_i64(), balance["available"].as_i64()),
+            (Some(1000), Some(300), Some(700)),
+            "{balance}"
+        );
         assert_eq!(balance["holds"].as_array().map(Vec::len), Some(1), "{balance}");
         assert_eq!(balance["holds"][0]["amount"], json!(300));
 
@@ -648,7 +793,8 @@ fn balance_transactions_and_usage_report_the_ledger() {
         assert!(pages > 1, "the run charged many times");
         assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len(), "no entry twice");
         let (_, _, all) = w.call("GET", "/v1/billing/transactions?limit=100", &w.viewer_a, None).await;
-        let seqs: Vec<i64> = all["items"].as_array().expect("items").iter().map(|t| t["seq"].as_i64().expect("seq")).collect();
+        let seqs: Vec<i64> =
+            all["items"].as_array().expect("items").iter().map(|t| t["seq"].as_i64().expect("seq")).collect();
         assert!(seqs.windows(2).all(|p| p[0] > p[1]), "newest first: {seqs:?}");
         if all.get("next_cursor").is_none() {
             assert_eq!(seqs.len(), ids.len());
@@ -660,30 +806,48 @@ fn balance_transactions_and_usage_report_the_ledger() {
         let items = usage["items"].as_array().expect("items").clone();
         assert!(!items.is_empty());
         let run = &w.a.run;
-        let (_, _, by_run) = w.call("GET", &format!("/v1/billing/usage?run_id={run}&limit=100"), &w.viewer_a, None).await;
+        let (_, _, by_run) =
+            w.call("GET", &format!("/v1/billing/usage?run_id={run}&limit=100"), &w.viewer_a, None).await;
         let by_run = by_run["items"].as_array().expect("items");
         assert!(!by_run.is_empty() && by_run.iter().all(|u| u["run_id"] == json!(run)), "{by_run:?}");
-        let (_, _, by_other) = w.call("GET", &format!("/v1/billing/usage?run_id={}", nobody("run")), &w.viewer_a, None).await;
+        let (_, _, by_other) =
+            w.call("GET", &format!("/v1/billing/usage?run_id={}", nobody("run")), &w.viewer_a, None).await;
         assert_eq!(by_other["items"], json!([]));
         let (_, _, by_stage) = w.call("GET", "/v1/billing/usage?stage=1&limit=100", &w.viewer_a, None).await;
         let by_stage = by_stage["items"].as_array().expect("items");
         assert!(!by_stage.is_empty() && by_stage.iter().all(|u| u["stage"] == json!(1)), "{by_stage:?}");
         let operation = items[0]["operation"].as_str().expect("operation");
-        let (_, _, by_op) = w.call("GET", &format!("/v1/billing/usage?operation={operation}&limit=100"), &w.viewer_a, None).await;
+        let (_, _, by_op) =
+            w.call("GET", &format!("/v1/billing/usage?operation={operation}&limit=100"), &w.viewer_a, None).await;
         let by_op = by_op["items"].as_array().expect("items");
         assert!(!by_op.is_empty() && by_op.iter().all(|u| u["operation"] == json!(operation)), "{by_op:?}");
         let (_, _, future) = w.call("GET", "/v1/billing/usage?from=2999-01-01T00:00:00Z", &w.viewer_a, None).await;
         assert_eq!(future["items"], json!([]), "nothing after 2999");
         let (_, _, past) = w.call("GET", "/v1/billing/usage?to=2000-01-01T00:00:00Z", &w.viewer_a, None).await;
         assert_eq!(past["items"], json!([]), "nothing before 2000");
-        let (_, _, window) = w.call("GET", "/v1/billing/usage?from=2000-01-01T00:00:00Z&to=2999-01-01T00:00:00Z&limit=100", &w.viewer_a, None).await;
+        let (_, _, window) = w
+            .call(
+                "GET",
+                "/v1/billing/usage?from=2000-01-01T00:00:00Z&to=2999-01-01T00:00:00Z&limit=100",
+                &w.viewer_a,
+                None,
+            )
+            .await;
         assert_eq!(window["items"].as_array().map(Vec::len), Some(items.len()), "a window around now holds everything");
         let (paged, _) = all_pages(w, "/v1/billing/usage?limit=3", &w.viewer_a).await;
         if usage.get("next_cursor").is_none() {
             assert_eq!(paged.len(), items.len(), "paging usage loses and repeats nothing");
         }
         let long_operation = format!("operation={}", "o".repeat(65));
-        for (bad, field) in [("run_id=run-42", "run_id"), (long_operation.as_str(), "operation"), ("from=yesterday", "from"), ("to=2026-13-01T00:00:00Z", "to"), ("stage=9", "stage"), ("stage=0", "stage"), ("limit=0", "limit")] {
+        for (bad, field) in [
+            ("run_id=run-42", "run_id"),
+            (long_operation.as_str(), "operation"),
+            ("from=yesterday", "from"),
+            ("to=2026-13-01T00:00:00Z", "to"),
+            ("stage=9", "stage"),
+            ("stage=0", "stage"),
+            ("limit=0", "limit"),
+        ] {
             let (status, _, body) = w.call("GET", &format!("/v1/billing/usage?{bad}"), &w.viewer_a, None).await;
             assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{bad}: {body}");
             assert_eq!(fields(&body), [field], "{bad}");
@@ -710,10 +874,20 @@ fn prices_are_read_by_anyone_and_set_by_admins() {
         let uri = format!("/v1/billing/costs/{operation}");
         let (status, _, saved) = w.call("PUT", &uri, &w.admin, Some(same.clone())).await;
         assert_eq!(status, StatusCode::OK, "{saved}");
-        assert_eq!((saved["operation"].as_str(), saved["configured"].as_bool()), (Some(operation), Some(true)), "{saved}");
+        assert_eq!(
+            (saved["operation"].as_str(), saved["configured"].as_bool()),
+            (Some(operation), Some(true)),
+            "{saved}"
+        );
         assert_eq!(saved["credits_per_unit"], first["credits_per_unit"]);
         let (_, _, after) = w.call("GET", "/v1/billing/costs", &w.viewer_a, None).await;
-        let row = after.as_array().expect("list").iter().find(|c| c["operation"] == json!(operation)).expect("still listed").clone();
+        let row = after
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|c| c["operation"] == json!(operation))
+            .expect("still listed")
+            .clone();
         assert_eq!(row["configured"], json!(true), "{row}");
 
         for t in [&w.owner_a, &w.editor_a, &w.viewer_a] {
@@ -748,13 +922,15 @@ fn credits_are_added_once_per_idempotency_key_and_reconcile() {
         let acting = [("x-account-id", account.as_str())];
         let grant = json!({"amount": 500, "kind": "top_up", "reason": "invoice 42 paid", "reference": "inv_42"});
         let keyed = [("x-account-id", account.as_str()), ("idempotency-key", "topup-42")];
-        let (status, headers, first) = w.call_with("POST", "/v1/billing/credits", &w.admin, &keyed, Some(grant.clone())).await;
+        let (status, headers, first) =
+            w.call_with("POST", "/v1/billing/credits", &w.admin, &keyed, Some(grant.clone())).await;
         assert_eq!(status, StatusCode::CREATED, "{first}");
         assert!(headers.get("idempotent-replayed").is_none(), "a first response is not a replay");
         assert_eq!(first["transaction"]["amount"], json!(500), "{first}");
         assert_eq!(first["transaction"]["account_id"], json!(account), "credits go to the acting account");
         for _ in 0..2 {
-            let (status, headers, again) = w.call_with("POST", "/v1/billing/credits", &w.admin, &keyed, Some(grant.clone())).await;
+            let (status, headers, again) =
+                w.call_with("POST", "/v1/billing/credits", &w.admin, &keyed, Some(grant.clone())).await;
             assert_eq!(status, StatusCode::CREATED, "{again}");
             assert_eq!(again, first, "a repeat returns the first response");
             assert_eq!(headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
@@ -770,7 +946,15 @@ fn credits_are_added_once_per_idempotency_key_and_reconcile() {
 
         // Without a key, each request adds.
         for _ in 0..2 {
-            let (status, _, body) = w.call_with("POST", "/v1/billing/credits", &w.admin, &acting, Some(json!({"amount": 5, "kind": "grant", "reason": "goodwill"}))).await;
+            let (status, _, body) = w
+                .call_with(
+                    "POST",
+                    "/v1/billing/credits",
+                    &w.admin,
+                    &acting,
+                    Some(json!({"amount": 5, "kind": "grant", "reason": "goodwill"})),
+                )
+                .await;
             assert_eq!(status, StatusCode::CREATED, "{body}");
         }
         let (_, _, balance) = w.call("GET", "/v1/billing/balance", &owner, None).await;
@@ -785,27 +969,60 @@ fn credits_are_added_once_per_idempotency_key_and_reconcile() {
             (json!({"amount": 5, "kind": "grant", "reason": "x", "reference": "r".repeat(201)}), "reference"),
         ];
         for (body, field) in refusals {
-            let (status, _, problem) = w.call_with("POST", "/v1/billing/credits", &w.admin, &acting, Some(body.clone())).await;
-            assert_eq!((status, code(&problem)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}: {problem}");
+            let (status, _, problem) =
+                w.call_with("POST", "/v1/billing/credits", &w.admin, &acting, Some(body.clone())).await;
+            assert_eq!(
+                (status, code(&problem)),
+                (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+                "{body}: {problem}"
+            );
             assert_eq!(fields(&problem), [field], "{body}");
         }
-        let (status, _, body) = w.call_with("POST", "/v1/billing/credits", &w.admin, &acting, Some(json!({"amount": 5, "kind": "gift", "reason": "x"}))).await;
+        let (status, _, body) = w
+            .call_with(
+                "POST",
+                "/v1/billing/credits",
+                &w.admin,
+                &acting,
+                Some(json!({"amount": 5, "kind": "gift", "reason": "x"})),
+            )
+            .await;
         assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
         for t in [&owner, &w.owner_a, &w.viewer_a] {
             let (status, _, body) = w.call("POST", "/v1/billing/credits", t, Some(grant.clone())).await;
             assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "{body}");
-            let (status, _, body) = w.call_with("POST", "/v1/billing/credits", t, &[("idempotency-key", "mine")], Some(grant.clone())).await;
-            assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "a key does not bypass the role: {body}");
+            let (status, _, body) = w
+                .call_with("POST", "/v1/billing/credits", t, &[("idempotency-key", "mine")], Some(grant.clone()))
+                .await;
+            assert_eq!(
+                (status, code(&body)),
+                (StatusCode::FORBIDDEN, "forbidden"),
+                "a key does not bypass the role: {body}"
+            );
         }
-        let (status, _, body) = w.call_with("POST", "/v1/billing/credits", &w.admin, &[("x-account-id", account.as_str()), ("idempotency-key", "has space")], Some(grant.clone())).await;
+        let (status, _, body) = w
+            .call_with(
+                "POST",
+                "/v1/billing/credits",
+                &w.admin,
+                &[("x-account-id", account.as_str()), ("idempotency-key", "has space")],
+                Some(grant.clone()),
+            )
+            .await;
         assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_idempotency_key"), "{body}");
         let (_, _, balance) = w.call("GET", "/v1/billing/balance", &owner, None).await;
         assert_eq!(balance["credits"], json!(510), "no refusal moved credits: {balance}");
 
         let (status, _, rec) = w.call_with("GET", "/v1/billing/reconcile", &w.admin, &acting, None).await;
         assert_eq!(status, StatusCode::OK, "{rec}");
-        assert_eq!((rec["balanced"].as_bool(), rec["credits"].as_i64(), rec["account_id"].as_str()), (Some(true), Some(510), Some(account.as_str())), "{rec}");
-        let (_, _, rec) = w.call_with("GET", "/v1/billing/reconcile", &w.admin, &[("x-account-id", w.a.account.as_str())], None).await;
+        assert_eq!(
+            (rec["balanced"].as_bool(), rec["credits"].as_i64(), rec["account_id"].as_str()),
+            (Some(true), Some(510), Some(account.as_str())),
+            "{rec}"
+        );
+        let (_, _, rec) = w
+            .call_with("GET", "/v1/billing/reconcile", &w.admin, &[("x-account-id", w.a.account.as_str())], None)
+            .await;
         assert_eq!(rec["balanced"], json!(true), "the account that ran automation reconciles: {rec}");
         for t in [&owner, &w.owner_a] {
             let (status, _, body) = w.call("GET", "/v1/billing/reconcile", t, None).await;
@@ -832,7 +1049,13 @@ fn idempotency_keys_belong_to_one_request_of_one_account() {
         // The same key in another account is that account's own.
         let (other, _) = w.fresh_account("Other keys", 0).await;
         let (status, headers, body) = w
-            .call_with("POST", "/v1/billing/credits", &w.admin, &[("x-account-id", other.as_str()), ("idempotency-key", "shared-key")], Some(grant.clone()))
+            .call_with(
+                "POST",
+                "/v1/billing/credits",
+                &w.admin,
+                &[("x-account-id", other.as_str()), ("idempotency-key", "shared-key")],
+                Some(grant.clone()),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         assert!(headers.get("idempotent-replayed").is_none(), "not another account's replay");
@@ -849,17 +1072,30 @@ fn idempotency_keys_belong_to_one_request_of_one_account() {
         // Concurrent repeats: credits move once; each answer is the first response or "wait".
         let headers = acting("concurrent");
         let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let calls = (0..6).map(|_| w.call_with("POST", "/v1/billing/credits", &w.admin, &headers, Some(json!({"amount": 100, "kind": "top_up", "reason": "race"}))));
+        let calls = (0..6).map(|_| {
+            w.call_with(
+                "POST",
+                "/v1/billing/credits",
+                &w.admin,
+                &headers,
+                Some(json!({"amount": 100, "kind": "top_up", "reason": "race"})),
+            )
+        });
         let answers = futures::future::join_all(calls).await;
-        let created: Vec<&Value> = answers.iter().filter(|(s, _, _)| *s == StatusCode::CREATED).map(|(_, _, b)| b).collect();
+        let created: Vec<&Value> =
+            answers.iter().filter(|(s, _, _)| *s == StatusCode::CREATED).map(|(_, _, b)| b).collect();
         assert!(!created.is_empty());
-        assert!(created.iter().all(|b| b["transaction"]["id"] == created[0]["transaction"]["id"]), "one transaction: {answers:?}");
+        assert!(
+            created.iter().all(|b| b["transaction"]["id"] == created[0]["transaction"]["id"]),
+            "one transaction: {answers:?}"
+        );
         for (status, _, body) in &answers {
             assert!(*status == StatusCode::CREATED || code(body) == "idempotency_in_progress", "{status} {body}");
         }
         let (_, _, balance) = w.call("GET", "/v1/billing/balance", &owner, None).await;
         assert_eq!(balance["credits"], json!(1_000_107), "added once: {balance}");
-        let (_, _, rec) = w.call_with("GET", "/v1/billing/reconcile", &w.admin, &[("x-account-id", account.as_str())], None).await;
+        let (_, _, rec) =
+            w.call_with("GET", "/v1/billing/reconcile", &w.admin, &[("x-account-id", account.as_str())], None).await;
         assert_eq!(rec["balanced"], json!(true), "{rec}");
 
         // A key belongs to its caller: another caller repeating it is not served the first
@@ -869,15 +1105,41 @@ fn idempotency_keys_belong_to_one_request_of_one_account() {
         let (status, _, _) = w.call_with("POST", "/v1/billing/credits", &w.admin, &headers, Some(grant.clone())).await;
         assert_eq!(status, StatusCode::CREATED);
         for t in [owner.clone(), token(&account, Role::Viewer)] {
-            let (status, headers, body) = w.call_with("POST", "/v1/billing/credits", &t, &[("idempotency-key", "admins-only")], Some(grant.clone())).await;
-            assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "another caller's key is no way around the role: {body}");
+            let (status, headers, body) = w
+                .call_with(
+                    "POST",
+                    "/v1/billing/credits",
+                    &t,
+                    &[("idempotency-key", "admins-only")],
+                    Some(grant.clone()),
+                )
+                .await;
+            assert_eq!(
+                (status, code(&body)),
+                (StatusCode::FORBIDDEN, "forbidden"),
+                "another caller's key is no way around the role: {body}"
+            );
             assert!(headers.get("idempotent-replayed").is_none());
         }
         w.import_csv(&owner, &site, 20).await;
-        let (status, _, run) = w.call_with("POST", &format!("/v1/sites/{site}/runs"), &owner, &[("idempotency-key", "owners-run")], None).await;
+        let (status, _, run) = w
+            .call_with("POST", &format!("/v1/sites/{site}/runs"), &owner, &[("idempotency-key", "owners-run")], None)
+            .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{run}");
-        let (status, _, body) = w.call_with("POST", &format!("/v1/sites/{site}/runs"), &token(&account, Role::Viewer), &[("idempotency-key", "owners-run")], None).await;
-        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "a viewer cannot start a run by replaying: {body}");
+        let (status, _, body) = w
+            .call_with(
+                "POST",
+                &format!("/v1/sites/{site}/runs"),
+                &token(&account, Role::Viewer),
+                &[("idempotency-key", "owners-run")],
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::FORBIDDEN, "forbidden"),
+            "a viewer cannot start a run by replaying: {body}"
+        );
         let id = run["id"].as_str().expect("run id");
         let (status, _, _) = w.call("POST", &format!("/v1/runs/{id}/cancel"), &owner, None).await;
         assert_eq!(status, StatusCode::OK);
@@ -888,9 +1150,18 @@ fn idempotency_keys_belong_to_one_request_of_one_account() {
         let as_ghost = [("x-account-id", ghost.as_str())];
         let (status, _, body) = w.call_with("GET", "/v1/account", &w.admin, &as_ghost, None).await;
         assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{body}");
-        let (status, _, body) = w.call_with("POST", "/v1/billing/credits", &w.admin, &as_ghost, Some(grant.clone())).await;
+        let (status, _, body) =
+            w.call_with("POST", "/v1/billing/credits", &w.admin, &as_ghost, Some(grant.clone())).await;
         assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "credits for no account: {body}");
-        let (status, _, body) = w.call_with("POST", "/v1/sites", &w.admin, &as_ghost, Some(json!({"name": "Orphan", "domain": "orphan.example"}))).await;
+        let (status, _, body) = w
+            .call_with(
+                "POST",
+                "/v1/sites",
+                &w.admin,
+                &as_ghost,
+                Some(json!({"name": "Orphan", "domain": "orphan.example"})),
+            )
+            .await;
         assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "a site for no account: {body}");
         let (status, _, sites) = w.call_with("GET", "/v1/sites", &w.admin, &as_ghost, None).await;
         assert_eq!((status, code(&sites)), (StatusCode::NOT_FOUND, "not_found"), "no account, no sites: {sites}");
@@ -915,9 +1186,14 @@ fn starting_a_run_twice_with_one_key_gives_one_run() {
         assert_eq!(again, first);
         assert_eq!(headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
         let (status, _, body) = w.call_with("POST", &uri, &owner, &[("idempotency-key", "start-twice")], None).await;
-        assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "run_already_active"), "a new key is a new start: {body}");
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::CONFLICT, "run_already_active"),
+            "a new key is a new start: {body}"
+        );
         // The refusal was remembered too: its repeat replays the 409.
-        let (status, headers, replay) = w.call_with("POST", &uri, &owner, &[("idempotency-key", "start-twice")], None).await;
+        let (status, headers, replay) =
+            w.call_with("POST", &uri, &owner, &[("idempotency-key", "start-twice")], None).await;
         assert_eq!((status, replay), (StatusCode::CONFLICT, body));
         assert_eq!(headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
         let (_, _, runs) = w.call("GET", &uri, &owner, None).await;
@@ -936,11 +1212,15 @@ fn openapi_is_public_and_unknown_routes_methods_and_tokens_are_problems() {
         let w = world().await;
         let (status, headers, doc) = w.call("GET", "/openapi.json", "", None).await;
         assert_eq!(status, StatusCode::OK, "{doc}");
-        assert!(headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/json")));
+        assert!(headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/json")));
         assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", doc["openapi"]);
         assert!(doc["paths"].as_object().is_some_and(|p| p.contains_key("/v1/sites/{site_id}/runs")));
 
-        for (method, uri) in [("GET", "/v1/nowhere"), ("GET", "/"), ("POST", "/v2/sites"), ("GET", "/v1/sites/x/y/z/w")] {
+        for (method, uri) in [("GET", "/v1/nowhere"), ("GET", "/"), ("POST", "/v2/sites"), ("GET", "/v1/sites/x/y/z/w")]
+        {
             let (status, _, body) = w.call(method, uri, &w.owner_a, None).await;
             assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{method} {uri}: {body}");
         }
@@ -957,15 +1237,29 @@ fn openapi_is_public_and_unknown_routes_methods_and_tokens_are_problems() {
             ("POST", "/openapi.json".to_owned()),
         ] {
             let (status, headers, body) = w.call(method, &uri, &w.owner_a, None).await;
-            assert_eq!((status, code(&body)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"), "{method} {uri}: {body}");
+            assert_eq!(
+                (status, code(&body)),
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+                "{method} {uri}: {body}"
+            );
             let allow = headers.get("allow").and_then(|v| v.to_str().ok()).unwrap_or("");
-            assert!(!allow.is_empty() && !allow.split(',').any(|m| m.trim() == method), "{method} {uri}: Allow {allow:?}");
+            assert!(
+                !allow.is_empty() && !allow.split(',').any(|m| m.trim() == method),
+                "{method} {uri}: Allow {allow:?}"
+            );
         }
 
         let account: AccountId = w.a.account.parse().expect("account");
         let expired = mint_token(SECRET, "u", &account, Role::Owner, now_s() - 7200, 60).expect("mint");
-        let forged = mint_token(b"some-other-secret-entirely-000000", "u", &account, Role::Owner, now_s(), 3600).expect("mint");
-        let routes = ["/v1/account", "/v1/sites", &format!("/v1/sites/{site}"), &format!("/v1/runs/{}", w.a.run), "/v1/billing/balance"];
+        let forged =
+            mint_token(b"some-other-secret-entirely-000000", "u", &account, Role::Owner, now_s(), 3600).expect("mint");
+        let routes = [
+            "/v1/account",
+            "/v1/sites",
+            &format!("/v1/sites/{site}"),
+            &format!("/v1/runs/{}", w.a.run),
+            "/v1/billing/balance",
+        ];
         for uri in routes {
             let (status, _, body) = w.call("GET", uri, "", None).await;
             assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"), "no token {uri}: {body}");
@@ -973,13 +1267,19 @@ fn openapi_is_public_and_unknown_routes_methods_and_tokens_are_problems() {
                 let (status, _, body) = w.call("GET", uri, t, None).await;
                 assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"), "{what} {uri}: {body}");
             }
-            let basic = Request::builder().uri(uri).header("authorization", "Basic dXNlcjpwYXNz").body(Body::empty()).expect("request");
+            let basic = Request::builder()
+                .uri(uri)
+                .header("authorization", "Basic dXNlcjpwYXNz")
+                .body(Body::empty())
+                .expect("request");
             let (status, _, body) = w.send(basic).await;
             assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"), "basic {uri}: {body}");
         }
         // An unsigned token ("alg": "none") and an HS256 header over a tampered payload.
-        let claims = json!({"sub": "u", "account": w.a.account, "role": "admin", "exp": now_s() + 3600, "iat": now_s()});
-        let unsigned = format!("{}.{}.", b64url(br#"{"alg":"none","typ":"JWT"}"#), b64url(claims.to_string().as_bytes()));
+        let claims =
+            json!({"sub": "u", "account": w.a.account, "role": "admin", "exp": now_s() + 3600, "iat": now_s()});
+        let unsigned =
+            format!("{}.{}.", b64url(br#"{"alg":"none","typ":"JWT"}"#), b64url(claims.to_string().as_bytes()));
         let genuine = token(&w.a.account, Role::Viewer);
         let mut parts = genuine.split('.');
         let (head, _, signature) = (parts.next().expect("header"), parts.next(), parts.next().expect("signature"));
@@ -993,16 +1293,20 @@ fn openapi_is_public_and_unknown_routes_methods_and_tokens_are_problems() {
         assert_eq!(status, StatusCode::OK, "the untampered token works: {body}");
         // The system role is privileged like admin.
         let system = token(&w.platform, Role::System);
-        let (status, _, body) = w.call_with("GET", "/v1/billing/reconcile", &system, &[("x-account-id", w.a.account.as_str())], None).await;
+        let (status, _, body) =
+            w.call_with("GET", "/v1/billing/reconcile", &system, &[("x-account-id", w.a.account.as_str())], None).await;
         assert_eq!((status, body["balanced"].as_bool()), (StatusCode::OK, Some(true)), "{body}");
 
         // Unauthenticated writes are refused before anything else, idempotency key or not.
         let grant = json!({"amount": 5, "kind": "grant", "reason": "x"});
-        let (status, _, body) = w.call_with("POST", "/v1/billing/credits", "", &[("idempotency-key", "anon")], Some(grant.clone())).await;
+        let (status, _, body) =
+            w.call_with("POST", "/v1/billing/credits", "", &[("idempotency-key", "anon")], Some(grant.clone())).await;
         assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"), "{body}");
-        let (status, _, body) = w.call_with("POST", &format!("/v1/sites/{site}/runs"), &forged, &[("idempotency-key", "anon")], None).await;
+        let (status, _, body) =
+            w.call_with("POST", &format!("/v1/sites/{site}/runs"), &forged, &[("idempotency-key", "anon")], None).await;
         assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"), "{body}");
-        let (status, _, body) = w.call("POST", "/v1/sites", &expired, Some(json!({"name": "x", "domain": "x.example"}))).await;
+        let (status, _, body) =
+            w.call("POST", "/v1/sites", &expired, Some(json!({"name": "x", "domain": "x.example"}))).await;
         assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"), "{body}");
         // No detail of a refused token or of the secret is echoed.
         let (_, _, body) = w.call("GET", "/v1/account", &forged, None).await;
@@ -1042,9 +1346,14 @@ fn odd_paths_queries_headers_and_bodies_are_client_errors_never_server_errors() 
         ];
         for uri in paths {
             let (status, _, body) = w.call("GET", &uri, &w.owner_a, None).await;
-            assert!(status.is_client_error() || status == StatusCode::OK, "GET {}: {status} {body}", &uri[..uri.len().min(120)]);
+            assert!(
+                status.is_client_error() || status == StatusCode::OK,
+                "GET {}: {status} {body}",
+                &uri[..uri.len().min(120)]
+            );
         }
-        let (status, _, body) = w.call("GET", &format!("/v1/runs/{}/logs?cursor=99999999999999999999", w.a.run), &w.owner_a, None).await;
+        let (status, _, body) =
+            w.call("GET", &format!("/v1/runs/{}/logs?cursor=99999999999999999999", w.a.run), &w.owner_a, None).await;
         assert!(status.is_client_error() || body["items"] == json!([]), "a cursor past the end: {status} {body}");
 
         let target = w.fresh_site(&w.owner_a, "odd.acme.example").await;
@@ -1074,7 +1383,9 @@ fn odd_paths_queries_headers_and_bodies_are_client_errors_never_server_errors() 
         }
         let (_, _, stored) = w.call("GET", &format!("{uri}?limit=100"), &w.owner_a, None).await;
         assert_eq!(stored["items"], json!([]), "no refused import stored anything");
-        for (name, value) in [("x-account-id", &b"\xFF\xFE"[..]), ("x-account-id", b""), ("authorization", b"Bearer \xFF")] {
+        for (name, value) in
+            [("x-account-id", &b"\xFF\xFE"[..]), ("x-account-id", b""), ("authorization", b"Bearer \xFF")]
+        {
             let mut request = Request::builder().uri("/v1/sites");
             if name != "authorization" {
                 request = request.header("authorization", bearer(&w.owner_a));
@@ -1086,9 +1397,11 @@ fn odd_paths_queries_headers_and_bodies_are_client_errors_never_server_errors() 
             let (status, _, body) = w.send(request).await;
             assert!(status.is_client_error(), "{name}: {status} {body}");
         }
-        let (status, _, body) = w.call("PATCH", &format!("/v1/sites/{site}"), &w.owner_a, Some(json!({"name": "x".repeat(201)}))).await;
+        let (status, _, body) =
+            w.call("PATCH", &format!("/v1/sites/{site}"), &w.owner_a, Some(json!({"name": "x".repeat(201)}))).await;
         assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["name".to_owned()]), "{body}");
-        let (status, _, body) = w.call("PATCH", &format!("/v1/sites/{site}"), &w.owner_a, Some(json!({"name": "bell\u{7}"}))).await;
+        let (status, _, body) =
+            w.call("PATCH", &format!("/v1/sites/{site}"), &w.owner_a, Some(json!({"name": "bell\u{7}"}))).await;
         assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["name".to_owned()]), "{body}");
         let (_, _, unchanged) = w.call("GET", &format!("/v1/sites/{site}"), &w.owner_a, None).await;
         assert_eq!(unchanged["name"], json!("Blog"));
@@ -1100,15 +1413,36 @@ fn huge_amounts_are_refused_not_overflowed() {
     block_on(async {
         let w = world().await;
         let max = i64::MAX;
-        let (status, _, body) = w.call("POST", "/v1/accounts", &w.admin, Some(json!({"name": "Whale", "credits": max}))).await;
+        let (status, _, body) =
+            w.call("POST", "/v1/accounts", &w.admin, Some(json!({"name": "Whale", "credits": max}))).await;
         assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["credits".to_owned()]), "{body}");
         let (account, owner) = w.fresh_account("Whale", 1_000_000_000).await;
         let acting = [("x-account-id", account.as_str())];
         for amount in [max, max / 2 + 1, 1_000_000_001] {
-            let (status, _, body) = w.call_with("POST", "/v1/billing/credits", &w.admin, &acting, Some(json!({"amount": amount, "kind": "grant", "reason": "whale"}))).await;
-            assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["amount".to_owned()]), "{amount}: {body}");
+            let (status, _, body) = w
+                .call_with(
+                    "POST",
+                    "/v1/billing/credits",
+                    &w.admin,
+                    &acting,
+                    Some(json!({"amount": amount, "kind": "grant", "reason": "whale"})),
+                )
+                .await;
+            assert_eq!(
+                (status, fields(&body)),
+                (StatusCode::UNPROCESSABLE_ENTITY, vec!["amount".to_owned()]),
+                "{amount}: {body}"
+            );
         }
-        let (status, _, body) = w.call_with("POST", "/v1/billing/credits", &w.admin, &acting, Some(json!({"amount": 1_000_000_000, "kind": "grant", "reason": "whale"}))).await;
+        let (status, _, body) = w
+            .call_with(
+                "POST",
+                "/v1/billing/credits",
+                &w.admin,
+                &acting,
+                Some(json!({"amount": 1_000_000_000, "kind": "grant", "reason": "whale"})),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "the largest grant: {body}");
         let (_, _, balance) = w.call("GET", "/v1/billing/balance", &owner, None).await;
         assert_eq!(balance["credits"], json!(2_000_000_000i64), "{balance}");
@@ -1118,10 +1452,20 @@ fn huge_amounts_are_refused_not_overflowed() {
             let mut price = json!({"unit": "per_request", "credits_per_unit": 10, "min_credits": 1});
             price[field] = json!(value);
             let (status, _, body) = w.call("PUT", "/v1/billing/costs/clustering", &w.admin, Some(price)).await;
-            assert_eq!((status, fields(&body)), (StatusCode::UNPROCESSABLE_ENTITY, vec![field.to_owned()]), "{field}={value}: {body}");
+            assert_eq!(
+                (status, fields(&body)),
+                (StatusCode::UNPROCESSABLE_ENTITY, vec![field.to_owned()]),
+                "{field}={value}: {body}"
+            );
         }
         let (_, _, table) = w.call("GET", "/v1/billing/costs", &w.viewer_a, None).await;
-        let clustering = table.as_array().expect("list").iter().find(|c| c["operation"] == json!("clustering")).expect("clustering").clone();
+        let clustering = table
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|c| c["operation"] == json!("clustering"))
+            .expect("clustering")
+            .clone();
         assert_eq!(clustering["credits_per_unit"], json!(10), "refused prices changed nothing: {clustering}");
     });
 }
@@ -1159,10 +1503,18 @@ fn a_paused_run_stops_at_a_batch_boundary_and_resumes() {
         assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "invalid_state"), "pausing a paused run: {body}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let (_, _, still) = w.call("GET", &format!("/v1/runs/{id}"), &owner, None).await;
-        assert_eq!((still["status"].clone(), still["current_stage"].clone()), (json!("paused"), stage), "a paused run does no work");
+        assert_eq!(
+            (still["status"].clone(), still["current_stage"].clone()),
+            (json!("paused"), stage),
+            "a paused run does no work"
+        );
         let (status, _, resumed) = w.call("POST", &format!("/v1/runs/{id}/resume"), &owner, None).await;
         assert_eq!(status, StatusCode::OK, "{resumed}");
-        assert_eq!((resumed["status"].as_str(), resumed["pause_requested"].as_bool()), (Some("running"), Some(false)), "{resumed}");
+        assert_eq!(
+            (resumed["status"].as_str(), resumed["pause_requested"].as_bool()),
+            (Some("running"), Some(false)),
+            "{resumed}"
+        );
         w.drive(&id).await;
         let (_, _, done) = w.call("GET", &format!("/v1/runs/{id}"), &owner, None).await;
         assert_eq!(done["status"], json!("completed"), "a resumed run finishes: {done}");
@@ -1178,7 +1530,8 @@ fn concurrent_starts_make_one_run() {
         w.import_csv(&owner, &site, 20).await;
         let uri = format!("/v1/sites/{site}/runs");
         let answers = futures::future::join_all((0..4).map(|_| w.call("POST", &uri, &owner, None))).await;
-        let started: Vec<&Value> = answers.iter().filter(|(s, _, _)| *s == StatusCode::ACCEPTED).map(|(_, _, b)| b).collect();
+        let started: Vec<&Value> =
+            answers.iter().filter(|(s, _, _)| *s == StatusCode::ACCEPTED).map(|(_, _, b)| b).collect();
         assert_eq!(started.len(), 1, "exactly one start wins: {answers:?}");
         for (status, _, body) in answers.iter().filter(|(s, _, _)| *s != StatusCode::ACCEPTED) {
             assert_eq!((*status, code(body)), (StatusCode::CONFLICT, "run_already_active"), "{body}");
@@ -1206,10 +1559,17 @@ async fn a_key_is_remembered_for_a_day_then_free() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(ManualClock::at(1_795_687_200_000));
-    let rt = LocalRuntime::open(dir.path(), Arc::new(OfflineProvider::new()), clock.clone(), Arc::new(UuidIds), ExecutorOptions::default())
-        .expect("runtime");
+    let rt = LocalRuntime::open(
+        dir.path(),
+        Arc::new(OfflineProvider::new()),
+        clock.clone(),
+        Arc::new(UuidIds),
+        ExecutorOptions::default(),
+    )
+    .expect("runtime");
     let (account, _) = rt.services.account_service.create_account("A", 0).await.expect("account");
-    let app = router(ApiState::new(rt.services.clone(), rt.automation.clone(), AuthMode::Hs256 { secret: b"k".to_vec() }));
+    let app =
+        router(ApiState::new(rt.services.clone(), rt.automation.clone(), AuthMode::Hs256 { secret: b"k".to_vec() }));
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
     let token = mint_token(b"k", "admin", &account.id, Role::Admin, now, 600).expect("token");
     let grant = |body: &'static str| {

@@ -171,7 +171,10 @@ fn the_table_holds_every_operation_of_the_openapi_document() {
         assert_eq!(table.len(), ROUTES.len(), "no row twice");
         let missing: Vec<_> = documented.difference(&table).collect();
         let extra: Vec<_> = table.difference(&documented).collect();
-        assert!(missing.is_empty() && extra.is_empty(), "routes without a row: {missing:?}; rows without a route: {extra:?}");
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "routes without a row: {missing:?}; rows without a route: {extra:?}"
+        );
     });
 }
 
@@ -184,7 +187,12 @@ fn another_accounts_caller_gets_404_for_every_id_and_never_sees_its_data() {
         for route in ROUTES.iter().filter(|r| r.takes_tenant_id()) {
             let uri = route.uri(a);
             let (status, body) = call_as(w, route, &uri, &w.owner_b, None).await;
-            assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "B {} {uri}: {body}", route.method);
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (StatusCode::NOT_FOUND, Some("not_found")),
+                "B {} {uri}: {body}",
+                route.method
+            );
             assert_no_ids(&format!("B {} {uri}", route.method), &body, a);
             // A's admin acting for B is B here too.
             let (status, body) = call_as(w, route, &uri, &w.admin, Some(&b.account)).await;
@@ -198,12 +206,19 @@ fn another_accounts_caller_gets_404_for_every_id_and_never_sees_its_data() {
             assert_eq!(status, StatusCode::OK, "B reads its own {uri}: {body}");
             assert_no_ids(&format!("B GET {uri}"), &body, a);
             let text = body.to_string();
-            assert!(!text.contains("Acme") && !text.contains("blog.acme.example"), "B GET {uri} shows A's names: {text}");
+            assert!(
+                !text.contains("Acme") && !text.contains("blog.acme.example"),
+                "B GET {uri} shows A's names: {text}"
+            );
         }
         for route in ROUTES.iter().filter(|r| r.access != Read && !r.takes_tenant_id()) {
             let uri = route.uri(b);
             let (status, body) = call_as(w, route, &uri, &w.owner_b, None).await;
-            assert!(status.is_success() || status == StatusCode::FORBIDDEN, "B {} {uri}: {status} {body}", route.method);
+            assert!(
+                status.is_success() || status == StatusCode::FORBIDDEN,
+                "B {} {uri}: {status} {body}",
+                route.method
+            );
             assert_no_ids(&format!("B {} {uri}", route.method), &body, a);
         }
         // A's records are all still there and unchanged.
@@ -218,11 +233,19 @@ fn another_accounts_caller_gets_404_for_every_id_and_never_sees_its_data() {
         let (_, _, config) = w.call("GET", &format!("/v1/sites/{}/automation", a.site), &w.viewer_a, None).await;
         assert_ne!(config["min_keywords"], json!(1000), "B's settings changed nothing: {config}");
         let (_, _, run) = w.call("GET", &format!("/v1/runs/{}", a.run), &w.viewer_a, None).await;
-        assert_eq!((run["status"].as_str(), run["cancel_requested"].as_bool()), (Some("completed"), Some(false)), "{run}");
+        assert_eq!(
+            (run["status"].as_str(), run["cancel_requested"].as_bool()),
+            (Some("completed"), Some(false)),
+            "{run}"
+        );
         let (_, _, runs) = w.call("GET", &format!("/v1/sites/{}/runs", a.site), &w.viewer_a, None).await;
         assert_eq!(runs["items"].as_array().map(Vec::len), Some(1), "B started nothing on A's site: {runs}");
-        let (_, _, keywords) = w.call("GET", &format!("/v1/sites/{}/keywords?limit=100", a.site), &w.viewer_a, None).await;
-        assert!(keywords["items"].as_array().expect("items").iter().all(|k| k["keyword"] != json!("hijacked keyword")), "B imported nothing into A");
+        let (_, _, keywords) =
+            w.call("GET", &format!("/v1/sites/{}/keywords?limit=100", a.site), &w.viewer_a, None).await;
+        assert!(
+            keywords["items"].as_array().expect("items").iter().all(|k| k["keyword"] != json!("hijacked keyword")),
+            "B imported nothing into A"
+        );
     });
 }
 
@@ -236,7 +259,12 @@ fn a_viewer_reads_everything_and_changes_nothing() {
             match route.access {
                 Read => assert_eq!(status, StatusCode::OK, "viewer {} {uri}: {body}", route.method),
                 Write | Manage | Privileged => {
-                    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "viewer {} {uri}: {body}", route.method)
+                    assert_eq!(
+                        (status, body["code"].as_str()),
+                        (StatusCode::FORBIDDEN, Some("forbidden")),
+                        "viewer {} {uri}: {body}",
+                        route.method
+                    )
                 }
             }
             assert_no_ids(&format!("viewer {} {uri}", route.method), &body, &w.b);
@@ -244,7 +272,10 @@ fn a_viewer_reads_everything_and_changes_nothing() {
         let (_, _, run) = w.call("GET", &format!("/v1/runs/{}", w.a.run), &w.viewer_a, None).await;
         assert_eq!(run["cancel_requested"], json!(false));
         let (_, _, sites) = w.call("GET", "/v1/sites?limit=100", &w.viewer_a, None).await;
-        assert!(sites["items"].as_array().expect("items").iter().all(|s| s["name"] != json!("Matrix")), "the viewer made no site");
+        assert!(
+            sites["items"].as_array().expect("items").iter().all(|s| s["name"] != json!("Matrix")),
+            "the viewer made no site"
+        );
     });
 }
 
@@ -256,7 +287,12 @@ fn only_privileged_callers_act_for_another_account() {
             for route in ROUTES {
                 let uri = route.uri(&w.b);
                 let (status, body) = call_as(w, route, &uri, token, Some(&w.b.account)).await;
-                assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "A for B {} {uri}: {body}", route.method);
+                assert_eq!(
+                    (status, body["code"].as_str()),
+                    (StatusCode::FORBIDDEN, Some("forbidden")),
+                    "A for B {} {uri}: {body}",
+                    route.method
+                );
                 assert_no_ids(&format!("A for B {} {uri}", route.method), &body, &w.b);
             }
         }
@@ -266,7 +302,8 @@ fn only_privileged_callers_act_for_another_account() {
             let (status, body) = call_as(w, route, &uri, &w.viewer_a, Some(&w.a.account)).await;
             assert_eq!(status, StatusCode::OK, "A for A {uri}: {body}");
         }
-        let (status, _, body) = w.call_with("GET", "/v1/sites", &w.owner_a, &[("x-account-id", "somebody")], None).await;
+        let (status, _, body) =
+            w.call_with("GET", "/v1/sites", &w.owner_a, &[("x-account-id", "somebody")], None).await;
         assert!(status.is_client_error() && status != StatusCode::OK, "{body}");
         let (status, _, body) = w.call_with("GET", "/v1/sites", &w.admin, &[("x-account-id", "somebody")], None).await;
         assert!(status.is_client_error(), "{body}");
@@ -278,14 +315,25 @@ fn only_privileged_callers_act_for_another_account() {
             assert_eq!(status, StatusCode::OK, "admin for B {uri}: {body}");
             assert_no_ids(&format!("admin for B {uri}"), &body, &w.a);
         }
-        let (_, _, account) = w.call_with("GET", "/v1/account", &w.admin, &[("x-account-id", &w.b.account)], None).await;
+        let (_, _, account) =
+            w.call_with("GET", "/v1/account", &w.admin, &[("x-account-id", &w.b.account)], None).await;
         assert_eq!(account["account"]["id"], json!(w.b.account));
         let (_, _, sites) = w.call_with("GET", "/v1/sites", &w.admin, &[("x-account-id", &w.b.account)], None).await;
         assert!(sites["items"].as_array().expect("items").iter().any(|s| s["id"] == json!(w.b.site)), "{sites}");
-        let (_, _, run) = w.call_with("GET", &format!("/v1/runs/{}", w.b.run), &w.admin, &[("x-account-id", &w.b.account)], None).await;
-        assert_eq!((run["id"].as_str(), run["account_id"].as_str()), (Some(w.b.run.as_str()), Some(w.b.account.as_str())));
-        let (_, _, rec) = w.call_with("GET", "/v1/billing/reconcile", &w.admin, &[("x-account-id", &w.b.account)], None).await;
-        assert_eq!((rec["account_id"].as_str(), rec["balanced"].as_bool()), (Some(w.b.account.as_str()), Some(true)), "{rec}");
+        let (_, _, run) = w
+            .call_with("GET", &format!("/v1/runs/{}", w.b.run), &w.admin, &[("x-account-id", &w.b.account)], None)
+            .await;
+        assert_eq!(
+            (run["id"].as_str(), run["account_id"].as_str()),
+            (Some(w.b.run.as_str()), Some(w.b.account.as_str()))
+        );
+        let (_, _, rec) =
+            w.call_with("GET", "/v1/billing/reconcile", &w.admin, &[("x-account-id", &w.b.account)], None).await;
+        assert_eq!(
+            (rec["account_id"].as_str(), rec["balanced"].as_bool()),
+            (Some(w.b.account.as_str()), Some(true)),
+            "{rec}"
+        );
         // Without the header an admin is in its own account: tenants' ids are 404 there.
         for route in ROUTES.iter().filter(|r| r.takes_tenant_id() && r.access == Read) {
             let uri = route.uri(&w.b);
@@ -308,16 +356,29 @@ fn another_accounts_cursors_and_filters_show_nothing_of_it() {
             let encoded: String = cursor.bytes().map(|b| format!("%{b:02X}")).collect();
             let uri = format!("{}?limit=100&cursor={encoded}", route.uri(&w.b));
             let (status, body) = call_as(w, route, &uri, &w.owner_b, None).await;
-            assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY, "B with A's cursor {uri}: {status} {body}");
+            assert!(
+                status == StatusCode::OK
+                    || status == StatusCode::BAD_REQUEST
+                    || status == StatusCode::UNPROCESSABLE_ENTITY,
+                "B with A's cursor {uri}: {status} {body}"
+            );
             assert_no_ids(&format!("B with A's cursor on {}", route.path), &body, &w.a);
         }
         assert!(tried >= 8, "the lists of A were long enough to page ({tried})");
-        let queries = [format!("run_id={}", w.a.run), format!("run_id={}&limit=1", w.a.run), "operation=clustering".to_owned(), "stage=1&limit=1".to_owned()];
+        let queries = [
+            format!("run_id={}", w.a.run),
+            format!("run_id={}&limit=1", w.a.run),
+            "operation=clustering".to_owned(),
+            "stage=1&limit=1".to_owned(),
+        ];
         for query in queries {
             let (status, _, body) = w.call("GET", &format!("/v1/billing/usage?{query}"), &w.owner_b, None).await;
             assert_eq!(status, StatusCode::OK, "{body}");
             assert_no_ids(&format!("B usage?{query}"), &body, &w.a);
-            assert!(body["items"].as_array().expect("items").iter().all(|u| u["account_id"] == json!(w.b.account)), "{body}");
+            assert!(
+                body["items"].as_array().expect("items").iter().all(|u| u["account_id"] == json!(w.b.account)),
+                "{body}"
+            );
         }
     });
 }
@@ -329,7 +390,12 @@ fn an_editor_is_refused_the_owners_and_administrators_operations() {
         for route in ROUTES.iter().filter(|r| matches!(r.access, Manage | Privileged)) {
             let uri = route.uri(&w.a);
             let (status, body) = call_as(w, route, &uri, &w.editor_a, None).await;
-            assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "editor {} {uri}: {body}", route.method);
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (StatusCode::FORBIDDEN, Some("forbidden")),
+                "editor {} {uri}: {body}",
+                route.method
+            );
         }
         let (_, _, site) = w.call("GET", &format!("/v1/sites/{}", w.a.site), &w.viewer_a, None).await;
         assert_eq!(site["name"], json!("Blog"));

@@ -18,7 +18,8 @@ fn cargo(args: &[&str]) -> String {
 }
 
 fn metadata() -> serde_json::Value {
-    serde_json::from_str(&cargo(&["metadata", "--format-version", "1", "--no-deps", "--offline"])).expect("metadata json")
+    serde_json::from_str(&cargo(&["metadata", "--format-version", "1", "--no-deps", "--offline"]))
+        .expect("metadata json")
 }
 
 #[test]

@@ -6,15 +6,21 @@ use std::time::Instant;
 
 use igny8_ai::OfflineProvider;
 use igny8_asl::ExecutorOptions;
-use igny8_wiring::embedded::LocalRuntime;
 use igny8_core::ports::{SystemClock, UuidIds};
+use igny8_wiring::embedded::LocalRuntime;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let keywords = igny8_tests::thousand_keywords();
     let dir = tempfile::tempdir().expect("dir");
-    let rt = LocalRuntime::open(dir.path(), Arc::new(OfflineProvider::with_year(2026)), Arc::new(SystemClock), Arc::new(UuidIds), ExecutorOptions::default())
-        .expect("runtime");
+    let rt = LocalRuntime::open(
+        dir.path(),
+        Arc::new(OfflineProvider::with_year(2026)),
+        Arc::new(SystemClock),
+        Arc::new(UuidIds),
+        ExecutorOptions::default(),
+    )
+    .expect("runtime");
     let (account, _) = rt.services.account_service.create_account("bench", 10_000_000).await.expect("account");
     let site = rt.services.account_service.create_site(&account.id, "Bench", "bench.example.com").await.expect("site");
     let start = Instant::now();

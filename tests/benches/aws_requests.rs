@@ -18,17 +18,17 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, RuntimeComponents};
 use igny8_ai::OfflineProvider;
-use igny8_core::automation::{handle, AutomationPorts, AutomationService, Function, IMAGE_MAX_RECEIVES};
+use igny8_asl::{Definition, ExecutionStatus, Executor, ExecutorOptions, TaskContext, TaskError, TaskHandler};
 use igny8_aws::config::{Intercept, SharedInterceptor};
 use igny8_aws::{DynamoStore, S3Blobs, SqsQueue};
-use igny8_core::Services;
+use igny8_core::automation::{handle, AutomationPorts, AutomationService, Function, IMAGE_MAX_RECEIVES};
 use igny8_core::domain::Stage;
-use igny8_asl::{Definition, ExecutionStatus, Executor, ExecutorOptions, TaskContext, TaskError, TaskHandler};
-use igny8_embedded::workflow::{local_substitutions, workflow_error, AUTOMATION_ASL};
 use igny8_core::planner::KeywordImporter;
 use igny8_core::ports::queue::Queue;
 use igny8_core::ports::workflow::{Workflow, WorkflowError};
 use igny8_core::ports::{ItemStore, SystemClock, UuidIds};
+use igny8_core::Services;
+use igny8_embedded::workflow::{local_substitutions, workflow_error, AUTOMATION_ASL};
 use serde_json::Value;
 
 /// Requests by (who, service, operation), and invocations by who.
@@ -57,7 +57,13 @@ struct Counting(Arc<Recorder>);
 fn operation(method: &str, uri: &str, target: Option<&str>) -> (&'static str, String) {
     if let Some(target) = target {
         let (prefix, op) = target.split_once('.').unwrap_or(("?", target));
-        let service = if prefix.starts_with("DynamoDB") { "DynamoDB" } else if prefix.starts_with("AmazonSQS") { "SQS" } else { "other" };
+        let service = if prefix.starts_with("DynamoDB") {
+            "DynamoDB"
+        } else if prefix.starts_with("AmazonSQS") {
+            "SQS"
+        } else {
+            "other"
+        };
         return (service, op.to_owned());
     }
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
@@ -114,7 +120,8 @@ impl TaskHandler for Tasks {
         } else {
             (resource.to_owned(), input)
         };
-        let f = Function::from_name(&function).ok_or_else(|| TaskError::new("Bench.UnknownFunction", function.clone()))?;
+        let f =
+            Function::from_name(&function).ok_or_else(|| TaskError::new("Bench.UnknownFunction", function.clone()))?;
         let _gate = self.gate.lock().await;
         self.recorder.set(f.name());
         self.recorder.invoked(f.name());
@@ -165,8 +172,12 @@ async fn main() {
     };
     let endpoint = Some(endpoint.as_str());
     let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let (table, bucket, queue_name, dlq) =
-        (format!("bench-req-{tag}"), format!("bench-req-{tag}"), format!("bench-images-{tag}"), format!("bench-images-dlq-{tag}"));
+    let (table, bucket, queue_name, dlq) = (
+        format!("bench-req-{tag}"),
+        format!("bench-req-{tag}"),
+        format!("bench-images-{tag}"),
+        format!("bench-images-dlq-{tag}"),
+    );
 
     // Resources, as `igny8 run --backend aws --endpoint` creates them (not counted).
     let store = DynamoStore::connect(endpoint, &table).await.expect("dynamodb");
@@ -196,7 +207,8 @@ async fn main() {
     let gate = Arc::new(tokio::sync::Mutex::new(()));
     let tasks = Arc::new(Tasks { service: OnceLock::new(), recorder: Arc::clone(&recorder), gate: Arc::clone(&gate) });
     let definition = Definition::parse_with_substitutions(AUTOMATION_ASL, &local_substitutions()).expect("definition");
-    let executor = Executor::new(definition, tasks.clone(), ExecutorOptions { time_scale: 0.0, ..ExecutorOptions::default() });
+    let executor =
+        Executor::new(definition, tasks.clone(), ExecutorOptions { time_scale: 0.0, ..ExecutorOptions::default() });
     service.set_workflow(Arc::new(Interpreter(executor.clone())));
     let _ = tasks.service.set(service.clone());
 
@@ -258,10 +270,20 @@ async fn main() {
     let requests = recorder.requests.lock().expect("requests").clone();
     let invocations = recorder.invocations.lock().expect("invocations").clone();
     let per_k = 1000.0 / keywords.len() as f64;
-    println!("AWS adapters on moto: one run of {} keywords, {:.1} s (moto, serialised)", keywords.len(), elapsed.as_secs_f64());
+    println!(
+        "AWS adapters on moto: one run of {} keywords, {:.1} s (moto, serialised)",
+        keywords.len(),
+        elapsed.as_secs_f64()
+    );
     println!(
         "  produced {} clusters, {} ideas, {} tasks, {} articles, {} images, {} credits, status {:?}",
-        summary.clusters, summary.ideas, summary.tasks, summary.articles, summary.images, summary.credits_used, summary.status
+        summary.clusters,
+        summary.ideas,
+        summary.tasks,
+        summary.articles,
+        summary.images,
+        summary.credits_used,
+        summary.status
     );
     println!();
     println!(
@@ -270,7 +292,9 @@ async fn main() {
     );
     let mut total = 0u64;
     for (who, label, stage, _unit) in ROWS {
-        let by = |service: &str| -> u64 { requests.iter().filter(|((w, s, _), _)| w == who && *s == service).map(|(_, n)| n).sum() };
+        let by = |service: &str| -> u64 {
+            requests.iter().filter(|((w, s, _), _)| w == who && *s == service).map(|(_, n)| n).sum()
+        };
         let (d, s, q) = (by("DynamoDB"), by("S3"), by("SQS"));
         let all = d + s + q;
         let calls = invocations.get(who).copied().unwrap_or(0);
@@ -281,10 +305,29 @@ async fn main() {
         let n = items(stage).max(1);
         println!(
             "{:<26} {:>5} {:>6} {:>8} {:>6} {:>6} {:>7} {:>9.2} {:>10.0}",
-            label, calls, n, d, s, q, all, all as f64 / n as f64, all as f64 * per_k
+            label,
+            calls,
+            n,
+            d,
+            s,
+            q,
+            all,
+            all as f64 / n as f64,
+            all as f64 * per_k
         );
     }
-    println!("{:<26} {:>5} {:>6} {:>8} {:>6} {:>6} {:>7} {:>9} {:>10.0}", "whole run", "", "", "", "", "", total, "", total as f64 * per_k);
+    println!(
+        "{:<26} {:>5} {:>6} {:>8} {:>6} {:>6} {:>7} {:>9} {:>10.0}",
+        "whole run",
+        "",
+        "",
+        "",
+        "",
+        "",
+        total,
+        "",
+        total as f64 * per_k
+    );
     println!("  + Lambda's SQS poller (not the functions'): {polls} ReceiveMessage here (idle polls included), {deletes} DeleteMessageBatch");
     println!();
     println!("by operation (requests per item of the function's stage):");
@@ -294,7 +337,8 @@ async fn main() {
             continue;
         }
         let n = items(stage).max(1) as f64;
-        let list: Vec<String> = ops.iter().map(|((_, s, op), c)| format!("{s} {op} {c} ({:.2}/{unit})", **c as f64 / n)).collect();
+        let list: Vec<String> =
+            ops.iter().map(|((_, s, op), c)| format!("{s} {op} {c} ({:.2}/{unit})", **c as f64 / n)).collect();
         println!("  {label}: {}", list.join(", "));
     }
     for (who, note) in [("setup", "account and site"), ("import", "keyword import")] {

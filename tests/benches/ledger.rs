@@ -9,12 +9,12 @@ use std::time::Instant;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use igny8_aws::DynamoStore;
-use igny8_core::Services;
 use igny8_core::billing::ChargeRequest;
 use igny8_core::domain::AccountId;
-use igny8_embedded::SqliteStore;
 use igny8_core::ports::{Item, ItemStore};
 use igny8_core::repo::keys;
+use igny8_core::Services;
+use igny8_embedded::SqliteStore;
 use serde_json::Value;
 
 const SQLITE_CHARGES: usize = 20_000;
@@ -116,7 +116,8 @@ async fn dynamodb_costs(endpoint: &str) {
     plain.ensure_table().await.expect("table");
     let recorder = Arc::new(Recorder::default());
     let conf = plain.client().config().to_builder().interceptor(Counting(Arc::clone(&recorder))).build();
-    let store: Arc<dyn ItemStore> = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), "bench-ledger"));
+    let store: Arc<dyn ItemStore> =
+        Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), "bench-ledger"));
     let s = Services::new(Arc::clone(&store));
     let id = account(&s, 1_000_000).await;
     let charges = 200;
@@ -140,17 +141,27 @@ async fn dynamodb_costs(endpoint: &str) {
     let per = |n: usize| n as f64 / f64::from(charges);
     let wcu = per(on_account) * wcu_per_item as f64;
     println!("dynamodb (moto emulator, serialised), {charges} sequential charges with idempotency keys:");
-    println!("  requests per charge        {:.2}  (GetItem {:.2}, TransactWriteItems {:.2})", per(log.len()), per(gets), per(transacts));
+    println!(
+        "  requests per charge        {:.2}  (GetItem {:.2}, TransactWriteItems {:.2})",
+        per(log.len()),
+        per(gets),
+        per(transacts)
+    );
     println!("  transaction items/charge   {:.2}", per(items));
     println!("  items on account key/charge {:.2}  (balance item {size} bytes)", per(on_account));
     println!("  WCU on account key/charge  {wcu:.2}  → ≤ {:.0} charges/s per account at 1,000 WCU/s", 1000.0 / wcu);
-    println!("  emulator throughput        {:.0} charges/s (moto is not DynamoDB; shape only)", f64::from(charges) / elapsed);
+    println!(
+        "  emulator throughput        {:.0} charges/s (moto is not DynamoDB; shape only)",
+        f64::from(charges) / elapsed
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
     println!("sqlite ({SQLITE_CHARGES} charges of 1 credit each):");
-    for (writers, accounts, label) in [(1, 1, "1 writer"), (16, 1, "16 writers, one account"), (16, 16, "16 writers, 16 accounts")] {
+    for (writers, accounts, label) in
+        [(1, 1, "1 writer"), (16, 1, "16 writers, one account"), (16, 16, "16 writers, 16 accounts")]
+    {
         let rate = sqlite_rate(writers, accounts).await;
         println!("  {label:<26} {rate:>9.0} charges/s");
     }

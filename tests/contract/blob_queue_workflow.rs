@@ -13,13 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use igny8_aws::{S3Blobs, SfnWorkflow, SqsQueue};
 use igny8_asl::{Definition, Executor, ExecutorOptions, TaskContext, TaskHandler};
-use igny8_embedded::{BlobDir, SqliteQueue};
+use igny8_aws::{S3Blobs, SfnWorkflow, SqsQueue};
 use igny8_core::ports::workflow::{Workflow, WorkflowError};
-use igny8_core::ports::{
-    BlobError, BlobInfo, BlobStore, Queue, QueueError, QueueMessage, SystemClock,
-};
+use igny8_core::ports::{BlobError, BlobInfo, BlobStore, Queue, QueueError, QueueMessage, SystemClock};
+use igny8_embedded::{BlobDir, SqliteQueue};
 use igny8_tests::{emulator_endpoint, enable_moto_step_functions, fetch_link, unique_name};
 use serde_json::{json, Value};
 
@@ -93,9 +91,8 @@ async fn blobs(kind: Kind) -> Blobs {
             Blobs { store: Arc::new(store), _dir: Some(dir) }
         }
         Kind::Aws => {
-            let store = S3Blobs::connect(Some(&emulator_endpoint()), &unique_name("b"))
-                .await
-                .expect("connect to S3 emulator");
+            let store =
+                S3Blobs::connect(Some(&emulator_endpoint()), &unique_name("b")).await.expect("connect to S3 emulator");
             store.ensure_bucket().await.expect("create bucket");
             store.ensure_bucket().await.expect("ensure_bucket is idempotent");
             Blobs { store: Arc::new(store), _dir: None }
@@ -126,14 +123,9 @@ async fn queues(kind: Kind) -> Queues {
             Queues { queue: Arc::new(queue), name, dlq, kind, _dir: Some(dir) }
         }
         Kind::Aws => {
-            let queue = SqsQueue::connect(Some(&emulator_endpoint()))
-                .await
-                .expect("connect to SQS emulator");
+            let queue = SqsQueue::connect(Some(&emulator_endpoint())).await.expect("connect to SQS emulator");
             queue.ensure_queue(&name, Some((&dlq, MAX_RECEIVES))).await.expect("create queues");
-            queue
-                .ensure_queue(&name, Some((&dlq, MAX_RECEIVES)))
-                .await
-                .expect("ensure_queue is idempotent");
+            queue.ensure_queue(&name, Some((&dlq, MAX_RECEIVES))).await.expect("ensure_queue is idempotent");
             Queues { queue: Arc::new(queue), name, dlq, kind, _dir: None }
         }
     }
@@ -141,12 +133,7 @@ async fn queues(kind: Kind) -> Queues {
 
 /// Receives until `want` messages arrived or 5 s passed (SQS may hand out fewer
 /// messages per call than are visible).
-async fn receive_n(
-    q: &dyn Queue,
-    name: &str,
-    want: usize,
-    visibility: Duration,
-) -> Vec<QueueMessage> {
+async fn receive_n(q: &dyn Queue, name: &str, want: usize, visibility: Duration) -> Vec<QueueMessage> {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut got = Vec::new();
     while got.len() < want && Instant::now() < deadline {
@@ -176,12 +163,7 @@ struct NoTasks;
 
 #[async_trait]
 impl TaskHandler for NoTasks {
-    async fn invoke(
-        &self,
-        _resource: &str,
-        input: Value,
-        _ctx: &TaskContext,
-    ) -> Result<Value, igny8_asl::TaskError> {
+    async fn invoke(&self, _resource: &str, input: Value, _ctx: &TaskContext) -> Result<Value, igny8_asl::TaskError> {
         Ok(input)
     }
 }
@@ -205,23 +187,13 @@ impl Workflow for ExecutorPort {
     async fn start_execution(&self, name: &str, input: Value) -> Result<(), WorkflowError> {
         self.0.start_execution(name, input).map(drop).map_err(mapped)
     }
-    async fn stop_execution(
-        &self,
-        name: &str,
-        error: &str,
-        cause: &str,
-    ) -> Result<(), WorkflowError> {
+    async fn stop_execution(&self, name: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
         self.0.stop_execution(name, error, cause).map(drop).map_err(mapped)
     }
     async fn send_task_success(&self, token: &str, output: Value) -> Result<(), WorkflowError> {
         self.0.send_task_success(token, output).map_err(mapped)
     }
-    async fn send_task_failure(
-        &self,
-        token: &str,
-        error: &str,
-        cause: &str,
-    ) -> Result<(), WorkflowError> {
+    async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
         self.0.send_task_failure(token, error, cause).map_err(mapped)
     }
 }
@@ -239,24 +211,14 @@ impl Engine {
                 let definition = Definition::parse(asl).expect("definition");
                 // Real time: the Wait state must keep the execution RUNNING.
                 let options = ExecutorOptions { time_scale: 1.0, ..ExecutorOptions::default() };
-                Engine::Local(Arc::new(ExecutorPort(Executor::new(
-                    definition,
-                    Arc::new(NoTasks),
-                    options,
-                ))))
+                Engine::Local(Arc::new(ExecutorPort(Executor::new(definition, Arc::new(NoTasks), options))))
             }
             Kind::Aws => {
                 let endpoint = emulator_endpoint();
                 enable_moto_step_functions(&endpoint).await;
-                let client = SfnWorkflow::connect(Some(&endpoint), "")
-                    .await
-                    .expect("connect to SFN emulator");
+                let client = SfnWorkflow::connect(Some(&endpoint), "").await.expect("connect to SFN emulator");
                 let arn = client
-                    .create_state_machine(
-                        &unique_name("sm"),
-                        asl,
-                        "arn:aws:iam::123456789012:role/igny8-test",
-                    )
+                    .create_state_machine(&unique_name("sm"), asl, "arn:aws:iam::123456789012:role/igny8-test")
                     .await
                     .expect("create state machine");
                 Engine::Sfn(client.with_state_machine(arn))
@@ -317,9 +279,7 @@ async fn put_get_overwrite(kind: Kind) {
 async fn list_by_prefix_is_sorted_with_sizes(kind: Kind) {
     let b = blobs(kind).await;
     let s = &b.store;
-    for (key, len) in
-        [("img/b.png", 2), ("img/sub/c.png", 3), ("imgx", 4), ("doc/x.txt", 5), ("img/a.png", 1)]
-    {
+    for (key, len) in [("img/b.png", 2), ("img/sub/c.png", 3), ("imgx", 4), ("doc/x.txt", 5), ("img/a.png", 1)] {
         s.put(key, vec![7; len], "application/octet-stream").await.expect("put");
     }
     let info = |key: &str, size: u64| BlobInfo { key: key.to_owned(), size };
@@ -341,8 +301,7 @@ async fn presigned_link_reads_an_existing_object_only(kind: Kind) {
     let b = blobs(kind).await;
     let s = &b.store;
     s.put("exports/report.csv", b"a,b\n1,2\n".to_vec(), "text/csv").await.expect("put");
-    let url =
-        s.presigned_get("exports/report.csv", Duration::from_secs(300)).await.expect("presign");
+    let url = s.presigned_get("exports/report.csv", Duration::from_secs(300)).await.expect("presign");
     assert_eq!(fetch_link(&url).await, b"a,b\n1,2\n".to_vec());
     match s.presigned_get("exports/missing.csv", Duration::from_secs(300)).await {
         Err(BlobError::NotFound(key)) => assert_eq!(key, "exports/missing.csv"),
@@ -357,16 +316,10 @@ async fn invalid_keys_are_refused(kind: Kind) {
         let refused = |r: Result<(), BlobError>| matches!(r, Err(BlobError::InvalidKey { .. }));
         assert!(refused(s.put(key, b"x".to_vec(), "text/plain").await), "put {key:?}");
         assert!(refused(s.get(key).await.map(drop)), "get {key:?}");
-        assert!(
-            refused(s.presigned_get(key, Duration::from_secs(60)).await.map(drop)),
-            "presign {key:?}"
-        );
+        assert!(refused(s.presigned_get(key, Duration::from_secs(60)).await.map(drop)), "presign {key:?}");
     }
     for prefix in ["/", "../", "a//"] {
-        assert!(
-            matches!(s.list(prefix).await, Err(BlobError::InvalidKey { .. })),
-            "list {prefix:?}"
-        );
+        assert!(matches!(s.list(prefix).await, Err(BlobError::InvalidKey { .. })), "list {prefix:?}");
     }
     assert_eq!(s.list("").await.expect("list"), vec![], "nothing was written");
 }
@@ -400,10 +353,7 @@ async fn send_receive_delete(kind: Kind) {
         q.queue.change_visibility(&q.name, &got[0].receipt, Duration::ZERO).await,
         Err(QueueError::StaleReceipt)
     ));
-    assert!(
-        q.queue.receive(&q.name, 10, Duration::ZERO).await.expect("receive").is_empty(),
-        "all deleted"
-    );
+    assert!(q.queue.receive(&q.name, 10, Duration::ZERO).await.expect("receive").is_empty(), "all deleted");
 }
 
 async fn redelivery_counts_receives_and_staleness(kind: Kind) {
@@ -424,10 +374,7 @@ async fn redelivery_counts_receives_and_staleness(kind: Kind) {
     if q.kind == Kind::Local {
         // SQS and moto accept an older receipt of a redelivered message (and SQS may
         // then delete it or not), so only the embedded queue can promise this.
-        assert!(matches!(
-            q.queue.delete(&q.name, &first[0].receipt).await,
-            Err(QueueError::StaleReceipt)
-        ));
+        assert!(matches!(q.queue.delete(&q.name, &first[0].receipt).await, Err(QueueError::StaleReceipt)));
         assert!(matches!(
             q.queue.change_visibility(&q.name, &first[0].receipt, Duration::ZERO).await,
             Err(QueueError::StaleReceipt)
@@ -476,14 +423,8 @@ async fn oversized_and_malformed_requests_are_refused(kind: Kind) {
     let eleven: Vec<String> = (0..11).map(|i| i.to_string()).collect();
     assert!(invalid(q.queue.send_batch(&q.name, eleven).await), "batch of 11");
     assert!(invalid(q.queue.send_batch(&q.name, vec![]).await), "empty batch");
-    assert!(
-        invalid(q.queue.send_batch(&q.name, vec!["ok".into(), String::new()]).await),
-        "empty body"
-    );
-    assert!(
-        invalid(q.queue.send_batch(&q.name, vec!["x".repeat(256 * 1024 + 1)]).await),
-        "oversized body"
-    );
+    assert!(invalid(q.queue.send_batch(&q.name, vec!["ok".into(), String::new()]).await), "empty body");
+    assert!(invalid(q.queue.send_batch(&q.name, vec!["x".repeat(256 * 1024 + 1)]).await), "oversized body");
     assert!(invalid(q.queue.send_batch("bad name!", vec!["x".into()]).await), "queue name");
     assert!(matches!(q.queue.receive(&q.name, 11, LONG).await, Err(QueueError::Invalid(_))));
     assert!(matches!(q.queue.receive(&q.name, 0, LONG).await, Err(QueueError::Invalid(_))));
@@ -491,10 +432,7 @@ async fn oversized_and_malformed_requests_are_refused(kind: Kind) {
         q.queue.receive(&q.name, 1, Duration::from_secs(12 * 3600 + 1)).await,
         Err(QueueError::Invalid(_))
     ));
-    assert!(
-        q.queue.receive(&q.name, 10, Duration::ZERO).await.expect("receive").is_empty(),
-        "nothing was sent"
-    );
+    assert!(q.queue.receive(&q.name, 10, Duration::ZERO).await.expect("receive").is_empty(), "nothing was sent");
     let ten: Vec<String> = (0..10).map(|i| i.to_string()).collect();
     assert_eq!(q.queue.send_batch(&q.name, ten).await.expect("a batch of 10 is fine").len(), 10);
 }
@@ -526,10 +464,7 @@ async fn stop_aborts_a_running_execution(kind: Kind) {
     let (status, output) = engine.settle(&run).await;
     assert_eq!((status.as_str(), output), ("ABORTED", None));
     let missing = unique_name("missing");
-    assert_eq!(
-        wf.stop_execution(&missing, "E", "c").await,
-        Err(WorkflowError::NotFound(missing.clone()))
-    );
+    assert_eq!(wf.stop_execution(&missing, "E", "c").await, Err(WorkflowError::NotFound(missing.clone())));
     assert_eq!(engine.describe(&missing).await, Err(WorkflowError::NotFound(missing.clone())));
 }
 
@@ -548,13 +483,7 @@ async fn unknown_task_tokens_are_invalid(kind: Kind) {
     let wf = engine.port();
     let run = unique_name("run");
     wf.start_execution(&run, json!({})).await.expect("start");
-    assert_eq!(
-        wf.send_task_success("no-such-token", json!({"ok": true})).await,
-        Err(WorkflowError::InvalidToken)
-    );
-    assert_eq!(
-        wf.send_task_failure("no-such-token", "Stage.Failed", "boom").await,
-        Err(WorkflowError::InvalidToken)
-    );
+    assert_eq!(wf.send_task_success("no-such-token", json!({"ok": true})).await, Err(WorkflowError::InvalidToken));
+    assert_eq!(wf.send_task_failure("no-such-token", "Stage.Failed", "boom").await, Err(WorkflowError::InvalidToken));
     wf.stop_execution(&run, "Test.Cleanup", "test over").await.expect("stop");
 }

@@ -78,9 +78,8 @@ async fn update_creates_adds_and_respects_conditions(store: Arc<dyn ItemStore>) 
     assert_eq!(after["n"], json!(0));
     assert!(!after.contains_key("name"));
     assert_eq!(store.get(&key).await.expect("get"), Some(after));
-    let missing = store
-        .update(&Key::new("C", "none"), vec![UpdateAction::add("n", 1)], Some(Condition::ItemExists))
-        .await;
+    let missing =
+        store.update(&Key::new("C", "none"), vec![UpdateAction::add("n", 1)], Some(Condition::ItemExists)).await;
     assert!(matches!(missing, Err(StoreError::ConditionFailed(_))));
     assert_eq!(store.get(&Key::new("C", "none")).await.expect("get"), None);
 }
@@ -131,10 +130,7 @@ async fn query_prefix_pages_in_both_directions(store: Arc<dyn ItemStore>) {
 
 async fn secondary_index_is_sparse_and_ordered(store: Arc<dyn ItemStore>) {
     for (pk, g) in [("P1", "b"), ("P2", "a"), ("P3", "c")] {
-        store
-            .put(item(json!({"PK": pk, "SK": "M", "GSI1PK": "G", "GSI1SK": g})), None)
-            .await
-            .expect("put");
+        store.put(item(json!({"PK": pk, "SK": "M", "GSI1PK": "G", "GSI1SK": g})), None).await.expect("put");
     }
     store.put(item(json!({"PK": "P4", "SK": "M"})), None).await.expect("put unindexed");
     let page = store.query(&Query::partition("G").on_gsi1().limit(2)).await.expect("query");
@@ -156,7 +152,10 @@ async fn transaction_applies_all_or_nothing(store: Arc<dyn ItemStore>) {
                 actions: vec![UpdateAction::add("v", -need)],
                 condition: Some(Condition::ge("v", need)),
             },
-            WriteOp::Put { item: item(json!({"PK": "T", "SK": format!("log{need}")})), condition: Some(Condition::ItemNotExists) },
+            WriteOp::Put {
+                item: item(json!({"PK": "T", "SK": format!("log{need}")})),
+                condition: Some(Condition::ItemNotExists),
+            },
             WriteOp::Check { key: Key::new("T", "bal"), condition: Condition::ItemExists }.clone(),
         ]
     };
@@ -185,7 +184,10 @@ async fn transaction_reports_every_failed_write(store: Arc<dyn ItemStore>) {
     let err = store
         .transact(vec![
             WriteOp::Put { item: item(json!({"PK": "R", "SK": "new"})), condition: Some(Condition::ItemNotExists) },
-            WriteOp::Put { item: item(json!({"PK": "R", "SK": "taken", "x": 1})), condition: Some(Condition::ItemNotExists) },
+            WriteOp::Put {
+                item: item(json!({"PK": "R", "SK": "taken", "x": 1})),
+                condition: Some(Condition::ItemNotExists),
+            },
             WriteOp::Check { key: Key::new("R", "absent"), condition: Condition::ItemExists },
         ])
         .await
@@ -242,9 +244,7 @@ async fn concurrent_conditional_puts_have_one_winner(store: Arc<dyn ItemStore>) 
         .map(|i| {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
-                store
-                    .put(item(json!({"PK": "W", "SK": "once", "by": i})), Some(Condition::ItemNotExists))
-                    .await
+                store.put(item(json!({"PK": "W", "SK": "once", "by": i})), Some(Condition::ItemNotExists)).await
             })
         })
         .collect();
@@ -271,10 +271,7 @@ async fn get_many_answers_each_key_in_order(store: Arc<dyn ItemStore>) {
     // Not the stored order, a missing key, repeats of a present and of a missing key.
     let keys = [kc.clone(), gone.clone(), ka.clone(), kb.clone(), ka.clone(), gone.clone(), kc.clone()];
     let got = store.get_many(&keys).await.expect("get_many");
-    assert_eq!(
-        got,
-        vec![Some(c.clone()), None, Some(a.clone()), Some(b), Some(a.clone()), None, Some(c)]
-    );
+    assert_eq!(got, vec![Some(c.clone()), None, Some(a.clone()), Some(b), Some(a.clone()), None, Some(c)]);
     assert_eq!(store.get_many(std::slice::from_ref(&gone)).await.expect("missing"), vec![None]);
     // Many copies of one key are still one item each.
     let same = vec![ka; 150];

@@ -5,14 +5,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use igny8_core::automation::LockError;
-use igny8_core::Services;
 use igny8_core::billing::{ChargeRequest, CreditError, CreditService, Price};
-use igny8_core::domain::{
-    AccountId, CostUnit, CreditCostConfig, HoldStatus, SiteId, TransactionKind, UsageDetails,
-};
+use igny8_core::domain::{AccountId, CostUnit, CreditCostConfig, HoldStatus, SiteId, TransactionKind, UsageDetails};
 use igny8_core::ports::IdGeneratorExt;
 use igny8_core::ports::{ItemStore, ManualClock, StoreError, UpdateAction, UuidIds};
 use igny8_core::repo::keys;
+use igny8_core::Services;
 
 igny8_tests::contract_suite!(
     concurrent_charges_never_overdraw,
@@ -98,7 +96,9 @@ async fn one_key_charges_once_under_concurrency(store: Arc<dyn ItemStore>) {
         .map(|_| {
             let credits = s.credits.clone();
             let account = account.clone();
-            tokio::spawn(async move { credits.charge(ChargeRequest::amount(account, 7).with_key("run-1/stage-4/item-9")).await })
+            tokio::spawn(async move {
+                credits.charge(ChargeRequest::amount(account, 7).with_key("run-1/stage-4/item-9")).await
+            })
         })
         .collect();
     let mut ids = HashSet::new();
@@ -121,12 +121,22 @@ async fn refused_charge_writes_nothing(store: Arc<dyn ItemStore>) {
     let (s, _) = services(&store);
     let account = funded(&s, 10).await;
     let req = ChargeRequest {
-        usage: Some(UsageDetails { operation: "content_generation".into(), run_id: Some("run_x".into()), ..Default::default() }),
+        usage: Some(UsageDetails {
+            operation: "content_generation".into(),
+            run_id: Some("run_x".into()),
+            ..Default::default()
+        }),
         ..ChargeRequest::amount(account.clone(), 11).with_key("k-refused")
     };
-    assert!(matches!(s.credits.charge(req).await, Err(CreditError::InsufficientCredits { required: 11, available: 10 })));
+    assert!(matches!(
+        s.credits.charge(req).await,
+        Err(CreditError::InsufficientCredits { required: 11, available: 10 })
+    ));
     for bad in [0, -5] {
-        assert!(matches!(s.credits.charge(ChargeRequest::amount(account.clone(), bad)).await, Err(CreditError::InvalidAmount(_))));
+        assert!(matches!(
+            s.credits.charge(ChargeRequest::amount(account.clone(), bad)).await,
+            Err(CreditError::InvalidAmount(_))
+        ));
     }
     let stranger = UuidIds.generate::<AccountId>();
     assert!(matches!(s.credits.charge(ChargeRequest::amount(stranger, 1)).await, Err(CreditError::AccountNotFound(_))));
@@ -263,7 +273,11 @@ async fn reconcile_detects_drift(store: Arc<dyn ItemStore>) {
     s.credits.charge(ChargeRequest::amount(account.clone(), 10)).await.expect("charge");
     assert_reconciles(&s, &account).await;
     store
-        .update(&keys::balance(&account), vec![UpdateAction::add("credits", 5), UpdateAction::add("available", 5)], None)
+        .update(
+            &keys::balance(&account),
+            vec![UpdateAction::add("credits", 5), UpdateAction::add("available", 5)],
+            None,
+        )
         .await
         .expect("tamper");
     let r = s.credits.reconcile(&account).await.expect("reconcile");
@@ -312,7 +326,10 @@ async fn lock_lease_expiry_and_holder_rules(store: Arc<dyn ItemStore>) {
     let extended = s.locks.extend(&site, "run-a", 10_000).await.expect("extend");
     assert_eq!(extended.expires_at, T0 + 15_000);
     clock.advance_ms(10_001);
-    assert!(matches!(s.locks.extend(&site, "run-a", 10_000).await, Err(LockError::NotHolder { .. })), "an expired lease cannot be extended");
+    assert!(
+        matches!(s.locks.extend(&site, "run-a", 10_000).await, Err(LockError::NotHolder { .. })),
+        "an expired lease cannot be extended"
+    );
     let second = s.locks.acquire(&site, "run-b", 10_000).await.expect("take over an expired lease");
     assert!(second.fence > first.fence);
     assert!(matches!(s.locks.release(&site, "run-a").await, Err(LockError::NotHolder { .. })));

@@ -9,13 +9,13 @@ use igny8_ai::{
     AiError, AiProvider, ArticleOut, ClusterOptions, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
     OfflineProvider, Usage,
 };
+use igny8_asl::{ExecutionStatus, ExecutorOptions};
 use igny8_core::automation::{AutomationError, RunSummary, StepInput};
 use igny8_core::domain::{AccountId, RunStatus, SiteId, Stage};
-use igny8_asl::{ExecutionStatus, ExecutorOptions};
-use igny8_wiring::embedded::LocalRuntime;
-use igny8_core::planner::parse_keywords_csv;
 use igny8_core::domain::{Frequency, Schedule};
+use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{Clock, ManualClock, SystemClock, UuidIds};
+use igny8_wiring::embedded::LocalRuntime;
 
 const KEYWORDS: &[u8] = include_bytes!("../../examples/keywords.csv");
 
@@ -37,11 +37,20 @@ impl Faulty {
 
 #[async_trait]
 impl AiProvider for Faulty {
-    async fn cluster_keywords(&self, k: &[KeywordInput], o: &ClusterOptions) -> Result<(Vec<ClusterOut>, Usage), AiError> {
+    async fn cluster_keywords(
+        &self,
+        k: &[KeywordInput],
+        o: &ClusterOptions,
+    ) -> Result<(Vec<ClusterOut>, Usage), AiError> {
         self.fails(Stage::Clusters)?;
         self.inner.cluster_keywords(k, o).await
     }
-    async fn generate_ideas(&self, c: &ClusterOut, k: &[KeywordInput], n: usize) -> Result<(Vec<IdeaOut>, Usage), AiError> {
+    async fn generate_ideas(
+        &self,
+        c: &ClusterOut,
+        k: &[KeywordInput],
+        n: usize,
+    ) -> Result<(Vec<IdeaOut>, Usage), AiError> {
         self.fails(Stage::Ideas)?;
         self.inner.generate_ideas(c, k, n).await
     }
@@ -111,11 +120,16 @@ async fn a_whole_run_goes_through_every_stage() {
     let balance = w.rt.services.credits.balance(&w.account).await.expect("balance");
     assert_eq!(balance.credits, 100_000 - s.credits_used);
     assert_clean(&w).await;
-    let events = w.rt.automation.logger().events(&igny8_core::automation::RunLog {
-        account_id: w.account.clone(),
-        site_id: w.site.clone(),
-        run_id: s.run_id.clone(),
-    }).await.expect("events");
+    let events =
+        w.rt.automation
+            .logger()
+            .events(&igny8_core::automation::RunLog {
+                account_id: w.account.clone(),
+                site_id: w.site.clone(),
+                run_id: s.run_id.clone(),
+            })
+            .await
+            .expect("events");
     assert!(events.iter().any(|e| e.event == igny8_core::automation::TraceKind::RunCompleted));
 }
 
@@ -154,7 +168,11 @@ async fn an_injected_failure_in_each_stage_fails_the_run_cleanly() {
         assert_eq!(s.status, RunStatus::Failed);
         let run = w.rt.automation.run(&w.account, &s.run_id).await.expect("run");
         assert!(run.error.as_deref().is_some_and(|e| e.contains("injected failure")), "{:?}", run.error);
-        assert_eq!(s.credits_by_stage.get(&stage.number()).copied().unwrap_or(0), 0, "nothing charged for stage {stage:?}");
+        assert_eq!(
+            s.credits_by_stage.get(&stage.number()).copied().unwrap_or(0),
+            0,
+            "nothing charged for stage {stage:?}"
+        );
         assert_clean(&w).await;
     }
 }
@@ -165,13 +183,21 @@ async fn a_replayed_step_duplicates_nothing() {
     let (s, _) = run_to_end(&w).await;
     let before = w.rt.services.credits.balance(&w.account).await.expect("balance");
     // Replay every stage step of the finished run as if the state machine retried it.
-    let input = StepInput { run_id: s.run_id.clone(), account_id: w.account.clone(), site_id: w.site.clone(), task_token: None };
+    let input = StepInput {
+        run_id: s.run_id.clone(),
+        account_id: w.account.clone(),
+        site_id: w.site.clone(),
+        task_token: None,
+    };
     for stage in [Stage::Clusters, Stage::Ideas, Stage::Tasks, Stage::Content, Stage::ImagePrompts] {
         let out = w.rt.automation.step(&input, stage).await.expect("replay");
         assert_eq!(out.processed, 0);
     }
     let again = w.rt.automation.summary(&w.account, &s.run_id).await.expect("summary");
-    assert_eq!((again.clusters, again.ideas, again.articles, again.images), (s.clusters, s.ideas, s.articles, s.images));
+    assert_eq!(
+        (again.clusters, again.ideas, again.articles, again.images),
+        (s.clusters, s.ideas, s.articles, s.images)
+    );
     assert_eq!(w.rt.services.credits.balance(&w.account).await.expect("balance"), before);
 }
 
@@ -182,7 +208,11 @@ async fn small_batches(w: &World) {
 }
 
 /// Waits (polling the record) until the run satisfies `ready`.
-async fn wait_for(w: &World, run: &igny8_core::domain::RunId, ready: impl Fn(&igny8_core::domain::AutomationRun) -> bool) {
+async fn wait_for(
+    w: &World,
+    run: &igny8_core::domain::RunId,
+    ready: impl Fn(&igny8_core::domain::AutomationRun) -> bool,
+) {
     for _ in 0..20_000 {
         let r = w.rt.automation.run(&w.account, run).await.expect("run");
         if ready(&r) {
@@ -205,13 +235,22 @@ async fn pause_mid_stage_then_resume_gives_the_same_totals() {
     let controller = {
         let svc = w.rt.automation.clone();
         let (account, id) = (w.account.clone(), run.id.clone());
-        let probe = World { rt: w.rt.clone(), account: w.account.clone(), site: w.site.clone(), _dir: tempfile::tempdir().expect("dir") };
+        let probe = World {
+            rt: w.rt.clone(),
+            account: w.account.clone(),
+            site: w.site.clone(),
+            _dir: tempfile::tempdir().expect("dir"),
+        };
         tokio::spawn(async move {
             wait_for(&probe, &id, |r| r.current_stage == 4 && r.stages.get(&4).is_some_and(|s| s.processed > 0)).await;
             svc.pause(&account, &id).await.expect("pause");
             wait_for(&probe, &id, |r| r.status == RunStatus::Paused).await;
             let paused = svc.run(&account, &id).await.expect("run");
-            assert!(paused.stages.get(&4).is_some_and(|s| s.remaining > 0), "paused mid-stage: {:?}", paused.stages.get(&4));
+            assert!(
+                paused.stages.get(&4).is_some_and(|s| s.remaining > 0),
+                "paused mid-stage: {:?}",
+                paused.stages.get(&4)
+            );
             svc.resume(&account, &id).await.expect("resume");
         })
     };
@@ -221,13 +260,26 @@ async fn pause_mid_stage_then_resume_gives_the_same_totals() {
     let got = w.rt.automation.summary(&w.account, &run.id).await.expect("summary");
     assert_eq!(
         (got.clusters, got.ideas, got.tasks, got.articles, got.words, got.images, got.credits_used),
-        (expected.clusters, expected.ideas, expected.tasks, expected.articles, expected.words, expected.images, expected.credits_used)
+        (
+            expected.clusters,
+            expected.ideas,
+            expected.tasks,
+            expected.articles,
+            expected.words,
+            expected.images,
+            expected.credits_used
+        )
     );
-    let events = w.rt.automation.logger().events(&igny8_core::automation::RunLog {
-        account_id: w.account.clone(),
-        site_id: w.site.clone(),
-        run_id: run.id.clone(),
-    }).await.expect("events");
+    let events =
+        w.rt.automation
+            .logger()
+            .events(&igny8_core::automation::RunLog {
+                account_id: w.account.clone(),
+                site_id: w.site.clone(),
+                run_id: run.id.clone(),
+            })
+            .await
+            .expect("events");
     assert!(events.iter().any(|e| e.event == igny8_core::automation::TraceKind::RunPaused));
     assert!(events.iter().any(|e| e.event == igny8_core::automation::TraceKind::RunResumed));
     assert_clean(&w).await;
@@ -241,7 +293,12 @@ async fn cancel_keeps_partial_results_and_releases_the_lock() {
     let canceller = {
         let svc = w.rt.automation.clone();
         let (account, id) = (w.account.clone(), run.id.clone());
-        let probe = World { rt: w.rt.clone(), account: w.account.clone(), site: w.site.clone(), _dir: tempfile::tempdir().expect("dir") };
+        let probe = World {
+            rt: w.rt.clone(),
+            account: w.account.clone(),
+            site: w.site.clone(),
+            _dir: tempfile::tempdir().expect("dir"),
+        };
         tokio::spawn(async move {
             wait_for(&probe, &id, |r| r.current_stage >= 2).await;
             svc.cancel(&account, &id).await.expect("cancel");
@@ -264,7 +321,8 @@ async fn the_scheduler_starts_a_due_run_once() {
     let clock = Arc::new(ManualClock::at(1_795_687_200_000));
     let w = world_at(20, 100_000, None, clock.clone()).await;
     let mut config = w.rt.automation.config(&w.account, &w.site).await.expect("config");
-    config.schedule = Some(Schedule { frequency: Frequency::Daily, time: "11:00".into(), timezone: "UTC".into(), day: None });
+    config.schedule =
+        Some(Schedule { frequency: Frequency::Daily, time: "11:00".into(), timezone: "UTC".into(), day: None });
     let saved = w.rt.automation.save_config(&w.account, config).await.expect("save");
     let due = saved.next_run_at.expect("next run");
     assert!(w.rt.automation.scheduler_tick().await.expect("tick").is_empty(), "not due yet");

@@ -9,7 +9,10 @@ use igny8_core::domain::Stage;
 
 #[test]
 fn function_names_resolve_from_arns() {
-    assert_eq!(Function::from_name("arn:aws:lambda:us-east-1:123456789012:function:igny8-stage-content"), Some(Function::Stage(Stage::Content)));
+    assert_eq!(
+        Function::from_name("arn:aws:lambda:us-east-1:123456789012:function:igny8-stage-content"),
+        Some(Function::Stage(Stage::Content))
+    );
     assert_eq!(Function::from_name("image-worker"), Some(Function::ImageWorker));
     assert_eq!(Function::from_name("nope"), None);
 }

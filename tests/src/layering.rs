@@ -31,7 +31,10 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
     ("igny8-wiring", &["igny8-core", "igny8-ai", "igny8-aws", "igny8-embedded", "igny8-asl"]),
     ("igny8-cli", &["igny8-core", "igny8-api", "igny8-wiring"]),
     ("igny8-lambda", &["igny8-core", "igny8-wiring"]),
-    ("igny8-tests", &["igny8-core", "igny8-ai", "igny8-asl", "igny8-aws", "igny8-embedded", "igny8-api", "igny8-wiring"]),
+    (
+        "igny8-tests",
+        &["igny8-core", "igny8-ai", "igny8-asl", "igny8-aws", "igny8-embedded", "igny8-api", "igny8-wiring"],
+    ),
 ];
 
 /// What a Lambda function crate may depend on: the shared edge, the services, the API
@@ -74,11 +77,17 @@ pub fn check_manifests(metadata: &Value) -> Vec<Violation> {
                 let default_on = dependency.get("uses_default_features").and_then(Value::as_bool).unwrap_or(true);
                 for feature in features.iter().filter_map(Value::as_str) {
                     if !FUNCTION_WIRING_FEATURES.contains(&feature) {
-                        out.push(Violation { place: name.to_owned(), what: format!("turns on igny8-wiring's {feature} feature") });
+                        out.push(Violation {
+                            place: name.to_owned(),
+                            what: format!("turns on igny8-wiring's {feature} feature"),
+                        });
                     }
                 }
                 if default_on && wiring_has_default_features(&packages) {
-                    out.push(Violation { place: name.to_owned(), what: "takes igny8-wiring's default features".to_owned() });
+                    out.push(Violation {
+                        place: name.to_owned(),
+                        what: "takes igny8-wiring's default features".to_owned(),
+                    });
                 }
             }
         }
@@ -106,21 +115,53 @@ struct PathRule {
     reason: &'static str,
 }
 
-const ADAPTERS: &[&str] = &["igny8_aws", "igny8_embedded", "igny8_asl", "igny8_wiring", "igny8_api", "rusqlite", "aws_sdk_dynamodb", "aws_sdk_s3", "aws_sdk_sqs", "aws_sdk_sfn", "aws_config"];
+const ADAPTERS: &[&str] = &[
+    "igny8_aws",
+    "igny8_embedded",
+    "igny8_asl",
+    "igny8_wiring",
+    "igny8_api",
+    "rusqlite",
+    "aws_sdk_dynamodb",
+    "aws_sdk_s3",
+    "aws_sdk_sqs",
+    "aws_sdk_sfn",
+    "aws_config",
+];
 
 const PATH_RULES: &[PathRule] = &[
     PathRule {
         folder: "shared/core/src/domain",
         forbidden: &[
-            "crate::ports", "crate::repo", "crate::billing", "crate::automation", "crate::planner", "crate::accounts",
-            "crate::services", "igny8_ai", "tokio", "async_trait", "igny8_aws", "igny8_embedded", "igny8_asl",
-            "igny8_wiring", "igny8_api", "rusqlite",
+            "crate::ports",
+            "crate::repo",
+            "crate::billing",
+            "crate::automation",
+            "crate::planner",
+            "crate::accounts",
+            "crate::services",
+            "igny8_ai",
+            "tokio",
+            "async_trait",
+            "igny8_aws",
+            "igny8_embedded",
+            "igny8_asl",
+            "igny8_wiring",
+            "igny8_api",
+            "rusqlite",
         ],
         reason: "the domain is plain data: std, serde, time, uuid (and utoipa's derive)",
     },
     PathRule {
         folder: "shared/core/src/ports",
-        forbidden: &["crate::repo", "crate::billing", "crate::automation", "crate::planner", "crate::accounts", "crate::services"],
+        forbidden: &[
+            "crate::repo",
+            "crate::billing",
+            "crate::automation",
+            "crate::planner",
+            "crate::accounts",
+            "crate::services",
+        ],
         reason: "ports name the domain only",
     },
     PathRule {
@@ -129,12 +170,45 @@ const PATH_RULES: &[PathRule] = &[
         reason: "repositories know the table, not the rules",
     },
     PathRule { folder: "shared/core/src", forbidden: ADAPTERS, reason: "services never name an adapter" },
-    PathRule { folder: "shared/ai/src", forbidden: &["igny8_core", "igny8_aws", "igny8_embedded", "igny8_asl", "igny8_wiring", "igny8_api"], reason: "the AI providers need nothing of ours" },
-    PathRule { folder: "shared/asl/src", forbidden: &["igny8_core", "igny8_ai", "igny8_aws", "igny8_embedded", "igny8_wiring", "igny8_api"], reason: "the ASL interpreter needs nothing of ours" },
-    PathRule { folder: "shared/aws/src", forbidden: &["igny8_embedded", "igny8_asl", "igny8_wiring", "igny8_api", "rusqlite"], reason: "the AWS adapters never reach the embedded ones" },
-    PathRule { folder: "shared/embedded/src", forbidden: &["igny8_aws", "igny8_wiring", "igny8_api", "aws_sdk_dynamodb", "aws_sdk_s3", "aws_sdk_sqs", "aws_sdk_sfn", "aws_config"], reason: "the embedded adapters never reach the AWS ones" },
-    PathRule { folder: "shared/api/src", forbidden: &["igny8_aws", "igny8_embedded", "igny8_asl", "igny8_wiring", "rusqlite"], reason: "the API runs on services, whatever family wires them" },
-    PathRule { folder: "functions", forbidden: &["igny8_embedded", "igny8_asl", "rusqlite"], reason: "a Lambda never links the embedded adapters or the interpreter" },
+    PathRule {
+        folder: "shared/ai/src",
+        forbidden: &["igny8_core", "igny8_aws", "igny8_embedded", "igny8_asl", "igny8_wiring", "igny8_api"],
+        reason: "the AI providers need nothing of ours",
+    },
+    PathRule {
+        folder: "shared/asl/src",
+        forbidden: &["igny8_core", "igny8_ai", "igny8_aws", "igny8_embedded", "igny8_wiring", "igny8_api"],
+        reason: "the ASL interpreter needs nothing of ours",
+    },
+    PathRule {
+        folder: "shared/aws/src",
+        forbidden: &["igny8_embedded", "igny8_asl", "igny8_wiring", "igny8_api", "rusqlite"],
+        reason: "the AWS adapters never reach the embedded ones",
+    },
+    PathRule {
+        folder: "shared/embedded/src",
+        forbidden: &[
+            "igny8_aws",
+            "igny8_wiring",
+            "igny8_api",
+            "aws_sdk_dynamodb",
+            "aws_sdk_s3",
+            "aws_sdk_sqs",
+            "aws_sdk_sfn",
+            "aws_config",
+        ],
+        reason: "the embedded adapters never reach the AWS ones",
+    },
+    PathRule {
+        folder: "shared/api/src",
+        forbidden: &["igny8_aws", "igny8_embedded", "igny8_asl", "igny8_wiring", "rusqlite"],
+        reason: "the API runs on services, whatever family wires them",
+    },
+    PathRule {
+        folder: "functions",
+        forbidden: &["igny8_embedded", "igny8_asl", "rusqlite"],
+        reason: "a Lambda never links the embedded adapters or the interpreter",
+    },
 ];
 
 /// Checks the paths named by one file's code (comments and `#[cfg(test)]` modules
@@ -167,9 +241,11 @@ fn named_paths(code: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        let starts_word = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b':');
+        let starts_word =
+            i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b':');
         if starts_word && (bytes[i].is_ascii_alphabetic() || bytes[i] == b'_') {
-            let word_end = code[i..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(code.len(), |n| i + n);
+            let word_end =
+                code[i..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(code.len(), |n| i + n);
             let word = &code[i..word_end];
             if code[word_end..].starts_with("::") {
                 if word == "crate" {
@@ -253,7 +329,8 @@ mod tests {
                 {"name": "igny8-wiring", "kind": null, "features": [], "uses_default_features": true}
             ])),
         ]});
-        let places: Vec<String> = check_manifests(&metadata).into_iter().map(|v| format!("{} {}", v.place, v.what)).collect();
+        let places: Vec<String> =
+            check_manifests(&metadata).into_iter().map(|v| format!("{} {}", v.place, v.what)).collect();
         assert_eq!(places, ["igny8-aws depends on igny8-embedded", "igny8-core depends on igny8-wiring"]);
     }
 
@@ -268,7 +345,8 @@ mod tests {
 
     #[test]
     fn inline_paths_count_and_comments_do_not() {
-        let text = "fn f() { let s = igny8_embedded::SqliteStore::open(p); }\n// igny8_embedded::SqliteStore in prose\n";
+        let text =
+            "fn f() { let s = igny8_embedded::SqliteStore::open(p); }\n// igny8_embedded::SqliteStore in prose\n";
         let found = check_source("functions/stage-ideas/src/main.rs", text);
         assert_eq!(found.len(), 1);
         assert!(check_source("functions/lambda/tests/events.rs", text).is_empty());

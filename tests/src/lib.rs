@@ -9,8 +9,8 @@ pub mod layering;
 use std::sync::Arc;
 
 use igny8_aws::DynamoStore;
-use igny8_embedded::SqliteStore;
 use igny8_core::ports::ItemStore;
+use igny8_embedded::SqliteStore;
 
 /// Environment variable naming the emulator endpoint.
 pub const ENDPOINT_VAR: &str = "IGNY8_TEST_DYNAMODB_ENDPOINT";
@@ -90,11 +90,7 @@ pub fn unique_name(prefix: &str) -> String {
 /// One plain HTTP/1.1 request to an `http://host:port/path?query` URL; returns the
 /// status code and the body. Just enough HTTP for talking to the local emulator
 /// (moto's config API, following a presigned link) without an HTTP client crate.
-pub async fn http_request(
-    method: &str,
-    url: &str,
-    body: Option<Vec<u8>>,
-) -> std::io::Result<(u16, Vec<u8>)> {
+pub async fn http_request(method: &str, url: &str, body: Option<Vec<u8>>) -> std::io::Result<(u16, Vec<u8>)> {
     let (method, url) = (method.to_owned(), url.to_owned());
     tokio::task::spawn_blocking(move || blocking_http(&method, &url, body.as_deref()))
         .await
@@ -103,9 +99,8 @@ pub async fn http_request(
 
 fn blocking_http(method: &str, url: &str, body: Option<&[u8]>) -> std::io::Result<(u16, Vec<u8>)> {
     use std::io::{Error, Read, Write};
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| Error::other(format!("only http:// URLs are supported: {url}")))?;
+    let rest =
+        url.strip_prefix("http://").ok_or_else(|| Error::other(format!("only http:// URLs are supported: {url}")))?;
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -145,8 +140,7 @@ fn dechunk(mut data: &[u8]) -> std::io::Result<Vec<u8>> {
     loop {
         let eol = data.windows(2).position(|w| w == b"\r\n").ok_or_else(bad)?;
         let size_text = String::from_utf8_lossy(&data[..eol]).to_string();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| bad())?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).map_err(|_| bad())?;
         data = &data[eol + 2..];
         if size == 0 {
             return Ok(out);
@@ -193,13 +187,8 @@ fn percent_decode(text: &str) -> String {
 pub async fn enable_moto_step_functions(endpoint: &str) {
     let body = br#"{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}"#;
     let url = format!("{}/moto-api/config", endpoint.trim_end_matches('/'));
-    let (status, reply) =
-        http_request("POST", &url, Some(body.to_vec())).await.expect("POST moto config");
-    assert!(
-        (200..300).contains(&status),
-        "moto config: {status} {}",
-        String::from_utf8_lossy(&reply)
-    );
+    let (status, reply) = http_request("POST", &url, Some(body.to_vec())).await.expect("POST moto config");
+    assert!((200..300).contains(&status), "moto config: {status} {}", String::from_utf8_lossy(&reply));
 }
 
 /// The example keyword file (618 keywords over 12 topics).
@@ -216,7 +205,11 @@ pub fn thousand_keywords() -> Vec<igny8_ai::KeywordInput> {
             if out.len() >= 1000 {
                 break 'fill;
             }
-            out.push(igny8_ai::KeywordInput { keyword: format!("{} {region}", k.keyword), volume: k.volume / 4, ..k.clone() });
+            out.push(igny8_ai::KeywordInput {
+                keyword: format!("{} {region}", k.keyword),
+                volume: k.volume / 4,
+                ..k.clone()
+            });
         }
     }
     out

@@ -60,7 +60,10 @@ pub async fn image_worker(service: &AutomationService, event: SqsEvent) -> Resul
 }
 
 /// scheduler: starts the due scheduled runs; the event only says that it is time.
-pub async fn scheduler(service: &AutomationService, event: ScheduledEvent) -> Result<Vec<ScheduledStart>, AutomationError> {
+pub async fn scheduler(
+    service: &AutomationService,
+    event: ScheduledEvent,
+) -> Result<Vec<ScheduledStart>, AutomationError> {
     tracing::info!(event_id = event.id.as_deref().unwrap_or("-"), detail_type = %event.detail_type, "scheduler tick");
     service.scheduler_tick().await
 }
@@ -68,7 +71,10 @@ pub async fn scheduler(service: &AutomationService, event: ScheduledEvent) -> Re
 /// run-cleanup: hands an execution's abnormal end to the core's cleanup; events that
 /// are not Step Functions status changes are ignored, not failed (a retry would not
 /// make them one).
-pub async fn run_cleanup(service: &AutomationService, event: ExecutionStatusChangeEvent) -> Result<CleanupOutcome, AutomationError> {
+pub async fn run_cleanup(
+    service: &AutomationService,
+    event: ExecutionStatusChangeEvent,
+) -> Result<CleanupOutcome, AutomationError> {
     if event.source != STATES_SOURCE || event.detail_type != STATUS_CHANGE {
         return Ok(CleanupOutcome::Ignored { reason: format!("{} event from {}", event.detail_type, event.source) });
     }

@@ -78,11 +78,7 @@ pub trait Correlated {
 
 impl Correlated for Value {
     fn correlation_id(&self) -> String {
-        self.get("run_id")
-            .or_else(|| self.pointer("/Payload/run_id"))
-            .and_then(Value::as_str)
-            .unwrap_or("-")
-            .to_owned()
+        self.get("run_id").or_else(|| self.pointer("/Payload/run_id")).and_then(Value::as_str).unwrap_or("-").to_owned()
     }
 }
 
@@ -101,7 +97,11 @@ impl Correlated for ScheduledEvent {
 impl Correlated for ExecutionStatusChangeEvent {
     fn correlation_id(&self) -> String {
         // Executions are named after their run.
-        if self.detail.name.is_empty() { "-".to_owned() } else { self.detail.name.clone() }
+        if self.detail.name.is_empty() {
+            "-".to_owned()
+        } else {
+            self.detail.name.clone()
+        }
     }
 }
 
@@ -142,22 +142,36 @@ pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
     let (_services, service) = automation(&config, ai_from_env()?).await?;
     match function {
         Function::ImageWorker => {
-            serve_events(function, service, |s, event: SqsEvent| async move { events::image_worker(&s, event).await }).await
-        }
-        Function::Scheduler => {
-            serve_events(function, service, |s, event: ScheduledEvent| async move { events::scheduler(&s, event).await }).await
-        }
-        Function::RunCleanup => {
-            serve_events(function, service, |s, event: ExecutionStatusChangeEvent| async move { events::run_cleanup(&s, event).await })
+            serve_events(function, service, |s, event: SqsEvent| async move { events::image_worker(&s, event).await })
                 .await
         }
-        task => serve_events(function, service, move |s, input: Value| async move { handle(&s, task, input).await }).await,
+        Function::Scheduler => {
+            serve_events(
+                function,
+                service,
+                |s, event: ScheduledEvent| async move { events::scheduler(&s, event).await },
+            )
+            .await
+        }
+        Function::RunCleanup => {
+            serve_events(function, service, |s, event: ExecutionStatusChangeEvent| async move {
+                events::run_cleanup(&s, event).await
+            })
+            .await
+        }
+        task => {
+            serve_events(function, service, move |s, input: Value| async move { handle(&s, task, input).await }).await
+        }
     }
 }
 
 /// The runtime loop for one event type: a span with the Powertools keys around each
 /// invocation, errors mapped to Lambda's, one EMF line per invocation.
-async fn serve_events<E, R, H, Fut>(function: Function, service: AutomationService, handler: H) -> Result<(), lambda_runtime::Error>
+async fn serve_events<E, R, H, Fut>(
+    function: Function,
+    service: AutomationService,
+    handler: H,
+) -> Result<(), lambda_runtime::Error>
 where
     E: DeserializeOwned + Correlated + Send + 'static,
     R: Serialize + Send + 'static,

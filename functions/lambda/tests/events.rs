@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use igny8_ai::OfflineProvider;
+use igny8_asl::ExecutorOptions;
 use igny8_core::automation::{handle, CleanupOutcome, Function};
 use igny8_core::domain::{AccountId, Frequency, ImageId, RunStatus, Schedule, SiteId, Stage};
-use igny8_asl::ExecutorOptions;
-use igny8_wiring::embedded::LocalRuntime;
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{Clock, ManualClock, SystemClock, UuidIds};
 use igny8_lambda::events::{self, ExecutionStatusChangeEvent, ScheduledEvent};
+use igny8_wiring::embedded::LocalRuntime;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -35,7 +35,11 @@ struct Scratch(PathBuf);
 impl Scratch {
     fn new() -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!("igny8-lambda-events-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let dir = std::env::temp_dir().join(format!(
+            "igny8-lambda-events-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
         Self(dir)
@@ -72,11 +76,22 @@ async fn an_sqs_batch_with_one_poison_message_fails_only_that_message() {
     let summary = rt.automation.summary(&account, &run.id).await.expect("summary");
     assert!(summary.images > 0);
     // Replay a job for an image that is already generated next to a poison message.
-    let any_image = std::fs::read_dir(format!("{}{}", rt.blob_base, summary.images_dir)).expect("images").next().expect("one").expect("entry");
-    let image_id: ImageId = any_image.path().file_stem().and_then(|s| s.to_str()).expect("name").parse().expect("image id");
-    let event: SqsEvent = fixture("sqs_image_jobs.json", &[
-        ("run_id", run.id.as_str()), ("account_id", account.as_str()), ("site_id", site.as_str()), ("image_id", image_id.as_str()),
-    ]);
+    let any_image = std::fs::read_dir(format!("{}{}", rt.blob_base, summary.images_dir))
+        .expect("images")
+        .next()
+        .expect("one")
+        .expect("entry");
+    let image_id: ImageId =
+        any_image.path().file_stem().and_then(|s| s.to_str()).expect("name").parse().expect("image id");
+    let event: SqsEvent = fixture(
+        "sqs_image_jobs.json",
+        &[
+            ("run_id", run.id.as_str()),
+            ("account_id", account.as_str()),
+            ("site_id", site.as_str()),
+            ("image_id", image_id.as_str()),
+        ],
+    );
     assert_eq!(event.records.len(), 2);
     let before = rt.services.credits.balance(&account).await.expect("balance");
     let response: SqsBatchResponse = events::image_worker(&rt.automation, event).await.expect("handler");
@@ -85,13 +100,17 @@ async fn an_sqs_batch_with_one_poison_message_fails_only_that_message() {
     assert_eq!(rt.services.credits.balance(&account).await.expect("balance"), before, "a replayed job pays nothing");
     // What the runtime sends back to Lambda.
     let wire = serde_json::to_value(&response).expect("json");
-    assert_eq!(wire, serde_json::json!({"batchItemFailures": [{"itemIdentifier": "22222222-2222-4222-8222-222222222222"}]}));
+    assert_eq!(
+        wire,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "22222222-2222-4222-8222-222222222222"}]})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_without_a_message_id_fails_the_whole_batch() {
     let (rt, _account, _site, _dir) = runtime().await;
-    let mut event: SqsEvent = fixture("sqs_image_jobs.json", &[("run_id", "r"), ("account_id", "a"), ("site_id", "s"), ("image_id", "i")]);
+    let mut event: SqsEvent =
+        fixture("sqs_image_jobs.json", &[("run_id", "r"), ("account_id", "a"), ("site_id", "s"), ("image_id", "i")]);
     event.records[0].message_id = None;
     assert!(events::image_worker(&rt.automation, event).await.is_err());
 }
@@ -102,10 +121,14 @@ async fn a_scheduled_event_ticks_the_scheduler() {
     let (rt, account, site, _dir) = runtime_with(clock.clone()).await;
     let event: ScheduledEvent = fixture("scheduled.json", &[]);
     assert_eq!((event.source.as_str(), event.detail_type.as_str()), ("aws.events", "Scheduled Event"));
-    assert!(events::scheduler(&rt.automation, event.clone()).await.expect("handler").is_empty(), "nothing is scheduled");
+    assert!(
+        events::scheduler(&rt.automation, event.clone()).await.expect("handler").is_empty(),
+        "nothing is scheduled"
+    );
     // A site whose schedule is due gets its run on the next tick.
     let mut config = rt.automation.config(&account, &site).await.expect("config");
-    config.schedule = Some(Schedule { frequency: Frequency::Daily, time: "11:00".into(), timezone: "UTC".into(), day: None });
+    config.schedule =
+        Some(Schedule { frequency: Frequency::Daily, time: "11:00".into(), timezone: "UTC".into(), day: None });
     let due = rt.automation.save_config(&account, config).await.expect("save").next_run_at.expect("next run");
     clock.advance_ms(due - clock.now_ms() + 1);
     let started = events::scheduler(&rt.automation, event).await.expect("handler");
@@ -154,8 +177,14 @@ async fn an_aborted_execution_event_cleans_up_the_run() {
     // A successful execution, or an event from elsewhere, is not cleaned up.
     let mut succeeded = event.clone();
     succeeded.detail.status = "SUCCEEDED".into();
-    assert!(matches!(events::run_cleanup(&rt.automation, succeeded).await.expect("handler"), CleanupOutcome::Ignored { .. }));
+    assert!(matches!(
+        events::run_cleanup(&rt.automation, succeeded).await.expect("handler"),
+        CleanupOutcome::Ignored { .. }
+    ));
     let mut other = event;
     other.source = "aws.events".into();
-    assert!(matches!(events::run_cleanup(&rt.automation, other).await.expect("handler"), CleanupOutcome::Ignored { .. }));
+    assert!(matches!(
+        events::run_cleanup(&rt.automation, other).await.expect("handler"),
+        CleanupOutcome::Ignored { .. }
+    ));
 }

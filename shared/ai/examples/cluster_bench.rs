@@ -84,38 +84,20 @@ fn banking(path: &str) {
             return;
         }
     };
-    println!(
-        "BANKING77 {path}: {} queries, {} intents",
-        kws.len(),
-        truth.iter().max().map_or(0, |m| m + 1)
-    );
+    println!("BANKING77 {path}: {} queries, {} intents", kws.len(), truth.iter().max().map_or(0, |m| m + 1));
     let defaults = ClusterOptions::default();
     let start = Instant::now();
     match cluster_labels(&kws, &defaults) {
-        Ok(pred) => score(
-            "default options",
-            &truth,
-            &pred,
-            start.elapsed().as_secs_f64(),
-        ),
+        Ok(pred) => score("default options", &truth, &pred, start.elapsed().as_secs_f64()),
         Err(e) => eprintln!("clustering failed: {e}"),
     }
     println!("threshold sweep (similarity_threshold / linkage_threshold):");
     for sim in [0.1f32, 0.2, 0.3] {
         for link in [0.02f32, 0.03, 0.05, 0.1, 0.2, 0.3] {
-            let opts = ClusterOptions {
-                similarity_threshold: sim,
-                linkage_threshold: link,
-                ..defaults.clone()
-            };
+            let opts = ClusterOptions { similarity_threshold: sim, linkage_threshold: link, ..defaults.clone() };
             let start = Instant::now();
             if let Ok(pred) = cluster_labels(&kws, &opts) {
-                score(
-                    &format!("  sim={sim:.2} link={link:.2}"),
-                    &truth,
-                    &pred,
-                    start.elapsed().as_secs_f64(),
-                );
+                score(&format!("  sim={sim:.2} link={link:.2}"), &truth, &pred, start.elapsed().as_secs_f64());
             }
         }
     }
@@ -301,12 +283,7 @@ fn synthetic(n: usize, seed: u64) -> (Vec<KeywordInput>, Vec<usize>) {
             HEADS[h],
             SUFFIXES[rng.below(SUFFIXES.len())],
         ];
-        let text = parts
-            .iter()
-            .filter(|p| !p.is_empty())
-            .copied()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let text = parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join(" ");
         // Heavy-tailed volumes: most keywords small, a few large.
         let u = rng.unit().max(1e-6);
         let volume = (10.0 / u.powf(0.9)).min(1_000_000.0) as i64;
@@ -355,9 +332,7 @@ fn speed(n: usize) {
 }
 
 fn main() {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| DEFAULT_PATH.to_string());
+    let path = std::env::args().nth(1).unwrap_or_else(|| DEFAULT_PATH.to_string());
     banking(&path);
     speed(10_000);
     speed(100_000);

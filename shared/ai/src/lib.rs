@@ -38,13 +38,7 @@ pub struct KeywordInput {
 impl KeywordInput {
     /// A keyword with only text and volume, the common case for imports and tests.
     pub fn new(keyword: impl Into<String>, volume: i64) -> Self {
-        Self {
-            keyword: keyword.into(),
-            volume,
-            difficulty: None,
-            cpc: None,
-            intent: None,
-        }
+        Self { keyword: keyword.into(), volume, difficulty: None, cpc: None, intent: None }
     }
 }
 
@@ -187,10 +181,7 @@ impl AiError {
     /// True when retrying the same call later may succeed (throttling, timeouts,
     /// outages); the automation run retries these with backoff and fails on others.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            AiError::RateLimited { .. } | AiError::Timeout | AiError::Unavailable(_)
-        )
+        matches!(self, AiError::RateLimited { .. } | AiError::Timeout | AiError::Unavailable(_))
     }
 }
 
@@ -214,11 +205,7 @@ pub trait AiProvider: Send + Sync {
     ) -> Result<(Vec<IdeaOut>, Usage), AiError>;
 
     /// Writes an article for an idea at about `word_target` words.
-    async fn generate_article(
-        &self,
-        idea: &IdeaOut,
-        word_target: u32,
-    ) -> Result<(ArticleOut, Usage), AiError>;
+    async fn generate_article(&self, idea: &IdeaOut, word_target: u32) -> Result<(ArticleOut, Usage), AiError>;
 
     /// Proposes up to `max` image prompts for an article (featured first).
     async fn generate_image_prompts(
@@ -229,12 +216,7 @@ pub trait AiProvider: Send + Sync {
 
     /// Renders one image for a prompt; a zero width or height means the default
     /// 1024×576.
-    async fn generate_image(
-        &self,
-        prompt: &str,
-        width: u32,
-        height: u32,
-    ) -> Result<(ImageOut, Usage), AiError>;
+    async fn generate_image(&self, prompt: &str, width: u32, height: u32) -> Result<(ImageOut, Usage), AiError>;
 }
 
 #[cfg(test)]
@@ -243,10 +225,7 @@ mod tests {
 
     #[test]
     fn transient_errors_are_the_retryable_ones() {
-        assert!(AiError::RateLimited {
-            retry_after: Duration::from_secs(3)
-        }
-        .is_transient());
+        assert!(AiError::RateLimited { retry_after: Duration::from_secs(3) }.is_transient());
         assert!(AiError::Timeout.is_transient());
         assert!(AiError::Unavailable("502".into()).is_transient());
         assert!(!AiError::InvalidInput("empty".into()).is_transient());

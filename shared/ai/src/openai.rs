@@ -26,8 +26,7 @@ use serde_json::{json, Value};
 
 use crate::offline::text::{count_html_words, Intent};
 use crate::{
-    AiError, AiProvider, ArticleOut, ClusterOptions, ClusterOut, IdeaOut, ImageOut, ImagePromptOut,
-    KeywordInput, Usage,
+    AiError, AiProvider, ArticleOut, ClusterOptions, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput, Usage,
 };
 
 /// Chat model used when `IGNY8_AI_MODEL` is unset: cheap and good at JSON mode.
@@ -103,11 +102,7 @@ impl OpenAiConfig {
     /// [`OpenAiConfig::from_env`] over any variable source, so it can be tested
     /// without mutating the process environment.
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<Self> {
-        let non_empty = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let non_empty = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let base_url = non_empty("IGNY8_AI_BASE_URL")?;
         let api_key = non_empty("IGNY8_AI_API_KEY")?;
         let mut config = Self::new(base_url, api_key);
@@ -157,12 +152,7 @@ impl OpenAiProvider {
         let base = config.base_url.trim_end_matches('/');
         let chat_url = format!("{base}/chat/completions");
         let images_url = format!("{base}/images/generations");
-        Ok(Self {
-            config,
-            client,
-            chat_url,
-            images_url,
-        })
+        Ok(Self { config, client, chat_url, images_url })
     }
 
     /// The configuration this provider was built with.
@@ -183,11 +173,7 @@ impl OpenAiProvider {
     /// Delay before retry number `attempt + 1`: `base_backoff · 2^attempt`, capped.
     fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.min(16);
-        self.config
-            .base_backoff
-            .checked_mul(factor)
-            .unwrap_or(MAX_BACKOFF)
-            .min(MAX_BACKOFF)
+        self.config.base_backoff.checked_mul(factor).unwrap_or(MAX_BACKOFF).min(MAX_BACKOFF)
     }
 
     /// POSTs `body` as JSON to `url` with bearer auth, retrying transient failures
@@ -230,41 +216,26 @@ impl OpenAiProvider {
             .map_err(|e| self.transport_failure(e))?;
         let status = response.status();
         let retry_after = parse_retry_after(response.headers());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| self.transport_failure(e))?;
+        let text = response.text().await.map_err(|e| self.transport_failure(e))?;
 
         if status.is_success() {
-            return serde_json::from_str(&text).map_err(|e| {
-                Failure::Permanent(AiError::Provider(format!(
-                    "response from {url} is not JSON: {e}"
-                )))
-            });
+            return serde_json::from_str(&text)
+                .map_err(|e| Failure::Permanent(AiError::Provider(format!("response from {url} is not JSON: {e}"))));
         }
 
         let message = self.redact(&platform_message(status, &text));
         if status == StatusCode::TOO_MANY_REQUESTS {
             let wait = retry_after.unwrap_or_else(|| self.backoff(0));
-            Err(Failure::Transient {
-                error: AiError::RateLimited { retry_after: wait },
-                retry_after,
-            })
+            Err(Failure::Transient { error: AiError::RateLimited { retry_after: wait }, retry_after })
         } else if status.is_server_error() {
             Err(Failure::Transient {
                 error: AiError::Unavailable(format!("HTTP {}: {message}", status.as_u16())),
                 retry_after,
             })
         } else if status == StatusCode::REQUEST_TIMEOUT {
-            Err(Failure::Transient {
-                error: AiError::Timeout,
-                retry_after,
-            })
+            Err(Failure::Transient { error: AiError::Timeout, retry_after })
         } else {
-            Err(Failure::Permanent(AiError::Provider(format!(
-                "HTTP {}: {message}",
-                status.as_u16()
-            ))))
+            Err(Failure::Permanent(AiError::Provider(format!("HTTP {}: {message}", status.as_u16()))))
         }
     }
 
@@ -272,17 +243,11 @@ impl OpenAiProvider {
     /// transient, anything else (a request we could not even build) is permanent.
     fn transport_failure(&self, error: reqwest::Error) -> Failure {
         if error.is_timeout() {
-            return Failure::Transient {
-                error: AiError::Timeout,
-                retry_after: None,
-            };
+            return Failure::Transient { error: AiError::Timeout, retry_after: None };
         }
         let message = self.redact(&error.to_string());
         if error.is_connect() || error.is_request() || error.is_body() || error.is_decode() {
-            Failure::Transient {
-                error: AiError::Unavailable(message),
-                retry_after: None,
-            }
+            Failure::Transient { error: AiError::Unavailable(message), retry_after: None }
         } else {
             Failure::Permanent(AiError::Provider(message))
         }
@@ -290,12 +255,7 @@ impl OpenAiProvider {
 
     /// Runs one JSON-mode chat completion and parses the model's answer into `T`.
     /// `function` names the AI function in error messages.
-    async fn chat<T: DeserializeOwned>(
-        &self,
-        function: &str,
-        system: &str,
-        user: &str,
-    ) -> Result<(T, Usage), AiError> {
+    async fn chat<T: DeserializeOwned>(&self, function: &str, system: &str, user: &str) -> Result<(T, Usage), AiError> {
         let body = json!({
             "model": self.config.chat_model,
             "messages": [
@@ -306,38 +266,19 @@ impl OpenAiProvider {
             "temperature": 0.2,
         });
         let raw = self.post_json(&self.chat_url, &body).await?;
-        let response: ChatResponse = serde_json::from_value(raw).map_err(|e| {
-            AiError::Provider(format!("{function}: unexpected chat completion shape: {e}"))
-        })?;
+        let response: ChatResponse = serde_json::from_value(raw)
+            .map_err(|e| AiError::Provider(format!("{function}: unexpected chat completion shape: {e}")))?;
         let content = response
             .choices
             .first()
             .and_then(|c| c.message.content.as_deref())
-            .ok_or_else(|| {
-                AiError::Provider(format!(
-                    "{function}: chat completion has no message content"
-                ))
-            })?;
-        let parsed: T = serde_json::from_str(strip_code_fence(content)).map_err(|e| {
-            AiError::Provider(format!(
-                "{function}: model answer is not the requested JSON shape: {e}"
-            ))
-        })?;
+            .ok_or_else(|| AiError::Provider(format!("{function}: chat completion has no message content")))?;
+        let parsed: T = serde_json::from_str(strip_code_fence(content))
+            .map_err(|e| AiError::Provider(format!("{function}: model answer is not the requested JSON shape: {e}")))?;
         let usage = Usage {
-            model: response
-                .model
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| self.config.chat_model.clone()),
-            tokens_in: response
-                .usage
-                .as_ref()
-                .and_then(|u| u.prompt_tokens)
-                .unwrap_or(0),
-            tokens_out: response
-                .usage
-                .as_ref()
-                .and_then(|u| u.completion_tokens)
-                .unwrap_or(0),
+            model: response.model.filter(|m| !m.is_empty()).unwrap_or_else(|| self.config.chat_model.clone()),
+            tokens_in: response.usage.as_ref().and_then(|u| u.prompt_tokens).unwrap_or(0),
+            tokens_out: response.usage.as_ref().and_then(|u| u.completion_tokens).unwrap_or(0),
         };
         Ok((parsed, usage))
     }
@@ -365,9 +306,7 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     if !seconds.is_finite() || seconds < 0.0 {
         return None;
     }
-    Some(Duration::from_secs_f64(
-        seconds.min(MAX_RETRY_AFTER.as_secs_f64()),
-    ))
+    Some(Duration::from_secs_f64(seconds.min(MAX_RETRY_AFTER.as_secs_f64())))
 }
 
 /// The platform's own explanation of an error: `error.message` of a JSON body,
@@ -385,10 +324,7 @@ fn platform_message(status: StatusCode, body: &str) -> String {
     }
     let trimmed = body.trim();
     if trimmed.is_empty() {
-        status
-            .canonical_reason()
-            .unwrap_or("no error message")
-            .to_string()
+        status.canonical_reason().unwrap_or("no error message").to_string()
     } else {
         trimmed.chars().take(ERROR_BODY_QUOTE_CHARS).collect()
     }
@@ -506,10 +442,7 @@ struct PromptReply {
 /// Turns the model's clusters into [`ClusterOut`]s: rejects out-of-range indices,
 /// drops duplicate and empty memberships, orders members by volume, computes
 /// `total_volume` from the input and ranks clusters by it.
-fn build_clusters(
-    reply: ClustersReply,
-    keywords: &[KeywordInput],
-) -> Result<Vec<ClusterOut>, AiError> {
+fn build_clusters(reply: ClustersReply, keywords: &[KeywordInput]) -> Result<Vec<ClusterOut>, AiError> {
     let mut out = Vec::with_capacity(reply.clusters.len());
     for (n, cluster) in reply.clusters.into_iter().enumerate() {
         let mut members = Vec::with_capacity(cluster.keywords.len());
@@ -536,10 +469,7 @@ fn build_clusters(
         } else {
             cluster.pillar_keyword.trim().to_string()
         };
-        let intent = Intent::parse(&cluster.intent)
-            .unwrap_or(Intent::Informational)
-            .as_str()
-            .to_string();
+        let intent = Intent::parse(&cluster.intent).unwrap_or(Intent::Informational).as_str().to_string();
         out.push(ClusterOut {
             name: cluster.name.trim().to_string(),
             pillar_keyword,
@@ -586,9 +516,7 @@ impl AiProvider for OpenAiProvider {
              one sentence}}]}}.\n\nKeywords:\n{list}",
             max = options.max_cluster_size,
         );
-        let (reply, usage) = self
-            .chat::<ClustersReply>("cluster_keywords", SYSTEM_PROMPT, &user)
-            .await?;
+        let (reply, usage) = self.chat::<ClustersReply>("cluster_keywords", SYSTEM_PROMPT, &user).await?;
         Ok((build_clusters(reply, keywords)?, usage))
     }
 
@@ -599,9 +527,7 @@ impl AiProvider for OpenAiProvider {
         count: usize,
     ) -> Result<(Vec<IdeaOut>, Usage), AiError> {
         if count == 0 {
-            return Err(AiError::InvalidInput(
-                "idea count must be at least 1".into(),
-            ));
+            return Err(AiError::InvalidInput("idea count must be at least 1".into()));
         }
         let mut members = String::new();
         for &i in &cluster.keywords {
@@ -624,9 +550,7 @@ impl AiProvider for OpenAiProvider {
             pillar = cluster.pillar_keyword,
             intent = cluster.intent,
         );
-        let (reply, usage) = self
-            .chat::<IdeasReply>("generate_ideas", SYSTEM_PROMPT, &user)
-            .await?;
+        let (reply, usage) = self.chat::<IdeasReply>("generate_ideas", SYSTEM_PROMPT, &user).await?;
         let ideas = reply
             .ideas
             .into_iter()
@@ -643,11 +567,7 @@ impl AiProvider for OpenAiProvider {
         Ok((ideas, usage))
     }
 
-    async fn generate_article(
-        &self,
-        idea: &IdeaOut,
-        word_target: u32,
-    ) -> Result<(ArticleOut, Usage), AiError> {
+    async fn generate_article(&self, idea: &IdeaOut, word_target: u32) -> Result<(ArticleOut, Usage), AiError> {
         if word_target == 0 {
             return Err(AiError::InvalidInput("word target must be positive".into()));
         }
@@ -664,13 +584,9 @@ impl AiProvider for OpenAiProvider {
             secondary = idea.secondary_keywords.join(", "),
             outline = idea.outline.join(" | "),
         );
-        let (reply, usage) = self
-            .chat::<ArticleReply>("generate_article", SYSTEM_PROMPT, &user)
-            .await?;
+        let (reply, usage) = self.chat::<ArticleReply>("generate_article", SYSTEM_PROMPT, &user).await?;
         if reply.html.trim().is_empty() {
-            return Err(AiError::Provider(
-                "generate_article: model returned empty HTML".into(),
-            ));
+            return Err(AiError::Provider("generate_article: model returned empty HTML".into()));
         }
         let article = ArticleOut {
             title: reply.title.trim().to_string(),
@@ -687,14 +603,7 @@ impl AiProvider for OpenAiProvider {
         max: usize,
     ) -> Result<(Vec<ImagePromptOut>, Usage), AiError> {
         if max == 0 {
-            return Ok((
-                Vec::new(),
-                Usage {
-                    model: self.config.chat_model.clone(),
-                    tokens_in: 0,
-                    tokens_out: 0,
-                },
-            ));
+            return Ok((Vec::new(), Usage { model: self.config.chat_model.clone(), tokens_in: 0, tokens_out: 0 }));
         }
         let user = format!(
             "Propose up to {max} images for this article: first one \"featured\" image \
@@ -706,9 +615,7 @@ impl AiProvider for OpenAiProvider {
             title = article.title,
             html = article.html,
         );
-        let (reply, usage) = self
-            .chat::<PromptsReply>("generate_image_prompts", SYSTEM_PROMPT, &user)
-            .await?;
+        let (reply, usage) = self.chat::<PromptsReply>("generate_image_prompts", SYSTEM_PROMPT, &user).await?;
         let prompts = reply
             .prompts
             .into_iter()
@@ -728,20 +635,11 @@ impl AiProvider for OpenAiProvider {
         Ok((prompts, usage))
     }
 
-    async fn generate_image(
-        &self,
-        prompt: &str,
-        width: u32,
-        height: u32,
-    ) -> Result<(ImageOut, Usage), AiError> {
+    async fn generate_image(&self, prompt: &str, width: u32, height: u32) -> Result<(ImageOut, Usage), AiError> {
         if prompt.trim().is_empty() {
             return Err(AiError::InvalidInput("image prompt is empty".into()));
         }
-        let (width, height) = if width == 0 || height == 0 {
-            DEFAULT_IMAGE_SIZE
-        } else {
-            (width, height)
-        };
+        let (width, height) = if width == 0 || height == 0 { DEFAULT_IMAGE_SIZE } else { (width, height) };
         let mut body = json!({
             "model": self.config.image_model,
             "prompt": prompt,
@@ -757,21 +655,14 @@ impl AiProvider for OpenAiProvider {
         let encoded = raw
             .pointer("/data/0/b64_json")
             .and_then(Value::as_str)
-            .ok_or_else(|| {
-                AiError::Provider("generate_image: response has no data[0].b64_json".into())
-            })?;
+            .ok_or_else(|| AiError::Provider("generate_image: response has no data[0].b64_json".into()))?;
         let png = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
             .map_err(|e| AiError::Provider(format!("generate_image: invalid base64: {e}")))?;
         if !png.starts_with(&PNG_SIGNATURE) {
-            return Err(AiError::Provider(
-                "generate_image: returned image is not a PNG".into(),
-            ));
+            return Err(AiError::Provider("generate_image: returned image is not a PNG".into()));
         }
-        let tokens = |key: &str| {
-            raw.pointer(&format!("/usage/{key}"))
-                .and_then(Value::as_i64)
-        };
+        let tokens = |key: &str| raw.pointer(&format!("/usage/{key}")).and_then(Value::as_i64);
         let usage = Usage {
             model: raw
                 .get("model")
@@ -808,10 +699,7 @@ mod tests {
 
     impl Seen {
         fn header(&self, name: &str) -> Option<&str> {
-            self.headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
+            self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
         }
     }
 
@@ -824,11 +712,7 @@ mod tests {
 
     impl Reply {
         fn json(status: u16, body: Value) -> Self {
-            Self {
-                status,
-                headers: Vec::new(),
-                body: body.to_string(),
-            }
+            Self { status, headers: Vec::new(), body: body.to_string() }
         }
     }
 
@@ -885,24 +769,15 @@ mod tests {
             .filter_map(|l| l.split_once(':'))
             .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
-        let length: usize = headers
-            .iter()
-            .find(|(n, _)| n == "content-length")
-            .map(|(_, v)| v.parse().unwrap())
-            .unwrap_or(0);
+        let length: usize =
+            headers.iter().find(|(n, _)| n == "content-length").map(|(_, v)| v.parse().unwrap()).unwrap_or(0);
         while buf.len() < header_end + length {
             let n = stream.read(&mut chunk).await.unwrap();
             assert!(n > 0, "client closed mid-body");
             buf.extend_from_slice(&chunk[..n]);
         }
-        let body =
-            serde_json::from_slice(&buf[header_end..header_end + length]).unwrap_or(Value::Null);
-        let seen = Seen {
-            method,
-            path,
-            headers,
-            body,
-        };
+        let body = serde_json::from_slice(&buf[header_end..header_end + length]).unwrap_or(Value::Null);
+        let seen = Seen { method, path, headers, body };
         let number = {
             let mut log = log.lock().unwrap();
             log.push(seen.clone());
@@ -952,13 +827,8 @@ mod tests {
     fn assert_common_shape(seen: &Seen, path: &str) {
         assert_eq!(seen.method, "POST");
         assert_eq!(seen.path, path);
-        assert_eq!(
-            seen.header("authorization"),
-            Some(format!("Bearer {KEY}").as_str())
-        );
-        assert!(seen
-            .header("content-type")
-            .is_some_and(|v| v.starts_with("application/json")));
+        assert_eq!(seen.header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+        assert!(seen.header("content-type").is_some_and(|v| v.starts_with("application/json")));
     }
 
     fn assert_chat_shape(seen: &Seen) {
@@ -1011,17 +881,11 @@ mod tests {
             {"name": "Running Shoes", "pillar_keyword": "best running shoes", "keywords": [0, 1, 2, 1], "intent": "Commercial", "description": "Picking shoes."}
         ]})))
         .await;
-        let (clusters, usage) = provider(&url)
-            .cluster_keywords(&keywords(), &ClusterOptions::default())
-            .await
-            .unwrap();
+        let (clusters, usage) = provider(&url).cluster_keywords(&keywords(), &ClusterOptions::default()).await.unwrap();
         let seen = log.lock().unwrap().clone();
         assert_eq!(seen.len(), 1);
         assert_chat_shape(&seen[0]);
-        assert!(seen[0].body["messages"][1]["content"]
-            .as_str()
-            .unwrap()
-            .contains("trail running shoes"));
+        assert!(seen[0].body["messages"][1]["content"].as_str().unwrap().contains("trail running shoes"));
         assert_eq!(clusters.len(), 2);
         // Ranked by our own volume sum; members ordered by volume, duplicates dropped.
         assert_eq!(clusters[0].name, "Running Shoes");
@@ -1029,14 +893,7 @@ mod tests {
         assert_eq!(clusters[0].total_volume, 4500);
         assert_eq!(clusters[0].intent, "commercial");
         assert_eq!(clusters[1].total_volume, 800);
-        assert_eq!(
-            usage,
-            Usage {
-                model: "test-chat-2025".into(),
-                tokens_in: 120,
-                tokens_out: 45
-            }
-        );
+        assert_eq!(usage, Usage { model: "test-chat-2025".into(), tokens_in: 120, tokens_out: 45 });
     }
 
     #[tokio::test]
@@ -1055,10 +912,7 @@ mod tests {
             total_volume: 4000,
             description: String::new(),
         };
-        let (ideas, usage) = provider(&url)
-            .generate_ideas(&cluster, &keywords(), 1)
-            .await
-            .unwrap();
+        let (ideas, usage) = provider(&url).generate_ideas(&cluster, &keywords(), 1).await.unwrap();
         assert_chat_shape(&log.lock().unwrap()[0]);
         assert_eq!(ideas.len(), 1, "truncated to the requested count");
         assert_eq!(ideas[0].title, "Best Running Shoes of 2026");
@@ -1076,10 +930,7 @@ mod tests {
             "meta_description": "m".repeat(300)
         })))
         .await;
-        let (article, _) = provider(&url)
-            .generate_article(&idea(), 1200)
-            .await
-            .unwrap();
+        let (article, _) = provider(&url).generate_article(&idea(), 1200).await.unwrap();
         assert_chat_shape(&log.lock().unwrap()[0]);
         assert_eq!(article.title, "Best Running Shoes");
         assert_eq!(article.word_count, 9);
@@ -1100,10 +951,7 @@ mod tests {
             word_count: 4,
             meta_description: String::new(),
         };
-        let (prompts, _) = provider(&url)
-            .generate_image_prompts(&article, 2)
-            .await
-            .unwrap();
+        let (prompts, _) = provider(&url).generate_image_prompts(&article, 2).await.unwrap();
         assert_chat_shape(&log.lock().unwrap()[0]);
         assert_eq!(prompts.len(), 2);
         assert_eq!(prompts[0].placement, "featured");
@@ -1114,14 +962,9 @@ mod tests {
     async fn generate_image_decodes_png() {
         let png = tiny_png();
         let encoded = base64::engine::general_purpose::STANDARD.encode(&png);
-        let (url, log) = serve(move |_, _| {
-            Reply::json(200, json!({"created": 1, "data": [{"b64_json": encoded}]}))
-        })
-        .await;
-        let (image, usage) = provider(&url)
-            .generate_image("a red square", 0, 0)
-            .await
-            .unwrap();
+        let (url, log) =
+            serve(move |_, _| Reply::json(200, json!({"created": 1, "data": [{"b64_json": encoded}]}))).await;
+        let (image, usage) = provider(&url).generate_image("a red square", 0, 0).await.unwrap();
         let seen = log.lock().unwrap()[0].clone();
         assert_common_shape(&seen, "/v1/images/generations");
         assert_eq!(seen.body["model"], "test-image");
@@ -1138,16 +981,15 @@ mod tests {
     async fn gpt_image_models_get_no_response_format() {
         let encoded = base64::engine::general_purpose::STANDARD.encode(tiny_png());
         let (url, log) = serve(move |_, _| {
-            Reply::json(200, json!({"data": [{"b64_json": encoded}], "usage": {"input_tokens": 7, "output_tokens": 99}}))
+            Reply::json(
+                200,
+                json!({"data": [{"b64_json": encoded}], "usage": {"input_tokens": 7, "output_tokens": 99}}),
+            )
         })
         .await;
         let mut config = provider(&url).config().clone();
         config.image_model = "gpt-image-1".into();
-        let (image, usage) = OpenAiProvider::new(config)
-            .unwrap()
-            .generate_image("p", 1024, 1024)
-            .await
-            .unwrap();
+        let (image, usage) = OpenAiProvider::new(config).unwrap().generate_image("p", 1024, 1024).await.unwrap();
         let seen = log.lock().unwrap()[0].clone();
         assert!(seen.body.get("response_format").is_none());
         assert_eq!(seen.body["size"], "1024x1024");
@@ -1158,23 +1000,14 @@ mod tests {
     #[tokio::test]
     async fn non_png_image_is_a_provider_error() {
         let encoded = base64::engine::general_purpose::STANDARD.encode(b"GIF89a not a png");
-        let (url, _) =
-            serve(move |_, _| Reply::json(200, json!({"data": [{"b64_json": encoded}]}))).await;
-        let err = provider(&url)
-            .generate_image("p", 64, 64)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, AiError::Provider(m) if m.contains("not a PNG")),
-            "{err:?}"
-        );
+        let (url, _) = serve(move |_, _| Reply::json(200, json!({"data": [{"b64_json": encoded}]}))).await;
+        let err = provider(&url).generate_image("p", 64, 64).await.unwrap_err();
+        assert!(matches!(&err, AiError::Provider(m) if m.contains("not a PNG")), "{err:?}");
     }
 
     #[tokio::test]
     async fn retries_429_honouring_retry_after_then_succeeds() {
-        let ok = completion(
-            &json!({"title": "T", "html": "<p>one two</p>", "meta_description": "d"}).to_string(),
-        );
+        let ok = completion(&json!({"title": "T", "html": "<p>one two</p>", "meta_description": "d"}).to_string());
         let (url, log) = serve(move |n, _| {
             if n < 2 {
                 Reply {
@@ -1198,38 +1031,19 @@ mod tests {
 
     #[tokio::test]
     async fn persistent_429_is_rate_limited_with_server_delay() {
-        let (url, log) = serve(|_, _| Reply {
-            status: 429,
-            headers: vec![("retry-after", "0".into())],
-            body: String::new(),
-        })
-        .await;
-        let err = provider(&url)
-            .generate_article(&idea(), 500)
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err,
-            AiError::RateLimited {
-                retry_after: Duration::ZERO
-            }
-        );
+        let (url, log) =
+            serve(|_, _| Reply { status: 429, headers: vec![("retry-after", "0".into())], body: String::new() }).await;
+        let err = provider(&url).generate_article(&idea(), 500).await.unwrap_err();
+        assert_eq!(err, AiError::RateLimited { retry_after: Duration::ZERO });
         assert!(err.is_transient());
         assert_eq!(log.lock().unwrap().len(), 3);
     }
 
     #[tokio::test]
     async fn server_errors_exhaust_retries_as_unavailable() {
-        let (url, log) =
-            serve(|_, _| Reply::json(500, json!({"error": {"message": "boom"}}))).await;
-        let err = provider(&url)
-            .generate_article(&idea(), 500)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, AiError::Unavailable(m) if m.contains("500") && m.contains("boom")),
-            "{err:?}"
-        );
+        let (url, log) = serve(|_, _| Reply::json(500, json!({"error": {"message": "boom"}}))).await;
+        let err = provider(&url).generate_article(&idea(), 500).await.unwrap_err();
+        assert!(matches!(&err, AiError::Unavailable(m) if m.contains("500") && m.contains("boom")), "{err:?}");
         assert_eq!(log.lock().unwrap().len(), 3, "max_retries (2) + 1 attempts");
     }
 
@@ -1242,10 +1056,7 @@ mod tests {
             )
         })
         .await;
-        let err = provider(&url)
-            .generate_article(&idea(), 500)
-            .await
-            .unwrap_err();
+        let err = provider(&url).generate_article(&idea(), 500).await.unwrap_err();
         let AiError::Provider(message) = &err else {
             panic!("expected Provider, got {err:?}");
         };
@@ -1259,16 +1070,9 @@ mod tests {
 
     #[tokio::test]
     async fn bad_request_is_not_retried() {
-        let (url, log) =
-            serve(|_, _| Reply::json(400, json!({"error": {"message": "model not found"}}))).await;
-        let err = provider(&url)
-            .generate_article(&idea(), 500)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, AiError::Provider(m) if m.contains("model not found")),
-            "{err:?}"
-        );
+        let (url, log) = serve(|_, _| Reply::json(400, json!({"error": {"message": "model not found"}}))).await;
+        let err = provider(&url).generate_article(&idea(), 500).await.unwrap_err();
+        assert!(matches!(&err, AiError::Provider(m) if m.contains("model not found")), "{err:?}");
         assert_eq!(log.lock().unwrap().len(), 1);
     }
 
@@ -1276,10 +1080,7 @@ mod tests {
     async fn malformed_model_json_is_a_provider_error() {
         let body = completion("{\"title\": \"T\", \"html\": ");
         let (url, _) = serve(move |_, _| Reply::json(200, body.clone())).await;
-        let err = provider(&url)
-            .generate_article(&idea(), 500)
-            .await
-            .unwrap_err();
+        let err = provider(&url).generate_article(&idea(), 500).await.unwrap_err();
         assert!(
             matches!(&err, AiError::Provider(m) if m.contains("generate_article") && m.contains("JSON")),
             "{err:?}"
@@ -1310,14 +1111,8 @@ mod tests {
             {"name": "X", "pillar_keyword": "running shoes", "keywords": [0, 4], "intent": "informational", "description": ""}
         ]})))
         .await;
-        let err = provider(&url)
-            .cluster_keywords(&keywords(), &ClusterOptions::default())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, AiError::Provider(m) if m.contains("index 4")),
-            "{err:?}"
-        );
+        let err = provider(&url).cluster_keywords(&keywords(), &ClusterOptions::default()).await.unwrap_err();
+        assert!(matches!(&err, AiError::Provider(m) if m.contains("index 4")), "{err:?}");
     }
 
     #[tokio::test]
@@ -1335,11 +1130,7 @@ mod tests {
         let mut config = provider(&format!("http://{addr}/v1")).config().clone();
         config.timeout = Duration::from_millis(100);
         config.max_retries = 1;
-        let err = OpenAiProvider::new(config)
-            .unwrap()
-            .generate_article(&idea(), 500)
-            .await
-            .unwrap_err();
+        let err = OpenAiProvider::new(config).unwrap().generate_article(&idea(), 500).await.unwrap_err();
         assert_eq!(err, AiError::Timeout);
         assert_eq!(accepted.lock().unwrap().len(), 2);
     }
@@ -1349,14 +1140,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let err = provider(&format!("http://{addr}/v1"))
-            .generate_article(&idea(), 500)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&err, AiError::Unavailable(m) if !m.contains(KEY)),
-            "{err:?}"
-        );
+        let err = provider(&format!("http://{addr}/v1")).generate_article(&idea(), 500).await.unwrap_err();
+        assert!(matches!(&err, AiError::Unavailable(m) if !m.contains(KEY)), "{err:?}");
     }
 
     #[test]
@@ -1372,25 +1157,16 @@ mod tests {
     #[test]
     fn config_from_variables() {
         let vars = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, v)| v.to_string())
-            }
+            move |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
         };
         assert!(OpenAiConfig::from_lookup(vars(&[("IGNY8_AI_API_KEY", "k")])).is_none());
         assert!(OpenAiConfig::from_lookup(vars(&[("IGNY8_AI_BASE_URL", "http://x")])).is_none());
-        assert!(OpenAiConfig::from_lookup(vars(&[
-            ("IGNY8_AI_BASE_URL", "http://x"),
-            ("IGNY8_AI_API_KEY", " ")
-        ]))
-        .is_none());
-        let config = OpenAiConfig::from_lookup(vars(&[
-            ("IGNY8_AI_BASE_URL", "http://x/v1"),
-            ("IGNY8_AI_API_KEY", "k"),
-        ]))
-        .unwrap();
+        assert!(
+            OpenAiConfig::from_lookup(vars(&[("IGNY8_AI_BASE_URL", "http://x"), ("IGNY8_AI_API_KEY", " ")])).is_none()
+        );
+        let config =
+            OpenAiConfig::from_lookup(vars(&[("IGNY8_AI_BASE_URL", "http://x/v1"), ("IGNY8_AI_API_KEY", "k")]))
+                .unwrap();
         assert_eq!(config.chat_model, DEFAULT_CHAT_MODEL);
         assert_eq!(config.image_model, DEFAULT_IMAGE_MODEL);
         let config = OpenAiConfig::from_lookup(vars(&[
@@ -1400,10 +1176,7 @@ mod tests {
             ("IGNY8_AI_IMAGE_MODEL", "i"),
         ]))
         .unwrap();
-        assert_eq!(
-            (config.chat_model.as_str(), config.image_model.as_str()),
-            ("m", "i")
-        );
+        assert_eq!((config.chat_model.as_str(), config.image_model.as_str()), ("m", "i"));
     }
 
     #[test]
@@ -1414,10 +1187,7 @@ mod tests {
         assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(2)));
         headers.insert(RETRY_AFTER, "3600".parse().unwrap());
         assert_eq!(parse_retry_after(&headers), Some(MAX_RETRY_AFTER));
-        headers.insert(
-            RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
+        headers.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
         assert_eq!(parse_retry_after(&headers), None);
     }
 

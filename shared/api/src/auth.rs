@@ -6,8 +6,8 @@
 use std::str::FromStr;
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -114,7 +114,14 @@ pub enum TokenError {
 }
 
 /// Signs an HS256 token for local use (`igny8 token`).
-pub fn mint_token(secret: &[u8], subject: &str, account: &AccountId, role: Role, now_s: u64, ttl_s: u64) -> Result<String, TokenError> {
+pub fn mint_token(
+    secret: &[u8],
+    subject: &str,
+    account: &AccountId,
+    role: Role,
+    now_s: u64,
+    ttl_s: u64,
+) -> Result<String, TokenError> {
     let claims = Claims { sub: subject.to_owned(), account: account.to_string(), role, exp: now_s + ttl_s, iat: now_s };
     Ok(encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))?)
 }
@@ -157,7 +164,8 @@ impl Caller {
 }
 
 fn caller_from(subject: String, account: &str, role: Role, parts: &Parts) -> Result<Caller, ApiError> {
-    let own = AccountId::from_str(account).map_err(|_| ApiError::unauthorized("the token's account claim is not an account id"))?;
+    let own = AccountId::from_str(account)
+        .map_err(|_| ApiError::unauthorized("the token's account claim is not an account id"))?;
     let acting = match parts.headers.get(ACCOUNT_HEADER) {
         None => own,
         Some(value) => {
@@ -183,7 +191,8 @@ pub fn authenticate(mode: &AuthMode, parts: &Parts) -> Result<Caller, ApiError> 
                 .extensions
                 .get::<VerifiedClaims>()
                 .ok_or_else(|| ApiError::unauthorized("no verified claims on the request"))?;
-            let role = claims.role.parse().map_err(|_| ApiError::unauthorized("the token's role claim is not a role"))?;
+            let role =
+                claims.role.parse().map_err(|_| ApiError::unauthorized("the token's role claim is not a role"))?;
             caller_from(claims.subject.clone(), &claims.account, role, parts)
         }
         AuthMode::Hs256 { secret } => {
@@ -253,7 +262,10 @@ mod tests {
         let caller = authenticate(&mode, &parts(Some(&format!("Bearer {token}")), None)).expect("valid");
         assert_eq!((caller.account, caller.role), (account(1), Role::Editor));
         let forged = mint_token(b"other", "u1", &account(1), Role::Admin, now, 600).expect("mint");
-        assert_eq!(authenticate(&mode, &parts(Some(&format!("Bearer {forged}")), None)).expect_err("forged").code, "unauthorized");
+        assert_eq!(
+            authenticate(&mode, &parts(Some(&format!("Bearer {forged}")), None)).expect_err("forged").code,
+            "unauthorized"
+        );
         let expired = mint_token(b"s3cret", "u1", &account(1), Role::Editor, now - 7200, 600).expect("mint");
         assert!(authenticate(&mode, &parts(Some(&format!("Bearer {expired}")), None)).is_err());
         assert!(authenticate(&mode, &parts(None, None)).is_err());
@@ -276,7 +288,11 @@ mod tests {
     fn gateway_mode_reads_the_verified_claims() {
         let mut p = parts(None, None);
         assert!(authenticate(&AuthMode::Gateway, &p).is_err());
-        p.extensions.insert(VerifiedClaims { subject: "u".into(), account: account(3).to_string(), role: "viewer".into() });
+        p.extensions.insert(VerifiedClaims {
+            subject: "u".into(),
+            account: account(3).to_string(),
+            role: "viewer".into(),
+        });
         let caller = authenticate(&AuthMode::Gateway, &p).expect("claims");
         assert_eq!((caller.account.clone(), caller.role), (account(3), Role::Viewer));
         assert!(caller.require_editor().is_err());

@@ -157,12 +157,18 @@ impl From<CreditError> for ApiError {
         match e {
             CreditError::InvalidAmount(_) => Self::invalid_field("amount", detail),
             CreditError::InvalidUnits(_) => Self::invalid_field("units", detail),
-            CreditError::UnknownOperation(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_operation", detail),
+            CreditError::UnknownOperation(_) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_operation", detail)
+            }
             CreditError::AccountNotFound(_) => Self::not_found("account"),
-            CreditError::InsufficientCredits { .. } => Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_credits", detail),
+            CreditError::InsufficientCredits { .. } => {
+                Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_credits", detail)
+            }
             CreditError::HoldNotFound(_) => Self::not_found("hold"),
             CreditError::HoldClosed { .. } => Self::new(StatusCode::CONFLICT, "hold_closed", detail),
-            CreditError::KeyReused { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", detail),
+            CreditError::KeyReused { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", detail)
+            }
             CreditError::InvalidKey => Self::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", detail),
             CreditError::Contended { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "contended", detail),
             CreditError::Repo(r) => r.into(),
@@ -186,7 +192,9 @@ impl From<AutomationError> for ApiError {
             }
             AutomationError::AlreadyRunning { .. } => Self::new(StatusCode::CONFLICT, "run_already_active", detail),
             AutomationError::InvalidState { .. } => Self::new(StatusCode::CONFLICT, "invalid_state", detail),
-            AutomationError::Invalid(reason) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", reason),
+            AutomationError::Invalid(reason) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", reason)
+            }
             AutomationError::Credits(c) => c.into(),
             AutomationError::Repo(r) => r.into(),
             AutomationError::Blob(b) => b.into(),
@@ -216,7 +224,10 @@ impl From<ImportError> for ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 code: "validation_failed",
                 detail,
-                errors: rows.into_iter().map(|r| FieldError { field: format!("line {}", r.line), message: r.message }).collect(),
+                errors: rows
+                    .into_iter()
+                    .map(|r| FieldError { field: format!("line {}", r.line), message: r.message })
+                    .collect(),
             },
             ImportError::Repo(r) => r.into(),
         }
@@ -245,7 +256,10 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonSyntaxError(e) => Self::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text()),
             JsonRejection::JsonDataError(e) => {
                 let text = e.body_text();
-                Self { errors: vec![FieldError { field: "body".into(), message: text.clone() }], ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", text) }
+                Self {
+                    errors: vec![FieldError { field: "body".into(), message: text.clone() }],
+                    ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", text)
+                }
             }
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => body_too_large(),
             other => Self::new(StatusCode::BAD_REQUEST, "invalid_body", other.body_text()),
@@ -255,13 +269,20 @@ impl From<JsonRejection> for ApiError {
 
 /// 413: the body is over the router's limit.
 pub fn body_too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is larger than {} bytes", super::BODY_LIMIT))
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the body is larger than {} bytes", super::BODY_LIMIT),
+    )
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         let text = rejection.body_text();
-        Self { errors: vec![FieldError { field: "query".into(), message: text.clone() }], ..Self::new(StatusCode::BAD_REQUEST, "invalid_query", text) }
+        Self {
+            errors: vec![FieldError { field: "query".into(), message: text.clone() }],
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_query", text)
+        }
     }
 }
 

@@ -55,7 +55,9 @@ fn valid_key(key: &str) -> bool {
 
 fn replay(item: &Item) -> Result<Response, ApiError> {
     let status = item.get("status").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok());
-    let status = status.and_then(|s| StatusCode::from_u16(s).ok()).ok_or_else(|| ApiError::internal("stored response has no status"))?;
+    let status = status
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or_else(|| ApiError::internal("stored response has no status"))?;
     let body = item
         .get("body")
         .and_then(Value::as_str)
@@ -82,7 +84,11 @@ async fn serve(state: ApiState, request: Request, next: Next) -> Result<Response
         return Ok(next.run(request).await);
     };
     let key = raw.to_str().ok().map(str::trim).filter(|k| valid_key(k)).map(str::to_owned).ok_or_else(|| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters")
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )
     })?;
     let (mut parts, body) = request.into_parts();
     let Ok(caller) = authenticate(&state.auth, &parts) else {
@@ -108,7 +114,11 @@ async fn serve(state: ApiState, request: Request, next: Next) -> Result<Response
         Ok(()) => {}
         Err(StoreError::ConditionFailed(_)) => {
             let first = store.get(&id).await?.ok_or_else(|| {
-                ApiError::new(StatusCode::CONFLICT, "idempotency_in_progress", "the first request with this key is still being served; retry")
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "idempotency_in_progress",
+                    "the first request with this key is still being served; retry",
+                )
             })?;
             let started = first.get("created_ms").and_then(Value::as_i64).unwrap_or(now);
             // Stores without TTL deletion (SQLite, emulators) keep expired records: past

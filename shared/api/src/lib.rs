@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use igny8_core::automation::AutomationService;
-use igny8_core::Services;
 use igny8_core::planner::{KeywordImporter, SiteRecords};
+use igny8_core::Services;
 
 pub use auth::{mint_token, AuthMode, Caller, Claims, Role, VerifiedClaims};
 pub use error::{ApiError, Problem};
@@ -170,7 +170,10 @@ pub fn router(state: ApiState) -> Router {
         .merge(routes::automation::routes())
         .merge(routes::planner::routes())
         .merge(routes::billing::routes())
-        .route("/v1/sites/{site_id}/runs", post(routes::automation::start_run).layer(idempotent()).get(routes::automation::list_runs))
+        .route(
+            "/v1/sites/{site_id}/runs",
+            post(routes::automation::start_run).layer(idempotent()).get(routes::automation::list_runs),
+        )
         .route("/v1/billing/credits", post(routes::billing::add_credits).layer(idempotent()))
         .route("/openapi.json", get(openapi::serve))
         .route_layer(from_fn(logging::name_route))

@@ -57,56 +57,20 @@ const OPS: &[(&str, Op, Family)] = &[
     ("StringEquals", Op::StringEquals, Family::String),
     ("StringLessThan", Op::StringLessThan, Family::String),
     ("StringGreaterThan", Op::StringGreaterThan, Family::String),
-    (
-        "StringLessThanEquals",
-        Op::StringLessThanEquals,
-        Family::String,
-    ),
-    (
-        "StringGreaterThanEquals",
-        Op::StringGreaterThanEquals,
-        Family::String,
-    ),
+    ("StringLessThanEquals", Op::StringLessThanEquals, Family::String),
+    ("StringGreaterThanEquals", Op::StringGreaterThanEquals, Family::String),
     ("StringMatches", Op::StringMatches, Family::String),
     ("NumericEquals", Op::NumericEquals, Family::Numeric),
     ("NumericLessThan", Op::NumericLessThan, Family::Numeric),
-    (
-        "NumericGreaterThan",
-        Op::NumericGreaterThan,
-        Family::Numeric,
-    ),
-    (
-        "NumericLessThanEquals",
-        Op::NumericLessThanEquals,
-        Family::Numeric,
-    ),
-    (
-        "NumericGreaterThanEquals",
-        Op::NumericGreaterThanEquals,
-        Family::Numeric,
-    ),
+    ("NumericGreaterThan", Op::NumericGreaterThan, Family::Numeric),
+    ("NumericLessThanEquals", Op::NumericLessThanEquals, Family::Numeric),
+    ("NumericGreaterThanEquals", Op::NumericGreaterThanEquals, Family::Numeric),
     ("BooleanEquals", Op::BooleanEquals, Family::Boolean),
     ("TimestampEquals", Op::TimestampEquals, Family::Timestamp),
-    (
-        "TimestampLessThan",
-        Op::TimestampLessThan,
-        Family::Timestamp,
-    ),
-    (
-        "TimestampGreaterThan",
-        Op::TimestampGreaterThan,
-        Family::Timestamp,
-    ),
-    (
-        "TimestampLessThanEquals",
-        Op::TimestampLessThanEquals,
-        Family::Timestamp,
-    ),
-    (
-        "TimestampGreaterThanEquals",
-        Op::TimestampGreaterThanEquals,
-        Family::Timestamp,
-    ),
+    ("TimestampLessThan", Op::TimestampLessThan, Family::Timestamp),
+    ("TimestampGreaterThan", Op::TimestampGreaterThan, Family::Timestamp),
+    ("TimestampLessThanEquals", Op::TimestampLessThanEquals, Family::Timestamp),
+    ("TimestampGreaterThanEquals", Op::TimestampGreaterThanEquals, Family::Timestamp),
     ("IsPresent", Op::IsPresent, Family::Test),
     ("IsNull", Op::IsNull, Family::Test),
     ("IsString", Op::IsString, Family::Test),
@@ -130,11 +94,7 @@ pub(crate) enum Expr {
     And(Vec<Expr>),
     Or(Vec<Expr>),
     Not(Box<Expr>),
-    Compare {
-        variable: Path,
-        op: Op,
-        operand: Operand,
-    },
+    Compare { variable: Path, op: Op, operand: Operand },
 }
 
 /// A top-level rule: an expression and where to go when it holds.
@@ -146,9 +106,7 @@ pub(crate) struct Rule {
 
 /// Parses one top-level rule (which must have `Next`).
 pub(crate) fn parse_rule(value: &Value) -> Result<Rule, String> {
-    let obj = value
-        .as_object()
-        .ok_or("each Choices entry must be an object")?;
+    let obj = value.as_object().ok_or("each Choices entry must be an object")?;
     let next = match obj.get("Next") {
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err("a choice rule's `Next` must be a string".into()),
@@ -159,38 +117,28 @@ pub(crate) fn parse_rule(value: &Value) -> Result<Rule, String> {
 }
 
 fn parse_expr(obj: &Map<String, Value>, top: bool) -> Result<Expr, String> {
-    let keys: Vec<&str> = obj
-        .keys()
-        .map(String::as_str)
-        .filter(|k| *k != "Comment" && !(top && *k == "Next"))
-        .collect();
+    let keys: Vec<&str> =
+        obj.keys().map(String::as_str).filter(|k| *k != "Comment" && !(top && *k == "Next")).collect();
     if !top && obj.contains_key("Next") {
         return Err("`Next` is only allowed on a top-level choice rule".into());
     }
     let nested = |v: &Value| -> Result<Expr, String> {
-        v.as_object()
-            .ok_or_else(|| "nested rules must be objects".to_string())
-            .and_then(|o| parse_expr(o, false))
+        v.as_object().ok_or_else(|| "nested rules must be objects".to_string()).and_then(|o| parse_expr(o, false))
     };
     for combinator in ["And", "Or", "Not"] {
         if let Some(v) = obj.get(combinator) {
             if keys.len() != 1 {
-                return Err(format!(
-                    "a rule with `{combinator}` must have no other condition fields"
-                ));
+                return Err(format!("a rule with `{combinator}` must have no other condition fields"));
             }
             return match combinator {
                 "Not" => Ok(Expr::Not(Box::new(nested(v)?))),
                 _ => {
-                    let items = v.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
-                        format!("`{combinator}` must be a non-empty array of rules")
-                    })?;
+                    let items = v
+                        .as_array()
+                        .filter(|a| !a.is_empty())
+                        .ok_or_else(|| format!("`{combinator}` must be a non-empty array of rules"))?;
                     let exprs = items.iter().map(nested).collect::<Result<Vec<_>, _>>()?;
-                    Ok(if combinator == "And" {
-                        Expr::And(exprs)
-                    } else {
-                        Expr::Or(exprs)
-                    })
+                    Ok(if combinator == "And" { Expr::And(exprs) } else { Expr::Or(exprs) })
                 }
             };
         }
@@ -205,20 +153,15 @@ fn parse_expr(obj: &Map<String, Value>, top: bool) -> Result<Expr, String> {
         return Err(if ops.is_empty() {
             "a comparison rule has no comparison operator".to_string()
         } else {
-            format!(
-                "a comparison rule must have exactly one operator, found {}",
-                ops.join(", ")
-            )
+            format!("a comparison rule must have exactly one operator, found {}", ops.join(", "))
         });
     };
     let (base, is_path) = match op_name.strip_suffix("Path") {
         Some(b) if OPS.iter().any(|(n, _, f)| *n == b && *f != Family::Test) => (b, true),
         _ => (*op_name, false),
     };
-    let &(_, op, family) = OPS
-        .iter()
-        .find(|(n, _, _)| *n == base)
-        .ok_or_else(|| format!("unknown comparison operator `{op_name}`"))?;
+    let &(_, op, family) =
+        OPS.iter().find(|(n, _, _)| *n == base).ok_or_else(|| format!("unknown comparison operator `{op_name}`"))?;
     let value = &obj[*op_name];
     let operand = if is_path {
         let Value::String(p) = value else {
@@ -233,17 +176,11 @@ fn parse_expr(obj: &Map<String, Value>, top: bool) -> Result<Expr, String> {
             Family::Timestamp => value.as_str().is_some_and(|s| parse_ts(s).is_some()),
         };
         if !ok {
-            return Err(format!(
-                "`{op_name}` has a value of the wrong type: {value}"
-            ));
+            return Err(format!("`{op_name}` has a value of the wrong type: {value}"));
         }
         Operand::Literal(value.clone())
     };
-    Ok(Expr::Compare {
-        variable,
-        op,
-        operand,
-    })
+    Ok(Expr::Compare { variable, op, operand })
 }
 
 fn parse_ts(s: &str) -> Option<OffsetDateTime> {
@@ -314,11 +251,7 @@ impl Expr {
                 Ok(false)
             }
             Expr::Not(e) => Ok(!e.eval(input)?),
-            Expr::Compare {
-                variable,
-                op,
-                operand,
-            } => compare(variable, *op, operand, input),
+            Expr::Compare { variable, op, operand } => compare(variable, *op, operand, input),
         }
     }
 }
@@ -342,14 +275,7 @@ fn compare(variable: &Path, op: Op, operand: &Operand, input: &Value) -> Result<
         Op::IsString => return Ok(test(matches!(var, Some(Value::String(_))))),
         Op::IsNumeric => return Ok(test(matches!(var, Some(Value::Number(_))))),
         Op::IsBoolean => return Ok(test(matches!(var, Some(Value::Bool(_))))),
-        Op::IsTimestamp => {
-            return Ok(test(
-                var.as_ref()
-                    .and_then(Value::as_str)
-                    .and_then(parse_ts)
-                    .is_some(),
-            ))
-        }
+        Op::IsTimestamp => return Ok(test(var.as_ref().and_then(Value::as_str).and_then(parse_ts).is_some())),
         _ => {}
     }
     let var = var.ok_or_else(|| {
@@ -367,10 +293,7 @@ fn compare(variable: &Path, op: Op, operand: &Operand, input: &Value) -> Result<
         (Some(a), Some(b)) if var.is_number() && expected.is_number() => a.partial_cmp(&b),
         _ => None,
     };
-    let ts_cmp = || match (
-        var.as_str().and_then(parse_ts),
-        expected.as_str().and_then(parse_ts),
-    ) {
+    let ts_cmp = || match (var.as_str().and_then(parse_ts), expected.as_str().and_then(parse_ts)) {
         (Some(a), Some(b)) => Some(a.cmp(&b)),
         _ => None,
     };
@@ -397,12 +320,7 @@ fn compare(variable: &Path, op: Op, operand: &Operand, input: &Value) -> Result<
         Op::TimestampGreaterThan => ordered(ts_cmp(), Ordering::is_gt),
         Op::TimestampLessThanEquals => ordered(ts_cmp(), Ordering::is_le),
         Op::TimestampGreaterThanEquals => ordered(ts_cmp(), Ordering::is_ge),
-        Op::IsPresent
-        | Op::IsNull
-        | Op::IsString
-        | Op::IsNumeric
-        | Op::IsBoolean
-        | Op::IsTimestamp => false,
+        Op::IsPresent | Op::IsNull | Op::IsString | Op::IsNumeric | Op::IsBoolean | Op::IsTimestamp => false,
     })
 }
 
@@ -420,176 +338,62 @@ mod tests {
     #[test]
     fn string_operators() {
         let input = json!({"s": "stage_content", "o": "stage_content", "b": "b"});
-        assert!(holds(
-            json!({"Variable": "$.s", "StringEquals": "stage_content"}),
-            input.clone()
-        ));
-        assert!(!holds(
-            json!({"Variable": "$.s", "StringEquals": "x"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.s", "StringEqualsPath": "$.o"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.b", "StringLessThan": "c"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.b", "StringGreaterThan": "a"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.b", "StringLessThanEquals": "b"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.b", "StringGreaterThanEquals": "b"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.b", "StringLessThanPath": "$.s"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.s", "StringMatches": "stage_*"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.s", "StringMatches": "*_con*t"}),
-            input.clone()
-        ));
-        assert!(!holds(
-            json!({"Variable": "$.s", "StringMatches": "stage"}),
-            input.clone()
-        ));
+        assert!(holds(json!({"Variable": "$.s", "StringEquals": "stage_content"}), input.clone()));
+        assert!(!holds(json!({"Variable": "$.s", "StringEquals": "x"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.s", "StringEqualsPath": "$.o"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.b", "StringLessThan": "c"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.b", "StringGreaterThan": "a"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.b", "StringLessThanEquals": "b"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.b", "StringGreaterThanEquals": "b"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.b", "StringLessThanPath": "$.s"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.s", "StringMatches": "stage_*"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.s", "StringMatches": "*_con*t"}), input.clone()));
+        assert!(!holds(json!({"Variable": "$.s", "StringMatches": "stage"}), input.clone()));
         assert!(glob_matches("a\\*b", "a*b"));
         assert!(!glob_matches("a\\*b", "axb"));
         // type mismatch is false, not an error
-        assert!(!holds(
-            json!({"Variable": "$.n", "StringEquals": "1"}),
-            json!({"n": 1})
-        ));
+        assert!(!holds(json!({"Variable": "$.n", "StringEquals": "1"}), json!({"n": 1})));
     }
 
     #[test]
     fn numeric_and_boolean_operators() {
         let input = json!({"n": 5, "m": 5.0, "big": 7, "t": true});
-        assert!(holds(
-            json!({"Variable": "$.n", "NumericEquals": 5}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.n", "NumericEqualsPath": "$.m"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.n", "NumericLessThan": 5.5}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.n", "NumericGreaterThan": 4}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.n", "NumericLessThanEquals": 5}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.n", "NumericGreaterThanEquals": 5}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.n", "NumericLessThanPath": "$.big"}),
-            input.clone()
-        ));
-        assert!(!holds(
-            json!({"Variable": "$.n", "NumericGreaterThanPath": "$.big"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.t", "BooleanEquals": true}),
-            input.clone()
-        ));
-        assert!(!holds(
-            json!({"Variable": "$.n", "BooleanEquals": true}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.t", "BooleanEqualsPath": "$.t"}),
-            input
-        ));
+        assert!(holds(json!({"Variable": "$.n", "NumericEquals": 5}), input.clone()));
+        assert!(holds(json!({"Variable": "$.n", "NumericEqualsPath": "$.m"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.n", "NumericLessThan": 5.5}), input.clone()));
+        assert!(holds(json!({"Variable": "$.n", "NumericGreaterThan": 4}), input.clone()));
+        assert!(holds(json!({"Variable": "$.n", "NumericLessThanEquals": 5}), input.clone()));
+        assert!(holds(json!({"Variable": "$.n", "NumericGreaterThanEquals": 5}), input.clone()));
+        assert!(holds(json!({"Variable": "$.n", "NumericLessThanPath": "$.big"}), input.clone()));
+        assert!(!holds(json!({"Variable": "$.n", "NumericGreaterThanPath": "$.big"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.t", "BooleanEquals": true}), input.clone()));
+        assert!(!holds(json!({"Variable": "$.n", "BooleanEquals": true}), input.clone()));
+        assert!(holds(json!({"Variable": "$.t", "BooleanEqualsPath": "$.t"}), input));
     }
 
     #[test]
     fn timestamp_operators() {
         let input = json!({"a": "2026-01-01T00:00:00Z", "b": "2026-01-01T01:00:00+01:00", "c": "2026-06-01T00:00:00Z"});
-        assert!(holds(
-            json!({"Variable": "$.a", "TimestampEquals": "2026-01-01T00:00:00Z"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.a", "TimestampEqualsPath": "$.b"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.a", "TimestampLessThanPath": "$.c"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.c", "TimestampGreaterThan": "2026-01-01T00:00:00Z"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.a", "TimestampLessThanEquals": "2026-01-01T00:00:00Z"}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.a", "TimestampGreaterThanEquals": "2025-01-01T00:00:00Z"}),
-            input.clone()
-        ));
-        assert!(!holds(
-            json!({"Variable": "$.x", "TimestampLessThan": "2026-01-01T00:00:00Z"}),
-            json!({"x": "nope"})
-        ));
+        assert!(holds(json!({"Variable": "$.a", "TimestampEquals": "2026-01-01T00:00:00Z"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.a", "TimestampEqualsPath": "$.b"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.a", "TimestampLessThanPath": "$.c"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.c", "TimestampGreaterThan": "2026-01-01T00:00:00Z"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.a", "TimestampLessThanEquals": "2026-01-01T00:00:00Z"}), input.clone()));
+        assert!(holds(json!({"Variable": "$.a", "TimestampGreaterThanEquals": "2025-01-01T00:00:00Z"}), input.clone()));
+        assert!(!holds(json!({"Variable": "$.x", "TimestampLessThan": "2026-01-01T00:00:00Z"}), json!({"x": "nope"})));
     }
 
     #[test]
     fn type_tests_and_combinators() {
         let input = json!({"s": "x", "n": 1, "b": false, "z": null, "ts": "2026-01-01T00:00:00Z"});
-        assert!(holds(
-            json!({"Variable": "$.s", "IsPresent": true}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.missing", "IsPresent": false}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.z", "IsNull": true}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.s", "IsString": true}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.n", "IsNumeric": true}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.b", "IsBoolean": true}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.ts", "IsTimestamp": true}),
-            input.clone()
-        ));
-        assert!(holds(
-            json!({"Variable": "$.s", "IsTimestamp": false}),
-            input.clone()
-        ));
+        assert!(holds(json!({"Variable": "$.s", "IsPresent": true}), input.clone()));
+        assert!(holds(json!({"Variable": "$.missing", "IsPresent": false}), input.clone()));
+        assert!(holds(json!({"Variable": "$.z", "IsNull": true}), input.clone()));
+        assert!(holds(json!({"Variable": "$.s", "IsString": true}), input.clone()));
+        assert!(holds(json!({"Variable": "$.n", "IsNumeric": true}), input.clone()));
+        assert!(holds(json!({"Variable": "$.b", "IsBoolean": true}), input.clone()));
+        assert!(holds(json!({"Variable": "$.ts", "IsTimestamp": true}), input.clone()));
+        assert!(holds(json!({"Variable": "$.s", "IsTimestamp": false}), input.clone()));
         assert!(holds(
             json!({"And": [{"Variable": "$.n", "NumericEquals": 1}, {"Not": {"Variable": "$.b", "BooleanEquals": true}}]}),
             input.clone()
@@ -598,20 +402,13 @@ mod tests {
             json!({"Or": [{"Variable": "$.n", "NumericEquals": 2}, {"Variable": "$.s", "StringEquals": "x"}]}),
             input.clone()
         ));
-        assert!(!holds(
-            json!({"Not": {"Variable": "$.s", "IsPresent": true}}),
-            input
-        ));
+        assert!(!holds(json!({"Not": {"Variable": "$.s", "IsPresent": true}}), input));
     }
 
     #[test]
     fn absent_variable_is_a_runtime_error() {
-        let rule =
-            parse_rule(&json!({"Variable": "$.nope", "StringEquals": "a", "Next": "X"})).unwrap();
-        assert_eq!(
-            rule.expr.eval(&json!({})).unwrap_err().error,
-            "States.Runtime"
-        );
+        let rule = parse_rule(&json!({"Variable": "$.nope", "StringEquals": "a", "Next": "X"})).unwrap();
+        assert_eq!(rule.expr.eval(&json!({})).unwrap_err().error, "States.Runtime");
     }
 
     #[test]
@@ -622,9 +419,6 @@ mod tests {
         assert!(parse_rule(&json!({"StringEquals": "a", "Next": "X"})).is_err());
         assert!(parse_rule(&json!({"And": [], "Next": "X"})).is_err());
         assert!(parse_rule(&json!({"Variable": "$.a", "IsNullPath": "$.b", "Next": "X"})).is_err());
-        assert!(parse_rule(
-            &json!({"Variable": "$.a", "TimestampEquals": "yesterday", "Next": "X"})
-        )
-        .is_err());
+        assert!(parse_rule(&json!({"Variable": "$.a", "TimestampEquals": "yesterday", "Next": "X"})).is_err());
     }
 }

@@ -66,35 +66,14 @@ pub(crate) struct State {
 /// What a state does, per `Type`.
 #[derive(Debug)]
 pub(crate) enum StateKind {
-    Pass {
-        result: Option<Value>,
-    },
-    Task {
-        resource: String,
-        timeout: Option<NumberOrPath>,
-        heartbeat: Option<NumberOrPath>,
-    },
-    Choice {
-        rules: Vec<Rule>,
-        default: Option<String>,
-    },
+    Pass { result: Option<Value> },
+    Task { resource: String, timeout: Option<NumberOrPath>, heartbeat: Option<NumberOrPath> },
+    Choice { rules: Vec<Rule>, default: Option<String> },
     Wait(WaitFor),
     Succeed,
-    Fail {
-        error: Option<String>,
-        cause: Option<String>,
-        error_path: Option<Path>,
-        cause_path: Option<Path>,
-    },
-    Parallel {
-        branches: Vec<Arc<Machine>>,
-    },
-    Map {
-        processor: Arc<Machine>,
-        items_path: PathField,
-        item_selector: Option<Template>,
-        max_concurrency: usize,
-    },
+    Fail { error: Option<String>, cause: Option<String>, error_path: Option<Path>, cause_path: Option<Path> },
+    Parallel { branches: Vec<Arc<Machine>> },
+    Map { processor: Arc<Machine>, items_path: PathField, item_selector: Option<Template>, max_concurrency: usize },
 }
 
 /// A number of seconds written literally or read from the input.
@@ -216,13 +195,8 @@ impl Definition {
     /// Parses and validates a definition.
     pub fn parse(json: &str) -> Result<Definition, AslError> {
         let value: Value = serde_json::from_str(json).map_err(|e| AslError::Json(e.to_string()))?;
-        let obj = value
-            .as_object()
-            .ok_or_else(|| AslError::Json("the top level must be an object".to_string()))?;
-        let machine_err = |message: String| AslError::Machine {
-            scope: String::new(),
-            message,
-        };
+        let obj = value.as_object().ok_or_else(|| AslError::Json("the top level must be an object".to_string()))?;
+        let machine_err = |message: String| AslError::Machine { scope: String::new(), message };
         for key in obj.keys() {
             if !matches!(
                 key.as_str(),
@@ -233,28 +207,20 @@ impl Definition {
         }
         if let Some(lang) = obj.get("QueryLanguage") {
             if lang != "JSONPath" {
-                return Err(machine_err(format!(
-                    "QueryLanguage {lang} is not supported (only JSONPath)"
-                )));
+                return Err(machine_err(format!("QueryLanguage {lang} is not supported (only JSONPath)")));
             }
         }
-        let timeout_seconds =
-            match obj.get("TimeoutSeconds") {
-                None => None,
-                Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-                    machine_err("TimeoutSeconds must be a positive integer".into())
-                })?),
-            };
-        let comment = obj
-            .get("Comment")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let timeout_seconds = match obj.get("TimeoutSeconds") {
+            None => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| machine_err("TimeoutSeconds must be a positive integer".into()))?,
+            ),
+        };
+        let comment = obj.get("Comment").and_then(Value::as_str).map(str::to_string);
         let machine = parse_machine(obj, "")?;
-        Ok(Definition {
-            machine: Arc::new(machine),
-            timeout_seconds,
-            comment,
-        })
+        Ok(Definition { machine: Arc::new(machine), timeout_seconds, comment })
     }
 
     /// Replaces every `${Name}` placeholder with its value (as SAM's
@@ -271,13 +237,10 @@ impl Definition {
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
-            let end = after.find('}').ok_or_else(|| {
-                AslError::UnresolvedSubstitution(after.chars().take(40).collect())
-            })?;
+            let end =
+                after.find('}').ok_or_else(|| AslError::UnresolvedSubstitution(after.chars().take(40).collect()))?;
             let name = &after[..end];
-            let value = substitutions
-                .get(name)
-                .ok_or_else(|| AslError::UnresolvedSubstitution(name.to_string()))?;
+            let value = substitutions.get(name).ok_or_else(|| AslError::UnresolvedSubstitution(name.to_string()))?;
             out.push_str(value);
             rest = &after[end + 1..];
         }
@@ -309,10 +272,7 @@ impl Definition {
 }
 
 fn parse_machine(obj: &Map<String, Value>, scope: &str) -> Result<Machine, AslError> {
-    let machine_err = |message: String| AslError::Machine {
-        scope: scope.to_string(),
-        message,
-    };
+    let machine_err = |message: String| AslError::Machine { scope: scope.to_string(), message };
     let start_at = match obj.get("StartAt") {
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err(machine_err("StartAt must be a string".into())),
@@ -353,11 +313,7 @@ fn parse_machine(obj: &Map<String, Value>, scope: &str) -> Result<Machine, AslEr
             queue.push_back(target);
         }
     }
-    let mut unreachable: Vec<&str> = states
-        .keys()
-        .map(String::as_str)
-        .filter(|n| !seen.contains(n))
-        .collect();
+    let mut unreachable: Vec<&str> = states.keys().map(String::as_str).filter(|n| !seen.contains(n)).collect();
     unreachable.sort_unstable();
     if let Some(first) = unreachable.first() {
         return Err(AslError::State {
@@ -386,29 +342,20 @@ fn targets(state: &State) -> Vec<(&'static str, &str)> {
 }
 
 fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError> {
-    let err = |message: String| AslError::State {
-        state: name.to_string(),
-        scope: scope.to_string(),
-        message,
-    };
+    let err = |message: String| AslError::State { state: name.to_string(), scope: scope.to_string(), message };
     if name.is_empty() || name.chars().count() > 80 {
         return Err(err("a state name must have 1 to 80 characters".into()));
     }
-    let obj = body
-        .as_object()
-        .ok_or_else(|| err("the state must be an object".into()))?;
+    let obj = body.as_object().ok_or_else(|| err("the state must be an object".into()))?;
     let kind_name = match obj.get("Type") {
         Some(Value::String(s)) => s.as_str(),
         Some(_) => return Err(err("Type must be a string".into())),
         None => return Err(err("Type is missing".into())),
     };
-    let allowed =
-        allowed_fields(kind_name).ok_or_else(|| err(format!("unknown Type `{kind_name}`")))?;
+    let allowed = allowed_fields(kind_name).ok_or_else(|| err(format!("unknown Type `{kind_name}`")))?;
     for key in obj.keys() {
         if !allowed.contains(&key.as_str()) {
-            return Err(err(format!(
-                "field `{key}` is not allowed in a {kind_name} state"
-            )));
+            return Err(err(format!("field `{key}` is not allowed in a {kind_name} state")));
         }
     }
 
@@ -424,14 +371,8 @@ fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError>
             None => Ok(PathField::Default),
             Some(Value::Null) => Ok(PathField::Null),
             Some(Value::String(s)) => {
-                let parsed = if reference {
-                    Path::parse_reference(s)
-                } else {
-                    Path::parse(s)
-                };
-                parsed
-                    .map(PathField::Path)
-                    .map_err(|e| err(format!("{field}: {e}")))
+                let parsed = if reference { Path::parse_reference(s) } else { Path::parse(s) };
+                parsed.map(PathField::Path).map_err(|e| err(format!("{field}: {e}")))
             }
             Some(_) => Err(err(format!("{field} must be a path string or null"))),
         }
@@ -448,17 +389,14 @@ fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError>
     };
     let seconds_field = |field: &str| -> Result<Option<NumberOrPath>, AslError> {
         if let Some(v) = obj.get(field) {
-            let n = v
-                .as_u64()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| err(format!("{field} must be a positive integer")))?;
+            let n = v.as_u64().filter(|n| *n > 0).ok_or_else(|| err(format!("{field} must be a positive integer")))?;
             return Ok(Some(NumberOrPath::Seconds(n as f64)));
         }
         match obj.get(&format!("{field}Path")) {
             None => Ok(None),
-            Some(Value::String(s)) => Path::parse(s)
-                .map(|p| Some(NumberOrPath::Path(p)))
-                .map_err(|e| err(format!("{field}Path: {e}"))),
+            Some(Value::String(s)) => {
+                Path::parse(s).map(|p| Some(NumberOrPath::Path(p))).map_err(|e| err(format!("{field}Path: {e}")))
+            }
             Some(_) => Err(err(format!("{field}Path must be a path string"))),
         }
     };
@@ -479,56 +417,37 @@ fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError>
     }
 
     let kind = match kind_name {
-        "Pass" => StateKind::Pass {
-            result: obj.get("Result").cloned(),
-        },
+        "Pass" => StateKind::Pass { result: obj.get("Result").cloned() },
         "Task" => {
             let resource = string_field("Resource")?
                 .filter(|r| !r.is_empty())
                 .ok_or_else(|| err("a Task needs a Resource".into()))?;
             if obj.contains_key("TimeoutSeconds") && obj.contains_key("TimeoutSecondsPath") {
-                return Err(err(
-                    "TimeoutSeconds and TimeoutSecondsPath are exclusive".into()
-                ));
+                return Err(err("TimeoutSeconds and TimeoutSecondsPath are exclusive".into()));
             }
             if obj.contains_key("HeartbeatSeconds") && obj.contains_key("HeartbeatSecondsPath") {
-                return Err(err(
-                    "HeartbeatSeconds and HeartbeatSecondsPath are exclusive".into(),
-                ));
+                return Err(err("HeartbeatSeconds and HeartbeatSecondsPath are exclusive".into()));
             }
             let timeout = seconds_field("TimeoutSeconds")?;
             let heartbeat = seconds_field("HeartbeatSeconds")?;
-            if let (Some(NumberOrPath::Seconds(t)), Some(NumberOrPath::Seconds(h))) =
-                (&timeout, &heartbeat)
-            {
+            if let (Some(NumberOrPath::Seconds(t)), Some(NumberOrPath::Seconds(h))) = (&timeout, &heartbeat) {
                 if h >= t {
-                    return Err(err(
-                        "HeartbeatSeconds must be smaller than TimeoutSeconds".into()
-                    ));
+                    return Err(err("HeartbeatSeconds must be smaller than TimeoutSeconds".into()));
                 }
             }
-            StateKind::Task {
-                resource,
-                timeout,
-                heartbeat,
-            }
+            StateKind::Task { resource, timeout, heartbeat }
         }
         "Choice" => {
             let rules = match obj.get("Choices") {
                 Some(Value::Array(a)) if !a.is_empty() => a
                     .iter()
                     .enumerate()
-                    .map(|(i, r)| {
-                        choice::parse_rule(r).map_err(|e| err(format!("Choices[{i}]: {e}")))
-                    })
+                    .map(|(i, r)| choice::parse_rule(r).map_err(|e| err(format!("Choices[{i}]: {e}"))))
                     .collect::<Result<Vec<_>, _>>()?,
                 Some(_) => return Err(err("Choices must be a non-empty array".into())),
                 None => return Err(err("a Choice state needs Choices".into())),
             };
-            StateKind::Choice {
-                rules,
-                default: string_field("Default")?,
-            }
+            StateKind::Choice { rules, default: string_field("Default")? }
         }
         "Wait" => {
             let given: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
@@ -537,7 +456,7 @@ fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError>
                 .collect();
             if given.len() != 1 {
                 return Err(err(
-                    "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath".into(),
+                    "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath".into()
                 ));
             }
             let v = &obj[given[0]];
@@ -548,9 +467,7 @@ fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError>
             };
             StateKind::Wait(match given[0] {
                 "Seconds" => WaitFor::Seconds(
-                    v.as_u64()
-                        .ok_or_else(|| err("Seconds must be a non-negative integer".into()))?
-                        as f64,
+                    v.as_u64().ok_or_else(|| err("Seconds must be a non-negative integer".into()))? as f64,
                 ),
                 "SecondsPath" => WaitFor::SecondsPath(as_path()?),
                 "Timestamp" => WaitFor::Timestamp(
@@ -564,9 +481,7 @@ fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError>
         "Succeed" => StateKind::Succeed,
         "Fail" => {
             let opt_path = |field: &str| -> Result<Option<Path>, AslError> {
-                string_field(field)?
-                    .map(|s| Path::parse(&s).map_err(|e| err(format!("{field}: {e}"))))
-                    .transpose()
+                string_field(field)?.map(|s| Path::parse(&s).map_err(|e| err(format!("{field}: {e}")))).transpose()
             };
             if obj.contains_key("Error") && obj.contains_key("ErrorPath") {
                 return Err(err("Error and ErrorPath are exclusive".into()));
@@ -584,17 +499,11 @@ fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError>
         "Parallel" => {
             let branches = match obj.get("Branches") {
                 Some(Value::Array(a)) if !a.is_empty() => a,
-                _ => {
-                    return Err(err(
-                        "a Parallel state needs a non-empty Branches array".into()
-                    ))
-                }
+                _ => return Err(err("a Parallel state needs a non-empty Branches array".into())),
             };
             let mut out = Vec::with_capacity(branches.len());
             for (i, b) in branches.iter().enumerate() {
-                let b = b
-                    .as_object()
-                    .ok_or_else(|| err(format!("Branches[{i}] must be an object")))?;
+                let b = b.as_object().ok_or_else(|| err(format!("Branches[{i}] must be an object")))?;
                 let inner_scope = format!("{scope} (Parallel `{name}` branch {i})");
                 out.push(Arc::new(parse_machine(b, &inner_scope)?));
             }
@@ -602,25 +511,14 @@ fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError>
         }
         "Map" => {
             let processor = match (obj.get("ItemProcessor"), obj.get("Iterator")) {
-                (Some(_), Some(_)) => {
-                    return Err(err("ItemProcessor and Iterator are exclusive".into()))
-                }
+                (Some(_), Some(_)) => return Err(err("ItemProcessor and Iterator are exclusive".into())),
                 (Some(Value::Object(p)), None) | (None, Some(Value::Object(p))) => p,
-                _ => {
-                    return Err(err(
-                        "a Map state needs an ItemProcessor (or Iterator) object".into(),
-                    ))
-                }
+                _ => return Err(err("a Map state needs an ItemProcessor (or Iterator) object".into())),
             };
             if let Some(config) = processor.get("ProcessorConfig") {
-                let mode = config
-                    .get("Mode")
-                    .and_then(Value::as_str)
-                    .unwrap_or("INLINE");
+                let mode = config.get("Mode").and_then(Value::as_str).unwrap_or("INLINE");
                 if mode != "INLINE" {
-                    return Err(err(format!(
-                        "ProcessorConfig Mode {mode} is not supported (only INLINE)"
-                    )));
+                    return Err(err(format!("ProcessorConfig Mode {mode} is not supported (only INLINE)")));
                 }
             }
             let mut processor = processor.clone();
@@ -628,9 +526,7 @@ fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError>
             let inner_scope = format!("{scope} (Map `{name}` processor)");
             let processor = Arc::new(parse_machine(&processor, &inner_scope)?);
             if obj.contains_key("ItemSelector") && obj.contains_key("Parameters") {
-                return Err(err(
-                    "ItemSelector and Parameters are exclusive in a Map state".into(),
-                ));
+                return Err(err("ItemSelector and Parameters are exclusive in a Map state".into()));
             }
             let item_selector = match template_field("ItemSelector")? {
                 Some(t) => Some(t),
@@ -643,12 +539,7 @@ fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError>
                     .and_then(|n| usize::try_from(n).ok())
                     .ok_or_else(|| err("MaxConcurrency must be a non-negative integer".into()))?,
             };
-            StateKind::Map {
-                processor,
-                items_path: path_field("ItemsPath", false)?,
-                item_selector,
-                max_concurrency,
-            }
+            StateKind::Map { processor, items_path: path_field("ItemsPath", false)?, item_selector, max_concurrency }
         }
         other => return Err(err(format!("unknown Type `{other}`"))),
     };
@@ -662,8 +553,7 @@ fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError>
             .collect::<Result<Vec<_>, _>>()?,
         Some(_) => return Err(err("Retry must be an array".into())),
     };
-    check_all_last(retry.iter().map(|r| &r.error_equals))
-        .map_err(|e| err(format!("Retry: {e}")))?;
+    check_all_last(retry.iter().map(|r| &r.error_equals)).map_err(|e| err(format!("Retry: {e}")))?;
     let catch = match obj.get("Catch") {
         None => Vec::new(),
         Some(Value::Array(a)) => a
@@ -673,19 +563,14 @@ fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError>
             .collect::<Result<Vec<_>, _>>()?,
         Some(_) => return Err(err("Catch must be an array".into())),
     };
-    check_all_last(catch.iter().map(|c| &c.error_equals))
-        .map_err(|e| err(format!("Catch: {e}")))?;
+    check_all_last(catch.iter().map(|c| &c.error_equals)).map_err(|e| err(format!("Catch: {e}")))?;
 
     let is_map = matches!(kind, StateKind::Map { .. });
     Ok(State {
         name: name.to_string(),
         input_path: path_field("InputPath", false)?,
         output_path: path_field("OutputPath", false)?,
-        parameters: if is_map {
-            None
-        } else {
-            template_field("Parameters")?
-        },
+        parameters: if is_map { None } else { template_field("Parameters")? },
         result_selector: template_field("ResultSelector")?,
         result_path: path_field("ResultPath", true)?,
         next: if end { None } else { next },
@@ -710,11 +595,7 @@ fn error_equals(obj: &Map<String, Value>) -> Result<Vec<String>, String> {
     match obj.get("ErrorEquals") {
         Some(Value::Array(a)) if !a.is_empty() => a
             .iter()
-            .map(|e| {
-                e.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| "ErrorEquals must hold strings".to_string())
-            })
+            .map(|e| e.as_str().map(str::to_string).ok_or_else(|| "ErrorEquals must hold strings".to_string()))
             .collect(),
         Some(_) => Err("ErrorEquals must be a non-empty array of strings".into()),
         None => Err("ErrorEquals is missing".into()),
@@ -739,54 +620,34 @@ fn parse_retrier(v: &Value) -> Result<Retrier, String> {
     }
     let interval_seconds = match obj.get("IntervalSeconds") {
         None => 1.0,
-        Some(v) => v
-            .as_u64()
-            .filter(|n| *n >= 1)
-            .ok_or("IntervalSeconds must be a positive integer")? as f64,
+        Some(v) => v.as_u64().filter(|n| *n >= 1).ok_or("IntervalSeconds must be a positive integer")? as f64,
     };
     let max_attempts = match obj.get("MaxAttempts") {
         None => 3,
-        Some(v) => v
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or("MaxAttempts must be a non-negative integer")?,
+        Some(v) => {
+            v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or("MaxAttempts must be a non-negative integer")?
+        }
     };
     let backoff_rate = match obj.get("BackoffRate") {
         None => 2.0,
-        Some(v) => v
-            .as_f64()
-            .filter(|r| *r >= 1.0)
-            .ok_or("BackoffRate must be a number >= 1.0")?,
+        Some(v) => v.as_f64().filter(|r| *r >= 1.0).ok_or("BackoffRate must be a number >= 1.0")?,
     };
     let max_delay_seconds = match obj.get("MaxDelaySeconds") {
         None => None,
-        Some(v) => Some(
-            v.as_u64()
-                .filter(|n| *n >= 1)
-                .ok_or("MaxDelaySeconds must be a positive integer")? as f64,
-        ),
+        Some(v) => Some(v.as_u64().filter(|n| *n >= 1).ok_or("MaxDelaySeconds must be a positive integer")? as f64),
     };
     if let Some(j) = obj.get("JitterStrategy") {
         if !matches!(j.as_str(), Some("FULL" | "NONE")) {
             return Err("JitterStrategy must be FULL or NONE".into());
         }
     }
-    Ok(Retrier {
-        error_equals: error_equals(obj)?,
-        interval_seconds,
-        max_attempts,
-        backoff_rate,
-        max_delay_seconds,
-    })
+    Ok(Retrier { error_equals: error_equals(obj)?, interval_seconds, max_attempts, backoff_rate, max_delay_seconds })
 }
 
 fn parse_catcher(v: &Value) -> Result<Catcher, String> {
     let obj = v.as_object().ok_or("a catcher must be an object")?;
     for key in obj.keys() {
-        if !matches!(
-            key.as_str(),
-            "ErrorEquals" | "Next" | "ResultPath" | "Comment"
-        ) {
+        if !matches!(key.as_str(), "ErrorEquals" | "Next" | "ResultPath" | "Comment") {
             return Err(format!("unknown field `{key}`"));
         }
     }
@@ -800,11 +661,7 @@ fn parse_catcher(v: &Value) -> Result<Catcher, String> {
         Some(Value::String(s)) => PathField::Path(Path::parse_reference(s)?),
         Some(_) => return Err("ResultPath must be a path string or null".into()),
     };
-    Ok(Catcher {
-        error_equals: error_equals(obj)?,
-        next,
-        result_path,
-    })
+    Ok(Catcher { error_equals: error_equals(obj)?, next, result_path })
 }
 
 #[cfg(test)]
@@ -845,46 +702,18 @@ mod tests {
     #[test]
     fn malformed_definitions_name_the_state() {
         let cases: &[(&str, &str, &str)] = &[
-            (
-                r#"{"StartAt":"A","States":{"A":{"Next":"A"}}}"#,
-                "A",
-                "Type is missing",
-            ),
-            (
-                r#"{"StartAt":"A","States":{"A":{"Type":"Bogus","End":true}}}"#,
-                "A",
-                "unknown Type",
-            ),
-            (
-                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"Nowhere"}}}"#,
-                "A",
-                "`Nowhere` is not a state",
-            ),
-            (
-                r#"{"StartAt":"A","States":{"A":{"Type":"Choice","Default":"A"}}}"#,
-                "A",
-                "needs Choices",
-            ),
+            (r#"{"StartAt":"A","States":{"A":{"Next":"A"}}}"#, "A", "Type is missing"),
+            (r#"{"StartAt":"A","States":{"A":{"Type":"Bogus","End":true}}}"#, "A", "unknown Type"),
+            (r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"Nowhere"}}}"#, "A", "`Nowhere` is not a state"),
+            (r#"{"StartAt":"A","States":{"A":{"Type":"Choice","Default":"A"}}}"#, "A", "needs Choices"),
             (
                 r#"{"StartAt":"A","States":{"A":{"Type":"Choice","Choices":[{"Variable":"$.a","IsNull":true,"Next":"B"}],"Default":"Z"},"B":{"Type":"Succeed"}}}"#,
                 "A",
                 "Default `Z`",
             ),
-            (
-                r#"{"StartAt":"A","States":{"A":{"Type":"Task","End":true}}}"#,
-                "A",
-                "needs a Resource",
-            ),
-            (
-                r#"{"StartAt":"A","States":{"A":{"Type":"Pass"}}}"#,
-                "A",
-                "neither Next nor End",
-            ),
-            (
-                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"A","End":true}}}"#,
-                "A",
-                "both Next and End",
-            ),
+            (r#"{"StartAt":"A","States":{"A":{"Type":"Task","End":true}}}"#, "A", "needs a Resource"),
+            (r#"{"StartAt":"A","States":{"A":{"Type":"Pass"}}}"#, "A", "neither Next nor End"),
+            (r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"A","End":true}}}"#, "A", "both Next and End"),
             (
                 r#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"r","End":true,"Retry":[{"ErrorEquals":["X"],"BackoffRate":0.5}]}}}"#,
                 "A",
@@ -915,45 +744,22 @@ mod tests {
                 "B",
                 "cannot be reached",
             ),
-            (
-                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"Resource":"x"}}}"#,
-                "A",
-                "not allowed",
-            ),
-            (
-                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"Parameters":{"a.$":"nope"}}}}"#,
-                "A",
-                "`a.$`",
-            ),
-            (
-                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"ResultPath":"$.a[*]"}}}"#,
-                "A",
-                "ResultPath",
-            ),
-            (
-                r#"{"StartAt":"A","States":{"A":{"Type":"Wait","End":true}}}"#,
-                "A",
-                "exactly one of",
-            ),
+            (r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"Resource":"x"}}}"#, "A", "not allowed"),
+            (r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"Parameters":{"a.$":"nope"}}}}"#, "A", "`a.$`"),
+            (r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true,"ResultPath":"$.a[*]"}}}"#, "A", "ResultPath"),
+            (r#"{"StartAt":"A","States":{"A":{"Type":"Wait","End":true}}}"#, "A", "exactly one of"),
             (
                 r#"{"StartAt":"A","States":{"A":{"Type":"Parallel","End":true,"Branches":[{"StartAt":"X","States":{"X":{"Type":"Pass"}}}]}}}"#,
                 "X",
                 "neither Next nor End",
             ),
-            (
-                r#"{"StartAt":"A","States":{"A":{"Type":"Map","End":true}}}"#,
-                "A",
-                "ItemProcessor",
-            ),
+            (r#"{"StartAt":"A","States":{"A":{"Type":"Map","End":true}}}"#, "A", "ItemProcessor"),
         ];
         for (json, state, fragment) in cases {
             let e = parse_err(json);
             assert_eq!(state_of(&e), Some(*state), "{json} -> {e}");
             let text = e.to_string();
-            assert!(
-                text.contains(fragment),
-                "{json}: `{text}` lacks `{fragment}`"
-            );
+            assert!(text.contains(fragment), "{json}: `{text}` lacks `{fragment}`");
             assert!(text.contains(&format!("`{state}`")), "{text}");
         }
     }
@@ -964,10 +770,7 @@ mod tests {
         assert!(matches!(parse_err("[]"), AslError::Json(_)));
         let e = parse_err(r#"{"StartAt":"Z","States":{"A":{"Type":"Succeed"}}}"#);
         assert!(e.to_string().contains("StartAt `Z`"), "{e}");
-        assert!(matches!(
-            parse_err(r#"{"States":{"A":{"Type":"Succeed"}}}"#),
-            AslError::Machine { .. }
-        ));
+        assert!(matches!(parse_err(r#"{"States":{"A":{"Type":"Succeed"}}}"#), AslError::Machine { .. }));
         let e = parse_err(
             r#"{"StartAt":"A","States":{"A":{"Type":"Parallel","End":true,"Branches":[{"StartAt":"Q","States":{"X":{"Type":"Succeed"}}}]}}}"#,
         );
@@ -976,17 +779,13 @@ mod tests {
 
     #[test]
     fn substitutions_replace_placeholders_and_reject_unknown_ones() {
-        let json =
-            r#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"${StageFn}","End":true}}}"#;
+        let json = r#"{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"${StageFn}","End":true}}}"#;
         let mut subs = HashMap::new();
         assert_eq!(
             Definition::parse_with_substitutions(json, &subs).unwrap_err(),
             AslError::UnresolvedSubstitution("StageFn".into())
         );
-        subs.insert(
-            "StageFn".to_string(),
-            "arn:aws:lambda:us-east-1:1:function:stage".to_string(),
-        );
+        subs.insert("StageFn".to_string(), "arn:aws:lambda:us-east-1:1:function:stage".to_string());
         let d = Definition::parse_with_substitutions(json, &subs).unwrap();
         match &d.machine.states["A"].kind {
             StateKind::Task { resource, .. } => {
@@ -1005,9 +804,6 @@ mod tests {
         assert!(!error_matches(&all, "States.Runtime"));
         assert!(error_matches(&tf, "Boom"));
         assert!(!error_matches(&tf, "States.Timeout"));
-        assert!(error_matches(
-            &["States.Timeout".to_string()],
-            "States.Timeout"
-        ));
+        assert!(error_matches(&["States.Timeout".to_string()], "States.Timeout"));
     }
 }

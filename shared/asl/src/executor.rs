@@ -37,12 +37,7 @@ use super::{errors, ExecutorError, TaskError};
 pub trait TaskHandler: Send + Sync {
     /// Runs one attempt of a task with its effective input (after InputPath and
     /// Parameters). An `Err` goes through the state's Retry and Catch.
-    async fn invoke(
-        &self,
-        resource: &str,
-        input: Value,
-        ctx: &TaskContext,
-    ) -> Result<Value, TaskError>;
+    async fn invoke(&self, resource: &str, input: Value, ctx: &TaskContext) -> Result<Value, TaskError>;
 }
 
 /// What a task handler may need to know about the invocation (the same facts the
@@ -213,9 +208,7 @@ pub struct ExecutionHandle {
 
 impl std::fmt::Debug for ExecutionHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExecutionHandle")
-            .field("name", &self.exec.name)
-            .finish()
+        f.debug_struct("ExecutionHandle").field("name", &self.exec.name).finish()
     }
 }
 
@@ -249,9 +242,7 @@ pub struct Executor {
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executor")
-            .field("state_machine_id", &self.inner.options.state_machine_id)
-            .finish()
+        f.debug_struct("Executor").field("state_machine_id", &self.inner.options.state_machine_id).finish()
     }
 }
 
@@ -312,13 +303,7 @@ fn scaled(seconds: f64, scale: f64) -> Option<Duration> {
 }
 
 impl Execution {
-    fn push(
-        &self,
-        previous: u64,
-        event_type: HistoryEventType,
-        state: Option<&str>,
-        details: Value,
-    ) -> u64 {
+    fn push(&self, previous: u64, event_type: HistoryEventType, state: Option<&str>, details: Value) -> u64 {
         let mut rec = lock(&self.record);
         let id = rec.history.len() as u64 + 1;
         rec.history.push(HistoryEvent {
@@ -340,10 +325,9 @@ impl Execution {
                 return false;
             }
             let (event_type, details) = match outcome.status {
-                ExecutionStatus::Succeeded => (
-                    HistoryEventType::ExecutionSucceeded,
-                    json!({ "output": outcome.output }),
-                ),
+                ExecutionStatus::Succeeded => {
+                    (HistoryEventType::ExecutionSucceeded, json!({ "output": outcome.output }))
+                }
                 status => (
                     match status {
                         ExecutionStatus::Aborted => HistoryEventType::ExecutionAborted,
@@ -413,11 +397,7 @@ impl Execution {
 
 impl Executor {
     /// Builds an executor for one definition; `handler` runs its Task states.
-    pub fn new(
-        definition: Definition,
-        handler: Arc<dyn TaskHandler>,
-        options: ExecutorOptions,
-    ) -> Self {
+    pub fn new(definition: Definition, handler: Arc<dyn TaskHandler>, options: ExecutorOptions) -> Self {
         Self {
             inner: Arc::new(Inner {
                 definition,
@@ -444,23 +424,16 @@ impl Executor {
     /// Idempotent as StartExecution is: while an execution of that name runs with the
     /// same input, its handle is returned again; a different input, or a name whose
     /// execution has closed, is [`ExecutorError::ExecutionAlreadyExists`].
-    pub fn start_execution(
-        &self,
-        name: &str,
-        input: Value,
-    ) -> Result<ExecutionHandle, ExecutorError> {
+    pub fn start_execution(&self, name: &str, input: Value) -> Result<ExecutionHandle, ExecutorError> {
         if name.is_empty() || name.chars().count() > 80 {
             return Err(ExecutorError::InvalidName(name.to_string()));
         }
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|e| ExecutorError::NoRuntime(e.to_string()))?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| ExecutorError::NoRuntime(e.to_string()))?;
         let exec = {
             let mut map = lock(&self.inner.executions);
             if let Some(existing) = map.get(name) {
                 if existing.input == input && existing.status() == ExecutionStatus::Running {
-                    return Ok(ExecutionHandle {
-                        exec: Arc::clone(existing),
-                    });
+                    return Ok(ExecutionHandle { exec: Arc::clone(existing) });
                 }
                 return Err(ExecutorError::ExecutionAlreadyExists(name.to_string()));
             }
@@ -469,11 +442,7 @@ impl Executor {
                 name: name.to_string(),
                 id: format!(
                     "{}:{}",
-                    self.inner.options.state_machine_id.replacen(
-                        ":stateMachine:",
-                        ":execution:",
-                        1
-                    ),
+                    self.inner.options.state_machine_id.replacen(":stateMachine:", ":execution:", 1),
                     name
                 ),
                 input: input.clone(),
@@ -489,24 +458,13 @@ impl Executor {
                 done,
                 abort: Mutex::new(None),
             });
-            exec.push(
-                0,
-                HistoryEventType::ExecutionStarted,
-                None,
-                json!({ "input": input }),
-            );
+            exec.push(0, HistoryEventType::ExecutionStarted, None, json!({ "input": input }));
             map.insert(name.to_string(), Arc::clone(&exec));
             exec
         };
-        let run = Run {
-            inner: Arc::clone(&self.inner),
-            exec: Arc::clone(&exec),
-        };
-        let timeout = self
-            .inner
-            .definition
-            .timeout_seconds
-            .and_then(|s| scaled(s as f64, self.inner.options.timeout_scale));
+        let run = Run { inner: Arc::clone(&self.inner), exec: Arc::clone(&exec) };
+        let timeout =
+            self.inner.definition.timeout_seconds.and_then(|s| scaled(s as f64, self.inner.options.timeout_scale));
         let task = runtime.spawn(drive(run, timeout));
         *lock(&exec.abort) = Some(task.abort_handle());
         tracing::debug!(execution = name, "state machine execution started");
@@ -534,12 +492,7 @@ impl Executor {
     /// Stops a running execution: it closes as Aborted with `error`/`cause`, no Catch
     /// runs, in-flight tasks are dropped and their task tokens stop being valid.
     /// Stopping a closed execution changes nothing.
-    pub fn stop_execution(
-        &self,
-        name: &str,
-        error: &str,
-        cause: &str,
-    ) -> Result<ExecutionDescription, ExecutorError> {
+    pub fn stop_execution(&self, name: &str, error: &str, cause: &str) -> Result<ExecutionDescription, ExecutorError> {
         let exec = self.get(name)?;
         let closed_now = exec.finish(ExecutionOutcome {
             status: ExecutionStatus::Aborted,
@@ -560,22 +513,14 @@ impl Executor {
 
     /// A snapshot of the named execution.
     pub fn describe_execution(&self, name: &str) -> Result<ExecutionDescription, ExecutorError> {
-        Ok(self
-            .get(name)?
-            .describe(&self.inner.options.state_machine_id))
+        Ok(self.get(name)?.describe(&self.inner.options.state_machine_id))
     }
 
     /// Every execution this executor has started, oldest first.
     pub fn list_executions(&self) -> Vec<ExecutionDescription> {
-        let mut all: Vec<ExecutionDescription> = lock(&self.inner.executions)
-            .values()
-            .map(|e| e.describe(&self.inner.options.state_machine_id))
-            .collect();
-        all.sort_by(|a, b| {
-            a.start_date
-                .cmp(&b.start_date)
-                .then_with(|| a.name.cmp(&b.name))
-        });
+        let mut all: Vec<ExecutionDescription> =
+            lock(&self.inner.executions).values().map(|e| e.describe(&self.inner.options.state_machine_id)).collect();
+        all.sort_by(|a, b| a.start_date.cmp(&b.start_date).then_with(|| a.name.cmp(&b.name)));
         all
     }
 
@@ -591,17 +536,8 @@ impl Executor {
 
     /// Fails the `.waitForTaskToken` task holding `token`; the error goes through the
     /// state's Retry and Catch like any task error.
-    pub fn send_task_failure(
-        &self,
-        token: &str,
-        error: &str,
-        cause: &str,
-    ) -> Result<(), ExecutorError> {
-        self.send_token(
-            token,
-            TokenMessage::Failure(TaskError::new(error, cause)),
-            true,
-        )
+    pub fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> Result<(), ExecutorError> {
+        self.send_token(token, TokenMessage::Failure(TaskError::new(error, cause)), true)
     }
 
     /// Tells the task holding `token` that its worker is alive, restarting its
@@ -610,21 +546,10 @@ impl Executor {
         self.send_token(token, TokenMessage::Heartbeat, false)
     }
 
-    fn send_token(
-        &self,
-        token: &str,
-        message: TokenMessage,
-        last: bool,
-    ) -> Result<(), ExecutorError> {
+    fn send_token(&self, token: &str, message: TokenMessage, last: bool) -> Result<(), ExecutorError> {
         let mut tokens = lock(&self.inner.tokens);
-        let sender = if last {
-            tokens.remove(token)
-        } else {
-            tokens.get(token).cloned()
-        };
-        sender
-            .and_then(|(_, s)| s.send(message).ok())
-            .ok_or_else(|| ExecutorError::TaskDoesNotExist(token.to_string()))
+        let sender = if last { tokens.remove(token) } else { tokens.get(token).cloned() };
+        sender.and_then(|(_, s)| s.send(message).ok()).ok_or_else(|| ExecutorError::TaskDoesNotExist(token.to_string()))
     }
 }
 
@@ -649,12 +574,9 @@ async fn drive(run: Run, timeout: Option<Duration>) {
         None => Some(work.await),
     };
     let outcome = match result {
-        Some(Ok(output)) => ExecutionOutcome {
-            status: ExecutionStatus::Succeeded,
-            output: Some(output),
-            error: None,
-            cause: None,
-        },
+        Some(Ok(output)) => {
+            ExecutionOutcome { status: ExecutionStatus::Succeeded, output: Some(output), error: None, cause: None }
+        }
         Some(Err(e)) => ExecutionOutcome {
             status: ExecutionStatus::Failed,
             output: None,
@@ -665,9 +587,7 @@ async fn drive(run: Run, timeout: Option<Duration>) {
             status: ExecutionStatus::TimedOut,
             output: None,
             error: Some(errors::TIMEOUT.to_string()),
-            cause: Some(
-                "The execution ran longer than the state machine's TimeoutSeconds".to_string(),
-            ),
+            cause: Some("The execution ran longer than the state machine's TimeoutSeconds".to_string()),
         },
     };
     tracing::debug!(execution = %run.exec.name, status = outcome.status.as_str(), "state machine execution closed");
@@ -691,12 +611,7 @@ struct Entered {
 
 /// Runs a machine (top level, branch or iteration) from its StartAt to an end.
 /// `previous` is the history event this path of the execution follows.
-fn run_machine(
-    run: Run,
-    machine: Arc<Machine>,
-    input: Value,
-    previous: u64,
-) -> BoxFuture<Result<Value, TaskError>> {
+fn run_machine(run: Run, machine: Arc<Machine>, input: Value, previous: u64) -> BoxFuture<Result<Value, TaskError>> {
     Box::pin(async move {
         let mut prev = previous;
         let mut name = machine.start_at.clone();
@@ -737,10 +652,7 @@ fn select(field: &PathField, doc: &Value, what: &str) -> Result<Value, TaskError
         PathField::Default => Ok(doc.clone()),
         PathField::Null => Ok(json!({})),
         PathField::Path(p) => p.read(doc).ok_or_else(|| {
-            TaskError::runtime(format!(
-                "Invalid path '{}': the {what} could not be found in {doc}",
-                p.text()
-            ))
+            TaskError::runtime(format!("Invalid path '{}': the {what} could not be found in {doc}", p.text()))
         }),
     }
 }
@@ -752,8 +664,7 @@ fn place_result(field: &PathField, raw_input: &Value, result: Value) -> Result<V
         PathField::Null => Ok(raw_input.clone()),
         PathField::Path(p) => {
             let mut doc = raw_input.clone();
-            p.write(&mut doc, result)
-                .map_err(|cause| TaskError::new(errors::RESULT_PATH_MATCH_FAILURE, cause))?;
+            p.write(&mut doc, result).map_err(|cause| TaskError::new(errors::RESULT_PATH_MATCH_FAILURE, cause))?;
             Ok(doc)
         }
     }
@@ -805,16 +716,8 @@ impl Run {
     }
 
     /// Runs one state; returns the next state's name (`None` at an end) and the output.
-    async fn run_state(
-        &self,
-        state: &State,
-        raw: Value,
-        prev: &mut u64,
-    ) -> Result<(Option<String>, Value), TaskError> {
-        let entered = Entered {
-            name: state.name.clone(),
-            time: OffsetDateTime::now_utc(),
-        };
+    async fn run_state(&self, state: &State, raw: Value, prev: &mut u64) -> Result<(Option<String>, Value), TaskError> {
+        let entered = Entered { name: state.name.clone(), time: OffsetDateTime::now_utc() };
         *prev = self.exec.push(
             *prev,
             HistoryEventType::StateEntered,
@@ -823,11 +726,7 @@ impl Run {
         );
         let result = self.state_body(state, &raw, &entered, prev).await;
         let result = match result {
-            Err(e) => match state
-                .catch
-                .iter()
-                .find(|c| error_matches(&c.error_equals, &e.error))
-            {
+            Err(e) => match state.catch.iter().find(|c| error_matches(&c.error_equals, &e.error)) {
                 Some(catcher) => {
                     let output = place_result(&catcher.result_path, &raw, e.to_value())?;
                     Ok((Some(catcher.next.clone()), output))
@@ -869,45 +768,26 @@ impl Run {
                 let target = target.or_else(|| default.clone()).ok_or_else(|| {
                     TaskError::new(
                         errors::NO_CHOICE_MATCHED,
-                        format!(
-                            "No Choice Rules matched the input of `{}` and it has no Default",
-                            state.name
-                        ),
+                        format!("No Choice Rules matched the input of `{}` and it has no Default", state.name),
                     )
                 })?;
-                Ok((
-                    Some(target),
-                    select(&state.output_path, &effective, "OutputPath")?,
-                ))
+                Ok((Some(target), select(&state.output_path, &effective, "OutputPath")?))
             }
             StateKind::Wait(wait) => {
                 let seconds = match wait {
                     WaitFor::Seconds(s) => *s,
-                    WaitFor::SecondsPath(p) => p
-                        .read(&effective)
-                        .and_then(|v| v.as_f64())
-                        .filter(|s| *s >= 0.0)
-                        .ok_or_else(|| {
-                            TaskError::runtime(format!(
-                                "SecondsPath `{}` is not a non-negative number",
-                                p.text()
-                            ))
-                        })?,
-                    WaitFor::Timestamp(t) => {
-                        (*t - OffsetDateTime::now_utc()).as_seconds_f64().max(0.0)
+                    WaitFor::SecondsPath(p) => {
+                        p.read(&effective).and_then(|v| v.as_f64()).filter(|s| *s >= 0.0).ok_or_else(|| {
+                            TaskError::runtime(format!("SecondsPath `{}` is not a non-negative number", p.text()))
+                        })?
                     }
+                    WaitFor::Timestamp(t) => (*t - OffsetDateTime::now_utc()).as_seconds_f64().max(0.0),
                     WaitFor::TimestampPath(p) => {
                         let t = p
                             .read(&effective)
-                            .and_then(|v| {
-                                v.as_str()
-                                    .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
-                            })
+                            .and_then(|v| v.as_str().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok()))
                             .ok_or_else(|| {
-                                TaskError::runtime(format!(
-                                    "TimestampPath `{}` is not an RFC 3339 timestamp",
-                                    p.text()
-                                ))
+                                TaskError::runtime(format!("TimestampPath `{}` is not an RFC 3339 timestamp", p.text()))
                             })?;
                         (t - OffsetDateTime::now_utc()).as_seconds_f64().max(0.0)
                     }
@@ -919,12 +799,7 @@ impl Run {
                     json!({ "seconds": seconds }),
                 );
                 self.sleep(seconds).await;
-                *prev = self.exec.push(
-                    *prev,
-                    HistoryEventType::WaitStateExited,
-                    Some(&state.name),
-                    json!({}),
-                );
+                *prev = self.exec.push(*prev, HistoryEventType::WaitStateExited, Some(&state.name), json!({}));
                 Ok((next, select(&state.output_path, &effective, "OutputPath")?))
             }
             StateKind::Pass { result } => {
@@ -938,21 +813,12 @@ impl Run {
                 Ok((next, select(&state.output_path, &placed, "OutputPath")?))
             }
             StateKind::Task { .. } | StateKind::Parallel { .. } | StateKind::Map { .. } => {
-                let output = self
-                    .with_retry(state, raw, &effective, entered, prev)
-                    .await?;
+                let output = self.with_retry(state, raw, &effective, entered, prev).await?;
                 Ok((next, output))
             }
-            StateKind::Fail {
-                error,
-                cause,
-                error_path,
-                cause_path,
-            } => {
+            StateKind::Fail { error, cause, error_path, cause_path } => {
                 // Fail has no InputPath: ErrorPath/CausePath read the raw input.
-                let read = |literal: &Option<String>, path: &Option<super::path::Path>| match (
-                    literal, path,
-                ) {
+                let read = |literal: &Option<String>, path: &Option<super::path::Path>| match (literal, path) {
                     (Some(s), _) => Ok(s.clone()),
                     (None, Some(p)) => match p.read(raw) {
                         Some(Value::String(s)) => Ok(s),
@@ -963,10 +829,7 @@ impl Run {
                     },
                     (None, None) => Ok(String::new()),
                 };
-                Err(TaskError::new(
-                    read(error, error_path)?,
-                    read(cause, cause_path)?,
-                ))
+                Err(TaskError::new(read(error, error_path)?, read(cause, cause_path)?))
             }
         }
     }
@@ -984,18 +847,11 @@ impl Run {
         let mut counts = vec![0u32; state.retry.len()];
         let mut retry_count = 0u32;
         loop {
-            let error = match self
-                .attempt(state, raw, effective, entered, retry_count, prev)
-                .await
-            {
+            let error = match self.attempt(state, raw, effective, entered, retry_count, prev).await {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            let Some(i) = state
-                .retry
-                .iter()
-                .position(|r| error_matches(&r.error_equals, &error.error))
-            else {
+            let Some(i) = state.retry.iter().position(|r| error_matches(&r.error_equals, &error.error)) else {
                 return Err(error);
             };
             let retrier = &state.retry[i];
@@ -1020,37 +876,24 @@ impl Run {
         prev: &mut u64,
     ) -> Result<Value, TaskError> {
         let (result, context) = match &state.kind {
-            StateKind::Task {
-                resource,
-                timeout,
-                heartbeat,
-            } => {
-                let token = resource
-                    .ends_with(".waitForTaskToken")
-                    .then(|| uuid::Uuid::new_v4().to_string());
+            StateKind::Task { resource, timeout, heartbeat } => {
+                let token = resource.ends_with(".waitForTaskToken").then(|| uuid::Uuid::new_v4().to_string());
                 let context = self.context(entered, retry_count, token.as_deref());
                 let params = match &state.parameters {
                     Some(t) => t.eval(effective, &context)?,
                     None => effective.clone(),
                 };
-                let seconds =
-                    |field: &Option<NumberOrPath>, what: &str| -> Result<Option<f64>, TaskError> {
-                        match field {
-                            None => Ok(None),
-                            Some(NumberOrPath::Seconds(s)) => Ok(Some(*s)),
-                            Some(NumberOrPath::Path(p)) => p
-                                .read(effective)
-                                .and_then(|v| v.as_f64())
-                                .filter(|s| *s > 0.0)
-                                .map(Some)
-                                .ok_or_else(|| {
-                                    TaskError::runtime(format!(
-                                        "{what}Path `{}` is not a positive number",
-                                        p.text()
-                                    ))
-                                }),
+                let seconds = |field: &Option<NumberOrPath>, what: &str| -> Result<Option<f64>, TaskError> {
+                    match field {
+                        None => Ok(None),
+                        Some(NumberOrPath::Seconds(s)) => Ok(Some(*s)),
+                        Some(NumberOrPath::Path(p)) => {
+                            p.read(effective).and_then(|v| v.as_f64()).filter(|s| *s > 0.0).map(Some).ok_or_else(|| {
+                                TaskError::runtime(format!("{what}Path `{}` is not a positive number", p.text()))
+                            })
                         }
-                    };
+                    }
+                };
                 let timeout = seconds(timeout, "TimeoutSeconds")?;
                 let heartbeat = seconds(heartbeat, "HeartbeatSeconds")?;
                 *prev = self.exec.push(
@@ -1075,36 +918,22 @@ impl Run {
                     task_token: token,
                 };
                 let scale = self.inner.options.timeout_scale;
-                let invocation = self.invoke(
-                    resource,
-                    params,
-                    &task_ctx,
-                    heartbeat.and_then(|h| scaled(h, scale)),
-                );
+                let invocation = self.invoke(resource, params, &task_ctx, heartbeat.and_then(|h| scaled(h, scale)));
                 let result = match timeout.and_then(|t| scaled(t, scale)) {
-                    Some(limit) => tokio::time::timeout(limit, invocation)
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(TaskError::new(
-                                errors::TIMEOUT,
-                                format!(
-                                    "The task ran longer than its TimeoutSeconds ({})",
-                                    timeout.unwrap_or_default()
-                                ),
-                            ))
-                        }),
+                    Some(limit) => tokio::time::timeout(limit, invocation).await.unwrap_or_else(|_| {
+                        Err(TaskError::new(
+                            errors::TIMEOUT,
+                            format!("The task ran longer than its TimeoutSeconds ({})", timeout.unwrap_or_default()),
+                        ))
+                    }),
                     None => invocation.await,
                 };
                 let (event, details) = match &result {
                     Ok(v) => (HistoryEventType::TaskSucceeded, json!({ "output": v })),
-                    Err(e) if e.error == errors::TIMEOUT => (
-                        HistoryEventType::TaskTimedOut,
-                        json!({ "error": e.error, "cause": e.cause }),
-                    ),
-                    Err(e) => (
-                        HistoryEventType::TaskFailed,
-                        json!({ "error": e.error, "cause": e.cause }),
-                    ),
+                    Err(e) if e.error == errors::TIMEOUT => {
+                        (HistoryEventType::TaskTimedOut, json!({ "error": e.error, "cause": e.cause }))
+                    }
+                    Err(e) => (HistoryEventType::TaskFailed, json!({ "error": e.error, "cause": e.cause })),
                 };
                 *prev = self.exec.push(*prev, event, Some(&state.name), details);
                 (result?, context)
@@ -1123,12 +952,7 @@ impl Run {
                 let results = collect(&mut set, branches.len()).await?;
                 (Value::Array(results), context)
             }
-            StateKind::Map {
-                processor,
-                items_path,
-                item_selector,
-                max_concurrency,
-            } => {
+            StateKind::Map { processor, items_path, item_selector, max_concurrency } => {
                 let context = self.context(entered, retry_count, None);
                 let items = match select(items_path, effective, "ItemsPath")? {
                     Value::Array(items) => items,
@@ -1141,23 +965,11 @@ impl Run {
                     }
                 };
                 let results = self
-                    .run_map(
-                        processor,
-                        items,
-                        item_selector.as_ref(),
-                        effective,
-                        &context,
-                        *max_concurrency,
-                        *prev,
-                    )
+                    .run_map(processor, items, item_selector.as_ref(), effective, &context, *max_concurrency, *prev)
                     .await?;
                 (Value::Array(results), context)
             }
-            _ => {
-                return Err(TaskError::runtime(
-                    "only Task, Parallel and Map states are retried",
-                ))
-            }
+            _ => return Err(TaskError::runtime("only Task, Parallel and Map states are retried")),
         };
         let selected = match &state.result_selector {
             Some(t) => t.eval(&result, &context)?,
@@ -1179,11 +991,7 @@ impl Run {
         prev: u64,
     ) -> Result<Vec<Value>, TaskError> {
         let total = items.len();
-        let limit = if max_concurrency == 0 {
-            total.max(1)
-        } else {
-            max_concurrency
-        };
+        let limit = if max_concurrency == 0 { total.max(1) } else { max_concurrency };
         let mut set = JoinSet::new();
         let mut results: Vec<Option<Value>> = vec![None; total];
         let mut pending = items.into_iter().enumerate();
@@ -1196,10 +1004,7 @@ impl Run {
                     Some(t) => {
                         let mut ctx = context.clone();
                         if let Some(obj) = ctx.as_object_mut() {
-                            obj.insert(
-                                "Map".to_string(),
-                                json!({ "Item": { "Index": index, "Value": item } }),
-                            );
+                            obj.insert("Map".to_string(), json!({ "Item": { "Index": index, "Value": item } }));
                         }
                         t.eval(effective, &ctx)?
                     }
@@ -1218,10 +1023,7 @@ impl Run {
                 }
             }
         }
-        results
-            .into_iter()
-            .map(|r| r.ok_or_else(|| TaskError::runtime("a Map iteration produced no result")))
-            .collect()
+        results.into_iter().map(|r| r.ok_or_else(|| TaskError::runtime("a Map iteration produced no result"))).collect()
     }
 
     /// Calls the handler; for `.waitForTaskToken` resources then waits for a callback
@@ -1238,10 +1040,7 @@ impl Run {
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
         lock(&self.inner.tokens).insert(token.clone(), (self.exec.name.clone(), tx));
-        let _guard = TokenGuard {
-            inner: Arc::clone(&self.inner),
-            token: token.clone(),
-        };
+        let _guard = TokenGuard { inner: Arc::clone(&self.inner), token: token.clone() };
         self.inner.handler.invoke(resource, params, ctx).await?;
         loop {
             let message = match heartbeat {
@@ -1272,18 +1071,13 @@ fn unpack(joined: Joined) -> Result<(usize, Value), TaskError> {
     match joined {
         Ok((index, Ok(value))) => Ok((index, value)),
         Ok((_, Err(e))) => Err(e),
-        Err(e) => Err(TaskError::runtime(format!(
-            "a branch stopped abnormally: {e}"
-        ))),
+        Err(e) => Err(TaskError::runtime(format!("a branch stopped abnormally: {e}"))),
     }
 }
 
 /// Gathers every branch's result in branch order; the first failure fails the whole
 /// state (dropping the set aborts the other branches).
-async fn collect(
-    set: &mut JoinSet<(usize, Result<Value, TaskError>)>,
-    count: usize,
-) -> Result<Vec<Value>, TaskError> {
+async fn collect(set: &mut JoinSet<(usize, Result<Value, TaskError>)>, count: usize) -> Result<Vec<Value>, TaskError> {
     let mut results: Vec<Option<Value>> = vec![None; count];
     while let Some(joined) = set.join_next().await {
         let (index, value) = unpack(joined)?;
@@ -1291,8 +1085,5 @@ async fn collect(
             *slot = Some(value);
         }
     }
-    results
-        .into_iter()
-        .map(|r| r.ok_or_else(|| TaskError::runtime("a branch produced no result")))
-        .collect()
+    results.into_iter().map(|r| r.ok_or_else(|| TaskError::runtime("a branch produced no result"))).collect()
 }

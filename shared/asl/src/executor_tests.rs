@@ -22,12 +22,7 @@ struct Recorder {
 
 #[async_trait]
 impl TaskHandler for Recorder {
-    async fn invoke(
-        &self,
-        resource: &str,
-        input: Value,
-        ctx: &TaskContext,
-    ) -> Result<Value, TaskError> {
+    async fn invoke(&self, resource: &str, input: Value, ctx: &TaskContext) -> Result<Value, TaskError> {
         let n = {
             let mut calls = self.calls.lock().unwrap();
             calls.push((resource.to_string(), input.clone(), ctx.clone()));
@@ -51,21 +46,11 @@ impl Recorder {
 
 fn setup(
     definition: &str,
-    behavior: impl Fn(&str, &Value, &TaskContext, usize) -> Result<Value, TaskError>
-        + Send
-        + Sync
-        + 'static,
+    behavior: impl Fn(&str, &Value, &TaskContext, usize) -> Result<Value, TaskError> + Send + Sync + 'static,
 ) -> (Executor, Arc<Recorder>, mpsc::UnboundedReceiver<String>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let recorder = Arc::new(Recorder {
-        behavior: Box::new(behavior),
-        calls: Mutex::new(Vec::new()),
-        tokens: tx,
-    });
-    let options = ExecutorOptions {
-        time_scale: 0.0,
-        ..ExecutorOptions::default()
-    };
+    let recorder = Arc::new(Recorder { behavior: Box::new(behavior), calls: Mutex::new(Vec::new()), tokens: tx });
+    let options = ExecutorOptions { time_scale: 0.0, ..ExecutorOptions::default() };
     let def = Definition::parse(definition).unwrap();
     (Executor::new(def, recorder.clone(), options), recorder, rx)
 }
@@ -90,12 +75,7 @@ async fn aws_paths_example_input_result_output_path() {
         r#"{"StartAt": "Lambda", "States": {"Lambda": {
             "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:HelloFunction",
             "InputPath": "$.lambda", "ResultPath": "$.data.lambdaresult", "OutputPath": "$.data", "End": true}}}"#,
-        |_, input, _, _| {
-            Ok(json!(format!(
-                "Hello, {}!",
-                input["who"].as_str().unwrap_or("?")
-            )))
-        },
+        |_, input, _, _| Ok(json!(format!("Hello, {}!", input["who"].as_str().unwrap_or("?")))),
     );
     let out = run(
         &exec,
@@ -104,10 +84,7 @@ async fn aws_paths_example_input_result_output_path() {
                "lambda": {"who": "AWS Step Functions"}}),
     )
     .await;
-    assert_eq!(
-        succeeded(&out),
-        &json!({"val1": 23, "val2": 17, "lambdaresult": "Hello, AWS Step Functions!"})
-    );
+    assert_eq!(succeeded(&out), &json!({"val1": 23, "val2": 17, "lambdaresult": "Hello, AWS Step Functions!"}));
     assert_eq!(rec.calls()[0].1, json!({"who": "AWS Step Functions"}));
 }
 
@@ -125,26 +102,13 @@ async fn io_pipeline_runs_in_aws_order() {
             "OutputPath": "$.EMROutput",
             "End": true}}}"#,
         |_, _, _, _| {
-            Ok(
-                json!({"resourceType": "elasticmapreduce", "resource": "createCluster.sync",
-                      "output": {"SdkHttpMetadata": {"HttpStatusCode": 200}, "ClusterId": "AKIAIOSFODNN7EXAMPLE"}}),
-            )
+            Ok(json!({"resourceType": "elasticmapreduce", "resource": "createCluster.sync",
+                      "output": {"SdkHttpMetadata": {"HttpStatusCode": 200}, "ClusterId": "AKIAIOSFODNN7EXAMPLE"}}))
         },
     );
-    let out = run(
-        &exec,
-        "run-7",
-        json!({"cluster": {"name": "c1", "size": 3}, "other": true}),
-    )
-    .await;
-    assert_eq!(
-        succeeded(&out),
-        &json!({"ClusterId": "AKIAIOSFODNN7EXAMPLE", "ResourceType": "elasticmapreduce"})
-    );
-    assert_eq!(
-        rec.calls()[0].1,
-        json!({"Name": "c1", "Static": 1, "Run": "run-7"})
-    );
+    let out = run(&exec, "run-7", json!({"cluster": {"name": "c1", "size": 3}, "other": true})).await;
+    assert_eq!(succeeded(&out), &json!({"ClusterId": "AKIAIOSFODNN7EXAMPLE", "ResourceType": "elasticmapreduce"}));
+    assert_eq!(rec.calls()[0].1, json!({"Name": "c1", "Static": 1, "Run": "run-7"}));
 
     // Without OutputPath the result lands beside the raw input; ResultPath null keeps
     // the input unchanged.
@@ -156,10 +120,7 @@ async fn io_pipeline_runs_in_aws_order() {
         |_, _, _, _| Ok(json!({"v": 1, "noise": 2})),
     );
     let out = run(&exec, "e2", json!({"x": 0})).await;
-    assert_eq!(
-        succeeded(&out),
-        &json!({"x": 0, "res": {"v": 1}, "p": {"fixed": true}})
-    );
+    assert_eq!(succeeded(&out), &json!({"x": 0, "res": {"v": 1}, "p": {"fixed": true}}));
 }
 
 #[tokio::test]
@@ -182,12 +143,7 @@ async fn pass_parameters_intrinsics_and_context_object() {
         }, "End": true}}}"#,
         echo,
     );
-    let out = run(
-        &exec,
-        "ctx-run",
-        json!({"who": "Ann", "raw": "{\"a\":1}", "obj": {"b": 2}, "n": 41}),
-    )
-    .await;
+    let out = run(&exec, "ctx-run", json!({"who": "Ann", "raw": "{\"a\":1}", "obj": {"b": 2}, "n": 41})).await;
     let v = succeeded(&out);
     assert_eq!(v["greeting"], json!("Hello Ann from P"));
     assert_eq!(v["parsed"], json!({"a": 1}));
@@ -196,10 +152,7 @@ async fn pass_parameters_intrinsics_and_context_object() {
     assert_eq!(v["sum"], json!(42));
     assert_eq!(v["id"].as_str().map(str::len), Some(36));
     assert_eq!(v["exec"], json!("ctx-run"));
-    assert!(v["execId"]
-        .as_str()
-        .unwrap()
-        .ends_with(":execution:local:ctx-run"));
+    assert!(v["execId"].as_str().unwrap().ends_with(":execution:local:ctx-run"));
     assert_eq!(v["input"], json!(41));
     assert!(v["start"].as_str().unwrap().contains('T'));
     assert!(v["entered"].as_str().unwrap().contains('T'));
@@ -234,14 +187,9 @@ async fn retry_backs_off_and_counts_attempts() {
     assert_eq!(retry_counts, vec![0, 1, 2, 3]);
 
     // Always failing, MaxAttempts 2: three calls, then the Catch.
-    let (exec, rec, _) = setup(&def(2), |_, _, _, _| {
-        Err(TaskError::new("Transient", "still limited"))
-    });
+    let (exec, rec, _) = setup(&def(2), |_, _, _, _| Err(TaskError::new("Transient", "still limited")));
     let out = run(&exec, "r2", json!({"in": 1})).await;
-    assert_eq!(
-        succeeded(&out),
-        &json!({"in": 1, "err": {"Error": "Transient", "Cause": "still limited"}})
-    );
+    assert_eq!(succeeded(&out), &json!({"in": 1, "err": {"Error": "Transient", "Cause": "still limited"}}));
     assert_eq!(rec.calls().len(), 3);
 
     // MaxAttempts 0 never retries; an unmatched error is not retried either.
@@ -260,10 +208,7 @@ async fn retry_backs_off_and_counts_attempts() {
         backoff_rate: 3.0,
         max_delay_seconds: Some(30.0),
     };
-    assert_eq!(
-        [r.delay(0), r.delay(1), r.delay(2), r.delay(3)],
-        [2.0, 6.0, 18.0, 30.0]
-    );
+    assert_eq!([r.delay(0), r.delay(1), r.delay(2), r.delay(3)], [2.0, 6.0, 18.0, 30.0]);
 }
 
 #[tokio::test]
@@ -272,13 +217,7 @@ async fn retry_sleeps_scaled_backoff() {
     // retries, scaled by 0.02 to 60 ms.
     let (tx, _rx) = mpsc::unbounded_channel();
     let rec = Arc::new(Recorder {
-        behavior: Box::new(|_, _, _, n| {
-            if n < 2 {
-                Err(TaskError::new("E", ""))
-            } else {
-                Ok(json!(1))
-            }
-        }),
+        behavior: Box::new(|_, _, _, n| if n < 2 { Err(TaskError::new("E", "")) } else { Ok(json!(1)) }),
         calls: Mutex::new(Vec::new()),
         tokens: tx,
     });
@@ -286,22 +225,11 @@ async fn retry_sleeps_scaled_backoff() {
         r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "r", "Retry": [{"ErrorEquals": ["States.TaskFailed"]}], "End": true}}}"#,
     )
     .unwrap();
-    let exec = Executor::new(
-        def,
-        rec.clone(),
-        ExecutorOptions {
-            time_scale: 0.02,
-            ..Default::default()
-        },
-    );
+    let exec = Executor::new(def, rec.clone(), ExecutorOptions { time_scale: 0.02, ..Default::default() });
     let started = Instant::now();
     let out = run(&exec, "s", json!({})).await;
     assert_eq!(succeeded(&out), &json!(1));
-    assert!(
-        started.elapsed() >= Duration::from_millis(55),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(55), "{:?}", started.elapsed());
     assert_eq!(rec.calls().len(), 3);
 }
 
@@ -323,26 +251,14 @@ async fn catch_places_error_at_result_path_and_routes() {
     let hist = exec.history("c1").unwrap();
     let record_exit = hist
         .iter()
-        .find(|e| {
-            e.event_type == HistoryEventType::StateExited
-                && e.state_name.as_deref() == Some("Record")
-        })
+        .find(|e| e.event_type == HistoryEventType::StateExited && e.state_name.as_deref() == Some("Record"))
         .unwrap();
-    assert_eq!(
-        record_exit.details["output"],
-        json!({"failed": "Boom", "why": "exploded", "site": 9})
-    );
+    assert_eq!(record_exit.details["output"], json!({"failed": "Boom", "why": "exploded", "site": 9}));
     let entered = hist
         .iter()
-        .find(|e| {
-            e.event_type == HistoryEventType::StateEntered
-                && e.state_name.as_deref() == Some("Record")
-        })
+        .find(|e| e.event_type == HistoryEventType::StateEntered && e.state_name.as_deref() == Some("Record"))
         .unwrap();
-    assert_eq!(
-        entered.details["input"],
-        json!({"site": 9, "error": {"Error": "Boom", "Cause": "exploded"}})
-    );
+    assert_eq!(entered.details["input"], json!({"site": 9, "error": {"Error": "Boom", "Cause": "exploded"}}));
 }
 
 #[tokio::test]
@@ -367,15 +283,10 @@ async fn uncaught_errors_fail_the_execution() {
     assert_eq!(out.error.as_deref(), Some("States.Runtime"));
 
     // Fail reads its error and cause from the input with ErrorPath / CausePath.
-    let (exec, _, _) = setup(
-        r#"{"StartAt": "F", "States": {"F": {"Type": "Fail", "ErrorPath": "$.e", "CausePath": "$.c"}}}"#,
-        echo,
-    );
+    let (exec, _, _) =
+        setup(r#"{"StartAt": "F", "States": {"F": {"Type": "Fail", "ErrorPath": "$.e", "CausePath": "$.c"}}}"#, echo);
     let out = run(&exec, "n3", json!({"e": "E1", "c": "C1"})).await;
-    assert_eq!(
-        (out.error.as_deref(), out.cause.as_deref()),
-        (Some("E1"), Some("C1"))
-    );
+    assert_eq!((out.error.as_deref(), out.cause.as_deref()), (Some("E1"), Some("C1")));
 }
 
 #[tokio::test]
@@ -407,30 +318,13 @@ async fn wait_seconds_path_timestamp_and_scaled_sleep() {
 
     // time_scale 0.001: 100 s really sleeps about 100 ms.
     let (tx, _rx) = mpsc::unbounded_channel();
-    let rec = Arc::new(Recorder {
-        behavior: Box::new(echo),
-        calls: Mutex::new(Vec::new()),
-        tokens: tx,
-    });
-    let def = Definition::parse(
-        r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 100, "End": true}}}"#,
-    )
-    .unwrap();
-    let exec = Executor::new(
-        def,
-        rec,
-        ExecutorOptions {
-            time_scale: 0.001,
-            ..Default::default()
-        },
-    );
+    let rec = Arc::new(Recorder { behavior: Box::new(echo), calls: Mutex::new(Vec::new()), tokens: tx });
+    let def = Definition::parse(r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 100, "End": true}}}"#)
+        .unwrap();
+    let exec = Executor::new(def, rec, ExecutorOptions { time_scale: 0.001, ..Default::default() });
     let started = Instant::now();
     run(&exec, "w3", json!({})).await;
-    assert!(
-        started.elapsed() >= Duration::from_millis(95),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(95), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -450,10 +344,7 @@ async fn map_runs_each_item_with_item_selector() {
         },
     );
     let out = run(&exec, "m1", json!({"items": [1, 2, 3, 4, 5], "factor": 10})).await;
-    assert_eq!(
-        succeeded(&out)["products"],
-        json!([10, 1020, 2030, 3040, 4050])
-    );
+    assert_eq!(succeeded(&out)["products"], json!([10, 1020, 2030, 3040, 4050]));
     assert_eq!(rec.calls().len(), 5);
 
     // Legacy Iterator form, no selector; one failing item fails the Map, and the
@@ -496,10 +387,7 @@ async fn parallel_runs_branches_and_orders_results() {
         |_, input, _, _| Ok(json!(input["n"].as_i64().unwrap() * 2)),
     );
     let out = run(&exec, "p1", json!({"n": 21})).await;
-    assert_eq!(
-        succeeded(&out),
-        &json!({"n": 21, "parallel": {"doubled": 42, "echoed": 21}})
-    );
+    assert_eq!(succeeded(&out), &json!({"n": 21, "parallel": {"doubled": 42, "echoed": 21}}));
 
     let (exec, _, _) = setup(
         r#"{"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true,
@@ -510,10 +398,7 @@ async fn parallel_runs_branches_and_orders_results() {
     );
     let out = run(&exec, "p2", json!({})).await;
     assert_eq!(out.status, ExecutionStatus::Failed);
-    assert_eq!(
-        (out.error.as_deref(), out.cause.as_deref()),
-        (Some("BranchBroke"), Some("b0"))
-    );
+    assert_eq!((out.error.as_deref(), out.cause.as_deref()), (Some("BranchBroke"), Some("b0")));
 }
 
 const TOKEN_DEF: &str = r#"{"StartAt": "Pause", "States": {
@@ -532,32 +417,17 @@ async fn wait_for_task_token_success_from_another_task() {
     let token = tokens.recv().await.unwrap();
     // Still waiting after the handler returned.
     tokio::task::yield_now().await;
-    assert_eq!(
-        exec.describe_execution("t1").unwrap().status,
-        ExecutionStatus::Running
-    );
+    assert_eq!(exec.describe_execution("t1").unwrap().status, ExecutionStatus::Running);
     let other = exec.clone();
     let t = token.clone();
-    tokio::spawn(async move {
-        other
-            .send_task_success(&t, json!({"resumed": true}))
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    tokio::spawn(async move { other.send_task_success(&t, json!({"resumed": true})).unwrap() }).await.unwrap();
     let out = handle.wait().await;
-    assert_eq!(
-        succeeded(&out),
-        &json!({"run": "r1", "resume": {"resumed": true}})
-    );
+    assert_eq!(succeeded(&out), &json!({"run": "r1", "resume": {"resumed": true}}));
     let call = &rec.calls()[0];
     assert_eq!(call.1["Payload"]["token"], json!(token));
     assert_eq!(call.2.task_token.as_deref(), Some(token.as_str()));
     // The token is spent.
-    assert_eq!(
-        exec.send_task_success(&token, json!({})),
-        Err(ExecutorError::TaskDoesNotExist(token.clone()))
-    );
+    assert_eq!(exec.send_task_success(&token, json!({})), Err(ExecutorError::TaskDoesNotExist(token.clone())));
 }
 
 #[tokio::test]
@@ -566,13 +436,9 @@ async fn wait_for_task_token_failure_goes_through_catch() {
     let handle = exec.start_execution("t2", json!({"run": "r2"})).unwrap();
     let token = tokens.recv().await.unwrap();
     let other = exec.clone();
-    std::thread::spawn(move || {
-        other
-            .send_task_failure(&token, "Cancelled", "user pressed cancel")
-            .unwrap()
-    })
-    .join()
-    .unwrap();
+    std::thread::spawn(move || other.send_task_failure(&token, "Cancelled", "user pressed cancel").unwrap())
+        .join()
+        .unwrap();
     let out = handle.wait().await;
     assert_eq!(
         succeeded(&out),
@@ -585,17 +451,9 @@ async fn heartbeat_and_task_timeouts_raise_states_timeout() {
     let def = r#"{"StartAt": "T", "States": {
         "T": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "HeartbeatSeconds": 5, "TimeoutSeconds": 100, "End": true}}}"#;
     let (tx, mut tokens) = mpsc::unbounded_channel();
-    let rec = Arc::new(Recorder {
-        behavior: Box::new(echo),
-        calls: Mutex::new(Vec::new()),
-        tokens: tx,
-    });
+    let rec = Arc::new(Recorder { behavior: Box::new(echo), calls: Mutex::new(Vec::new()), tokens: tx });
     // 5 s heartbeat × 0.1 = 500 ms, renewed every 50 ms three times, then missed.
-    let options = ExecutorOptions {
-        time_scale: 0.0,
-        timeout_scale: 0.1,
-        ..Default::default()
-    };
+    let options = ExecutorOptions { time_scale: 0.0, timeout_scale: 0.1, ..Default::default() };
     let exec = Executor::new(Definition::parse(def).unwrap(), rec.clone(), options);
     let handle = exec.start_execution("h1", json!({})).unwrap();
     let token = tokens.recv().await.unwrap();
@@ -603,48 +461,31 @@ async fn heartbeat_and_task_timeouts_raise_states_timeout() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         exec.send_task_heartbeat(&token).unwrap();
     }
-    assert_eq!(
-        exec.describe_execution("h1").unwrap().status,
-        ExecutionStatus::Running
-    );
+    assert_eq!(exec.describe_execution("h1").unwrap().status, ExecutionStatus::Running);
     let out = handle.wait().await;
     assert_eq!(out.status, ExecutionStatus::Failed);
     assert_eq!(out.error.as_deref(), Some("States.Timeout"));
-    assert!(exec
-        .history("h1")
-        .unwrap()
-        .iter()
-        .any(|e| e.event_type == HistoryEventType::TaskTimedOut));
+    assert!(exec.history("h1").unwrap().iter().any(|e| e.event_type == HistoryEventType::TaskTimedOut));
 
     // TimeoutSeconds on a plain task whose handler is slow (30 s), retried once:
     // 5 s × 0.02 = 100 ms per attempt.
-    let options = ExecutorOptions {
-        time_scale: 0.0,
-        timeout_scale: 0.02,
-        ..Default::default()
-    };
+    let options = ExecutorOptions { time_scale: 0.0, timeout_scale: 0.02, ..Default::default() };
     let def = r#"{"StartAt": "T", "States": {
         "T": {"Type": "Task", "Resource": "slow", "TimeoutSeconds": 5, "End": true,
               "Retry": [{"ErrorEquals": ["States.Timeout"], "MaxAttempts": 1}]}}}"#;
-    let exec = Executor::new(
-        Definition::parse(def).unwrap(),
-        rec.clone(),
-        options.clone(),
-    );
+    let exec = Executor::new(Definition::parse(def).unwrap(), rec.clone(), options.clone());
     let out = run(&exec, "h2", json!({})).await;
     assert_eq!(out.error.as_deref(), Some("States.Timeout"));
     assert_eq!(rec.calls().iter().filter(|c| c.0 == "slow").count(), 2);
 
     // The machine's TimeoutSeconds closes the execution as TimedOut.
-    let def = r#"{"TimeoutSeconds": 5, "StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "slow", "End": true}}}"#;
+    let def =
+        r#"{"TimeoutSeconds": 5, "StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "slow", "End": true}}}"#;
     let exec = Executor::new(Definition::parse(def).unwrap(), rec, options);
     let out = run(&exec, "h3", json!({})).await;
     assert_eq!(out.status, ExecutionStatus::TimedOut);
     assert_eq!(out.error.as_deref(), Some("States.Timeout"));
-    assert_eq!(
-        exec.history("h3").unwrap().last().unwrap().event_type,
-        HistoryEventType::ExecutionTimedOut
-    );
+    assert_eq!(exec.history("h3").unwrap().last().unwrap().event_type, HistoryEventType::ExecutionTimedOut);
 }
 
 #[tokio::test]
@@ -658,38 +499,19 @@ async fn stop_execution_aborts_and_skips_catch() {
     );
     let handle = exec.start_execution("s1", json!({})).unwrap();
     let token = tokens.recv().await.unwrap();
-    let desc = exec
-        .stop_execution("s1", "UserCancelled", "stopped by the user")
-        .unwrap();
+    let desc = exec.stop_execution("s1", "UserCancelled", "stopped by the user").unwrap();
     assert_eq!(desc.status, ExecutionStatus::Aborted);
     assert!(desc.stop_date.is_some());
     let out = handle.wait().await;
     assert_eq!(out.status, ExecutionStatus::Aborted);
-    assert_eq!(
-        (out.error.as_deref(), out.cause.as_deref()),
-        (Some("UserCancelled"), Some("stopped by the user"))
-    );
+    assert_eq!((out.error.as_deref(), out.cause.as_deref()), (Some("UserCancelled"), Some("stopped by the user")));
     assert!(exec.send_task_success(&token, json!({})).is_err());
     let hist = exec.history("s1").unwrap();
-    assert!(!hist
-        .iter()
-        .any(|e| e.state_name.as_deref() == Some("Cleanup")));
-    assert_eq!(
-        hist.last().unwrap().event_type,
-        HistoryEventType::ExecutionAborted
-    );
+    assert!(!hist.iter().any(|e| e.state_name.as_deref() == Some("Cleanup")));
+    assert_eq!(hist.last().unwrap().event_type, HistoryEventType::ExecutionAborted);
     // Stopping again changes nothing; unknown names are reported.
-    assert_eq!(
-        exec.stop_execution("s1", "Again", "")
-            .unwrap()
-            .error
-            .as_deref(),
-        Some("UserCancelled")
-    );
-    assert_eq!(
-        exec.stop_execution("nope", "E", "C").unwrap_err(),
-        ExecutorError::ExecutionDoesNotExist("nope".into())
-    );
+    assert_eq!(exec.stop_execution("s1", "Again", "").unwrap().error.as_deref(), Some("UserCancelled"));
+    assert_eq!(exec.stop_execution("nope", "E", "C").unwrap_err(), ExecutorError::ExecutionDoesNotExist("nope".into()));
 }
 
 #[tokio::test]
@@ -702,28 +524,20 @@ async fn start_is_idempotent_by_name_and_input() {
     let again = exec.start_execution("run-1", json!({"run": 1})).unwrap();
     assert_eq!(first.execution_id(), again.execution_id());
     assert_eq!(
-        exec.start_execution("run-1", json!({"run": 2}))
-            .unwrap_err(),
+        exec.start_execution("run-1", json!({"run": 2})).unwrap_err(),
         ExecutorError::ExecutionAlreadyExists("run-1".into())
     );
     assert_eq!(exec.list_executions().len(), 1);
     let token = tokens.recv().await.unwrap();
-    assert!(
-        tokens.try_recv().is_err(),
-        "the idempotent start must not run a second execution"
-    );
+    assert!(tokens.try_recv().is_err(), "the idempotent start must not run a second execution");
     exec.send_task_success(&token, json!("done")).unwrap();
     assert_eq!(succeeded(&again.wait().await), &json!("done"));
     // Closed: the name stays taken, as in Step Functions.
     assert_eq!(
-        exec.start_execution("run-1", json!({"run": 1}))
-            .unwrap_err(),
+        exec.start_execution("run-1", json!({"run": 1})).unwrap_err(),
         ExecutorError::ExecutionAlreadyExists("run-1".into())
     );
-    assert!(matches!(
-        exec.start_execution("", json!({})),
-        Err(ExecutorError::InvalidName(_))
-    ));
+    assert!(matches!(exec.start_execution("", json!({})), Err(ExecutorError::InvalidName(_))));
 }
 
 #[tokio::test]
@@ -738,10 +552,8 @@ async fn history_records_events_in_order_with_links() {
     );
     run(&exec, "h", json!({"a": 1})).await;
     let hist = exec.history("h").unwrap();
-    let kinds: Vec<(HistoryEventType, Option<&str>)> = hist
-        .iter()
-        .map(|e| (e.event_type, e.state_name.as_deref()))
-        .collect();
+    let kinds: Vec<(HistoryEventType, Option<&str>)> =
+        hist.iter().map(|e| (e.event_type, e.state_name.as_deref())).collect();
     use HistoryEventType as H;
     assert_eq!(
         kinds,
@@ -775,10 +587,7 @@ async fn history_records_events_in_order_with_links() {
     assert_eq!(desc.status, ExecutionStatus::Succeeded);
     assert_eq!(desc.output, Some(json!({"a": 1})));
     assert_eq!(desc.input, json!({"a": 1}));
-    assert_eq!(
-        exec.wait_for_completion("h").await.unwrap().status,
-        ExecutionStatus::Succeeded
-    );
+    assert_eq!(exec.wait_for_completion("h").await.unwrap().status, ExecutionStatus::Succeeded);
     assert!(exec.history("other").is_err());
 }
 
@@ -831,40 +640,16 @@ async fn automation_run_loop_routes_on_next_until_finalize() {
         calls: Mutex::new(Vec::new()),
         tokens: tx,
     });
-    let exec = Executor::new(
-        definition,
-        rec.clone(),
-        ExecutorOptions {
-            time_scale: 0.0,
-            ..Default::default()
-        },
-    );
+    let exec = Executor::new(definition, rec.clone(), ExecutorOptions { time_scale: 0.0, ..Default::default() });
     let out = run(&exec, "run-42", json!({"next": "stage_x", "remaining": 42})).await;
-    assert_eq!(
-        succeeded(&out),
-        &json!({"status": "completed", "finalized_after": {"next": "finalize"}})
-    );
+    assert_eq!(succeeded(&out), &json!({"status": "completed", "finalized_after": {"next": "finalize"}}));
     let resources: Vec<String> = rec.calls().into_iter().map(|c| c.0).collect();
     // 42 → 32 (then a rate-limit retry) → 22 → ... : stage calls until finalize.
     assert_eq!(resources.iter().filter(|r| *r == "stage").count(), 6);
     assert_eq!(resources.last().map(String::as_str), Some("finalize"));
-    let remaining: Vec<Value> = rec
-        .calls()
-        .iter()
-        .filter(|c| c.0 == "stage")
-        .map(|c| c.1["remaining"].clone())
-        .collect();
-    assert_eq!(
-        remaining,
-        vec![
-            json!(42),
-            json!(32),
-            json!(32),
-            json!(22),
-            json!(12),
-            json!(2)
-        ]
-    );
+    let remaining: Vec<Value> =
+        rec.calls().iter().filter(|c| c.0 == "stage").map(|c| c.1["remaining"].clone()).collect();
+    assert_eq!(remaining, vec![json!(42), json!(32), json!(32), json!(22), json!(12), json!(2)]);
     let waits = exec
         .history("run-42")
         .unwrap()
@@ -879,8 +664,7 @@ async fn automation_run_loop_routes_on_next_until_finalize() {
     let hist = exec.history("run-43").unwrap();
     assert!(hist
         .iter()
-        .any(|e| e.event_type == HistoryEventType::WaitStateEntered
-            && e.details["seconds"] == json!(5.0)));
+        .any(|e| e.event_type == HistoryEventType::WaitStateEntered && e.details["seconds"] == json!(5.0)));
 
     // An unknown `next` falls to Default.
     let out = run(&exec, "run-44", json!({"next": "bogus"})).await;

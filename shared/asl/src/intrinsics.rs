@@ -60,10 +60,7 @@ pub(crate) fn looks_like_call(text: &str) -> bool {
 
 /// Parses a whole `.$` value as one call; the error says what is wrong.
 pub(crate) fn parse(text: &str) -> Result<Call, String> {
-    let mut p = Parser {
-        chars: text.chars().collect(),
-        pos: 0,
-    };
+    let mut p = Parser { chars: text.chars().collect(), pos: 0 };
     p.skip_ws();
     let call = p.call()?;
     p.skip_ws();
@@ -91,10 +88,7 @@ impl Parser {
 
     fn call(&mut self) -> Result<Call, String> {
         let start = self.pos;
-        while self
-            .peek()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.')
-        {
+        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '.') {
             self.pos += 1;
         }
         let name: String = self.chars[start..self.pos].iter().collect();
@@ -137,10 +131,7 @@ impl Parser {
             Some('$') => self.path(),
             Some(c) if c == '-' || c.is_ascii_digit() => {
                 let start = self.pos;
-                while self
-                    .peek()
-                    .is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
-                {
+                while self.peek().is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')) {
                     self.pos += 1;
                 }
                 let text: String = self.chars[start..self.pos].iter().collect();
@@ -149,11 +140,8 @@ impl Parser {
                     .map_err(|_| format!("`{text}` is not a number"))
             }
             Some(_) => {
-                for (word, value) in [
-                    ("true", Value::Bool(true)),
-                    ("false", Value::Bool(false)),
-                    ("null", Value::Null),
-                ] {
+                for (word, value) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)]
+                {
                     if self.rest_starts_with(word) {
                         self.pos += word.len();
                         return Ok(Arg::Literal(value));
@@ -169,9 +157,7 @@ impl Parser {
     }
 
     fn rest_starts_with(&self, word: &str) -> bool {
-        word.chars()
-            .enumerate()
-            .all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
+        word.chars().enumerate().all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
     }
 
     fn string(&mut self) -> Result<Arg, String> {
@@ -222,9 +208,7 @@ impl Parser {
             }
             self.pos += 1;
         }
-        let text: String = self.chars[start..self.pos.min(self.chars.len())]
-            .iter()
-            .collect();
+        let text: String = self.chars[start..self.pos.min(self.chars.len())].iter().collect();
         let text = text.trim();
         match text.strip_prefix('$') {
             Some(ctx) if ctx.starts_with('$') => Path::parse(ctx).map(Arg::Context),
@@ -247,15 +231,12 @@ impl Call {
             values.push(match arg {
                 Arg::Str { value, .. } => Value::String(value.clone()),
                 Arg::Literal(v) => v.clone(),
-                Arg::Path(p) => p.read(input).ok_or_else(|| {
-                    fail(name, format!("the path `{}` is not in the input", p.text()))
-                })?,
-                Arg::Context(p) => p.read(context).ok_or_else(|| {
-                    fail(
-                        name,
-                        format!("the path `${}` is not in the context object", p.text()),
-                    )
-                })?,
+                Arg::Path(p) => {
+                    p.read(input).ok_or_else(|| fail(name, format!("the path `{}` is not in the input", p.text())))?
+                }
+                Arg::Context(p) => p
+                    .read(context)
+                    .ok_or_else(|| fail(name, format!("the path `${}` is not in the context object", p.text())))?,
                 Arg::Call(c) => c.eval(input, context)?,
             });
         }
@@ -265,9 +246,7 @@ impl Call {
                 let s = as_str(name, &values[0])?;
                 serde_json::from_str(s).map_err(|e| fail(name, format!("not JSON: {e}")))
             }
-            "States.JsonToString" => serde_json::to_string(&values[0])
-                .map(Value::String)
-                .map_err(|e| fail(name, e)),
+            "States.JsonToString" => serde_json::to_string(&values[0]).map(Value::String).map_err(|e| fail(name, e)),
             "States.Array" => Ok(Value::Array(values)),
             "States.ArrayPartition" => {
                 let arr = as_array(name, &values[0])?;
@@ -276,19 +255,12 @@ impl Call {
                     return Err(fail(name, "the chunk size must be positive"));
                 }
                 let size = usize::try_from(size).map_err(|e| fail(name, e))?;
-                Ok(Value::Array(
-                    arr.chunks(size).map(|c| Value::Array(c.to_vec())).collect(),
-                ))
+                Ok(Value::Array(arr.chunks(size).map(|c| Value::Array(c.to_vec())).collect()))
             }
-            "States.ArrayContains" => Ok(Value::Bool(
-                as_array(name, &values[0])?.contains(&values[1]),
-            )),
+            "States.ArrayContains" => Ok(Value::Bool(as_array(name, &values[0])?.contains(&values[1]))),
             "States.ArrayRange" => {
-                let (start, end, step) = (
-                    as_int(name, &values[0])?,
-                    as_int(name, &values[1])?,
-                    as_int(name, &values[2])?,
-                );
+                let (start, end, step) =
+                    (as_int(name, &values[0])?, as_int(name, &values[1])?, as_int(name, &values[2])?);
                 if step == 0 {
                     return Err(fail(name, "the step must not be 0"));
                 }
@@ -343,10 +315,7 @@ impl Call {
             "States.MathAdd" => {
                 let (a, b) = (&values[0], &values[1]);
                 if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
-                    return x
-                        .checked_add(y)
-                        .map(Value::from)
-                        .ok_or_else(|| fail(name, "the sum overflows"));
+                    return x.checked_add(y).map(Value::from).ok_or_else(|| fail(name, "the sum overflows"));
                 }
                 match (a.as_f64(), b.as_f64()) {
                     (Some(x), Some(y)) => serde_json::Number::from_f64(x + y)
@@ -389,16 +358,11 @@ impl Call {
                 }
                 '{' if chars.peek() == Some(&'}') => {
                     chars.next();
-                    let v = next
-                        .next()
-                        .ok_or_else(|| fail(name, "more `{}` than arguments"))?;
+                    let v = next.next().ok_or_else(|| fail(name, "more `{}` than arguments"))?;
                     match v {
                         Value::String(s) => out.push_str(s),
                         Value::Array(_) | Value::Object(_) => {
-                            return Err(fail(
-                                name,
-                                "arguments must be strings, numbers, booleans or null",
-                            ))
+                            return Err(fail(name, "arguments must be strings, numbers, booleans or null"))
                         }
                         other => out.push_str(&other.to_string()),
                     }
@@ -414,18 +378,15 @@ impl Call {
 }
 
 fn as_str<'a>(name: &str, v: &'a Value) -> Result<&'a str, TaskError> {
-    v.as_str()
-        .ok_or_else(|| fail(name, format!("expected a string, got {v}")))
+    v.as_str().ok_or_else(|| fail(name, format!("expected a string, got {v}")))
 }
 
 fn as_array<'a>(name: &str, v: &'a Value) -> Result<&'a Vec<Value>, TaskError> {
-    v.as_array()
-        .ok_or_else(|| fail(name, format!("expected an array, got {v}")))
+    v.as_array().ok_or_else(|| fail(name, format!("expected an array, got {v}")))
 }
 
 fn as_int(name: &str, v: &Value) -> Result<i64, TaskError> {
-    v.as_i64()
-        .ok_or_else(|| fail(name, format!("expected an integer, got {v}")))
+    v.as_i64().ok_or_else(|| fail(name, format!("expected an integer, got {v}")))
 }
 
 #[cfg(test)]
@@ -434,17 +395,12 @@ mod tests {
     use serde_json::json;
 
     fn eval(text: &str, input: Value) -> Result<Value, TaskError> {
-        parse(text)
-            .unwrap()
-            .eval(&input, &json!({"Execution": {"Name": "run-1"}}))
+        parse(text).unwrap().eval(&input, &json!({"Execution": {"Name": "run-1"}}))
     }
 
     #[test]
     fn format_fills_placeholders_and_keeps_escaped_braces() {
-        let v = eval(
-            "States.Format('Hello {}, you are {} \\{x\\}', $.name, $.age)",
-            json!({"name": "Ann", "age": 7}),
-        );
+        let v = eval("States.Format('Hello {}, you are {} \\{x\\}', $.name, $.age)", json!({"name": "Ann", "age": 7}));
         assert_eq!(v.unwrap(), json!("Hello Ann, you are 7 {x}"));
         let v = eval("States.Format('run {}', $$.Execution.Name)", json!({}));
         assert_eq!(v.unwrap(), json!("run run-1"));
@@ -453,26 +409,13 @@ mod tests {
 
     #[test]
     fn json_round_trip_array_math_uuid() {
+        assert_eq!(eval("States.StringToJson($.s)", json!({"s": "{\"a\":[1,2]}"})).unwrap(), json!({"a": [1, 2]}));
+        assert_eq!(eval("States.JsonToString($.o)", json!({"o": {"a": 1}})).unwrap(), json!("{\"a\":1}"));
         assert_eq!(
-            eval("States.StringToJson($.s)", json!({"s": "{\"a\":[1,2]}"})).unwrap(),
-            json!({"a": [1, 2]})
-        );
-        assert_eq!(
-            eval("States.JsonToString($.o)", json!({"o": {"a": 1}})).unwrap(),
-            json!("{\"a\":1}")
-        );
-        assert_eq!(
-            eval(
-                "States.Array('a', 1, true, null, $.x, States.Array())",
-                json!({"x": {"y": 2}})
-            )
-            .unwrap(),
+            eval("States.Array('a', 1, true, null, $.x, States.Array())", json!({"x": {"y": 2}})).unwrap(),
             json!(["a", 1, true, null, {"y": 2}, []])
         );
-        assert_eq!(
-            eval("States.MathAdd($.n, -3)", json!({"n": 10})).unwrap(),
-            json!(7)
-        );
+        assert_eq!(eval("States.MathAdd($.n, -3)", json!({"n": 10})).unwrap(), json!(7));
         let id = eval("States.UUID()", json!({})).unwrap();
         assert_eq!(id.as_str().map(str::len), Some(36));
         let err = eval("States.StringToJson($.s)", json!({"s": "{"})).unwrap_err();
@@ -482,40 +425,15 @@ mod tests {
     #[test]
     fn array_helpers() {
         let input = json!({"a": [1, 2, 2, 3, 4]});
+        assert_eq!(eval("States.ArrayLength($.a)", input.clone()).unwrap(), json!(5));
+        assert_eq!(eval("States.ArrayGetItem($.a, 3)", input.clone()).unwrap(), json!(3));
+        assert_eq!(eval("States.ArrayContains($.a, 4)", input.clone()).unwrap(), json!(true));
+        assert_eq!(eval("States.ArrayUnique($.a)", input.clone()).unwrap(), json!([1, 2, 3, 4]));
+        assert_eq!(eval("States.ArrayPartition($.a, 2)", input).unwrap(), json!([[1, 2], [2, 3], [4]]));
+        assert_eq!(eval("States.ArrayRange(1, 9, 4)", json!({})).unwrap(), json!([1, 5, 9]));
+        assert_eq!(eval("States.StringSplit('a,b;c', ',;')", json!({})).unwrap(), json!(["a", "b", "c"]));
         assert_eq!(
-            eval("States.ArrayLength($.a)", input.clone()).unwrap(),
-            json!(5)
-        );
-        assert_eq!(
-            eval("States.ArrayGetItem($.a, 3)", input.clone()).unwrap(),
-            json!(3)
-        );
-        assert_eq!(
-            eval("States.ArrayContains($.a, 4)", input.clone()).unwrap(),
-            json!(true)
-        );
-        assert_eq!(
-            eval("States.ArrayUnique($.a)", input.clone()).unwrap(),
-            json!([1, 2, 3, 4])
-        );
-        assert_eq!(
-            eval("States.ArrayPartition($.a, 2)", input).unwrap(),
-            json!([[1, 2], [2, 3], [4]])
-        );
-        assert_eq!(
-            eval("States.ArrayRange(1, 9, 4)", json!({})).unwrap(),
-            json!([1, 5, 9])
-        );
-        assert_eq!(
-            eval("States.StringSplit('a,b;c', ',;')", json!({})).unwrap(),
-            json!(["a", "b", "c"])
-        );
-        assert_eq!(
-            eval(
-                "States.JsonMerge($.x, $.y, false)",
-                json!({"x": {"a": 1, "b": 1}, "y": {"b": 2}})
-            )
-            .unwrap(),
+            eval("States.JsonMerge($.x, $.y, false)", json!({"x": {"a": 1, "b": 1}, "y": {"b": 2}})).unwrap(),
             json!({"a": 1, "b": 2})
         );
     }

@@ -34,8 +34,8 @@ mod executor_tests;
 
 pub use definition::Definition;
 pub use executor::{
-    ExecutionDescription, ExecutionHandle, ExecutionOutcome, ExecutionStatus, Executor,
-    ExecutorOptions, HistoryEvent, HistoryEventType, TaskContext, TaskHandler,
+    ExecutionDescription, ExecutionHandle, ExecutionOutcome, ExecutionStatus, Executor, ExecutorOptions, HistoryEvent,
+    HistoryEventType, TaskContext, TaskHandler,
 };
 
 /// Why a state-machine definition was rejected at load.
@@ -89,10 +89,7 @@ pub struct TaskError {
 impl TaskError {
     /// Builds an error from its name and cause; a convenience for task handlers.
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
-        Self {
-            error: error.into(),
-            cause: cause.into(),
-        }
+        Self { error: error.into(), cause: cause.into() }
     }
 
     /// A `States.Runtime` error: a path that does not resolve, a bad intrinsic call...

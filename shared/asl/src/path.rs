@@ -42,16 +42,10 @@ impl Path {
     /// Parses a path; the error says what is wrong with it.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
         if let Some(segments) = parse_reference(text) {
-            return Ok(Path::Reference {
-                text: text.to_string(),
-                segments,
-            });
+            return Ok(Path::Reference { text: text.to_string(), segments });
         }
         match JsonPath::parse(text) {
-            Ok(query) => Ok(Path::Query {
-                text: text.to_string(),
-                query,
-            }),
+            Ok(query) => Ok(Path::Query { text: text.to_string(), query }),
             Err(e) => Err(format!("`{text}` is not a valid JSONPath: {e}")),
         }
     }
@@ -59,10 +53,7 @@ impl Path {
     /// Parses a path that must be a reference path (ResultPath, where a value is written).
     pub(crate) fn parse_reference(text: &str) -> Result<Self, String> {
         parse_reference(text)
-            .map(|segments| Path::Reference {
-                text: text.to_string(),
-                segments,
-            })
+            .map(|segments| Path::Reference { text: text.to_string(), segments })
             .ok_or_else(|| format!("`{text}` is not a reference path (like `$.a.b[0]`)"))
     }
 
@@ -88,9 +79,7 @@ impl Path {
                 }
                 Some(node.clone())
             }
-            Path::Query { query, .. } => Some(Value::Array(
-                query.query(doc).all().into_iter().cloned().collect(),
-            )),
+            Path::Query { query, .. } => Some(Value::Array(query.query(doc).all().into_iter().cloned().collect())),
         }
     }
 
@@ -133,15 +122,11 @@ impl Path {
 fn step_mut<'a>(node: &'a mut Value, seg: &Segment, text: &str) -> Result<&'a mut Value, String> {
     let kind = kind_of(node);
     match (seg, node) {
-        (Segment::Key(k), Value::Object(m)) => Ok(m
-            .entry(k.clone())
-            .or_insert_with(|| Value::Object(Map::new()))),
-        (Segment::Index(i), Value::Array(a)) => a.get_mut(*i).ok_or_else(|| {
-            format!("unable to apply ResultPath `{text}`: index {i} is out of range")
-        }),
-        _ => Err(format!(
-            "unable to apply ResultPath `{text}`: it crosses {kind}"
-        )),
+        (Segment::Key(k), Value::Object(m)) => Ok(m.entry(k.clone()).or_insert_with(|| Value::Object(Map::new()))),
+        (Segment::Index(i), Value::Array(a)) => {
+            a.get_mut(*i).ok_or_else(|| format!("unable to apply ResultPath `{text}`: index {i} is out of range"))
+        }
+        _ => Err(format!("unable to apply ResultPath `{text}`: it crosses {kind}")),
     }
 }
 
@@ -170,9 +155,7 @@ fn parse_reference(text: &str) -> Option<Vec<Segment>> {
                 let start = i + 1;
                 let mut j = start;
                 while j < chars.len() && chars[j] != '.' && chars[j] != '[' {
-                    if matches!(chars[j], '*' | '@' | '?' | '(' | ')' | '\'' | '"' | ']')
-                        || chars[j].is_whitespace()
-                    {
+                    if matches!(chars[j], '*' | '@' | '?' | '(' | ')' | '\'' | '"' | ']') || chars[j].is_whitespace() {
                         return None;
                     }
                     j += 1;
@@ -257,30 +240,15 @@ mod tests {
     #[test]
     fn write_creates_members_and_rejects_crossing_scalars() {
         let mut doc = json!({"a": 1});
-        Path::parse("$.x.y")
-            .unwrap()
-            .write(&mut doc, json!(2))
-            .unwrap();
+        Path::parse("$.x.y").unwrap().write(&mut doc, json!(2)).unwrap();
         assert_eq!(doc, json!({"a": 1, "x": {"y": 2}}));
-        Path::parse("$")
-            .unwrap()
-            .write(&mut doc, json!("all"))
-            .unwrap();
+        Path::parse("$").unwrap().write(&mut doc, json!("all")).unwrap();
         assert_eq!(doc, json!("all"));
         let mut doc = json!({"a": 1});
-        assert!(Path::parse("$.a.b")
-            .unwrap()
-            .write(&mut doc, json!(2))
-            .is_err());
+        assert!(Path::parse("$.a.b").unwrap().write(&mut doc, json!(2)).is_err());
         let mut doc = json!({"l": [1, 2]});
-        Path::parse("$.l[1]")
-            .unwrap()
-            .write(&mut doc, json!(9))
-            .unwrap();
+        Path::parse("$.l[1]").unwrap().write(&mut doc, json!(9)).unwrap();
         assert_eq!(doc, json!({"l": [1, 9]}));
-        assert!(Path::parse("$.l[2]")
-            .unwrap()
-            .write(&mut doc, json!(9))
-            .is_err());
+        assert!(Path::parse("$.l[2]").unwrap().write(&mut doc, json!(9)).is_err());
     }
 }

@@ -37,12 +37,9 @@ impl Template {
                 for (key, v) in map {
                     if let Some(name) = key.strip_suffix(".$") {
                         let Value::String(text) = v else {
-                            return Err(format!(
-                                "the field `{key}` must be a string (a path or an intrinsic call)"
-                            ));
+                            return Err(format!("the field `{key}` must be a string (a path or an intrinsic call)"));
                         };
-                        let compiled = Self::compile_dynamic(text)
-                            .map_err(|e| format!("the field `{key}`: {e}"))?;
+                        let compiled = Self::compile_dynamic(text).map_err(|e| format!("the field `{key}`: {e}"))?;
                         fields.push((name.to_string(), compiled));
                     } else {
                         fields.push((key.clone(), Self::compile(v)?));
@@ -50,11 +47,7 @@ impl Template {
                 }
                 Ok(Template::Object(fields))
             }
-            Value::Array(items) => items
-                .iter()
-                .map(Self::compile)
-                .collect::<Result<Vec<_>, _>>()
-                .map(Template::Array),
+            Value::Array(items) => items.iter().map(Self::compile).collect::<Result<Vec<_>, _>>().map(Template::Array),
             other => Ok(Template::Literal(other.clone())),
         }
     }
@@ -66,9 +59,7 @@ impl Template {
         match text.strip_prefix('$') {
             Some(rest) if rest.starts_with('$') => Path::parse(rest).map(Template::Context),
             Some(_) => Path::parse(text).map(Template::Path),
-            None => Err(format!(
-                "`{text}` is neither a path nor an intrinsic function call"
-            )),
+            None => Err(format!("`{text}` is neither a path nor an intrinsic function call")),
         }
     }
 
@@ -130,12 +121,7 @@ mod tests {
             "list": [{"x.$": "$.b[0]"}]
         }))
         .unwrap();
-        let out = t
-            .eval(
-                &json!({"a": "A", "b": [5]}),
-                &json!({"Execution": {"Name": "n"}}),
-            )
-            .unwrap();
+        let out = t.eval(&json!({"a": "A", "b": [5]}), &json!({"Execution": {"Name": "n"}})).unwrap();
         assert_eq!(
             out,
             json!({

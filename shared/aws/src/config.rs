@@ -36,13 +36,7 @@ pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
     if let Some(endpoint) = endpoint_override(endpoint) {
         loader = loader.endpoint_url(endpoint);
         if !credentials_in_env() {
-            loader = loader.credentials_provider(Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "igny8-emulator",
-            ));
+            loader = loader.credentials_provider(Credentials::new("test", "test", None, None, "igny8-emulator"));
         }
     }
     loader.load().await

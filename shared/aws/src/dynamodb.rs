@@ -30,18 +30,17 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck, Delete,
-    GlobalSecondaryIndex, IndexStatus, KeySchemaElement, KeyType, KeysAndAttributes, Projection,
-    ProjectionType, Put, ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck, Delete, GlobalSecondaryIndex,
+    IndexStatus, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use serde_json::{Map, Number, Value};
 
 use super::config::SharedInterceptor;
 use igny8_core::ports::item_store::{
-    validate_actions, validate_transaction, Condition, FailedWrite, Index, Item, ItemStore, Key,
-    Page, Query, StoreError, UpdateAction, WriteOp, GSI1PK, GSI1SK, MAX_BATCH_GET_KEYS, PK, SK,
+    validate_actions, validate_transaction, Condition, FailedWrite, Index, Item, ItemStore, Key, Page, Query,
+    StoreError, UpdateAction, WriteOp, GSI1PK, GSI1SK, MAX_BATCH_GET_KEYS, PK, SK,
 };
 
 /// Name of the one secondary index, as created by [`DynamoStore::ensure_table`].
@@ -67,12 +66,8 @@ const BATCH_GET_MAX_BACKOFF: Duration = Duration::from_secs(1);
 const BATCH_GET_MAX_STALLS: u32 = 8;
 
 /// Error codes meaning "slow down", whichever call returns them.
-const THROTTLE_CODES: [&str; 4] = [
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "Throttling",
-];
+const THROTTLE_CODES: [&str; 4] =
+    ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "Throttling"];
 
 /// Codes of per-item cancellation reasons meaning "slow down".
 const THROTTLE_REASONS: [&str; 4] =
@@ -140,13 +135,8 @@ impl DynamoStore {
     /// One BatchGetItem of at most [`MAX_BATCH_GET_KEYS`] distinct keys, repeated for
     /// its UnprocessedKeys until every key is answered; the items read go into `found`
     /// (a key absent from it afterwards has no item).
-    async fn batch_get(
-        &self,
-        keys: &[&Key],
-        found: &mut HashMap<Key, Item>,
-    ) -> Result<(), StoreError> {
-        let mut pending: Vec<HashMap<String, AttributeValue>> =
-            keys.iter().map(|k| key_attrs(k)).collect();
+    async fn batch_get(&self, keys: &[&Key], found: &mut HashMap<Key, Item>) -> Result<(), StoreError> {
+        let mut pending: Vec<HashMap<String, AttributeValue>> = keys.iter().map(|k| key_attrs(k)).collect();
         let mut delay = BATCH_GET_FIRST_BACKOFF;
         let mut stalls = 0;
         while !pending.is_empty() {
@@ -163,17 +153,12 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| store_error("BatchGetItem", &e))?;
-            let items =
-                out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
+            let items = out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
             for attrs in items {
                 let item = attrs_to_item(attrs)?;
                 found.insert(Key::of(&item)?, item);
             }
-            pending = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
             if pending.is_empty() {
                 break;
             }
@@ -193,14 +178,9 @@ impl DynamoStore {
 
     async fn create_table_if_missing(&self) -> Result<(), StoreError> {
         let attr = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
         };
-        let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder().attribute_name(name).key_type(kind).build()
-        };
+        let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
         let gsi = GlobalSecondaryIndex::builder()
             .index_name(GSI1_NAME)
             .key_schema(key(GSI1PK, KeyType::Hash).map_err(build_error)?)
@@ -237,10 +217,7 @@ impl DynamoStore {
             let ready = match result {
                 Ok(out) => match out.table {
                     Some(desc) => {
-                        let gsi = desc
-                            .global_secondary_indexes()
-                            .iter()
-                            .find(|g| g.index_name() == Some(GSI1_NAME));
+                        let gsi = desc.global_secondary_indexes().iter().find(|g| g.index_name() == Some(GSI1_NAME));
                         let table_active = desc.table_status() == Some(&TableStatus::Active);
                         match gsi {
                             // An active table without the index was made by someone else;
@@ -252,10 +229,7 @@ impl DynamoStore {
                                 )))
                             }
                             None => false,
-                            Some(g) => {
-                                table_active
-                                    && matches!(g.index_status(), None | Some(IndexStatus::Active))
-                            }
+                            Some(g) => table_active && matches!(g.index_status(), None | Some(IndexStatus::Active)),
                         }
                     }
                     None => false,
@@ -288,10 +262,7 @@ impl DynamoStore {
             .await
             .map_err(|e| store_error("DescribeTimeToLive", &e))?;
         if let Some(desc) = current.time_to_live_description() {
-            let on = matches!(
-                desc.time_to_live_status(),
-                Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-            );
+            let on = matches!(desc.time_to_live_status(), Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
             if on && desc.attribute_name() == Some(TTL_ATTRIBUTE) {
                 return Ok(());
             }
@@ -301,14 +272,7 @@ impl DynamoStore {
             .enabled(true)
             .build()
             .map_err(build_error)?;
-        match self
-            .client
-            .update_time_to_live()
-            .table_name(&self.table)
-            .time_to_live_specification(spec)
-            .send()
-            .await
-        {
+        match self.client.update_time_to_live().table_name(&self.table).time_to_live_specification(spec).send().await {
             Ok(_) => Ok(()),
             // Another process enabled it between our describe and update.
             Err(e)
@@ -357,11 +321,8 @@ impl ItemStore for DynamoStore {
         }
         let (pk_attr, sk_attr) = index_keys(query.index);
         let mut expr = Expr::default();
-        let mut key_condition = format!(
-            "{} = {}",
-            expr.name(pk_attr),
-            expr.value(AttributeValue::S(query.partition.clone()))
-        );
+        let mut key_condition =
+            format!("{} = {}", expr.name(pk_attr), expr.value(AttributeValue::S(query.partition.clone())));
         if let Some(prefix) = query.sort_prefix.as_deref().filter(|p| !p.is_empty()) {
             key_condition.push_str(&format!(
                 " AND begins_with({}, {})",
@@ -369,11 +330,7 @@ impl ItemStore for DynamoStore {
                 expr.value(AttributeValue::S(prefix.to_owned()))
             ));
         }
-        let start = query
-            .cursor
-            .as_deref()
-            .map(|c| parse_cursor(c, query.index, &query.partition))
-            .transpose()?;
+        let start = query.cursor.as_deref().map(|c| parse_cursor(c, query.index, &query.partition)).transpose()?;
         // One more than asked: tells "last page" apart from "exactly full page".
         let limit = query.limit.min(i32::MAX as usize - 1);
         let fetch = i32::try_from(limit + 1).unwrap_or(i32::MAX);
@@ -393,12 +350,7 @@ impl ItemStore for DynamoStore {
             Index::Gsi1 => request.index_name(GSI1_NAME),
         };
         let out = request.send().await.map_err(|e| store_error("Query", &e))?;
-        let mut items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(attrs_to_item)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = out.items.unwrap_or_default().into_iter().map(attrs_to_item).collect::<Result<Vec<_>, _>>()?;
         let cursor = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|i| cursor_of(i, query.index)).transpose()?
@@ -476,10 +428,8 @@ impl ItemStore for DynamoStore {
 
     async fn transact(&self, writes: Vec<WriteOp>) -> Result<(), StoreError> {
         let keys = validate_transaction(&writes)?;
-        let items =
-            writes.iter().map(|w| transact_item(&self.table, w)).collect::<Result<Vec<_>, _>>()?;
-        let result =
-            self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let items = writes.iter().map(|w| transact_item(&self.table, w)).collect::<Result<Vec<_>, _>>()?;
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(err) => match err.as_service_error() {
@@ -663,9 +613,10 @@ fn cursor_of(item: &Item, index: Index) -> Result<String, StoreError> {
     let (pk_attr, sk_attr) = index_keys(index);
     let mut key = Map::new();
     for attr in [PK, SK, pk_attr, sk_attr] {
-        let value = item.get(attr).and_then(Value::as_str).ok_or_else(|| {
-            StoreError::Backend(format!("queried item lacks string attribute {attr}"))
-        })?;
+        let value = item
+            .get(attr)
+            .and_then(Value::as_str)
+            .ok_or_else(|| StoreError::Backend(format!("queried item lacks string attribute {attr}")))?;
         key.insert(attr.to_owned(), Value::String(value.to_owned()));
     }
     serde_json::to_string(&key).map_err(|e| StoreError::Backend(format!("encoding cursor: {e}")))
@@ -685,14 +636,9 @@ fn encode_cursor(last: &HashMap<String, AttributeValue>) -> Result<String, Store
 
 /// Reads a cursor back into an ExclusiveStartKey, refusing anything this adapter could
 /// not have produced for this query (DynamoDB's own error would be less clear).
-fn parse_cursor(
-    cursor: &str,
-    index: Index,
-    partition: &str,
-) -> Result<HashMap<String, AttributeValue>, StoreError> {
+fn parse_cursor(cursor: &str, index: Index, partition: &str) -> Result<HashMap<String, AttributeValue>, StoreError> {
     let bad = |why: &str| StoreError::Invalid(format!("malformed cursor: {why}"));
-    let map: Map<String, Value> =
-        serde_json::from_str(cursor).map_err(|_| bad("not a JSON object"))?;
+    let map: Map<String, Value> = serde_json::from_str(cursor).map_err(|_| bad("not a JSON object"))?;
     let (pk_attr, sk_attr) = index_keys(index);
     let mut key = HashMap::new();
     for (name, value) in map {
@@ -740,9 +686,7 @@ fn value_to_attr(value: &Value) -> AttributeValue {
         Value::Number(n) => AttributeValue::N(n.to_string()),
         Value::String(s) => AttributeValue::S(s.clone()),
         Value::Array(a) => AttributeValue::L(a.iter().map(value_to_attr).collect()),
-        Value::Object(m) => {
-            AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), value_to_attr(v))).collect())
-        }
+        Value::Object(m) => AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), value_to_attr(v))).collect()),
     }
 }
 
@@ -754,23 +698,15 @@ fn attr_to_value(attr: AttributeValue) -> Result<Value, StoreError> {
         AttributeValue::N(n) => Value::Number(parse_number(&n)?),
         AttributeValue::Bool(b) => Value::Bool(b),
         AttributeValue::Null(_) => Value::Null,
-        AttributeValue::L(l) => {
-            Value::Array(l.into_iter().map(attr_to_value).collect::<Result<_, _>>()?)
-        }
+        AttributeValue::L(l) => Value::Array(l.into_iter().map(attr_to_value).collect::<Result<_, _>>()?),
         AttributeValue::M(m) => Value::Object(attrs_to_item(m)?),
         AttributeValue::Ss(ss) => Value::Array(ss.into_iter().map(Value::String).collect()),
-        AttributeValue::Ns(ns) => Value::Array(
-            ns.iter().map(|n| parse_number(n).map(Value::Number)).collect::<Result<_, _>>()?,
-        ),
+        AttributeValue::Ns(ns) => {
+            Value::Array(ns.iter().map(|n| parse_number(n).map(Value::Number)).collect::<Result<_, _>>()?)
+        }
         AttributeValue::B(b) => bytes_value(b.as_ref()),
-        AttributeValue::Bs(bs) => {
-            Value::Array(bs.iter().map(|b| bytes_value(b.as_ref())).collect())
-        }
-        other => {
-            return Err(StoreError::Backend(format!(
-                "unsupported DynamoDB attribute value {other:?}"
-            )))
-        }
+        AttributeValue::Bs(bs) => Value::Array(bs.iter().map(|b| bytes_value(b.as_ref())).collect()),
+        other => return Err(StoreError::Backend(format!("unsupported DynamoDB attribute value {other:?}"))),
     })
 }
 
@@ -787,9 +723,10 @@ fn parse_number(text: &str) -> Result<Number, StoreError> {
     if let Ok(u) = text.parse::<u64>() {
         return Ok(Number::from(u));
     }
-    text.parse::<f64>().ok().and_then(Number::from_f64).ok_or_else(|| {
-        StoreError::Backend(format!("DynamoDB number {text:?} is not representable"))
-    })
+    text.parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .ok_or_else(|| StoreError::Backend(format!("DynamoDB number {text:?} is not representable")))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -841,9 +778,7 @@ impl Expr {
             // The port orders only numbers and strings; other values are equal or
             // incomparable, so strict comparisons never hold and the others mean `=`.
             Condition::LessThan(..) | Condition::GreaterThan(..) => self.always(false),
-            Condition::LessOrEqual(a, v) | Condition::GreaterOrEqual(a, v) => {
-                self.compare(a, "=", v)
-            }
+            Condition::LessOrEqual(a, v) | Condition::GreaterOrEqual(a, v) => self.compare(a, "=", v),
             Condition::And(all) if all.is_empty() => self.always(true),
             Condition::Or(any) if any.is_empty() => self.always(false),
             Condition::And(all) => self.join(all, " AND "),
@@ -905,9 +840,7 @@ impl Expr {
 
     /// The placeholder maps, None when empty (DynamoDB rejects empty maps).
     #[allow(clippy::type_complexity)]
-    fn into_maps(
-        self,
-    ) -> (Option<HashMap<String, String>>, Option<HashMap<String, AttributeValue>>) {
+    fn into_maps(self) -> (Option<HashMap<String, String>>, Option<HashMap<String, AttributeValue>>) {
         let names = (!self.names.is_empty()).then_some(self.names);
         let values = (!self.values.is_empty()).then_some(self.values);
         (names, values)
@@ -986,10 +919,7 @@ mod tests {
             Condition::ge("n", 3),
         ]);
         let text = e.condition(&c);
-        assert_eq!(
-            text,
-            "(attribute_exists(#n0) AND (#n1 = :v0 OR (NOT attribute_exists(#n2))) AND #n3 >= :v1)"
-        );
+        assert_eq!(text, "(attribute_exists(#n0) AND (#n1 = :v0 OR (NOT attribute_exists(#n2))) AND #n3 >= :v1)");
         let (names, values) = e.into_maps();
         let names = names.expect("names");
         assert_eq!(names["#n0"], PK);
@@ -1004,14 +934,8 @@ mod tests {
     #[test]
     fn empty_and_or_render_as_constants() {
         let mut e = Expr::default();
-        assert_eq!(
-            e.condition(&Condition::And(vec![])),
-            "(attribute_exists(#n0) OR attribute_not_exists(#n0))"
-        );
-        assert_eq!(
-            e.condition(&Condition::Or(vec![])),
-            "(attribute_exists(#n0) AND attribute_not_exists(#n0))"
-        );
+        assert_eq!(e.condition(&Condition::And(vec![])), "(attribute_exists(#n0) OR attribute_not_exists(#n0))");
+        assert_eq!(e.condition(&Condition::Or(vec![])), "(attribute_exists(#n0) AND attribute_not_exists(#n0))");
         let (names, values) = e.into_maps();
         assert_eq!(names.expect("names").len(), 1);
         assert!(values.is_none(), "an empty values map would be rejected by DynamoDB");
@@ -1031,15 +955,9 @@ mod tests {
     #[test]
     fn updates_render_set_add_remove() {
         let mut e = Expr::default();
-        let text = e.update(&[
-            UpdateAction::set("a", "x"),
-            UpdateAction::add("count", -2),
-            UpdateAction::remove("old"),
-        ]);
-        assert_eq!(
-            text.as_deref(),
-            Some("SET #n0 = :v0, #n1 = if_not_exists(#n1, :v1) + :v2 REMOVE #n2")
-        );
+        let text =
+            e.update(&[UpdateAction::set("a", "x"), UpdateAction::add("count", -2), UpdateAction::remove("old")]);
+        assert_eq!(text.as_deref(), Some("SET #n0 = :v0, #n1 = if_not_exists(#n1, :v1) + :v2 REMOVE #n2"));
         let cond = e.condition(&Condition::gt("count", 0));
         assert_eq!(cond, "#n1 > :v3", "condition reuses the update's name placeholder");
         let (_, values) = e.into_maps();
@@ -1060,18 +978,10 @@ mod tests {
         let gsi = cursor_of(&item, Index::Gsi1).expect("cursor");
         assert_eq!(parse_cursor(&gsi, Index::Gsi1, "g").expect("parse").len(), 4);
 
-        for bad in
-            ["", "[]", "{\"PK\":1,\"SK\":\"s\"}", r#"{"PK":"p"}"#, r#"{"PK":"p","SK":"s","z":"1"}"#]
-        {
-            assert!(
-                matches!(parse_cursor(bad, Index::Primary, "p"), Err(StoreError::Invalid(_))),
-                "{bad}"
-            );
+        for bad in ["", "[]", "{\"PK\":1,\"SK\":\"s\"}", r#"{"PK":"p"}"#, r#"{"PK":"p","SK":"s","z":"1"}"#] {
+            assert!(matches!(parse_cursor(bad, Index::Primary, "p"), Err(StoreError::Invalid(_))), "{bad}");
         }
-        assert!(matches!(
-            parse_cursor(&primary, Index::Primary, "other"),
-            Err(StoreError::Invalid(_))
-        ));
+        assert!(matches!(parse_cursor(&primary, Index::Primary, "other"), Err(StoreError::Invalid(_))));
         assert!(matches!(parse_cursor(&primary, Index::Gsi1, "g"), Err(StoreError::Invalid(_))));
     }
 
@@ -1079,11 +989,7 @@ mod tests {
     fn cancellation_reasons_map_to_port_errors() {
         let reason = |code: &str| CancellationReason::builder().code(code).build();
         let keys = vec![Key::new("a", "1"), Key::new("b", "2"), Key::new("c", "3")];
-        let e = cancellation_error(
-            &[reason("None"), reason("ConditionalCheckFailed"), reason("None")],
-            &keys,
-            "m",
-        );
+        let e = cancellation_error(&[reason("None"), reason("ConditionalCheckFailed"), reason("None")], &keys, "m");
         match e {
             StoreError::ConditionFailed(f) => {
                 assert_eq!(f, vec![FailedWrite { index: 1, key: keys[1].clone() }])

@@ -57,9 +57,8 @@ impl S3Blobs {
             return Err(BlobError::Backend("S3 bucket name is empty".into()));
         }
         let shared = sdk_config(endpoint).await;
-        let config = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(endpoint_override(endpoint).is_some())
-            .build();
+        let config =
+            aws_sdk_s3::config::Builder::from(&shared).force_path_style(endpoint_override(endpoint).is_some()).build();
         Ok(Self::new(Client::from_conf(config), bucket))
     }
 
@@ -128,8 +127,7 @@ where
 impl BlobStore for S3Blobs {
     async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), BlobError> {
         validate_key(key)?;
-        let mut request =
-            self.client.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(body));
+        let mut request = self.client.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(body));
         if !content_type.is_empty() {
             request = request.content_type(content_type);
         }
@@ -214,10 +212,7 @@ mod tests {
         let blobs = S3Blobs::connect(Some("http://127.0.0.1:1"), "b").await.expect("connect");
         for key in ["", "/a", "a/../b", "a//b"] {
             assert!(matches!(blobs.get(key).await, Err(BlobError::InvalidKey { .. })), "{key:?}");
-            assert!(matches!(
-                blobs.put(key, vec![1], "text/plain").await,
-                Err(BlobError::InvalidKey { .. })
-            ));
+            assert!(matches!(blobs.put(key, vec![1], "text/plain").await, Err(BlobError::InvalidKey { .. })));
         }
         assert!(matches!(blobs.list("../").await, Err(BlobError::InvalidKey { .. })));
     }

@@ -40,10 +40,7 @@ impl SfnWorkflow {
 
     /// Builds a client from the shared AWS configuration (see `aws::config`) for the
     /// state machine `state_machine_arn`; `endpoint` points it at an emulator.
-    pub async fn connect(
-        endpoint: Option<&str>,
-        state_machine_arn: &str,
-    ) -> Result<Self, WorkflowError> {
+    pub async fn connect(endpoint: Option<&str>, state_machine_arn: &str) -> Result<Self, WorkflowError> {
         let config = sdk_config(endpoint).await;
         Ok(Self::new(Client::new(&config), state_machine_arn))
     }
@@ -100,17 +97,9 @@ impl SfnWorkflow {
     }
 
     /// Status, input and output of the execution named `name`.
-    async fn describe_parts(
-        &self,
-        name: &str,
-    ) -> Result<(String, Value, Option<Value>), WorkflowError> {
-        let out = self
-            .client
-            .describe_execution()
-            .execution_arn(self.execution_arn(name))
-            .send()
-            .await
-            .map_err(|e| {
+    async fn describe_parts(&self, name: &str) -> Result<(String, Value, Option<Value>), WorkflowError> {
+        let out =
+            self.client.describe_execution().execution_arn(self.execution_arn(name)).send().await.map_err(|e| {
                 if e.as_service_error().is_some_and(|s| s.is_execution_does_not_exist()) {
                     WorkflowError::NotFound(name.to_owned())
                 } else {
@@ -147,9 +136,7 @@ where
 /// Parses a JSON document Step Functions returned as text.
 fn parse_json(what: &str, text: &str) -> Result<Value, WorkflowError> {
     serde_json::from_str(text).map_err(|e| {
-        WorkflowError::Backend(format!(
-            "Step Functions returned an execution {what} that is not JSON: {e}"
-        ))
+        WorkflowError::Backend(format!("Step Functions returned an execution {what} that is not JSON: {e}"))
     })
 }
 
@@ -178,12 +165,7 @@ impl Workflow for SfnWorkflow {
         }
     }
 
-    async fn stop_execution(
-        &self,
-        name: &str,
-        error: &str,
-        cause: &str,
-    ) -> Result<(), WorkflowError> {
+    async fn stop_execution(&self, name: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
         self.client
             .stop_execution()
             .execution_arn(self.execution_arn(name))
@@ -202,41 +184,25 @@ impl Workflow for SfnWorkflow {
     }
 
     async fn send_task_success(&self, token: &str, output: Value) -> Result<(), WorkflowError> {
-        self.client
-            .send_task_success()
-            .task_token(token)
-            .output(output.to_string())
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| {
-                let dead = e.as_service_error().is_some_and(|s| {
-                    s.is_invalid_token() || s.is_task_does_not_exist() || s.is_task_timed_out()
-                });
+        self.client.send_task_success().task_token(token).output(output.to_string()).send().await.map(drop).map_err(
+            |e| {
+                let dead = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_invalid_token() || s.is_task_does_not_exist() || s.is_task_timed_out());
                 token_error("SendTaskSuccess", &e, dead)
-            })
+            },
+        )
     }
 
-    async fn send_task_failure(
-        &self,
-        token: &str,
-        error: &str,
-        cause: &str,
-    ) -> Result<(), WorkflowError> {
-        self.client
-            .send_task_failure()
-            .task_token(token)
-            .error(error)
-            .cause(cause)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| {
-                let dead = e.as_service_error().is_some_and(|s| {
-                    s.is_invalid_token() || s.is_task_does_not_exist() || s.is_task_timed_out()
-                });
+    async fn send_task_failure(&self, token: &str, error: &str, cause: &str) -> Result<(), WorkflowError> {
+        self.client.send_task_failure().task_token(token).error(error).cause(cause).send().await.map(drop).map_err(
+            |e| {
+                let dead = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_invalid_token() || s.is_task_does_not_exist() || s.is_task_timed_out());
                 token_error("SendTaskFailure", &e, dead)
-            })
+            },
+        )
     }
 }
 
@@ -252,10 +218,7 @@ mod tests {
         )
         .await
         .expect("connect");
-        assert_eq!(
-            wf.execution_arn("run-1"),
-            "arn:aws:states:us-east-1:123456789012:execution:automation:run-1"
-        );
+        assert_eq!(wf.execution_arn("run-1"), "arn:aws:states:us-east-1:123456789012:execution:automation:run-1");
         let other = wf.with_state_machine("arn:aws:states:eu-west-1:1:stateMachine:x");
         assert_eq!(other.execution_arn("r"), "arn:aws:states:eu-west-1:1:execution:x:r");
     }

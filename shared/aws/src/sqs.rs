@@ -25,16 +25,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::{
-    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
-};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
 use serde_json::json;
 
 use super::config::{sdk_config, SharedInterceptor};
 use igny8_core::ports::queue::{
-    validate_batch, validate_queue_name, validate_receive, validate_visibility, Queue, QueueError,
-    QueueMessage,
+    validate_batch, validate_queue_name, validate_receive, validate_visibility, Queue, QueueError, QueueMessage,
 };
 
 /// Default visibility timeout set on queues this adapter creates (SQS's own default);
@@ -53,8 +50,7 @@ const STALE_CODES: [&str; 4] = [
 ];
 
 /// Error codes of a CreateQueue whose name exists with other attributes.
-const EXISTS_CODES: [&str; 3] =
-    ["QueueNameExists", "QueueAlreadyExists", "AWS.SimpleQueueService.QueueNameExists"];
+const EXISTS_CODES: [&str; 3] = ["QueueNameExists", "QueueAlreadyExists", "AWS.SimpleQueueService.QueueNameExists"];
 
 /// The queue port on SQS; queues are addressed by name, as in the SQLite adapter.
 ///
@@ -112,22 +108,14 @@ impl SqsQueue {
     ///
     /// Safe to call on every start: an existing queue gets the policy and visibility
     /// timeout set again, so a changed `n` takes effect without manual steps.
-    pub async fn ensure_queue(
-        &self,
-        queue: &str,
-        dead_letter: Option<(&str, u32)>,
-    ) -> Result<String, QueueError> {
+    pub async fn ensure_queue(&self, queue: &str, dead_letter: Option<(&str, u32)>) -> Result<String, QueueError> {
         validate_queue_name(queue)?;
-        let mut attributes = HashMap::from([(
-            QueueAttributeName::VisibilityTimeout,
-            DEFAULT_VISIBILITY.as_secs().to_string(),
-        )]);
+        let mut attributes =
+            HashMap::from([(QueueAttributeName::VisibilityTimeout, DEFAULT_VISIBILITY.as_secs().to_string())]);
         if let Some((dlq, max_receives)) = dead_letter {
             validate_queue_name(dlq)?;
             if dlq == queue {
-                return Err(QueueError::Invalid(format!(
-                    "queue {queue:?} cannot be its own dead-letter queue"
-                )));
+                return Err(QueueError::Invalid(format!("queue {queue:?} cannot be its own dead-letter queue")));
             }
             if max_receives == 0 || max_receives > MAX_RECEIVES_LIMIT {
                 return Err(QueueError::Invalid(format!(
@@ -149,22 +137,15 @@ impl SqsQueue {
         attributes: Option<HashMap<QueueAttributeName, String>>,
     ) -> Result<String, QueueError> {
         let attributes = attributes.unwrap_or_else(|| {
-            HashMap::from([(
-                QueueAttributeName::VisibilityTimeout,
-                DEFAULT_VISIBILITY.as_secs().to_string(),
-            )])
+            HashMap::from([(QueueAttributeName::VisibilityTimeout, DEFAULT_VISIBILITY.as_secs().to_string())])
         });
-        let created = self
-            .client
-            .create_queue()
-            .queue_name(queue)
-            .set_attributes(Some(attributes.clone()))
-            .send()
-            .await;
+        let created =
+            self.client.create_queue().queue_name(queue).set_attributes(Some(attributes.clone())).send().await;
         let url = match created {
-            Ok(out) => out.queue_url().map(str::to_owned).ok_or_else(|| {
-                QueueError::Backend(format!("SQS CreateQueue {queue}: no queue URL"))
-            })?,
+            Ok(out) => out
+                .queue_url()
+                .map(str::to_owned)
+                .ok_or_else(|| QueueError::Backend(format!("SQS CreateQueue {queue}: no queue URL")))?,
             Err(e) if e.code().is_some_and(|c| EXISTS_CODES.contains(&c)) => {
                 let url = self.lookup_url(queue).await?;
                 self.client
@@ -208,9 +189,7 @@ impl SqsQueue {
     async fn lookup_url(&self, queue: &str) -> Result<String, QueueError> {
         let out = self.client.get_queue_url().queue_name(queue).send().await.map_err(|e| {
             if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist()) {
-                QueueError::Backend(format!(
-                    "SQS queue {queue:?} does not exist (create it with ensure_queue)"
-                ))
+                QueueError::Backend(format!("SQS queue {queue:?} does not exist (create it with ensure_queue)"))
             } else {
                 backend("GetQueueUrl", &e)
             }
@@ -261,11 +240,7 @@ where
 
 #[async_trait]
 impl Queue for SqsQueue {
-    async fn send_batch(
-        &self,
-        queue: &str,
-        bodies: Vec<String>,
-    ) -> Result<Vec<String>, QueueError> {
+    async fn send_batch(&self, queue: &str, bodies: Vec<String>) -> Result<Vec<String>, QueueError> {
         validate_batch(&bodies)?;
         let url = self.url(queue).await?;
         let entries = bodies
@@ -316,19 +291,12 @@ impl Queue for SqsQueue {
         ids.into_iter()
             .enumerate()
             .map(|(i, id)| {
-                id.ok_or_else(|| {
-                    QueueError::Backend(format!("SQS SendMessageBatch did not report entry #{i}"))
-                })
+                id.ok_or_else(|| QueueError::Backend(format!("SQS SendMessageBatch did not report entry #{i}")))
             })
             .collect()
     }
 
-    async fn receive(
-        &self,
-        queue: &str,
-        max: usize,
-        visibility: Duration,
-    ) -> Result<Vec<QueueMessage>, QueueError> {
+    async fn receive(&self, queue: &str, max: usize, visibility: Duration) -> Result<Vec<QueueMessage>, QueueError> {
         validate_receive(max, visibility)?;
         let url = self.url(queue).await?;
         let out = self
@@ -346,8 +314,7 @@ impl Queue for SqsQueue {
             .iter()
             .map(|m| {
                 let field = |v: Option<&str>, name: &str| {
-                    v.map(str::to_owned)
-                        .ok_or_else(|| QueueError::Backend(format!("SQS message without {name}")))
+                    v.map(str::to_owned).ok_or_else(|| QueueError::Backend(format!("SQS message without {name}")))
                 };
                 let receive_count = m
                     .attributes()
@@ -379,12 +346,7 @@ impl Queue for SqsQueue {
             .map_err(|e| receipt_error("DeleteMessage", &e))
     }
 
-    async fn change_visibility(
-        &self,
-        queue: &str,
-        receipt: &str,
-        visibility: Duration,
-    ) -> Result<(), QueueError> {
+    async fn change_visibility(&self, queue: &str, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
         validate_visibility(visibility)?;
         if receipt.is_empty() {
             return Err(QueueError::StaleReceipt);
@@ -429,18 +391,9 @@ mod tests {
         let q = SqsQueue::connect(Some("http://127.0.0.1:1")).await.expect("connect");
         let too_many = vec!["x".to_owned(); 11];
         assert!(matches!(q.send_batch("jobs", too_many).await, Err(QueueError::Invalid(_))));
-        assert!(matches!(
-            q.send_batch("bad name", vec!["x".into()]).await,
-            Err(QueueError::Invalid(_))
-        ));
+        assert!(matches!(q.send_batch("bad name", vec!["x".into()]).await, Err(QueueError::Invalid(_))));
         assert!(matches!(q.receive("jobs", 0, Duration::ZERO).await, Err(QueueError::Invalid(_))));
-        assert!(matches!(
-            q.ensure_queue("jobs", Some(("jobs", 3))).await,
-            Err(QueueError::Invalid(_))
-        ));
-        assert!(matches!(
-            q.ensure_queue("jobs", Some(("dlq", 0))).await,
-            Err(QueueError::Invalid(_))
-        ));
+        assert!(matches!(q.ensure_queue("jobs", Some(("jobs", 3))).await, Err(QueueError::Invalid(_))));
+        assert!(matches!(q.ensure_queue("jobs", Some(("dlq", 0))).await, Err(QueueError::Invalid(_))));
     }
 }

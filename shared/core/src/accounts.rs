@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use crate::billing::{CreditError, CreditService, LedgerReceipt};
 use crate::domain::{Account, AccountId, AccountStatus, Site, SiteId, SiteStatus, TransactionKind};
-use crate::ports::IdGeneratorExt;
 use crate::ports::clock::rfc3339;
+use crate::ports::IdGeneratorExt;
 use crate::ports::{Clock, IdGenerator, StoreError};
 use crate::repo::{AccountRepo, RepoError, SiteRepo};
 
@@ -149,7 +149,12 @@ impl AccountService {
     }
 
     /// Changes a site's name, domain or status; None when the account has no such site.
-    pub async fn update_site(&self, account: &AccountId, id: &SiteId, change: SiteChange) -> Result<Option<Site>, AccountError> {
+    pub async fn update_site(
+        &self,
+        account: &AccountId,
+        id: &SiteId,
+        change: SiteChange,
+    ) -> Result<Option<Site>, AccountError> {
         let Some(mut site) = self.site(account, id).await? else {
             return Ok(None);
         };
@@ -167,7 +172,12 @@ impl AccountService {
     }
 
     /// Lists the account's sites.
-    pub async fn sites(&self, account: &AccountId, limit: usize, cursor: Option<String>) -> Result<(Vec<Site>, Option<String>), AccountError> {
+    pub async fn sites(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Site>, Option<String>), AccountError> {
         self.account(account).await?;
         Ok(self.sites.list(account, limit.clamp(1, 1000), cursor).await?)
     }

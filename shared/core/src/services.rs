@@ -41,13 +41,8 @@ impl Services {
         let accounts = AccountRepo::new(Arc::clone(&store));
         let sites = SiteRepo::new(Arc::clone(&store));
         let credits = CreditService::new(Arc::clone(&store), Arc::clone(&clock), Arc::clone(&ids));
-        let account_service = AccountService::new(
-            accounts.clone(),
-            sites.clone(),
-            credits.clone(),
-            Arc::clone(&clock),
-            Arc::clone(&ids),
-        );
+        let account_service =
+            AccountService::new(accounts.clone(), sites.clone(), credits.clone(), Arc::clone(&clock), Arc::clone(&ids));
         Self {
             accounts,
             sites,

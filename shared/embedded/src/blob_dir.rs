@@ -39,8 +39,7 @@ fn is_absent(kind: ErrorKind) -> bool {
 
 /// True when `name` is the temporary file of an unfinished put.
 fn is_temp_name(name: &str) -> bool {
-    name.strip_prefix(TEMP_PREFIX)
-        .is_some_and(|rest| rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+    name.strip_prefix(TEMP_PREFIX).is_some_and(|rest| rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 impl BlobDir {
@@ -69,9 +68,7 @@ impl BlobDir {
         F: FnOnce(&Path) -> Result<T, BlobError> + Send + 'static,
     {
         let root = Arc::clone(&self.root);
-        tokio::task::spawn_blocking(move || work(&root))
-            .await
-            .map_err(|e| backend("blocking task", e))?
+        tokio::task::spawn_blocking(move || work(&root)).await.map_err(|e| backend("blocking task", e))?
     }
 }
 
@@ -86,10 +83,7 @@ fn write_atomically(target: &Path, body: &[u8]) -> Result<(), BlobError> {
         file.sync_all()?;
         drop(file);
         if target.is_dir() {
-            return Err(std::io::Error::new(
-                ErrorKind::IsADirectory,
-                "a directory of other blobs is in the way",
-            ));
+            return Err(std::io::Error::new(ErrorKind::IsADirectory, "a directory of other blobs is in the way"));
         }
         std::fs::rename(&temp, target)
     })();
@@ -230,10 +224,7 @@ mod tests {
         // A directory of other blobs is not a blob.
         assert_eq!(store.get("sites/1").await.expect("get dir"), None);
         assert_eq!(store.get("sites/1/a.png/x").await.expect("get under file"), None);
-        assert!(matches!(
-            store.put("sites/1", b"x".to_vec(), "text/plain").await,
-            Err(BlobError::Backend(_))
-        ));
+        assert!(matches!(store.put("sites/1", b"x".to_vec(), "text/plain").await, Err(BlobError::Backend(_))));
         assert_eq!(store.list("").await.expect("list").len(), 2, "no temp file left behind");
     }
 
@@ -246,14 +237,8 @@ mod tests {
         let all = store.list("").await.expect("list all");
         assert_eq!(keys(&all), ["a/1", "a/10", "a/x/1", "a/x/2/deep", "ab", "b/2", "c"]);
         assert_eq!(all[3].size, "a/x/2/deep".len() as u64);
-        assert_eq!(
-            keys(&store.list("a/").await.expect("a/")),
-            ["a/1", "a/10", "a/x/1", "a/x/2/deep"]
-        );
-        assert_eq!(
-            keys(&store.list("a").await.expect("a")),
-            ["a/1", "a/10", "a/x/1", "a/x/2/deep", "ab"]
-        );
+        assert_eq!(keys(&store.list("a/").await.expect("a/")), ["a/1", "a/10", "a/x/1", "a/x/2/deep"]);
+        assert_eq!(keys(&store.list("a").await.expect("a")), ["a/1", "a/10", "a/x/1", "a/x/2/deep", "ab"]);
         assert_eq!(keys(&store.list("a/1").await.expect("a/1")), ["a/1", "a/10"]);
         assert_eq!(keys(&store.list("a/x/").await.expect("a/x/")), ["a/x/1", "a/x/2/deep"]);
         assert!(store.list("zzz/").await.expect("missing dir").is_empty());
@@ -274,10 +259,7 @@ mod tests {
             store.presigned_get("img/missing.png", Duration::from_secs(60)).await,
             Err(BlobError::NotFound(k)) if k == "img/missing.png"
         ));
-        assert!(matches!(
-            store.presigned_get("img", Duration::from_secs(60)).await,
-            Err(BlobError::NotFound(_))
-        ));
+        assert!(matches!(store.presigned_get("img", Duration::from_secs(60)).await, Err(BlobError::NotFound(_))));
     }
 
     #[tokio::test]
@@ -287,10 +269,7 @@ mod tests {
             let refused = |r: Result<(), BlobError>| matches!(r, Err(BlobError::InvalidKey { .. }));
             assert!(refused(store.put(key, b"x".to_vec(), "text/plain").await), "put {key:?}");
             assert!(refused(store.get(key).await.map(drop)), "get {key:?}");
-            assert!(
-                refused(store.presigned_get(key, Duration::from_secs(1)).await.map(drop)),
-                "presign {key:?}"
-            );
+            assert!(refused(store.presigned_get(key, Duration::from_secs(1)).await.map(drop)), "presign {key:?}");
         }
         assert!(!dir.path().join("x").exists(), "nothing escaped the root");
         assert!(store.list("").await.expect("list").is_empty());

@@ -16,8 +16,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
 
 use igny8_core::ports::item_store::{
-    validate_actions, validate_transaction, Condition, FailedWrite, Index, Item, ItemStore, Key,
-    Page, Query, StoreError, UpdateAction, WriteOp, GSI1PK, GSI1SK, PK, SK,
+    validate_actions, validate_transaction, Condition, FailedWrite, Index, Item, ItemStore, Key, Page, Query,
+    StoreError, UpdateAction, WriteOp, GSI1PK, GSI1SK, PK, SK,
 };
 
 /// How long a connection waits for another process's write lock before giving up.
@@ -78,9 +78,7 @@ impl SqliteStore {
         }
         let writer = open_connection(&path)?;
         writer.execute_batch(SCHEMA).map_err(backend)?;
-        Ok(Self {
-            inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) }),
-        })
+        Ok(Self { inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) }) })
     }
 
     /// The file this store lives in.
@@ -280,10 +278,9 @@ fn run_query(conn: &Connection, q: &Query) -> Result<Page, StoreError> {
     let fetch = i64::try_from(q.limit).unwrap_or(i64::MAX).saturating_add(1);
     let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
     let rows = stmt
-        .query_map(
-            params![q.partition, prefix, upper, after_sk, after_pk, after_key_sk, fetch],
-            |r| r.get::<_, String>(0),
-        )
+        .query_map(params![q.partition, prefix, upper, after_sk, after_pk, after_key_sk, fetch], |r| {
+            r.get::<_, String>(0)
+        })
         .map_err(backend)?;
     let mut items = Vec::new();
     for row in rows {
@@ -341,10 +338,8 @@ impl ItemStore for SqliteStore {
         validate_actions(&actions)?;
         let writes = vec![WriteOp::Update { key: key.clone(), actions, condition }];
         let keys = validate_transaction(&writes)?;
-        self.with_writer(move |conn| {
-            apply_writes(conn, &writes, &keys)?.ok_or_else(|| backend("update wrote no item"))
-        })
-        .await
+        self.with_writer(move |conn| apply_writes(conn, &writes, &keys)?.ok_or_else(|| backend("update wrote no item")))
+            .await
     }
 
     async fn delete(&self, key: &Key, condition: Option<Condition>) -> Result<(), StoreError> {

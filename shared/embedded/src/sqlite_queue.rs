@@ -20,8 +20,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 
 use igny8_core::ports::clock::Clock;
 use igny8_core::ports::queue::{
-    validate_batch, validate_queue_name, validate_receive, validate_visibility, Queue, QueueError,
-    QueueMessage,
+    validate_batch, validate_queue_name, validate_receive, validate_visibility, Queue, QueueError, QueueMessage,
 };
 
 /// How long a connection waits for another process's write lock before giving up.
@@ -65,10 +64,7 @@ struct Inner {
 
 impl std::fmt::Debug for SqliteQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteQueue")
-            .field("path", &self.inner.path)
-            .field("redrive", &self.redrive)
-            .finish()
+        f.debug_struct("SqliteQueue").field("path", &self.inner.path).field("redrive", &self.redrive).finish()
     }
 }
 
@@ -95,26 +91,19 @@ impl SqliteQueue {
     pub fn open(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Self, QueueError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                QueueError::Backend(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| QueueError::Backend(format!("cannot create {}: {e}", dir.display())))?;
         }
         let conn = open_connection(&path)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
-        Ok(Self {
-            inner: Arc::new(Inner { path, clock, conn: Mutex::new(conn) }),
-            redrive: Arc::new(HashMap::new()),
-        })
+        Ok(Self { inner: Arc::new(Inner { path, clock, conn: Mutex::new(conn) }), redrive: Arc::new(HashMap::new()) })
     }
 
     /// Sends messages of `queue` received `max_receives` times to `dead_letter_queue`
     /// on their next receive instead of delivering them again (SQS's redrive policy);
     /// a `max_receives` of 0 counts as 1. Clones made before the call keep their policies.
     pub fn with_redrive(mut self, queue: &str, dead_letter_queue: &str, max_receives: u32) -> Self {
-        let redrive = Redrive {
-            dead_letter_queue: dead_letter_queue.to_owned(),
-            max_receives: max_receives.max(1),
-        };
+        let redrive = Redrive { dead_letter_queue: dead_letter_queue.to_owned(), max_receives: max_receives.max(1) };
         Arc::make_mut(&mut self.redrive).insert(queue.to_owned(), redrive);
         self
     }
@@ -134,8 +123,7 @@ impl SqliteQueue {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let mut conn = inner.conn.lock().map_err(|_| backend("connection mutex poisoned"))?;
-            let tx =
-                conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
             let result = work(&tx, &inner)?;
             tx.commit().map_err(backend)?;
             Ok(result)
@@ -154,12 +142,7 @@ struct Candidate {
 }
 
 /// Picks up to `limit` visible messages of `queue`, oldest first.
-fn visible(
-    tx: &rusqlite::Transaction<'_>,
-    queue: &str,
-    now: i64,
-    limit: usize,
-) -> Result<Vec<Candidate>, QueueError> {
+fn visible(tx: &rusqlite::Transaction<'_>, queue: &str, now: i64, limit: usize) -> Result<Vec<Candidate>, QueueError> {
     let mut stmt = tx
         .prepare_cached(
             "SELECT seq, id, body, receive_count FROM queue_messages
@@ -169,12 +152,7 @@ fn visible(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = stmt
         .query_map(params![queue, now, limit], |r| {
-            Ok(Candidate {
-                seq: r.get(0)?,
-                id: r.get(1)?,
-                body: r.get(2)?,
-                receive_count: r.get(3)?,
-            })
+            Ok(Candidate { seq: r.get(0)?, id: r.get(1)?, body: r.get(2)?, receive_count: r.get(3)? })
         })
         .map_err(backend)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(backend)
@@ -227,12 +205,7 @@ fn receive_in(
                 params![message.seq, receive_count, receipt, visible_at],
             )
             .map_err(backend)?;
-            delivered.push(QueueMessage {
-                id: message.id,
-                body: message.body,
-                receipt,
-                receive_count,
-            });
+            delivered.push(QueueMessage { id: message.id, body: message.body, receipt, receive_count });
         }
     }
     Ok(delivered)
@@ -240,11 +213,7 @@ fn receive_in(
 
 #[async_trait]
 impl Queue for SqliteQueue {
-    async fn send_batch(
-        &self,
-        queue: &str,
-        bodies: Vec<String>,
-    ) -> Result<Vec<String>, QueueError> {
+    async fn send_batch(&self, queue: &str, bodies: Vec<String>) -> Result<Vec<String>, QueueError> {
         validate_queue_name(queue)?;
         validate_batch(&bodies)?;
         let queue = queue.to_owned();
@@ -267,12 +236,7 @@ impl Queue for SqliteQueue {
         .await
     }
 
-    async fn receive(
-        &self,
-        queue: &str,
-        max: usize,
-        visibility: Duration,
-    ) -> Result<Vec<QueueMessage>, QueueError> {
+    async fn receive(&self, queue: &str, max: usize, visibility: Duration) -> Result<Vec<QueueMessage>, QueueError> {
         validate_queue_name(queue)?;
         validate_receive(max, visibility)?;
         let queue = queue.to_owned();
@@ -290,10 +254,7 @@ impl Queue for SqliteQueue {
         let (queue, receipt) = (queue.to_owned(), receipt.to_owned());
         self.transaction(move |tx, _| {
             let deleted = tx
-                .execute(
-                    "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
-                    params![queue, receipt],
-                )
+                .execute("DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2", params![queue, receipt])
                 .map_err(backend)?;
             if deleted == 0 {
                 Err(QueueError::StaleReceipt)
@@ -304,12 +265,7 @@ impl Queue for SqliteQueue {
         .await
     }
 
-    async fn change_visibility(
-        &self,
-        queue: &str,
-        receipt: &str,
-        visibility: Duration,
-    ) -> Result<(), QueueError> {
+    async fn change_visibility(&self, queue: &str, receipt: &str, visibility: Duration) -> Result<(), QueueError> {
         validate_queue_name(queue)?;
         validate_visibility(visibility)?;
         let (queue, receipt) = (queue.to_owned(), receipt.to_owned());
@@ -392,10 +348,7 @@ mod tests {
         assert_ne!(second.receipt, first.receipt);
         // The first consumer lost the message: its receipt is stale.
         assert!(matches!(q.delete("jobs", &first.receipt).await, Err(QueueError::StaleReceipt)));
-        assert!(matches!(
-            q.change_visibility("jobs", &first.receipt, MINUTE).await,
-            Err(QueueError::StaleReceipt)
-        ));
+        assert!(matches!(q.change_visibility("jobs", &first.receipt, MINUTE).await, Err(QueueError::StaleReceipt)));
         // The current holder extends, then hands it back at once.
         q.change_visibility("jobs", &second.receipt, 2 * MINUTE).await.expect("extend");
         clock.advance_ms(60_000);
@@ -449,9 +402,7 @@ mod tests {
     async fn dead_letters_even_when_nothing_is_delivered() {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::at(0));
-        let q = SqliteQueue::open(dir.path().join("q.db"), clock.clone())
-            .expect("open")
-            .with_redrive("jobs", "dlq", 1);
+        let q = SqliteQueue::open(dir.path().join("q.db"), clock.clone()).expect("open").with_redrive("jobs", "dlq", 1);
         q.send_batch("jobs", bodies(2)).await.expect("send");
         assert_eq!(q.receive("jobs", 10, MINUTE).await.expect("receive").len(), 2);
         clock.advance_ms(60_000);
@@ -482,10 +433,7 @@ mod tests {
         assert_eq!(q.send_batch("jobs", bodies(MAX_BATCH)).await.expect("full batch").len(), 10);
         assert!(matches!(q.receive("jobs", 0, MINUTE).await, Err(QueueError::Invalid(_))));
         assert!(matches!(q.receive("jobs", 11, MINUTE).await, Err(QueueError::Invalid(_))));
-        assert!(matches!(
-            q.receive("jobs", 1, Duration::from_secs(13 * 3600)).await,
-            Err(QueueError::Invalid(_))
-        ));
+        assert!(matches!(q.receive("jobs", 1, Duration::from_secs(13 * 3600)).await, Err(QueueError::Invalid(_))));
         // A refused batch sent nothing.
         assert_eq!(q.receive("jobs", 10, MINUTE).await.expect("receive").len(), 10);
         assert!(q.receive("jobs", 10, MINUTE).await.expect("receive").is_empty());

@@ -53,7 +53,8 @@ impl AutomationTasks {
 #[async_trait]
 impl TaskHandler for AutomationTasks {
     async fn invoke(&self, resource: &str, input: Value, _ctx: &TaskContext) -> Result<Value, TaskError> {
-        let service = self.service.get().ok_or_else(|| TaskError::new("Igny8.NotReady", "no automation service bound"))?;
+        let service =
+            self.service.get().ok_or_else(|| TaskError::new("Igny8.NotReady", "no automation service bound"))?;
         // `arn:aws:states:::lambda:invoke[.waitForTaskToken]` carries the function and
         // its payload in the parameters; a Lambda ARN resource takes the input itself.
         let (function, payload) = if resource.starts_with("arn:aws:states:::lambda:invoke") {
@@ -120,7 +121,11 @@ const IMAGE_VISIBILITY: Duration = Duration::from_secs(60);
 
 /// Drains the service's image queue in process, with SQS's partial-batch-failure semantics:
 /// handled messages are deleted, failed ones reappear after their visibility timeout.
-pub async fn drain_image_queue(service: &AutomationService, queue: &dyn Queue, batch: usize) -> Result<usize, igny8_core::ports::queue::QueueError> {
+pub async fn drain_image_queue(
+    service: &AutomationService,
+    queue: &dyn Queue,
+    batch: usize,
+) -> Result<usize, igny8_core::ports::queue::QueueError> {
     let image_queue = service.image_queue();
     let messages = queue.receive(image_queue, batch.clamp(1, 10), IMAGE_VISIBILITY).await?;
     let failed = service.image_jobs(&messages).await;

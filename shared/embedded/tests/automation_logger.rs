@@ -6,8 +6,8 @@ use std::sync::Arc;
 use igny8_core::automation::{AutomationLogger, RunLog, TraceKind};
 use igny8_core::domain::{AccountId, RunId, SiteId, Stage};
 use igny8_core::ports::BlobStore;
-use igny8_embedded::BlobDir;
 use igny8_core::ports::{IdGeneratorExt, ManualClock, UuidIds};
+use igny8_embedded::BlobDir;
 use serde_json::json;
 
 fn run_log() -> RunLog {
@@ -22,13 +22,16 @@ fn run_log() -> RunLog {
 async fn lines_events_and_mirror_land_where_documented() {
     let dir = tempfile::tempdir().expect("dir");
     let blobs: Arc<dyn BlobStore> = Arc::new(BlobDir::open(dir.path()).expect("blob dir"));
-    let logger = AutomationLogger::new(Arc::clone(&blobs), Arc::new(ManualClock::at(1_790_000_000_000)))
-        .with_mirror("archive");
+    let logger =
+        AutomationLogger::new(Arc::clone(&blobs), Arc::new(ManualClock::at(1_790_000_000_000))).with_mirror("archive");
     let run = run_log();
     logger.line(&run, None, "run started").await.expect("line");
     logger.line(&run, Some(Stage::Content), "batch 1: 5 articles").await.expect("line");
     logger.event(&run, None, 0, TraceKind::RunStarted, json!({"keywords": 10})).await.expect("event");
-    logger.event(&run, Some(Stage::Content), 1, TraceKind::StageProgress, json!({"processed": 5})).await.expect("event");
+    logger
+        .event(&run, Some(Stage::Content), 1, TraceKind::StageProgress, json!({"processed": 5}))
+        .await
+        .expect("event");
     logger.event(&run, Some(Stage::Content), 1, TraceKind::StageCompleted, json!({})).await.expect("event");
 
     let main = logger.main_log(&run).await.expect("main");

@@ -8,13 +8,13 @@ use aws_sdk_s3::Client as S3Client;
 use aws_sdk_sfn::Client as SfnClient;
 use aws_sdk_sqs::Client as SqsClient;
 
+use igny8_ai::{AiError, AiProvider, OfflineProvider, OpenAiConfig, OpenAiProvider};
 use igny8_aws::config::{endpoint_override, sdk_config};
 use igny8_aws::{DynamoStore, S3Blobs, SfnWorkflow, SqsQueue};
-use igny8_ai::{AiError, AiProvider, OfflineProvider, OpenAiConfig, OpenAiProvider};
 use igny8_core::automation::{AutomationPorts, AutomationService, IMAGE_QUEUE};
-use igny8_core::Services;
 use igny8_core::ports::queue::validate_queue_name;
 use igny8_core::ports::{ItemStore, SystemClock, UuidIds};
+use igny8_core::Services;
 
 /// Missing or unusable configuration, found at cold start rather than at the first
 /// request that needs it.
@@ -88,7 +88,10 @@ pub fn ai_from_env() -> Result<Arc<dyn AiProvider>, AiError> {
 ///
 /// Fails only on an unusable `image_queue_url` (the rest was checked by
 /// [`CloudConfig::from_lookup`]).
-pub async fn automation(config: &CloudConfig, ai: Arc<dyn AiProvider>) -> Result<(Services, AutomationService), ConfigError> {
+pub async fn automation(
+    config: &CloudConfig,
+    ai: Arc<dyn AiProvider>,
+) -> Result<(Services, AutomationService), ConfigError> {
     let endpoint = config.endpoint.as_deref();
     let shared = sdk_config(endpoint).await;
     let s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(endpoint_override(endpoint).is_some()).build();
@@ -125,8 +128,11 @@ mod tests {
         move |name: &str| map.get(name).cloned()
     }
 
-    const BASE: [(&str, &str); 3] =
-        [("IGNY8_TABLE", "t"), ("IGNY8_BUCKET", "b"), ("IGNY8_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:1:stateMachine:m")];
+    const BASE: [(&str, &str); 3] = [
+        ("IGNY8_TABLE", "t"),
+        ("IGNY8_BUCKET", "b"),
+        ("IGNY8_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:1:stateMachine:m"),
+    ];
 
     #[test]
     fn the_image_queue_defaults_to_the_embedded_name() {
@@ -151,7 +157,10 @@ mod tests {
         assert_eq!(CloudConfig::from_lookup(lookup(&BASE[1..])), Err(ConfigError::Missing("IGNY8_TABLE")));
         let mut vars = BASE.to_vec();
         vars.push(("IGNY8_IMAGE_QUEUE", "not a queue"));
-        assert!(matches!(CloudConfig::from_lookup(lookup(&vars)), Err(ConfigError::Invalid { name: "IGNY8_IMAGE_QUEUE", .. })));
+        assert!(matches!(
+            CloudConfig::from_lookup(lookup(&vars)),
+            Err(ConfigError::Invalid { name: "IGNY8_IMAGE_QUEUE", .. })
+        ));
     }
 
     #[tokio::test]

@@ -47,7 +47,6 @@ impl Backend {
     }
 }
 
-
 /// The AWS resources a laptop run uses instead of the embedded stores (`--backend aws`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsResources {
@@ -70,7 +69,11 @@ pub async fn local_runtime_on_aws(
     ids: Arc<dyn IdGenerator>,
 ) -> Result<LocalRuntime, RuntimeError> {
     let endpoint = aws.endpoint.as_deref();
-    let unavailable = |what: &'static str, reason: String| RuntimeError::Open { what, path: PathBuf::from(endpoint.unwrap_or("AWS")), reason };
+    let unavailable = |what: &'static str, reason: String| RuntimeError::Open {
+        what,
+        path: PathBuf::from(endpoint.unwrap_or("AWS")),
+        reason,
+    };
     let store = DynamoStore::connect(endpoint, &aws.table).await?;
     let blobs = S3Blobs::connect(endpoint, &aws.bucket).await.map_err(|e| unavailable("the bucket", e.to_string()))?;
     let queue = SqsQueue::connect(endpoint).await.map_err(|e| unavailable("the queue", e.to_string()))?;
@@ -82,7 +85,11 @@ pub async fn local_runtime_on_aws(
             .await
             .map_err(|e| unavailable("the queue", e.to_string()))?;
     }
-    std::fs::create_dir_all(data_dir).map_err(|e| RuntimeError::Open { what: "the data directory", path: data_dir.to_path_buf(), reason: e.to_string() })?;
+    std::fs::create_dir_all(data_dir).map_err(|e| RuntimeError::Open {
+        what: "the data directory",
+        path: data_dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let adapters = Adapters {
         store: Arc::new(store),
         blobs: Arc::new(blobs),

@@ -6,19 +6,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use igny8_asl::{ExecutionOutcome, ExecutorOptions};
-use igny8_asl::ExecutionStatus;
-pub use igny8_embedded::workflow::drain_image_queue;
-use igny8_embedded::workflow::{AutomationTasks, LocalWorkflow};
-use igny8_embedded::{BlobDir, SqliteQueue, SqliteStore};
 use igny8_ai::AiProvider;
-use igny8_core::automation::{AutomationError, AutomationPorts, AutomationService, IMAGE_DLQ, IMAGE_MAX_RECEIVES, IMAGE_QUEUE};
-use igny8_core::Services;
+use igny8_asl::ExecutionStatus;
+pub use igny8_asl::{ExecutionOutcome, ExecutorOptions};
+use igny8_core::automation::{
+    AutomationError, AutomationPorts, AutomationService, IMAGE_DLQ, IMAGE_MAX_RECEIVES, IMAGE_QUEUE,
+};
 use igny8_core::domain::{AutomationRun, RunId};
 use igny8_core::planner::KeywordImporter;
 use igny8_core::ports::blob::BlobStore;
 use igny8_core::ports::queue::Queue;
 use igny8_core::ports::{Clock, IdGenerator, ItemStore};
+use igny8_core::Services;
+pub use igny8_embedded::workflow::drain_image_queue;
+use igny8_embedded::workflow::{AutomationTasks, LocalWorkflow};
+use igny8_embedded::{BlobDir, SqliteQueue, SqliteStore};
 
 /// Name of the SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "igny8.sqlite";
@@ -89,16 +91,19 @@ impl LocalRuntime {
         ids: Arc<dyn IdGenerator>,
         options: ExecutorOptions,
     ) -> Result<Self, RuntimeError> {
-        let open_err = |what, path: &Path, reason: String| RuntimeError::Open { what, path: path.to_path_buf(), reason };
+        let open_err =
+            |what, path: &Path, reason: String| RuntimeError::Open { what, path: path.to_path_buf(), reason };
         let db = data_dir.join(SQLITE_FILE);
-        let store: Arc<dyn ItemStore> = Arc::new(SqliteStore::open(&db).map_err(|e| open_err("the item store", &db, e.to_string()))?);
+        let store: Arc<dyn ItemStore> =
+            Arc::new(SqliteStore::open(&db).map_err(|e| open_err("the item store", &db, e.to_string()))?);
         let queue = Arc::new(
             SqliteQueue::open(&db, Arc::clone(&clock))
                 .map_err(|e| open_err("the queue", &db, e.to_string()))?
                 .with_redrive(IMAGE_QUEUE, IMAGE_DLQ, IMAGE_MAX_RECEIVES + 1),
         );
         let blob_root = data_dir.join(BLOB_DIR);
-        let blobs = Arc::new(BlobDir::open(&blob_root).map_err(|e| open_err("the blob folder", &blob_root, e.to_string()))?);
+        let blobs =
+            Arc::new(BlobDir::open(&blob_root).map_err(|e| open_err("the blob folder", &blob_root, e.to_string()))?);
         let adapters = Adapters { store, blob_base: format!("{}/", blobs.root().display()), blobs, queue };
         Self::with_adapters(adapters, data_dir, ai, clock, ids, options)
     }
@@ -126,7 +131,8 @@ impl LocalRuntime {
         };
         let automation = AutomationService::new(ports, services.credits.clone());
         let tasks = Arc::new(AutomationTasks::default());
-        let workflow = LocalWorkflow::automation(Arc::clone(&tasks), options).map_err(|e| RuntimeError::Workflow(e.to_string()))?;
+        let workflow = LocalWorkflow::automation(Arc::clone(&tasks), options)
+            .map_err(|e| RuntimeError::Workflow(e.to_string()))?;
         automation.set_workflow(Arc::new(workflow.clone()));
         tasks.bind(automation.clone());
         Ok(Self {
@@ -152,7 +158,8 @@ impl LocalRuntime {
         let mut last_version = -1;
         loop {
             let worked = drain_image_queue(&self.automation, self.queue.as_ref(), 10).await?;
-            let description = executor.describe_execution(run_id.as_str()).map_err(|e| AutomationError::Invalid(e.to_string()))?;
+            let description =
+                executor.describe_execution(run_id.as_str()).map_err(|e| AutomationError::Invalid(e.to_string()))?;
             let run = self.automation.run_by_id(run_id).await?;
             if run.version != last_version {
                 last_version = run.version;
@@ -164,7 +171,10 @@ impl LocalRuntime {
                 self.automation.wake_paused(run_id).await?;
             }
             if description.status != ExecutionStatus::Running {
-                return executor.wait_for_completion(run_id.as_str()).await.map_err(|e| AutomationError::Invalid(e.to_string()));
+                return executor
+                    .wait_for_completion(run_id.as_str())
+                    .await
+                    .map_err(|e| AutomationError::Invalid(e.to_string()));
             }
             if worked == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;

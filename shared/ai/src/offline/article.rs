@@ -114,9 +114,7 @@ impl<'a> Picker<'a> {
 
     fn pick(&mut self, rng: &mut SplitMix64) -> &'a str {
         let min = self.used.iter().copied().min().unwrap_or(0);
-        let fresh: Vec<usize> = (0..self.pool.len())
-            .filter(|&i| self.used[i] == min)
-            .collect();
+        let fresh: Vec<usize> = (0..self.pool.len()).filter(|&i| self.used[i] == min).collect();
         let i = fresh.get(rng.below(fresh.len())).copied().unwrap_or(0);
         if let Some(u) = self.used.get_mut(i) {
             *u += 1;
@@ -152,50 +150,26 @@ pub fn generate_article(idea: &IdeaOut, word_target: u32) -> Result<ArticleOut, 
         )));
     }
     let keyword = text::clean_phrase(&idea.target_keyword);
-    let title = if idea.title.trim().is_empty() {
-        text::title_case(&keyword)
-    } else {
-        idea.title.trim().to_string()
-    };
+    let title = if idea.title.trim().is_empty() { text::title_case(&keyword) } else { idea.title.trim().to_string() };
     if title.is_empty() || keyword.is_empty() {
-        return Err(AiError::InvalidInput(
-            "idea needs a title or a target keyword".into(),
-        ));
+        return Err(AiError::InvalidInput("idea needs a title or a target keyword".into()));
     }
-    let secondaries: Vec<String> = idea
-        .secondary_keywords
-        .iter()
-        .map(|s| text::clean_phrase(s))
-        .filter(|s| !s.is_empty())
-        .collect();
+    let secondaries: Vec<String> =
+        idea.secondary_keywords.iter().map(|s| text::clean_phrase(s)).filter(|s| !s.is_empty()).collect();
     let intent = intent_of(idea);
-    let mut rng = SplitMix64::new(text::stable_hash(&format!(
-        "{title}\u{1f}{keyword}\u{1f}{word_target}"
-    )));
+    let mut rng = SplitMix64::new(text::stable_hash(&format!("{title}\u{1f}{keyword}\u{1f}{word_target}")));
     let mut pool: Vec<&str> = GENERAL.to_vec();
     pool.extend_from_slice(intent_sentences(intent));
     let mut picker = Picker::new(pool);
     let mut closing = Picker::new(CLOSING.to_vec());
 
-    let headings: Vec<String> = idea
-        .outline
-        .iter()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .collect();
-    let mut w = Writer {
-        html: String::new(),
-        words: 0,
-    };
+    let headings: Vec<String> = idea.outline.iter().map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect();
+    let mut w = Writer { html: String::new(), words: 0 };
     w.element("h1", &title);
 
     // Section topics: the secondary keyword a heading was built from, else the target.
     let topic_for = |heading: &str| -> String {
-        secondaries
-            .iter()
-            .find(|s| text::title_case(s) == heading)
-            .cloned()
-            .unwrap_or_else(|| keyword.clone())
+        secondaries.iter().find(|s| text::title_case(s) == heading).cloned().unwrap_or_else(|| keyword.clone())
     };
     let other_for = |topic: &str, rng: &mut SplitMix64| -> String {
         let candidates: Vec<&String> = secondaries.iter().filter(|s| s.as_str() != topic).collect();
@@ -206,9 +180,7 @@ pub fn generate_article(idea: &IdeaOut, word_target: u32) -> Result<ArticleOut, 
     };
 
     // Sections: the intro (no heading) followed by one per outline heading.
-    let sections: Vec<Option<&String>> = std::iter::once(None)
-        .chain(headings.iter().map(Some))
-        .collect();
+    let sections: Vec<Option<&String>> = std::iter::once(None).chain(headings.iter().map(Some)).collect();
     let total_sections = sections.len();
     for (si, heading) in sections.iter().enumerate() {
         if let Some(h) = heading {
@@ -217,28 +189,21 @@ pub fn generate_article(idea: &IdeaOut, word_target: u32) -> Result<ArticleOut, 
         let remaining_sections = (total_sections - si) as u32;
         let missing = word_target.saturating_sub(w.words);
         // Headings still to come take words too.
-        let upcoming: u32 = sections[si + 1..]
-            .iter()
-            .flatten()
-            .map(|h| text::count_words(h))
-            .sum();
+        let upcoming: u32 = sections[si + 1..].iter().flatten().map(|h| text::count_words(h)).sum();
         let is_last = si + 1 == total_sections && si > 0;
         // The last section ends with a closing sentence of about ten words.
-        let budget = (missing.saturating_sub(upcoming) / remaining_sections.max(1))
-            .saturating_sub(if is_last { 10 } else { 0 });
-        let topic = heading
-            .map(|h| topic_for(h))
-            .unwrap_or_else(|| keyword.clone());
+        let budget =
+            (missing.saturating_sub(upcoming) / remaining_sections.max(1)).saturating_sub(if is_last { 10 } else { 0 });
+        let topic = heading.map(|h| topic_for(h)).unwrap_or_else(|| keyword.clone());
         let mut section_words = 0u32;
         let mut paragraph: Vec<String> = Vec::new();
 
         if si == 0 {
-            let mut intro = format!("This article covers {keyword} in practical terms, from the basics to the details that matter most.");
+            let mut intro = format!(
+                "This article covers {keyword} in practical terms, from the basics to the details that matter most."
+            );
             if secondaries.len() >= 2 {
-                intro.push_str(&format!(
-                    " Along the way it looks at {} and {}.",
-                    secondaries[0], secondaries[1]
-                ));
+                intro.push_str(&format!(" Along the way it looks at {} and {}.", secondaries[0], secondaries[1]));
             }
             section_words += text::count_words(&intro);
             paragraph.push(intro);
@@ -247,18 +212,9 @@ pub fn generate_article(idea: &IdeaOut, word_target: u32) -> Result<ArticleOut, 
         let with_list = heading.is_some() && !is_last && si % 2 == 1 && budget >= 60;
         let list_words_estimate = if with_list { 30 } else { 0 };
         loop {
-            let template = if is_last && paragraph.is_empty() {
-                closing.pick(&mut rng)
-            } else {
-                picker.pick(&mut rng)
-            };
+            let template = if is_last && paragraph.is_empty() { closing.pick(&mut rng) } else { picker.pick(&mut rng) };
             let other = other_for(&topic, &mut rng);
-            let sentence = capitalize(
-                &template
-                    .replace("{x}", &topic)
-                    .replace("{s}", &other)
-                    .replace("{k}", &keyword),
-            );
+            let sentence = capitalize(&template.replace("{x}", &topic).replace("{s}", &other).replace("{k}", &keyword));
             let n = text::count_words(&sentence);
             let current = section_words + list_words_estimate;
             // Add while it moves us closer to the budget (always at least one sentence).
@@ -293,12 +249,7 @@ pub fn generate_article(idea: &IdeaOut, word_target: u32) -> Result<ArticleOut, 
     let html = w.html;
     let word_count = text::count_html_words(&html);
     let meta_description = meta_for(&title, &keyword, &secondaries);
-    Ok(ArticleOut {
-        title,
-        html,
-        word_count,
-        meta_description,
-    })
+    Ok(ArticleOut { title, html, word_count, meta_description })
 }
 
 /// Search snippet of at most 160 characters, cut at a word boundary.
@@ -374,9 +325,7 @@ mod tests {
         for target in [300u32, 800, 1100, 2500] {
             let a = generate_article(&idea(), target).unwrap();
             assert_well_formed(&a.html);
-            assert!(a
-                .html
-                .starts_with("<h1>Best Running Shoes in 2026: Our Top Picks</h1>"));
+            assert!(a.html.starts_with("<h1>Best Running Shoes in 2026: Our Top Picks</h1>"));
             assert_eq!(a.html.matches("<h2>").count(), 5);
             if target >= 800 {
                 assert!(a.html.contains("<ul>") && a.html.contains("<li>"));
@@ -385,11 +334,7 @@ mod tests {
             let lo = f64::from(target) * 0.9;
             let hi = f64::from(target) * 1.1;
             let wc = f64::from(a.word_count);
-            assert!(
-                wc >= lo && wc <= hi,
-                "target {target}, got {}",
-                a.word_count
-            );
+            assert!(wc >= lo && wc <= hi, "target {target}, got {}", a.word_count);
             assert!(a.meta_description.chars().count() <= 160);
             assert!(!a.html.to_lowercase().contains("lorem"));
         }
@@ -405,11 +350,7 @@ mod tests {
             for target in (300..=4000).step_by(50) {
                 let a = generate_article(&i, target).unwrap();
                 let diff = (f64::from(a.word_count) - f64::from(target)).abs();
-                assert!(
-                    diff <= f64::from(target) * 0.1,
-                    "target {target}, got {}",
-                    a.word_count
-                );
+                assert!(diff <= f64::from(target) * 0.1, "target {target}, got {}", a.word_count);
                 assert_well_formed(&a.html);
             }
         }
@@ -428,16 +369,10 @@ mod tests {
 
     #[test]
     fn invalid_targets_are_rejected() {
-        assert!(matches!(
-            generate_article(&idea(), 0),
-            Err(AiError::InvalidInput(_))
-        ));
+        assert!(matches!(generate_article(&idea(), 0), Err(AiError::InvalidInput(_))));
         let mut empty = idea();
         empty.title.clear();
         empty.target_keyword.clear();
-        assert!(matches!(
-            generate_article(&empty, 500),
-            Err(AiError::InvalidInput(_))
-        ));
+        assert!(matches!(generate_article(&empty, 500), Err(AiError::InvalidInput(_))));
     }
 }

@@ -145,10 +145,8 @@ pub fn vectorize(keywords: &[KeywordInput]) -> TermVectors {
     let vectors = raw
         .into_iter()
         .map(|doc| {
-            let mut v: Vec<(u32, f32)> = doc
-                .into_iter()
-                .map(|(t, c)| (t, (1.0 + (c as f32).ln()) * idf[t as usize]))
-                .collect();
+            let mut v: Vec<(u32, f32)> =
+                doc.into_iter().map(|(t, c)| (t, (1.0 + (c as f32).ln()) * idf[t as usize])).collect();
             let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
             if norm > 0.0 {
                 for (_, w) in &mut v {
@@ -165,12 +163,7 @@ pub fn vectorize(keywords: &[KeywordInput]) -> TermVectors {
             forms.into_iter().next().map(|(s, _)| s).unwrap_or_default()
         })
         .collect();
-    TermVectors {
-        vectors,
-        surfaces,
-        tokens: all_tokens,
-        token_terms: all_token_terms,
-    }
+    TermVectors { vectors, surfaces, tokens: all_tokens, token_terms: all_token_terms }
 }
 
 /// Cosine of two unit sparse vectors sorted by term id (a merge join).
@@ -193,21 +186,14 @@ pub fn sparse_dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
 /// The sparse similarity graph as a sorted, de-duplicated edge list `(a, b, sim)`
 /// with `a < b` (step 3 of the module algorithm).
 pub fn similarity_graph(tv: &TermVectors, options: &ClusterOptions) -> Vec<(u32, u32, f32)> {
-    let threads = if tv.vectors.len() < PARALLEL_MIN {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |p| p.get())
-    };
+    let threads =
+        if tv.vectors.len() < PARALLEL_MIN { 1 } else { std::thread::available_parallelism().map_or(1, |p| p.get()) };
     similarity_graph_threads(tv, options, threads)
 }
 
 /// [`similarity_graph`] with an explicit thread count (tests check that the count
 /// does not change the result).
-fn similarity_graph_threads(
-    tv: &TermVectors,
-    options: &ClusterOptions,
-    threads: usize,
-) -> Vec<(u32, u32, f32)> {
+fn similarity_graph_threads(tv: &TermVectors, options: &ClusterOptions, threads: usize) -> Vec<(u32, u32, f32)> {
     let n = tv.vectors.len();
     let n_terms = tv.surfaces.len();
     let cap = options.max_postings.max(2);
@@ -246,11 +232,7 @@ fn similarity_graph_threads(
         })
         .collect();
     let mut by_sig: Vec<u32> = (0..n as u32).collect();
-    by_sig.sort_by(|&a, &b| {
-        signatures[a as usize]
-            .cmp(&signatures[b as usize])
-            .then_with(|| a.cmp(&b))
-    });
+    by_sig.sort_by(|&a, &b| signatures[a as usize].cmp(&signatures[b as usize]).then_with(|| a.cmp(&b)));
     let mut postings: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_terms];
     // Per keyword, its position in each of its terms' lists (same order as its vector).
     let mut positions: Vec<Vec<u32>> = tv.vectors.iter().map(|v| vec![0; v.len()]).collect();
@@ -275,16 +257,8 @@ fn similarity_graph_threads(
                 .collect()
         })
         .collect();
-    let ctx = GraphContext {
-        tv,
-        postings: &postings,
-        positions: &positions,
-        hubs: &hubs,
-        cap,
-        half_window,
-        k,
-        threshold,
-    };
+    let ctx =
+        GraphContext { tv, postings: &postings, positions: &positions, hubs: &hubs, cap, half_window, k, threshold };
 
     // Keywords are independent here, so the scan is split over threads in
     // contiguous chunks and concatenated in order: the result does not depend on
@@ -302,10 +276,7 @@ fn similarity_graph_threads(
                     scope.spawn(move || ctx.scan(range))
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
         });
         parts.concat()
     };
@@ -399,11 +370,7 @@ impl GraphContext<'_> {
                 candidates.truncate(k);
             }
             for &(sim, d) in &candidates {
-                let (a, b) = if (i as u32) < d {
-                    (i as u32, d)
-                } else {
-                    (d, i as u32)
-                };
+                let (a, b) = if (i as u32) < d { (i as u32, d) } else { (d, i as u32) };
                 edges.push((a, b, sim));
             }
         }
@@ -435,11 +402,7 @@ struct Candidate(u128);
 impl Candidate {
     fn new(score: f32, a: u32, b: u32) -> Self {
         let score = if score > 0.0 { score } else { 0.0 };
-        Candidate(
-            (u128::from(score.to_bits()) << 64)
-                | (u128::from(u32::MAX - a) << 32)
-                | u128::from(u32::MAX - b),
-        )
+        Candidate((u128::from(score.to_bits()) << 64) | (u128::from(u32::MAX - a) << 32) | u128::from(u32::MAX - b))
     }
     fn score(self) -> f32 {
         f32::from_bits((self.0 >> 64) as u32)
@@ -472,10 +435,8 @@ pub fn agglomerate(sizes: &[u32], edges: &[(u32, u32, f32)], options: &ClusterOp
         degree[a as usize] += 1;
         degree[b as usize] += 1;
     }
-    let mut adj: Vec<FxHashMap<u32, f32>> = degree
-        .iter()
-        .map(|&d| FxHashMap::with_capacity_and_hasher(d, Default::default()))
-        .collect();
+    let mut adj: Vec<FxHashMap<u32, f32>> =
+        degree.iter().map(|&d| FxHashMap::with_capacity_and_hasher(d, Default::default())).collect();
     let mut size: Vec<u32> = sizes.iter().map(|&m| m.max(1)).collect();
     let mut initial: Vec<Candidate> = Vec::with_capacity(edges.len());
     for &(a, b, sim) in edges {
@@ -502,11 +463,7 @@ pub fn agglomerate(sizes: &[u32], edges: &[(u32, u32, f32)], options: &ClusterOp
             (None, Some(_)) => false,
             (None, None) => break,
         };
-        let next = if from_heap {
-            heap.pop()
-        } else {
-            initial.next()
-        };
+        let next = if from_heap { heap.pop() } else { initial.next() };
         let Some(c) = next else { break };
         let (score, ca, cb) = (c.score(), c.a(), c.b());
         if score < threshold {
@@ -525,12 +482,8 @@ pub fn agglomerate(sizes: &[u32], edges: &[(u32, u32, f32)], options: &ClusterOp
             continue;
         }
         // Keep the cluster with the larger adjacency map; ties keep the lower id.
-        let (keep, gone) = if adj[a].len() > adj[b].len() || (adj[a].len() == adj[b].len() && a < b)
-        {
-            (a, b)
-        } else {
-            (b, a)
-        };
+        let (keep, gone) =
+            if adj[a].len() > adj[b].len() || (adj[a].len() == adj[b].len() && a < b) { (a, b) } else { (b, a) };
         let gone_map = std::mem::take(&mut adj[gone]);
         adj[keep].remove(&(gone as u32));
         parent[gone] = keep as u32;
@@ -578,20 +531,15 @@ fn validate(keywords: &[KeywordInput], options: &ClusterOptions) -> Result<(), A
     if u32::try_from(keywords.len()).is_err() {
         return Err(AiError::InvalidInput("too many keywords".into()));
     }
-    for (name, v) in [
-        ("similarity_threshold", options.similarity_threshold),
-        ("linkage_threshold", options.linkage_threshold),
-    ] {
+    for (name, v) in
+        [("similarity_threshold", options.similarity_threshold), ("linkage_threshold", options.linkage_threshold)]
+    {
         if !(0.0..=1.0).contains(&v) {
-            return Err(AiError::InvalidInput(format!(
-                "{name} must be within 0..=1, got {v}"
-            )));
+            return Err(AiError::InvalidInput(format!("{name} must be within 0..=1, got {v}")));
         }
     }
     if options.max_cluster_size == 0 || options.max_neighbors == 0 || options.max_postings == 0 {
-        return Err(AiError::InvalidInput(
-            "max_cluster_size, max_neighbors and max_postings must be positive".into(),
-        ));
+        return Err(AiError::InvalidInput("max_cluster_size, max_neighbors and max_postings must be positive".into()));
     }
     Ok(())
 }
@@ -630,42 +578,23 @@ fn collapse(tv: &TermVectors) -> Collapsed {
         }
         node_of.push(node);
     }
-    let nodes = TermVectors {
-        vectors,
-        surfaces: tv.surfaces.clone(),
-        tokens: Vec::new(),
-        token_terms: Vec::new(),
-    };
-    Collapsed {
-        node_of,
-        sizes,
-        nodes,
-    }
+    let nodes = TermVectors { vectors, surfaces: tv.surfaces.clone(), tokens: Vec::new(), token_terms: Vec::new() };
+    Collapsed { node_of, sizes, nodes }
 }
 
 /// Steps 3–4 on already vectorised keywords: per-keyword cluster labels, plus the
 /// graph's edges mapped back to keywords' nodes (for centrality).
-fn label(
-    tv: &TermVectors,
-    options: &ClusterOptions,
-) -> (Vec<u32>, Collapsed, Vec<(u32, u32, f32)>) {
+fn label(tv: &TermVectors, options: &ClusterOptions) -> (Vec<u32>, Collapsed, Vec<(u32, u32, f32)>) {
     let collapsed = collapse(tv);
     let edges = similarity_graph(&collapsed.nodes, options);
     let node_labels = agglomerate(&collapsed.sizes, &edges, options);
-    let labels = collapsed
-        .node_of
-        .iter()
-        .map(|&g| node_labels[g as usize])
-        .collect();
+    let labels = collapsed.node_of.iter().map(|&g| node_labels[g as usize]).collect();
     (labels, collapsed, edges)
 }
 
 /// Clusters keywords and returns only the label per keyword (cluster root ids);
 /// used by the quality benchmark, which needs labels rather than named clusters.
-pub fn cluster_labels(
-    keywords: &[KeywordInput],
-    options: &ClusterOptions,
-) -> Result<Vec<u32>, AiError> {
+pub fn cluster_labels(keywords: &[KeywordInput], options: &ClusterOptions) -> Result<Vec<u32>, AiError> {
     validate(keywords, options)?;
     let tv = vectorize(keywords);
     Ok(label(&tv, options).0)
@@ -673,10 +602,7 @@ pub fn cluster_labels(
 
 /// Clusters keywords into named, labelled clusters (the full module algorithm),
 /// ordered by total volume (descending), then by first member index.
-pub fn cluster_keywords(
-    keywords: &[KeywordInput],
-    options: &ClusterOptions,
-) -> Result<Vec<ClusterOut>, AiError> {
+pub fn cluster_keywords(keywords: &[KeywordInput], options: &ClusterOptions) -> Result<Vec<ClusterOut>, AiError> {
     validate(keywords, options)?;
     let tv = vectorize(keywords);
     let (labels, collapsed, edges) = label(&tv, options);
@@ -687,22 +613,14 @@ pub fn cluster_keywords(
     for (i, &g) in collapsed.node_of.iter().enumerate() {
         node_cluster[g as usize] = labels[i];
     }
-    let mut node_centrality: Vec<f32> = collapsed
-        .sizes
-        .iter()
-        .map(|&m| m.saturating_sub(1) as f32)
-        .collect();
+    let mut node_centrality: Vec<f32> = collapsed.sizes.iter().map(|&m| m.saturating_sub(1) as f32).collect();
     for &(a, b, w) in &edges {
         if node_cluster[a as usize] == node_cluster[b as usize] {
             node_centrality[a as usize] += w * collapsed.sizes[b as usize] as f32;
             node_centrality[b as usize] += w * collapsed.sizes[a as usize] as f32;
         }
     }
-    let centrality: Vec<f32> = collapsed
-        .node_of
-        .iter()
-        .map(|&g| node_centrality[g as usize])
-        .collect();
+    let centrality: Vec<f32> = collapsed.node_of.iter().map(|&g| node_centrality[g as usize]).collect();
     let mut groups: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
     for (i, l) in labels.iter().enumerate() {
         groups.entry(*l).or_default().push(i);
@@ -765,11 +683,7 @@ fn describe(keywords: &[KeywordInput], tv: &TermVectors, members: Vec<usize>) ->
         .collect();
     ordered.sort();
     let name_words: Vec<&str> = ordered.iter().map(|(_, w)| *w).collect();
-    let name = if name_words.is_empty() {
-        text::title_case(&pillar)
-    } else {
-        text::title_case(&name_words.join(" "))
-    };
+    let name = if name_words.is_empty() { text::title_case(&pillar) } else { text::title_case(&name_words.join(" ")) };
 
     let intent = cluster_intent(keywords, tv, &members);
     let description = format!(
@@ -824,16 +738,11 @@ mod tests {
     use super::*;
 
     fn kws(list: &[(&str, i64)]) -> Vec<KeywordInput> {
-        list.iter()
-            .map(|(k, v)| KeywordInput::new(*k, *v))
-            .collect()
+        list.iter().map(|(k, v)| KeywordInput::new(*k, *v)).collect()
     }
 
     fn cluster_of(clusters: &[ClusterOut], idx: usize) -> usize {
-        clusters
-            .iter()
-            .position(|c| c.keywords.contains(&idx))
-            .unwrap()
+        clusters.iter().position(|c| c.keywords.contains(&idx)).unwrap()
     }
 
     #[test]
@@ -864,9 +773,7 @@ mod tests {
         all.sort();
         assert_eq!(all, (0..input.len()).collect::<Vec<_>>());
         // Ordered by total volume.
-        assert!(clusters
-            .windows(2)
-            .all(|w| w[0].total_volume >= w[1].total_volume));
+        assert!(clusters.windows(2).all(|w| w[0].total_volume >= w[1].total_volume));
     }
 
     #[test]
@@ -886,18 +793,9 @@ mod tests {
 
     #[test]
     fn empty_input_and_bad_options_are_invalid() {
-        assert!(matches!(
-            cluster_keywords(&[], &ClusterOptions::default()),
-            Err(AiError::InvalidInput(_))
-        ));
-        let opts = ClusterOptions {
-            similarity_threshold: 1.5,
-            ..ClusterOptions::default()
-        };
-        assert!(matches!(
-            cluster_keywords(&kws(&[("a b", 1)]), &opts),
-            Err(AiError::InvalidInput(_))
-        ));
+        assert!(matches!(cluster_keywords(&[], &ClusterOptions::default()), Err(AiError::InvalidInput(_))));
+        let opts = ClusterOptions { similarity_threshold: 1.5, ..ClusterOptions::default() };
+        assert!(matches!(cluster_keywords(&kws(&[("a b", 1)]), &opts), Err(AiError::InvalidInput(_))));
     }
 
     #[test]
@@ -933,16 +831,7 @@ mod tests {
     #[test]
     fn duplicates_always_share_a_cluster() {
         let mut input: Vec<KeywordInput> = (0..600)
-            .map(|i| {
-                KeywordInput::new(
-                    if i % 2 == 0 {
-                        "Running Shoes!"
-                    } else {
-                        "running shoe"
-                    },
-                    1,
-                )
-            })
+            .map(|i| KeywordInput::new(if i % 2 == 0 { "Running Shoes!" } else { "running shoe" }, 1))
             .collect();
         input.push(KeywordInput::new("chocolate cake", 5));
         let clusters = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
@@ -953,13 +842,8 @@ mod tests {
 
     #[test]
     fn size_cap_is_respected() {
-        let input: Vec<KeywordInput> = (0..50)
-            .map(|i| KeywordInput::new(format!("garden tools {i}"), i))
-            .collect();
-        let opts = ClusterOptions {
-            max_cluster_size: 10,
-            ..ClusterOptions::default()
-        };
+        let input: Vec<KeywordInput> = (0..50).map(|i| KeywordInput::new(format!("garden tools {i}"), i)).collect();
+        let opts = ClusterOptions { max_cluster_size: 10, ..ClusterOptions::default() };
         let clusters = cluster_keywords(&input, &opts).unwrap();
         assert!(clusters.iter().all(|c| c.keywords.len() <= 10));
     }
@@ -993,11 +877,7 @@ mod tests {
                     }
                 }
             }
-            let opts = ClusterOptions {
-                linkage_threshold: 0.15,
-                max_cluster_size: 1_000,
-                ..ClusterOptions::default()
-            };
+            let opts = ClusterOptions { linkage_threshold: 0.15, max_cluster_size: 1_000, ..ClusterOptions::default() };
             // Naive UPGMA: recompute every cluster pair's average each step.
             let mut clusters: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
             loop {
@@ -1031,11 +911,7 @@ mod tests {
                 })
                 .collect();
             expected.sort();
-            assert_eq!(
-                partition(&agglomerate(&vec![1; n], &edges, &opts)),
-                expected,
-                "round {round}"
-            );
+            assert_eq!(partition(&agglomerate(&vec![1; n], &edges, &opts)), expected, "round {round}");
         }
     }
 
@@ -1052,18 +928,10 @@ mod tests {
     #[test]
     fn thread_count_does_not_change_the_graph() {
         let input: Vec<KeywordInput> = (0..3_000)
-            .map(|i| {
-                KeywordInput::new(
-                    format!("topic{} widget{} extra{}", i % 40, i % 13, i % 7),
-                    1,
-                )
-            })
+            .map(|i| KeywordInput::new(format!("topic{} widget{} extra{}", i % 40, i % 13, i % 7), 1))
             .collect();
         let tv = vectorize(&input);
-        let opts = ClusterOptions {
-            max_postings: 50,
-            ..ClusterOptions::default()
-        };
+        let opts = ClusterOptions { max_postings: 50, ..ClusterOptions::default() };
         let one = similarity_graph_threads(&tv, &opts, 1);
         assert!(!one.is_empty());
         assert_eq!(one, similarity_graph_threads(&tv, &opts, 3));
@@ -1071,19 +939,10 @@ mod tests {
 
     #[test]
     fn graph_has_no_self_loops_and_is_sorted() {
-        let input = kws(&[
-            ("a red car", 1),
-            ("red car", 1),
-            ("blue car", 1),
-            ("red", 1),
-        ]);
+        let input = kws(&[("a red car", 1), ("red car", 1), ("blue car", 1), ("red", 1)]);
         let tv = vectorize(&input);
         let edges = similarity_graph(&tv, &ClusterOptions::default());
-        assert!(edges
-            .iter()
-            .all(|e| e.0 < e.1 && e.2 > 0.0 && e.2 <= 1.0001));
-        assert!(edges
-            .windows(2)
-            .all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)));
+        assert!(edges.iter().all(|e| e.0 < e.1 && e.2 > 0.0 && e.2 <= 1.0001));
+        assert!(edges.windows(2).all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)));
     }
 }

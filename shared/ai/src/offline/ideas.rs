@@ -18,9 +18,7 @@ pub const MAX_WORDS: u32 = 2500;
 /// Word target for a cluster of `size` keywords: 800 plus 150 per extra keyword,
 /// capped at 2500.
 pub fn word_target_for(size: usize) -> u32 {
-    let extra = u32::try_from(size.saturating_sub(1))
-        .unwrap_or(u32::MAX)
-        .saturating_mul(150);
+    let extra = u32::try_from(size.saturating_sub(1)).unwrap_or(u32::MAX).saturating_mul(150);
     MIN_WORDS.saturating_add(extra).min(MAX_WORDS)
 }
 
@@ -30,42 +28,24 @@ fn templates(intent: Intent) -> &'static [(&'static str, &'static str)] {
     match intent {
         Intent::Informational => &[
             ("The Complete Guide to {k}", "guide"),
-            (
-                "How to Get Started with {k}: A Step-by-Step Guide",
-                "how_to",
-            ),
+            ("How to Get Started with {k}: A Step-by-Step Guide", "how_to"),
             ("{k} Explained: Everything You Need to Know", "guide"),
             ("{k}: Common Questions Answered", "guide"),
         ],
         Intent::Commercial => &[
             ("Best {k} in {y}: Our Top Picks", "listicle"),
             ("{a} vs {b}: Which Is Right for You?", "comparison"),
-            (
-                "{k} Reviews: What Actually Matters Before You Choose",
-                "review",
-            ),
+            ("{k} Reviews: What Actually Matters Before You Choose", "review"),
             ("Top {k} Compared: Pros, Cons and Prices", "listicle"),
         ],
         Intent::Transactional => &[
-            (
-                "Where to Buy {k}: Prices, Deals and What to Check",
-                "product_page",
-            ),
-            (
-                "{k} Price Guide {y}: How to Get the Best Deal",
-                "product_page",
-            ),
+            ("Where to Buy {k}: Prices, Deals and What to Check", "product_page"),
+            ("{k} Price Guide {y}: How to Get the Best Deal", "product_page"),
             ("Cheap {k}: Smart Ways to Save Without Regret", "listicle"),
         ],
         Intent::Navigational => &[
-            (
-                "{k}: Official Resources, Login and Support",
-                "resource_page",
-            ),
-            (
-                "{k} Help Center: Quick Answers and Useful Links",
-                "resource_page",
-            ),
+            ("{k}: Official Resources, Login and Support", "resource_page"),
+            ("{k} Help Center: Quick Answers and Useful Links", "resource_page"),
         ],
     }
 }
@@ -73,15 +53,9 @@ fn templates(intent: Intent) -> &'static [(&'static str, &'static str)] {
 /// Opening and closing H2s per intent, framing the keyword-based sections.
 fn frame(intent: Intent, k: &str) -> (String, String) {
     match intent {
-        Intent::Informational => (
-            format!("Understanding {k}"),
-            "Frequently Asked Questions".to_string(),
-        ),
+        Intent::Informational => (format!("Understanding {k}"), "Frequently Asked Questions".to_string()),
         Intent::Commercial => (format!("How We Evaluated {k}"), "Our Verdict".to_string()),
-        Intent::Transactional => (
-            format!("What to Know Before Buying {k}"),
-            "Final Buying Checklist".to_string(),
-        ),
+        Intent::Transactional => (format!("What to Know Before Buying {k}"), "Final Buying Checklist".to_string()),
         Intent::Navigational => (format!("About {k}"), "Getting Further Help".to_string()),
     }
 }
@@ -108,21 +82,14 @@ pub fn generate_ideas(
     // Members by volume, de-duplicated by their stemmed term signature so
     // "running shoe" and "running shoes" yield one heading.
     let mut members: Vec<usize> = cluster.keywords.clone();
-    members.sort_by(|&a, &b| {
-        keywords[b]
-            .volume
-            .cmp(&keywords[a].volume)
-            .then_with(|| a.cmp(&b))
-    });
+    members.sort_by(|&a, &b| keywords[b].volume.cmp(&keywords[a].volume).then_with(|| a.cmp(&b)));
     let mut stems = StemCache::new();
     let mut seen: FxHashMap<Vec<String>, ()> = FxHashMap::default();
     let mut phrases: Vec<String> = Vec::new();
     let pillar = text::clean_phrase(&cluster.pillar_keyword);
-    for phrase in std::iter::once(pillar.clone()).chain(
-        members
-            .iter()
-            .map(|&i| text::clean_phrase(&keywords[i].keyword)),
-    ) {
+    for phrase in
+        std::iter::once(pillar.clone()).chain(members.iter().map(|&i| text::clean_phrase(&keywords[i].keyword)))
+    {
         if phrase.is_empty() {
             continue;
         }
@@ -139,9 +106,7 @@ pub fn generate_ideas(
     }
 
     if phrases.is_empty() {
-        return Err(AiError::InvalidInput(
-            "cluster keywords contain no words".into(),
-        ));
+        return Err(AiError::InvalidInput("cluster keywords contain no words".into()));
     }
     let word_target = word_target_for(cluster.keywords.len());
     let sections = (word_target / 250).clamp(4, 10) as usize;
@@ -161,28 +126,13 @@ pub fn generate_ideas(
         let title = pattern
             .replace("{k}", &k)
             .replace("{y}", &year.to_string())
-            .replace(
-                "{a}",
-                &text::title_case(others.first().map(String::as_str).unwrap_or(&target)),
-            )
-            .replace(
-                "{b}",
-                &text::title_case(others.get(1).map(String::as_str).unwrap_or(&target)),
-            );
+            .replace("{a}", &text::title_case(others.first().map(String::as_str).unwrap_or(&target)))
+            .replace("{b}", &text::title_case(others.get(1).map(String::as_str).unwrap_or(&target)));
 
         let (open, close) = frame(intent, &k);
         let mut outline = vec![open];
-        let rotation = if others.is_empty() {
-            0
-        } else {
-            n % others.len()
-        };
-        for phrase in others
-            .iter()
-            .cycle()
-            .skip(rotation)
-            .take(others.len().min(sections.saturating_sub(2)))
-        {
+        let rotation = if others.is_empty() { 0 } else { n % others.len() };
+        for phrase in others.iter().cycle().skip(rotation).take(others.len().min(sections.saturating_sub(2))) {
             let h = text::title_case(phrase);
             if !outline.contains(&h) {
                 outline.push(h);
@@ -276,10 +226,7 @@ mod tests {
     fn bad_indices_are_rejected() {
         let (mut cluster, kws) = setup();
         cluster.keywords.push(99);
-        assert!(matches!(
-            generate_ideas(&cluster, &kws, 1, 2026),
-            Err(AiError::InvalidInput(_))
-        ));
+        assert!(matches!(generate_ideas(&cluster, &kws, 1, 2026), Err(AiError::InvalidInput(_))));
     }
 
     #[test]

@@ -47,15 +47,9 @@ pub fn headings(html: &str) -> (Option<String>, Vec<String>) {
 /// Builds up to `max` prompts: featured (title) first, then one per H2.
 pub fn image_prompts(article: &ArticleOut, max: usize) -> Result<Vec<ImagePromptOut>, AiError> {
     let (h1, h2s) = headings(&article.html);
-    let title = if article.title.trim().is_empty() {
-        h1.unwrap_or_default()
-    } else {
-        article.title.trim().to_string()
-    };
+    let title = if article.title.trim().is_empty() { h1.unwrap_or_default() } else { article.title.trim().to_string() };
     if title.is_empty() {
-        return Err(AiError::InvalidInput(
-            "article has no title to illustrate".into(),
-        ));
+        return Err(AiError::InvalidInput("article has no title to illustrate".into()));
     }
     let mut out = Vec::new();
     if max == 0 {
@@ -106,22 +100,12 @@ fn paint(prompt: &str, width: u32, height: u32) -> Vec<u8> {
     let mut rng = SplitMix64::new(text::stable_hash(prompt));
     let base_hue = rng.unit();
     let c1 = hsv(base_hue, 0.55 + 0.3 * rng.unit(), 0.85);
-    let c2 = hsv(
-        base_hue + 0.35 + 0.3 * rng.unit(),
-        0.6,
-        0.45 + 0.3 * rng.unit(),
-    );
+    let c2 = hsv(base_hue + 0.35 + 0.3 * rng.unit(), 0.6, 0.45 + 0.3 * rng.unit());
     let (w, h) = (f64::from(width), f64::from(height));
     let circles: Vec<(f64, f64, f64, [f64; 3], f64)> = (0..3 + rng.below(4))
         .map(|_| {
             let r = (0.08 + 0.25 * rng.unit()) * w.min(h) * 1.5;
-            (
-                rng.unit() * w,
-                rng.unit() * h,
-                r,
-                hsv(base_hue + rng.unit() * 0.5, 0.5, 0.95),
-                0.25 + 0.35 * rng.unit(),
-            )
+            (rng.unit() * w, rng.unit() * h, r, hsv(base_hue + rng.unit() * 0.5, 0.5, 0.95), 0.25 + 0.35 * rng.unit())
         })
         .collect();
     let band_y = (0.55 + 0.3 * rng.unit()) * h;
@@ -166,9 +150,7 @@ pub fn render_png(prompt: &str, width: u32, height: u32) -> Result<ImageOut, AiE
     let width = if width == 0 { DEFAULT_WIDTH } else { width };
     let height = if height == 0 { DEFAULT_HEIGHT } else { height };
     if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(AiError::InvalidInput(format!(
-            "image sides must be at most {MAX_SIDE}, got {width}x{height}"
-        )));
+        return Err(AiError::InvalidInput(format!("image sides must be at most {MAX_SIDE}, got {width}x{height}")));
     }
     if prompt.trim().is_empty() {
         return Err(AiError::InvalidInput("image prompt is empty".into()));
@@ -181,21 +163,11 @@ pub fn render_png(prompt: &str, width: u32, height: u32) -> Result<ImageOut, AiE
         encoder.set_depth(png::BitDepth::Eight);
         // Smooth gradients compress well even at the fast level, at a fraction of the time.
         encoder.set_compression(png::Compression::Fast);
-        let mut writer = encoder
-            .write_header()
-            .map_err(|e| AiError::Provider(format!("png header: {e}")))?;
-        writer
-            .write_image_data(&pixels)
-            .map_err(|e| AiError::Provider(format!("png data: {e}")))?;
-        writer
-            .finish()
-            .map_err(|e| AiError::Provider(format!("png finish: {e}")))?;
+        let mut writer = encoder.write_header().map_err(|e| AiError::Provider(format!("png header: {e}")))?;
+        writer.write_image_data(&pixels).map_err(|e| AiError::Provider(format!("png data: {e}")))?;
+        writer.finish().map_err(|e| AiError::Provider(format!("png finish: {e}")))?;
     }
-    Ok(ImageOut {
-        png: png_bytes,
-        width,
-        height,
-    })
+    Ok(ImageOut { png: png_bytes, width, height })
 }
 
 #[cfg(test)]
@@ -205,7 +177,8 @@ mod tests {
     fn article() -> ArticleOut {
         ArticleOut {
             title: "Best Running Shoes".into(),
-            html: "<h1>Best Running Shoes</h1>\n<p>x</p>\n<h2>Trail &amp; Road</h2>\n<p>y</p>\n<h2>Our Verdict</h2>\n".into(),
+            html: "<h1>Best Running Shoes</h1>\n<p>x</p>\n<h2>Trail &amp; Road</h2>\n<p>y</p>\n<h2>Our Verdict</h2>\n"
+                .into(),
             word_count: 7,
             meta_description: String::new(),
         }
@@ -247,11 +220,7 @@ mod tests {
         for &b in data {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0xedb8_8320
-                } else {
-                    crc >> 1
-                };
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
             }
         }
         !crc
@@ -278,13 +247,7 @@ mod tests {
     fn default_size_and_limits() {
         let img = render_png("default", 0, 0).unwrap();
         assert_eq!((img.width, img.height), (DEFAULT_WIDTH, DEFAULT_HEIGHT));
-        assert!(matches!(
-            render_png("x", 5000, 10),
-            Err(AiError::InvalidInput(_))
-        ));
-        assert!(matches!(
-            render_png("  ", 10, 10),
-            Err(AiError::InvalidInput(_))
-        ));
+        assert!(matches!(render_png("x", 5000, 10), Err(AiError::InvalidInput(_))));
+        assert!(matches!(render_png("  ", 10, 10), Err(AiError::InvalidInput(_))));
     }
 }

@@ -57,20 +57,11 @@ fn contingency(truth: &[usize], pred: &[usize]) -> Contingency {
     }
     let mut cells: Vec<((usize, usize), f64)> = cells.into_iter().collect();
     cells.sort_by_key(|c| c.0);
-    Contingency {
-        n: truth.len() as f64,
-        cells,
-        rows,
-        cols,
-    }
+    Contingency { n: truth.len() as f64, cells, rows, cols }
 }
 
 fn entropy(counts: &[f64], n: f64) -> f64 {
-    counts
-        .iter()
-        .filter(|c| **c > 0.0)
-        .map(|c| -(c / n) * (c / n).ln())
-        .sum()
+    counts.iter().filter(|c| **c > 0.0).map(|c| -(c / n) * (c / n).ln()).sum()
 }
 
 /// Homogeneity, completeness and V-measure of `pred` against `truth`.
@@ -79,11 +70,7 @@ pub fn v_measure(truth: &[usize], pred: &[usize]) -> VMeasure {
     let len = truth.len().min(pred.len());
     let (truth, pred) = (&truth[..len], &pred[..len]);
     if len == 0 {
-        return VMeasure {
-            homogeneity: 1.0,
-            completeness: 1.0,
-            v_measure: 1.0,
-        };
+        return VMeasure { homogeneity: 1.0, completeness: 1.0, v_measure: 1.0 };
     }
     let c = contingency(truth, pred);
     let h_c = entropy(&c.rows, c.n);
@@ -100,11 +87,7 @@ pub fn v_measure(truth: &[usize], pred: &[usize]) -> VMeasure {
     } else {
         2.0 * homogeneity * completeness / (homogeneity + completeness)
     };
-    VMeasure {
-        homogeneity,
-        completeness,
-        v_measure: v,
-    }
+    VMeasure { homogeneity, completeness, v_measure: v }
 }
 
 fn comb2(x: f64) -> f64 {
@@ -159,30 +142,12 @@ mod tests {
 
     #[test]
     fn ari_textbook_values() {
-        assert!(close(
-            adjusted_rand_index(&[0, 0, 1, 1], &[0, 0, 1, 1]),
-            1.0
-        ));
-        assert!(close(
-            adjusted_rand_index(&[0, 0, 1, 1], &[1, 1, 0, 0]),
-            1.0
-        ));
-        assert!(close(
-            adjusted_rand_index(&[0, 0, 1, 2], &[0, 0, 1, 1]),
-            0.571_428_571_428_571_4
-        ));
-        assert!(close(
-            adjusted_rand_index(&[0, 0, 1, 1], &[0, 0, 1, 2]),
-            0.571_428_571_428_571_4
-        ));
-        assert!(close(
-            adjusted_rand_index(&[0, 0, 0, 0], &[0, 1, 2, 3]),
-            0.0
-        ));
-        assert!(close(
-            adjusted_rand_index(&[0, 0, 1, 1], &[0, 1, 0, 1]),
-            -0.5
-        ));
+        assert!(close(adjusted_rand_index(&[0, 0, 1, 1], &[0, 0, 1, 1]), 1.0));
+        assert!(close(adjusted_rand_index(&[0, 0, 1, 1], &[1, 1, 0, 0]), 1.0));
+        assert!(close(adjusted_rand_index(&[0, 0, 1, 2], &[0, 0, 1, 1]), 0.571_428_571_428_571_4));
+        assert!(close(adjusted_rand_index(&[0, 0, 1, 1], &[0, 0, 1, 2]), 0.571_428_571_428_571_4));
+        assert!(close(adjusted_rand_index(&[0, 0, 0, 0], &[0, 1, 2, 3]), 0.0));
+        assert!(close(adjusted_rand_index(&[0, 0, 1, 1], &[0, 1, 0, 1]), -0.5));
     }
 
     #[test]

@@ -18,8 +18,7 @@ pub mod text;
 use async_trait::async_trait;
 
 use crate::{
-    AiError, AiProvider, ArticleOut, ClusterOptions, ClusterOut, IdeaOut, ImageOut, ImagePromptOut,
-    KeywordInput, Usage,
+    AiError, AiProvider, ArticleOut, ClusterOptions, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput, Usage,
 };
 
 /// Model name recorded in usage logs for offline calls.
@@ -45,9 +44,7 @@ impl Default for OfflineProvider {
 impl OfflineProvider {
     /// A provider dating titles with the current UTC year.
     pub fn new() -> Self {
-        Self {
-            year: time::OffsetDateTime::now_utc().year(),
-        }
+        Self { year: time::OffsetDateTime::now_utc().year() }
     }
 
     /// A provider with a fixed year, for fully reproducible output (tests, demos).
@@ -107,9 +104,7 @@ impl AiProvider for OfflineProvider {
         keywords: &[KeywordInput],
         options: &ClusterOptions,
     ) -> Result<(Vec<ClusterOut>, Usage), AiError> {
-        let clusters = if keywords.len() > BLOCKING_THRESHOLD
-            && tokio::runtime::Handle::try_current().is_ok()
-        {
+        let clusters = if keywords.len() > BLOCKING_THRESHOLD && tokio::runtime::Handle::try_current().is_ok() {
             let owned = keywords.to_vec();
             let opts = options.clone();
             tokio::task::spawn_blocking(move || cluster::cluster_keywords(&owned, &opts))
@@ -118,10 +113,7 @@ impl AiProvider for OfflineProvider {
         } else {
             cluster::cluster_keywords(keywords, options)?
         };
-        let u = usage(
-            &keywords_text(keywords),
-            &clusters_text(&clusters, keywords),
-        );
+        let u = usage(&keywords_text(keywords), &clusters_text(&clusters, keywords));
         Ok((clusters, u))
     }
 
@@ -141,27 +133,13 @@ impl AiProvider for OfflineProvider {
             .join("\n");
         let output: String = ideas
             .iter()
-            .map(|i| {
-                format!(
-                    "{} {} {}",
-                    i.title,
-                    i.outline.join(" "),
-                    i.secondary_keywords.join(" ")
-                )
-            })
+            .map(|i| format!("{} {} {}", i.title, i.outline.join(" "), i.secondary_keywords.join(" ")))
             .collect::<Vec<_>>()
             .join("\n");
-        Ok((
-            ideas,
-            usage(&format!("{} {}", cluster.name, input), &output),
-        ))
+        Ok((ideas, usage(&format!("{} {}", cluster.name, input), &output)))
     }
 
-    async fn generate_article(
-        &self,
-        idea: &IdeaOut,
-        word_target: u32,
-    ) -> Result<(ArticleOut, Usage), AiError> {
+    async fn generate_article(&self, idea: &IdeaOut, word_target: u32) -> Result<(ArticleOut, Usage), AiError> {
         let article = article::generate_article(idea, word_target)?;
         let input = format!(
             "{} {} {} {}",
@@ -181,32 +159,20 @@ impl AiProvider for OfflineProvider {
         max: usize,
     ) -> Result<(Vec<ImagePromptOut>, Usage), AiError> {
         let prompts = images::image_prompts(article, max)?;
-        let output: String = prompts
-            .iter()
-            .map(|p| format!("{} {}", p.prompt, p.alt_text))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let output: String =
+            prompts.iter().map(|p| format!("{} {}", p.prompt, p.alt_text)).collect::<Vec<_>>().join("\n");
         let u = usage(&text::html_text(&article.html), &output);
         Ok((prompts, u))
     }
 
-    async fn generate_image(
-        &self,
-        prompt: &str,
-        width: u32,
-        height: u32,
-    ) -> Result<(ImageOut, Usage), AiError> {
+    async fn generate_image(&self, prompt: &str, width: u32, height: u32) -> Result<(ImageOut, Usage), AiError> {
         // Rendering is CPU work: keep it off the async workers so image jobs run in parallel.
         let owned = prompt.to_owned();
         let image = tokio::task::spawn_blocking(move || images::render_png(&owned, width, height))
             .await
             .map_err(|e| AiError::Provider(format!("image rendering stopped: {e}")))??;
         // Image models bill per image; only the prompt is counted as tokens.
-        let u = Usage {
-            model: OFFLINE_MODEL.to_string(),
-            tokens_in: text::estimate_tokens(prompt),
-            tokens_out: 0,
-        };
+        let u = Usage { model: OFFLINE_MODEL.to_string(), tokens_in: text::estimate_tokens(prompt), tokens_out: 0 };
         Ok((image, u))
     }
 }
@@ -225,20 +191,14 @@ mod tests {
             KeywordInput::new("chocolate cake recipe", 4000),
             KeywordInput::new("easy chocolate cake", 700),
         ];
-        let (clusters, u) = p
-            .cluster_keywords(&kws, &ClusterOptions::default())
-            .await
-            .unwrap();
+        let (clusters, u) = p.cluster_keywords(&kws, &ClusterOptions::default()).await.unwrap();
         assert_eq!(u.model, OFFLINE_MODEL);
         assert!(u.tokens_in > 0 && u.tokens_out > 0);
         assert_eq!(clusters.len(), 2);
         let (ideas, u) = p.generate_ideas(&clusters[0], &kws, 2).await.unwrap();
         assert_eq!(ideas.len(), 2);
         assert!(u.tokens_out > 0);
-        let (article, u) = p
-            .generate_article(&ideas[0], ideas[0].word_target)
-            .await
-            .unwrap();
+        let (article, u) = p.generate_article(&ideas[0], ideas[0].word_target).await.unwrap();
         assert!(u.tokens_out >= i64::from(article.word_count));
         let (prompts, _) = p.generate_image_prompts(&article, 3).await.unwrap();
         assert_eq!(prompts.len(), 3);
@@ -246,23 +206,16 @@ mod tests {
         assert_eq!((img.width, img.height), (32, 18));
         assert!(u.tokens_in > 0);
         // Same input, same output.
-        let (again, _) = p
-            .cluster_keywords(&kws, &ClusterOptions::default())
-            .await
-            .unwrap();
+        let (again, _) = p.cluster_keywords(&kws, &ClusterOptions::default()).await.unwrap();
         assert_eq!(again, clusters);
     }
 
     #[tokio::test]
     async fn large_inputs_use_the_blocking_pool_and_match_inline() {
-        let kws: Vec<KeywordInput> = (0..2_500)
-            .map(|i| KeywordInput::new(format!("topic{} widget {}", i % 50, i % 7), i64::from(i)))
-            .collect();
+        let kws: Vec<KeywordInput> =
+            (0..2_500).map(|i| KeywordInput::new(format!("topic{} widget {}", i % 50, i % 7), i64::from(i))).collect();
         let p = OfflineProvider::with_year(2026);
-        let (a, _) = p
-            .cluster_keywords(&kws, &ClusterOptions::default())
-            .await
-            .unwrap();
+        let (a, _) = p.cluster_keywords(&kws, &ClusterOptions::default()).await.unwrap();
         let b = cluster::cluster_keywords(&kws, &ClusterOptions::default()).unwrap();
         assert_eq!(a, b);
     }
@@ -270,10 +223,7 @@ mod tests {
     #[tokio::test]
     async fn empty_input_is_invalid() {
         let p = OfflineProvider::with_year(2026);
-        let err = p
-            .cluster_keywords(&[], &ClusterOptions::default())
-            .await
-            .unwrap_err();
+        let err = p.cluster_keywords(&[], &ClusterOptions::default()).await.unwrap_err();
         assert!(matches!(err, AiError::InvalidInput(_)));
         assert!(!err.is_transient());
     }

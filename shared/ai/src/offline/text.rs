@@ -329,8 +329,7 @@ const STOP_WORDS: &[&str] = &[
 /// True when `token` (already lower-cased) is an English function word that carries
 /// no topic; such words are dropped before term weighting.
 pub fn is_stop_word(token: &str) -> bool {
-    STOP_WORDS.binary_search(&token).is_ok()
-        || (token.len() == 1 && !token.chars().all(|c| c.is_ascii_digit()))
+    STOP_WORDS.binary_search(&token).is_ok() || (token.len() == 1 && !token.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Returns the stop list sorted for binary search; checked by a unit test so the
@@ -357,10 +356,7 @@ impl Default for StemCache {
 impl StemCache {
     /// A fresh English stemmer with an empty cache.
     pub fn new() -> Self {
-        Self {
-            stemmer: Stemmer::create(Algorithm::English),
-            cache: FxHashMap::default(),
-        }
+        Self { stemmer: Stemmer::create(Algorithm::English), cache: FxHashMap::default() }
     }
 
     /// The stem of a lower-cased token.
@@ -411,12 +407,8 @@ impl Intent {
 
     /// All intents in precedence order (strongest commercial signal first), used to
     /// break ties deterministically.
-    pub const ALL: [Intent; 4] = [
-        Intent::Transactional,
-        Intent::Commercial,
-        Intent::Navigational,
-        Intent::Informational,
-    ];
+    pub const ALL: [Intent; 4] =
+        [Intent::Transactional, Intent::Commercial, Intent::Navigational, Intent::Informational];
 }
 
 const TRANSACTIONAL_CUES: &[&str] = &[
@@ -455,9 +447,7 @@ const COMMERCIAL_CUES: &[&str] = &[
     "rated",
     "ranking",
 ];
-const NAVIGATIONAL_CUES: &[&str] = &[
-    "brand", "login", "signin", "website", "official", "homepage", "portal", "site",
-];
+const NAVIGATIONAL_CUES: &[&str] = &["brand", "login", "signin", "website", "official", "homepage", "portal", "site"];
 const INFORMATIONAL_CUES: &[&str] = &[
     "how",
     "what",
@@ -503,9 +493,7 @@ pub fn is_modifier(token: &str) -> bool {
         || COMMERCIAL_CUES.contains(&token)
         || NAVIGATIONAL_CUES.contains(&token)
         || INFORMATIONAL_CUES.contains(&token)
-        || (token.len() == 4
-            && token.starts_with("20")
-            && token.chars().all(|c| c.is_ascii_digit()))
+        || (token.len() == 4 && token.starts_with("20") && token.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// The topic of a keyword without its intent modifiers and dangling function words
@@ -542,10 +530,8 @@ pub fn topic_phrase(keyword: &str) -> String {
 }
 
 /// Words kept lower-case inside a title ("Guide to the Best Shoes").
-const SMALL_WORDS: &[&str] = &[
-    "a", "an", "and", "as", "at", "but", "by", "for", "in", "of", "on", "or", "the", "to", "vs",
-    "with",
-];
+const SMALL_WORDS: &[&str] =
+    &["a", "an", "and", "as", "at", "but", "by", "for", "in", "of", "on", "or", "the", "to", "vs", "with"];
 
 /// Title-cases a phrase (first letter of each word upper-case, small words lower
 /// except at the start). Why: outline headings and names are built from raw keywords.
@@ -591,11 +577,7 @@ pub fn escape_html(text: &str) -> String {
 
 /// Undoes [`escape_html`] (only the five entities it produces).
 pub fn unescape_html(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
 }
 
 /// The visible text of an HTML fragment: tags removed (each tag acts as a word
@@ -620,10 +602,7 @@ pub fn html_text(html: &str) -> String {
 /// Number of words in plain text: whitespace-separated tokens holding at least one
 /// letter or digit (so a stray "—" or ":" is not a word).
 pub fn count_words(text: &str) -> u32 {
-    let n = text
-        .split_whitespace()
-        .filter(|w| w.chars().any(char::is_alphanumeric))
-        .count();
+    let n = text.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).count();
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
@@ -653,10 +632,7 @@ mod tests {
 
     #[test]
     fn tokenize_normalises_case_and_punctuation() {
-        assert_eq!(
-            tokenize("Running-Shoes! for Men's"),
-            vec!["running", "shoes", "for", "mens"]
-        );
+        assert_eq!(tokenize("Running-Shoes! for Men's"), vec!["running", "shoes", "for", "mens"]);
         assert_eq!(tokenize("  "), Vec::<String>::new());
     }
 
@@ -672,39 +648,21 @@ mod tests {
     #[test]
     fn cues_and_titles() {
         let t = |s: &str| tokenize(s);
-        assert_eq!(
-            cue_intent(&t("buy running shoes")),
-            Some(Intent::Transactional)
-        );
+        assert_eq!(cue_intent(&t("buy running shoes")), Some(Intent::Transactional));
         assert_eq!(cue_intent(&t("pizza near me")), Some(Intent::Transactional));
-        assert_eq!(
-            cue_intent(&t("best running shoes")),
-            Some(Intent::Commercial)
-        );
+        assert_eq!(cue_intent(&t("best running shoes")), Some(Intent::Commercial));
         assert_eq!(cue_intent(&t("nike login")), Some(Intent::Navigational));
-        assert_eq!(
-            cue_intent(&t("how to bake bread")),
-            Some(Intent::Informational)
-        );
+        assert_eq!(cue_intent(&t("how to bake bread")), Some(Intent::Informational));
         assert_eq!(cue_intent(&t("running shoes")), None);
-        assert_eq!(
-            title_case("guide to the best running shoes"),
-            "Guide to the Best Running Shoes"
-        );
+        assert_eq!(title_case("guide to the best running shoes"), "Guide to the Best Running Shoes");
     }
 
     #[test]
     fn html_word_counting_ignores_markup_and_entities() {
-        assert_eq!(
-            count_html_words("<h1>Hello &amp; world</h1><p>two words</p>"),
-            4
-        );
+        assert_eq!(count_html_words("<h1>Hello &amp; world</h1><p>two words</p>"), 4);
         assert_eq!(escape_html("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
         assert_eq!(unescape_html(&escape_html("x & <y>")), "x & <y>");
-        assert_eq!(
-            estimate_tokens("one two three four five six seven eight nine ten"),
-            13
-        );
+        assert_eq!(estimate_tokens("one two three four five six seven eight nine ten"), 13);
     }
 
     #[test]

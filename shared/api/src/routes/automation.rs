@@ -47,7 +47,9 @@ impl ConfigUpdate {
     /// The ranges the service enforces, as field errors (all of them at once).
     fn check(&self) -> Result<(), ApiError> {
         let mut errors = Vec::new();
-        let mut bad = |field: &str, message: &str| errors.push(FieldError { field: field.to_owned(), message: message.to_owned() });
+        let mut bad = |field: &str, message: &str| {
+            errors.push(FieldError { field: field.to_owned(), message: message.to_owned() })
+        };
         if self.batch_sizes.iter().any(|b| *b == 0 || *b > 1000) {
             bad("batch_sizes", "each must be 1 to 1000");
         }
@@ -154,7 +156,11 @@ pub async fn list_runs(
 /// One run: its stage, per-stage results and credits.
 #[utoipa::path(get, path = "/v1/runs/{run_id}", tag = "automation", params(("run_id" = String, Path)),
     responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
-pub async fn get_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_id): ApiPath<String>) -> Result<Json<AutomationRun>, ApiError> {
+pub async fn get_run(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(run_id): ApiPath<String>,
+) -> Result<Json<AutomationRun>, ApiError> {
     let id: RunId = path_id(&run_id, "run")?;
     Ok(Json(state.automation.run(&caller.account, &id).await?))
 }
@@ -162,7 +168,11 @@ pub async fn get_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_
 /// Asks the run to pause after its current batch (editors).
 #[utoipa::path(post, path = "/v1/runs/{run_id}/pause", tag = "automation", params(("run_id" = String, Path)),
     responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
-pub async fn pause_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_id): ApiPath<String>) -> Result<Json<AutomationRun>, ApiError> {
+pub async fn pause_run(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(run_id): ApiPath<String>,
+) -> Result<Json<AutomationRun>, ApiError> {
     let id: RunId = path_id(&run_id, "run")?;
     caller.require_editor()?;
     Ok(Json(state.automation.pause(&caller.account, &id).await?))
@@ -171,7 +181,11 @@ pub async fn pause_run(State(state): State<ApiState>, caller: Caller, ApiPath(ru
 /// Resumes a paused run where it stopped (editors).
 #[utoipa::path(post, path = "/v1/runs/{run_id}/resume", tag = "automation", params(("run_id" = String, Path)),
     responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
-pub async fn resume_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_id): ApiPath<String>) -> Result<Json<AutomationRun>, ApiError> {
+pub async fn resume_run(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(run_id): ApiPath<String>,
+) -> Result<Json<AutomationRun>, ApiError> {
     let id: RunId = path_id(&run_id, "run")?;
     caller.require_editor()?;
     Ok(Json(state.automation.resume(&caller.account, &id).await?))
@@ -180,7 +194,11 @@ pub async fn resume_run(State(state): State<ApiState>, caller: Caller, ApiPath(r
 /// Cancels the run after its current batch; partial results are kept (editors).
 #[utoipa::path(post, path = "/v1/runs/{run_id}/cancel", tag = "automation", params(("run_id" = String, Path)),
     responses((status = 200, body = AutomationRun), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
-pub async fn cancel_run(State(state): State<ApiState>, caller: Caller, ApiPath(run_id): ApiPath<String>) -> Result<Json<AutomationRun>, ApiError> {
+pub async fn cancel_run(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(run_id): ApiPath<String>,
+) -> Result<Json<AutomationRun>, ApiError> {
     let id: RunId = path_id(&run_id, "run")?;
     caller.require_editor()?;
     Ok(Json(state.automation.cancel(&caller.account, &id).await?))
@@ -228,7 +246,11 @@ pub async fn run_logs(
 /// The site's automation settings (defaults until saved).
 #[utoipa::path(get, path = "/v1/sites/{site_id}/automation", tag = "automation", params(("site_id" = String, Path)),
     responses((status = 200, body = AutomationConfig), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
-pub async fn get_config(State(state): State<ApiState>, caller: Caller, ApiPath(site_id): ApiPath<String>) -> Result<Json<AutomationConfig>, ApiError> {
+pub async fn get_config(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(site_id): ApiPath<String>,
+) -> Result<Json<AutomationConfig>, ApiError> {
     let site: SiteId = path_id(&site_id, "site")?;
     Ok(Json(state.automation.config(&caller.account, &site).await?))
 }
@@ -266,7 +288,11 @@ pub async fn put_config(
 /// The credits a run of the site would need now, per stage, without starting it.
 #[utoipa::path(get, path = "/v1/sites/{site_id}/automation/estimate", tag = "automation", params(("site_id" = String, Path)),
     responses((status = 200, body = Estimate), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
-pub async fn estimate(State(state): State<ApiState>, caller: Caller, ApiPath(site_id): ApiPath<String>) -> Result<Json<Estimate>, ApiError> {
+pub async fn estimate(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(site_id): ApiPath<String>,
+) -> Result<Json<Estimate>, ApiError> {
     let site: SiteId = path_id(&site_id, "site")?;
     Ok(Json(state.automation.estimate(&caller.account, &site).await?))
 }

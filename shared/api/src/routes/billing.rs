@@ -14,7 +14,9 @@ use crate::idempotency::IDEMPOTENCY_KEY;
 use crate::{ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
 use igny8_core::billing::credits::MAX_PRICE;
 use igny8_core::billing::{LedgerReceipt, Reconciliation, UsageFilter};
-use igny8_core::domain::{CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, RunId, TransactionKind};
+use igny8_core::domain::{
+    CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, RunId, TransactionKind,
+};
 
 /// The most credits one request may add (a grant, a top-up, an account's opening
 /// balance): far above any real purchase, far below where sums of the ledger overflow.
@@ -126,7 +128,9 @@ pub async fn transactions(
 
 fn instant(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
     value
-        .map(|v| OffsetDateTime::parse(v, &Rfc3339).map_err(|_| ApiError::invalid_field(field, "not an RFC 3339 date-time")))
+        .map(|v| {
+            OffsetDateTime::parse(v, &Rfc3339).map_err(|_| ApiError::invalid_field(field, "not an RFC 3339 date-time"))
+        })
         .transpose()
 }
 
@@ -152,13 +156,8 @@ pub async fn usage(
     if run_id.as_ref().is_some_and(|r| r.parse::<RunId>().is_err()) {
         return Err(ApiError::invalid_field("run_id", "not a run id"));
     }
-    let filter = UsageFilter {
-        run_id,
-        stage: query.stage,
-        operation: query.operation.filter(|o| !o.is_empty()),
-        from,
-        to,
-    };
+    let filter =
+        UsageFilter { run_id, stage: query.stage, operation: query.operation.filter(|o| !o.is_empty()), from, to };
     Ok(Json(Page::of(state.services.credits.usage_page(&caller.account, &filter, limit, page.cursor()?).await?)))
 }
 
@@ -212,7 +211,10 @@ pub async fn add_credits(
         return Err(ApiError::invalid_field("kind", "credits are added as top_up, grant or refund"));
     }
     if body.amount > MAX_CREDITS_PER_REQUEST {
-        return Err(ApiError::invalid_field("amount", format!("at most {MAX_CREDITS_PER_REQUEST} credits per request")));
+        return Err(ApiError::invalid_field(
+            "amount",
+            format!("at most {MAX_CREDITS_PER_REQUEST} credits per request"),
+        ));
     }
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
@@ -222,7 +224,8 @@ pub async fn add_credits(
         return Err(ApiError::invalid_field("reference", "must be at most 200 characters"));
     }
     let key = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok()).map(|k| format!("api:{}", k.trim()));
-    let receipt = state.services.credits.add(&caller.account, body.amount, body.kind, reason, body.reference, key).await?;
+    let receipt =
+        state.services.credits.add(&caller.account, body.amount, body.kind, reason, body.reference, key).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
 }
 

@@ -11,9 +11,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use igny8_ai::KeywordInput;
 use crate::error::{body_too_large, FieldError};
 use crate::{path_id, ApiError, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
+use igny8_ai::KeywordInput;
 use igny8_core::domain::{Cluster, Content, Idea, ImageRecord, Keyword, SiteId, WriterTask};
 use igny8_core::planner::{parse_keywords_csv, ImportReport};
 
@@ -69,7 +69,9 @@ fn check_rows(rows: Vec<KeywordRow>) -> Result<Vec<KeywordInput>, ApiError> {
     let mut errors = Vec::new();
     let mut inputs = Vec::with_capacity(rows.len());
     for (i, row) in rows.into_iter().enumerate() {
-        let mut bad = |field: &str, message: &str| errors.push(FieldError { field: format!("keywords/{i}/{field}"), message: message.to_owned() });
+        let mut bad = |field: &str, message: &str| {
+            errors.push(FieldError { field: format!("keywords/{i}/{field}"), message: message.to_owned() })
+        };
         let text = row.keyword.trim();
         if text.is_empty() || text.chars().count() > 200 || text.chars().any(char::is_control) {
             bad("keyword", "must be 1 to 200 printable characters");
@@ -114,7 +116,13 @@ pub async fn import_keywords(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
-    let body = body.map_err(|e| if e.status() == StatusCode::PAYLOAD_TOO_LARGE { body_too_large() } else { ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()) })?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            body_too_large()
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text())
+        }
+    })?;
     let site: SiteId = path_id(&site_id, "site")?;
     caller.require_editor()?;
     let media = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
@@ -203,11 +211,56 @@ macro_rules! record_routes {
     };
 }
 
-record_routes!(Keyword, "keyword", "planner", "/v1/sites/{site_id}/keywords", "/v1/sites/{site_id}/keywords/{id}", list_keywords, get_keyword, delete_keyword);
-record_routes!(Cluster, "cluster", "planner", "/v1/sites/{site_id}/clusters", "/v1/sites/{site_id}/clusters/{id}", list_clusters, get_cluster, delete_cluster);
-record_routes!(Idea, "idea", "planner", "/v1/sites/{site_id}/ideas", "/v1/sites/{site_id}/ideas/{id}", list_ideas, get_idea, delete_idea);
-record_routes!(WriterTask, "task", "writer", "/v1/sites/{site_id}/tasks", "/v1/sites/{site_id}/tasks/{id}", list_tasks, get_task, delete_task);
-record_routes!(Content, "content", "writer", "/v1/sites/{site_id}/content", "/v1/sites/{site_id}/content/{id}", list_content, get_content, delete_content);
+record_routes!(
+    Keyword,
+    "keyword",
+    "planner",
+    "/v1/sites/{site_id}/keywords",
+    "/v1/sites/{site_id}/keywords/{id}",
+    list_keywords,
+    get_keyword,
+    delete_keyword
+);
+record_routes!(
+    Cluster,
+    "cluster",
+    "planner",
+    "/v1/sites/{site_id}/clusters",
+    "/v1/sites/{site_id}/clusters/{id}",
+    list_clusters,
+    get_cluster,
+    delete_cluster
+);
+record_routes!(
+    Idea,
+    "idea",
+    "planner",
+    "/v1/sites/{site_id}/ideas",
+    "/v1/sites/{site_id}/ideas/{id}",
+    list_ideas,
+    get_idea,
+    delete_idea
+);
+record_routes!(
+    WriterTask,
+    "task",
+    "writer",
+    "/v1/sites/{site_id}/tasks",
+    "/v1/sites/{site_id}/tasks/{id}",
+    list_tasks,
+    get_task,
+    delete_task
+);
+record_routes!(
+    Content,
+    "content",
+    "writer",
+    "/v1/sites/{site_id}/content",
+    "/v1/sites/{site_id}/content/{id}",
+    list_content,
+    get_content,
+    delete_content
+);
 
 /// A page of the site's images, each with a link to its file once generated.
 #[utoipa::path(get, path = "/v1/sites/{site_id}/images", tag = "writer", params(("site_id" = String, Path), PageQuery),
@@ -220,7 +273,8 @@ pub async fn list_images(
 ) -> Result<Json<Page<ImageView>>, ApiError> {
     let site: SiteId = path_id(&site_id, "site")?;
     let limit = page.limit()?;
-    let (images, next_cursor) = state.records.list::<ImageRecord>(&caller.account, &site, limit, page.cursor()?).await?;
+    let (images, next_cursor) =
+        state.records.list::<ImageRecord>(&caller.account, &site, limit, page.cursor()?).await?;
     let mut items = Vec::with_capacity(images.len());
     for image in images {
         let url = state.records.image_link(&image).await?;

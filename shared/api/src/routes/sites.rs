@@ -8,8 +8,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use igny8_core::accounts::SiteChange;
 use crate::{path_id, ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
+use igny8_core::accounts::SiteChange;
 use igny8_core::domain::{Account, Balance, Site, SiteId, SiteStatus};
 
 /// The account and its credit position.
@@ -129,7 +129,13 @@ pub async fn get_site(
     ApiPath(site_id): ApiPath<String>,
 ) -> Result<Json<Site>, ApiError> {
     let id: SiteId = path_id(&site_id, "site")?;
-    state.services.account_service.site(&caller.account, &id).await?.map(Json).ok_or_else(|| ApiError::not_found("site"))
+    state
+        .services
+        .account_service
+        .site(&caller.account, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("site"))
 }
 
 /// Renames a site, moves its domain or switches it on or off (owners).

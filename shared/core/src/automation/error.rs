@@ -1,6 +1,5 @@
 //! Errors of the automation run, mapped once at the edges (CLI, HTTP, Lambda).
 
-use igny8_ai::AiError;
 use crate::automation::LockError;
 use crate::billing::CreditError;
 use crate::domain::{RunId, RunStatus};
@@ -9,6 +8,7 @@ use crate::ports::queue::QueueError;
 use crate::ports::workflow::WorkflowError;
 use crate::ports::StoreError;
 use crate::repo::RepoError;
+use igny8_ai::AiError;
 
 /// Why a run could not start, step or change.
 #[derive(Debug, thiserror::Error)]

@@ -173,7 +173,8 @@ pub async fn handle(service: &AutomationService, function: Function, event: Valu
         }
         Function::RunFailure => {
             let input: FailureInput = parse(event)?;
-            let (error, cause) = input.error.map_or_else(|| ("Unknown".to_owned(), String::new()), |e| (e.error, e.cause));
+            let (error, cause) =
+                input.error.map_or_else(|| ("Unknown".to_owned(), String::new()), |e| (e.error, e.cause));
             let run = service.fail(&input.step, &error, &cause).await?;
             Ok(json!({"run_id": run.id, "status": run.status, "error": run.error}))
         }
@@ -187,14 +188,18 @@ pub async fn handle(service: &AutomationService, function: Function, event: Valu
 /// run-cleanup: an execution that failed, timed out or was stopped skipped the state
 /// machine's Catch, so mark its run failed and release its holds and site lock (a run
 /// already final only has a lock or holds still released). Other statuses are ignored.
-pub async fn run_cleanup(service: &AutomationService, change: &ExecutionStatusChange) -> Result<CleanupOutcome, AutomationError> {
+pub async fn run_cleanup(
+    service: &AutomationService,
+    change: &ExecutionStatusChange,
+) -> Result<CleanupOutcome, AutomationError> {
     if !ABNORMAL_ENDS.contains(&change.status.as_str()) {
         return Ok(CleanupOutcome::Ignored { reason: format!("execution status {}", change.status) });
     }
     let Some(input) = change.input.as_deref() else {
         return Ok(CleanupOutcome::Ignored { reason: "no execution input".into() });
     };
-    let step: StepInput = serde_json::from_str(input).map_err(|e| AutomationError::Invalid(format!("execution input: {e}")))?;
+    let step: StepInput =
+        serde_json::from_str(input).map_err(|e| AutomationError::Invalid(format!("execution input: {e}")))?;
     let error = change.error.clone().unwrap_or_else(|| format!("States.{}", change.status));
     let run = service.fail(&step, &error, change.cause.as_deref().unwrap_or("")).await?;
     Ok(CleanupOutcome::Cleaned { run_id: run.id, status: run.status })

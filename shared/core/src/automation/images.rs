@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 use super::error::AutomationError;
 use super::service::{to_json, AutomationService, StepInput, IMAGE_MAX_RECEIVES};
 use crate::billing::ChargeRequest;
-use crate::domain::{AccountId, ImageId, ImageRecord, ImageStatus, RunId, SiteId, Stage, TransactionKind, UsageDetails};
+use crate::domain::{
+    AccountId, ImageId, ImageRecord, ImageStatus, RunId, SiteId, Stage, TransactionKind, UsageDetails,
+};
 use crate::ports::queue::QueueMessage;
 use crate::ports::{Condition, StoreError, UpdateAction, WriteOp};
 use crate::repo::runs::run_key;
@@ -50,7 +52,8 @@ const HEIGHT: u32 = 576;
 impl AutomationService {
     /// Stage 6's task: records the token and the images to wait for, enqueues them.
     pub async fn queue_images(&self, input: &StepInput) -> Result<Value, AutomationError> {
-        let token = input.task_token.clone().ok_or_else(|| AutomationError::Invalid("stage 6 needs a task token".into()))?;
+        let token =
+            input.task_token.clone().ok_or_else(|| AutomationError::Invalid("stage 6 needs a task token".into()))?;
         let i = &self.inner;
         let run = match self.before_batch(input).await? {
             Ok(run) => run,
@@ -158,7 +161,11 @@ impl AutomationService {
     async fn render(&self, job: &ImageJob, image: &ImageRecord, key: &str) -> Result<JobOutcome, AutomationError> {
         let i = &self.inner;
         let charge = ChargeRequest {
-            usage: Some(UsageDetails { run_id: Some(job.run_id.to_string()), stage: Some(6), ..UsageDetails::default() }),
+            usage: Some(UsageDetails {
+                run_id: Some(job.run_id.to_string()),
+                stage: Some(6),
+                ..UsageDetails::default()
+            }),
             reason: Some("stage 6 images".into()),
             reference: Some(job.run_id.to_string()),
             ..ChargeRequest::operation(job.account_id.clone(), "image_generation", 1).with_key(key)
@@ -171,18 +178,33 @@ impl AutomationService {
         self.finish_image(job, done).await
     }
 
-    async fn give_up(&self, job: &ImageJob, image: &ImageRecord, key: &str, error: &str) -> Result<(), AutomationError> {
+    async fn give_up(
+        &self,
+        job: &ImageJob,
+        image: &ImageRecord,
+        key: &str,
+        error: &str,
+    ) -> Result<(), AutomationError> {
         let i = &self.inner;
         // Give back what this image was charged, if it was, once.
         if let Some(paid) = i.credits.charged_with_key(&job.account_id, key).await? {
             i.credits
-                .add(&job.account_id, -paid.amount, TransactionKind::Refund, "image generation failed", Some(job.run_id.to_string()), Some(format!("{key}/refund")))
+                .add(
+                    &job.account_id,
+                    -paid.amount,
+                    TransactionKind::Refund,
+                    "image generation failed",
+                    Some(job.run_id.to_string()),
+                    Some(format!("{key}/refund")),
+                )
                 .await?;
         }
         let failed = ImageRecord { status: ImageStatus::Failed, ..image.clone() };
         self.finish_image(job, failed).await?;
         let run = i.runs.get(&job.run_id).await?.ok_or_else(|| AutomationError::RunNotFound(job.run_id.clone()))?;
-        i.logger.line(&Self::run_log(&run), Some(Stage::Images), &format!("image {} failed: {error}", job.image_id)).await?;
+        i.logger
+            .line(&Self::run_log(&run), Some(Stage::Images), &format!("image {} failed: {error}", job.image_id))
+            .await?;
         Ok(())
     }
 
@@ -217,14 +239,23 @@ impl AutomationService {
         let claim = i
             .ports
             .store
-            .update(&run_key(run_id), vec![UpdateAction::remove("images_token"), UpdateAction::add("version", 1)], Some(Condition::eq("images_token", token.clone())))
+            .update(
+                &run_key(run_id),
+                vec![UpdateAction::remove("images_token"), UpdateAction::add("version", 1)],
+                Some(Condition::eq("images_token", token.clone())),
+            )
             .await;
         match claim {
             Ok(_) => {}
             Err(StoreError::ConditionFailed(_)) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        let input = StepInput { run_id: run.id.clone(), account_id: run.account_id.clone(), site_id: run.site_id.clone(), task_token: None };
+        let input = StepInput {
+            run_id: run.id.clone(),
+            account_id: run.account_id.clone(),
+            site_id: run.site_id.clone(),
+            task_token: None,
+        };
         let remaining = self.waiting(&run, Stage::Images).await?;
         let stage_out = crate::automation::service::BatchOutcome {
             processed: u64::try_from(run.images_finished).unwrap_or(0),

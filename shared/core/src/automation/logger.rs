@@ -20,7 +20,8 @@ use crate::ports::Clock;
 
 /// Kinds of structured run events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum TraceKind {
     /// The run began.
     RunStarted,
@@ -42,7 +43,8 @@ pub enum TraceKind {
 
 /// One structured event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct TraceEvent {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TraceEvent {
     /// What happened.
     pub event: TraceKind,
     /// The run.

@@ -22,9 +22,12 @@ fn parse_time(time: &str) -> Result<(i8, i8), String> {
 /// schedule's time zone (a local time skipped by a DST change moves forward).
 pub fn next_after(schedule: &Schedule, after_ms: i64) -> Result<i64, String> {
     let (hour, minute) = parse_time(&schedule.time)?;
-    let tz = jiff::tz::TimeZone::get(&schedule.timezone).map_err(|_| format!("unknown time zone {:?}", schedule.timezone))?;
+    let tz = jiff::tz::TimeZone::get(&schedule.timezone)
+        .map_err(|_| format!("unknown time zone {:?}", schedule.timezone))?;
     match (schedule.frequency, schedule.day) {
-        (Frequency::Weekly, Some(d)) if !(1..=7).contains(&d) => return Err("weekly day must be 1 (Monday) to 7".into()),
+        (Frequency::Weekly, Some(d)) if !(1..=7).contains(&d) => {
+            return Err("weekly day must be 1 (Monday) to 7".into())
+        }
         (Frequency::Monthly, Some(d)) if !(1..=28).contains(&d) => return Err("monthly day must be 1 to 28".into()),
         _ => {}
     }
@@ -33,7 +36,9 @@ pub fn next_after(schedule: &Schedule, after_ms: i64) -> Result<i64, String> {
     for _ in 0..62 {
         let matches = match schedule.frequency {
             Frequency::Daily => true,
-            Frequency::Weekly => u8::try_from(day.weekday().to_monday_one_offset()).ok() == Some(schedule.day.unwrap_or(1)),
+            Frequency::Weekly => {
+                u8::try_from(day.weekday().to_monday_one_offset()).ok() == Some(schedule.day.unwrap_or(1))
+            }
             Frequency::Monthly => u8::try_from(day.day()).ok() == Some(schedule.day.unwrap_or(1)),
         };
         if matches {
@@ -72,7 +77,9 @@ impl AutomationService {
             }
             let outcome = match self.start(&config.account_id, &config.site_id, "scheduled").await {
                 Ok(run) => ScheduledStart { site_id: config.site_id.clone(), run_id: Some(run.id), skipped: None },
-                Err(e) => ScheduledStart { site_id: config.site_id.clone(), run_id: None, skipped: Some(e.to_string()) },
+                Err(e) => {
+                    ScheduledStart { site_id: config.site_id.clone(), run_id: None, skipped: Some(e.to_string()) }
+                }
             };
             started.push(outcome);
         }

@@ -11,19 +11,19 @@ use serde_json::{json, Value};
 use super::error::AutomationError;
 use super::logger::{AutomationLogger, RunLog, TraceKind};
 use super::site_lock::{LockError, SiteLock};
-use igny8_ai::AiProvider;
 use crate::billing::CreditService;
 use crate::domain::{
-    AccountId, AutomationConfig, AutomationRun, Cluster, Content, Idea, ImageRecord, Keyword, RunId,
-    RunStatus, Site, SiteId, SiteStatus, Stage, StageResult, WriterTask,
+    AccountId, AutomationConfig, AutomationRun, Cluster, Content, Idea, ImageRecord, Keyword, RunId, RunStatus, Site,
+    SiteId, SiteStatus, Stage, StageResult, WriterTask,
 };
-use crate::ports::IdGeneratorExt;
 use crate::ports::blob::BlobStore;
 use crate::ports::clock::rfc3339;
 use crate::ports::queue::Queue;
 use crate::ports::workflow::{Workflow, WorkflowError};
+use crate::ports::IdGeneratorExt;
 use crate::ports::{Clock, IdGenerator, ItemStore, StoreError};
 use crate::repo::{ConfigRepo, Records, RepoError, RunRepo, SiteRepo};
+use igny8_ai::AiProvider;
 
 /// Queue the image jobs of stage 6 go to unless the service is told another
 /// ([`AutomationService::set_image_queue`]; on AWS from `IGNY8_IMAGE_QUEUE`).
@@ -112,7 +112,8 @@ pub fn stage_route(stage: Stage) -> String {
 
 /// Credits a run is expected to need, per stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct Estimate {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Estimate {
     /// Keywords waiting for clustering.
     pub keywords: u64,
     /// Credits per stage number (JSON object keys are strings: "1" to "6").
@@ -226,11 +227,20 @@ impl AutomationService {
     /// The site's automation config (defaults until one is saved).
     pub async fn config(&self, account: &AccountId, site: &SiteId) -> Result<AutomationConfig, AutomationError> {
         self.site_of(account, site).await?;
-        Ok(self.inner.configs.get(site).await?.unwrap_or_else(|| AutomationConfig::defaults(account.clone(), site.clone())))
+        Ok(self
+            .inner
+            .configs
+            .get(site)
+            .await?
+            .unwrap_or_else(|| AutomationConfig::defaults(account.clone(), site.clone())))
     }
 
     /// Saves the site's automation config after checking it.
-    pub async fn save_config(&self, account: &AccountId, mut config: AutomationConfig) -> Result<AutomationConfig, AutomationError> {
+    pub async fn save_config(
+        &self,
+        account: &AccountId,
+        mut config: AutomationConfig,
+    ) -> Result<AutomationConfig, AutomationError> {
         self.site_of(account, &config.site_id).await?;
         config.account_id = account.clone();
         if config.batch_sizes.iter().any(|b| *b == 0 || *b > 1000) {
@@ -243,13 +253,16 @@ impl AutomationService {
             return Err(AutomationError::Invalid("lease_seconds must be 60 to 604800".into()));
         }
         if config.ideas_per_cluster == 0 || config.ideas_per_cluster > 10 || config.images_per_article > 10 {
-            return Err(AutomationError::Invalid("ideas_per_cluster must be 1 to 10, images_per_article 0 to 10".into()));
+            return Err(AutomationError::Invalid(
+                "ideas_per_cluster must be 1 to 10, images_per_article 0 to 10".into(),
+            ));
         }
         if config.delay_between_batches_seconds > 3600 {
             return Err(AutomationError::Invalid("delay_between_batches_seconds must be at most 3600".into()));
         }
         if let Some(schedule) = &config.schedule {
-            config.next_run_at = Some(super::schedule::next_after(schedule, self.now()).map_err(AutomationError::Invalid)?);
+            config.next_run_at =
+                Some(super::schedule::next_after(schedule, self.now()).map_err(AutomationError::Invalid)?);
         } else {
             config.next_run_at = None;
         }
@@ -284,15 +297,35 @@ impl AutomationService {
         let units = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let cost = |op: &'static str, n: u64| {
             let credits = i.credits.clone();
-            async move { if n == 0 { Ok(0) } else { credits.cost(op, units(n)).await } }
+            async move {
+                if n == 0 {
+                    Ok(0)
+                } else {
+                    credits.cost(op, units(n)).await
+                }
+            }
         };
         let mut per_stage = BTreeMap::new();
         let batches = keywords.div_ceil(u64::from(config.batch_size(Stage::Clusters)));
         per_stage.insert(1, if batches == 0 { 0 } else { cost("clustering", 1).await? * units(batches) });
-        per_stage.insert(2, if clusters == 0 { 0 } else { cost("idea_generation", u64::from(config.ideas_per_cluster)).await? * units(clusters) });
+        per_stage.insert(
+            2,
+            if clusters == 0 {
+                0
+            } else {
+                cost("idea_generation", u64::from(config.ideas_per_cluster)).await? * units(clusters)
+            },
+        );
         per_stage.insert(3, 0);
         per_stage.insert(4, if articles == 0 { 0 } else { cost("content_generation", 1500).await? * units(articles) });
-        per_stage.insert(5, if drafts == 0 || config.images_per_article == 0 { 0 } else { cost("image_prompt_extraction", u64::from(config.images_per_article)).await? * units(drafts) });
+        per_stage.insert(
+            5,
+            if drafts == 0 || config.images_per_article == 0 {
+                0
+            } else {
+                cost("image_prompt_extraction", u64::from(config.images_per_article)).await? * units(drafts)
+            },
+        );
         per_stage.insert(6, cost("image_generation", images).await?);
         let total = per_stage.values().sum();
         Ok(Estimate { keywords, per_stage, total })
@@ -300,7 +333,12 @@ impl AutomationService {
 
     /// Starts a run: lock → validate → estimate → require balance → record → execution.
     /// Anything failing after the lock releases it; nothing else is left behind.
-    pub async fn start(&self, account: &AccountId, site: &SiteId, trigger: &str) -> Result<AutomationRun, AutomationError> {
+    pub async fn start(
+        &self,
+        account: &AccountId,
+        site: &SiteId,
+        trigger: &str,
+    ) -> Result<AutomationRun, AutomationError> {
         let site_record = self.site_of(account, site).await?;
         let config = self.config(account, site).await?;
         let run_id = self.inner.ports.ids.generate::<RunId>();
@@ -379,7 +417,14 @@ impl AutomationService {
         let log = Self::run_log(&run);
         self.inner
             .logger
-            .line(&log, None, &format!("run started ({trigger}): {} keywords, estimate {} credits", estimate.keywords, estimate.total))
+            .line(
+                &log,
+                None,
+                &format!(
+                    "run started ({trigger}): {} keywords, estimate {} credits",
+                    estimate.keywords, estimate.total
+                ),
+            )
             .await?;
         self.inner
             .logger
@@ -395,7 +440,12 @@ impl AutomationService {
 
     /// A run of the caller's account.
     pub async fn run(&self, account: &AccountId, id: &RunId) -> Result<AutomationRun, AutomationError> {
-        self.inner.runs.get(id).await?.filter(|r| &r.account_id == account).ok_or_else(|| AutomationError::RunNotFound(id.clone()))
+        self.inner
+            .runs
+            .get(id)
+            .await?
+            .filter(|r| &r.account_id == account)
+            .ok_or_else(|| AutomationError::RunNotFound(id.clone()))
     }
 
     /// Any run by id, whatever its account: for trusted local tools (the CLI on a
@@ -405,7 +455,13 @@ impl AutomationService {
     }
 
     /// A site's runs, newest first.
-    pub async fn runs(&self, account: &AccountId, site: &SiteId, limit: usize, cursor: Option<String>) -> Result<(Vec<AutomationRun>, Option<String>), AutomationError> {
+    pub async fn runs(
+        &self,
+        account: &AccountId,
+        site: &SiteId,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<AutomationRun>, Option<String>), AutomationError> {
         self.site_of(account, site).await?;
         Ok(self.inner.runs.list(site, limit.clamp(1, 100), cursor).await?)
     }
@@ -501,7 +557,12 @@ impl AutomationService {
             })
             .await?;
         let Some(token) = token else { return Ok(false) };
-        let input = StepInput { run_id: run.id.clone(), account_id: run.account_id.clone(), site_id: run.site_id.clone(), task_token: None };
+        let input = StepInput {
+            run_id: run.id.clone(),
+            account_id: run.account_id.clone(),
+            site_id: run.site_id.clone(),
+            task_token: None,
+        };
         let next = if run.cancel_requested {
             "cancelled".to_owned()
         } else {
@@ -527,7 +588,8 @@ impl AutomationService {
     /// The pause wait: records the task token resume will send (or sends it at once
     /// when resume or cancel already came).
     pub async fn pause_wait(&self, input: &StepInput) -> Result<Value, AutomationError> {
-        let token = input.task_token.clone().ok_or_else(|| AutomationError::Invalid("pause wait without task token".into()))?;
+        let token =
+            input.task_token.clone().ok_or_else(|| AutomationError::Invalid("pause wait without task token".into()))?;
         let (run, route) = self
             .modify(&input.run_id, |run| {
                 if run.cancel_requested {
@@ -547,14 +609,23 @@ impl AutomationService {
             None => {
                 let log = Self::run_log(&run);
                 self.inner.logger.line(&log, None, &format!("paused in stage {}", run.current_stage)).await?;
-                self.inner.logger.event(&log, None, 0, TraceKind::RunPaused, json!({"stage": run.current_stage})).await?;
+                self.inner
+                    .logger
+                    .event(&log, None, 0, TraceKind::RunPaused, json!({"stage": run.current_stage}))
+                    .await?;
             }
         }
         Ok(json!({}))
     }
 
     /// Records a stage's progress on the run and logs it.
-    pub(crate) async fn record_batch(&self, input: &StepInput, stage: Stage, outcome: BatchOutcome, remaining: u64) -> Result<AutomationRun, AutomationError> {
+    pub(crate) async fn record_batch(
+        &self,
+        input: &StepInput,
+        stage: Stage,
+        outcome: BatchOutcome,
+        remaining: u64,
+    ) -> Result<AutomationRun, AutomationError> {
         let now = rfc3339(self.now());
         let (run, batches) = self
             .modify(&input.run_id, |run| {
@@ -580,31 +651,59 @@ impl AutomationService {
         if outcome.processed > 0 {
             self.inner
                 .logger
-                .line(&log, Some(stage), &format!(
-                    "batch {batches}: processed {}, created {}, {} credits, {remaining} waiting",
-                    outcome.processed, outcome.created, outcome.credits
-                ))
+                .line(
+                    &log,
+                    Some(stage),
+                    &format!(
+                        "batch {batches}: processed {}, created {}, {} credits, {remaining} waiting",
+                        outcome.processed, outcome.created, outcome.credits
+                    ),
+                )
                 .await?;
             self.inner
                 .logger
-                .event(&log, Some(stage), batches, TraceKind::StageProgress, json!({
-                    "processed": outcome.processed, "created": outcome.created, "credits": outcome.credits,
-                    "words": outcome.words, "remaining": remaining,
-                }))
+                .event(
+                    &log,
+                    Some(stage),
+                    batches,
+                    TraceKind::StageProgress,
+                    json!({
+                        "processed": outcome.processed, "created": outcome.created, "credits": outcome.credits,
+                        "words": outcome.words, "remaining": remaining,
+                    }),
+                )
                 .await?;
         }
         if remaining == 0 {
             let result = run.stages.get(&stage.number()).cloned().unwrap_or_default();
-            self.inner.logger.line(&log, Some(stage), &format!("stage completed: {} processed, {} created", result.processed, result.created)).await?;
-            self.inner.logger.event(&log, Some(stage), batches + 1, TraceKind::StageCompleted, to_json(&result)?).await?;
+            self.inner
+                .logger
+                .line(
+                    &log,
+                    Some(stage),
+                    &format!("stage completed: {} processed, {} created", result.processed, result.created),
+                )
+                .await?;
+            self.inner
+                .logger
+                .event(&log, Some(stage), batches + 1, TraceKind::StageCompleted, to_json(&result)?)
+                .await?;
         }
         Ok(run)
     }
 
     /// Checks pause/cancel and the lock before a batch; Some(route) when the run must
     /// not do the batch.
-    pub(crate) async fn before_batch(&self, input: &StepInput) -> Result<Result<AutomationRun, StepOutput>, AutomationError> {
-        let run = self.inner.runs.get(&input.run_id).await?.ok_or_else(|| AutomationError::RunNotFound(input.run_id.clone()))?;
+    pub(crate) async fn before_batch(
+        &self,
+        input: &StepInput,
+    ) -> Result<Result<AutomationRun, StepOutput>, AutomationError> {
+        let run = self
+            .inner
+            .runs
+            .get(&input.run_id)
+            .await?
+            .ok_or_else(|| AutomationError::RunNotFound(input.run_id.clone()))?;
         if run.status.is_final() {
             return Ok(Err(input.output(if run.status == RunStatus::Cancelled { "cancelled" } else { "finalize" })));
         }
@@ -614,7 +713,12 @@ impl AutomationService {
         if run.pause_requested {
             return Ok(Err(input.output("paused")));
         }
-        let config = self.inner.configs.get(&run.site_id).await?.unwrap_or_else(|| AutomationConfig::defaults(run.account_id.clone(), run.site_id.clone()));
+        let config = self
+            .inner
+            .configs
+            .get(&run.site_id)
+            .await?
+            .unwrap_or_else(|| AutomationConfig::defaults(run.account_id.clone(), run.site_id.clone()));
         let lease = self
             .inner
             .locks
@@ -650,11 +754,21 @@ impl AutomationService {
             let kind = if cancelled { TraceKind::RunCancelled } else { TraceKind::RunCompleted };
             self.inner
                 .logger
-                .line(&log, None, &format!(
-                    "run {}: {} clusters, {} ideas, {} tasks, {} articles ({} words), {} images, {} credits",
-                    if cancelled { "cancelled" } else { "completed" },
-                    summary.clusters, summary.ideas, summary.tasks, summary.articles, summary.words, summary.images, summary.credits_used
-                ))
+                .line(
+                    &log,
+                    None,
+                    &format!(
+                        "run {}: {} clusters, {} ideas, {} tasks, {} articles ({} words), {} images, {} credits",
+                        if cancelled { "cancelled" } else { "completed" },
+                        summary.clusters,
+                        summary.ideas,
+                        summary.tasks,
+                        summary.articles,
+                        summary.words,
+                        summary.images,
+                        summary.credits_used
+                    ),
+                )
                 .await?;
             self.inner.logger.event(&log, None, 1, kind, to_json(&summary)?).await?;
         }
@@ -697,7 +811,9 @@ impl AutomationService {
         let mut cursor = None;
         loop {
             let (holds, next) = self.inner.credits.holds(&run.account_id, 1000, cursor).await?;
-            for hold in holds.iter().filter(|h| h.status == crate::domain::HoldStatus::Open && h.reference.as_deref() == Some(run.id.as_str())) {
+            for hold in holds.iter().filter(|h| {
+                h.status == crate::domain::HoldStatus::Open && h.reference.as_deref() == Some(run.id.as_str())
+            }) {
                 self.inner.credits.release(&run.account_id, &hold.id).await?;
             }
             match next {

@@ -85,10 +85,8 @@ impl SiteLock {
     pub async fn acquire(&self, site: &SiteId, holder: &str, lease_ms: i64) -> Result<SiteLease, LockError> {
         check(holder, lease_ms)?;
         let now = self.clock.now_ms();
-        let free = Condition::Or(vec![
-            Condition::AttributeNotExists("holder".into()),
-            Condition::lt("expires_at", now),
-        ]);
+        let free =
+            Condition::Or(vec![Condition::AttributeNotExists("holder".into()), Condition::lt("expires_at", now)]);
         let actions = vec![
             UpdateAction::set("site_id", site.as_str()),
             UpdateAction::set("holder", holder),

@@ -13,15 +13,15 @@ use std::hash::{Hash, Hasher};
 
 use super::error::AutomationError;
 use super::service::{stage_route, AutomationService, BatchOutcome, StepInput, StepOutput};
-use igny8_ai::{ArticleOut, ClusterOptions, ClusterOut, IdeaOut, KeywordInput, Usage};
 use crate::billing::CreditError;
 use crate::domain::{
-    AutomationConfig, AutomationRun, Cluster, ClusterId, ClusterStatus, Content, ContentId, ContentStatus,
-    Idea, IdeaId, IdeaStatus, ImageId, ImageRecord, ImageStatus, KeywordId, KeywordStatus, Stage, TaskId,
-    TaskStatus, UsageDetails, WriterTask,
+    AutomationConfig, AutomationRun, Cluster, ClusterId, ClusterStatus, Content, ContentId, ContentStatus, Idea,
+    IdeaId, IdeaStatus, ImageId, ImageRecord, ImageStatus, KeywordId, KeywordStatus, Stage, TaskId, TaskStatus,
+    UsageDetails, WriterTask,
 };
 use crate::ports::clock::rfc3339;
 use crate::ports::{StoreError, WriteOp};
+use igny8_ai::{ArticleOut, ClusterOptions, ClusterOut, IdeaOut, KeywordInput, Usage};
 
 /// Writes per transaction, leaving room for the fence guard.
 const CHUNK: usize = 90;
@@ -80,12 +80,8 @@ impl AutomationService {
             return Err(AutomationError::Stalled { stage: stage.number(), remaining });
         }
         self.record_batch(input, stage, outcome, remaining).await?;
-        let mut out = StepOutput {
-            stage: stage.number(),
-            processed: outcome.processed,
-            remaining,
-            ..input_output(input)
-        };
+        let mut out =
+            StepOutput { stage: stage.number(), processed: outcome.processed, remaining, ..input_output(input) };
         if remaining > 0 {
             if config.delay_between_batches_seconds > 0 {
                 out.next = "delay".into();
@@ -129,7 +125,9 @@ impl AutomationService {
                     for op in chunk {
                         match store.transact(vec![guard(), op.clone()]).await {
                             Ok(()) => {}
-                            Err(e) if e.failed_at(0) => return Err(AutomationError::LockLost("fence check failed".into())),
+                            Err(e) if e.failed_at(0) => {
+                                return Err(AutomationError::LockLost("fence check failed".into()))
+                            }
                             Err(StoreError::ConditionFailed(_)) => {}
                             Err(e) => return Err(e.into()),
                         }
@@ -178,11 +176,16 @@ impl AutomationService {
             return Ok((value, 0));
         }
         let actual = cost(n)?;
-        let receipt = credits.settle(&run.account_id, &hold.id, actual, Some(usage(run, stage, operation, n, &u))).await?;
+        let receipt =
+            credits.settle(&run.account_id, &hold.id, actual, Some(usage(run, stage, operation, n, &u))).await?;
         Ok((value, -receipt.transaction.amount))
     }
 
-    async fn cluster_batch(&self, run: &AutomationRun, config: &AutomationConfig) -> Result<BatchOutcome, AutomationError> {
+    async fn cluster_batch(
+        &self,
+        run: &AutomationRun,
+        config: &AutomationConfig,
+    ) -> Result<BatchOutcome, AutomationError> {
         let i = &self.inner;
         let batch = i.keywords.in_status(&run.site_id, "new", config.batch_size(Stage::Clusters) as usize).await?;
         if batch.is_empty() {
@@ -198,9 +201,15 @@ impl AutomationService {
                 intent: k.intent.clone(),
             })
             .collect();
-        let bill = Bill { stage: Stage::Clusters, item: digest(batch.iter().map(|k| k.id.as_str())), operation: "clustering", estimate_units: 1 };
+        let bill = Bill {
+            stage: Stage::Clusters,
+            item: digest(batch.iter().map(|k| k.id.as_str())),
+            operation: "clustering",
+            estimate_units: 1,
+        };
         let ai = &i.ports.ai;
-        let (clusters, credits) = self.paid(run, bill, ai.cluster_keywords(&inputs, &ClusterOptions::default()), |_| 1).await?;
+        let (clusters, credits) =
+            self.paid(run, bill, ai.cluster_keywords(&inputs, &ClusterOptions::default()), |_| 1).await?;
         let now = rfc3339(self.now());
         let mut writes = Vec::new();
         for c in &clusters {
@@ -225,7 +234,11 @@ impl AutomationService {
             };
             writes.push(i.clusters.create(&cluster)?);
             for k in members {
-                let moved = crate::domain::Keyword { status: KeywordStatus::Clustered, cluster_id: Some(id.clone()), ..k.clone() };
+                let moved = crate::domain::Keyword {
+                    status: KeywordStatus::Clustered,
+                    cluster_id: Some(id.clone()),
+                    ..k.clone()
+                };
                 writes.push(i.keywords.transition(&moved, "new")?);
             }
         }
@@ -234,7 +247,11 @@ impl AutomationService {
         Ok(BatchOutcome { processed: batch.len() as u64, created, credits, words: 0 })
     }
 
-    async fn ideas_batch(&self, run: &AutomationRun, config: &AutomationConfig) -> Result<BatchOutcome, AutomationError> {
+    async fn ideas_batch(
+        &self,
+        run: &AutomationRun,
+        config: &AutomationConfig,
+    ) -> Result<BatchOutcome, AutomationError> {
         let i = &self.inner;
         let batch = i.clusters.in_status(&run.site_id, "new", config.batch_size(Stage::Ideas) as usize).await?;
         let mut outcome = BatchOutcome::default();
@@ -248,7 +265,13 @@ impl AutomationService {
                 .by_ref()
                 .take(cluster.keyword_ids.len())
                 .flatten()
-                .map(|k| KeywordInput { keyword: k.keyword, volume: k.volume, difficulty: k.difficulty, cpc: k.cpc, intent: k.intent })
+                .map(|k| KeywordInput {
+                    keyword: k.keyword,
+                    volume: k.volume,
+                    difficulty: k.difficulty,
+                    cpc: k.cpc,
+                    intent: k.intent,
+                })
                 .collect();
             let out = ClusterOut {
                 name: cluster.name.clone(),
@@ -259,7 +282,12 @@ impl AutomationService {
                 description: cluster.description.clone(),
             };
             let count = config.ideas_per_cluster as usize;
-            let bill = Bill { stage: Stage::Ideas, item: cluster.id.to_string(), operation: "idea_generation", estimate_units: units(count) };
+            let bill = Bill {
+                stage: Stage::Ideas,
+                item: cluster.id.to_string(),
+                operation: "idea_generation",
+                estimate_units: units(count),
+            };
             let (ideas, credits) = self
                 .paid(run, bill, i.ports.ai.generate_ideas(&out, &keywords, count), |v: &Vec<IdeaOut>| units(v.len()))
                 .await?;
@@ -292,7 +320,11 @@ impl AutomationService {
         Ok(outcome)
     }
 
-    async fn tasks_batch(&self, run: &AutomationRun, config: &AutomationConfig) -> Result<BatchOutcome, AutomationError> {
+    async fn tasks_batch(
+        &self,
+        run: &AutomationRun,
+        config: &AutomationConfig,
+    ) -> Result<BatchOutcome, AutomationError> {
         let i = &self.inner;
         let batch = i.ideas.in_status(&run.site_id, "new", config.batch_size(Stage::Tasks) as usize).await?;
         let now = rfc3339(self.now());
@@ -314,17 +346,20 @@ impl AutomationService {
         Ok(BatchOutcome { processed: batch.len() as u64, created: batch.len() as u64, credits: 0, words: 0 })
     }
 
-    async fn content_batch(&self, run: &AutomationRun, config: &AutomationConfig) -> Result<BatchOutcome, AutomationError> {
+    async fn content_batch(
+        &self,
+        run: &AutomationRun,
+        config: &AutomationConfig,
+    ) -> Result<BatchOutcome, AutomationError> {
         let i = &self.inner;
         let batch = i.tasks.in_status(&run.site_id, "queued", config.batch_size(Stage::Content) as usize).await?;
         let mut outcome = BatchOutcome::default();
         let now = rfc3339(self.now());
         for task in batch {
-            let idea = i
-                .ideas
-                .get(&run.site_id, task.idea_id.as_str())
-                .await?
-                .ok_or_else(|| AutomationError::Invalid(format!("task {} has no idea {}", task.id, task.idea_id)))?;
+            let idea =
+                i.ideas.get(&run.site_id, task.idea_id.as_str()).await?.ok_or_else(|| {
+                    AutomationError::Invalid(format!("task {} has no idea {}", task.id, task.idea_id))
+                })?;
             let plan = IdeaOut {
                 title: idea.title.clone(),
                 outline: idea.outline.clone(),
@@ -340,7 +375,9 @@ impl AutomationService {
                 estimate_units: i64::from(idea.word_target),
             };
             let (article, credits) = self
-                .paid(run, bill, i.ports.ai.generate_article(&plan, idea.word_target), |a: &ArticleOut| i64::from(a.word_count))
+                .paid(run, bill, i.ports.ai.generate_article(&plan, idea.word_target), |a: &ArticleOut| {
+                    i64::from(a.word_count)
+                })
                 .await?;
             let content = Content {
                 id: ContentId::derive(task.id.as_str()),
@@ -368,9 +405,14 @@ impl AutomationService {
         Ok(outcome)
     }
 
-    async fn prompts_batch(&self, run: &AutomationRun, config: &AutomationConfig) -> Result<BatchOutcome, AutomationError> {
+    async fn prompts_batch(
+        &self,
+        run: &AutomationRun,
+        config: &AutomationConfig,
+    ) -> Result<BatchOutcome, AutomationError> {
         let i = &self.inner;
-        let batch = i.contents.in_status(&run.site_id, "draft", config.batch_size(Stage::ImagePrompts) as usize).await?;
+        let batch =
+            i.contents.in_status(&run.site_id, "draft", config.batch_size(Stage::ImagePrompts) as usize).await?;
         let mut outcome = BatchOutcome::default();
         let now = rfc3339(self.now());
         let max = config.images_per_article as usize;
@@ -390,9 +432,12 @@ impl AutomationService {
                     operation: "image_prompt_extraction",
                     estimate_units: units(max),
                 };
-                self.paid(run, bill, i.ports.ai.generate_image_prompts(&article, max), |p: &Vec<igny8_ai::ImagePromptOut>| {
-                    units(p.len())
-                })
+                self.paid(
+                    run,
+                    bill,
+                    i.ports.ai.generate_image_prompts(&article, max),
+                    |p: &Vec<igny8_ai::ImagePromptOut>| units(p.len()),
+                )
                 .await?
             };
             let mut writes = Vec::new();

@@ -15,13 +15,11 @@ pub const BUILTIN_OPERATIONS: &[(&str, CostUnit, i64)] = &[
 
 /// The built-in price of an operation; None for an operation the platform does not know.
 pub fn builtin_cost(operation: &str) -> Option<CreditCostConfig> {
-    BUILTIN_OPERATIONS.iter().find(|(name, _, _)| *name == operation).map(|(name, unit, credits)| {
-        CreditCostConfig {
-            operation: (*name).to_owned(),
-            unit: *unit,
-            credits_per_unit: *credits,
-            min_credits: 1,
-            configured: false,
-        }
+    BUILTIN_OPERATIONS.iter().find(|(name, _, _)| *name == operation).map(|(name, unit, credits)| CreditCostConfig {
+        operation: (*name).to_owned(),
+        unit: *unit,
+        credits_per_unit: *credits,
+        min_credits: 1,
+        configured: false,
     })
 }

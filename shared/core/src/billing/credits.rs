@@ -16,11 +16,11 @@ use serde_json::Value;
 
 use super::costs::builtin_cost;
 use crate::domain::{
-    AccountId, Balance, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldId,
-    HoldStatus, TransactionId, TransactionKind, UsageDetails,
+    AccountId, Balance, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldId, HoldStatus,
+    TransactionId, TransactionKind, UsageDetails,
 };
-use crate::ports::IdGeneratorExt;
 use crate::ports::clock::rfc3339;
+use crate::ports::IdGeneratorExt;
 use crate::ports::{Clock, Condition, IdGenerator, ItemStore, StoreError, WriteOp};
 use crate::repo::{BalanceState, CostConfigRepo, IdempotencyMarker, LedgerRepo, RepoError};
 
@@ -148,7 +148,8 @@ impl ChargeRequest {
 
 /// The outcome of a change that wrote a ledger entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct LedgerReceipt {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LedgerReceipt {
     /// The entry written (or, on a replay, the one written the first time).
     pub transaction: CreditTransaction,
     /// True when an idempotency key matched and nothing new was written.
@@ -170,7 +171,8 @@ pub struct BalanceCheck {
 
 /// The audit of one account: the balance against the sum of its ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct Reconciliation {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reconciliation {
     /// The account.
     pub account_id: AccountId,
     /// Stored balance.
@@ -512,10 +514,8 @@ impl CreditService {
                 version: state.version + 1,
                 ..state
             };
-            let mut writes = vec![
-                state.write_to(account, &next),
-                self.ledger.hold_write(&hold, Condition::ItemNotExists)?,
-            ];
+            let mut writes =
+                vec![state.write_to(account, &next), self.ledger.hold_write(&hold, Condition::ItemNotExists)?];
             if let Some(key) = &idempotency_key {
                 let marker = IdempotencyMarker { fingerprint: fingerprint.clone(), result: to_json(&hold)? };
                 writes.push(self.ledger.marker_write(account, key, &marker)?);
@@ -546,10 +546,13 @@ impl CreditService {
         usage: Option<UsageDetails>,
     ) -> Result<LedgerReceipt, CreditError> {
         check_amount(actual)?;
-        let hold = self.ledger.hold(account, hold_id).await?.ok_or_else(|| CreditError::HoldNotFound(hold_id.clone()))?;
+        let hold =
+            self.ledger.hold(account, hold_id).await?.ok_or_else(|| CreditError::HoldNotFound(hold_id.clone()))?;
         match hold.status {
             HoldStatus::Open => {}
-            HoldStatus::Settled if hold.settled_amount == Some(actual) => return self.settled_receipt(account, &hold).await,
+            HoldStatus::Settled if hold.settled_amount == Some(actual) => {
+                return self.settled_receipt(account, &hold).await
+            }
             status => return Err(CreditError::HoldClosed { id: hold_id.clone(), status }),
         }
         let reason = usage.as_ref().map_or_else(|| hold.reason.clone(), |u| u.operation.clone());
@@ -567,7 +570,11 @@ impl CreditService {
         };
         match self.post(account, change, Some(&hold)).await {
             Err(CreditError::HoldClosed { .. }) => {
-                let now = self.ledger.hold(account, hold_id).await?.ok_or_else(|| CreditError::HoldNotFound(hold_id.clone()))?;
+                let now = self
+                    .ledger
+                    .hold(account, hold_id)
+                    .await?
+                    .ok_or_else(|| CreditError::HoldNotFound(hold_id.clone()))?;
                 if now.status == HoldStatus::Settled && now.settled_amount == Some(actual) {
                     return self.settled_receipt(account, &now).await;
                 }
@@ -582,8 +589,9 @@ impl CreditService {
             Some(seq) => self.ledger.entry(account, seq).await?,
             None => None,
         };
-        let transaction = entry.ok_or_else(|| {
-            RepoError::Corrupt { key: hold.id.to_string(), reason: "settled hold without its ledger entry".into() }
+        let transaction = entry.ok_or_else(|| RepoError::Corrupt {
+            key: hold.id.to_string(),
+            reason: "settled hold without its ledger entry".into(),
         })?;
         Ok(LedgerReceipt { transaction, replayed: true })
     }
@@ -592,7 +600,8 @@ impl CreditService {
     pub async fn release(&self, account: &AccountId, hold_id: &HoldId) -> Result<CreditHold, CreditError> {
         let _turn = self.gate(account).await;
         for attempt in 0..self.retry.max_attempts {
-            let hold = self.ledger.hold(account, hold_id).await?.ok_or_else(|| CreditError::HoldNotFound(hold_id.clone()))?;
+            let hold =
+                self.ledger.hold(account, hold_id).await?.ok_or_else(|| CreditError::HoldNotFound(hold_id.clone()))?;
             match hold.status {
                 HoldStatus::Open => {}
                 HoldStatus::Released => return Ok(hold),
@@ -659,7 +668,11 @@ impl CreditService {
             let next = BalanceState {
                 credits: state.credits.checked_add(change.credits).ok_or_else(overflow)?,
                 held: state.held.checked_add(change.held).ok_or_else(overflow)?,
-                available: state.available.checked_add(change.credits).and_then(|a| a.checked_sub(change.held)).ok_or_else(overflow)?,
+                available: state
+                    .available
+                    .checked_add(change.credits)
+                    .and_then(|a| a.checked_sub(change.held))
+                    .ok_or_else(overflow)?,
                 seq: state.seq + 1,
                 version: state.version + 1,
             };
@@ -763,7 +776,11 @@ impl CreditService {
 
     /// The charge made with an idempotency key, if one was (for refunds of work that
     /// finally failed).
-    pub async fn charged_with_key(&self, account: &AccountId, key: &str) -> Result<Option<CreditTransaction>, CreditError> {
+    pub async fn charged_with_key(
+        &self,
+        account: &AccountId,
+        key: &str,
+    ) -> Result<Option<CreditTransaction>, CreditError> {
         let Some(marker) = self.ledger.marker(account, key).await? else { return Ok(None) };
         let txn: CreditTransaction = serde_json::from_value(marker.result)
             .map_err(|e| RepoError::Corrupt { key: key.to_owned(), reason: e.to_string() })?;
@@ -874,5 +891,6 @@ impl<'de> Deserialize<'de> for LedgerReceipt {
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Value, CreditError> {
-    serde_json::to_value(value).map_err(|e| CreditError::Repo(RepoError::Corrupt { key: "marker".into(), reason: e.to_string() }))
+    serde_json::to_value(value)
+        .map_err(|e| CreditError::Repo(RepoError::Corrupt { key: "marker".into(), reason: e.to_string() }))
 }

@@ -6,7 +6,6 @@ pub mod usage;
 
 pub use costs::{builtin_cost, BUILTIN_OPERATIONS};
 pub use credits::{
-    BalanceCheck, ChargeRequest, CreditError, CreditService, LedgerReceipt, Price, Reconciliation,
-    RetryPolicy,
+    BalanceCheck, ChargeRequest, CreditError, CreditService, LedgerReceipt, Price, Reconciliation, RetryPolicy,
 };
 pub use usage::UsageFilter;

@@ -87,7 +87,12 @@ mod tests {
     #[test]
     fn filters_combine() {
         let at = |s: &str| OffsetDateTime::parse(s, &Rfc3339).ok();
-        let f = UsageFilter { stage: Some(4), from: at("2026-11-01T00:00:00Z"), to: at("2026-12-01T00:00:00Z"), ..UsageFilter::default() };
+        let f = UsageFilter {
+            stage: Some(4),
+            from: at("2026-11-01T00:00:00Z"),
+            to: at("2026-12-01T00:00:00Z"),
+            ..UsageFilter::default()
+        };
         assert!(f.matches(&log(4, "content_generation", "2026-11-26T10:00:00Z")));
         assert!(!f.matches(&log(3, "content_generation", "2026-11-26T10:00:00Z")));
         assert!(!f.matches(&log(4, "content_generation", "2026-12-01T00:00:00Z")));

@@ -6,7 +6,8 @@ use super::ids::{AccountId, SiteId};
 
 /// Whether an account may use the platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum AccountStatus {
     /// In good standing.
     Active,
@@ -16,7 +17,8 @@ pub enum AccountStatus {
 
 /// A tenant: owns sites, a credit balance and every record below them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct Account {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Account {
     /// The tenant id.
     pub id: AccountId,
     /// Display name.
@@ -29,7 +31,8 @@ pub enum AccountStatus {
 
 /// Whether a site takes part in automation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum SiteStatus {
     /// Automation may run.
     Active,
@@ -39,7 +42,8 @@ pub enum SiteStatus {
 
 /// A website of an account: the unit automation runs (and locks) on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct Site {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Site {
     /// The site id.
     pub id: SiteId,
     /// Owning tenant.

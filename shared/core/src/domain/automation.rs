@@ -8,7 +8,8 @@ use super::ids::{AccountId, RunId, SiteId};
 
 /// The six stages of a run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// 1: keywords → clusters.
     Clusters,
@@ -66,7 +67,8 @@ impl Stage {
 
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Working through its stages.
     Running,
@@ -89,7 +91,8 @@ impl RunStatus {
 
 /// What one stage did so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct StageResult {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StageResult {
     /// Input items processed.
     pub processed: u64,
     /// Output items created.
@@ -110,7 +113,8 @@ impl RunStatus {
 
 /// One automation run of one site; the record, not the execution payload, holds the data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct AutomationRun {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AutomationRun {
     /// Also the execution name and the lock holder.
     pub id: RunId,
     /// Owning tenant.
@@ -157,7 +161,8 @@ impl RunStatus {
 
 /// How often a site's scheduled runs start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum Frequency {
     /// Every day at the time.
     Daily,
@@ -169,7 +174,8 @@ pub enum Frequency {
 
 /// When scheduled runs start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct Schedule {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Schedule {
     /// How often.
     pub frequency: Frequency,
     /// Local time `HH:MM`.
@@ -183,7 +189,8 @@ pub enum Frequency {
 
 /// A site's automation settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct AutomationConfig {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AutomationConfig {
     /// The site.
     pub site_id: SiteId,
     /// Owning tenant.

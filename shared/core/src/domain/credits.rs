@@ -6,7 +6,8 @@ use super::ids::{AccountId, HoldId, TransactionId};
 
 /// What one unit of a cost config measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum CostUnit {
     /// Each call costs the same.
     PerRequest,
@@ -33,7 +34,8 @@ impl CostUnit {
 
 /// The price of one AI operation, configurable per operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct CreditCostConfig {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreditCostConfig {
     /// Operation name, e.g. `content_generation`.
     pub operation: String,
     /// What a unit measures.
@@ -58,7 +60,8 @@ impl CreditCostConfig {
 
 /// Why a ledger entry exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum TransactionKind {
     /// Credits spent on work.
     Charge,
@@ -79,7 +82,8 @@ impl TransactionKind {
 
 /// One ledger entry; the balance is always the sum of these.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct CreditTransaction {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreditTransaction {
     /// Entry id.
     pub id: TransactionId,
     /// Owning tenant.
@@ -108,7 +112,8 @@ impl TransactionKind {
 
 /// What AI work a charge paid for.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct UsageDetails {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsageDetails {
     /// Operation name.
     pub operation: String,
     /// Model that did the work.
@@ -127,7 +132,8 @@ impl TransactionKind {
 
 /// One AI operation's usage, written with the charge that paid for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct CreditUsageLog {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreditUsageLog {
     /// Owning tenant.
     pub account_id: AccountId,
     /// The ledger entry that paid for it.
@@ -143,7 +149,8 @@ impl TransactionKind {
 
 /// State of a hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum HoldStatus {
     /// Reserved; the amount is not spendable.
     Open,
@@ -155,7 +162,8 @@ pub enum HoldStatus {
 
 /// Credits reserved before work runs, settled to the actual cost afterwards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct CreditHold {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreditHold {
     /// Hold id.
     pub id: HoldId,
     /// Owning tenant.
@@ -182,7 +190,8 @@ pub enum HoldStatus {
 
 /// An account's credit position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct Balance {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Balance {
     /// Credits owned: the sum of the ledger.
     pub credits: i64,
     /// Credits reserved by open holds.

@@ -8,17 +8,17 @@ pub mod lock;
 pub mod pipeline;
 
 pub use account::{Account, AccountStatus, Site, SiteStatus};
-pub use credits::{
-    Balance, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus,
-    TransactionKind, UsageDetails,
-};
 pub use automation::{AutomationConfig, AutomationRun, Frequency, RunStatus, Schedule, Stage, StageResult};
-pub use ids::{
-    AccountId, ClusterId, ContentId, HoldId, IdError, IdeaId, ImageId, KeywordId, RunId, SiteId,
-    TaskId, TransactionId, TypedId,
+pub use credits::{
+    Balance, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, TransactionKind,
+    UsageDetails,
 };
-pub use pipeline::{
-    Cluster, ClusterStatus, Content, ContentStatus, Idea, IdeaStatus, ImageRecord, ImageStatus,
-    Keyword, KeywordStatus, TaskStatus, WriterTask,
+pub use ids::{
+    AccountId, ClusterId, ContentId, HoldId, IdError, IdeaId, ImageId, KeywordId, RunId, SiteId, TaskId, TransactionId,
+    TypedId,
 };
 pub use lock::SiteLease;
+pub use pipeline::{
+    Cluster, ClusterStatus, Content, ContentStatus, Idea, IdeaStatus, ImageRecord, ImageStatus, Keyword, KeywordStatus,
+    TaskStatus, WriterTask,
+};

@@ -8,7 +8,8 @@ use super::ids::{AccountId, ClusterId, ContentId, IdeaId, ImageId, KeywordId, Ru
 
 /// A keyword's progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum KeywordStatus {
     /// Waiting for stage 1.
     New,
@@ -18,7 +19,8 @@ pub enum KeywordStatus {
 
 /// A search keyword a site wants to rank for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct Keyword {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Keyword {
     /// Derived from the site and the normalised text.
     pub id: KeywordId,
     /// Owning tenant.
@@ -45,7 +47,8 @@ pub enum KeywordStatus {
 
 /// A cluster's progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum ClusterStatus {
     /// Waiting for stage 2.
     New,
@@ -55,7 +58,8 @@ pub enum ClusterStatus {
 
 /// Keywords that one article can target together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct Cluster {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Cluster {
     /// Derived from the run and the batch position.
     pub id: ClusterId,
     /// Owning tenant.
@@ -84,7 +88,8 @@ pub enum ClusterStatus {
 
 /// An idea's progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum IdeaStatus {
     /// Waiting for stage 3.
     New,
@@ -94,7 +99,8 @@ pub enum IdeaStatus {
 
 /// A planned article.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct Idea {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Idea {
     /// Derived from the cluster and position.
     pub id: IdeaId,
     /// Owning tenant.
@@ -125,7 +131,8 @@ pub enum IdeaStatus {
 
 /// A writer task's progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     /// Waiting for stage 4.
     Queued,
@@ -135,7 +142,8 @@ pub enum TaskStatus {
 
 /// An article to write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct WriterTask {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WriterTask {
     /// Derived from the idea.
     pub id: TaskId,
     /// Owning tenant.
@@ -154,7 +162,8 @@ pub enum TaskStatus {
 
 /// An article's progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum ContentStatus {
     /// Waiting for stage 5.
     Draft,
@@ -164,7 +173,8 @@ pub enum ContentStatus {
 
 /// A written article.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct Content {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Content {
     /// Derived from the task.
     pub id: ContentId,
     /// Owning tenant.
@@ -191,7 +201,8 @@ pub enum ContentStatus {
 
 /// An image's progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum ImageStatus {
     /// Prompt written, waiting for stage 6.
     Pending,
@@ -205,7 +216,8 @@ pub enum ImageStatus {
 
 /// An image of an article: its prompt and, once generated, its file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct ImageRecord {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImageRecord {
     /// Derived from the article and position.
     pub id: ImageId,
     /// Owning tenant.

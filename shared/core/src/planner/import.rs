@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use igny8_ai::KeywordInput;
 use crate::domain::{AccountId, Keyword, KeywordId, KeywordStatus, SiteId};
 use crate::ports::clock::rfc3339;
 use crate::ports::{Clock, ItemStore, StoreError, WriteOp};
 use crate::repo::{Records, RepoError};
+use igny8_ai::KeywordInput;
 
 /// One bad row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,12 +43,17 @@ pub enum ImportError {
 fn describe(rows: &[RowError]) -> String {
     let shown: Vec<String> = rows.iter().take(5).map(|r| format!("line {}: {}", r.line, r.message)).collect();
     let more = rows.len().saturating_sub(5);
-    if more > 0 { format!("{}; and {more} more", shown.join("; ")) } else { shown.join("; ") }
+    if more > 0 {
+        format!("{}; and {more} more", shown.join("; "))
+    } else {
+        shown.join("; ")
+    }
 }
 
 /// What an import did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]pub struct ImportReport {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportReport {
     /// Keyword rows read.
     pub rows: u64,
     /// New keywords stored.
@@ -75,8 +80,12 @@ fn number(raw: &str) -> Option<f64> {
 /// Reads and checks every row; the keywords, or every bad row with its line.
 pub fn parse_keywords_csv(data: &[u8]) -> Result<Vec<KeywordInput>, ImportError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(data);
-    let headers = reader.headers().map_err(|e| ImportError::Malformed(vec![RowError { line: 1, message: e.to_string() }]))?.clone();
-    let kw = column(&headers, &["keyword", "keywords", "query", "term", "search term"]).ok_or(ImportError::NoKeywordColumn)?;
+    let headers = reader
+        .headers()
+        .map_err(|e| ImportError::Malformed(vec![RowError { line: 1, message: e.to_string() }]))?
+        .clone();
+    let kw = column(&headers, &["keyword", "keywords", "query", "term", "search term"])
+        .ok_or(ImportError::NoKeywordColumn)?;
     let vol = column(&headers, &["volume", "search volume", "avg. monthly searches", "monthly volume", "sv"]);
     let kd = column(&headers, &["kd", "kd %", "keyword difficulty", "difficulty"]);
     let cpc = column(&headers, &["cpc", "cpc (usd)", "cost per click"]);
@@ -166,7 +175,12 @@ impl KeywordImporter {
     }
 
     /// Stores new keywords (existing ones are counted as duplicates, not changed).
-    pub async fn import(&self, account: &AccountId, site: &SiteId, inputs: &[KeywordInput]) -> Result<ImportReport, ImportError> {
+    pub async fn import(
+        &self,
+        account: &AccountId,
+        site: &SiteId,
+        inputs: &[KeywordInput],
+    ) -> Result<ImportReport, ImportError> {
         let now = rfc3339(self.clock.now_ms());
         let mut seen = std::collections::HashSet::new();
         let mut records = Vec::new();
@@ -202,7 +216,12 @@ impl KeywordImporter {
                     }
                     Err(StoreError::ConditionFailed(failed)) => {
                         let drop: std::collections::HashSet<usize> = failed.iter().map(|f| f.index).collect();
-                        pending = pending.into_iter().enumerate().filter(|(i, _)| !drop.contains(i)).map(|(_, k)| k).collect();
+                        pending = pending
+                            .into_iter()
+                            .enumerate()
+                            .filter(|(i, _)| !drop.contains(i))
+                            .map(|(_, k)| k)
+                            .collect();
                     }
                     Err(e) => return Err(RepoError::Store(e).into()),
                 }

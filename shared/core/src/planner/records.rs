@@ -74,7 +74,13 @@ impl SiteRecords {
     }
 
     /// One record; `what` names it in the not-found error.
-    pub async fn get<T: SiteRecord>(&self, account: &AccountId, site: &SiteId, id: &str, what: &'static str) -> Result<T, RecordsError> {
+    pub async fn get<T: SiteRecord>(
+        &self,
+        account: &AccountId,
+        site: &SiteId,
+        id: &str,
+        what: &'static str,
+    ) -> Result<T, RecordsError> {
         self.check_site(account, site).await?;
         // Record ids are short; a longer one names nothing (and would exceed a sort key).
         if id.is_empty() || id.len() > MAX_ID_BYTES {
@@ -84,7 +90,13 @@ impl SiteRecords {
     }
 
     /// Deletes one record; a second delete is a not-found.
-    pub async fn delete<T: SiteRecord>(&self, account: &AccountId, site: &SiteId, id: &str, what: &'static str) -> Result<(), RecordsError> {
+    pub async fn delete<T: SiteRecord>(
+        &self,
+        account: &AccountId,
+        site: &SiteId,
+        id: &str,
+        what: &'static str,
+    ) -> Result<(), RecordsError> {
         let records = Records::<T>::new(Arc::clone(&self.store));
         self.get::<T>(account, site, id, what).await?;
         Ok(records.delete(site, id).await?)

@@ -131,13 +131,8 @@ mod tests {
     #[test]
     fn refuses_unsafe_keys() {
         let long = "k".repeat(MAX_KEY_BYTES + 1);
-        for key in
-            ["", "/abs", "../x", "a/../b", "a//b", "a/", "./a", "a/.", "a\\b", "a\nb", "a\0", &long]
-        {
-            assert!(
-                matches!(validate_key(key), Err(BlobError::InvalidKey { .. })),
-                "{key:?} accepted"
-            );
+        for key in ["", "/abs", "../x", "a/../b", "a//b", "a/", "./a", "a/.", "a\\b", "a\nb", "a\0", &long] {
+            assert!(matches!(validate_key(key), Err(BlobError::InvalidKey { .. })), "{key:?} accepted");
         }
     }
 

@@ -125,13 +125,13 @@ impl Condition {
             Self::AttributeNotExists(a) => attr(a).is_none(),
             Self::Equals(a, v) => attr(a).is_some_and(|x| compare(x, v) == Some(Ordering::Equal)),
             Self::LessThan(a, v) => attr(a).is_some_and(|x| compare(x, v) == Some(Ordering::Less)),
-            Self::LessOrEqual(a, v) => attr(a)
-                .is_some_and(|x| matches!(compare(x, v), Some(Ordering::Less | Ordering::Equal))),
-            Self::GreaterThan(a, v) => {
-                attr(a).is_some_and(|x| compare(x, v) == Some(Ordering::Greater))
+            Self::LessOrEqual(a, v) => {
+                attr(a).is_some_and(|x| matches!(compare(x, v), Some(Ordering::Less | Ordering::Equal)))
             }
-            Self::GreaterOrEqual(a, v) => attr(a)
-                .is_some_and(|x| matches!(compare(x, v), Some(Ordering::Greater | Ordering::Equal))),
+            Self::GreaterThan(a, v) => attr(a).is_some_and(|x| compare(x, v) == Some(Ordering::Greater)),
+            Self::GreaterOrEqual(a, v) => {
+                attr(a).is_some_and(|x| matches!(compare(x, v), Some(Ordering::Greater | Ordering::Equal)))
+            }
             Self::And(all) => all.iter().all(|c| c.evaluate(item)),
             Self::Or(any) => any.iter().any(|c| c.evaluate(item)),
             Self::Not(c) => !c.evaluate(item),
@@ -149,9 +149,7 @@ fn compare(a: &Value, b: &Value) -> Option<Ordering> {
         (Value::String(x), Value::String(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
         (Value::Bool(x), Value::Bool(y)) if x == y => Some(Ordering::Equal),
         (Value::Null, Value::Null) => Some(Ordering::Equal),
-        (Value::Array(_), Value::Array(_)) | (Value::Object(_), Value::Object(_)) if a == b => {
-            Some(Ordering::Equal)
-        }
+        (Value::Array(_), Value::Array(_)) | (Value::Object(_), Value::Object(_)) if a == b => Some(Ordering::Equal),
         _ => None,
     }
 }
@@ -193,13 +191,13 @@ impl UpdateAction {
             Self::Add(a, delta) => {
                 let current = match item.get(a) {
                     None => 0,
-                    Some(v) => v.as_i64().ok_or_else(|| {
-                        StoreError::Invalid(format!("cannot add to non-integer attribute {a}"))
-                    })?,
+                    Some(v) => v
+                        .as_i64()
+                        .ok_or_else(|| StoreError::Invalid(format!("cannot add to non-integer attribute {a}")))?,
                 };
-                let next = current.checked_add(*delta).ok_or_else(|| {
-                    StoreError::Invalid(format!("integer overflow adding to {a}"))
-                })?;
+                let next = current
+                    .checked_add(*delta)
+                    .ok_or_else(|| StoreError::Invalid(format!("integer overflow adding to {a}")))?;
                 item.insert(a.clone(), Value::from(next));
             }
         }
@@ -254,9 +252,7 @@ impl WriteOp {
     pub fn key(&self) -> Result<Key, StoreError> {
         match self {
             Self::Put { item, .. } => Key::of(item),
-            Self::Update { key, .. } | Self::Delete { key, .. } | Self::Check { key, .. } => {
-                Ok(key.clone())
-            }
+            Self::Update { key, .. } | Self::Delete { key, .. } | Self::Check { key, .. } => Ok(key.clone()),
         }
     }
 }
@@ -377,11 +373,7 @@ impl StoreError {
 }
 
 fn describe_failed(failed: &[FailedWrite]) -> String {
-    failed
-        .iter()
-        .map(|f| format!("#{} ({})", f.index, f.key))
-        .collect::<Vec<_>>()
-        .join(", ")
+    failed.iter().map(|f| format!("#{} ({})", f.index, f.key)).collect::<Vec<_>>().join(", ")
 }
 
 /// The storage contract shared by the SQLite and DynamoDB adapters.

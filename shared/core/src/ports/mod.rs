@@ -3,13 +3,12 @@
 pub mod blob;
 pub mod clock;
 pub mod item_store;
-pub mod workflow;
 pub mod queue;
+pub mod workflow;
 
 pub use blob::{BlobError, BlobInfo, BlobStore};
 pub use clock::{Clock, IdGenerator, IdGeneratorExt, ManualClock, SystemClock, UuidIds};
 pub use item_store::{
-    Condition, FailedWrite, Index, Item, ItemStore, Key, Page, Query, StoreError, UpdateAction,
-    WriteOp,
+    Condition, FailedWrite, Index, Item, ItemStore, Key, Page, Query, StoreError, UpdateAction, WriteOp,
 };
 pub use queue::{Queue, QueueError, QueueMessage};

@@ -54,17 +54,11 @@ pub enum QueueError {
 pub trait Queue: Send + Sync {
     /// Enqueues 1 to [`MAX_BATCH`] non-empty bodies of at most [`MAX_BODY_BYTES`];
     /// returns their ids in the same order. All are sent or none.
-    async fn send_batch(&self, queue: &str, bodies: Vec<String>)
-        -> Result<Vec<String>, QueueError>;
+    async fn send_batch(&self, queue: &str, bodies: Vec<String>) -> Result<Vec<String>, QueueError>;
 
     /// Delivers up to `max` (1 to [`MAX_BATCH`]) visible messages, oldest first, and
     /// hides each for `visibility`; an empty result means none is visible now.
-    async fn receive(
-        &self,
-        queue: &str,
-        max: usize,
-        visibility: Duration,
-    ) -> Result<Vec<QueueMessage>, QueueError>;
+    async fn receive(&self, queue: &str, max: usize, visibility: Duration) -> Result<Vec<QueueMessage>, QueueError>;
 
     /// Removes a delivered message for good; [`QueueError::StaleReceipt`] when the
     /// receipt is no longer current (then someone else owns the message).
@@ -72,12 +66,7 @@ pub trait Queue: Send + Sync {
 
     /// Hides a delivered message for `visibility` from now (zero makes it visible at
     /// once, to hand it back); [`QueueError::StaleReceipt`] when the receipt is stale.
-    async fn change_visibility(
-        &self,
-        queue: &str,
-        receipt: &str,
-        visibility: Duration,
-    ) -> Result<(), QueueError>;
+    async fn change_visibility(&self, queue: &str, receipt: &str, visibility: Duration) -> Result<(), QueueError>;
 }
 
 /// Checks a queue name the way SQS does: 1 to 80 ASCII letters, digits, '-' or '_'.
@@ -97,10 +86,7 @@ pub fn validate_queue_name(queue: &str) -> Result<(), QueueError> {
 /// Checks a send: 1 to [`MAX_BATCH`] bodies, each non-empty and at most [`MAX_BODY_BYTES`].
 pub fn validate_batch(bodies: &[String]) -> Result<(), QueueError> {
     if bodies.is_empty() || bodies.len() > MAX_BATCH {
-        return Err(QueueError::Invalid(format!(
-            "a batch holds 1 to {MAX_BATCH} messages, got {}",
-            bodies.len()
-        )));
+        return Err(QueueError::Invalid(format!("a batch holds 1 to {MAX_BATCH} messages, got {}", bodies.len())));
     }
     for (i, body) in bodies.iter().enumerate() {
         if body.is_empty() {
@@ -131,9 +117,7 @@ pub fn validate_visibility(visibility: Duration) -> Result<(), QueueError> {
 /// Checks a receive: 1 to [`MAX_BATCH`] messages and a valid visibility timeout.
 pub fn validate_receive(max: usize, visibility: Duration) -> Result<(), QueueError> {
     if max == 0 || max > MAX_BATCH {
-        return Err(QueueError::Invalid(format!(
-            "a receive takes 1 to {MAX_BATCH} messages, asked for {max}"
-        )));
+        return Err(QueueError::Invalid(format!("a receive takes 1 to {MAX_BATCH} messages, asked for {max}")));
     }
     validate_visibility(visibility)
 }

@@ -51,7 +51,12 @@ impl SiteRepo {
 
     /// A site's item, indexed under its account.
     fn item(site: &Site) -> Result<crate::ports::Item, RepoError> {
-        to_item(site, "site", &keys::site(&site.id), Some((keys::account_sites_index(&site.account_id), format!("SITE#{}", site.id))))
+        to_item(
+            site,
+            "site",
+            &keys::site(&site.id),
+            Some((keys::account_sites_index(&site.account_id), format!("SITE#{}", site.id))),
+        )
     }
 
     /// Writes a new site; fails with a condition error when its account does not exist.

@@ -37,10 +37,8 @@ impl CostConfigRepo {
         let mut all = Vec::new();
         let mut cursor = None;
         loop {
-            let page = self
-                .store
-                .query(&Query::partition(keys::COST_CONFIG_PARTITION).prefix("OP#").after(cursor))
-                .await?;
+            let page =
+                self.store.query(&Query::partition(keys::COST_CONFIG_PARTITION).prefix("OP#").after(cursor)).await?;
             for item in page.items {
                 all.push(from_item(item)?);
             }

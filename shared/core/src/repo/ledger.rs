@@ -109,17 +109,18 @@ impl LedgerRepo {
     /// A put of a new usage log, indexed by run when it has one.
     pub fn usage_write(&self, log: &CreditUsageLog, created_ms: i64, seq: i64) -> Result<WriteOp, RepoError> {
         let key = keys::usage_entry(&log.account_id, created_ms, seq);
-        let gsi = log
-            .usage
-            .run_id
-            .as_ref()
-            .map(|run| (keys::run_usage_index(&log.account_id, run), key.sk.clone()));
+        let gsi = log.usage.run_id.as_ref().map(|run| (keys::run_usage_index(&log.account_id, run), key.sk.clone()));
         let item = to_item(log, "credit_usage_log", &key, gsi)?;
         Ok(WriteOp::Put { item, condition: Some(Condition::ItemNotExists) })
     }
 
     /// A put of an idempotency marker that fails if the key was used before.
-    pub fn marker_write(&self, account: &AccountId, key: &str, marker: &IdempotencyMarker) -> Result<WriteOp, RepoError> {
+    pub fn marker_write(
+        &self,
+        account: &AccountId,
+        key: &str,
+        marker: &IdempotencyMarker,
+    ) -> Result<WriteOp, RepoError> {
         let item = to_item(marker, "idempotency_marker", &keys::idempotency(account, key), None)?;
         Ok(WriteOp::Put { item, condition: Some(Condition::ItemNotExists) })
     }

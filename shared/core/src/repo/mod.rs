@@ -48,9 +48,7 @@ pub fn to_item<T: Serialize>(
 ) -> Result<Item, RepoError> {
     let mut item = match serde_json::to_value(record) {
         Ok(Value::Object(map)) => map,
-        Ok(_) | Err(_) => {
-            return Err(RepoError::Corrupt { key: key.to_string(), reason: "not a JSON object".into() })
-        }
+        Ok(_) | Err(_) => return Err(RepoError::Corrupt { key: key.to_string(), reason: "not a JSON object".into() }),
     };
     item.insert(PK.into(), Value::from(key.pk.clone()));
     item.insert(SK.into(), Value::from(key.sk.clone()));
@@ -65,8 +63,7 @@ pub fn to_item<T: Serialize>(
 /// Decodes an item into its record type (extra attributes such as keys are ignored).
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, RepoError> {
     let key = Key::of(&item).map(|k| k.to_string()).unwrap_or_default();
-    serde_json::from_value(Value::Object(item))
-        .map_err(|e| RepoError::Corrupt { key, reason: e.to_string() })
+    serde_json::from_value(Value::Object(item)).map_err(|e| RepoError::Corrupt { key, reason: e.to_string() })
 }
 
 /// Reads an integer attribute, treating absence as zero.

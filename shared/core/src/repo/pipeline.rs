@@ -129,7 +129,12 @@ impl<T: SiteRecord> Records<T> {
     }
 
     /// One page of the site's records in id order.
-    pub async fn list(&self, site: &SiteId, limit: usize, cursor: Option<String>) -> Result<(Vec<T>, Option<String>), RepoError> {
+    pub async fn list(
+        &self,
+        site: &SiteId,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<T>, Option<String>), RepoError> {
         let page = self.store.query(&Query::partition(partition::<T>(site)).limit(limit).after(cursor)).await?;
         Ok((page.items.into_iter().map(from_item).collect::<Result<_, _>>()?, page.cursor))
     }

@@ -69,7 +69,12 @@ impl RunRepo {
     }
 
     /// One page of a site's runs, newest first.
-    pub async fn list(&self, site: &SiteId, limit: usize, cursor: Option<String>) -> Result<(Vec<AutomationRun>, Option<String>), RepoError> {
+    pub async fn list(
+        &self,
+        site: &SiteId,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<AutomationRun>, Option<String>), RepoError> {
         let q = Query::partition(site_runs_index(site)).on_gsi1().descending().limit(limit).after(cursor);
         let page = self.store.query(&q).await?;
         Ok((page.items.into_iter().map(from_item).collect::<Result<_, _>>()?, page.cursor))
