@@ -1,6 +1,9 @@
 //! The `igny8` binary as scripts use it: exit codes, --json documents, bad input, and
 //! many processes charging one SQLite file at once.
 
+// Tests, benches and examples: a failed step is a failed run, so they may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

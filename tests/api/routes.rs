@@ -3,6 +3,9 @@
 //! `common.rs`). Every error response is checked in `World::send` to be a problem
 //! document with a `code`.
 
+// Tests, benches and examples: a failed step is a failed run, so they may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::collections::HashSet;

@@ -10,6 +10,9 @@
 //! source feeds it (ReceiveMessage of up to 10, then a delete of the handled ones);
 //! those poller requests are Lambda's, made on an uncounted client and reported apart.
 
+// Tests, benches and examples: a failed step is a failed run, so they may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};

@@ -2,6 +2,9 @@
 //! DynamoDB emulator, the requests and write units each charge costs on the account's
 //! partition key. Run with `scripts/bench.sh` (it starts the emulator).
 
+// Tests, benches and examples: a failed step is a failed run, so they may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

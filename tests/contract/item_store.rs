@@ -1,5 +1,8 @@
 //! Contract of the item-store port, run against SQLite and DynamoDB (moto).
 
+// Tests, benches and examples: a failed step is a failed run, so they may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use igny8_core::ports::{Condition, Item, ItemStore, Key, Query, StoreError, UpdateAction, WriteOp};

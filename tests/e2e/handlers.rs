@@ -2,6 +2,9 @@
 //! fixtures (tests/fixtures/events) through the Lambda edge's typed path, with the
 //! `aws_lambda_events` types, in `functions/lambda/tests/events.rs`.
 
+// Tests, benches and examples: a failed step is a failed run, so they may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeSet;
 
 use igny8_core::automation::Function;

@@ -4,6 +4,9 @@
 //! and exports `IGNY8_TEST_DYNAMODB_ENDPOINT`. Without it the DynamoDB tests fail
 //! loudly rather than pass without testing anything.
 
+// Test support: a failed set-up is a failed test, so it may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub mod layering;
 
 use std::sync::Arc;

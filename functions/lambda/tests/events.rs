@@ -3,6 +3,9 @@
 //! `aws_lambda_events` type (or, for Step Functions tasks, our JSON input), handed to the
 //! edge's handler, and the typed answer is checked, on the embedded adapters.
 
+// Tests, benches and examples: a failed step is a failed run, so they may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -1,6 +1,9 @@
 //! The automation logger over the blob folder: lines, trace events and the mirror land
 //! where docs/automation.md says.
 
+// Tests, benches and examples: a failed step is a failed run, so they may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use igny8_core::automation::{AutomationLogger, RunLog, TraceKind};
