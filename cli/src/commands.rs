@@ -7,6 +7,7 @@ use igny8_core::domain::{
     AccountId, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, HoldId, SiteId, SiteLease, TransactionKind,
     UsageDetails,
 };
+use igny8_core::ports::Page;
 use igny8_wiring::{Backend, Services};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -136,7 +137,7 @@ async fn site(s: &Services, cmd: SiteCommand) -> Result<Output, CliError> {
         }
         SiteCommand::List { account } => {
             let id: AccountId = account.parse()?;
-            let (sites, cursor) = s.account_service.sites(&id, 1000, None).await?;
+            let Page { items: sites, cursor } = s.account_service.sites(&id, 1000, None).await?;
             let text = sites.iter().map(|x| format!("{} {} {}", x.id, x.domain, x.name)).collect::<Vec<_>>().join("\n");
             Ok(Output::new(json!({"sites": sites, "cursor": cursor}), text))
         }
@@ -251,7 +252,8 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
             Ok(Output::new(to_json(&hold)?, format!("{} released {}", hold.id, hold.amount)))
         }
         CreditsCommand::Ledger { account, paging } => {
-            let (entries, cursor) = s.credits.ledger(&account.parse()?, paging.limit, paging.cursor).await?;
+            let Page { items: entries, cursor } =
+                s.credits.ledger(&account.parse()?, paging.limit, paging.cursor).await?;
             let mut text = entries.iter().map(ledger_line).collect::<Vec<_>>().join("\n");
             if let Some(c) = &cursor {
                 text.push_str(&format!("\nmore: --cursor '{c}'"));
@@ -259,7 +261,7 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
             Ok(Output::new(json!({"transactions": entries, "cursor": cursor}), text))
         }
         CreditsCommand::Usage { account, run, paging } => {
-            let (logs, cursor) =
+            let Page { items: logs, cursor } =
                 s.credits.usage(&account.parse()?, run.as_deref(), paging.limit, paging.cursor).await?;
             let text = logs
                 .iter()
@@ -278,7 +280,7 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
             Ok(Output::new(json!({"usage": logs, "cursor": cursor}), text))
         }
         CreditsCommand::Holds { account, paging } => {
-            let (holds, cursor) = s.credits.holds(&account.parse()?, paging.limit, paging.cursor).await?;
+            let Page { items: holds, cursor } = s.credits.holds(&account.parse()?, paging.limit, paging.cursor).await?;
             let text = holds.iter().map(hold_line).collect::<Vec<_>>().join("\n");
             Ok(Output::new(json!({"holds": holds, "cursor": cursor}), text))
         }

@@ -40,7 +40,7 @@ impl CliError {
         match self {
             Self::Invalid { code, .. } | Self::Refused { code, .. } => code,
             Self::NotFound(_) => "not_found",
-            Self::Failure(_) => "internal_error",
+            Self::Failure(_) => "internal",
         }
     }
 
@@ -61,14 +61,15 @@ impl CliError {
 
 impl From<IdError> for CliError {
     fn from(e: IdError) -> Self {
-        Self::invalid("malformed_id", e.to_string())
+        Self::invalid(e.code(), e.to_string())
     }
 }
 
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
+        let code = e.code();
         match e {
-            StoreError::Invalid(m) => Self::invalid("invalid_request", m),
+            StoreError::Invalid(m) => Self::invalid(code, m),
             other => Self::Failure(other.to_string()),
         }
     }
@@ -85,17 +86,17 @@ impl From<RepoError> for CliError {
 
 impl From<CreditError> for CliError {
     fn from(e: CreditError) -> Self {
-        let message = e.to_string();
+        let (code, message) = (e.code(), e.to_string());
         match e {
-            CreditError::InvalidAmount(_) => Self::invalid("invalid_amount", message),
-            CreditError::InvalidUnits(_) => Self::invalid("invalid_units", message),
-            CreditError::InvalidKey => Self::invalid("invalid_idempotency_key", message),
-            CreditError::UnknownOperation(_) => Self::invalid("unknown_operation", message),
+            CreditError::InvalidAmount(_)
+            | CreditError::InvalidUnits(_)
+            | CreditError::InvalidKey
+            | CreditError::UnknownOperation(_) => Self::invalid(code, message),
             CreditError::AccountNotFound(_) | CreditError::HoldNotFound(_) => Self::NotFound(message),
-            CreditError::InsufficientCredits { .. } => Self::Refused { code: "insufficient_credits", message },
-            CreditError::HoldClosed { .. } => Self::Refused { code: "hold_closed", message },
-            CreditError::KeyReused { .. } => Self::Refused { code: "idempotency_key_reused", message },
-            CreditError::Contended { .. } => Self::Refused { code: "contended", message },
+            CreditError::InsufficientCredits { .. }
+            | CreditError::HoldClosed { .. }
+            | CreditError::KeyReused { .. }
+            | CreditError::Contended { .. } => Self::Refused { code, message },
             CreditError::Repo(r) => r.into(),
         }
     }
@@ -115,9 +116,9 @@ impl From<LockError> for CliError {
 
 impl From<AccountError> for CliError {
     fn from(e: AccountError) -> Self {
-        let message = e.to_string();
+        let (code, message) = (e.code(), e.to_string());
         match e {
-            AccountError::Invalid { .. } => Self::invalid("validation_failed", message),
+            AccountError::Invalid { .. } => Self::invalid(code, message),
             AccountError::AccountNotFound(_) => Self::NotFound(message),
             AccountError::Credits(c) => c.into(),
             AccountError::Repo(r) => r.into(),

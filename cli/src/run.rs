@@ -8,7 +8,7 @@ use std::time::Instant;
 use igny8_core::automation::{RunLog, RunSummary};
 use igny8_core::domain::{AccountId, AutomationRun, RunId, RunStatus, SiteId, Stage, TransactionKind};
 use igny8_core::planner::parse_keywords_csv;
-use igny8_core::ports::{SystemClock, UuidIds};
+use igny8_core::ports::{Page, SystemClock, UuidIds};
 use igny8_wiring::backend::{local_runtime_on_aws, AwsResources};
 use igny8_wiring::embedded::ExecutorOptions;
 use igny8_wiring::embedded::{LocalRuntime, RuntimeError};
@@ -166,7 +166,7 @@ pub async fn run(target: &Target, args: RunArgs, json_out: bool) -> Result<Outpu
     let keywords = parse_keywords_csv(&data).map_err(|e| CliError::invalid("invalid_keywords", e.to_string()))?;
     if let Some(c) = args.credits {
         if c <= 0 {
-            return Err(CliError::invalid("invalid_amount", format!("--credits must be positive, got {c}")));
+            return Err(CliError::invalid("validation_failed", format!("--credits must be positive, got {c}")));
         }
     }
     let rt = runtime(target).await?;
@@ -267,7 +267,7 @@ pub async fn runs(target: &Target, cmd: RunsCommand) -> Result<Output, CliError>
                 .get(&site)
                 .await?
                 .ok_or_else(|| CliError::NotFound(format!("site {site} not found")))?;
-            let (runs, cursor) = a.runs(&owner.account_id, &site, 100, None).await?;
+            let Page { items: runs, cursor } = a.runs(&owner.account_id, &site, 100, None).await?;
             let text = runs.iter().map(run_line).collect::<Vec<_>>().join("\n");
             Ok(Output::new(json!({"runs": runs, "cursor": cursor}), text))
         }

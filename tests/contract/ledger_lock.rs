@@ -143,9 +143,9 @@ async fn refused_charge_writes_nothing(store: Arc<dyn ItemStore>) {
     }
     let stranger = UuidIds.generate::<AccountId>();
     assert!(matches!(s.credits.charge(ChargeRequest::amount(stranger, 1)).await, Err(CreditError::AccountNotFound(_))));
-    let (entries, _) = s.credits.ledger(&account, 100, None).await.expect("ledger");
+    let entries = s.credits.ledger(&account, 100, None).await.expect("ledger").items;
     assert_eq!(entries.len(), 1, "only the opening grant");
-    let (usage, _) = s.credits.usage(&account, None, 100, None).await.expect("usage");
+    let usage = s.credits.usage(&account, None, 100, None).await.expect("usage").items;
     assert!(usage.is_empty());
     assert!(store.get(&keys::idempotency(&account, "k-refused")).await.expect("get").is_none());
     // The key was never used, so it still works once credits arrive.
@@ -206,7 +206,7 @@ async fn holds_release_and_refuse_double_use(store: Arc<dyn ItemStore>) {
     assert!(matches!(s.credits.settle(&account, &h.id, 5, None).await, Err(CreditError::HoldClosed { .. })));
     let b = s.credits.balance(&account).await.expect("balance");
     assert_eq!((b.credits, b.held, b.available), (50, 0, 50));
-    let (holds, _) = s.credits.holds(&account, 10, None).await.expect("holds");
+    let holds = s.credits.holds(&account, 10, None).await.expect("holds").items;
     assert_eq!(holds.len(), 1);
     assert_reconciles(&s, &account).await;
 }
@@ -242,7 +242,7 @@ async fn operation_prices_come_from_config_then_builtins(store: Arc<dyn ItemStor
     };
     let r = s.credits.charge(req).await.expect("charge");
     assert_eq!(r.transaction.amount, -15);
-    let (logs, _) = s.credits.usage(&account, Some("run_abc"), 10, None).await.expect("usage by run");
+    let logs = s.credits.usage(&account, Some("run_abc"), 10, None).await.expect("usage by run").items;
     assert_eq!(logs.len(), 1);
     assert_eq!((logs[0].usage.operation.as_str(), logs[0].usage.units, logs[0].credits), ("image_generation", 3, 15));
     assert_eq!(logs[0].usage.stage, Some(6));
@@ -259,7 +259,8 @@ async fn ledger_pages_newest_first(store: Arc<dyn ItemStore>) {
     let mut seqs = Vec::new();
     let mut cursor = None;
     loop {
-        let (page, next) = s.credits.ledger(&account, 5, cursor).await.expect("ledger");
+        let igny8_core::ports::Page { items: page, cursor: next } =
+            s.credits.ledger(&account, 5, cursor).await.expect("ledger");
         seqs.extend(page.iter().map(|t| t.seq));
         match next {
             Some(c) => cursor = Some(c),

@@ -157,7 +157,7 @@ async fn not_enough_credits_is_refused_before_any_work() {
     let w = world(40, 50, None).await;
     let err = w.rt.automation.start(&w.account, &w.site, "manual").await.expect_err("must refuse");
     assert!(matches!(err, AutomationError::InsufficientCredits { .. }), "{err}");
-    let (ledger, _) = w.rt.services.credits.ledger(&w.account, 10, None).await.expect("ledger");
+    let ledger = w.rt.services.credits.ledger(&w.account, 10, None).await.expect("ledger").items;
     assert_eq!(ledger.len(), 1, "only the opening grant");
     assert_clean(&w).await;
 }

@@ -123,11 +123,12 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        let code = e.code();
         match e {
             StoreError::Conflict | StoreError::Throttled => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the store is busy; retry shortly")
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, code, "the store is busy; retry shortly")
             }
-            StoreError::Invalid(reason) => Self::new(StatusCode::BAD_REQUEST, "invalid_request", reason),
+            StoreError::Invalid(reason) => Self::new(StatusCode::BAD_REQUEST, code, reason),
             other => Self::internal(other),
         }
     }
@@ -153,24 +154,19 @@ impl From<BlobError> for ApiError {
 
 impl From<CreditError> for ApiError {
     fn from(e: CreditError) -> Self {
-        let detail = e.to_string();
+        let (code, detail) = (e.code(), e.to_string());
         match e {
             CreditError::InvalidAmount(_) => Self::invalid_field("amount", detail),
             CreditError::InvalidUnits(_) => Self::invalid_field("units", detail),
-            CreditError::UnknownOperation(_) => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_operation", detail)
+            CreditError::UnknownOperation(_) | CreditError::KeyReused { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
             }
             CreditError::AccountNotFound(_) => Self::not_found("account"),
-            CreditError::InsufficientCredits { .. } => {
-                Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_credits", detail)
-            }
+            CreditError::InsufficientCredits { .. } => Self::new(StatusCode::PAYMENT_REQUIRED, code, detail),
             CreditError::HoldNotFound(_) => Self::not_found("hold"),
-            CreditError::HoldClosed { .. } => Self::new(StatusCode::CONFLICT, "hold_closed", detail),
-            CreditError::KeyReused { .. } => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", detail)
-            }
-            CreditError::InvalidKey => Self::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", detail),
-            CreditError::Contended { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "contended", detail),
+            CreditError::HoldClosed { .. } => Self::new(StatusCode::CONFLICT, code, detail),
+            CreditError::InvalidKey => Self::new(StatusCode::BAD_REQUEST, code, detail),
+            CreditError::Contended { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail),
             CreditError::Repo(r) => r.into(),
         }
     }
@@ -216,13 +212,14 @@ impl From<AccountError> for ApiError {
 
 impl From<ImportError> for ApiError {
     fn from(e: ImportError) -> Self {
-        let detail = e.to_string();
+        let (code, detail) = (e.code(), e.to_string());
         match e {
-            ImportError::NoKeywordColumn => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_csv", detail),
-            ImportError::Empty => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "empty_import", detail),
+            ImportError::NoKeywordColumn | ImportError::Empty => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+            }
             ImportError::Malformed(rows) => Self {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "validation_failed",
+                code,
                 detail,
                 errors: rows
                     .into_iter()

@@ -107,9 +107,9 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    /// A page from a service's `(items, cursor)`.
-    pub fn of((items, next_cursor): (Vec<T>, Option<String>)) -> Self {
-        Self { items, next_cursor }
+    /// The JSON form of a service's page.
+    pub fn of(page: igny8_core::ports::Page<T>) -> Self {
+        Self { items: page.items, next_cursor: page.cursor }
     }
 }
 

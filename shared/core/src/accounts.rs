@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::billing::{CreditError, CreditService, LedgerReceipt};
 use crate::domain::{Account, AccountId, AccountStatus, Site, SiteId, SiteStatus, TransactionKind};
 use crate::ports::clock::rfc3339;
-use crate::ports::IdGeneratorExt;
 use crate::ports::{Clock, IdGenerator, StoreError};
+use crate::ports::{IdGeneratorExt, Page};
 use crate::repo::{AccountRepo, RepoError, SiteRepo};
 
 /// Refusals and failures of account and site management.
@@ -29,6 +29,18 @@ pub enum AccountError {
     /// Storage failed.
     #[error(transparent)]
     Repo(#[from] RepoError),
+}
+
+impl AccountError {
+    /// The stable code the API and the CLI report.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { .. } => "validation_failed",
+            Self::AccountNotFound(_) => "not_found",
+            Self::Credits(e) => e.code(),
+            Self::Repo(e) => e.code(),
+        }
+    }
 }
 
 /// The fields of a site an owner may change; None leaves a field as it is.
@@ -177,7 +189,7 @@ impl AccountService {
         account: &AccountId,
         limit: usize,
         cursor: Option<String>,
-    ) -> Result<(Vec<Site>, Option<String>), AccountError> {
+    ) -> Result<Page<Site>, AccountError> {
         self.account(account).await?;
         Ok(self.sites.list(account, limit.clamp(1, 1000), cursor).await?)
     }

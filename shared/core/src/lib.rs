@@ -9,6 +9,7 @@ pub mod domain;
 pub mod planner;
 pub mod ports;
 pub mod repo;
+pub mod retry;
 pub mod services;
 
 pub use services::Services;

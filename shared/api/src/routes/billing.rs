@@ -109,7 +109,7 @@ pub fn routes() -> Router<ApiState> {
 pub async fn balance(State(state): State<ApiState>, caller: Caller) -> Result<Json<BalanceView>, ApiError> {
     let credits = &state.services.credits;
     let balance = credits.balance(&caller.account).await?;
-    let (holds, _) = credits.holds(&caller.account, 100, None).await?;
+    let holds = credits.holds(&caller.account, 100, None).await?.items;
     let holds = holds.into_iter().filter(|h| h.status == HoldStatus::Open).collect();
     Ok(Json(BalanceView { credits: balance.credits, held: balance.held, available: balance.available, holds }))
 }

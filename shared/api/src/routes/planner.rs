@@ -273,14 +273,13 @@ pub async fn list_images(
 ) -> Result<Json<Page<ImageView>>, ApiError> {
     let site: SiteId = path_id(&site_id, "site")?;
     let limit = page.limit()?;
-    let (images, next_cursor) =
-        state.records.list::<ImageRecord>(&caller.account, &site, limit, page.cursor()?).await?;
-    let mut items = Vec::with_capacity(images.len());
-    for image in images {
+    let images = state.records.list::<ImageRecord>(&caller.account, &site, limit, page.cursor()?).await?;
+    let mut items = Vec::with_capacity(images.items.len());
+    for image in images.items {
         let url = state.records.image_link(&image).await?;
         items.push(ImageView { image, url });
     }
-    Ok(Json(Page { items, next_cursor }))
+    Ok(Json(Page { items, next_cursor: images.cursor }))
 }
 
 /// One image, with a link to its file once generated.

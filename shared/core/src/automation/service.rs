@@ -21,7 +21,7 @@ use crate::ports::clock::rfc3339;
 use crate::ports::queue::Queue;
 use crate::ports::workflow::{Workflow, WorkflowError};
 use crate::ports::IdGeneratorExt;
-use crate::ports::{Clock, IdGenerator, ItemStore, StoreError};
+use crate::ports::{Clock, IdGenerator, ItemStore, Page, StoreError};
 use crate::repo::{ConfigRepo, Records, RepoError, RunRepo, SiteRepo};
 use igny8_ai::AiProvider;
 
@@ -461,7 +461,7 @@ impl AutomationService {
         site: &SiteId,
         limit: usize,
         cursor: Option<String>,
-    ) -> Result<(Vec<AutomationRun>, Option<String>), AutomationError> {
+    ) -> Result<Page<AutomationRun>, AutomationError> {
         self.site_of(account, site).await?;
         Ok(self.inner.runs.list(site, limit.clamp(1, 100), cursor).await?)
     }
@@ -810,7 +810,7 @@ impl AutomationService {
     async fn release_open_holds(&self, run: &AutomationRun) -> Result<(), AutomationError> {
         let mut cursor = None;
         loop {
-            let (holds, next) = self.inner.credits.holds(&run.account_id, 1000, cursor).await?;
+            let Page { items: holds, cursor: next } = self.inner.credits.holds(&run.account_id, 1000, cursor).await?;
             for hold in holds.iter().filter(|h| {
                 h.status == crate::domain::HoldStatus::Open && h.reference.as_deref() == Some(run.id.as_str())
             }) {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::error::AutomationError;
 use super::service::AutomationService;
 use crate::domain::{AccountId, ImageStatus, RunId, RunStatus, SiteId, Stage, TransactionKind};
+use crate::ports::Page;
 
 /// What a run produced and cost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +65,8 @@ pub async fn summarize(service: &AutomationService, run_id: &RunId) -> Result<Ru
     let mut credits_by_stage = BTreeMap::new();
     let mut cursor = None;
     loop {
-        let (logs, next) = i.credits.usage(&run.account_id, Some(run_id.as_str()), 1000, cursor).await?;
+        let Page { items: logs, cursor: next } =
+            i.credits.usage(&run.account_id, Some(run_id.as_str()), 1000, cursor).await?;
         for log in logs {
             *credits_by_stage.entry(log.usage.stage.unwrap_or(0)).or_insert(0) += log.credits;
         }
@@ -79,7 +81,7 @@ pub async fn summarize(service: &AutomationService, run_id: &RunId) -> Result<Ru
         .unwrap_or(0);
     let mut cursor = None;
     'ledger: loop {
-        let (entries, next) = i.credits.ledger(&run.account_id, 500, cursor).await?;
+        let Page { items: entries, cursor: next } = i.credits.ledger(&run.account_id, 500, cursor).await?;
         for t in entries {
             if t.created_ms < started_ms {
                 break 'ledger;

@@ -6,13 +6,11 @@
 //! log, the idempotency marker and the hold — all conditioned on absence or state.
 //! A lost race rereads and retries with jittered backoff; nothing is half-written.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use super::costs::builtin_cost;
 use crate::domain::{
@@ -20,9 +18,11 @@ use crate::domain::{
     TransactionId, TransactionKind, UsageDetails,
 };
 use crate::ports::clock::rfc3339;
-use crate::ports::IdGeneratorExt;
-use crate::ports::{Clock, Condition, IdGenerator, ItemStore, StoreError, WriteOp};
+use crate::ports::{for_each_page, IdGeneratorExt, Page};
+use crate::ports::{Clock, IdGenerator, ItemStore, StoreError, WriteOp};
 use crate::repo::{BalanceState, CostConfigRepo, IdempotencyMarker, LedgerRepo, RepoError};
+pub use crate::retry::RetryPolicy;
+use crate::retry::{retry_on_conflict, Attempt};
 
 /// Highest price of one unit or call: far above any real price, far below overflow in
 /// an estimate's sums.
@@ -87,6 +87,23 @@ pub enum CreditError {
 impl From<StoreError> for CreditError {
     fn from(e: StoreError) -> Self {
         Self::Repo(RepoError::Store(e))
+    }
+}
+
+impl CreditError {
+    /// The stable code the API and the CLI report (docs/api.md, docs/cli.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidAmount(_) | Self::InvalidUnits(_) => "validation_failed",
+            Self::UnknownOperation(_) => "unknown_operation",
+            Self::AccountNotFound(_) | Self::HoldNotFound(_) => "not_found",
+            Self::InsufficientCredits { .. } => "insufficient_credits",
+            Self::HoldClosed { .. } => "hold_closed",
+            Self::KeyReused { .. } => "idempotency_key_reused",
+            Self::InvalidKey => "invalid_idempotency_key",
+            Self::Contended { .. } => "contended",
+            Self::Repo(e) => e.code(),
+        }
     }
 }
 
@@ -195,32 +212,6 @@ pub struct Reconciliation {
     pub balanced: bool,
 }
 
-/// How hard to retry a lost race before reporting contention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts before giving up.
-    pub max_attempts: u32,
-    /// First backoff.
-    pub base: Duration,
-    /// Longest backoff.
-    pub cap: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self { max_attempts: 500, base: Duration::from_millis(2), cap: Duration::from_secs(2) }
-    }
-}
-
-impl RetryPolicy {
-    async fn backoff(&self, attempt: u32) {
-        let exp = self.base.saturating_mul(1u32 << attempt.min(16)).min(self.cap);
-        let micros = u64::try_from(exp.as_micros()).unwrap_or(u64::MAX).max(1);
-        let jitter = rand::rng().random_range(0..=micros);
-        tokio::time::sleep(Duration::from_micros(jitter)).await;
-    }
-}
-
 /// What a ledger write attempt should do to the balance, and what else it writes.
 struct Change {
     /// Change to credits owned (a ledger entry is written when non-zero or forced).
@@ -241,10 +232,14 @@ struct EntryDraft {
     usage: Option<UsageDetails>,
 }
 
-/// Outcome of one attempt.
-enum Attempt<T> {
-    Done(T),
-    Retry,
+/// Outcome of one transactional write.
+enum Written {
+    /// Every write landed.
+    Landed,
+    /// The guarded write failed: the request was already done (marker or hold state).
+    AlreadyDone,
+    /// A race was lost (or the store was briefly unavailable): try again.
+    Lost,
 }
 
 /// Number of per-process gates accounts are spread over.
@@ -487,53 +482,54 @@ impl CreditService {
         check_key(idempotency_key.as_deref())?;
         let fingerprint = format!("hold:{amount}");
         let _turn = self.gate(account).await;
-        for attempt in 0..self.retry.max_attempts {
-            let state = self.state(account).await?;
-            if state.available < amount {
-                if let Some(first) = self.replay(account, idempotency_key.as_deref(), &fingerprint).await? {
-                    return Ok(first);
-                }
-                return Err(CreditError::InsufficientCredits { required: amount, available: state.available });
-            }
-            let hold = CreditHold {
-                id: self.ids.generate::<HoldId>(),
-                account_id: account.clone(),
-                amount,
-                status: HoldStatus::Open,
-                reason: reason.to_owned(),
-                reference: reference.clone(),
-                settled_amount: None,
-                transaction_id: None,
-                transaction_seq: None,
-                balance_after: None,
-                created_at: rfc3339(self.clock.now_ms()),
-            };
-            let next = BalanceState {
-                held: state.held + amount,
-                available: state.available - amount,
-                version: state.version + 1,
-                ..state
-            };
-            let mut writes =
-                vec![state.write_to(account, &next), self.ledger.hold_write(&hold, Condition::ItemNotExists)?];
-            if let Some(key) = &idempotency_key {
-                let marker = IdempotencyMarker { fingerprint: fingerprint.clone(), result: to_json(&hold)? };
-                writes.push(self.ledger.marker_write(account, key, &marker)?);
-            }
-            let outcome = self.attempt(writes, idempotency_key.is_some().then_some(2)).await?;
-            self.remember(account, matches!(outcome, Attempt::Done(false)).then_some(next));
-            match outcome {
-                Attempt::Done(false) => return Ok(hold),
-                Attempt::Done(true) => {
-                    if let Some(first) = self.replay(account, idempotency_key.as_deref(), &fingerprint).await? {
-                        return Ok(first);
+        let (key, fingerprint, reference) = (idempotency_key.as_deref(), fingerprint.as_str(), &reference);
+        retry_on_conflict(
+            &self.retry,
+            move |_| async move {
+                let state = self.state(account).await?;
+                if state.available < amount {
+                    if let Some(first) = self.replay(account, key, fingerprint).await? {
+                        return Ok(Attempt::Done(first));
                     }
+                    return Err(CreditError::InsufficientCredits { required: amount, available: state.available });
                 }
-                Attempt::Retry => {}
-            }
-            self.retry.backoff(attempt).await;
-        }
-        Err(CreditError::Contended { attempts: self.retry.max_attempts })
+                let hold = CreditHold {
+                    id: self.ids.generate::<HoldId>(),
+                    account_id: account.clone(),
+                    amount,
+                    status: HoldStatus::Open,
+                    reason: reason.to_owned(),
+                    reference: reference.clone(),
+                    settled_amount: None,
+                    transaction_id: None,
+                    transaction_seq: None,
+                    balance_after: None,
+                    created_at: rfc3339(self.clock.now_ms()),
+                };
+                let next = BalanceState {
+                    held: state.held + amount,
+                    available: state.available - amount,
+                    version: state.version + 1,
+                    ..state
+                };
+                let mut writes = vec![state.write_to(account, &next), self.ledger.hold_open_write(&hold)?];
+                if let Some(key) = key {
+                    let marker = IdempotencyMarker { fingerprint: fingerprint.to_owned(), result: to_json(&hold)? };
+                    writes.push(self.ledger.marker_write(account, key, &marker)?);
+                }
+                let outcome = self.write(writes, key.is_some().then_some(2)).await?;
+                self.remember(account, matches!(outcome, Written::Landed).then_some(next));
+                Ok(match outcome {
+                    Written::Landed => Attempt::Done(hold),
+                    Written::AlreadyDone => {
+                        self.replay(account, key, fingerprint).await?.map_or(Attempt::Retry, Attempt::Done)
+                    }
+                    Written::Lost => Attempt::Retry,
+                })
+            },
+            |attempts| CreditError::Contended { attempts },
+        )
+        .await
     }
 
     /// Turns a hold into a charge of the actual cost, giving back the rest (or taking
@@ -599,35 +595,38 @@ impl CreditService {
     /// Gives a hold back in full. Releasing a released hold is a no-op.
     pub async fn release(&self, account: &AccountId, hold_id: &HoldId) -> Result<CreditHold, CreditError> {
         let _turn = self.gate(account).await;
-        for attempt in 0..self.retry.max_attempts {
-            let hold =
-                self.ledger.hold(account, hold_id).await?.ok_or_else(|| CreditError::HoldNotFound(hold_id.clone()))?;
-            match hold.status {
-                HoldStatus::Open => {}
-                HoldStatus::Released => return Ok(hold),
-                status => return Err(CreditError::HoldClosed { id: hold_id.clone(), status }),
-            }
-            let state = self.state(account).await?;
-            let next = BalanceState {
-                held: state.held - hold.amount,
-                available: state.available + hold.amount,
-                version: state.version + 1,
-                ..state
-            };
-            let released = CreditHold { status: HoldStatus::Released, ..hold.clone() };
-            let writes = vec![
-                state.write_to(account, &next),
-                self.ledger.hold_write(&released, Condition::eq("status", "open"))?,
-            ];
-            let outcome = self.attempt(writes, Some(1)).await?;
-            self.remember(account, matches!(outcome, Attempt::Done(false)).then_some(next));
-            match outcome {
-                Attempt::Done(false) => return Ok(released),
-                Attempt::Done(true) | Attempt::Retry => {}
-            }
-            self.retry.backoff(attempt).await;
-        }
-        Err(CreditError::Contended { attempts: self.retry.max_attempts })
+        retry_on_conflict(
+            &self.retry,
+            move |_| async move {
+                let hold = self
+                    .ledger
+                    .hold(account, hold_id)
+                    .await?
+                    .ok_or_else(|| CreditError::HoldNotFound(hold_id.clone()))?;
+                match hold.status {
+                    HoldStatus::Open => {}
+                    HoldStatus::Released => return Ok(Attempt::Done(hold)),
+                    status => return Err(CreditError::HoldClosed { id: hold_id.clone(), status }),
+                }
+                let state = self.state(account).await?;
+                let next = BalanceState {
+                    held: state.held - hold.amount,
+                    available: state.available + hold.amount,
+                    version: state.version + 1,
+                    ..state
+                };
+                let released = CreditHold { status: HoldStatus::Released, ..hold.clone() };
+                let writes = vec![state.write_to(account, &next), self.ledger.hold_close_write(&released)?];
+                let outcome = self.write(writes, Some(1)).await?;
+                self.remember(account, matches!(outcome, Written::Landed).then_some(next));
+                Ok(match outcome {
+                    Written::Landed => Attempt::Done(released),
+                    Written::AlreadyDone | Written::Lost => Attempt::Retry,
+                })
+            },
+            |attempts| CreditError::Contended { attempts },
+        )
+        .await
     }
 
     /// Writes one ledger entry (and its usage log, marker and hold settlement) with the
@@ -643,115 +642,122 @@ impl CreditService {
         let fingerprint = format!("{kind:?}:{amount}").to_lowercase();
         let key = change.key.as_deref();
         let _turn = self.gate(account).await;
-        let mut fresh = false;
-        for attempt in 0..self.retry.max_attempts {
-            let (state, hinted) = match self.remembered(account).filter(|_| !fresh) {
-                Some(s) => (s, true),
-                None => (self.state(account).await?, false),
-            };
-            fresh = false;
-            // Credits needed beyond what the change itself releases from holds.
-            let needed = -(change.credits - change.held);
-            if needed > state.available {
-                if hinted {
-                    // Never refuse on a remembered balance: another process may have added credits.
-                    fresh = true;
-                    continue;
-                }
-                if let Some(first) = self.replay(account, key, &fingerprint).await? {
-                    return Ok(first);
-                }
-                return Err(CreditError::InsufficientCredits { required: -change.credits, available: state.available });
-            }
-            let now = self.clock.now_ms();
-            let overflow = || CreditError::InvalidAmount(change.credits.max(change.held));
-            let next = BalanceState {
-                credits: state.credits.checked_add(change.credits).ok_or_else(overflow)?,
-                held: state.held.checked_add(change.held).ok_or_else(overflow)?,
-                available: state
-                    .available
-                    .checked_add(change.credits)
-                    .and_then(|a| a.checked_sub(change.held))
-                    .ok_or_else(overflow)?,
-                seq: state.seq + 1,
-                version: state.version + 1,
-            };
-            let draft = change.entry.as_ref();
-            let txn = CreditTransaction {
-                id: self.ids.generate::<TransactionId>(),
-                account_id: account.clone(),
-                seq: next.seq,
-                amount: change.credits,
-                balance_after: next.credits,
-                kind,
-                reason: draft.map(|d| d.reason.clone()).unwrap_or_default(),
-                reference: draft.and_then(|d| d.reference.clone()),
-                idempotency_key: change.key.clone(),
-                hold_id: draft.and_then(|d| d.hold_id.clone()),
-                created_at: rfc3339(now),
-                created_ms: now,
-            };
-            let mut writes = vec![state.write_to(account, &next), self.ledger.entry_write(&txn)?];
-            if let Some(usage) = draft.and_then(|d| d.usage.clone()) {
-                let log = CreditUsageLog {
-                    account_id: account.clone(),
-                    transaction_id: txn.id.clone(),
-                    credits: -change.credits,
-                    usage,
-                    created_at: txn.created_at.clone(),
+        // Set when a remembered balance looked too low: the next attempt reads the store.
+        let fresh = &AtomicBool::new(false);
+        let (change, fingerprint) = (&change, fingerprint.as_str());
+        retry_on_conflict(
+            &self.retry,
+            move |_| async move {
+                let (state, hinted) = match self.remembered(account).filter(|_| !fresh.load(Ordering::Relaxed)) {
+                    Some(s) => (s, true),
+                    None => (self.state(account).await?, false),
                 };
-                writes.push(self.ledger.usage_write(&log, now, txn.seq)?);
-            }
-            let mut guarded = None;
-            if let Some(hold) = settling {
-                let settled = CreditHold {
-                    status: HoldStatus::Settled,
-                    settled_amount: Some(-change.credits),
-                    transaction_id: Some(txn.id.clone()),
-                    transaction_seq: Some(txn.seq),
-                    balance_after: Some(next.credits),
-                    ..hold.clone()
-                };
-                guarded = Some(writes.len());
-                writes.push(self.ledger.hold_write(&settled, Condition::eq("status", "open"))?);
-            }
-            if let Some(k) = key {
-                let marker = IdempotencyMarker { fingerprint: fingerprint.clone(), result: to_json(&txn)? };
-                guarded = Some(writes.len());
-                writes.push(self.ledger.marker_write(account, k, &marker)?);
-            }
-            let outcome = self.attempt(writes, guarded).await?;
-            self.remember(account, matches!(outcome, Attempt::Done(false)).then_some(next));
-            match outcome {
-                Attempt::Done(false) => return Ok(LedgerReceipt { transaction: txn, replayed: false }),
-                Attempt::Retry if hinted => continue,
-                Attempt::Done(true) if settling.is_some() => {
-                    let id = settling.map(|h| h.id.clone());
-                    return Err(id.map_or(CreditError::InvalidKey, |id| CreditError::HoldClosed {
-                        id,
-                        status: HoldStatus::Settled,
-                    }));
-                }
-                Attempt::Done(true) => {
-                    if let Some(first) = self.replay(account, key, &fingerprint).await? {
-                        return Ok(first);
+                fresh.store(false, Ordering::Relaxed);
+                // Credits needed beyond what the change itself releases from holds.
+                let needed = -(change.credits - change.held);
+                if needed > state.available {
+                    if hinted {
+                        // Never refuse on a remembered balance: another process may have added credits.
+                        fresh.store(true, Ordering::Relaxed);
+                        return Ok(Attempt::RetryNow);
                     }
+                    if let Some(first) = self.replay(account, key, fingerprint).await? {
+                        return Ok(Attempt::Done(first));
+                    }
+                    return Err(CreditError::InsufficientCredits {
+                        required: -change.credits,
+                        available: state.available,
+                    });
                 }
-                Attempt::Retry => {}
-            }
-            self.retry.backoff(attempt).await;
-        }
-        Err(CreditError::Contended { attempts: self.retry.max_attempts })
+                let now = self.clock.now_ms();
+                let overflow = || CreditError::InvalidAmount(change.credits.max(change.held));
+                let next = BalanceState {
+                    credits: state.credits.checked_add(change.credits).ok_or_else(overflow)?,
+                    held: state.held.checked_add(change.held).ok_or_else(overflow)?,
+                    available: state
+                        .available
+                        .checked_add(change.credits)
+                        .and_then(|a| a.checked_sub(change.held))
+                        .ok_or_else(overflow)?,
+                    seq: state.seq + 1,
+                    version: state.version + 1,
+                };
+                let draft = change.entry.as_ref();
+                let txn = CreditTransaction {
+                    id: self.ids.generate::<TransactionId>(),
+                    account_id: account.clone(),
+                    seq: next.seq,
+                    amount: change.credits,
+                    balance_after: next.credits,
+                    kind,
+                    reason: draft.map(|d| d.reason.clone()).unwrap_or_default(),
+                    reference: draft.and_then(|d| d.reference.clone()),
+                    idempotency_key: change.key.clone(),
+                    hold_id: draft.and_then(|d| d.hold_id.clone()),
+                    created_at: rfc3339(now),
+                    created_ms: now,
+                };
+                let mut writes = vec![state.write_to(account, &next), self.ledger.entry_write(&txn)?];
+                if let Some(usage) = draft.and_then(|d| d.usage.clone()) {
+                    let log = CreditUsageLog {
+                        account_id: account.clone(),
+                        transaction_id: txn.id.clone(),
+                        credits: -change.credits,
+                        usage,
+                        created_at: txn.created_at.clone(),
+                    };
+                    writes.push(self.ledger.usage_write(&log, now, txn.seq)?);
+                }
+                let mut guarded = None;
+                if let Some(hold) = settling {
+                    let settled = CreditHold {
+                        status: HoldStatus::Settled,
+                        settled_amount: Some(-change.credits),
+                        transaction_id: Some(txn.id.clone()),
+                        transaction_seq: Some(txn.seq),
+                        balance_after: Some(next.credits),
+                        ..hold.clone()
+                    };
+                    guarded = Some(writes.len());
+                    writes.push(self.ledger.hold_close_write(&settled)?);
+                }
+                if let Some(k) = key {
+                    let marker = IdempotencyMarker { fingerprint: fingerprint.to_owned(), result: to_json(&txn)? };
+                    guarded = Some(writes.len());
+                    writes.push(self.ledger.marker_write(account, k, &marker)?);
+                }
+                let outcome = self.write(writes, guarded).await?;
+                self.remember(account, matches!(outcome, Written::Landed).then_some(next));
+                match outcome {
+                    Written::Landed => Ok(Attempt::Done(LedgerReceipt { transaction: txn, replayed: false })),
+                    // A remembered balance was stale: read the store at once.
+                    Written::Lost if hinted => Ok(Attempt::RetryNow),
+                    Written::AlreadyDone if settling.is_some() => {
+                        let id = settling.map(|h| h.id.clone());
+                        Err(id.map_or(CreditError::InvalidKey, |id| CreditError::HoldClosed {
+                            id,
+                            status: HoldStatus::Settled,
+                        }))
+                    }
+                    Written::AlreadyDone => {
+                        Ok(self.replay(account, key, fingerprint).await?.map_or(Attempt::Retry, Attempt::Done))
+                    }
+                    Written::Lost => Ok(Attempt::Retry),
+                }
+            },
+            |attempts| CreditError::Contended { attempts },
+        )
+        .await
     }
 
-    /// Runs one transactional attempt. `Done(true)` means the write at `guarded`
-    /// (the idempotency marker or the hold's state) failed: the request was already done.
-    async fn attempt(&self, writes: Vec<WriteOp>, guarded: Option<usize>) -> Result<Attempt<bool>, CreditError> {
+    /// Runs one transactional write; `guarded` is the write (the idempotency marker or
+    /// the hold's state) whose failure means the request was already done.
+    async fn write(&self, writes: Vec<WriteOp>, guarded: Option<usize>) -> Result<Written, CreditError> {
         match self.store.transact(writes).await {
-            Ok(()) => Ok(Attempt::Done(false)),
-            Err(e) if guarded.is_some_and(|i| e.failed_at(i)) => Ok(Attempt::Done(true)),
-            Err(StoreError::ConditionFailed(_)) => Ok(Attempt::Retry),
-            Err(e) if e.is_transient() => Ok(Attempt::Retry),
+            Ok(()) => Ok(Written::Landed),
+            Err(e) if guarded.is_some_and(|i| e.failed_at(i)) => Ok(Written::AlreadyDone),
+            Err(StoreError::ConditionFailed(_)) => Ok(Written::Lost),
+            Err(e) if e.is_transient() => Ok(Written::Lost),
             Err(e) => Err(e.into()),
         }
     }
@@ -793,7 +799,7 @@ impl CreditService {
         account: &AccountId,
         limit: usize,
         cursor: Option<String>,
-    ) -> Result<(Vec<CreditTransaction>, Option<String>), CreditError> {
+    ) -> Result<Page<CreditTransaction>, CreditError> {
         self.state(account).await?;
         Ok(self.ledger.entries(account, limit.clamp(1, 1000), cursor).await?)
     }
@@ -805,7 +811,7 @@ impl CreditService {
         run_id: Option<&str>,
         limit: usize,
         cursor: Option<String>,
-    ) -> Result<(Vec<CreditUsageLog>, Option<String>), CreditError> {
+    ) -> Result<Page<CreditUsageLog>, CreditError> {
         self.state(account).await?;
         Ok(self.ledger.usage(account, run_id, limit.clamp(1, 1000), cursor).await?)
     }
@@ -816,7 +822,7 @@ impl CreditService {
         account: &AccountId,
         limit: usize,
         cursor: Option<String>,
-    ) -> Result<(Vec<CreditHold>, Option<String>), CreditError> {
+    ) -> Result<Page<CreditHold>, CreditError> {
         self.state(account).await?;
         Ok(self.ledger.holds(account, limit.clamp(1, 1000), cursor).await?)
     }
@@ -825,27 +831,27 @@ impl CreditService {
     /// held == Σ open holds, available == credits − held.
     pub async fn reconcile(&self, account: &AccountId) -> Result<Reconciliation, CreditError> {
         let state = self.state(account).await?;
-        let (mut ledger_sum, mut entries, mut cursor) = (0i64, 0i64, None);
-        loop {
-            let (page, next) = self.ledger.entries(account, 1000, cursor).await?;
-            for t in page.iter().filter(|t| t.seq <= state.seq) {
-                ledger_sum += t.amount;
-                entries += 1;
-            }
-            match next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        let (mut open_holds_sum, mut cursor) = (0i64, None);
-        loop {
-            let (page, next) = self.ledger.holds(account, 1000, cursor).await?;
-            open_holds_sum += page.iter().filter(|h| h.status == HoldStatus::Open).map(|h| h.amount).sum::<i64>();
-            match next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
+        let (mut ledger_sum, mut entries) = (0i64, 0i64);
+        for_each_page(
+            |cursor| self.ledger.entries(account, 1000, cursor),
+            |page| {
+                for t in page.iter().filter(|t| t.seq <= state.seq) {
+                    ledger_sum += t.amount;
+                    entries += 1;
+                }
+                Ok::<_, RepoError>(())
+            },
+        )
+        .await?;
+        let mut open_holds_sum = 0i64;
+        for_each_page(
+            |cursor| self.ledger.holds(account, 1000, cursor),
+            |page| {
+                open_holds_sum += page.iter().filter(|h| h.status == HoldStatus::Open).map(|h| h.amount).sum::<i64>();
+                Ok::<_, RepoError>(())
+            },
+        )
+        .await?;
         let difference = state.credits - ledger_sum;
         Ok(Reconciliation {
             account_id: account.clone(),

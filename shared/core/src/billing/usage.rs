@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use super::credits::{CreditError, CreditService};
 use crate::domain::{AccountId, CreditUsageLog};
+use crate::ports::Page;
 
 /// Most store pages one filtered page reads before it returns what it found.
 const MAX_SCANS: usize = 20;
@@ -54,18 +55,18 @@ impl CreditService {
         filter: &UsageFilter,
         limit: usize,
         mut cursor: Option<String>,
-    ) -> Result<(Vec<CreditUsageLog>, Option<String>), CreditError> {
+    ) -> Result<Page<CreditUsageLog>, CreditError> {
         let limit = limit.clamp(1, 1000);
         let mut out = Vec::new();
         for _ in 0..MAX_SCANS {
-            let (logs, next) = self.usage(account, filter.run_id.as_deref(), limit - out.len(), cursor).await?;
-            out.extend(logs.into_iter().filter(|l| filter.matches(l)));
-            cursor = next;
+            let page = self.usage(account, filter.run_id.as_deref(), limit - out.len(), cursor).await?;
+            out.extend(page.items.into_iter().filter(|l| filter.matches(l)));
+            cursor = page.cursor;
             if out.len() >= limit || cursor.is_none() {
                 break;
             }
         }
-        Ok((out, cursor))
+        Ok(Page::new(out, cursor))
     }
 }
 

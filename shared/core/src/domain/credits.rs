@@ -160,6 +160,17 @@ pub enum HoldStatus {
     Released,
 }
 
+impl HoldStatus {
+    /// The stored name (as serialized), for conditions on the stored record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Settled => "settled",
+            Self::Released => "released",
+        }
+    }
+}
+
 /// Credits reserved before work runs, settled to the actual cost afterwards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -198,6 +209,18 @@ pub struct Balance {
     pub held: i64,
     /// Credits that may be spent now: `credits - held`.
     pub available: i64,
+}
+
+#[cfg(test)]
+mod hold_status_tests {
+    use super::HoldStatus;
+
+    #[test]
+    fn stored_names_are_the_serialized_ones() {
+        for s in [HoldStatus::Open, HoldStatus::Settled, HoldStatus::Released] {
+            assert_eq!(serde_json::to_value(s).ok(), Some(serde_json::Value::from(s.as_str())));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,13 @@ pub enum IdError {
     },
 }
 
+impl IdError {
+    /// The stable code the API and the CLI report.
+    pub fn code(&self) -> &'static str {
+        "malformed_id"
+    }
+}
+
 /// An id kind: its prefix, and how a freshly generated id becomes one. The id
 /// generator is a port, so the domain only says what a fresh id looks like.
 pub trait TypedId: Sized {

@@ -40,6 +40,18 @@ pub enum ImportError {
     Repo(#[from] RepoError),
 }
 
+impl ImportError {
+    /// The stable code the API and the CLI report.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoKeywordColumn => "invalid_csv",
+            Self::Empty => "empty_import",
+            Self::Malformed(_) => "validation_failed",
+            Self::Repo(e) => e.code(),
+        }
+    }
+}
+
 fn describe(rows: &[RowError]) -> String {
     let shown: Vec<String> = rows.iter().take(5).map(|r| format!("line {}: {}", r.line, r.message)).collect();
     let more = rows.len().saturating_sub(5);

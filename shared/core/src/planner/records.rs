@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::automation::AutomationService;
 use crate::domain::{AccountId, ImageRecord, SiteId};
 use crate::ports::blob::{BlobError, BlobStore};
-use crate::ports::ItemStore;
+use crate::ports::{ItemStore, Page};
 use crate::repo::{Records, RepoError, SiteRecord, SiteRepo};
 
 /// How long a presigned image link stays valid.
@@ -68,7 +68,7 @@ impl SiteRecords {
         site: &SiteId,
         limit: usize,
         cursor: Option<String>,
-    ) -> Result<(Vec<T>, Option<String>), RecordsError> {
+    ) -> Result<Page<T>, RecordsError> {
         self.check_site(account, site).await?;
         Ok(Records::<T>::new(Arc::clone(&self.store)).list(site, limit.clamp(1, 100), cursor).await?)
     }

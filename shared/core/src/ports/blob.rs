@@ -40,6 +40,17 @@ pub enum BlobError {
     Backend(String),
 }
 
+impl BlobError {
+    /// The stable code the API and the CLI report.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidKey { .. } => "invalid_request",
+            Self::NotFound(_) => "not_found",
+            Self::Backend(_) => "internal",
+        }
+    }
+}
+
 /// The object-storage contract shared by the folder and S3 adapters.
 #[async_trait]
 pub trait BlobStore: Send + Sync {

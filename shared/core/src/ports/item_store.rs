@@ -322,14 +322,7 @@ impl Query {
     }
 }
 
-/// One page of a query.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Page {
-    /// Items in sort-key order.
-    pub items: Vec<Item>,
-    /// Pass to the next query to continue; None when the partition is exhausted.
-    pub cursor: Option<String>,
-}
+pub use super::page::Page;
 
 /// Where a failed write's condition was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -361,6 +354,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The stable code the API and the CLI report: a busy store is `unavailable` (retry),
+    /// a request the store refuses is `invalid_request`, anything else is ours.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Conflict | Self::Throttled => "unavailable",
+            Self::Invalid(_) => "invalid_request",
+            Self::ConditionFailed(_) | Self::Backend(_) => "internal",
+        }
+    }
+
     /// True when the same request may succeed if retried unchanged.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Conflict | Self::Throttled)

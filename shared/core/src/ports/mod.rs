@@ -3,6 +3,7 @@
 pub mod blob;
 pub mod clock;
 pub mod item_store;
+pub mod page;
 pub mod queue;
 pub mod workflow;
 
@@ -11,4 +12,5 @@ pub use clock::{Clock, IdGenerator, IdGeneratorExt, ManualClock, SystemClock, Uu
 pub use item_store::{
     Condition, FailedWrite, Index, Item, ItemStore, Key, Page, Query, StoreError, UpdateAction, WriteOp,
 };
+pub use page::{all_pages, for_each_page};
 pub use queue::{Queue, QueueError, QueueMessage};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{from_item, keys, to_item, RepoError};
 use crate::domain::{Account, AccountId, Site, SiteId};
-use crate::ports::{Condition, ItemStore, Query, WriteOp};
+use crate::ports::{Condition, ItemStore, Page, Query, WriteOp};
 
 /// Stores accounts together with their (initially empty) balance item.
 #[derive(Clone)]
@@ -55,7 +55,7 @@ impl SiteRepo {
             site,
             "site",
             &keys::site(&site.id),
-            Some((keys::account_sites_index(&site.account_id), format!("SITE#{}", site.id))),
+            Some((keys::account_sites_index(&site.account_id), keys::account_sites_sort(&site.id))),
         )
     }
 
@@ -88,12 +88,11 @@ impl SiteRepo {
         account: &AccountId,
         limit: usize,
         cursor: Option<String>,
-    ) -> Result<(Vec<Site>, Option<String>), RepoError> {
+    ) -> Result<Page<Site>, RepoError> {
         let page = self
             .store
             .query(&Query::partition(keys::account_sites_index(account)).on_gsi1().limit(limit).after(cursor))
             .await?;
-        let sites = page.items.into_iter().map(from_item).collect::<Result<Vec<Site>, _>>()?;
-        Ok((sites, page.cursor))
+        page.try_map(from_item)
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{from_item, keys, to_item, RepoError};
 use crate::domain::CreditCostConfig;
-use crate::ports::{ItemStore, Query};
+use crate::ports::{all_pages, ItemStore, Query};
 
 /// Stores the configured price of each operation.
 #[derive(Clone)]
@@ -34,18 +34,10 @@ impl CostConfigRepo {
 
     /// Every stored price.
     pub async fn list(&self) -> Result<Vec<CreditCostConfig>, RepoError> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page =
-                self.store.query(&Query::partition(keys::COST_CONFIG_PARTITION).prefix("OP#").after(cursor)).await?;
-            for item in page.items {
-                all.push(from_item(item)?);
-            }
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(all),
-            }
-        }
+        all_pages(|cursor| async move {
+            let q = Query::partition(keys::COST_CONFIG_PARTITION).prefix(keys::COST_CONFIG_PREFIX).after(cursor);
+            self.store.query(&q).await?.try_map(from_item)
+        })
+        .await
     }
 }

@@ -4,7 +4,7 @@
 //! ledger rows, usage logs, holds and idempotency markers live under other partition
 //! keys so a busy account never exceeds one partition key's write rate.
 
-use crate::domain::{AccountId, HoldId, SiteId};
+use crate::domain::{AccountId, HoldId, RunId, SiteId};
 use crate::ports::Key;
 
 /// Account record: `ACCT#<id>` / `META`.
@@ -51,14 +51,23 @@ pub fn hold_partition(id: &AccountId) -> String {
     format!("ACCT#{id}#HOLD")
 }
 
+/// Sort-key prefix of holds.
+pub const HOLD_PREFIX: &str = "HOLD#";
+
 /// One hold.
 pub fn hold(account: &AccountId, hold: &HoldId) -> Key {
-    Key::new(hold_partition(account), format!("HOLD#{hold}"))
+    Key::new(hold_partition(account), format!("{HOLD_PREFIX}{hold}"))
 }
 
 /// Idempotency marker of one key of one account (its own partition: spread, not hot).
 pub fn idempotency(account: &AccountId, key: &str) -> Key {
     Key::new(format!("ACCT#{account}#IDEM#{key}"), "MARKER")
+}
+
+/// The HTTP API's record of one caller's `Idempotency-Key` (TTL `ttl`): the account's
+/// partition of them, sorted by caller then key.
+pub fn api_idempotency(account: &AccountId, caller: &str, key: &str) -> Key {
+    Key::new(format!("ACCT#{account}#APIIDEM"), format!("{caller}#{key}"))
 }
 
 /// Site record.
@@ -79,7 +88,44 @@ pub fn site_lock(id: &SiteId) -> Key {
 /// Partition of the cost configuration.
 pub const COST_CONFIG_PARTITION: &str = "CONFIG#CREDIT_COST";
 
+/// Sort-key prefix of the operations' prices.
+pub const COST_CONFIG_PREFIX: &str = "OP#";
+
 /// One operation's cost configuration.
 pub fn cost_config(operation: &str) -> Key {
-    Key::new(COST_CONFIG_PARTITION, format!("OP#{operation}"))
+    Key::new(COST_CONFIG_PARTITION, format!("{COST_CONFIG_PREFIX}{operation}"))
+}
+
+/// Key of a run record: its own partition, so a step reads it by id alone.
+pub fn run_key(id: &RunId) -> Key {
+    Key::new(format!("RUN#{id}"), "META")
+}
+
+/// GSI1 partition listing a site's runs (run ids are time-ordered).
+pub fn site_runs_index(site: &SiteId) -> String {
+    format!("SITE#{site}#RUNS")
+}
+
+/// Key of a site's automation config.
+pub fn config_key(site: &SiteId) -> Key {
+    Key::new(format!("SITE#{site}"), "AUTOMATION_CONFIG")
+}
+
+/// GSI1 partition of configs with a scheduled next start; sort key = due time.
+pub const SCHEDULE_INDEX: &str = "SCHEDULE#DUE";
+
+/// Partition of a site's pipeline records of one kind (`KW`, `CLUSTER`, …).
+pub fn site_records(site: &SiteId, kind: &str) -> String {
+    format!("SITE#{site}#{kind}")
+}
+
+/// GSI1 partition of a site's pipeline records of one kind in one status: each stage
+/// queries exactly the work waiting for it.
+pub fn site_records_in_status(site: &SiteId, kind: &str, status: &str) -> String {
+    format!("SITE#{site}#{kind}#{status}")
+}
+
+/// GSI1 sort key of a site in its account's list of sites.
+pub fn account_sites_sort(site: &SiteId) -> String {
+    format!("SITE#{site}")
 }

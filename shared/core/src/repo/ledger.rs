@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{from_item, int_attr, keys, to_item, RepoError};
-use crate::domain::{AccountId, Balance, CreditHold, CreditTransaction, CreditUsageLog, HoldId};
-use crate::ports::{Condition, Item, ItemStore, Query, UpdateAction, WriteOp};
+use crate::domain::{AccountId, Balance, CreditHold, CreditTransaction, CreditUsageLog, HoldId, HoldStatus};
+use crate::ports::{Condition, Item, ItemStore, Page, Query, UpdateAction, WriteOp};
 
 /// The balance item as read, with the version every change is conditioned on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,8 +130,18 @@ impl LedgerRepo {
         self.store.get(&keys::idempotency(account, key)).await?.map(from_item).transpose()
     }
 
-    /// A put of a hold record (new, or the next state of an open one).
-    pub fn hold_write(&self, hold: &CreditHold, condition: Condition) -> Result<WriteOp, RepoError> {
+    /// The write that opens a new hold (it must not exist yet).
+    pub fn hold_open_write(&self, hold: &CreditHold) -> Result<WriteOp, RepoError> {
+        Self::hold_put(hold, Condition::ItemNotExists)
+    }
+
+    /// The write that moves an open hold to its next state (settled or released); it
+    /// fails when the hold is no longer open, so a hold closes exactly once.
+    pub fn hold_close_write(&self, hold: &CreditHold) -> Result<WriteOp, RepoError> {
+        Self::hold_put(hold, Condition::eq("status", HoldStatus::Open.as_str()))
+    }
+
+    fn hold_put(hold: &CreditHold, condition: Condition) -> Result<WriteOp, RepoError> {
         let item = to_item(hold, "credit_hold", &keys::hold(&hold.account_id, &hold.id), None)?;
         Ok(WriteOp::Put { item, condition: Some(condition) })
     }
@@ -152,14 +162,14 @@ impl LedgerRepo {
         account: &AccountId,
         limit: usize,
         cursor: Option<String>,
-    ) -> Result<(Vec<CreditTransaction>, Option<String>), RepoError> {
+    ) -> Result<Page<CreditTransaction>, RepoError> {
         let q = Query::partition(keys::ledger_partition(account))
             .prefix(keys::LEDGER_PREFIX)
             .descending()
             .limit(limit)
             .after(cursor);
         let page = self.store.query(&q).await?;
-        Ok((page.items.into_iter().map(from_item).collect::<Result<_, _>>()?, page.cursor))
+        page.try_map(from_item)
     }
 
     /// One page of usage logs, newest first (of the account, or of one run).
@@ -169,13 +179,13 @@ impl LedgerRepo {
         run_id: Option<&str>,
         limit: usize,
         cursor: Option<String>,
-    ) -> Result<(Vec<CreditUsageLog>, Option<String>), RepoError> {
+    ) -> Result<Page<CreditUsageLog>, RepoError> {
         let q = match run_id {
             Some(run) => Query::partition(keys::run_usage_index(account, run)).on_gsi1(),
             None => Query::partition(keys::usage_partition(account)),
         };
         let page = self.store.query(&q.descending().limit(limit).after(cursor)).await?;
-        Ok((page.items.into_iter().map(from_item).collect::<Result<_, _>>()?, page.cursor))
+        page.try_map(from_item)
     }
 
     /// One page of the account's holds, in id order.
@@ -184,9 +194,9 @@ impl LedgerRepo {
         account: &AccountId,
         limit: usize,
         cursor: Option<String>,
-    ) -> Result<(Vec<CreditHold>, Option<String>), RepoError> {
-        let q = Query::partition(keys::hold_partition(account)).prefix("HOLD#").limit(limit).after(cursor);
+    ) -> Result<Page<CreditHold>, RepoError> {
+        let q = Query::partition(keys::hold_partition(account)).prefix(keys::HOLD_PREFIX).limit(limit).after(cursor);
         let page = self.store.query(&q).await?;
-        Ok((page.items.into_iter().map(from_item).collect::<Result<_, _>>()?, page.cursor))
+        page.try_map(from_item)
     }
 }

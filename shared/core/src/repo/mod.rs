@@ -2,6 +2,7 @@
 //! backends. Every key of the single table is spelled in [`keys`].
 
 pub mod accounts;
+pub mod api_idempotency;
 pub mod cost_config;
 pub mod keys;
 pub mod ledger;
@@ -34,6 +35,17 @@ pub enum RepoError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl RepoError {
+    /// The stable code the API and the CLI report: the store's, or `internal` for a
+    /// corrupt record.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Store(e) => e.code(),
+            Self::Corrupt { .. } => "internal",
+        }
+    }
 }
 
 /// Attribute naming the record type, so a table dump reads on its own.

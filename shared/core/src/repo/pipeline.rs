@@ -7,9 +7,9 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{from_item, to_item, RepoError};
+use super::{from_item, keys, to_item, RepoError};
 use crate::domain::{Cluster, Content, Idea, ImageRecord, Keyword, SiteId, WriterTask};
-use crate::ports::{Condition, Item, ItemStore, Key, Query, WriteOp};
+use crate::ports::{all_pages, for_each_page, Condition, Item, ItemStore, Key, Page, Query, StoreError, WriteOp};
 
 /// A pipeline record: belongs to a site, has an id and a status.
 pub trait SiteRecord: Serialize + DeserializeOwned + Send + Sync {
@@ -53,12 +53,12 @@ site_record!(ImageRecord, "IMAGE");
 
 /// Partition of a site's records of one kind.
 pub fn partition<T: SiteRecord>(site: &SiteId) -> String {
-    format!("SITE#{site}#{}", T::KIND)
+    keys::site_records(site, T::KIND)
 }
 
 /// GSI1 partition of a site's records of one kind in one status.
 pub fn status_index<T: SiteRecord>(site: &SiteId, status: &str) -> String {
-    format!("SITE#{site}#{}#{status}", T::KIND)
+    keys::site_records_in_status(site, T::KIND, status)
 }
 
 /// Key of one record.
@@ -129,28 +129,14 @@ impl<T: SiteRecord> Records<T> {
     }
 
     /// One page of the site's records in id order.
-    pub async fn list(
-        &self,
-        site: &SiteId,
-        limit: usize,
-        cursor: Option<String>,
-    ) -> Result<(Vec<T>, Option<String>), RepoError> {
+    pub async fn list(&self, site: &SiteId, limit: usize, cursor: Option<String>) -> Result<Page<T>, RepoError> {
         let page = self.store.query(&Query::partition(partition::<T>(site)).limit(limit).after(cursor)).await?;
-        Ok((page.items.into_iter().map(from_item).collect::<Result<_, _>>()?, page.cursor))
+        page.try_map(from_item)
     }
 
     /// Every record of the site.
     pub async fn all(&self, site: &SiteId) -> Result<Vec<T>, RepoError> {
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let (page, next) = self.list(site, 1000, cursor).await?;
-            out.extend(page);
-            match next {
-                Some(c) => cursor = Some(c),
-                None => return Ok(out),
-            }
-        }
+        all_pages(|cursor| self.list(site, 1000, cursor)).await
     }
 
     /// Up to `limit` records waiting in `status`, oldest id first.
@@ -164,38 +150,31 @@ impl<T: SiteRecord> Records<T> {
 
     /// Every record waiting in `status` (all pages).
     pub async fn all_in_status(&self, site: &SiteId, status: &str) -> Result<Vec<T>, RepoError> {
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
+        let records: Vec<T> = all_pages(|cursor| async move {
             let q = Query::partition(status_index::<T>(site, status)).on_gsi1().limit(1000).after(cursor);
-            let page = self.store.query(&q).await?;
-            for item in page.items {
-                let record: T = from_item(item)?;
-                // The index may lag on DynamoDB: keep only records still in that status.
-                if record.status_name() == status {
-                    out.push(record);
-                }
-            }
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(out),
-            }
-        }
+            self.store.query(&q).await?.try_map(from_item)
+        })
+        .await?;
+        // The index may lag on DynamoDB: keep only records still in that status.
+        Ok(records.into_iter().filter(|r| r.status_name() == status).collect())
     }
 
     /// How many records wait in `status`.
     pub async fn count_in_status(&self, site: &SiteId, status: &str) -> Result<u64, RepoError> {
         let mut count = 0u64;
-        let mut cursor = None;
-        loop {
-            let q = Query::partition(status_index::<T>(site, status)).on_gsi1().limit(1000).after(cursor);
-            let page = self.store.query(&q).await?;
-            count += page.items.len() as u64;
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(count),
-            }
-        }
+        for_each_page(
+            |cursor| async move {
+                self.store
+                    .query(&Query::partition(status_index::<T>(site, status)).on_gsi1().limit(1000).after(cursor))
+                    .await
+            },
+            |items| {
+                count += items.len() as u64;
+                Ok::<_, StoreError>(())
+            },
+        )
+        .await?;
+        Ok(count)
     }
 
     /// Deletes one record.

@@ -2,27 +2,10 @@
 
 use std::sync::Arc;
 
+pub use super::keys::{config_key, run_key, site_runs_index, SCHEDULE_INDEX};
 use super::{from_item, to_item, RepoError};
 use crate::domain::{AutomationConfig, AutomationRun, RunId, SiteId};
-use crate::ports::{Condition, ItemStore, Key, Query, StoreError, WriteOp};
-
-/// Key of a run record: its own partition, so a step reads it by id alone.
-pub fn run_key(id: &RunId) -> Key {
-    Key::new(format!("RUN#{id}"), "META")
-}
-
-/// GSI1 partition listing a site's runs (run ids are time-ordered).
-pub fn site_runs_index(site: &SiteId) -> String {
-    format!("SITE#{site}#RUNS")
-}
-
-/// Key of a site's automation config.
-pub fn config_key(site: &SiteId) -> Key {
-    Key::new(format!("SITE#{site}"), "AUTOMATION_CONFIG")
-}
-
-/// GSI1 partition of configs with a scheduled next start; sort key = due time.
-pub const SCHEDULE_INDEX: &str = "SCHEDULE#DUE";
+use crate::ports::{Condition, ItemStore, Page, Query, StoreError, WriteOp};
 
 /// Stores runs; every save is conditioned on the version read, so concurrent
 /// changes (a step and a pause request) never overwrite each other.
@@ -74,10 +57,10 @@ impl RunRepo {
         site: &SiteId,
         limit: usize,
         cursor: Option<String>,
-    ) -> Result<(Vec<AutomationRun>, Option<String>), RepoError> {
+    ) -> Result<Page<AutomationRun>, RepoError> {
         let q = Query::partition(site_runs_index(site)).on_gsi1().descending().limit(limit).after(cursor);
         let page = self.store.query(&q).await?;
-        Ok((page.items.into_iter().map(from_item).collect::<Result<_, _>>()?, page.cursor))
+        page.try_map(from_item)
     }
 }
 
