@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use igny8_core::billing::{ChargeRequest, LedgerReceipt, Price};
+use igny8_core::billing::{BalanceCheck, ChargeRequest, LedgerReceipt, Price, Reconciliation};
 use igny8_core::domain::{
-    AccountId, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, HoldId, SiteId, SiteLease, TransactionKind,
-    UsageDetails,
+    AccountId, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldId, SiteId, SiteLease,
+    TransactionKind, UsageDetails,
 };
 use igny8_core::ports::Page;
 use igny8_wiring::{Backend, Services};
@@ -199,20 +199,7 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
             Ok(Output::new(to_json(&b)?, format!("credits {} held {} available {}", b.credits, b.held, b.available)))
         }
         CreditsCommand::Check { account, amount, buffer } => {
-            let c = s.credits.check_balance(&account.parse()?, amount, buffer).await?;
-            let mut out = Output::new(
-                to_json(&c)?,
-                format!(
-                    "{} available, {} required: {}",
-                    c.balance.available,
-                    c.required_with_buffer,
-                    if c.sufficient { "sufficient" } else { "insufficient" }
-                ),
-            );
-            if !c.sufficient {
-                out.exit = 3;
-            }
-            Ok(out)
+            check_output(&s.credits.check_balance(&account.parse()?, amount, buffer).await?)
         }
         CreditsCommand::Charge { account, amount, operation, units, key, reason, reference, usage } => {
             let price = match (amount, operation.clone(), units) {
@@ -220,14 +207,9 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
                 (None, Some(operation), Some(units)) => Price::Operation { operation, units },
                 _ => return Err(CliError::invalid("invalid_request", "give --amount, or --operation with --units")),
             };
-            let req = ChargeRequest {
-                account: account.parse()?,
-                price,
-                usage: usage_of(if amount.is_some() { None } else { operation }, usage),
-                reason,
-                reference,
-                idempotency_key: key,
-            };
+            let usage = usage_of(if amount.is_some() { None } else { operation }, usage);
+            let req =
+                ChargeRequest { account: account.parse()?, price, usage, reason, reference, idempotency_key: key };
             receipt_output(&s.credits.charge(req).await?)
         }
         CreditsCommand::Add { account, amount, kind, reason, reference, key } => {
@@ -263,20 +245,7 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
         CreditsCommand::Usage { account, run, paging } => {
             let Page { items: logs, cursor } =
                 s.credits.usage(&account.parse()?, run.as_deref(), paging.limit, paging.cursor).await?;
-            let text = logs
-                .iter()
-                .map(|l| {
-                    format!(
-                        "{} {} {} credits {} units model {}",
-                        l.created_at,
-                        l.usage.operation,
-                        l.credits,
-                        l.usage.units,
-                        l.usage.model.as_deref().unwrap_or("-")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
+            let text = logs.iter().map(usage_line).collect::<Vec<_>>().join("\n");
             Ok(Output::new(json!({"usage": logs, "cursor": cursor}), text))
         }
         CreditsCommand::Holds { account, paging } => {
@@ -284,41 +253,10 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
             let text = holds.iter().map(hold_line).collect::<Vec<_>>().join("\n");
             Ok(Output::new(json!({"holds": holds, "cursor": cursor}), text))
         }
-        CreditsCommand::Reconcile { account } => {
-            let r = s.credits.reconcile(&account.parse()?).await?;
-            let text = format!(
-                "balance {} ledger sum {} difference {} ({} of {} entries); held {} open holds {}: {}",
-                r.credits,
-                r.ledger_sum,
-                r.difference,
-                r.entries,
-                r.expected_entries,
-                r.held,
-                r.open_holds_sum,
-                if r.balanced { "balanced" } else { "NOT BALANCED" }
-            );
-            let mut out = Output::new(to_json(&r)?, text);
-            if !r.balanced {
-                eprintln!("error: ledger does not reconcile (difference {})", r.difference);
-                out.exit = 4;
-            }
-            Ok(out)
-        }
+        CreditsCommand::Reconcile { account } => reconcile_output(&s.credits.reconcile(&account.parse()?).await?),
         CreditsCommand::Costs => {
             let table = s.credits.cost_table().await?;
-            let text = table
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{:<24} {:>4} credits {:?}{}",
-                        c.operation,
-                        c.credits_per_unit,
-                        c.unit,
-                        if c.configured { "" } else { " (built-in)" }
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
+            let text = table.iter().map(cost_line).collect::<Vec<_>>().join("\n");
             Ok(Output::new(json!({"costs": table}), text))
         }
         CreditsCommand::SetCost { operation, unit, credits, min } => {
@@ -336,6 +274,48 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
             ))
         }
     }
+}
+
+/// `credits check`: exit 3 when the balance would not cover the amount.
+fn check_output(c: &BalanceCheck) -> Result<Output, CliError> {
+    let verdict = if c.sufficient { "sufficient" } else { "insufficient" };
+    let text = format!("{} available, {} required: {verdict}", c.balance.available, c.required_with_buffer);
+    let mut out = Output::new(to_json(c)?, text);
+    if !c.sufficient {
+        out.exit = 3;
+    }
+    Ok(out)
+}
+
+/// `credits reconcile`: exit 4 (and a line on stderr) when the ledger does not add up.
+fn reconcile_output(r: &Reconciliation) -> Result<Output, CliError> {
+    let text = format!(
+        "balance {} ledger sum {} difference {} ({} of {} entries); held {} open holds {}: {}",
+        r.credits,
+        r.ledger_sum,
+        r.difference,
+        r.entries,
+        r.expected_entries,
+        r.held,
+        r.open_holds_sum,
+        if r.balanced { "balanced" } else { "NOT BALANCED" }
+    );
+    let mut out = Output::new(to_json(r)?, text);
+    if !r.balanced {
+        eprintln!("error: ledger does not reconcile (difference {})", r.difference);
+        out.exit = 4;
+    }
+    Ok(out)
+}
+
+fn usage_line(l: &CreditUsageLog) -> String {
+    let model = l.usage.model.as_deref().unwrap_or("-");
+    format!("{} {} {} credits {} units model {model}", l.created_at, l.usage.operation, l.credits, l.usage.units)
+}
+
+fn cost_line(c: &CreditCostConfig) -> String {
+    let origin = if c.configured { "" } else { " (built-in)" };
+    format!("{:<24} {:>4} credits {:?}{origin}", c.operation, c.credits_per_unit, c.unit)
 }
 
 fn lease_text(l: &SiteLease) -> String {

@@ -224,6 +224,24 @@ struct Change {
     key: Option<String>,
 }
 
+impl Change {
+    /// The balance after this change; an overflow is refused, never wrapped.
+    fn apply_to(&self, state: &BalanceState) -> Result<BalanceState, CreditError> {
+        let overflow = || CreditError::InvalidAmount(self.credits.max(self.held));
+        Ok(BalanceState {
+            credits: state.credits.checked_add(self.credits).ok_or_else(overflow)?,
+            held: state.held.checked_add(self.held).ok_or_else(overflow)?,
+            available: state
+                .available
+                .checked_add(self.credits)
+                .and_then(|a| a.checked_sub(self.held))
+                .ok_or_else(overflow)?,
+            seq: state.seq + 1,
+            version: state.version + 1,
+        })
+    }
+}
+
 struct EntryDraft {
     kind: TransactionKind,
     reason: String,
@@ -669,63 +687,10 @@ impl CreditService {
                         available: state.available,
                     });
                 }
-                let now = self.clock.now_ms();
-                let overflow = || CreditError::InvalidAmount(change.credits.max(change.held));
-                let next = BalanceState {
-                    credits: state.credits.checked_add(change.credits).ok_or_else(overflow)?,
-                    held: state.held.checked_add(change.held).ok_or_else(overflow)?,
-                    available: state
-                        .available
-                        .checked_add(change.credits)
-                        .and_then(|a| a.checked_sub(change.held))
-                        .ok_or_else(overflow)?,
-                    seq: state.seq + 1,
-                    version: state.version + 1,
-                };
-                let draft = change.entry.as_ref();
-                let txn = CreditTransaction {
-                    id: self.ids.generate::<TransactionId>(),
-                    account_id: account.clone(),
-                    seq: next.seq,
-                    amount: change.credits,
-                    balance_after: next.credits,
-                    kind,
-                    reason: draft.map(|d| d.reason.clone()).unwrap_or_default(),
-                    reference: draft.and_then(|d| d.reference.clone()),
-                    idempotency_key: change.key.clone(),
-                    hold_id: draft.and_then(|d| d.hold_id.clone()),
-                    created_at: rfc3339(now),
-                    created_ms: now,
-                };
-                let mut writes = vec![state.write_to(account, &next), self.ledger.entry_write(&txn)?];
-                if let Some(usage) = draft.and_then(|d| d.usage.clone()) {
-                    let log = CreditUsageLog {
-                        account_id: account.clone(),
-                        transaction_id: txn.id.clone(),
-                        credits: -change.credits,
-                        usage,
-                        created_at: txn.created_at.clone(),
-                    };
-                    writes.push(self.ledger.usage_write(&log, now, txn.seq)?);
-                }
-                let mut guarded = None;
-                if let Some(hold) = settling {
-                    let settled = CreditHold {
-                        status: HoldStatus::Settled,
-                        settled_amount: Some(-change.credits),
-                        transaction_id: Some(txn.id.clone()),
-                        transaction_seq: Some(txn.seq),
-                        balance_after: Some(next.credits),
-                        ..hold.clone()
-                    };
-                    guarded = Some(writes.len());
-                    writes.push(self.ledger.hold_close_write(&settled)?);
-                }
-                if let Some(k) = key {
-                    let marker = IdempotencyMarker { fingerprint: fingerprint.to_owned(), result: to_json(&txn)? };
-                    guarded = Some(writes.len());
-                    writes.push(self.ledger.marker_write(account, k, &marker)?);
-                }
+                let next = change.apply_to(&state)?;
+                let txn = self.entry_of(account, change, kind, &next);
+                let (writes, guarded) =
+                    self.post_writes(account, change, settling, &state, &next, &txn, fingerprint)?;
                 let outcome = self.write(writes, guarded).await?;
                 self.remember(account, matches!(outcome, Written::Landed).then_some(next));
                 match outcome {
@@ -748,6 +713,78 @@ impl CreditService {
             |attempts| CreditError::Contended { attempts },
         )
         .await
+    }
+
+    /// The ledger entry a change writes as entry `next.seq`.
+    fn entry_of(
+        &self,
+        account: &AccountId,
+        change: &Change,
+        kind: TransactionKind,
+        next: &BalanceState,
+    ) -> CreditTransaction {
+        let now = self.clock.now_ms();
+        let draft = change.entry.as_ref();
+        CreditTransaction {
+            id: self.ids.generate::<TransactionId>(),
+            account_id: account.clone(),
+            seq: next.seq,
+            amount: change.credits,
+            balance_after: next.credits,
+            kind,
+            reason: draft.map(|d| d.reason.clone()).unwrap_or_default(),
+            reference: draft.and_then(|d| d.reference.clone()),
+            idempotency_key: change.key.clone(),
+            hold_id: draft.and_then(|d| d.hold_id.clone()),
+            created_at: rfc3339(now),
+            created_ms: now,
+        }
+    }
+
+    /// Everything one posting writes in its transaction — balance, entry, usage log,
+    /// the settled hold and the idempotency marker — and which write, failing, means the
+    /// posting was already done.
+    #[allow(clippy::too_many_arguments)]
+    fn post_writes(
+        &self,
+        account: &AccountId,
+        change: &Change,
+        settling: Option<&CreditHold>,
+        state: &BalanceState,
+        next: &BalanceState,
+        txn: &CreditTransaction,
+        fingerprint: &str,
+    ) -> Result<(Vec<WriteOp>, Option<usize>), CreditError> {
+        let mut writes = vec![state.write_to(account, next), self.ledger.entry_write(txn)?];
+        if let Some(usage) = change.entry.as_ref().and_then(|d| d.usage.clone()) {
+            let log = CreditUsageLog {
+                account_id: account.clone(),
+                transaction_id: txn.id.clone(),
+                credits: -change.credits,
+                usage,
+                created_at: txn.created_at.clone(),
+            };
+            writes.push(self.ledger.usage_write(&log, txn.created_ms, txn.seq)?);
+        }
+        let mut guarded = None;
+        if let Some(hold) = settling {
+            let settled = CreditHold {
+                status: HoldStatus::Settled,
+                settled_amount: Some(-change.credits),
+                transaction_id: Some(txn.id.clone()),
+                transaction_seq: Some(txn.seq),
+                balance_after: Some(next.credits),
+                ..hold.clone()
+            };
+            guarded = Some(writes.len());
+            writes.push(self.ledger.hold_close_write(&settled)?);
+        }
+        if let Some(k) = change.key.as_deref() {
+            let marker = IdempotencyMarker { fingerprint: fingerprint.to_owned(), result: to_json(txn)? };
+            guarded = Some(writes.len());
+            writes.push(self.ledger.marker_write(account, k, &marker)?);
+        }
+        Ok((writes, guarded))
     }
 
     /// Runs one transactional write; `guarded` is the write (the idempotency marker or
