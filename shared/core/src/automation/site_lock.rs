@@ -45,6 +45,19 @@ pub enum LockError {
     Store(#[from] StoreError),
 }
 
+impl LockError {
+    /// The stable snake_case code the edges report for this error (the API has no
+    /// route of its own for the lock; these are the CLI's codes, storage as the API's).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Held { .. } => "lock_held",
+            Self::NotHolder { .. } => "not_lock_holder",
+            Self::Invalid(_) => "invalid_lock_request",
+            Self::Store(s) => super::error::store_code(s),
+        }
+    }
+}
+
 /// Longest lease: a run that needs more must extend it.
 pub const MAX_LEASE_MS: i64 = 7 * 24 * 3600 * 1000;
 
