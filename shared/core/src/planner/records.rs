@@ -50,7 +50,8 @@ impl SiteRecords {
 
     /// The service over the automation's own store and blob store.
     pub fn for_automation(automation: &AutomationService) -> Self {
-        Self::new(Arc::clone(&automation.inner.ports.store), Arc::clone(&automation.inner.ports.blobs))
+        let ports = automation.ports();
+        Self::new(Arc::clone(&ports.store), Arc::clone(&ports.blobs))
     }
 
     /// Fails unless `site` belongs to `account`.
