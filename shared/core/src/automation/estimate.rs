@@ -77,7 +77,7 @@ impl AutomationService {
             0
         };
         per_stage.insert(5, prompts);
-        per_stage.insert(6, self.cost("image_generation", v.images).await?);
+        per_stage.insert(6, self.cost(stages::images::OPERATION, v.images).await?);
         let total = per_stage.values().sum();
         Ok(Estimate { keywords: v.keywords, per_stage, total })
     }
