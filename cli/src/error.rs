@@ -104,11 +104,10 @@ impl From<CreditError> for CliError {
 
 impl From<LockError> for CliError {
     fn from(e: LockError) -> Self {
-        let message = e.to_string();
+        let (code, message) = (e.code(), e.to_string());
         match e {
-            LockError::Held { .. } => Self::Refused { code: "lock_held", message },
-            LockError::NotHolder { .. } => Self::Refused { code: "not_lock_holder", message },
-            LockError::Invalid(_) => Self::invalid("invalid_lock_request", message),
+            LockError::Held { .. } | LockError::NotHolder { .. } => Self::Refused { code, message },
+            LockError::Invalid(_) => Self::invalid(code, message),
             LockError::Store(s) => s.into(),
         }
     }
@@ -128,16 +127,16 @@ impl From<AccountError> for CliError {
 
 impl From<AutomationError> for CliError {
     fn from(e: AutomationError) -> Self {
-        let message = e.to_string();
+        let (code, message) = (e.code(), e.to_string());
         match e {
             AutomationError::SiteNotFound | AutomationError::RunNotFound(_) => Self::NotFound(message),
-            AutomationError::Invalid(_) => Self::invalid("validation_failed", message),
-            AutomationError::SiteInactive => Self::Refused { code: "site_inactive", message },
-            AutomationError::Disabled => Self::Refused { code: "automation_disabled", message },
-            AutomationError::NotEnoughKeywords { .. } => Self::Refused { code: "not_enough_keywords", message },
-            AutomationError::InsufficientCredits { .. } => Self::Refused { code: "insufficient_credits", message },
-            AutomationError::AlreadyRunning { .. } => Self::Refused { code: "run_already_active", message },
-            AutomationError::InvalidState { .. } => Self::Refused { code: "invalid_run_state", message },
+            AutomationError::Invalid(_) => Self::invalid(code, message),
+            AutomationError::SiteInactive
+            | AutomationError::Disabled
+            | AutomationError::NotEnoughKeywords { .. }
+            | AutomationError::InsufficientCredits { .. }
+            | AutomationError::AlreadyRunning { .. }
+            | AutomationError::InvalidState { .. } => Self::Refused { code, message },
             AutomationError::Credits(c) => c.into(),
             AutomationError::Lock(l) => l.into(),
             AutomationError::Repo(r) => r.into(),

@@ -174,23 +174,17 @@ impl From<CreditError> for ApiError {
 
 impl From<AutomationError> for ApiError {
     fn from(e: AutomationError) -> Self {
-        let detail = e.to_string();
+        let (code, detail) = (e.code(), e.to_string());
         match e {
             AutomationError::SiteNotFound => Self::not_found("site"),
             AutomationError::RunNotFound(_) => Self::not_found("run"),
-            AutomationError::SiteInactive => Self::new(StatusCode::CONFLICT, "site_inactive", detail),
-            AutomationError::Disabled => Self::new(StatusCode::CONFLICT, "automation_disabled", detail),
-            AutomationError::NotEnoughKeywords { .. } => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "not_enough_keywords", detail)
-            }
-            AutomationError::InsufficientCredits { .. } => {
-                Self::new(StatusCode::PAYMENT_REQUIRED, "insufficient_credits", detail)
-            }
-            AutomationError::AlreadyRunning { .. } => Self::new(StatusCode::CONFLICT, "run_already_active", detail),
-            AutomationError::InvalidState { .. } => Self::new(StatusCode::CONFLICT, "invalid_state", detail),
-            AutomationError::Invalid(reason) => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", reason)
-            }
+            AutomationError::SiteInactive
+            | AutomationError::Disabled
+            | AutomationError::AlreadyRunning { .. }
+            | AutomationError::InvalidState { .. } => Self::new(StatusCode::CONFLICT, code, detail),
+            AutomationError::NotEnoughKeywords { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail),
+            AutomationError::InsufficientCredits { .. } => Self::new(StatusCode::PAYMENT_REQUIRED, code, detail),
+            AutomationError::Invalid(reason) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, reason),
             AutomationError::Credits(c) => c.into(),
             AutomationError::Repo(r) => r.into(),
             AutomationError::Blob(b) => b.into(),

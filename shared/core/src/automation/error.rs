@@ -1,12 +1,14 @@
 //! Errors of the automation run, mapped once at the edges (CLI, HTTP, Lambda).
 
-use crate::automation::LockError;
 use crate::billing::CreditError;
+#[cfg(test)]
+use crate::domain::SiteId;
 use crate::domain::{RunId, RunStatus};
 use crate::ports::blob::BlobError;
 use crate::ports::queue::QueueError;
 use crate::ports::workflow::WorkflowError;
 use crate::ports::StoreError;
+use crate::repo::site_lock::LockError;
 use crate::repo::RepoError;
 use igny8_ai::AiError;
 
@@ -113,5 +115,69 @@ impl AutomationError {
             Self::LockLost(_) => "Igny8.LockLost",
             _ => "Igny8.StageFailed",
         }
+    }
+
+    /// The stable snake_case code the HTTP API and the CLI report for this error: the
+    /// codes the API has always sent (a fault of ours, or an adapter's, is `internal`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::SiteNotFound | Self::RunNotFound(_) => "not_found",
+            Self::SiteInactive => "site_inactive",
+            Self::Disabled => "automation_disabled",
+            Self::NotEnoughKeywords { .. } => "not_enough_keywords",
+            Self::InsufficientCredits { .. } => "insufficient_credits",
+            Self::AlreadyRunning { .. } => "run_already_active",
+            Self::InvalidState { .. } => "invalid_state",
+            Self::Invalid(_) => "validation_failed",
+            Self::Credits(e) => e.code(),
+            Self::Repo(e) => e.code(),
+            Self::Lock(e) => e.code(),
+            Self::Blob(BlobError::NotFound(_)) => "not_found",
+            Self::LockLost(_)
+            | Self::Stalled { .. }
+            | Self::Ai(_)
+            | Self::Blob(_)
+            | Self::Queue(_)
+            | Self::Workflow(_) => "internal",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_ones_the_api_sends() {
+        let cases: Vec<(AutomationError, &str)> = vec![
+            (AutomationError::SiteNotFound, "not_found"),
+            (AutomationError::RunNotFound(RunId::derive("x")), "not_found"),
+            (AutomationError::SiteInactive, "site_inactive"),
+            (AutomationError::Disabled, "automation_disabled"),
+            (AutomationError::NotEnoughKeywords { have: 1, need: 2 }, "not_enough_keywords"),
+            (AutomationError::InsufficientCredits { required: 2, available: 1 }, "insufficient_credits"),
+            (AutomationError::AlreadyRunning { holder: "run_x".into(), until: 0 }, "run_already_active"),
+            (AutomationError::InvalidState { status: RunStatus::Completed, action: "pause" }, "invalid_state"),
+            (AutomationError::Invalid("bad".into()), "validation_failed"),
+            (CreditError::InsufficientCredits { required: 5, available: 1 }.into(), "insufficient_credits"),
+            (CreditError::InvalidKey.into(), "invalid_idempotency_key"),
+            (StoreError::Throttled.into(), "unavailable"),
+            (StoreError::Invalid("cursor".into()).into(), "invalid_request"),
+            (StoreError::Backend("disk".into()).into(), "internal"),
+            (AutomationError::LockLost("gone".into()), "internal"),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.code(), code, "{error}");
+        }
+    }
+
+    #[test]
+    fn lock_codes() {
+        let held = LockError::Held { site: SiteId::derive("x"), holder: "run_x".into(), expires_at: 0 };
+        assert_eq!(held.code(), "lock_held");
+        let not = LockError::NotHolder { site: SiteId::derive("x"), holder: "a".into(), current: None };
+        assert_eq!(not.code(), "not_lock_holder");
+        assert_eq!(LockError::Invalid("lease".into()).code(), "invalid_lock_request");
+        assert_eq!(LockError::Store(StoreError::Conflict).code(), "unavailable");
     }
 }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::error::AutomationError;
-use super::service::{AutomationService, StepInput};
+use super::service::{to_json, AutomationService};
+use super::step::StepInput;
 use crate::domain::{RunId, RunStatus, Stage};
 
 /// Every function of the automation, by its deployed name (`igny8-<name>`).
@@ -152,10 +153,6 @@ fn parse<T: serde::de::DeserializeOwned>(event: Value) -> Result<T, AutomationEr
     serde_json::from_value(event).map_err(|e| AutomationError::Invalid(format!("malformed event: {e}")))
 }
 
-fn to_value<T: serde::Serialize>(value: &T) -> Result<Value, AutomationError> {
-    serde_json::to_value(value).map_err(|e| AutomationError::Invalid(e.to_string()))
-}
-
 /// Runs one Step Functions task (a Task state's input, JSON in and out): the stage
 /// steps, stage 6, pause, finalize and failure. The interpreter and the task Lambdas
 /// call exactly this; the event-driven functions (image worker, scheduler, cleanup)
@@ -164,7 +161,7 @@ fn to_value<T: serde::Serialize>(value: &T) -> Result<Value, AutomationError> {
 pub async fn handle(service: &AutomationService, function: Function, event: Value) -> Result<Value, AutomationError> {
     match function {
         Function::Stage(Stage::Images) | Function::StageImages => service.queue_images(&parse(event)?).await,
-        Function::Stage(stage) => to_value(&service.step(&parse(event)?, stage).await?),
+        Function::Stage(stage) => to_json(&service.step(&parse(event)?, stage).await?),
         Function::RunPause => service.pause_wait(&parse(event)?).await,
         Function::RunFinalize => {
             let input: FinalizeInput = parse(event)?;

@@ -1,24 +1,34 @@
 //! Automation: the per-site run lock, the run's logs, and the run itself (start,
 //! stage steps, image jobs, pause/resume/cancel, finalize, failure, schedules).
+//!
+//! `service` holds the type; `control` run control; `step` one stage step, which runs
+//! a stage of `stages` (one file per stage, `stages/images.rs` the image fan-out);
+//! `route` where the state machine goes next; `config`, `estimate`, `schedule`,
+//! `summary`, `logger` and `handlers` as named (the site lock lives in `repo::site_lock`). Only the items below are
+//! reachable from outside.
 
-pub mod error;
-pub mod handlers;
-pub mod images;
-pub mod logger;
-pub mod schedule;
-pub mod service;
-pub mod site_lock;
-pub mod stages;
-pub mod summary;
+mod config;
+mod control;
+mod error;
+mod estimate;
+mod handlers;
+mod logger;
+mod route;
+mod schedule;
+mod service;
+mod stages;
+mod step;
+mod summary;
 
+pub use crate::repo::site_lock::{LockError, SiteLock, MAX_LEASE_MS};
 pub use error::AutomationError;
+pub use estimate::Estimate;
 pub use handlers::{handle, run_cleanup, CleanupOutcome, ExecutionStatusChange, Function};
-pub use images::{ImageJob, JobOutcome};
 pub use logger::{AutomationLogger, RunLog, TraceEvent, TraceKind};
+pub use route::Route;
 pub use schedule::{next_after, ScheduledStart};
-pub use service::{
-    stage_route, AutomationPorts, AutomationService, BatchOutcome, Estimate, StepInput, StepOutput, IMAGE_DLQ,
-    IMAGE_MAX_RECEIVES, IMAGE_QUEUE,
-};
-pub use site_lock::{LockError, SiteLock};
+pub use service::{AutomationPorts, AutomationService};
+pub use stages::images::{ImageJob, JobOutcome, IMAGE_DLQ, IMAGE_MAX_RECEIVES, IMAGE_QUEUE};
+pub use stages::BatchOutcome;
+pub use step::{StepInput, StepOutput};
 pub use summary::RunSummary;

@@ -1,5 +1,6 @@
 //! Scheduled runs: when a schedule is next due, and the scheduler's tick that starts
 //! due runs exactly once (a conditional advance of `next_run_at` decides who starts).
+//! The tick starts runs through run control; nothing in run control depends on this.
 
 use serde::{Deserialize, Serialize};
 

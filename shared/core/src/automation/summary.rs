@@ -2,13 +2,19 @@
 //! summary is right even if a step was replayed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::error::AutomationError;
-use super::service::AutomationService;
-use crate::domain::{AccountId, ImageStatus, RunId, RunStatus, SiteId, Stage, TransactionKind};
-use crate::ports::Page;
+use super::logger::RunLog;
+use crate::billing::{CreditError, CreditService};
+use crate::domain::{
+    AccountId, AutomationRun, Cluster, Content, Idea, ImageRecord, ImageStatus, RunId, RunStatus, SiteId, Stage,
+    TransactionKind, WriterTask,
+};
+use crate::ports::{for_each_page, ItemStore, Page};
+use crate::repo::{Records, RunRepo};
 
 /// What a run produced and cost.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,56 +51,33 @@ pub struct RunSummary {
     pub images_dir: String,
 }
 
-/// Totals of one run.
-pub async fn summarize(service: &AutomationService, run_id: &RunId) -> Result<RunSummary, AutomationError> {
-    let i = &service.inner;
-    let run = i.runs.get(run_id).await?.ok_or_else(|| AutomationError::RunNotFound(run_id.clone()))?;
+/// Totals of one run, from its records in the store and its entries in the ledger.
+pub(in crate::automation) async fn summarize(
+    store: &Arc<dyn ItemStore>,
+    credits: &CreditService,
+    run_id: &RunId,
+) -> Result<RunSummary, AutomationError> {
+    let run = RunRepo::new(Arc::clone(store))
+        .get(run_id)
+        .await?
+        .ok_or_else(|| AutomationError::RunNotFound(run_id.clone()))?;
     let site = &run.site_id;
     let mine = |r: &RunId| r == run_id;
-    let clusters = i.clusters.all(site).await?.iter().filter(|c| mine(&c.run_id)).count() as u64;
-    let ideas = i.ideas.all(site).await?.iter().filter(|x| mine(&x.run_id)).count() as u64;
-    let tasks = i.tasks.all(site).await?.iter().filter(|x| mine(&x.run_id)).count() as u64;
-    let contents = i.contents.all(site).await?;
+    let records = || Arc::clone(store);
+    let clusters =
+        Records::<Cluster>::new(records()).all(site).await?.iter().filter(|c| mine(&c.run_id)).count() as u64;
+    let ideas = Records::<Idea>::new(records()).all(site).await?.iter().filter(|x| mine(&x.run_id)).count() as u64;
+    let tasks =
+        Records::<WriterTask>::new(records()).all(site).await?.iter().filter(|x| mine(&x.run_id)).count() as u64;
+    let contents = Records::<Content>::new(records()).all(site).await?;
     let (articles, words) = contents
         .iter()
         .filter(|c| mine(&c.run_id))
         .fold((0u64, 0u64), |(n, w), c| (n + 1, w + u64::from(c.word_count)));
-    let images = i.images.all(site).await?;
+    let images = Records::<ImageRecord>::new(records()).all(site).await?;
     let generated = images.iter().filter(|im| mine(&im.run_id) && im.status == ImageStatus::Generated).count() as u64;
     let failed = images.iter().filter(|im| mine(&im.run_id) && im.status == ImageStatus::Failed).count() as u64;
-    let mut credits_by_stage = BTreeMap::new();
-    let mut cursor = None;
-    loop {
-        let Page { items: logs, cursor: next } =
-            i.credits.usage(&run.account_id, Some(run_id.as_str()), 1000, cursor).await?;
-        for log in logs {
-            *credits_by_stage.entry(log.usage.stage.unwrap_or(0)).or_insert(0) += log.credits;
-        }
-        match next {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
-    // Image jobs that finally failed were refunded: net them out of stage 6.
-    let started_ms = time::OffsetDateTime::parse(&run.started_at, &time::format_description::well_known::Rfc3339)
-        .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
-        .unwrap_or(0);
-    let mut cursor = None;
-    'ledger: loop {
-        let Page { items: entries, cursor: next } = i.credits.ledger(&run.account_id, 500, cursor).await?;
-        for t in entries {
-            if t.created_ms < started_ms {
-                break 'ledger;
-            }
-            if t.kind == TransactionKind::Refund && t.reference.as_deref() == Some(run_id.as_str()) {
-                *credits_by_stage.entry(Stage::Images.number()).or_insert(0) -= t.amount;
-            }
-        }
-        match next {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
+    let credits_by_stage = credits_by_stage(credits, &run, run_id).await?;
     Ok(RunSummary {
         run_id: run.id.clone(),
         account_id: run.account_id.clone(),
@@ -109,15 +92,48 @@ pub async fn summarize(service: &AutomationService, run_id: &RunId) -> Result<Ru
         images_failed: failed,
         credits_used: credits_by_stage.values().sum(),
         credits_by_stage,
-        logs: AutomationService::run_log(&run).prefix(),
+        logs: RunLog { account_id: run.account_id.clone(), site_id: run.site_id.clone(), run_id: run.id.clone() }
+            .prefix(),
         images_dir: format!("images/{}/{}/", run.account_id, run.site_id),
     })
 }
 
-impl AutomationService {
-    /// Totals of a run of the caller's account.
-    pub async fn summary(&self, account: &AccountId, run_id: &RunId) -> Result<RunSummary, AutomationError> {
-        self.run(account, run_id).await?;
-        summarize(self, run_id).await
+/// Credits per stage: the run's usage logs, less refunds of image jobs that failed.
+async fn credits_by_stage(
+    credits: &CreditService,
+    run: &AutomationRun,
+    run_id: &RunId,
+) -> Result<BTreeMap<u8, i64>, AutomationError> {
+    let mut credits_by_stage = BTreeMap::new();
+    for_each_page(
+        |cursor| credits.usage(&run.account_id, Some(run_id.as_str()), 1000, cursor),
+        |logs| {
+            for log in logs {
+                *credits_by_stage.entry(log.usage.stage.unwrap_or(0)).or_insert(0) += log.credits;
+            }
+            Ok::<_, CreditError>(())
+        },
+    )
+    .await?;
+    // Image jobs that finally failed were refunded: net them out of stage 6.
+    let started_ms = time::OffsetDateTime::parse(&run.started_at, &time::format_description::well_known::Rfc3339)
+        .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
+        .unwrap_or(0);
+    let mut cursor = None;
+    'ledger: loop {
+        let Page { items: entries, cursor: next } = credits.ledger(&run.account_id, 500, cursor).await?;
+        for t in entries {
+            if t.created_ms < started_ms {
+                break 'ledger;
+            }
+            if t.kind == TransactionKind::Refund && t.reference.as_deref() == Some(run_id.as_str()) {
+                *credits_by_stage.entry(Stage::Images.number()).or_insert(0) -= t.amount;
+            }
+        }
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
     }
+    Ok(credits_by_stage)
 }

@@ -34,6 +34,17 @@ pub enum RecordsError {
     Blob(#[from] BlobError),
 }
 
+impl RecordsError {
+    /// The stable code the API and the CLI report.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::SiteNotFound | Self::NotFound(_) => "not_found",
+            Self::Repo(e) => e.code(),
+            Self::Blob(e) => e.code(),
+        }
+    }
+}
+
 /// Tenant-checked access to the pipeline's records.
 #[derive(Clone)]
 pub struct SiteRecords {
@@ -50,7 +61,8 @@ impl SiteRecords {
 
     /// The service over the automation's own store and blob store.
     pub fn for_automation(automation: &AutomationService) -> Self {
-        Self::new(Arc::clone(&automation.inner.ports.store), Arc::clone(&automation.inner.ports.blobs))
+        let ports = automation.ports();
+        Self::new(Arc::clone(&ports.store), Arc::clone(&ports.blobs))
     }
 
     /// Fails unless `site` belongs to `account`.

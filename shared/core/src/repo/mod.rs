@@ -8,6 +8,7 @@ pub mod keys;
 pub mod ledger;
 pub mod pipeline;
 pub mod runs;
+pub mod site_lock;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

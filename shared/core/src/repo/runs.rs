@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-pub use super::keys::{config_key, run_key, site_runs_index, SCHEDULE_INDEX};
+use super::keys::{config_key, run_key, site_runs_index, SCHEDULE_INDEX};
 use super::{from_item, to_item, RepoError};
 use crate::domain::{AutomationConfig, AutomationRun, RunId, SiteId};
-use crate::ports::{Condition, ItemStore, Page, Query, StoreError, WriteOp};
+use crate::ports::{Condition, ItemStore, Page, Query, StoreError, UpdateAction, WriteOp};
 
 /// Stores runs; every save is conditioned on the version read, so concurrent
 /// changes (a step and a pause request) never overwrite each other.
@@ -49,6 +49,27 @@ impl RunRepo {
     /// Reads a run.
     pub async fn get(&self, id: &RunId) -> Result<Option<AutomationRun>, RepoError> {
         self.store.get(&run_key(id)).await?.map(from_item).transpose()
+    }
+
+    /// The write counting one more finished image job of the run (in the job's
+    /// transaction, so a job is counted exactly once with its image's transition).
+    pub fn image_finished_write(&self, id: &RunId) -> WriteOp {
+        WriteOp::Update {
+            key: run_key(id),
+            actions: vec![UpdateAction::add("images_finished", 1), UpdateAction::add("version", 1)],
+            condition: Some(Condition::ItemExists),
+        }
+    }
+
+    /// Takes stage 6's task token off the run if it is still `token`: of all the image
+    /// jobs that see the last one finish, exactly one wins (true) and sends it.
+    pub async fn claim_images_token(&self, id: &RunId, token: &str) -> Result<bool, RepoError> {
+        let actions = vec![UpdateAction::remove("images_token"), UpdateAction::add("version", 1)];
+        match self.store.update(&run_key(id), actions, Some(Condition::eq("images_token", token))).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// One page of a site's runs, newest first.

@@ -1,4 +1,5 @@
-//! Stage 6: one queue job per image; the last job of a run completes the stage.
+//! Stage 6, the image fan-out: one queue job per image; the last job of a run
+//! completes the stage.
 //!
 //! `queue_images` runs as a `.waitForTaskToken` task: it records the token and the
 //! number of images the stage waits for on the run, then enqueues the jobs. Each job
@@ -11,15 +12,31 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::error::AutomationError;
-use super::service::{to_json, AutomationService, StepInput, IMAGE_MAX_RECEIVES};
+use super::BatchOutcome;
+use crate::automation::error::AutomationError;
+use crate::automation::route::Route;
+use crate::automation::service::{to_json, AutomationService};
+use crate::automation::step::{Gate, StepInput};
 use crate::billing::ChargeRequest;
 use crate::domain::{
     AccountId, ImageId, ImageRecord, ImageStatus, RunId, SiteId, Stage, TransactionKind, UsageDetails,
 };
 use crate::ports::queue::QueueMessage;
-use crate::ports::{Condition, StoreError, UpdateAction, WriteOp};
-use crate::repo::runs::run_key;
+
+/// Queue the image jobs of stage 6 go to unless the service is told another
+/// ([`AutomationService::set_image_queue`]; on AWS from `IGNY8_IMAGE_QUEUE`).
+pub const IMAGE_QUEUE: &str = "igny8-images";
+/// Dead-letter queue of image jobs.
+pub const IMAGE_DLQ: &str = "igny8-images-dlq";
+/// Receives before an image job is dead-lettered (and its image marked failed).
+pub const IMAGE_MAX_RECEIVES: u32 = 3;
+
+/// The status (as stored) of images waiting for a job.
+pub(in crate::automation) const INPUT_STATUS: &str = "pending";
+/// The status (as stored) of images whose job is on the queue.
+pub(in crate::automation) const QUEUED_STATUS: &str = "queued";
+/// The credit operation an image is charged as.
+pub(in crate::automation) const OPERATION: &str = "image_generation";
 
 /// One image job on the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,25 +67,39 @@ const WIDTH: u32 = 1024;
 const HEIGHT: u32 = 576;
 
 impl AutomationService {
+    /// Names the queue stage 6 sends image jobs to (once, at wiring): the deployed
+    /// queue's name comes from configuration, not from a constant.
+    pub fn set_image_queue(&self, queue: impl Into<String>) {
+        // A second naming is ignored, as for the workflow: jobs already sent stay put.
+        let _ = self.inner.image_queue.set(queue.into());
+    }
+
+    /// The queue stage 6 sends image jobs to ([`IMAGE_QUEUE`] unless named).
+    pub fn image_queue(&self) -> &str {
+        self.inner.image_queue.get().map_or(IMAGE_QUEUE, String::as_str)
+    }
+
     /// Stage 6's task: records the token and the images to wait for, enqueues them.
     pub async fn queue_images(&self, input: &StepInput) -> Result<Value, AutomationError> {
         let token =
             input.task_token.clone().ok_or_else(|| AutomationError::Invalid("stage 6 needs a task token".into()))?;
         let i = &self.inner;
-        let run = match self.before_batch(input).await? {
-            Ok(run) => run,
-            Err(route) => {
-                let route = if route.next == "paused" { input.output("stage_images") } else { route };
+        let ctx = match self.gate(input).await? {
+            Gate::Go(ctx) => ctx,
+            Gate::Stop(route) => {
+                // A pause waits for the images already on the queue: stage 6 is re-entered.
+                let route = if route.next == Route::Paused { input.output(Route::StageImages) } else { route };
                 self.workflow()?.send_task_success(&token, to_json(&route)?).await?;
                 return Ok(json!({}));
             }
         };
         // Only the images still to render, from the status index: not the site's history.
-        let mut outstanding = i.images.all_in_status(&run.site_id, "pending").await?;
-        outstanding.extend(i.images.all_in_status(&run.site_id, "queued").await?);
+        let site = &ctx.run.site_id;
+        let mut outstanding = i.images.all_in_status(site, INPUT_STATUS).await?;
+        outstanding.extend(i.images.all_in_status(site, QUEUED_STATUS).await?);
         let count = i64::try_from(outstanding.len()).unwrap_or(i64::MAX);
         let (run, ()) = self
-            .modify(&run.id, |r| {
+            .modify(&ctx.run.id, |r| {
                 r.images_token = Some(token.clone());
                 r.images_queued = r.images_finished + count;
                 r.current_stage = Stage::Images.number();
@@ -77,28 +108,41 @@ impl AutomationService {
             .await?;
         let log = Self::run_log(&run);
         i.logger.line(&log, Some(Stage::Images), &format!("queued {count} image jobs")).await?;
-        let bodies: Vec<String> = outstanding
+        self.send_jobs(&run.id, &run.account_id, &run.site_id, &outstanding).await?;
+        let mut writes = Vec::new();
+        for im in outstanding.into_iter().filter(|im| im.status == ImageStatus::Pending) {
+            writes.push(i.images.transition(&ImageRecord { status: ImageStatus::Queued, ..im }, INPUT_STATUS)?);
+        }
+        // The fence is the one the gate read; the run's other fields are not written.
+        ctx.apply(writes).await?;
+        self.complete_images_if_done(&run.id).await?;
+        Ok(json!({}))
+    }
+
+    /// One queue message per image, in batches of ten (SQS's limit).
+    async fn send_jobs(
+        &self,
+        run: &RunId,
+        account: &AccountId,
+        site: &SiteId,
+        images: &[ImageRecord],
+    ) -> Result<(), AutomationError> {
+        let bodies: Vec<String> = images
             .iter()
             .map(|im| {
                 serde_json::to_string(&ImageJob {
-                    run_id: run.id.clone(),
-                    account_id: run.account_id.clone(),
-                    site_id: run.site_id.clone(),
+                    run_id: run.clone(),
+                    account_id: account.clone(),
+                    site_id: site.clone(),
                     image_id: im.id.clone(),
                 })
                 .map_err(|e| AutomationError::Invalid(e.to_string()))
             })
             .collect::<Result<_, _>>()?;
         for chunk in bodies.chunks(10) {
-            i.ports.queue.send_batch(self.image_queue(), chunk.to_vec()).await?;
+            self.inner.ports.queue.send_batch(self.image_queue(), chunk.to_vec()).await?;
         }
-        let mut writes = Vec::new();
-        for im in outstanding.into_iter().filter(|im| im.status == ImageStatus::Pending) {
-            writes.push(i.images.transition(&ImageRecord { status: ImageStatus::Queued, ..im }, "pending")?);
-        }
-        self.apply(&run, writes).await?;
-        self.complete_images_if_done(&run.id).await?;
-        Ok(json!({}))
+        Ok(())
     }
 
     /// Handles a batch of queue messages concurrently; returns the ids of those to retry
@@ -168,7 +212,7 @@ impl AutomationService {
             }),
             reason: Some("stage 6 images".into()),
             reference: Some(job.run_id.to_string()),
-            ..ChargeRequest::operation(job.account_id.clone(), "image_generation", 1).with_key(key)
+            ..ChargeRequest::operation(job.account_id.clone(), OPERATION, 1).with_key(key)
         };
         i.credits.charge(charge).await?;
         let (png, _usage) = i.ports.ai.generate_image(&image.prompt, WIDTH, HEIGHT).await?;
@@ -212,12 +256,8 @@ impl AutomationService {
         let i = &self.inner;
         // Stage 6 may move the image from pending to queued while this job runs.
         let writes = vec![
-            i.images.transition_from_any(&after, &["pending", "queued"])?,
-            WriteOp::Update {
-                key: run_key(&job.run_id),
-                actions: vec![UpdateAction::add("images_finished", 1), UpdateAction::add("version", 1)],
-                condition: Some(Condition::ItemExists),
-            },
+            i.images.transition_from_any(&after, &[INPUT_STATUS, QUEUED_STATUS])?,
+            i.runs.image_finished_write(&job.run_id),
         ];
         match i.ports.store.transact(writes).await {
             Ok(()) => {}
@@ -236,19 +276,8 @@ impl AutomationService {
         if run.images_finished < run.images_queued {
             return Ok(());
         }
-        let claim = i
-            .ports
-            .store
-            .update(
-                &run_key(run_id),
-                vec![UpdateAction::remove("images_token"), UpdateAction::add("version", 1)],
-                Some(Condition::eq("images_token", token.clone())),
-            )
-            .await;
-        match claim {
-            Ok(_) => {}
-            Err(StoreError::ConditionFailed(_)) => return Ok(()),
-            Err(e) => return Err(e.into()),
+        if !i.runs.claim_images_token(run_id, &token).await? {
+            return Ok(());
         }
         let input = StepInput {
             run_id: run.id.clone(),
@@ -256,15 +285,15 @@ impl AutomationService {
             site_id: run.site_id.clone(),
             task_token: None,
         };
-        let remaining = self.waiting(&run, Stage::Images).await?;
-        let stage_out = crate::automation::service::BatchOutcome {
+        let remaining = super::waiting(i, &run.site_id, Stage::Images).await?;
+        let stage_out = BatchOutcome {
             processed: u64::try_from(run.images_finished).unwrap_or(0),
             created: u64::try_from(run.images_finished).unwrap_or(0),
             credits: 0,
             words: 0,
         };
         self.record_batch(&input, Stage::Images, stage_out, remaining).await?;
-        let next = if run.cancel_requested { "cancelled" } else { "finalize" };
+        let next = if run.cancel_requested { Route::Cancelled } else { Route::Finalize };
         self.workflow()?.send_task_success(&token, to_json(&input.output(next))?).await?;
         Ok(())
     }

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::{int_attr, keys};
 use crate::domain::{SiteId, SiteLease};
 use crate::ports::{Clock, Condition, Item, ItemStore, StoreError, UpdateAction, WriteOp};
-use crate::repo::{int_attr, keys};
 
 /// Refusals and failures of the site lock.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,19 @@ pub enum LockError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl LockError {
+    /// The stable snake_case code the edges report for this error (the API has no
+    /// route of its own for the lock; these are the CLI's codes, storage as the API's).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Held { .. } => "lock_held",
+            Self::NotHolder { .. } => "not_lock_holder",
+            Self::Invalid(_) => "invalid_lock_request",
+            Self::Store(s) => s.code(),
+        }
+    }
 }
 
 /// Longest lease: a run that needs more must extend it.

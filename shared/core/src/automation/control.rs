@@ -1,0 +1,370 @@
+//! Run control (DESIGN §3): start, pause, resume, cancel, the pause wait, finalize and
+//! failure. Each changes the run record with an optimistic update (`modify`), logs
+//! what it did, and sends a waiting execution's task token where one is due.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::error::AutomationError;
+use super::estimate::Estimate;
+use super::logger::TraceKind;
+use super::route::Route;
+use super::service::{to_json, AutomationService};
+use super::step::StepInput;
+use super::summary::{summarize, RunSummary};
+use crate::domain::{
+    AccountId, AutomationConfig, AutomationRun, HoldStatus, RunId, RunStatus, Site, SiteId, SiteStatus, Stage,
+};
+use crate::ports::clock::rfc3339;
+use crate::ports::workflow::WorkflowError;
+use crate::ports::{all_pages, IdGeneratorExt};
+use crate::repo::site_lock::LockError;
+
+/// Where a paused run goes back to: the stage it paused in.
+fn resume_route(run: &AutomationRun) -> Route {
+    Route::stage(Stage::from_number(run.current_stage).unwrap_or(Stage::Clusters))
+}
+
+impl AutomationService {
+    /// Starts a run: lock → validate → estimate → require balance → record → execution.
+    /// Anything failing after the lock releases it; nothing else is left behind.
+    pub async fn start(
+        &self,
+        account: &AccountId,
+        site: &SiteId,
+        trigger: &str,
+    ) -> Result<AutomationRun, AutomationError> {
+        let site_record = self.site_of(account, site).await?;
+        let config = self.config(account, site).await?;
+        let run_id = self.inner.ports.ids.generate::<RunId>();
+        let lease = match self.inner.locks.acquire(site, run_id.as_str(), config.lease_seconds * 1000).await {
+            Ok(lease) => lease,
+            Err(LockError::Held { holder, expires_at, .. }) => {
+                return Err(AutomationError::AlreadyRunning { holder, until: expires_at })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match self.start_locked(&site_record, &config, &run_id, lease.fence, trigger).await {
+            Ok(run) => Ok(run),
+            Err(e) => {
+                if let Ok(Some(mut run)) = self.inner.runs.get(&run_id).await {
+                    run.status = RunStatus::Failed;
+                    run.error = Some(e.to_string());
+                    run.finished_at = Some(rfc3339(self.now()));
+                    run.version += 1;
+                    // Best effort: the start error is what the caller must see.
+                    let _ = self.inner.runs.save(&run).await;
+                }
+                let _ = self.inner.locks.release(site, run_id.as_str()).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Start with the lock held: validate, estimate, check the balance, write the run,
+    /// log it and start its execution.
+    async fn start_locked(
+        &self,
+        site: &Site,
+        config: &AutomationConfig,
+        run_id: &RunId,
+        fence: i64,
+        trigger: &str,
+    ) -> Result<AutomationRun, AutomationError> {
+        if site.status != SiteStatus::Active {
+            return Err(AutomationError::SiteInactive);
+        }
+        if !config.enabled {
+            return Err(AutomationError::Disabled);
+        }
+        let estimate = self.estimate_with(config).await?;
+        if estimate.keywords < u64::from(config.min_keywords) {
+            return Err(AutomationError::NotEnoughKeywords { have: estimate.keywords, need: config.min_keywords });
+        }
+        let check = self.inner.credits.check_balance(&site.account_id, estimate.total, config.credit_buffer).await?;
+        if !check.sufficient {
+            return Err(AutomationError::InsufficientCredits {
+                required: check.required_with_buffer,
+                available: check.balance.available,
+            });
+        }
+        let run = self.new_run(site, run_id, fence, trigger, &estimate);
+        self.inner.ports.store.transact(vec![self.inner.runs.create(&run)?]).await?;
+        self.log_started(&run, trigger, &estimate).await?;
+        let input = json!({
+            "run_id": run.id, "account_id": run.account_id, "site_id": run.site_id,
+            "next": Route::stage(Stage::Clusters),
+        });
+        self.workflow()?.start_execution(run.id.as_str(), input).await?;
+        Ok(run)
+    }
+
+    /// The record of a run about to start: running, stage 1, the lock's fence.
+    fn new_run(&self, site: &Site, run_id: &RunId, fence: i64, trigger: &str, estimate: &Estimate) -> AutomationRun {
+        AutomationRun {
+            id: run_id.clone(),
+            account_id: site.account_id.clone(),
+            site_id: site.id.clone(),
+            status: RunStatus::Running,
+            current_stage: 1,
+            trigger: trigger.to_owned(),
+            fence,
+            estimated_credits: estimate.total,
+            credits_used: 0,
+            stages: BTreeMap::new(),
+            pause_requested: false,
+            cancel_requested: false,
+            pause_token: None,
+            images_queued: 0,
+            images_finished: 0,
+            images_token: None,
+            error: None,
+            started_at: rfc3339(self.now()),
+            finished_at: None,
+            version: 0,
+        }
+    }
+
+    async fn log_started(
+        &self,
+        run: &AutomationRun,
+        trigger: &str,
+        estimate: &Estimate,
+    ) -> Result<(), AutomationError> {
+        let log = Self::run_log(run);
+        let line =
+            format!("run started ({trigger}): {} keywords, estimate {} credits", estimate.keywords, estimate.total);
+        self.inner.logger.line(&log, None, &line).await?;
+        let data = json!({"keywords": estimate.keywords, "estimate": estimate});
+        self.inner.logger.event(&log, None, 0, TraceKind::RunStarted, data).await?;
+        Ok(())
+    }
+
+    /// Asks the run to pause after its current batch.
+    pub async fn pause(&self, account: &AccountId, id: &RunId) -> Result<AutomationRun, AutomationError> {
+        self.run(account, id).await?;
+        let (run, ()) = self
+            .modify(id, |run| match run.status {
+                RunStatus::Running => {
+                    run.pause_requested = true;
+                    Ok(())
+                }
+                status => Err(AutomationError::InvalidState { status, action: "pause" }),
+            })
+            .await?;
+        self.inner.logger.line(&Self::run_log(&run), None, "pause requested").await?;
+        Ok(run)
+    }
+
+    /// Resumes a paused (or pause-requested) run where it stopped.
+    pub async fn resume(&self, account: &AccountId, id: &RunId) -> Result<AutomationRun, AutomationError> {
+        self.run(account, id).await?;
+        let (run, ()) = self
+            .modify(id, |run| match run.status {
+                RunStatus::Paused => {
+                    run.pause_requested = false;
+                    Ok(())
+                }
+                RunStatus::Running if run.pause_requested => {
+                    run.pause_requested = false;
+                    Ok(())
+                }
+                status => Err(AutomationError::InvalidState { status, action: "resume" }),
+            })
+            .await?;
+        let log = Self::run_log(&run);
+        self.inner.logger.line(&log, None, "resume requested").await?;
+        self.inner.logger.event(&log, None, control_event_seq(&run), TraceKind::RunResumed, json!({})).await?;
+        self.wake_paused(id).await?;
+        Ok(self.inner.runs.get(id).await?.unwrap_or(run))
+    }
+
+    /// Cancels the run after its current batch; partial results are kept.
+    pub async fn cancel(&self, account: &AccountId, id: &RunId) -> Result<AutomationRun, AutomationError> {
+        self.run(account, id).await?;
+        let (run, ()) = self
+            .modify(id, |run| {
+                if run.status.is_final() {
+                    return Err(AutomationError::InvalidState { status: run.status, action: "cancel" });
+                }
+                run.cancel_requested = true;
+                Ok(())
+            })
+            .await?;
+        self.inner.logger.line(&Self::run_log(&run), None, "cancel requested").await?;
+        self.wake_paused(id).await?;
+        Ok(self.inner.runs.get(id).await?.unwrap_or(run))
+    }
+
+    /// Sends a paused run's task token once resume or cancel asked for it. Returns
+    /// false when this engine does not know the token (a laptop run driven by another
+    /// process): the token stays on the run and that process's driver sends it.
+    pub async fn wake_paused(&self, id: &RunId) -> Result<bool, AutomationError> {
+        let (run, token) = self
+            .modify(id, |run| {
+                let wake = run.pause_token.is_some() && (run.cancel_requested || !run.pause_requested);
+                if wake {
+                    run.status = RunStatus::Running;
+                    Ok(run.pause_token.take())
+                } else {
+                    Ok(None)
+                }
+            })
+            .await?;
+        let Some(token) = token else { return Ok(false) };
+        let input = StepInput {
+            run_id: run.id.clone(),
+            account_id: run.account_id.clone(),
+            site_id: run.site_id.clone(),
+            task_token: None,
+        };
+        let next = if run.cancel_requested { Route::Cancelled } else { resume_route(&run) };
+        match self.workflow()?.send_task_success(&token, to_json(&input.output(next))?).await {
+            Ok(()) => Ok(true),
+            Err(WorkflowError::InvalidToken | WorkflowError::NotFound(_)) => {
+                self.modify(id, |run| {
+                    if run.pause_token.is_none() && !run.status.is_final() {
+                        run.pause_token = Some(token.clone());
+                        run.status = RunStatus::Paused;
+                    }
+                    Ok(())
+                })
+                .await?;
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The pause wait: records the task token resume will send (or sends it at once
+    /// when resume or cancel already came).
+    pub async fn pause_wait(&self, input: &StepInput) -> Result<Value, AutomationError> {
+        let token =
+            input.task_token.clone().ok_or_else(|| AutomationError::Invalid("pause wait without task token".into()))?;
+        let (run, route) = self
+            .modify(&input.run_id, |run| {
+                if run.cancel_requested {
+                    return Ok(Some(Route::Cancelled));
+                }
+                if !run.pause_requested {
+                    return Ok(Some(resume_route(run)));
+                }
+                run.status = RunStatus::Paused;
+                run.pause_token = Some(token.clone());
+                Ok(None)
+            })
+            .await?;
+        match route {
+            Some(next) => self.workflow()?.send_task_success(&token, to_json(&input.output(next))?).await?,
+            None => {
+                let log = Self::run_log(&run);
+                self.inner.logger.line(&log, None, &format!("paused in stage {}", run.current_stage)).await?;
+                let data = json!({"stage": run.current_stage});
+                self.inner.logger.event(&log, None, control_event_seq(&run), TraceKind::RunPaused, data).await?;
+            }
+        }
+        Ok(json!({}))
+    }
+
+    /// Ends the run: totals, status (completed or cancelled), lock released.
+    /// Finalizing again changes nothing.
+    pub async fn finalize(&self, input: &StepInput, cancelled: bool) -> Result<AutomationRun, AutomationError> {
+        let summary = summarize(&self.inner.ports.store, &self.inner.credits, &input.run_id).await?;
+        let now = rfc3339(self.now());
+        let (run, changed) = self
+            .modify(&input.run_id, |run| {
+                if run.status.is_final() {
+                    return Ok(false);
+                }
+                run.status = if cancelled { RunStatus::Cancelled } else { RunStatus::Completed };
+                run.finished_at = Some(now.clone());
+                run.credits_used = summary.credits_used;
+                run.pause_token = None;
+                Ok(true)
+            })
+            .await?;
+        self.release(&run).await?;
+        if changed {
+            self.log_finished(&run, &summary, cancelled).await?;
+        }
+        Ok(run)
+    }
+
+    async fn log_finished(
+        &self,
+        run: &AutomationRun,
+        summary: &RunSummary,
+        cancelled: bool,
+    ) -> Result<(), AutomationError> {
+        let log = Self::run_log(run);
+        let kind = if cancelled { TraceKind::RunCancelled } else { TraceKind::RunCompleted };
+        let line = format!(
+            "run {}: {} clusters, {} ideas, {} tasks, {} articles ({} words), {} images, {} credits",
+            if cancelled { "cancelled" } else { "completed" },
+            summary.clusters,
+            summary.ideas,
+            summary.tasks,
+            summary.articles,
+            summary.words,
+            summary.images,
+            summary.credits_used
+        );
+        self.inner.logger.line(&log, None, &line).await?;
+        self.inner.logger.event(&log, None, 1, kind, to_json(summary)?).await?;
+        Ok(())
+    }
+
+    /// Marks the run failed with the error, gives back open holds and the lock.
+    pub async fn fail(&self, input: &StepInput, error: &str, cause: &str) -> Result<AutomationRun, AutomationError> {
+        let now = rfc3339(self.now());
+        let message = if cause.is_empty() { error.to_owned() } else { format!("{error}: {cause}") };
+        let (run, changed) = self
+            .modify(&input.run_id, |run| {
+                if run.status.is_final() {
+                    return Ok(false);
+                }
+                run.status = RunStatus::Failed;
+                run.error = Some(message.clone());
+                run.finished_at = Some(now.clone());
+                Ok(true)
+            })
+            .await?;
+        self.release_open_holds(&run).await?;
+        self.release(&run).await?;
+        if changed {
+            let log = Self::run_log(&run);
+            self.inner.logger.line(&log, None, &format!("run failed: {message}")).await?;
+            self.inner.logger.event(&log, None, 2, TraceKind::Error, json!({"error": error, "cause": cause})).await?;
+        }
+        Ok(run)
+    }
+
+    /// Releases the run's site lock, if the run still holds it.
+    async fn release(&self, run: &AutomationRun) -> Result<(), AutomationError> {
+        match self.inner.locks.release(&run.site_id, run.id.as_str()).await {
+            Ok(_) | Err(LockError::NotHolder { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives back every credit hold the run left open (a step that failed mid-call).
+    async fn release_open_holds(&self, run: &AutomationRun) -> Result<(), AutomationError> {
+        let credits = &self.inner.credits;
+        let holds = all_pages(|cursor| credits.holds(&run.account_id, 1000, cursor)).await?;
+        let open =
+            holds.iter().filter(|h| h.status == HoldStatus::Open && h.reference.as_deref() == Some(run.id.as_str()));
+        for hold in open {
+            credits.release(&run.account_id, &hold.id).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The trace object of a pause or resume event: its own, named after the run version
+/// that recorded it. A pause and the resume that follows at once (another process, a
+/// person) never append to the same object, so neither event is lost; objects 0–2 are
+/// the run's start, end and error.
+fn control_event_seq(run: &AutomationRun) -> u64 {
+    3 + u64::try_from(run.version).unwrap_or(0)
+}

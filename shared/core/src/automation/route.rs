@@ -1,0 +1,145 @@
+//! Where the state machine goes next: the `next` of every step's result, read by the
+//! `Route` Choice state of `statemachines/automation.asl.json`. A typed enum so a step
+//! cannot name a state the machine does not know (the test below checks the two agree).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Stage;
+
+/// A value of `$.next`, serialized exactly as the Choice state matches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// `stage_clusters`: a batch of stage 1.
+    StageClusters,
+    /// `stage_ideas`: a batch of stage 2.
+    StageIdeas,
+    /// `stage_tasks`: a batch of stage 3.
+    StageTasks,
+    /// `stage_content`: a batch of stage 4.
+    StageContent,
+    /// `stage_image_prompts`: a batch of stage 5.
+    StageImagePrompts,
+    /// `stage_images`: stage 6, the image fan-out waiting for its last job.
+    StageImages,
+    /// `delay`: wait `delay_seconds`, then go to the output's `then`.
+    Delay,
+    /// `paused`: the pause wait, until resume or cancel sends its token.
+    Paused,
+    /// `cancelled`: finalize as cancelled.
+    Cancelled,
+    /// `finalize`: every stage is done.
+    Finalize,
+}
+
+impl Route {
+    /// Every route, for checks against the state machine.
+    pub const ALL: [Route; 10] = [
+        Self::StageClusters,
+        Self::StageIdeas,
+        Self::StageTasks,
+        Self::StageContent,
+        Self::StageImagePrompts,
+        Self::StageImages,
+        Self::Delay,
+        Self::Paused,
+        Self::Cancelled,
+        Self::Finalize,
+    ];
+
+    /// The route to a stage's task (`stage_<name>`).
+    pub fn stage(stage: Stage) -> Self {
+        match stage {
+            Stage::Clusters => Self::StageClusters,
+            Stage::Ideas => Self::StageIdeas,
+            Stage::Tasks => Self::StageTasks,
+            Stage::Content => Self::StageContent,
+            Stage::ImagePrompts => Self::StageImagePrompts,
+            Stage::Images => Self::StageImages,
+        }
+    }
+
+    /// The route after `stage` has no work left: the next stage, or finalize.
+    pub fn after(stage: Stage) -> Self {
+        stage.next().map_or(Self::Finalize, Self::stage)
+    }
+
+    /// The value as the state machine sees it (`stage_clusters`, `delay`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StageClusters => "stage_clusters",
+            Self::StageIdeas => "stage_ideas",
+            Self::StageTasks => "stage_tasks",
+            Self::StageContent => "stage_content",
+            Self::StageImagePrompts => "stage_image_prompts",
+            Self::StageImages => "stage_images",
+            Self::Delay => "delay",
+            Self::Paused => "paused",
+            Self::Cancelled => "cancelled",
+            Self::Finalize => "finalize",
+        }
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    const ASL: &str = include_str!("../../../../statemachines/automation.asl.json");
+
+    /// Every `StringEquals` on `$.next` of every Choice state, recursing into And/Or/Not.
+    fn next_values(rule: &Value, out: &mut BTreeSet<String>) {
+        if rule.get("Variable").and_then(Value::as_str) == Some("$.next") {
+            if let Some(v) = rule.get("StringEquals").and_then(Value::as_str) {
+                out.insert(v.to_owned());
+            }
+        }
+        for nested in ["And", "Or"] {
+            for r in rule.get(nested).and_then(Value::as_array).into_iter().flatten() {
+                next_values(r, out);
+            }
+        }
+        if let Some(r) = rule.get("Not") {
+            next_values(r, out);
+        }
+    }
+
+    #[test]
+    fn every_choice_value_on_next_is_a_route_and_every_route_a_choice_value() {
+        let asl: Value = serde_json::from_str(ASL).expect("the state machine is JSON");
+        let states = asl["States"].as_object().expect("States");
+        let mut values = BTreeSet::new();
+        for state in states.values().filter(|s| s["Type"] == "Choice") {
+            for rule in state["Choices"].as_array().expect("Choices") {
+                next_values(rule, &mut values);
+            }
+        }
+        let routes: BTreeSet<String> = Route::ALL.iter().map(|r| r.as_str().to_owned()).collect();
+        assert_eq!(values, routes, "the Choice on $.next and Route must name the same values");
+    }
+
+    #[test]
+    fn routes_serialize_as_the_strings_the_machine_matches() {
+        for route in Route::ALL {
+            assert_eq!(serde_json::to_value(route).expect("json"), Value::from(route.as_str()));
+            assert_eq!(serde_json::from_value::<Route>(Value::from(route.as_str())).expect("parse"), route);
+        }
+        for stage in Stage::ALL {
+            assert_eq!(Route::stage(stage).as_str(), format!("stage_{}", stage.name()));
+        }
+        assert_eq!(Route::after(Stage::ImagePrompts), Route::StageImages);
+        assert_eq!(Route::after(Stage::Images), Route::Finalize);
+    }
+}

@@ -1,0 +1,280 @@
+//! The stages of a run behind one trait, [`StageWork`]: which records wait for the
+//! stage (input status), how many one step takes (batch size from the config), and
+//! the batch itself (the paid AI call and the outputs). Stages 1–5 are one file each;
+//! stage 6 is the image fan-out (`images.rs`), driven by the queue instead of by steps.
+//!
+//! Every AI call is paid for before it runs: a hold of the expected cost (keyed by
+//! run/stage/item, so a replayed step finds the same hold), settled to the actual
+//! cost after the call, released if the call fails. Outputs have ids derived from
+//! their inputs and are written with "must not exist" conditions, inputs move on with
+//! "still in the old status" conditions, and every write carries the run's lock fence
+//! — so a replayed step neither duplicates records nor charges twice, and a run that
+//! lost its lock cannot write.
+
+mod clusters;
+mod content;
+mod ideas;
+mod image_prompts;
+pub mod images;
+mod tasks;
+
+use std::collections::hash_map::DefaultHasher;
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+
+use super::error::AutomationError;
+use super::service::{AutomationService, Inner};
+use crate::billing::CreditError;
+use crate::domain::{AutomationConfig, AutomationRun, SiteId, Stage, UsageDetails};
+use crate::ports::clock::rfc3339;
+use crate::ports::{StoreError, WriteOp};
+use crate::repo::{Records, SiteRecord};
+use igny8_ai::Usage;
+
+pub(in crate::automation) use clusters::Clusters;
+pub(in crate::automation) use content::Contents;
+pub(in crate::automation) use ideas::Ideas;
+pub(in crate::automation) use image_prompts::ImagePrompts;
+pub(in crate::automation) use tasks::Tasks;
+
+/// Writes per transaction, leaving room for the fence guard.
+const CHUNK: usize = 90;
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Inputs processed.
+    pub processed: u64,
+    /// Outputs created.
+    pub created: u64,
+    /// Credits charged.
+    pub credits: i64,
+    /// Words written.
+    pub words: u64,
+}
+
+/// What a stage's batch works with: the run and its config as the step read them
+/// (once), and the two ways a stage touches the world — paid AI calls and fenced writes.
+pub(in crate::automation) struct StageContext<'a> {
+    pub(in crate::automation) service: &'a AutomationService,
+    pub(in crate::automation) run: AutomationRun,
+    pub(in crate::automation) config: AutomationConfig,
+}
+
+/// One stage of stages 1–5: its inputs, its batch size and its batch.
+pub(in crate::automation) trait StageWork {
+    /// The stage.
+    const STAGE: Stage;
+    /// The status (as stored) of the records waiting for the stage.
+    const INPUT_STATUS: &'static str;
+    /// The credit operation its AI call is priced as, if it makes one.
+    const OPERATION: Option<&'static str>;
+    /// The records it takes.
+    type Input: SiteRecord;
+
+    /// The repository of those records.
+    fn inputs(inner: &Inner) -> &Records<Self::Input>;
+
+    /// How many records one step takes (the config's batch size of the stage).
+    fn batch_size(config: &AutomationConfig) -> usize {
+        config.batch_size(Self::STAGE) as usize
+    }
+
+    /// Does the batch: pays for and makes the AI call(s), writes the outputs and moves
+    /// the inputs to their next status.
+    fn process(
+        ctx: &StageContext<'_>,
+        batch: Vec<Self::Input>,
+    ) -> impl Future<Output = Result<BatchOutcome, AutomationError>> + Send;
+}
+
+/// One batch of `stage` (1–5; stage 6 runs through the image queue).
+pub(in crate::automation) async fn batch(
+    ctx: &StageContext<'_>,
+    stage: Stage,
+) -> Result<BatchOutcome, AutomationError> {
+    match stage {
+        Stage::Clusters => run::<Clusters>(ctx).await,
+        Stage::Ideas => run::<Ideas>(ctx).await,
+        Stage::Tasks => run::<Tasks>(ctx).await,
+        Stage::Content => run::<Contents>(ctx).await,
+        Stage::ImagePrompts => run::<ImagePrompts>(ctx).await,
+        Stage::Images => Err(AutomationError::Invalid("stage 6 runs through the image queue".into())),
+    }
+}
+
+async fn run<S: StageWork>(ctx: &StageContext<'_>) -> Result<BatchOutcome, AutomationError> {
+    let batch = S::inputs(ctx.inner()).in_status(&ctx.run.site_id, S::INPUT_STATUS, S::batch_size(&ctx.config)).await?;
+    S::process(ctx, batch).await
+}
+
+/// Items waiting for a stage on a site.
+pub(in crate::automation) async fn waiting(inner: &Inner, site: &SiteId, stage: Stage) -> Result<u64, AutomationError> {
+    Ok(match stage {
+        Stage::Clusters => count::<Clusters>(inner, site).await?,
+        Stage::Ideas => count::<Ideas>(inner, site).await?,
+        Stage::Tasks => count::<Tasks>(inner, site).await?,
+        Stage::Content => count::<Contents>(inner, site).await?,
+        Stage::ImagePrompts => count::<ImagePrompts>(inner, site).await?,
+        Stage::Images => inner.images.count_in_status(site, images::INPUT_STATUS).await?,
+    })
+}
+
+async fn count<S: StageWork>(inner: &Inner, site: &SiteId) -> Result<u64, AutomationError> {
+    Ok(S::inputs(inner).count_in_status(site, S::INPUT_STATUS).await?)
+}
+
+/// What a paid AI call is: its stage, the item it works on (part of the idempotency
+/// key `<run>/<stage>/<item>`), the operation priced, and the units expected.
+struct Bill<'a> {
+    stage: Stage,
+    item: String,
+    operation: &'a str,
+    estimate_units: i64,
+}
+
+impl<'a> Bill<'a> {
+    /// The bill of stage `S`'s AI call on `item`, expecting `estimate_units`.
+    fn of<S: StageWork>(item: String, estimate_units: i64) -> Result<Self, AutomationError> {
+        let operation = S::OPERATION
+            .ok_or_else(|| AutomationError::Invalid(format!("stage {} makes no paid call", S::STAGE.number())))?;
+        Ok(Self { stage: S::STAGE, item, operation, estimate_units })
+    }
+}
+
+/// A stable digest of record ids (the item of a call over several records).
+fn digest<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    let mut h = DefaultHasher::new();
+    for id in ids {
+        id.hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+fn usage(run: &AutomationRun, stage: Stage, operation: &str, units: i64, u: &Usage) -> UsageDetails {
+    UsageDetails {
+        operation: operation.to_owned(),
+        model: Some(u.model.clone()),
+        tokens_in: u.tokens_in,
+        tokens_out: u.tokens_out,
+        units,
+        run_id: Some(run.id.to_string()),
+        stage: Some(stage.number()),
+    }
+}
+
+/// A count as credit units.
+fn units(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl StageContext<'_> {
+    /// The service's state.
+    pub(in crate::automation) fn inner(&self) -> &Inner {
+        &self.service.inner
+    }
+
+    /// Now, as stored on records (RFC 3339).
+    fn now(&self) -> String {
+        rfc3339(self.service.now())
+    }
+
+    /// Applies writes in fenced chunks; a write whose condition already failed
+    /// (created or moved on by an earlier attempt) is skipped, a lost fence is fatal.
+    pub(in crate::automation) async fn apply(&self, writes: Vec<WriteOp>) -> Result<(), AutomationError> {
+        let inner = self.inner();
+        let store = &inner.ports.store;
+        let run = &self.run;
+        let guard = || inner.locks.fence_guard(&run.site_id, run.id.as_str(), run.fence);
+        let lost = || AutomationError::LockLost("fence check failed".into());
+        for chunk in writes.chunks(CHUNK) {
+            let mut ops = vec![guard()];
+            ops.extend(chunk.iter().cloned());
+            match store.transact(ops).await {
+                Ok(()) => {}
+                Err(e) if e.failed_at(0) => return Err(lost()),
+                Err(StoreError::ConditionFailed(_)) => {
+                    for op in chunk {
+                        match store.transact(vec![guard(), op.clone()]).await {
+                            Ok(()) => {}
+                            Err(e) if e.failed_at(0) => return Err(lost()),
+                            Err(StoreError::ConditionFailed(_)) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one paid AI call: hold the estimate, call, settle to the actual cost
+    /// (`actual_units` computed from the result), or release the hold if the call fails.
+    async fn paid<T, Fut>(
+        &self,
+        bill: Bill<'_>,
+        call: Fut,
+        actual_units: impl FnOnce(&T) -> i64,
+    ) -> Result<(T, i64), AutomationError>
+    where
+        Fut: Future<Output = Result<(T, Usage), igny8_ai::AiError>>,
+    {
+        let Bill { stage, item, operation, estimate_units } = bill;
+        let run = &self.run;
+        let key = format!("{}/{}/{item}", run.id, stage.number());
+        let credits = &self.inner().credits;
+        // One read of the operation's price serves the hold and the settle (before, each
+        // priced itself: a second GetItem of the same item per AI call on DynamoDB).
+        let price = credits.cost_config(operation).await?;
+        let cost = |units: i64| price.cost_for(units).ok_or(CreditError::InvalidUnits(units));
+        let estimate = cost(estimate_units.max(1))?;
+        let reason = format!("stage {} {}", stage.number(), stage.name());
+        let hold = credits
+            .hold(&run.account_id, estimate, &reason, Some(run.id.to_string()), Some(format!("{key}/hold")))
+            .await?;
+        let (value, u) = match call.await {
+            Ok(done) => done,
+            Err(e) => {
+                credits.release(&run.account_id, &hold.id).await?;
+                return Err(e.into());
+            }
+        };
+        let n = actual_units(&value);
+        if n <= 0 {
+            credits.release(&run.account_id, &hold.id).await?;
+            return Ok((value, 0));
+        }
+        let actual = cost(n)?;
+        let receipt =
+            credits.settle(&run.account_id, &hold.id, actual, Some(usage(run, stage, operation, n, &u))).await?;
+        Ok((value, -receipt.transaction.amount))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ClusterStatus, ContentStatus, IdeaStatus, ImageStatus, KeywordStatus, TaskStatus};
+
+    fn wire<S: serde::Serialize>(status: S) -> String {
+        serde_json::to_value(status).expect("json").as_str().expect("a string").to_owned()
+    }
+
+    #[test]
+    fn input_statuses_are_the_domain_statuses_as_stored() {
+        assert_eq!(Clusters::INPUT_STATUS, wire(KeywordStatus::New));
+        assert_eq!(Ideas::INPUT_STATUS, wire(ClusterStatus::New));
+        assert_eq!(Tasks::INPUT_STATUS, wire(IdeaStatus::New));
+        assert_eq!(Contents::INPUT_STATUS, wire(TaskStatus::Queued));
+        assert_eq!(ImagePrompts::INPUT_STATUS, wire(ContentStatus::Draft));
+        assert_eq!(images::INPUT_STATUS, wire(ImageStatus::Pending));
+        assert_eq!(images::QUEUED_STATUS, wire(ImageStatus::Queued));
+    }
+
+    #[test]
+    fn each_stage_is_its_own_number() {
+        let stages = [Clusters::STAGE, Ideas::STAGE, Tasks::STAGE, Contents::STAGE, ImagePrompts::STAGE];
+        assert_eq!(stages, [Stage::Clusters, Stage::Ideas, Stage::Tasks, Stage::Content, Stage::ImagePrompts]);
+    }
+}
