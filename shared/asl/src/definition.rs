@@ -341,7 +341,114 @@ fn targets(state: &State) -> Vec<(&'static str, &str)> {
     out
 }
 
+/// One state's JSON object together with the names its errors carry.
+///
+/// The per-type parsers below share these field readers, so every error names the
+/// state and its scope the same way no matter which part of the state it is about.
+struct StateObj<'a> {
+    name: &'a str,
+    scope: &'a str,
+    obj: &'a Map<String, Value>,
+}
+
+impl StateObj<'_> {
+    /// An error about this state.
+    fn err(&self, message: String) -> AslError {
+        AslError::State { state: self.name.to_string(), scope: self.scope.to_string(), message }
+    }
+
+    fn has(&self, field: &str) -> bool {
+        self.obj.contains_key(field)
+    }
+
+    /// Rejects a state that writes both of two fields that exclude each other.
+    fn exclusive(&self, a: &str, b: &str) -> Result<(), AslError> {
+        if self.has(a) && self.has(b) {
+            return Err(self.err(format!("{a} and {b} are exclusive")));
+        }
+        Ok(())
+    }
+
+    /// An optional string field.
+    fn string_field(&self, field: &str) -> Result<Option<String>, AslError> {
+        match self.obj.get(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.err(format!("{field} must be a string"))),
+        }
+    }
+
+    /// A path-valued field (InputPath, OutputPath, ItemsPath, or ResultPath when
+    /// `reference` is set), keeping the absent / `null` / path distinction.
+    fn path_field(&self, field: &str, reference: bool) -> Result<PathField, AslError> {
+        match self.obj.get(field) {
+            None => Ok(PathField::Default),
+            Some(Value::Null) => Ok(PathField::Null),
+            Some(Value::String(s)) => {
+                let parsed = if reference { Path::parse_reference(s) } else { Path::parse(s) };
+                parsed.map(PathField::Path).map_err(|e| self.err(format!("{field}: {e}")))
+            }
+            Some(_) => Err(self.err(format!("{field} must be a path string or null"))),
+        }
+    }
+
+    /// A payload template; only `Parameters` may be something other than an object.
+    fn template_field(&self, field: &str) -> Result<Option<Template>, AslError> {
+        self.obj
+            .get(field)
+            .map(|v| {
+                if !v.is_object() && field != "Parameters" {
+                    return Err(self.err(format!("{field} must be an object")));
+                }
+                Template::compile(v).map_err(|e| self.err(format!("{field}: {e}")))
+            })
+            .transpose()
+    }
+
+    /// `field` as a positive integer, or else `{field}Path` as a path.
+    fn seconds_field(&self, field: &str) -> Result<Option<NumberOrPath>, AslError> {
+        if let Some(v) = self.obj.get(field) {
+            let n =
+                v.as_u64().filter(|n| *n > 0).ok_or_else(|| self.err(format!("{field} must be a positive integer")))?;
+            return Ok(Some(NumberOrPath::Seconds(n as f64)));
+        }
+        match self.obj.get(&format!("{field}Path")) {
+            None => Ok(None),
+            Some(Value::String(s)) => {
+                Path::parse(s).map(|p| Some(NumberOrPath::Path(p))).map_err(|e| self.err(format!("{field}Path: {e}")))
+            }
+            Some(_) => Err(self.err(format!("{field}Path must be a path string"))),
+        }
+    }
+}
+
+/// Parses one state: the checks every type shares, then its type's own fields, then
+/// its error handling and input/output processing — in that order, which decides
+/// which error a document with several mistakes reports.
 fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError> {
+    let (s, kind_name) = state_header(name, body, scope)?;
+    let next = parse_flow(&s, kind_name)?;
+    let kind = parse_kind(&s, kind_name)?;
+    let retry = parse_retry(&s)?;
+    let catch = parse_catch(&s)?;
+    let is_map = matches!(kind, StateKind::Map { .. });
+    Ok(State {
+        name: name.to_string(),
+        input_path: s.path_field("InputPath", false)?,
+        output_path: s.path_field("OutputPath", false)?,
+        parameters: if is_map { None } else { s.template_field("Parameters")? },
+        result_selector: s.template_field("ResultSelector")?,
+        result_path: s.path_field("ResultPath", true)?,
+        next,
+        retry,
+        catch,
+        kind,
+    })
+}
+
+/// Checks the name, that the state is an object with a known Type, and that it has
+/// only the fields that Type allows; returns the object and its Type.
+fn state_header<'a>(name: &'a str, body: &'a Value, scope: &'a str) -> Result<(StateObj<'a>, &'a str), AslError> {
     let err = |message: String| AslError::State { state: name.to_string(), scope: scope.to_string(), message };
     if name.is_empty() || name.chars().count() > 80 {
         return Err(err("a state name must have 1 to 80 characters".into()));
@@ -358,226 +465,204 @@ fn parse_state(name: &str, body: &Value, scope: &str) -> Result<State, AslError>
             return Err(err(format!("field `{key}` is not allowed in a {kind_name} state")));
         }
     }
+    Ok((StateObj { name, scope, obj }, kind_name))
+}
 
-    let string_field = |field: &str| -> Result<Option<String>, AslError> {
-        match obj.get(field) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(err(format!("{field} must be a string"))),
-        }
-    };
-    let path_field = |field: &str, reference: bool| -> Result<PathField, AslError> {
-        match obj.get(field) {
-            None => Ok(PathField::Default),
-            Some(Value::Null) => Ok(PathField::Null),
-            Some(Value::String(s)) => {
-                let parsed = if reference { Path::parse_reference(s) } else { Path::parse(s) };
-                parsed.map(PathField::Path).map_err(|e| err(format!("{field}: {e}")))
-            }
-            Some(_) => Err(err(format!("{field} must be a path string or null"))),
-        }
-    };
-    let template_field = |field: &str| -> Result<Option<Template>, AslError> {
-        obj.get(field)
-            .map(|v| {
-                if !v.is_object() && field != "Parameters" {
-                    return Err(err(format!("{field} must be an object")));
-                }
-                Template::compile(v).map_err(|e| err(format!("{field}: {e}")))
-            })
-            .transpose()
-    };
-    let seconds_field = |field: &str| -> Result<Option<NumberOrPath>, AslError> {
-        if let Some(v) = obj.get(field) {
-            let n = v.as_u64().filter(|n| *n > 0).ok_or_else(|| err(format!("{field} must be a positive integer")))?;
-            return Ok(Some(NumberOrPath::Seconds(n as f64)));
-        }
-        match obj.get(&format!("{field}Path")) {
-            None => Ok(None),
-            Some(Value::String(s)) => {
-                Path::parse(s).map(|p| Some(NumberOrPath::Path(p))).map_err(|e| err(format!("{field}Path: {e}")))
-            }
-            Some(_) => Err(err(format!("{field}Path must be a path string"))),
-        }
-    };
-
+/// Next / End: a non-terminal state needs exactly one of them. Returns the next
+/// state's name, `None` when the state ends its machine.
+fn parse_flow(s: &StateObj<'_>, kind_name: &str) -> Result<Option<String>, AslError> {
     let terminal = matches!(kind_name, "Choice" | "Succeed" | "Fail");
-    let next = string_field("Next")?;
-    let end = match obj.get("End") {
+    let next = s.string_field("Next")?;
+    let end = match s.obj.get("End") {
         None => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(err("End must be a boolean".into())),
+        Some(_) => return Err(s.err("End must be a boolean".into())),
     };
     if !terminal {
         match (&next, end) {
-            (Some(_), true) => return Err(err("a state cannot have both Next and End".into())),
-            (None, false) => return Err(err("the state has neither Next nor End: true".into())),
+            (Some(_), true) => return Err(s.err("a state cannot have both Next and End".into())),
+            (None, false) => return Err(s.err("the state has neither Next nor End: true".into())),
             _ => {}
         }
     }
+    Ok(if end { None } else { next })
+}
 
-    let kind = match kind_name {
-        "Pass" => StateKind::Pass { result: obj.get("Result").cloned() },
-        "Task" => {
-            let resource = string_field("Resource")?
-                .filter(|r| !r.is_empty())
-                .ok_or_else(|| err("a Task needs a Resource".into()))?;
-            if obj.contains_key("TimeoutSeconds") && obj.contains_key("TimeoutSecondsPath") {
-                return Err(err("TimeoutSeconds and TimeoutSecondsPath are exclusive".into()));
-            }
-            if obj.contains_key("HeartbeatSeconds") && obj.contains_key("HeartbeatSecondsPath") {
-                return Err(err("HeartbeatSeconds and HeartbeatSecondsPath are exclusive".into()));
-            }
-            let timeout = seconds_field("TimeoutSeconds")?;
-            let heartbeat = seconds_field("HeartbeatSeconds")?;
-            if let (Some(NumberOrPath::Seconds(t)), Some(NumberOrPath::Seconds(h))) = (&timeout, &heartbeat) {
-                if h >= t {
-                    return Err(err("HeartbeatSeconds must be smaller than TimeoutSeconds".into()));
-                }
-            }
-            StateKind::Task { resource, timeout, heartbeat }
-        }
-        "Choice" => {
-            let rules = match obj.get("Choices") {
-                Some(Value::Array(a)) if !a.is_empty() => a
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| choice::parse_rule(r).map_err(|e| err(format!("Choices[{i}]: {e}"))))
-                    .collect::<Result<Vec<_>, _>>()?,
-                Some(_) => return Err(err("Choices must be a non-empty array".into())),
-                None => return Err(err("a Choice state needs Choices".into())),
-            };
-            StateKind::Choice { rules, default: string_field("Default")? }
-        }
-        "Wait" => {
-            let given: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
-                .into_iter()
-                .filter(|f| obj.contains_key(*f))
-                .collect();
-            if given.len() != 1 {
-                return Err(err(
-                    "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath".into()
-                ));
-            }
-            let v = &obj[given[0]];
-            let as_path = || {
-                v.as_str()
-                    .ok_or_else(|| err(format!("{} must be a path string", given[0])))
-                    .and_then(|s| Path::parse(s).map_err(|e| err(format!("{}: {e}", given[0]))))
-            };
-            StateKind::Wait(match given[0] {
-                "Seconds" => WaitFor::Seconds(
-                    v.as_u64().ok_or_else(|| err("Seconds must be a non-negative integer".into()))? as f64,
-                ),
-                "SecondsPath" => WaitFor::SecondsPath(as_path()?),
-                "Timestamp" => WaitFor::Timestamp(
-                    v.as_str()
-                        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
-                        .ok_or_else(|| err("Timestamp must be an RFC 3339 timestamp".into()))?,
-                ),
-                _ => WaitFor::TimestampPath(as_path()?),
-            })
-        }
-        "Succeed" => StateKind::Succeed,
-        "Fail" => {
-            let opt_path = |field: &str| -> Result<Option<Path>, AslError> {
-                string_field(field)?.map(|s| Path::parse(&s).map_err(|e| err(format!("{field}: {e}")))).transpose()
-            };
-            if obj.contains_key("Error") && obj.contains_key("ErrorPath") {
-                return Err(err("Error and ErrorPath are exclusive".into()));
-            }
-            if obj.contains_key("Cause") && obj.contains_key("CausePath") {
-                return Err(err("Cause and CausePath are exclusive".into()));
-            }
-            StateKind::Fail {
-                error: string_field("Error")?,
-                cause: string_field("Cause")?,
-                error_path: opt_path("ErrorPath")?,
-                cause_path: opt_path("CausePath")?,
-            }
-        }
-        "Parallel" => {
-            let branches = match obj.get("Branches") {
-                Some(Value::Array(a)) if !a.is_empty() => a,
-                _ => return Err(err("a Parallel state needs a non-empty Branches array".into())),
-            };
-            let mut out = Vec::with_capacity(branches.len());
-            for (i, b) in branches.iter().enumerate() {
-                let b = b.as_object().ok_or_else(|| err(format!("Branches[{i}] must be an object")))?;
-                let inner_scope = format!("{scope} (Parallel `{name}` branch {i})");
-                out.push(Arc::new(parse_machine(b, &inner_scope)?));
-            }
-            StateKind::Parallel { branches: out }
-        }
-        "Map" => {
-            let processor = match (obj.get("ItemProcessor"), obj.get("Iterator")) {
-                (Some(_), Some(_)) => return Err(err("ItemProcessor and Iterator are exclusive".into())),
-                (Some(Value::Object(p)), None) | (None, Some(Value::Object(p))) => p,
-                _ => return Err(err("a Map state needs an ItemProcessor (or Iterator) object".into())),
-            };
-            if let Some(config) = processor.get("ProcessorConfig") {
-                let mode = config.get("Mode").and_then(Value::as_str).unwrap_or("INLINE");
-                if mode != "INLINE" {
-                    return Err(err(format!("ProcessorConfig Mode {mode} is not supported (only INLINE)")));
-                }
-            }
-            let mut processor = processor.clone();
-            processor.remove("ProcessorConfig");
-            let inner_scope = format!("{scope} (Map `{name}` processor)");
-            let processor = Arc::new(parse_machine(&processor, &inner_scope)?);
-            if obj.contains_key("ItemSelector") && obj.contains_key("Parameters") {
-                return Err(err("ItemSelector and Parameters are exclusive in a Map state".into()));
-            }
-            let item_selector = match template_field("ItemSelector")? {
-                Some(t) => Some(t),
-                None => template_field("Parameters")?,
-            };
-            let max_concurrency = match obj.get("MaxConcurrency") {
-                None => 0,
-                Some(v) => v
-                    .as_u64()
-                    .and_then(|n| usize::try_from(n).ok())
-                    .ok_or_else(|| err("MaxConcurrency must be a non-negative integer".into()))?,
-            };
-            StateKind::Map { processor, items_path: path_field("ItemsPath", false)?, item_selector, max_concurrency }
-        }
-        other => return Err(err(format!("unknown Type `{other}`"))),
-    };
+/// The fields specific to the state's Type.
+fn parse_kind(s: &StateObj<'_>, kind_name: &str) -> Result<StateKind, AslError> {
+    match kind_name {
+        "Pass" => Ok(StateKind::Pass { result: s.obj.get("Result").cloned() }),
+        "Task" => parse_task(s),
+        "Choice" => parse_choice_state(s),
+        "Wait" => parse_wait(s).map(StateKind::Wait),
+        "Succeed" => Ok(StateKind::Succeed),
+        "Fail" => parse_fail(s),
+        "Parallel" => parse_parallel(s),
+        "Map" => parse_map(s),
+        other => Err(s.err(format!("unknown Type `{other}`"))),
+    }
+}
 
-    let retry = match obj.get("Retry") {
-        None => Vec::new(),
-        Some(Value::Array(a)) => a
+/// Task: a Resource, and timeouts given literally or by path, the heartbeat shorter
+/// than the timeout when both are literal.
+fn parse_task(s: &StateObj<'_>) -> Result<StateKind, AslError> {
+    let resource =
+        s.string_field("Resource")?.filter(|r| !r.is_empty()).ok_or_else(|| s.err("a Task needs a Resource".into()))?;
+    s.exclusive("TimeoutSeconds", "TimeoutSecondsPath")?;
+    s.exclusive("HeartbeatSeconds", "HeartbeatSecondsPath")?;
+    let timeout = s.seconds_field("TimeoutSeconds")?;
+    let heartbeat = s.seconds_field("HeartbeatSeconds")?;
+    if let (Some(NumberOrPath::Seconds(t)), Some(NumberOrPath::Seconds(h))) = (&timeout, &heartbeat) {
+        if h >= t {
+            return Err(s.err("HeartbeatSeconds must be smaller than TimeoutSeconds".into()));
+        }
+    }
+    Ok(StateKind::Task { resource, timeout, heartbeat })
+}
+
+/// Choice: a non-empty list of rules (each error names its index) and an optional
+/// Default.
+fn parse_choice_state(s: &StateObj<'_>) -> Result<StateKind, AslError> {
+    let rules = match s.obj.get("Choices") {
+        Some(Value::Array(a)) if !a.is_empty() => a
             .iter()
             .enumerate()
-            .map(|(i, r)| parse_retrier(r).map_err(|e| err(format!("Retry[{i}]: {e}"))))
+            .map(|(i, r)| choice::parse_rule(r).map_err(|e| s.err(format!("Choices[{i}]: {e}"))))
             .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err(err("Retry must be an array".into())),
+        Some(_) => return Err(s.err("Choices must be a non-empty array".into())),
+        None => return Err(s.err("a Choice state needs Choices".into())),
     };
-    check_all_last(retry.iter().map(|r| &r.error_equals)).map_err(|e| err(format!("Retry: {e}")))?;
-    let catch = match obj.get("Catch") {
-        None => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .enumerate()
-            .map(|(i, c)| parse_catcher(c).map_err(|e| err(format!("Catch[{i}]: {e}"))))
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err(err("Catch must be an array".into())),
-    };
-    check_all_last(catch.iter().map(|c| &c.error_equals)).map_err(|e| err(format!("Catch: {e}")))?;
+    Ok(StateKind::Choice { rules, default: s.string_field("Default")? })
+}
 
-    let is_map = matches!(kind, StateKind::Map { .. });
-    Ok(State {
-        name: name.to_string(),
-        input_path: path_field("InputPath", false)?,
-        output_path: path_field("OutputPath", false)?,
-        parameters: if is_map { None } else { template_field("Parameters")? },
-        result_selector: template_field("ResultSelector")?,
-        result_path: path_field("ResultPath", true)?,
-        next: if end { None } else { next },
-        retry,
-        catch,
-        kind,
+/// Wait: exactly one of Seconds, SecondsPath, Timestamp, TimestampPath.
+fn parse_wait(s: &StateObj<'_>) -> Result<WaitFor, AslError> {
+    let given: Vec<&str> =
+        ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"].into_iter().filter(|f| s.has(f)).collect();
+    if given.len() != 1 {
+        return Err(s.err("a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath".into()));
+    }
+    let field = given[0];
+    let v = &s.obj[field];
+    let as_path = || {
+        v.as_str()
+            .ok_or_else(|| s.err(format!("{field} must be a path string")))
+            .and_then(|text| Path::parse(text).map_err(|e| s.err(format!("{field}: {e}"))))
+    };
+    Ok(match field {
+        "Seconds" => {
+            WaitFor::Seconds(v.as_u64().ok_or_else(|| s.err("Seconds must be a non-negative integer".into()))? as f64)
+        }
+        "SecondsPath" => WaitFor::SecondsPath(as_path()?),
+        "Timestamp" => WaitFor::Timestamp(
+            v.as_str()
+                .and_then(|text| OffsetDateTime::parse(text, &Rfc3339).ok())
+                .ok_or_else(|| s.err("Timestamp must be an RFC 3339 timestamp".into()))?,
+        ),
+        _ => WaitFor::TimestampPath(as_path()?),
     })
+}
+
+/// Fail: Error and Cause, each given literally or by path.
+fn parse_fail(s: &StateObj<'_>) -> Result<StateKind, AslError> {
+    let opt_path = |field: &str| -> Result<Option<Path>, AslError> {
+        s.string_field(field)?.map(|p| Path::parse(&p).map_err(|e| s.err(format!("{field}: {e}")))).transpose()
+    };
+    s.exclusive("Error", "ErrorPath")?;
+    s.exclusive("Cause", "CausePath")?;
+    Ok(StateKind::Fail {
+        error: s.string_field("Error")?,
+        cause: s.string_field("Cause")?,
+        error_path: opt_path("ErrorPath")?,
+        cause_path: opt_path("CausePath")?,
+    })
+}
+
+/// Parallel: a non-empty array of branches, each a whole machine parsed in its own
+/// scope so that its errors say which branch they are in.
+fn parse_parallel(s: &StateObj<'_>) -> Result<StateKind, AslError> {
+    let branches = match s.obj.get("Branches") {
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        _ => return Err(s.err("a Parallel state needs a non-empty Branches array".into())),
+    };
+    let mut out = Vec::with_capacity(branches.len());
+    for (i, b) in branches.iter().enumerate() {
+        let b = b.as_object().ok_or_else(|| s.err(format!("Branches[{i}] must be an object")))?;
+        let inner_scope = format!("{} (Parallel `{}` branch {i})", s.scope, s.name);
+        out.push(Arc::new(parse_machine(b, &inner_scope)?));
+    }
+    Ok(StateKind::Parallel { branches: out })
+}
+
+/// Map: the (inline) item processor, the item selector (ItemSelector or its older
+/// name Parameters), ItemsPath and MaxConcurrency.
+fn parse_map(s: &StateObj<'_>) -> Result<StateKind, AslError> {
+    let processor = parse_map_processor(s)?;
+    if s.has("ItemSelector") && s.has("Parameters") {
+        return Err(s.err("ItemSelector and Parameters are exclusive in a Map state".into()));
+    }
+    let item_selector = match s.template_field("ItemSelector")? {
+        Some(t) => Some(t),
+        None => s.template_field("Parameters")?,
+    };
+    let max_concurrency = match s.obj.get("MaxConcurrency") {
+        None => 0,
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| s.err("MaxConcurrency must be a non-negative integer".into()))?,
+    };
+    Ok(StateKind::Map { processor, items_path: s.path_field("ItemsPath", false)?, item_selector, max_concurrency })
+}
+
+/// A Map's ItemProcessor (or the older Iterator): only the INLINE mode runs here, and
+/// the ProcessorConfig is dropped before the rest is parsed as a machine.
+fn parse_map_processor(s: &StateObj<'_>) -> Result<Arc<Machine>, AslError> {
+    let processor = match (s.obj.get("ItemProcessor"), s.obj.get("Iterator")) {
+        (Some(_), Some(_)) => return Err(s.err("ItemProcessor and Iterator are exclusive".into())),
+        (Some(Value::Object(p)), None) | (None, Some(Value::Object(p))) => p,
+        _ => return Err(s.err("a Map state needs an ItemProcessor (or Iterator) object".into())),
+    };
+    if let Some(config) = processor.get("ProcessorConfig") {
+        let mode = config.get("Mode").and_then(Value::as_str).unwrap_or("INLINE");
+        if mode != "INLINE" {
+            return Err(s.err(format!("ProcessorConfig Mode {mode} is not supported (only INLINE)")));
+        }
+    }
+    let mut processor = processor.clone();
+    processor.remove("ProcessorConfig");
+    let inner_scope = format!("{} (Map `{}` processor)", s.scope, s.name);
+    Ok(Arc::new(parse_machine(&processor, &inner_scope)?))
+}
+
+/// Retry: an array of retriers, `States.ALL` only alone in the last one.
+fn parse_retry(s: &StateObj<'_>) -> Result<Vec<Retrier>, AslError> {
+    let retry = match s.obj.get("Retry") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, r)| parse_retrier(r).map_err(|e| s.err(format!("Retry[{i}]: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err(s.err("Retry must be an array".into())),
+    };
+    check_all_last(retry.iter().map(|r| &r.error_equals)).map_err(|e| s.err(format!("Retry: {e}")))?;
+    Ok(retry)
+}
+
+/// Catch: an array of catchers, `States.ALL` only alone in the last one.
+fn parse_catch(s: &StateObj<'_>) -> Result<Vec<Catcher>, AslError> {
+    let catch = match s.obj.get("Catch") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, c)| parse_catcher(c).map_err(|e| s.err(format!("Catch[{i}]: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err(s.err("Catch must be an array".into())),
+    };
+    check_all_last(catch.iter().map(|c| &c.error_equals)).map_err(|e| s.err(format!("Catch: {e}")))?;
+    Ok(catch)
 }
 
 /// `States.ALL` must be alone in its ErrorEquals and in the last entry.

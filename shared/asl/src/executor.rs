@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
+use super::choice::Rule;
 use super::definition::{
     error_matches, Definition, Machine, NumberOrPath, PathField, Retrier, State, StateKind, WaitFor,
 };
@@ -646,6 +647,94 @@ fn state_type(kind: &StateKind) -> &'static str {
     }
 }
 
+/// The facts one attempt of a Task/Parallel/Map state works from, bundled so that the
+/// per-type steps take few arguments.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    state: &'a State,
+    effective: &'a Value,
+    entered: &'a Entered,
+    retry_count: u32,
+}
+
+/// The target of a Choice state: the first matching rule's Next, else the Default;
+/// neither is `States.NoChoiceMatched`.
+fn choose(state: &State, rules: &[Rule], default: Option<&String>, effective: &Value) -> Result<String, TaskError> {
+    for rule in rules {
+        if rule.expr.eval(effective)? {
+            return Ok(rule.next.clone());
+        }
+    }
+    default.cloned().ok_or_else(|| {
+        TaskError::new(
+            errors::NO_CHOICE_MATCHED,
+            format!("No Choice Rules matched the input of `{}` and it has no Default", state.name),
+        )
+    })
+}
+
+/// How many seconds a Wait state waits (0 for a timestamp in the past).
+fn wait_seconds(wait: &WaitFor, effective: &Value) -> Result<f64, TaskError> {
+    Ok(match wait {
+        WaitFor::Seconds(s) => *s,
+        WaitFor::SecondsPath(p) => p
+            .read(effective)
+            .and_then(|v| v.as_f64())
+            .filter(|s| *s >= 0.0)
+            .ok_or_else(|| TaskError::runtime(format!("SecondsPath `{}` is not a non-negative number", p.text())))?,
+        WaitFor::Timestamp(t) => (*t - OffsetDateTime::now_utc()).as_seconds_f64().max(0.0),
+        WaitFor::TimestampPath(p) => {
+            let t = p
+                .read(effective)
+                .and_then(|v| v.as_str().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok()))
+                .ok_or_else(|| {
+                    TaskError::runtime(format!("TimestampPath `{}` is not an RFC 3339 timestamp", p.text()))
+                })?;
+            (t - OffsetDateTime::now_utc()).as_seconds_f64().max(0.0)
+        }
+    })
+}
+
+/// One of a Fail state's Error / Cause: the literal, else the string its path selects
+/// in the raw input (Fail has no InputPath), else empty.
+fn fail_field(raw: &Value, literal: &Option<String>, path: &Option<super::path::Path>) -> Result<String, TaskError> {
+    match (literal, path) {
+        (Some(s), _) => Ok(s.clone()),
+        (None, Some(p)) => match p.read(raw) {
+            Some(Value::String(s)) => Ok(s),
+            _ => Err(TaskError::runtime(format!("the Fail path `{}` does not select a string in the input", p.text()))),
+        },
+        (None, None) => Ok(String::new()),
+    }
+}
+
+/// The items a Map state iterates over: ItemsPath must select an array.
+fn map_items(state: &State, items_path: &PathField, effective: &Value) -> Result<Vec<Value>, TaskError> {
+    match select(items_path, effective, "ItemsPath")? {
+        Value::Array(items) => Ok(items),
+        other => Err(TaskError::runtime(format!(
+            "the ItemsPath of `{}` selects {}, not an array",
+            state.name,
+            super::path::kind_of(&other)
+        ))),
+    }
+}
+
+/// A Task's TimeoutSeconds / HeartbeatSeconds, read from the input for the `...Path`
+/// forms (which must give a positive number).
+fn task_seconds(field: Option<&NumberOrPath>, what: &str, effective: &Value) -> Result<Option<f64>, TaskError> {
+    match field {
+        None => Ok(None),
+        Some(NumberOrPath::Seconds(s)) => Ok(Some(*s)),
+        Some(NumberOrPath::Path(p)) => p
+            .read(effective)
+            .and_then(|v| v.as_f64())
+            .filter(|s| *s > 0.0)
+            .map(Some)
+            .ok_or_else(|| TaskError::runtime(format!("{what}Path `{}` is not a positive number", p.text()))),
+    }
+}
+
 /// InputPath / OutputPath: `$` keeps the document, `null` gives `{}`.
 fn select(field: &PathField, doc: &Value, what: &str) -> Result<Value, TaskError> {
     match field {
@@ -746,6 +835,8 @@ impl Run {
         result
     }
 
+    /// Runs what the state's type does, after InputPath; returns the next state's name
+    /// and the output. An `Err` is the state's failure, before Catch.
     async fn state_body(
         &self,
         state: &State,
@@ -758,59 +849,16 @@ impl Run {
         match &state.kind {
             StateKind::Succeed => Ok((None, select(&state.output_path, &effective, "OutputPath")?)),
             StateKind::Choice { rules, default } => {
-                let mut target = None;
-                for rule in rules {
-                    if rule.expr.eval(&effective)? {
-                        target = Some(rule.next.clone());
-                        break;
-                    }
-                }
-                let target = target.or_else(|| default.clone()).ok_or_else(|| {
-                    TaskError::new(
-                        errors::NO_CHOICE_MATCHED,
-                        format!("No Choice Rules matched the input of `{}` and it has no Default", state.name),
-                    )
-                })?;
+                let target = choose(state, rules, default.as_ref(), &effective)?;
                 Ok((Some(target), select(&state.output_path, &effective, "OutputPath")?))
             }
             StateKind::Wait(wait) => {
-                let seconds = match wait {
-                    WaitFor::Seconds(s) => *s,
-                    WaitFor::SecondsPath(p) => {
-                        p.read(&effective).and_then(|v| v.as_f64()).filter(|s| *s >= 0.0).ok_or_else(|| {
-                            TaskError::runtime(format!("SecondsPath `{}` is not a non-negative number", p.text()))
-                        })?
-                    }
-                    WaitFor::Timestamp(t) => (*t - OffsetDateTime::now_utc()).as_seconds_f64().max(0.0),
-                    WaitFor::TimestampPath(p) => {
-                        let t = p
-                            .read(&effective)
-                            .and_then(|v| v.as_str().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok()))
-                            .ok_or_else(|| {
-                                TaskError::runtime(format!("TimestampPath `{}` is not an RFC 3339 timestamp", p.text()))
-                            })?;
-                        (t - OffsetDateTime::now_utc()).as_seconds_f64().max(0.0)
-                    }
-                };
-                *prev = self.exec.push(
-                    *prev,
-                    HistoryEventType::WaitStateEntered,
-                    Some(&state.name),
-                    json!({ "seconds": seconds }),
-                );
-                self.sleep(seconds).await;
-                *prev = self.exec.push(*prev, HistoryEventType::WaitStateExited, Some(&state.name), json!({}));
+                self.run_wait(state, wait, &effective, prev).await?;
                 Ok((next, select(&state.output_path, &effective, "OutputPath")?))
             }
             StateKind::Pass { result } => {
-                let context = self.context(entered, 0, None);
-                let params = match &state.parameters {
-                    Some(t) => t.eval(&effective, &context)?,
-                    None => effective,
-                };
-                let result = result.clone().unwrap_or(params);
-                let placed = place_result(&state.result_path, raw, result)?;
-                Ok((next, select(&state.output_path, &placed, "OutputPath")?))
+                let output = self.run_pass(state, result.as_ref(), raw, effective, entered)?;
+                Ok((next, output))
             }
             StateKind::Task { .. } | StateKind::Parallel { .. } | StateKind::Map { .. } => {
                 let output = self.with_retry(state, raw, &effective, entered, prev).await?;
@@ -818,20 +866,46 @@ impl Run {
             }
             StateKind::Fail { error, cause, error_path, cause_path } => {
                 // Fail has no InputPath: ErrorPath/CausePath read the raw input.
-                let read = |literal: &Option<String>, path: &Option<super::path::Path>| match (literal, path) {
-                    (Some(s), _) => Ok(s.clone()),
-                    (None, Some(p)) => match p.read(raw) {
-                        Some(Value::String(s)) => Ok(s),
-                        _ => Err(TaskError::runtime(format!(
-                            "the Fail path `{}` does not select a string in the input",
-                            p.text()
-                        ))),
-                    },
-                    (None, None) => Ok(String::new()),
-                };
-                Err(TaskError::new(read(error, error_path)?, read(cause, cause_path)?))
+                Err(TaskError::new(fail_field(raw, error, error_path)?, fail_field(raw, cause, cause_path)?))
             }
         }
+    }
+
+    /// A Wait state: works out how long, records the wait in the history around the
+    /// (scaled) sleep.
+    async fn run_wait(
+        &self,
+        state: &State,
+        wait: &WaitFor,
+        effective: &Value,
+        prev: &mut u64,
+    ) -> Result<(), TaskError> {
+        let seconds = wait_seconds(wait, effective)?;
+        *prev =
+            self.exec.push(*prev, HistoryEventType::WaitStateEntered, Some(&state.name), json!({ "seconds": seconds }));
+        self.sleep(seconds).await;
+        *prev = self.exec.push(*prev, HistoryEventType::WaitStateExited, Some(&state.name), json!({}));
+        Ok(())
+    }
+
+    /// A Pass state: its Result (or its Parameters, or its input) placed by ResultPath,
+    /// then OutputPath.
+    fn run_pass(
+        &self,
+        state: &State,
+        result: Option<&Value>,
+        raw: &Value,
+        effective: Value,
+        entered: &Entered,
+    ) -> Result<Value, TaskError> {
+        let context = self.context(entered, 0, None);
+        let params = match &state.parameters {
+            Some(t) => t.eval(&effective, &context)?,
+            None => effective,
+        };
+        let result = result.cloned().unwrap_or(params);
+        let placed = place_result(&state.result_path, raw, result)?;
+        select(&state.output_path, &placed, "OutputPath")
     }
 
     /// Runs attempts of a Task/Parallel/Map state through its Retry rules: the first
@@ -866,6 +940,8 @@ impl Run {
         }
     }
 
+    /// One attempt of a Task/Parallel/Map state: runs its work, then applies
+    /// ResultSelector, ResultPath and OutputPath to the result.
     async fn attempt(
         &self,
         state: &State,
@@ -875,95 +951,15 @@ impl Run {
         retry_count: u32,
         prev: &mut u64,
     ) -> Result<Value, TaskError> {
+        let step = Attempt { state, effective, entered, retry_count };
         let (result, context) = match &state.kind {
             StateKind::Task { resource, timeout, heartbeat } => {
-                let token = resource.ends_with(".waitForTaskToken").then(|| uuid::Uuid::new_v4().to_string());
-                let context = self.context(entered, retry_count, token.as_deref());
-                let params = match &state.parameters {
-                    Some(t) => t.eval(effective, &context)?,
-                    None => effective.clone(),
-                };
-                let seconds = |field: &Option<NumberOrPath>, what: &str| -> Result<Option<f64>, TaskError> {
-                    match field {
-                        None => Ok(None),
-                        Some(NumberOrPath::Seconds(s)) => Ok(Some(*s)),
-                        Some(NumberOrPath::Path(p)) => {
-                            p.read(effective).and_then(|v| v.as_f64()).filter(|s| *s > 0.0).map(Some).ok_or_else(|| {
-                                TaskError::runtime(format!("{what}Path `{}` is not a positive number", p.text()))
-                            })
-                        }
-                    }
-                };
-                let timeout = seconds(timeout, "TimeoutSeconds")?;
-                let heartbeat = seconds(heartbeat, "HeartbeatSeconds")?;
-                *prev = self.exec.push(
-                    *prev,
-                    HistoryEventType::TaskScheduled,
-                    Some(&state.name),
-                    json!({
-                        "resource": resource,
-                        "parameters": params,
-                        "retryCount": retry_count,
-                        "timeoutInSeconds": timeout,
-                        "heartbeatInSeconds": heartbeat,
-                    }),
-                );
-                let task_ctx = TaskContext {
-                    execution_id: self.exec.id.clone(),
-                    execution_name: self.exec.name.clone(),
-                    state_machine_id: self.inner.options.state_machine_id.clone(),
-                    state_name: state.name.clone(),
-                    entered_time: entered.time,
-                    retry_count,
-                    task_token: token,
-                };
-                let scale = self.inner.options.timeout_scale;
-                let invocation = self.invoke(resource, params, &task_ctx, heartbeat.and_then(|h| scaled(h, scale)));
-                let result = match timeout.and_then(|t| scaled(t, scale)) {
-                    Some(limit) => tokio::time::timeout(limit, invocation).await.unwrap_or_else(|_| {
-                        Err(TaskError::new(
-                            errors::TIMEOUT,
-                            format!("The task ran longer than its TimeoutSeconds ({})", timeout.unwrap_or_default()),
-                        ))
-                    }),
-                    None => invocation.await,
-                };
-                let (event, details) = match &result {
-                    Ok(v) => (HistoryEventType::TaskSucceeded, json!({ "output": v })),
-                    Err(e) if e.error == errors::TIMEOUT => {
-                        (HistoryEventType::TaskTimedOut, json!({ "error": e.error, "cause": e.cause }))
-                    }
-                    Err(e) => (HistoryEventType::TaskFailed, json!({ "error": e.error, "cause": e.cause })),
-                };
-                *prev = self.exec.push(*prev, event, Some(&state.name), details);
-                (result?, context)
+                self.run_task(&step, resource, (timeout.as_ref(), heartbeat.as_ref()), prev).await?
             }
-            StateKind::Parallel { branches } => {
-                let context = self.context(entered, retry_count, None);
-                let input = match &state.parameters {
-                    Some(t) => t.eval(effective, &context)?,
-                    None => effective.clone(),
-                };
-                let mut set = JoinSet::new();
-                for (i, branch) in branches.iter().enumerate() {
-                    let work = run_machine(self.clone(), Arc::clone(branch), input.clone(), *prev);
-                    set.spawn(async move { (i, work.await) });
-                }
-                let results = collect(&mut set, branches.len()).await?;
-                (Value::Array(results), context)
-            }
+            StateKind::Parallel { branches } => self.run_parallel(&step, branches, *prev).await?,
             StateKind::Map { processor, items_path, item_selector, max_concurrency } => {
                 let context = self.context(entered, retry_count, None);
-                let items = match select(items_path, effective, "ItemsPath")? {
-                    Value::Array(items) => items,
-                    other => {
-                        return Err(TaskError::runtime(format!(
-                            "the ItemsPath of `{}` selects {}, not an array",
-                            state.name,
-                            super::path::kind_of(&other)
-                        )))
-                    }
-                };
+                let items = map_items(state, items_path, effective)?;
                 let results = self
                     .run_map(processor, items, item_selector.as_ref(), effective, &context, *max_concurrency, *prev)
                     .await?;
@@ -977,6 +973,103 @@ impl Run {
         };
         let placed = place_result(&state.result_path, raw, selected)?;
         select(&state.output_path, &placed, "OutputPath")
+    }
+
+    /// A Task attempt: Parameters, the TaskScheduled event, the handler call under the
+    /// timeout, and the event recording how it ended. Returns the raw result with the
+    /// context object (which ResultSelector reads).
+    async fn run_task(
+        &self,
+        step: &Attempt<'_>,
+        resource: &str,
+        (timeout, heartbeat): (Option<&NumberOrPath>, Option<&NumberOrPath>),
+        prev: &mut u64,
+    ) -> Result<(Value, Value), TaskError> {
+        let Attempt { state, effective, entered, retry_count } = *step;
+        let token = resource.ends_with(".waitForTaskToken").then(|| uuid::Uuid::new_v4().to_string());
+        let context = self.context(entered, retry_count, token.as_deref());
+        let params = match &state.parameters {
+            Some(t) => t.eval(effective, &context)?,
+            None => effective.clone(),
+        };
+        let timeout = task_seconds(timeout, "TimeoutSeconds", effective)?;
+        let heartbeat = task_seconds(heartbeat, "HeartbeatSeconds", effective)?;
+        *prev = self.exec.push(
+            *prev,
+            HistoryEventType::TaskScheduled,
+            Some(&state.name),
+            json!({
+                "resource": resource,
+                "parameters": params,
+                "retryCount": retry_count,
+                "timeoutInSeconds": timeout,
+                "heartbeatInSeconds": heartbeat,
+            }),
+        );
+        let task_ctx = TaskContext {
+            execution_id: self.exec.id.clone(),
+            execution_name: self.exec.name.clone(),
+            state_machine_id: self.inner.options.state_machine_id.clone(),
+            state_name: state.name.clone(),
+            entered_time: entered.time,
+            retry_count,
+            task_token: token,
+        };
+        let result = self.invoke_with_timeout(resource, params, &task_ctx, timeout, heartbeat).await;
+        let (event, details) = match &result {
+            Ok(v) => (HistoryEventType::TaskSucceeded, json!({ "output": v })),
+            Err(e) if e.error == errors::TIMEOUT => {
+                (HistoryEventType::TaskTimedOut, json!({ "error": e.error, "cause": e.cause }))
+            }
+            Err(e) => (HistoryEventType::TaskFailed, json!({ "error": e.error, "cause": e.cause })),
+        };
+        *prev = self.exec.push(*prev, event, Some(&state.name), details);
+        Ok((result?, context))
+    }
+
+    /// Invokes the task, failing with `States.Timeout` when it outlives its (scaled)
+    /// TimeoutSeconds; the heartbeat limit is passed on to [`Run::invoke`].
+    async fn invoke_with_timeout(
+        &self,
+        resource: &str,
+        params: Value,
+        task_ctx: &TaskContext,
+        timeout: Option<f64>,
+        heartbeat: Option<f64>,
+    ) -> Result<Value, TaskError> {
+        let scale = self.inner.options.timeout_scale;
+        let invocation = self.invoke(resource, params, task_ctx, heartbeat.and_then(|h| scaled(h, scale)));
+        match timeout.and_then(|t| scaled(t, scale)) {
+            Some(limit) => tokio::time::timeout(limit, invocation).await.unwrap_or_else(|_| {
+                Err(TaskError::new(
+                    errors::TIMEOUT,
+                    format!("The task ran longer than its TimeoutSeconds ({})", timeout.unwrap_or_default()),
+                ))
+            }),
+            None => invocation.await,
+        }
+    }
+
+    /// A Parallel attempt: every branch gets the same input (after Parameters) and runs
+    /// concurrently; the results come back in branch order with the context object.
+    async fn run_parallel(
+        &self,
+        step: &Attempt<'_>,
+        branches: &[Arc<Machine>],
+        prev: u64,
+    ) -> Result<(Value, Value), TaskError> {
+        let context = self.context(step.entered, step.retry_count, None);
+        let input = match &step.state.parameters {
+            Some(t) => t.eval(step.effective, &context)?,
+            None => step.effective.clone(),
+        };
+        let mut set = JoinSet::new();
+        for (i, branch) in branches.iter().enumerate() {
+            let work = run_machine(self.clone(), Arc::clone(branch), input.clone(), prev);
+            set.spawn(async move { (i, work.await) });
+        }
+        let results = collect(&mut set, branches.len()).await?;
+        Ok((Value::Array(results), context))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -226,6 +226,28 @@ impl Call {
     /// Evaluates the call against the state's input and the context object.
     pub(crate) fn eval(&self, input: &Value, context: &Value) -> Result<Value, TaskError> {
         let name = self.name.as_str();
+        let values = self.eval_args(input, context)?;
+        match name {
+            "States.Format" => self.format(&values),
+            "States.StringToJson" | "States.JsonToString" | "States.JsonMerge" => json_family(name, &values),
+            "States.Array"
+            | "States.ArrayPartition"
+            | "States.ArrayContains"
+            | "States.ArrayRange"
+            | "States.ArrayGetItem"
+            | "States.ArrayLength"
+            | "States.ArrayUnique" => array_family(name, values),
+            "States.MathRandom" | "States.MathAdd" => math_family(name, &values),
+            "States.StringSplit" => string_split(name, &values),
+            "States.UUID" => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
+            other => Err(fail(other, "unknown function")),
+        }
+    }
+
+    /// Resolves every argument to a value, in order: literals as written, paths read
+    /// from the input or the context object, nested calls evaluated first.
+    fn eval_args(&self, input: &Value, context: &Value) -> Result<Vec<Value>, TaskError> {
+        let name = self.name.as_str();
         let mut values = Vec::with_capacity(self.args.len());
         for arg in &self.args {
             values.push(match arg {
@@ -240,103 +262,7 @@ impl Call {
                 Arg::Call(c) => c.eval(input, context)?,
             });
         }
-        match name {
-            "States.Format" => self.format(&values),
-            "States.StringToJson" => {
-                let s = as_str(name, &values[0])?;
-                serde_json::from_str(s).map_err(|e| fail(name, format!("not JSON: {e}")))
-            }
-            "States.JsonToString" => serde_json::to_string(&values[0]).map(Value::String).map_err(|e| fail(name, e)),
-            "States.Array" => Ok(Value::Array(values)),
-            "States.ArrayPartition" => {
-                let arr = as_array(name, &values[0])?;
-                let size = as_int(name, &values[1])?;
-                if size <= 0 {
-                    return Err(fail(name, "the chunk size must be positive"));
-                }
-                let size = usize::try_from(size).map_err(|e| fail(name, e))?;
-                Ok(Value::Array(arr.chunks(size).map(|c| Value::Array(c.to_vec())).collect()))
-            }
-            "States.ArrayContains" => Ok(Value::Bool(as_array(name, &values[0])?.contains(&values[1]))),
-            "States.ArrayRange" => {
-                let (start, end, step) =
-                    (as_int(name, &values[0])?, as_int(name, &values[1])?, as_int(name, &values[2])?);
-                if step == 0 {
-                    return Err(fail(name, "the step must not be 0"));
-                }
-                let mut out = Vec::new();
-                let mut i = start;
-                while (step > 0 && i <= end) || (step < 0 && i >= end) {
-                    if out.len() >= 1000 {
-                        return Err(fail(name, "a range has at most 1000 items"));
-                    }
-                    out.push(Value::from(i));
-                    i += step;
-                }
-                Ok(Value::Array(out))
-            }
-            "States.ArrayGetItem" => {
-                let arr = as_array(name, &values[0])?;
-                let idx = as_int(name, &values[1])?;
-                usize::try_from(idx)
-                    .ok()
-                    .and_then(|i| arr.get(i))
-                    .cloned()
-                    .ok_or_else(|| fail(name, format!("index {idx} is out of range")))
-            }
-            "States.ArrayLength" => Ok(Value::from(as_array(name, &values[0])?.len())),
-            "States.ArrayUnique" => {
-                let mut out: Vec<Value> = Vec::new();
-                for v in as_array(name, &values[0])? {
-                    if !out.contains(v) {
-                        out.push(v.clone());
-                    }
-                }
-                Ok(Value::Array(out))
-            }
-            "States.JsonMerge" => {
-                let (Value::Object(a), Value::Object(b)) = (&values[0], &values[1]) else {
-                    return Err(fail(name, "both arguments must be objects"));
-                };
-                if values[2] != Value::Bool(false) {
-                    return Err(fail(name, "only a shallow merge (false) is supported"));
-                }
-                let mut out = a.clone();
-                out.extend(b.iter().map(|(k, v)| (k.clone(), v.clone())));
-                Ok(Value::Object(out))
-            }
-            "States.MathRandom" => {
-                let (start, end) = (as_int(name, &values[0])?, as_int(name, &values[1])?);
-                if start >= end {
-                    return Err(fail(name, "the start must be below the end"));
-                }
-                Ok(Value::from(rand::random_range(start..end)))
-            }
-            "States.MathAdd" => {
-                let (a, b) = (&values[0], &values[1]);
-                if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
-                    return x.checked_add(y).map(Value::from).ok_or_else(|| fail(name, "the sum overflows"));
-                }
-                match (a.as_f64(), b.as_f64()) {
-                    (Some(x), Some(y)) => serde_json::Number::from_f64(x + y)
-                        .map(Value::Number)
-                        .ok_or_else(|| fail(name, "the sum is not a finite number")),
-                    _ => Err(fail(name, "both arguments must be numbers")),
-                }
-            }
-            "States.StringSplit" => {
-                let s = as_str(name, &values[0])?;
-                let delims: Vec<char> = as_str(name, &values[1])?.chars().collect();
-                Ok(Value::Array(
-                    s.split(|c| delims.contains(&c))
-                        .filter(|p| !p.is_empty())
-                        .map(|p| Value::String(p.to_string()))
-                        .collect(),
-                ))
-            }
-            "States.UUID" => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
-            other => Err(fail(other, "unknown function")),
-        }
+        Ok(values)
     }
 
     /// States.Format: `{}` takes the next argument; `\{` and `\}` are literal braces.
@@ -375,6 +301,125 @@ impl Call {
         }
         Ok(Value::String(out))
     }
+}
+
+/// States.StringToJson, States.JsonToString and States.JsonMerge.
+fn json_family(name: &str, values: &[Value]) -> Result<Value, TaskError> {
+    match name {
+        "States.StringToJson" => {
+            let s = as_str(name, &values[0])?;
+            serde_json::from_str(s).map_err(|e| fail(name, format!("not JSON: {e}")))
+        }
+        "States.JsonToString" => serde_json::to_string(&values[0]).map(Value::String).map_err(|e| fail(name, e)),
+        "States.JsonMerge" => {
+            let (Value::Object(a), Value::Object(b)) = (&values[0], &values[1]) else {
+                return Err(fail(name, "both arguments must be objects"));
+            };
+            if values[2] != Value::Bool(false) {
+                return Err(fail(name, "only a shallow merge (false) is supported"));
+            }
+            let mut out = a.clone();
+            out.extend(b.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Ok(Value::Object(out))
+        }
+        other => Err(fail(other, "unknown function")),
+    }
+}
+
+/// The `States.Array*` functions; takes the values by value so that States.Array
+/// returns them without copying.
+fn array_family(name: &str, values: Vec<Value>) -> Result<Value, TaskError> {
+    match name {
+        "States.Array" => Ok(Value::Array(values)),
+        "States.ArrayPartition" => array_partition(name, as_array(name, &values[0])?, as_int(name, &values[1])?),
+        "States.ArrayContains" => Ok(Value::Bool(as_array(name, &values[0])?.contains(&values[1]))),
+        "States.ArrayRange" => {
+            array_range(name, as_int(name, &values[0])?, as_int(name, &values[1])?, as_int(name, &values[2])?)
+        }
+        "States.ArrayGetItem" => {
+            let arr = as_array(name, &values[0])?;
+            let idx = as_int(name, &values[1])?;
+            usize::try_from(idx)
+                .ok()
+                .and_then(|i| arr.get(i))
+                .cloned()
+                .ok_or_else(|| fail(name, format!("index {idx} is out of range")))
+        }
+        "States.ArrayLength" => Ok(Value::from(as_array(name, &values[0])?.len())),
+        "States.ArrayUnique" => {
+            let mut out: Vec<Value> = Vec::new();
+            for v in as_array(name, &values[0])? {
+                if !out.contains(v) {
+                    out.push(v.clone());
+                }
+            }
+            Ok(Value::Array(out))
+        }
+        other => Err(fail(other, "unknown function")),
+    }
+}
+
+/// States.ArrayPartition: chunks of `size` items, the last one possibly shorter.
+fn array_partition(name: &str, arr: &[Value], size: i64) -> Result<Value, TaskError> {
+    if size <= 0 {
+        return Err(fail(name, "the chunk size must be positive"));
+    }
+    let size = usize::try_from(size).map_err(|e| fail(name, e))?;
+    Ok(Value::Array(arr.chunks(size).map(|c| Value::Array(c.to_vec())).collect()))
+}
+
+/// States.ArrayRange: `start` to `end` inclusive by `step`, capped at 1000 items as
+/// Step Functions does.
+fn array_range(name: &str, start: i64, end: i64, step: i64) -> Result<Value, TaskError> {
+    if step == 0 {
+        return Err(fail(name, "the step must not be 0"));
+    }
+    let mut out = Vec::new();
+    let mut i = start;
+    while (step > 0 && i <= end) || (step < 0 && i >= end) {
+        if out.len() >= 1000 {
+            return Err(fail(name, "a range has at most 1000 items"));
+        }
+        out.push(Value::from(i));
+        i += step;
+    }
+    Ok(Value::Array(out))
+}
+
+/// States.MathRandom and States.MathAdd.
+fn math_family(name: &str, values: &[Value]) -> Result<Value, TaskError> {
+    match name {
+        "States.MathRandom" => {
+            let (start, end) = (as_int(name, &values[0])?, as_int(name, &values[1])?);
+            if start >= end {
+                return Err(fail(name, "the start must be below the end"));
+            }
+            Ok(Value::from(rand::random_range(start..end)))
+        }
+        "States.MathAdd" => {
+            let (a, b) = (&values[0], &values[1]);
+            if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
+                return x.checked_add(y).map(Value::from).ok_or_else(|| fail(name, "the sum overflows"));
+            }
+            match (a.as_f64(), b.as_f64()) {
+                (Some(x), Some(y)) => serde_json::Number::from_f64(x + y)
+                    .map(Value::Number)
+                    .ok_or_else(|| fail(name, "the sum is not a finite number")),
+                _ => Err(fail(name, "both arguments must be numbers")),
+            }
+        }
+        other => Err(fail(other, "unknown function")),
+    }
+}
+
+/// States.StringSplit: splits on any of the delimiter characters, dropping empty
+/// pieces.
+fn string_split(name: &str, values: &[Value]) -> Result<Value, TaskError> {
+    let s = as_str(name, &values[0])?;
+    let delims: Vec<char> = as_str(name, &values[1])?.chars().collect();
+    Ok(Value::Array(
+        s.split(|c| delims.contains(&c)).filter(|p| !p.is_empty()).map(|p| Value::String(p.to_string())).collect(),
+    ))
 }
 
 fn as_str<'a>(name: &str, v: &'a Value) -> Result<&'a str, TaskError> {
