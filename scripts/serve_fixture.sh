@@ -1,8 +1,9 @@
 # Sourced by scripts that drive `igny8 serve` (schemathesis.sh, bench_api.sh): a data
-# directory with one finished run, an owner's token and the server on a free port of
-# 127.0.0.1. Call `serve_fixture IGNY8_BINARY KEYWORDS_CSV WORK_DIR`; it sets
-# `data`, `account`, `site_id`, `run_id`, `token`, `server` and `port`, and installs
-# a trap that stops the server and removes WORK_DIR on exit.
+# directory with one finished run, an owner's and an admin's token (same account) and
+# the server on a free port of 127.0.0.1. Call `serve_fixture IGNY8_BINARY KEYWORDS_CSV
+# WORK_DIR`; it sets `data`, `account`, `site_id`, `run_id`, `token`, `admin_token`,
+# `server` and `port`, and installs a trap that stops the server and removes WORK_DIR
+# on exit.
 
 server=""
 serve_work=""
@@ -30,6 +31,7 @@ serve_fixture() {
     site_id=$(json_field "$data/local.json" site_id)
     run_id=$(json_field "$serve_work/run.json" run_id)
     token=$("$igny8" --data-dir "$data" token --account "$account" --role owner)
+    admin_token=$("$igny8" --data-dir "$data" token --account "$account" --role admin)
     "$igny8" --data-dir "$data" serve --port 0 2> "$serve_work/serve.log" &
     server=$!
     port=""

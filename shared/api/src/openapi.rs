@@ -3,11 +3,13 @@
 
 use axum::http::header;
 use axum::response::IntoResponse;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ArrayItems, KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::OpenApi as Document;
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{OpenApi as Document, RefOr, Schema};
+use utoipa::{Modify, Number, OpenApi};
 
-use super::routes::{automation, billing, planner, sites};
+use super::routes::{self, automation, billing, planner, sites, Constraint, Target};
 
 /// Declares the bearer JWT every operation needs.
 struct BearerAuth;
@@ -22,10 +24,133 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Declares the constraints the handlers enforce ([`routes::declared`]), from the
+/// constants their checks use.
+struct Constraints;
+
+impl Modify for Constraints {
+    fn modify(&self, openapi: &mut Document) {
+        for (target, constraint) in routes::declared() {
+            // A target the document lacks is caught by a test, not here.
+            apply(openapi, &target, &constraint);
+        }
+    }
+}
+
+/// Applies one constraint where it belongs; false when the document has no such place
+/// or the schema there cannot take it.
+fn apply(openapi: &mut Document, target: &Target, constraint: &Constraint) -> bool {
+    match *target {
+        Target::Component(name) => openapi
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut(name))
+            .is_some_and(|schema| constrain(schema, constraint)),
+        Target::Property(name, property) => {
+            let schema = openapi.components.as_mut().and_then(|c| c.schemas.get_mut(name));
+            match schema {
+                Some(RefOr::T(Schema::Object(object))) => {
+                    object.properties.get_mut(property).is_some_and(|schema| constrain(schema, constraint))
+                }
+                _ => false,
+            }
+        }
+        Target::Parameter(path, name) => {
+            let mut found = false;
+            for (at, item) in openapi.paths.paths.iter_mut() {
+                if path != "*" && at != path {
+                    continue;
+                }
+                let operations = [
+                    &mut item.get,
+                    &mut item.put,
+                    &mut item.post,
+                    &mut item.delete,
+                    &mut item.patch,
+                    &mut item.head,
+                    &mut item.options,
+                    &mut item.trace,
+                ];
+                for operation in operations.into_iter().flatten() {
+                    found |= constrain_parameter(operation, name, constraint);
+                }
+            }
+            found
+        }
+    }
+}
+
+fn constrain_parameter(operation: &mut Operation, name: &str, constraint: &Constraint) -> bool {
+    let mut found = false;
+    for parameter in operation.parameters.iter_mut().flatten().filter(|p| p.name == name) {
+        found |= parameter.schema.as_mut().is_some_and(|schema| constrain(schema, constraint));
+    }
+    found
+}
+
+fn int(n: i64) -> Option<Number> {
+    isize::try_from(n).ok().map(Number::Int)
+}
+
+/// Adds the constraint to one schema; false when it does not fit the schema's kind.
+fn constrain(schema: &mut RefOr<Schema>, constraint: &Constraint) -> bool {
+    match (schema, constraint) {
+        // An enum narrower than the referenced one (credits are not added as a charge).
+        (schema @ RefOr::Ref(_), Constraint::OneOf(values)) => {
+            let description = match &*schema {
+                RefOr::Ref(r) if !r.description.is_empty() => Some(r.description.clone()),
+                _ => None,
+            };
+            let values: Vec<_> = values.iter().map(|v| serde_json::Value::String(v.clone())).collect();
+            *schema = RefOr::T(Schema::Object(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(description)
+                    .enum_values(Some(values))
+                    .build(),
+            ));
+            true
+        }
+        (RefOr::T(Schema::Object(object)), constraint) => {
+            match constraint {
+                Constraint::Range(min, max) => {
+                    object.minimum = int(*min);
+                    object.maximum = int(*max);
+                }
+                Constraint::Between(min, max) => {
+                    object.minimum = Some(Number::Float(*min));
+                    object.maximum = Some(Number::Float(*max));
+                }
+                Constraint::Text { min, max, pattern } => {
+                    object.min_length = *min;
+                    object.max_length = *max;
+                    object.pattern.clone_from(pattern);
+                }
+                Constraint::OneOf(values) => {
+                    object.enum_values = Some(values.iter().map(|v| serde_json::Value::String(v.clone())).collect());
+                }
+                Constraint::DateTime => object.format = Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)),
+                Constraint::Items { .. } => return false,
+            }
+            true
+        }
+        (RefOr::T(Schema::Array(array)), Constraint::Items { min, max, each }) => {
+            array.min_items = Some(*min);
+            array.max_items = Some(*max);
+            match (&mut array.items, each) {
+                (_, None) => true,
+                (ArrayItems::RefOrSchema(items), Some((lo, hi))) => constrain(items, &Constraint::Range(*lo, *hi)),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "IGNY8 services API", description = "Keywords in, articles and images out: automation runs, planner and writer records, credits."),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Constraints),
     security(("bearer" = [])),
     paths(
         sites::get_account, sites::create_account, sites::create_site, sites::list_sites, sites::get_site, sites::update_site,
@@ -90,6 +215,19 @@ mod tests {
             stored == generated && (updating || DOCUMENT_JSON == generated),
             "docs/openapi.json is out of date: run `IGNY8_UPDATE_OPENAPI=1 cargo test -p igny8-core openapi` and commit it"
         );
+    }
+
+    /// Every constraint the handlers declare lands in the document.
+    #[test]
+    fn every_declared_constraint_has_its_place() {
+        let mut doc = ApiDoc::openapi();
+        for (target, constraint) in routes::declared() {
+            assert!(apply(&mut doc, &target, &constraint), "{target:?} takes no {constraint:?}");
+        }
+        let json: serde_json::Value = serde_json::from_str(&document_json()).expect("json");
+        let grant = &json["components"]["schemas"]["CreditGrant"]["properties"];
+        assert_eq!(grant["kind"]["enum"], serde_json::json!(["top_up", "grant", "refund"]));
+        assert_eq!(grant["amount"]["maximum"], billing::MAX_CREDITS_PER_REQUEST);
     }
 
     #[test]

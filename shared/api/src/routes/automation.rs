@@ -8,10 +8,56 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::{id_pattern, pattern, whole, Constraint, Declared, Target};
 use crate::error::FieldError;
 use crate::{path_id, ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
 use igny8_core::automation::{AutomationError, Estimate, RunLog, TraceEvent};
 use igny8_core::domain::{AutomationConfig, AutomationRun, RunId, Schedule, SiteId};
+
+/// Items per batch of each stage.
+pub const BATCH_SIZES: (u32, u32) = (1, 1000);
+/// Longest pause between batches, in seconds.
+pub const MAX_DELAY_SECONDS: u32 = 3600;
+/// The credit buffer's range.
+pub const CREDIT_BUFFER: (f64, f64) = (1.0, 10.0);
+/// Ideas per cluster.
+pub const IDEAS_PER_CLUSTER: (u32, u32) = (1, 10);
+/// Most image prompts per article.
+pub const MAX_IMAGES_PER_ARTICLE: u32 = 10;
+/// The lock lease's range, in seconds (a minute to a week).
+pub const LEASE_SECONDS: (i64, i64) = (60, 7 * 24 * 3600);
+/// A schedule's local time, `HH:MM` (the scheduler reads hours 0–23 and minutes 0–59).
+pub const SCHEDULE_TIME: &str = "^(?:[01][0-9]|2[0-3]):[0-5][0-9]$";
+/// A schedule's day: 1 (Monday) to 7 when weekly, 1 to 28 when monthly.
+pub const SCHEDULE_DAY: (i64, i64) = (1, 28);
+/// Most events on one page of a run's logs (default 100).
+pub const MAX_LOG_PAGE: u32 = 500;
+
+/// The constraints this module's handlers enforce.
+pub fn declared() -> Vec<Declared> {
+    let (b_min, b_max) = BATCH_SIZES;
+    let (i_min, i_max) = IDEAS_PER_CLUSTER;
+    vec![
+        (
+            Target::Property("ConfigUpdate", "batch_sizes"),
+            Constraint::Items { min: 6, max: 6, each: Some((b_min.into(), b_max.into())) },
+        ),
+        (
+            Target::Property("ConfigUpdate", "delay_between_batches_seconds"),
+            Constraint::Range(0, MAX_DELAY_SECONDS.into()),
+        ),
+        (Target::Property("ConfigUpdate", "credit_buffer"), Constraint::Between(CREDIT_BUFFER.0, CREDIT_BUFFER.1)),
+        (Target::Property("ConfigUpdate", "ideas_per_cluster"), Constraint::Range(i_min.into(), i_max.into())),
+        (Target::Property("ConfigUpdate", "images_per_article"), Constraint::Range(0, MAX_IMAGES_PER_ARTICLE.into())),
+        (Target::Property("ConfigUpdate", "lease_seconds"), Constraint::Range(LEASE_SECONDS.0, LEASE_SECONDS.1)),
+        (Target::Property("Schedule", "time"), pattern(SCHEDULE_TIME)),
+        (Target::Property("Schedule", "day"), Constraint::Range(SCHEDULE_DAY.0, SCHEDULE_DAY.1)),
+        (Target::Parameter("*", "run_id"), pattern(id_pattern::<RunId>())),
+        (Target::Parameter("/v1/runs/{run_id}/logs", "cursor"), pattern("^[0-9]*$")),
+        (Target::Parameter("/v1/runs/{run_id}/logs", "limit"), Constraint::Range(1, MAX_LOG_PAGE.into())),
+        (Target::Component("RunId"), pattern(id_pattern::<RunId>())),
+    ]
+}
 
 /// The settings of a site's automation an owner may change.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -20,26 +66,27 @@ pub struct ConfigUpdate {
     /// Runs may start.
     pub enabled: bool,
     /// Items per batch, stages 1–6 (1–1000 each).
-    #[schema(min_items = 6, max_items = 6)]
+    #[serde(deserialize_with = "whole")]
     pub batch_sizes: [u32; 6],
     /// Pause between batches of a stage (0–3600 s).
-    #[schema(maximum = 3600)]
+    #[serde(deserialize_with = "whole")]
     pub delay_between_batches_seconds: u32,
     /// Fewest new keywords a run needs.
+    #[serde(deserialize_with = "whole")]
     pub min_keywords: u32,
     /// The balance must cover estimate × buffer (1–10).
-    #[schema(minimum = 1, maximum = 10)]
     pub credit_buffer: f64,
     /// Ideas per cluster (1–10).
-    #[schema(minimum = 1, maximum = 10)]
+    #[serde(deserialize_with = "whole")]
     pub ideas_per_cluster: u32,
     /// Image prompts per article (0–10).
-    #[schema(maximum = 10)]
+    #[serde(deserialize_with = "whole")]
     pub images_per_article: u32,
     /// Lock lease (60–604800 s).
-    #[schema(minimum = 60, maximum = 604800)]
+    #[serde(deserialize_with = "whole")]
     pub lease_seconds: i64,
     /// Scheduled runs, if any.
+    #[serde(default, deserialize_with = "whole")]
     pub schedule: Option<Schedule>,
 }
 
@@ -50,23 +97,27 @@ impl ConfigUpdate {
         let mut bad = |field: &str, message: &str| {
             errors.push(FieldError { field: field.to_owned(), message: message.to_owned() })
         };
-        if self.batch_sizes.iter().any(|b| *b == 0 || *b > 1000) {
-            bad("batch_sizes", "each must be 1 to 1000");
+        let (b_min, b_max) = BATCH_SIZES;
+        if self.batch_sizes.iter().any(|b| !(b_min..=b_max).contains(b)) {
+            bad("batch_sizes", &format!("each must be {b_min} to {b_max}"));
         }
-        if self.delay_between_batches_seconds > 3600 {
-            bad("delay_between_batches_seconds", "must be at most 3600");
+        if self.delay_between_batches_seconds > MAX_DELAY_SECONDS {
+            bad("delay_between_batches_seconds", &format!("must be at most {MAX_DELAY_SECONDS}"));
         }
-        if !(1.0..=10.0).contains(&self.credit_buffer) {
-            bad("credit_buffer", "must be 1 to 10");
+        let (c_min, c_max) = CREDIT_BUFFER;
+        if !(c_min..=c_max).contains(&self.credit_buffer) {
+            bad("credit_buffer", &format!("must be {c_min} to {c_max}"));
         }
-        if !(1..=10).contains(&self.ideas_per_cluster) {
-            bad("ideas_per_cluster", "must be 1 to 10");
+        let (i_min, i_max) = IDEAS_PER_CLUSTER;
+        if !(i_min..=i_max).contains(&self.ideas_per_cluster) {
+            bad("ideas_per_cluster", &format!("must be {i_min} to {i_max}"));
         }
-        if self.images_per_article > 10 {
-            bad("images_per_article", "must be 0 to 10");
+        if self.images_per_article > MAX_IMAGES_PER_ARTICLE {
+            bad("images_per_article", &format!("must be 0 to {MAX_IMAGES_PER_ARTICLE}"));
         }
-        if !(60..=604_800).contains(&self.lease_seconds) {
-            bad("lease_seconds", "must be 60 to 604800");
+        let (l_min, l_max) = LEASE_SECONDS;
+        if !(l_min..=l_max).contains(&self.lease_seconds) {
+            bad("lease_seconds", &format!("must be {l_min} to {l_max}"));
         }
         if errors.is_empty() {
             return Ok(());
@@ -105,7 +156,6 @@ pub struct RunLogs {
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Events per page, 1–500 (default 100).
-    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     #[param(max_length = 32)]
@@ -216,8 +266,8 @@ pub async fn run_logs(
     let id: RunId = path_id(&run_id, "run")?;
     let limit = match query.limit {
         None => 100,
-        Some(n @ 1..=500) => n as usize,
-        Some(_) => return Err(ApiError::invalid_field("limit", "must be 1 to 500")),
+        Some(n @ 1..=MAX_LOG_PAGE) => n as usize,
+        Some(_) => return Err(ApiError::invalid_field("limit", format!("must be 1 to {MAX_LOG_PAGE}"))),
     };
     let start = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => 0,

@@ -10,10 +10,11 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
+use super::{id_pattern, pattern, whole, Constraint, Declared, Target, NOT_BLANK};
 use crate::idempotency::IDEMPOTENCY_KEY;
 use crate::{ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
 use igny8_core::billing::credits::MAX_PRICE;
-use igny8_core::billing::{LedgerReceipt, Reconciliation, UsageFilter};
+use igny8_core::billing::{LedgerReceipt, Reconciliation, UsageFilter, BUILTIN_OPERATIONS};
 use igny8_core::domain::{
     CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, RunId, TransactionKind,
 };
@@ -21,6 +22,53 @@ use igny8_core::domain::{
 /// The most credits one request may add (a grant, a top-up, an account's opening
 /// balance): far above any real purchase, far below where sums of the ledger overflow.
 pub const MAX_CREDITS_PER_REQUEST: i64 = 1_000_000_000;
+
+/// What credits may be added as (a charge is the ledger's own move, never a request's).
+pub const ADDABLE_KINDS: [TransactionKind; 3] =
+    [TransactionKind::TopUp, TransactionKind::Grant, TransactionKind::Refund];
+
+/// Most characters of a grant's reason (once trimmed).
+pub const MAX_REASON: usize = 500;
+
+/// Most characters of a grant's reference.
+pub const MAX_REFERENCE: usize = 200;
+
+/// Most characters of the usage report's `operation` filter.
+pub const MAX_OPERATION: usize = 64;
+
+/// An `Idempotency-Key`: 1 to 255 visible ASCII characters (what the idempotency
+/// layer accepts; a key outside it is a 400).
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
+
+/// The constraints this module's handlers enforce.
+pub fn declared() -> Vec<Declared> {
+    let kinds = ADDABLE_KINDS.iter().filter_map(|k| serde_json::to_value(k).ok()?.as_str().map(str::to_owned));
+    let operations = BUILTIN_OPERATIONS.iter().map(|(name, _, _)| (*name).to_owned()).collect();
+    let price = |min| Constraint::Range(min, MAX_PRICE);
+    vec![
+        (Target::Property("CreditGrant", "amount"), Constraint::Range(1, MAX_CREDITS_PER_REQUEST)),
+        (Target::Property("CreditGrant", "kind"), Constraint::OneOf(kinds.collect())),
+        (
+            Target::Property("CreditGrant", "reason"),
+            Constraint::Text { min: Some(1), max: Some(MAX_REASON), pattern: Some(NOT_BLANK.to_owned()) },
+        ),
+        (
+            Target::Property("CreditGrant", "reference"),
+            Constraint::Text { min: None, max: Some(MAX_REFERENCE), pattern: None },
+        ),
+        (Target::Property("CostUpdate", "credits_per_unit"), price(0)),
+        (Target::Property("CostUpdate", "min_credits"), price(1)),
+        (Target::Parameter("/v1/billing/costs/{operation}", "operation"), Constraint::OneOf(operations)),
+        (Target::Parameter("*", "Idempotency-Key"), pattern(IDEMPOTENCY_KEY_PATTERN)),
+        (Target::Parameter("/v1/billing/usage", "run_id"), pattern(format!("^$|{}", id_pattern::<RunId>()))),
+        (
+            Target::Parameter("/v1/billing/usage", "operation"),
+            Constraint::Text { min: None, max: Some(MAX_OPERATION), pattern: None },
+        ),
+        (Target::Parameter("/v1/billing/usage", "from"), Constraint::DateTime),
+        (Target::Parameter("/v1/billing/usage", "to"), Constraint::DateTime),
+    ]
+}
 
 /// The balance and the holds that reserve part of it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,13 +89,11 @@ pub struct BalanceView {
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// Only this run's usage.
-    #[param(max_length = 64)]
     pub run_id: Option<String>,
     /// Only this stage (1–6).
     #[param(minimum = 1, maximum = 6)]
     pub stage: Option<u8>,
     /// Only this operation (`content_generation`...).
-    #[param(max_length = 64)]
     pub operation: Option<String>,
     /// At or after this instant (RFC 3339).
     pub from: Option<String>,
@@ -68,10 +114,10 @@ pub struct CostUpdate {
     /// What a unit measures.
     pub unit: CostUnit,
     /// Credits per chargeable unit.
-    #[schema(minimum = 0, maximum = 1000000)]
+    #[serde(deserialize_with = "whole")]
     pub credits_per_unit: i64,
     /// Smallest charge of one call.
-    #[schema(minimum = 1, maximum = 1000000)]
+    #[serde(deserialize_with = "whole")]
     pub min_credits: i64,
 }
 
@@ -80,15 +126,13 @@ pub struct CostUpdate {
 #[serde(deny_unknown_fields)]
 pub struct CreditGrant {
     /// Whole credits, at least 1.
-    #[schema(minimum = 1, maximum = 1000000000)]
+    #[serde(deserialize_with = "whole")]
     pub amount: i64,
     /// top_up | grant | refund.
     pub kind: TransactionKind,
     /// Why, for the ledger.
-    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
     /// What it refers to (invoice, payment...).
-    #[schema(max_length = 200)]
     pub reference: Option<String>,
 }
 
@@ -148,8 +192,8 @@ pub async fn usage(
         return Err(ApiError::invalid_field("stage", "must be 1 to 6"));
     }
     let run_id = query.run_id.filter(|r| !r.is_empty());
-    if query.operation.as_ref().is_some_and(|o| o.chars().count() > 64) {
-        return Err(ApiError::invalid_field("operation", "must be at most 64 characters"));
+    if query.operation.as_ref().is_some_and(|o| o.chars().count() > MAX_OPERATION) {
+        return Err(ApiError::invalid_field("operation", format!("must be at most {MAX_OPERATION} characters")));
     }
     let from = instant("from", query.from.as_deref())?;
     let to = instant("to", query.to.as_deref())?;
@@ -207,7 +251,7 @@ pub async fn add_credits(
     ApiJson(body): ApiJson<CreditGrant>,
 ) -> Result<(StatusCode, Json<LedgerReceipt>), ApiError> {
     caller.require_privileged()?;
-    if body.kind == TransactionKind::Charge {
+    if !ADDABLE_KINDS.contains(&body.kind) {
         return Err(ApiError::invalid_field("kind", "credits are added as top_up, grant or refund"));
     }
     if body.amount > MAX_CREDITS_PER_REQUEST {
@@ -217,11 +261,11 @@ pub async fn add_credits(
         ));
     }
     let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::invalid_field("reason", "must be 1 to 500 characters"));
+    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+        return Err(ApiError::invalid_field("reason", format!("must be 1 to {MAX_REASON} characters")));
     }
-    if body.reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
-        return Err(ApiError::invalid_field("reference", "must be at most 200 characters"));
+    if body.reference.as_ref().is_some_and(|r| r.chars().count() > MAX_REFERENCE) {
+        return Err(ApiError::invalid_field("reference", format!("must be at most {MAX_REFERENCE} characters")));
     }
     let key = headers.get(IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok()).map(|k| format!("api:{}", k.trim()));
     let receipt =

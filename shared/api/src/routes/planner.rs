@@ -11,34 +11,75 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::{id_pattern, pattern, printable_text_pattern, whole, Constraint, Declared, Target};
 use crate::error::{body_too_large, FieldError};
 use crate::{path_id, ApiError, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
 use igny8_ai::KeywordInput;
-use igny8_core::domain::{Cluster, Content, Idea, ImageRecord, Keyword, SiteId, WriterTask};
+use igny8_core::domain::{
+    Cluster, ClusterId, Content, ContentId, Idea, IdeaId, ImageId, ImageRecord, Keyword, KeywordId, SiteId, TaskId,
+    TypedId, WriterTask,
+};
 use igny8_core::planner::{parse_keywords_csv, ImportReport};
 
 /// Most keywords one import takes.
 pub const MAX_IMPORT: usize = 10_000;
+/// Most characters of a keyword (once trimmed).
+pub const MAX_KEYWORD: usize = 200;
+/// Ranking difficulty's range.
+pub const DIFFICULTY: (i64, i64) = (0, 100);
+/// Most characters of a search intent.
+pub const MAX_INTENT: usize = 50;
+
+/// The `{id}` of one record kind's path, declared with its id's pattern.
+fn record_id<T: TypedId>(item_path: &'static str) -> Declared {
+    (Target::Parameter(item_path, "id"), pattern(id_pattern::<T>()))
+}
+
+/// The constraints this module's handlers enforce.
+pub fn declared() -> Vec<Declared> {
+    vec![
+        (
+            Target::Property("KeywordRow", "keyword"),
+            Constraint::Text { min: Some(1), max: Some(MAX_KEYWORD), pattern: Some(printable_text_pattern()) },
+        ),
+        (Target::Property("KeywordRow", "difficulty"), Constraint::Range(DIFFICULTY.0, DIFFICULTY.1)),
+        (
+            Target::Property("KeywordRow", "intent"),
+            Constraint::Text { min: None, max: Some(MAX_INTENT), pattern: None },
+        ),
+        (Target::Property("KeywordImport", "keywords"), Constraint::Items { min: 1, max: MAX_IMPORT, each: None }),
+        record_id::<KeywordId>("/v1/sites/{site_id}/keywords/{id}"),
+        record_id::<ClusterId>("/v1/sites/{site_id}/clusters/{id}"),
+        record_id::<IdeaId>("/v1/sites/{site_id}/ideas/{id}"),
+        record_id::<TaskId>("/v1/sites/{site_id}/tasks/{id}"),
+        record_id::<ContentId>("/v1/sites/{site_id}/content/{id}"),
+        record_id::<ImageId>("/v1/sites/{site_id}/images/{id}"),
+        (Target::Component("KeywordId"), pattern(id_pattern::<KeywordId>())),
+        (Target::Component("ClusterId"), pattern(id_pattern::<ClusterId>())),
+        (Target::Component("IdeaId"), pattern(id_pattern::<IdeaId>())),
+        (Target::Component("TaskId"), pattern(id_pattern::<TaskId>())),
+        (Target::Component("ContentId"), pattern(id_pattern::<ContentId>())),
+        (Target::Component("ImageId"), pattern(id_pattern::<ImageId>())),
+    ]
+}
 
 /// One keyword of a JSON import.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeywordRow {
     /// The search phrase.
-    #[schema(min_length = 1, max_length = 200)]
     pub keyword: String,
     /// Monthly search volume.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole")]
     #[schema(minimum = 0)]
     pub volume: i64,
     /// Ranking difficulty, 0–100.
-    #[schema(minimum = 0, maximum = 100)]
+    #[serde(default, deserialize_with = "whole")]
     pub difficulty: Option<i64>,
     /// Cost per click.
     #[schema(minimum = 0)]
     pub cpc: Option<f64>,
     /// informational | commercial | transactional | navigational.
-    #[schema(max_length = 50)]
     pub intent: Option<String>,
 }
 
@@ -47,7 +88,6 @@ pub struct KeywordRow {
 #[serde(deny_unknown_fields)]
 pub struct KeywordImport {
     /// The keywords (1 to 10,000).
-    #[schema(min_items = 1, max_items = 10000)]
     pub keywords: Vec<KeywordRow>,
 }
 
@@ -73,20 +113,21 @@ fn check_rows(rows: Vec<KeywordRow>) -> Result<Vec<KeywordInput>, ApiError> {
             errors.push(FieldError { field: format!("keywords/{i}/{field}"), message: message.to_owned() })
         };
         let text = row.keyword.trim();
-        if text.is_empty() || text.chars().count() > 200 || text.chars().any(char::is_control) {
-            bad("keyword", "must be 1 to 200 printable characters");
+        if text.is_empty() || text.chars().count() > MAX_KEYWORD || text.chars().any(char::is_control) {
+            bad("keyword", &format!("must be 1 to {MAX_KEYWORD} printable characters"));
         }
         if row.volume < 0 {
             bad("volume", "cannot be negative");
         }
-        if row.difficulty.is_some_and(|d| !(0..=100).contains(&d)) {
-            bad("difficulty", "must be 0 to 100");
+        let (d_min, d_max) = DIFFICULTY;
+        if row.difficulty.is_some_and(|d| !(d_min..=d_max).contains(&d)) {
+            bad("difficulty", &format!("must be {d_min} to {d_max}"));
         }
         if row.cpc.is_some_and(|c| !c.is_finite() || c < 0.0) {
             bad("cpc", "must be a non-negative number");
         }
-        if row.intent.as_ref().is_some_and(|t| t.chars().count() > 50) {
-            bad("intent", "must be at most 50 characters");
+        if row.intent.as_ref().is_some_and(|t| t.chars().count() > MAX_INTENT) {
+            bad("intent", &format!("must be at most {MAX_INTENT} characters"));
         }
         inputs.push(KeywordInput {
             keyword: text.to_owned(),
@@ -160,7 +201,7 @@ pub async fn import_keywords(
 
 /// The delete route of one record kind (images included: deleting needs no link).
 macro_rules! record_delete {
-    ($ty:ty, $what:literal, $tag:literal, $item_path:literal, $delete:ident) => {
+    ($ty:ty, $id:ty, $what:literal, $tag:literal, $item_path:literal, $delete:ident) => {
         #[doc = concat!("Deletes one ", $what, " record (editors).")]
         #[utoipa::path(delete, path = $item_path, tag = $tag, summary = concat!("Deletes one ", $what, " record (editors)."),
             params(("site_id" = String, Path), ("id" = String, Path)),
@@ -172,7 +213,8 @@ macro_rules! record_delete {
         ) -> Result<StatusCode, ApiError> {
             let site: SiteId = path_id(&site_id, "site")?;
             caller.require_editor()?;
-            state.records.delete::<$ty>(&caller.account, &site, &id, $what).await?;
+            let id: $id = path_id(&id, $what)?;
+            state.records.delete::<$ty>(&caller.account, &site, id.as_str(), $what).await?;
             Ok(StatusCode::NO_CONTENT)
         }
     };
@@ -180,8 +222,8 @@ macro_rules! record_delete {
 
 /// The list, get and delete routes of one record kind served as stored.
 macro_rules! record_routes {
-    ($ty:ty, $what:literal, $tag:literal, $list_path:literal, $item_path:literal, $list:ident, $get:ident, $delete:ident) => {
-        record_delete!($ty, $what, $tag, $item_path, $delete);
+    ($ty:ty, $id:ty, $what:literal, $tag:literal, $list_path:literal, $item_path:literal, $list:ident, $get:ident, $delete:ident) => {
+        record_delete!($ty, $id, $what, $tag, $item_path, $delete);
 
         #[doc = concat!("A page of the site's ", $what, " records.")]
         #[utoipa::path(get, path = $list_path, tag = $tag, params(("site_id" = String, Path), PageQuery),
@@ -206,13 +248,15 @@ macro_rules! record_routes {
             ApiPath((site_id, id)): ApiPath<(String, String)>,
         ) -> Result<Json<$ty>, ApiError> {
             let site: SiteId = path_id(&site_id, "site")?;
-            Ok(Json(state.records.get::<$ty>(&caller.account, &site, &id, $what).await?))
+            let id: $id = path_id(&id, $what)?;
+            Ok(Json(state.records.get::<$ty>(&caller.account, &site, id.as_str(), $what).await?))
         }
     };
 }
 
 record_routes!(
     Keyword,
+    KeywordId,
     "keyword",
     "planner",
     "/v1/sites/{site_id}/keywords",
@@ -223,6 +267,7 @@ record_routes!(
 );
 record_routes!(
     Cluster,
+    ClusterId,
     "cluster",
     "planner",
     "/v1/sites/{site_id}/clusters",
@@ -233,6 +278,7 @@ record_routes!(
 );
 record_routes!(
     Idea,
+    IdeaId,
     "idea",
     "planner",
     "/v1/sites/{site_id}/ideas",
@@ -243,6 +289,7 @@ record_routes!(
 );
 record_routes!(
     WriterTask,
+    TaskId,
     "task",
     "writer",
     "/v1/sites/{site_id}/tasks",
@@ -253,6 +300,7 @@ record_routes!(
 );
 record_routes!(
     Content,
+    ContentId,
     "content",
     "writer",
     "/v1/sites/{site_id}/content",
@@ -291,12 +339,13 @@ pub async fn get_image(
     ApiPath((site_id, id)): ApiPath<(String, String)>,
 ) -> Result<Json<ImageView>, ApiError> {
     let site: SiteId = path_id(&site_id, "site")?;
-    let image = state.records.get::<ImageRecord>(&caller.account, &site, &id, "image").await?;
+    let id: ImageId = path_id(&id, "image")?;
+    let image = state.records.get::<ImageRecord>(&caller.account, &site, id.as_str(), "image").await?;
     let url = state.records.image_link(&image).await?;
     Ok(Json(ImageView { image, url }))
 }
 
-record_delete!(ImageRecord, "image", "writer", "/v1/sites/{site_id}/images/{id}", delete_image);
+record_delete!(ImageRecord, ImageId, "image", "writer", "/v1/sites/{site_id}/images/{id}", delete_image);
 
 /// The routes of this module.
 pub fn routes() -> Router<ApiState> {

@@ -8,9 +8,46 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::{check_text, id_pattern, printable_text_pattern, whole, Constraint, Declared, Target};
 use crate::{path_id, ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
 use igny8_core::accounts::SiteChange;
-use igny8_core::domain::{Account, Balance, Site, SiteId, SiteStatus};
+use igny8_core::domain::{Account, AccountId, Balance, Site, SiteId, SiteStatus};
+
+/// Most characters of an account's or a site's name (once trimmed).
+pub const NAME_MAX: usize = 200;
+
+/// Most characters of a domain name.
+pub const DOMAIN_MAX: usize = 253;
+
+/// Most characters of one label of a domain name.
+pub const LABEL_MAX: usize = 63;
+
+/// A domain name as the document declares it: two or more labels of letters, digits
+/// and inner hyphens, each 1 to [`LABEL_MAX`] long. (The service also takes an
+/// `http(s)://` prefix, a trailing slash and surrounding space, and strips them.)
+pub fn domain_pattern() -> String {
+    let inner = LABEL_MAX - 2;
+    let label = format!("[A-Za-z0-9](?:[A-Za-z0-9-]{{0,{inner}}}[A-Za-z0-9])?");
+    format!(r"^(?:{label}\.)+{label}$")
+}
+
+/// The constraints this module's handlers enforce.
+pub fn declared() -> Vec<Declared> {
+    let name = || Constraint::Text { min: Some(1), max: Some(NAME_MAX), pattern: Some(printable_text_pattern()) };
+    let domain = || Constraint::Text { min: Some(1), max: Some(DOMAIN_MAX), pattern: Some(domain_pattern()) };
+    let site_id = || super::pattern(id_pattern::<SiteId>());
+    vec![
+        (Target::Property("NewAccount", "name"), name()),
+        (Target::Property("NewAccount", "credits"), Constraint::Range(0, super::billing::MAX_CREDITS_PER_REQUEST)),
+        (Target::Property("NewSite", "name"), name()),
+        (Target::Property("NewSite", "domain"), domain()),
+        (Target::Property("SiteUpdate", "name"), name()),
+        (Target::Property("SiteUpdate", "domain"), domain()),
+        (Target::Parameter("*", "site_id"), site_id()),
+        (Target::Component("AccountId"), super::pattern(id_pattern::<AccountId>())),
+        (Target::Component("SiteId"), site_id()),
+    ]
+}
 
 /// The account and its credit position.
 #[derive(Debug, Serialize, ToSchema)]
@@ -26,11 +63,9 @@ pub struct AccountView {
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     /// Display name.
-    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Starting credits, granted in the ledger.
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 1000000000)]
+    #[serde(default, deserialize_with = "whole")]
     pub credits: i64,
 }
 
@@ -39,10 +74,8 @@ pub struct NewAccount {
 #[serde(deny_unknown_fields)]
 pub struct NewSite {
     /// Display name.
-    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Public domain (`example.com`).
-    #[schema(min_length = 1, max_length = 253)]
     pub domain: String,
 }
 
@@ -51,10 +84,8 @@ pub struct NewSite {
 #[serde(deny_unknown_fields)]
 pub struct SiteUpdate {
     /// New display name.
-    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// New domain.
-    #[schema(min_length = 1, max_length = 253)]
     pub domain: Option<String>,
     /// active | inactive.
     pub status: Option<SiteStatus>,
@@ -87,11 +118,12 @@ pub async fn create_account(
     ApiJson(body): ApiJson<NewAccount>,
 ) -> Result<(StatusCode, Json<Account>), ApiError> {
     caller.require_privileged()?;
+    let name = check_text("name", &body.name, NAME_MAX)?;
     if body.credits > super::billing::MAX_CREDITS_PER_REQUEST {
         let limit = super::billing::MAX_CREDITS_PER_REQUEST;
         return Err(ApiError::invalid_field("credits", format!("at most {limit} starting credits")));
     }
-    let (account, _) = state.services.account_service.create_account(&body.name, body.credits).await?;
+    let (account, _) = state.services.account_service.create_account(name, body.credits).await?;
     Ok((StatusCode::CREATED, Json(account)))
 }
 
@@ -104,7 +136,8 @@ pub async fn create_site(
     ApiJson(body): ApiJson<NewSite>,
 ) -> Result<(StatusCode, Json<Site>), ApiError> {
     caller.require_owner()?;
-    let site = state.services.account_service.create_site(&caller.account, &body.name, &body.domain).await?;
+    let name = check_text("name", &body.name, NAME_MAX)?;
+    let site = state.services.account_service.create_site(&caller.account, name, &body.domain).await?;
     Ok((StatusCode::CREATED, Json(site)))
 }
 
@@ -149,7 +182,8 @@ pub async fn update_site(
 ) -> Result<Json<Site>, ApiError> {
     let id: SiteId = path_id(&site_id, "site")?;
     caller.require_owner()?;
-    let change = SiteChange { name: body.name, domain: body.domain, status: body.status };
+    let name = body.name.as_deref().map(|n| check_text("name", n, NAME_MAX).map(str::to_owned)).transpose()?;
+    let change = SiteChange { name, domain: body.domain, status: body.status };
     state
         .services
         .account_service

@@ -36,6 +36,13 @@ pub trait TypedId: Sized {
     fn from_fresh(id: String) -> Self;
 }
 
+/// The OpenAPI pattern of the ids with `prefix`: exactly what their `FromStr` accepts
+/// (`<prefix>_` and 32 lowercase hex digits).
+#[cfg(feature = "openapi")]
+pub fn id_pattern(prefix: &str) -> String {
+    format!("^{prefix}_[0-9a-f]{{32}}$")
+}
+
 /// Namespace of derived (UUIDv5) ids.
 const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6967_6e79_3873_6572_7669_6365_735f_6964);
 
