@@ -89,6 +89,8 @@ impl From<CreditError> for CliError {
         let (code, message) = (e.code(), e.to_string());
         match e {
             CreditError::InvalidAmount(_)
+            | CreditError::TooManyCredits { .. }
+            | CreditError::InvalidPrice { .. }
             | CreditError::InvalidUnits(_)
             | CreditError::InvalidKey
             | CreditError::UnknownOperation(_) => Self::invalid(code, message),

@@ -156,7 +156,8 @@ impl From<CreditError> for ApiError {
     fn from(e: CreditError) -> Self {
         let (code, detail) = (e.code(), e.to_string());
         match e {
-            CreditError::InvalidAmount(_) => Self::invalid_field("amount", detail),
+            CreditError::InvalidAmount(_) | CreditError::TooManyCredits { .. } => Self::invalid_field("amount", detail),
+            CreditError::InvalidPrice { field, .. } => Self::invalid_field(field, detail),
             CreditError::InvalidUnits(_) => Self::invalid_field("units", detail),
             CreditError::UnknownOperation(_) | CreditError::KeyReused { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::billing::credits::MAX_CREDITS_PER_REQUEST;
 use crate::billing::{CreditError, CreditService, LedgerReceipt};
 use crate::domain::{Account, AccountId, AccountStatus, Site, SiteId, SiteStatus, TransactionKind};
 use crate::ports::clock::rfc3339;
@@ -110,6 +111,10 @@ impl AccountService {
         let name = check_text("name", name, 200)?;
         if starting_credits < 0 {
             return Err(AccountError::Invalid { field: "credits", reason: "cannot be negative".into() });
+        }
+        if starting_credits > MAX_CREDITS_PER_REQUEST {
+            let reason = format!("at most {MAX_CREDITS_PER_REQUEST} starting credits");
+            return Err(AccountError::Invalid { field: "credits", reason });
         }
         let account = Account {
             id: self.ids.generate::<AccountId>(),

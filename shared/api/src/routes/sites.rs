@@ -119,10 +119,6 @@ pub async fn create_account(
 ) -> Result<(StatusCode, Json<Account>), ApiError> {
     caller.require_privileged()?;
     let name = check_text("name", &body.name, NAME_MAX)?;
-    if body.credits > super::billing::MAX_CREDITS_PER_REQUEST {
-        let limit = super::billing::MAX_CREDITS_PER_REQUEST;
-        return Err(ApiError::invalid_field("credits", format!("at most {limit} starting credits")));
-    }
     let (account, _) = state.services.account_service.create_account(name, body.credits).await?;
     Ok((StatusCode::CREATED, Json(account)))
 }

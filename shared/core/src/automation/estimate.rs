@@ -10,6 +10,7 @@ use super::error::AutomationError;
 use super::service::AutomationService;
 use super::stages::{self, Clusters, Contents, Ideas, ImagePrompts, StageWork};
 use crate::billing::CreditError;
+use crate::domain::Operation;
 use crate::domain::{AccountId, AutomationConfig, SiteId, Stage};
 
 /// Credits a run is expected to need, per stage.
@@ -40,7 +41,7 @@ fn units(n: u64) -> i64 {
 }
 
 /// The operation stage `S` is priced as (every paid stage names one).
-fn operation<S: StageWork>() -> Result<&'static str, AutomationError> {
+fn operation<S: StageWork>() -> Result<Operation, AutomationError> {
     S::OPERATION.ok_or_else(|| AutomationError::Invalid(format!("stage {} is not priced", S::STAGE.number())))
 }
 
@@ -83,11 +84,11 @@ impl AutomationService {
     }
 
     /// The price of `n` units of `operation` (none for nothing).
-    async fn cost(&self, operation: &str, n: u64) -> Result<i64, CreditError> {
+    async fn cost(&self, operation: Operation, n: u64) -> Result<i64, CreditError> {
         if n == 0 {
             Ok(0)
         } else {
-            self.inner.credits.cost(operation, units(n)).await
+            self.inner.credits.cost(operation.as_str(), units(n)).await
         }
     }
 

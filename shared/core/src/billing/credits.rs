@@ -28,12 +28,37 @@ use crate::retry::{retry_on_conflict, Attempt};
 /// an estimate's sums.
 pub const MAX_PRICE: i64 = 1_000_000;
 
+/// Most credits one request may add (a grant, top-up or refund, or an account's opening
+/// credits): a typo of a few zeros is refused instead of minting a fortune. Enforced
+/// here, so the API and the CLI meet the same limit; the API declares it.
+pub const MAX_CREDITS_PER_REQUEST: i64 = 1_000_000_000;
+
 /// Errors of the credit ledger; each is a refusal that wrote nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum CreditError {
     /// Amounts are positive whole credits.
     #[error("amount must be a positive number of credits, got {0}")]
     InvalidAmount(i64),
+    /// More credits than one request may add.
+    #[error("at most {max} credits per request, got {amount}")]
+    TooManyCredits {
+        /// What was asked.
+        amount: i64,
+        /// The limit ([`MAX_CREDITS_PER_REQUEST`]).
+        max: i64,
+    },
+    /// A price outside its range.
+    #[error("{field} must be {min} to {max}, got {value}")]
+    InvalidPrice {
+        /// Which part of the price (`credits_per_unit`, `min_credits`).
+        field: &'static str,
+        /// What was given.
+        value: i64,
+        /// Smallest allowed.
+        min: i64,
+        /// Largest allowed ([`MAX_PRICE`]).
+        max: i64,
+    },
     /// Units of work are counted from one.
     #[error("units must be at least 1, got {0}")]
     InvalidUnits(i64),
@@ -94,7 +119,10 @@ impl CreditError {
     /// The stable code the API and the CLI report (docs/api.md, docs/cli.md).
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidAmount(_) | Self::InvalidUnits(_) => "validation_failed",
+            Self::InvalidAmount(_)
+            | Self::InvalidUnits(_)
+            | Self::TooManyCredits { .. }
+            | Self::InvalidPrice { .. } => "validation_failed",
             Self::UnknownOperation(_) => "unknown_operation",
             Self::AccountNotFound(_) | Self::HoldNotFound(_) => "not_found",
             Self::InsufficientCredits { .. } => "insufficient_credits",
@@ -343,12 +371,15 @@ impl CreditService {
         if builtin_cost(&config.operation).is_none() {
             return Err(CreditError::UnknownOperation(config.operation.clone()));
         }
-        if !(0..=MAX_PRICE).contains(&config.credits_per_unit) {
-            return Err(CreditError::InvalidAmount(config.credits_per_unit));
-        }
-        if !(1..=MAX_PRICE).contains(&config.min_credits) {
-            return Err(CreditError::InvalidAmount(config.min_credits));
-        }
+        let price = |field, value: i64, min| {
+            if (min..=MAX_PRICE).contains(&value) {
+                Ok(())
+            } else {
+                Err(CreditError::InvalidPrice { field, value, min, max: MAX_PRICE })
+            }
+        };
+        price("credits_per_unit", config.credits_per_unit, 0)?;
+        price("min_credits", config.min_credits, 1)?;
         Ok(self.costs.put(config).await?)
     }
 
@@ -357,8 +388,8 @@ impl CreditService {
         let stored = self.costs.list().await?;
         Ok(super::costs::BUILTIN_OPERATIONS
             .iter()
-            .filter_map(|(name, _, _)| {
-                stored.iter().find(|c| c.operation == *name).cloned().or_else(|| builtin_cost(name))
+            .filter_map(|(op, _, _)| {
+                stored.iter().find(|c| c.operation == op.as_str()).cloned().or_else(|| builtin_cost(op.as_str()))
             })
             .collect())
     }
@@ -474,6 +505,9 @@ impl CreditService {
         idempotency_key: Option<String>,
     ) -> Result<LedgerReceipt, CreditError> {
         check_amount(amount)?;
+        if amount > MAX_CREDITS_PER_REQUEST {
+            return Err(CreditError::TooManyCredits { amount, max: MAX_CREDITS_PER_REQUEST });
+        }
         check_key(idempotency_key.as_deref())?;
         if !kind.is_credit() {
             return Err(CreditError::InvalidAmount(-amount));

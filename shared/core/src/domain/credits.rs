@@ -147,6 +147,59 @@ pub struct CreditUsageLog {
     pub created_at: String,
 }
 
+/// An AI operation the platform charges for: the key of its price
+/// (`CreditCostConfig::operation`) and of its usage logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// Stage 1: keywords into clusters.
+    Clustering,
+    /// Stage 2: ideas for a cluster.
+    IdeaGeneration,
+    /// Stage 4: an article.
+    ContentGeneration,
+    /// Stage 5: image prompts of an article.
+    ImagePromptExtraction,
+    /// Stage 6: one image.
+    ImageGeneration,
+    /// Internal linking of a site's articles.
+    Linking,
+    /// An optimizer rewrite of an article.
+    Optimization,
+}
+
+impl Operation {
+    /// Every operation, in the order price tables list them.
+    pub const ALL: [Operation; 7] = [
+        Self::Clustering,
+        Self::IdeaGeneration,
+        Self::ContentGeneration,
+        Self::ImagePromptExtraction,
+        Self::ImageGeneration,
+        Self::Linking,
+        Self::Optimization,
+    ];
+
+    /// The stored name (as serialized): prices and usage logs are keyed by it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Clustering => "clustering",
+            Self::IdeaGeneration => "idea_generation",
+            Self::ContentGeneration => "content_generation",
+            Self::ImagePromptExtraction => "image_prompt_extraction",
+            Self::ImageGeneration => "image_generation",
+            Self::Linking => "linking",
+            Self::Optimization => "optimization",
+        }
+    }
+
+    /// The operation of a stored or requested name; None for one the platform does not know.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+}
+
 /// State of a hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -214,6 +267,15 @@ pub struct Balance {
 #[cfg(test)]
 mod hold_status_tests {
     use super::HoldStatus;
+
+    #[test]
+    fn operation_names_are_the_serialized_ones() {
+        for o in super::Operation::ALL {
+            assert_eq!(serde_json::to_value(o).ok(), Some(serde_json::Value::from(o.as_str())));
+            assert_eq!(super::Operation::parse(o.as_str()), Some(o));
+        }
+        assert_eq!(super::Operation::parse("free_lunch"), None);
+    }
 
     #[test]
     fn stored_names_are_the_serialized_ones() {

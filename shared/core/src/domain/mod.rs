@@ -10,8 +10,8 @@ pub mod pipeline;
 pub use account::{Account, AccountStatus, Site, SiteStatus};
 pub use automation::{AutomationConfig, AutomationRun, Frequency, RunStatus, Schedule, Stage, StageResult};
 pub use credits::{
-    Balance, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, TransactionKind,
-    UsageDetails,
+    Balance, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, Operation,
+    TransactionKind, UsageDetails,
 };
 pub use ids::{
     AccountId, ClusterId, ContentId, HoldId, IdError, IdeaId, ImageId, KeywordId, RunId, SiteId, TaskId, TransactionId,

@@ -5,6 +5,7 @@
 use super::{digest, units, BatchOutcome, Bill, StageContext, StageWork};
 use crate::automation::error::AutomationError;
 use crate::automation::service::Inner;
+use crate::domain::Operation;
 use crate::domain::{Cluster, ClusterId, ClusterStatus, Keyword, KeywordStatus, Stage};
 use crate::ports::WriteOp;
 use crate::repo::Records;
@@ -16,7 +17,7 @@ pub(in crate::automation) struct Clusters;
 impl StageWork for Clusters {
     const STAGE: Stage = Stage::Clusters;
     const INPUT_STATUS: &'static str = "new";
-    const OPERATION: Option<&'static str> = Some("clustering");
+    const OPERATION: Option<Operation> = Some(Operation::Clustering);
     type Input = Keyword;
 
     fn inputs(inner: &Inner) -> &Records<Keyword> {

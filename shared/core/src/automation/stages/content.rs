@@ -4,6 +4,7 @@
 use super::{BatchOutcome, Bill, StageContext, StageWork};
 use crate::automation::error::AutomationError;
 use crate::automation::service::Inner;
+use crate::domain::Operation;
 use crate::domain::{Content, ContentId, ContentStatus, Idea, Stage, TaskStatus, WriterTask};
 use crate::ports::WriteOp;
 use crate::repo::Records;
@@ -15,7 +16,7 @@ pub(in crate::automation) struct Contents;
 impl StageWork for Contents {
     const STAGE: Stage = Stage::Content;
     const INPUT_STATUS: &'static str = "queued";
-    const OPERATION: Option<&'static str> = Some("content_generation");
+    const OPERATION: Option<Operation> = Some(Operation::ContentGeneration);
     type Input = WriterTask;
 
     fn inputs(inner: &Inner) -> &Records<WriterTask> {

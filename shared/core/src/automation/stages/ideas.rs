@@ -4,6 +4,7 @@
 use super::{units, BatchOutcome, Bill, StageContext, StageWork};
 use crate::automation::error::AutomationError;
 use crate::automation::service::Inner;
+use crate::domain::Operation;
 use crate::domain::{Cluster, ClusterStatus, Idea, IdeaId, IdeaStatus, KeywordId, Stage};
 use crate::ports::WriteOp;
 use crate::repo::Records;
@@ -15,7 +16,7 @@ pub(in crate::automation) struct Ideas;
 impl StageWork for Ideas {
     const STAGE: Stage = Stage::Ideas;
     const INPUT_STATUS: &'static str = "new";
-    const OPERATION: Option<&'static str> = Some("idea_generation");
+    const OPERATION: Option<Operation> = Some(Operation::IdeaGeneration);
     type Input = Cluster;
 
     fn inputs(inner: &Inner) -> &Records<Cluster> {

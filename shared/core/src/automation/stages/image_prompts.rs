@@ -4,6 +4,7 @@
 use super::{units, BatchOutcome, Bill, StageContext, StageWork};
 use crate::automation::error::AutomationError;
 use crate::automation::service::Inner;
+use crate::domain::Operation;
 use crate::domain::{Content, ContentStatus, ImageId, ImageRecord, ImageStatus, Stage};
 use crate::ports::WriteOp;
 use crate::repo::Records;
@@ -15,7 +16,7 @@ pub(in crate::automation) struct ImagePrompts;
 impl StageWork for ImagePrompts {
     const STAGE: Stage = Stage::ImagePrompts;
     const INPUT_STATUS: &'static str = "draft";
-    const OPERATION: Option<&'static str> = Some("image_prompt_extraction");
+    const OPERATION: Option<Operation> = Some(Operation::ImagePromptExtraction);
     type Input = Content;
 
     fn inputs(inner: &Inner) -> &Records<Content> {

@@ -18,6 +18,7 @@ use crate::automation::route::Route;
 use crate::automation::service::{to_json, AutomationService};
 use crate::automation::step::{Gate, StepInput};
 use crate::billing::ChargeRequest;
+use crate::domain::Operation;
 use crate::domain::{
     AccountId, ImageId, ImageRecord, ImageStatus, RunId, SiteId, Stage, TransactionKind, UsageDetails,
 };
@@ -36,7 +37,7 @@ pub(in crate::automation) const INPUT_STATUS: &str = "pending";
 /// The status (as stored) of images whose job is on the queue.
 pub(in crate::automation) const QUEUED_STATUS: &str = "queued";
 /// The credit operation an image is charged as.
-pub(in crate::automation) const OPERATION: &str = "image_generation";
+pub(in crate::automation) const OPERATION: Operation = Operation::ImageGeneration;
 
 /// One image job on the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,7 +213,7 @@ impl AutomationService {
             }),
             reason: Some("stage 6 images".into()),
             reference: Some(job.run_id.to_string()),
-            ..ChargeRequest::operation(job.account_id.clone(), OPERATION, 1).with_key(key)
+            ..ChargeRequest::operation(job.account_id.clone(), OPERATION.as_str(), 1).with_key(key)
         };
         i.credits.charge(charge).await?;
         let (png, _usage) = i.ports.ai.generate_image(&image.prompt, WIDTH, HEIGHT).await?;

@@ -25,6 +25,7 @@ use std::hash::{Hash, Hasher};
 use super::error::AutomationError;
 use super::service::{AutomationService, Inner};
 use crate::billing::CreditError;
+use crate::domain::Operation;
 use crate::domain::{AutomationConfig, AutomationRun, SiteId, Stage, UsageDetails};
 use crate::ports::clock::rfc3339;
 use crate::ports::{StoreError, WriteOp};
@@ -68,7 +69,7 @@ pub(in crate::automation) trait StageWork {
     /// The status (as stored) of the records waiting for the stage.
     const INPUT_STATUS: &'static str;
     /// The credit operation its AI call is priced as, if it makes one.
-    const OPERATION: Option<&'static str>;
+    const OPERATION: Option<Operation>;
     /// The records it takes.
     type Input: SiteRecord;
 
@@ -126,14 +127,14 @@ async fn count<S: StageWork>(inner: &Inner, site: &SiteId) -> Result<u64, Automa
 
 /// What a paid AI call is: its stage, the item it works on (part of the idempotency
 /// key `<run>/<stage>/<item>`), the operation priced, and the units expected.
-struct Bill<'a> {
+struct Bill {
     stage: Stage,
     item: String,
-    operation: &'a str,
+    operation: Operation,
     estimate_units: i64,
 }
 
-impl<'a> Bill<'a> {
+impl Bill {
     /// The bill of stage `S`'s AI call on `item`, expecting `estimate_units`.
     fn of<S: StageWork>(item: String, estimate_units: i64) -> Result<Self, AutomationError> {
         let operation = S::OPERATION
@@ -213,7 +214,7 @@ impl StageContext<'_> {
     /// (`actual_units` computed from the result), or release the hold if the call fails.
     async fn paid<T, Fut>(
         &self,
-        bill: Bill<'_>,
+        bill: Bill,
         call: Fut,
         actual_units: impl FnOnce(&T) -> i64,
     ) -> Result<(T, i64), AutomationError>
@@ -226,7 +227,7 @@ impl StageContext<'_> {
         let credits = &self.inner().credits;
         // One read of the operation's price serves the hold and the settle (before, each
         // priced itself: a second GetItem of the same item per AI call on DynamoDB).
-        let price = credits.cost_config(operation).await?;
+        let price = credits.cost_config(operation.as_str()).await?;
         let cost = |units: i64| price.cost_for(units).ok_or(CreditError::InvalidUnits(units));
         let estimate = cost(estimate_units.max(1))?;
         let reason = format!("stage {} {}", stage.number(), stage.name());
@@ -246,8 +247,9 @@ impl StageContext<'_> {
             return Ok((value, 0));
         }
         let actual = cost(n)?;
-        let receipt =
-            credits.settle(&run.account_id, &hold.id, actual, Some(usage(run, stage, operation, n, &u))).await?;
+        let receipt = credits
+            .settle(&run.account_id, &hold.id, actual, Some(usage(run, stage, operation.as_str(), n, &u)))
+            .await?;
         Ok((value, -receipt.transaction.amount))
     }
 }

@@ -4,6 +4,7 @@
 use super::{BatchOutcome, StageContext, StageWork};
 use crate::automation::error::AutomationError;
 use crate::automation::service::Inner;
+use crate::domain::Operation;
 use crate::domain::{Idea, IdeaStatus, Stage, TaskId, TaskStatus, WriterTask};
 use crate::ports::WriteOp;
 use crate::repo::Records;
@@ -14,7 +15,7 @@ pub(in crate::automation) struct Tasks;
 impl StageWork for Tasks {
     const STAGE: Stage = Stage::Tasks;
     const INPUT_STATUS: &'static str = "new";
-    const OPERATION: Option<&'static str> = None;
+    const OPERATION: Option<Operation> = None;
     type Input = Idea;
 
     fn inputs(inner: &Inner) -> &Records<Idea> {
