@@ -7,9 +7,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/igny8-target}
 cargo fmt --all --check --manifest-path "$root/Cargo.toml"
-cargo clippy --workspace --all-targets --locked --quiet --manifest-path "$root/Cargo.toml" -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked --quiet --manifest-path "$root/Cargo.toml" -- -D warnings
 bash "$root/scripts/lint_asl.sh"
 bash "$root/scripts/lint_infra.sh"
 bash "$root/scripts/schemathesis.sh"
 exec bash "$root/scripts/with_moto.sh" \
-    cargo test --workspace --locked --no-fail-fast -- --test-threads "${IGNY8_TEST_THREADS:-4}" "$@"
+    cargo test --workspace --all-features --locked --no-fail-fast -- --test-threads "${IGNY8_TEST_THREADS:-4}" "$@"

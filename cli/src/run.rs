@@ -55,7 +55,7 @@ pub(crate) fn failure(e: impl std::fmt::Display) -> CliError {
 /// Opens the runtime on the target's adapters; on AWS against an emulator the table,
 /// bucket and queues are created when missing.
 pub async fn runtime(target: &Target) -> Result<LocalRuntime, CliError> {
-    let ai = igny8_wiring::aws::ai_from_env().map_err(failure)?;
+    let ai = igny8_wiring::ai_from_env().map_err(failure)?;
     let (clock, ids) = (Arc::new(SystemClock), Arc::new(UuidIds));
     let opened = match &target.aws {
         None => LocalRuntime::open(&target.data_dir, ai, clock, ids, ExecutorOptions::default()),

@@ -3,7 +3,8 @@
 //! lines; configuration values and secrets are never logged, only which one is missing.
 
 use igny8_api::{router, ApiState, AuthMode};
-use igny8_wiring::aws::{ai_from_env, automation, CloudConfig};
+use igny8_wiring::ai_from_env;
+use igny8_wiring::aws::{automation, CloudConfig};
 use lambda_http::{service_fn, Request};
 use tracing::Instrument;
 

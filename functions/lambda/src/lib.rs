@@ -17,7 +17,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use igny8_core::automation::{handle, AutomationError, AutomationService, Function};
-use igny8_wiring::aws::{ai_from_env, automation, CloudConfig};
+use igny8_wiring::ai_from_env;
+use igny8_wiring::aws::{automation, CloudConfig};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -8,7 +8,7 @@ use aws_sdk_s3::Client as S3Client;
 use aws_sdk_sfn::Client as SfnClient;
 use aws_sdk_sqs::Client as SqsClient;
 
-use igny8_ai::{AiError, AiProvider, OfflineProvider, OpenAiConfig, OpenAiProvider};
+use igny8_ai::AiProvider;
 use igny8_aws::config::{endpoint_override, sdk_config};
 use igny8_aws::{DynamoStore, S3Blobs, SfnWorkflow, SqsQueue};
 use igny8_core::automation::{AutomationPorts, AutomationService, IMAGE_QUEUE};
@@ -72,15 +72,6 @@ impl CloudConfig {
             image_queue_url: optional("IGNY8_IMAGE_QUEUE_URL"),
             endpoint: optional("IGNY8_AWS_ENDPOINT"),
         })
-    }
-}
-
-/// The AI provider the environment asks for: an OpenAI-compatible endpoint when
-/// `IGNY8_AI_BASE_URL` and `IGNY8_AI_API_KEY` are set, else the offline provider.
-pub fn ai_from_env() -> Result<Arc<dyn AiProvider>, AiError> {
-    match OpenAiConfig::from_env() {
-        Some(config) => Ok(Arc::new(OpenAiProvider::new(config)?)),
-        None => Ok(Arc::new(OfflineProvider::new())),
     }
 }
 

@@ -1,16 +1,26 @@
-//! Picks the adapter family at run time: the CLI's `--backend` choice.
+//! Picks the adapter family at run time: the CLI's `--backend` choice. The embedded
+//! family is always there; the AWS one only when the `aws` feature is built (a laptop
+//! build for the main job leaves the AWS SDKs out and says so when asked for them).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use igny8_ai::AiProvider;
+#[cfg(feature = "aws")]
 use igny8_asl::ExecutorOptions;
+#[cfg(feature = "aws")]
 use igny8_aws::{DynamoStore, S3Blobs, SqsQueue};
+#[cfg(feature = "aws")]
 use igny8_core::automation::{IMAGE_DLQ, IMAGE_MAX_RECEIVES, IMAGE_QUEUE};
 use igny8_core::ports::{Clock, IdGenerator, ItemStore, StoreError};
 use igny8_embedded::SqliteStore;
 
-use crate::embedded::{Adapters, LocalRuntime, RuntimeError, SQLITE_FILE};
+#[cfg(feature = "aws")]
+use crate::embedded::Adapters;
+use crate::embedded::{LocalRuntime, RuntimeError, SQLITE_FILE};
+
+/// What a build without the `aws` feature answers when asked for the AWS family.
+pub const AWS_NOT_BUILT: &str = "this igny8 was built without the AWS adapters; build it with `--features aws`";
 
 /// Where the platform keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +46,7 @@ impl Backend {
     pub async fn open_store(&self) -> Result<Arc<dyn ItemStore>, StoreError> {
         match self {
             Self::Embedded { data_dir } => Ok(Arc::new(SqliteStore::open(data_dir.join(SQLITE_FILE))?)),
+            #[cfg(feature = "aws")]
             Self::DynamoDb { endpoint, table, ensure_table } => {
                 let store = DynamoStore::connect(endpoint.as_deref(), table).await?;
                 if *ensure_table {
@@ -43,6 +54,8 @@ impl Backend {
                 }
                 Ok(Arc::new(store))
             }
+            #[cfg(not(feature = "aws"))]
+            Self::DynamoDb { .. } => Err(StoreError::Invalid(AWS_NOT_BUILT.into())),
         }
     }
 }
@@ -61,6 +74,7 @@ pub struct AwsResources {
 /// A local runtime over DynamoDB, S3 and SQS, the run still driven by the in-process
 /// interpreter (an emulator cannot run the Rust Lambdas). Against an emulator the table,
 /// bucket and queues are created when missing.
+#[cfg(feature = "aws")]
 pub async fn local_runtime_on_aws(
     aws: &AwsResources,
     data_dir: &Path,
@@ -97,4 +111,16 @@ pub async fn local_runtime_on_aws(
         blob_base: format!("s3://{}/", aws.bucket),
     };
     LocalRuntime::with_adapters(adapters, data_dir, ai, clock, ids, ExecutorOptions::default())
+}
+
+/// Without the `aws` feature: the refusal, said once.
+#[cfg(not(feature = "aws"))]
+pub async fn local_runtime_on_aws(
+    _aws: &AwsResources,
+    _data_dir: &Path,
+    _ai: Arc<dyn AiProvider>,
+    _clock: Arc<dyn Clock>,
+    _ids: Arc<dyn IdGenerator>,
+) -> Result<LocalRuntime, RuntimeError> {
+    Err(RuntimeError::Store(StoreError::Invalid(AWS_NOT_BUILT.into())))
 }

@@ -7,11 +7,23 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
-#[cfg(all(feature = "aws", feature = "embedded"))]
+#[cfg(feature = "embedded")]
 pub mod backend;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 
-#[cfg(all(feature = "aws", feature = "embedded"))]
+use std::sync::Arc;
+
+#[cfg(feature = "embedded")]
 pub use backend::Backend;
+use igny8_ai::{AiError, AiProvider, OfflineProvider, OpenAiConfig, OpenAiProvider};
 pub use igny8_core::Services;
+
+/// The AI provider the environment asks for: an OpenAI-compatible endpoint when
+/// `IGNY8_AI_BASE_URL` and `IGNY8_AI_API_KEY` are set, else the offline provider.
+pub fn ai_from_env() -> Result<Arc<dyn AiProvider>, AiError> {
+    match OpenAiConfig::from_env() {
+        Some(config) => Ok(Arc::new(OpenAiProvider::new(config)?)),
+        None => Ok(Arc::new(OfflineProvider::new())),
+    }
+}
