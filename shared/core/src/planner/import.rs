@@ -96,67 +96,16 @@ pub fn parse_keywords_csv(data: &[u8]) -> Result<Vec<KeywordInput>, ImportError>
         .headers()
         .map_err(|e| ImportError::Malformed(vec![RowError { line: 1, message: e.to_string() }]))?
         .clone();
-    let kw = column(&headers, &["keyword", "keywords", "query", "term", "search term"])
-        .ok_or(ImportError::NoKeywordColumn)?;
-    let vol = column(&headers, &["volume", "search volume", "avg. monthly searches", "monthly volume", "sv"]);
-    let kd = column(&headers, &["kd", "kd %", "keyword difficulty", "difficulty"]);
-    let cpc = column(&headers, &["cpc", "cpc (usd)", "cost per click"]);
-    let intent = column(&headers, &["intent", "intents", "search intent"]);
+    let columns = Columns::of(&headers)?;
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (n, row) in reader.records().enumerate() {
         let line = n as u64 + 2;
-        let row = match row {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(RowError { line, message: e.to_string() });
-                continue;
-            }
-        };
-        if row.iter().all(|f| f.trim().is_empty()) {
-            continue;
+        match row.map_err(|e| e.to_string()).and_then(|row| columns.keyword(&row)) {
+            Ok(Some(keyword)) => out.push(keyword),
+            Ok(None) => {}
+            Err(message) => errors.push(RowError { line, message }),
         }
-        let field = |i: Option<usize>| i.and_then(|i| row.get(i)).map(str::trim).filter(|s| !s.is_empty());
-        let mut bad = |m: String| errors.push(RowError { line, message: m });
-        let Some(keyword) = field(Some(kw)) else {
-            bad("empty keyword".into());
-            continue;
-        };
-        if keyword.chars().count() > 200 || keyword.chars().any(char::is_control) {
-            bad(format!("keyword {keyword:?} is longer than 200 characters or has control characters"));
-            continue;
-        }
-        let volume = match field(vol).map(|v| (v, number(v))) {
-            None => 0,
-            Some((_, Some(x))) if x >= 0.0 && x.fract() == 0.0 && x < 1e15 => x as i64,
-            Some((v, _)) => {
-                bad(format!("volume {v:?} is not a whole number ≥ 0"));
-                continue;
-            }
-        };
-        let difficulty = match field(kd).map(|v| (v, number(v))) {
-            None => None,
-            Some((_, Some(x))) if (0.0..=100.0).contains(&x) => Some(x.round() as i64),
-            Some((v, _)) => {
-                bad(format!("keyword difficulty {v:?} is not a number from 0 to 100"));
-                continue;
-            }
-        };
-        let cost = match field(cpc).map(|v| (v, number(v))) {
-            None => None,
-            Some((_, Some(x))) if x >= 0.0 && x.is_finite() => Some(x),
-            Some((v, _)) => {
-                bad(format!("CPC {v:?} is not a number ≥ 0"));
-                continue;
-            }
-        };
-        out.push(KeywordInput {
-            keyword: keyword.to_owned(),
-            volume,
-            difficulty,
-            cpc: cost,
-            intent: field(intent).map(|s| s.to_ascii_lowercase()),
-        });
     }
     if !errors.is_empty() {
         return Err(ImportError::Malformed(errors));
@@ -165,6 +114,58 @@ pub fn parse_keywords_csv(data: &[u8]) -> Result<Vec<KeywordInput>, ImportError>
         return Err(ImportError::Empty);
     }
     Ok(out)
+}
+
+/// Where each field is in a keyword tool's export, found from its header row.
+struct Columns {
+    keyword: usize,
+    volume: Option<usize>,
+    difficulty: Option<usize>,
+    cpc: Option<usize>,
+    intent: Option<usize>,
+}
+
+impl Columns {
+    /// The columns of `headers`; a file without a keyword column is refused whole.
+    fn of(headers: &csv::StringRecord) -> Result<Self, ImportError> {
+        Ok(Self {
+            keyword: column(headers, &["keyword", "keywords", "query", "term", "search term"])
+                .ok_or(ImportError::NoKeywordColumn)?,
+            volume: column(headers, &["volume", "search volume", "avg. monthly searches", "monthly volume", "sv"]),
+            difficulty: column(headers, &["kd", "kd %", "keyword difficulty", "difficulty"]),
+            cpc: column(headers, &["cpc", "cpc (usd)", "cost per click"]),
+            intent: column(headers, &["intent", "intents", "search intent"]),
+        })
+    }
+
+    /// One row as a keyword: None for a blank row, the row's problem otherwise.
+    fn keyword(&self, row: &csv::StringRecord) -> Result<Option<KeywordInput>, String> {
+        if row.iter().all(|f| f.trim().is_empty()) {
+            return Ok(None);
+        }
+        let field = |i: Option<usize>| i.and_then(|i| row.get(i)).map(str::trim).filter(|s| !s.is_empty());
+        let keyword = field(Some(self.keyword)).ok_or_else(|| "empty keyword".to_owned())?;
+        if keyword.chars().count() > 200 || keyword.chars().any(char::is_control) {
+            return Err(format!("keyword {keyword:?} is longer than 200 characters or has control characters"));
+        }
+        let volume = match field(self.volume).map(|v| (v, number(v))) {
+            None => 0,
+            Some((_, Some(x))) if x >= 0.0 && x.fract() == 0.0 && x < 1e15 => x as i64,
+            Some((v, _)) => return Err(format!("volume {v:?} is not a whole number ≥ 0")),
+        };
+        let difficulty = match field(self.difficulty).map(|v| (v, number(v))) {
+            None => None,
+            Some((_, Some(x))) if (0.0..=100.0).contains(&x) => Some(x.round() as i64),
+            Some((v, _)) => return Err(format!("keyword difficulty {v:?} is not a number from 0 to 100")),
+        };
+        let cpc = match field(self.cpc).map(|v| (v, number(v))) {
+            None => None,
+            Some((_, Some(x))) if x >= 0.0 && x.is_finite() => Some(x),
+            Some((v, _)) => return Err(format!("CPC {v:?} is not a number ≥ 0")),
+        };
+        let intent = field(self.intent).map(|s| s.to_ascii_lowercase());
+        Ok(Some(KeywordInput { keyword: keyword.to_owned(), volume, difficulty, cpc, intent }))
+    }
 }
 
 /// Normalised form used for the keyword's identity.
