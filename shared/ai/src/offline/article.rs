@@ -156,100 +156,158 @@ pub fn generate_article(idea: &IdeaOut, word_target: u32) -> Result<ArticleOut, 
     }
     let secondaries: Vec<String> =
         idea.secondary_keywords.iter().map(|s| text::clean_phrase(s)).filter(|s| !s.is_empty()).collect();
-    let intent = intent_of(idea);
-    let mut rng = SplitMix64::new(text::stable_hash(&format!("{title}\u{1f}{keyword}\u{1f}{word_target}")));
-    let mut pool: Vec<&str> = GENERAL.to_vec();
-    pool.extend_from_slice(intent_sentences(intent));
-    let mut picker = Picker::new(pool);
-    let mut closing = Picker::new(CLOSING.to_vec());
-
     let headings: Vec<String> = idea.outline.iter().map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect();
-    let mut w = Writer { html: String::new(), words: 0 };
-    w.element("h1", &title);
-
-    // Section topics: the secondary keyword a heading was built from, else the target.
-    let topic_for = |heading: &str| -> String {
-        secondaries.iter().find(|s| text::title_case(s) == heading).cloned().unwrap_or_else(|| keyword.clone())
-    };
-    let other_for = |topic: &str, rng: &mut SplitMix64| -> String {
-        let candidates: Vec<&String> = secondaries.iter().filter(|s| s.as_str() != topic).collect();
-        match candidates.get(rng.below(candidates.len())) {
-            Some(s) => (*s).clone(),
-            None => keyword.clone(),
-        }
-    };
+    let seed = text::stable_hash(&format!("{title}\u{1f}{keyword}\u{1f}{word_target}"));
+    let mut c = Composer::new(keyword, secondaries, intent_of(idea), seed);
+    c.w.element("h1", &title);
 
     // Sections: the intro (no heading) followed by one per outline heading.
     let sections: Vec<Option<&String>> = std::iter::once(None).chain(headings.iter().map(Some)).collect();
     let total_sections = sections.len();
     for (si, heading) in sections.iter().enumerate() {
         if let Some(h) = heading {
-            w.element("h2", h);
+            c.w.element("h2", h);
         }
         let remaining_sections = (total_sections - si) as u32;
-        let missing = word_target.saturating_sub(w.words);
+        let missing = word_target.saturating_sub(c.w.words);
         // Headings still to come take words too.
         let upcoming: u32 = sections[si + 1..].iter().flatten().map(|h| text::count_words(h)).sum();
         let is_last = si + 1 == total_sections && si > 0;
         // The last section ends with a closing sentence of about ten words.
         let budget =
             (missing.saturating_sub(upcoming) / remaining_sections.max(1)).saturating_sub(if is_last { 10 } else { 0 });
-        let topic = heading.map(|h| topic_for(h)).unwrap_or_else(|| keyword.clone());
-        let mut section_words = 0u32;
-        let mut paragraph: Vec<String> = Vec::new();
+        c.write_section(si, heading.map(String::as_str), budget, is_last);
+    }
 
-        if si == 0 {
-            let mut intro = format!(
-                "This article covers {keyword} in practical terms, from the basics to the details that matter most."
-            );
-            if secondaries.len() >= 2 {
-                intro.push_str(&format!(" Along the way it looks at {} and {}.", secondaries[0], secondaries[1]));
-            }
-            section_words += text::count_words(&intro);
-            paragraph.push(intro);
+    let html = c.w.html;
+    let word_count = text::count_html_words(&html);
+    let meta_description = meta_for(&title, &c.keyword, &c.secondaries);
+    Ok(ArticleOut { title, html, word_count, meta_description })
+}
+
+/// The writing state of one article: its keywords, the seeded generator and
+/// sentence pickers (whose call order fixes the wording) and the HTML so far.
+struct Composer {
+    keyword: String,
+    secondaries: Vec<String>,
+    rng: SplitMix64,
+    picker: Picker<'static>,
+    closing: Picker<'static>,
+    w: Writer,
+}
+
+impl Composer {
+    /// A composer whose sentence pool is the general templates plus the intent's.
+    fn new(keyword: String, secondaries: Vec<String>, intent: Intent, seed: u64) -> Self {
+        let mut pool: Vec<&'static str> = GENERAL.to_vec();
+        pool.extend_from_slice(intent_sentences(intent));
+        Self {
+            keyword,
+            secondaries,
+            rng: SplitMix64::new(seed),
+            picker: Picker::new(pool),
+            closing: Picker::new(CLOSING.to_vec()),
+            w: Writer { html: String::new(), words: 0 },
         }
-        // A bulleted list in every second keyword section that has room for one.
+    }
+
+    /// Section topic: the secondary keyword a heading was built from, else the target.
+    fn topic_for(&self, heading: &str) -> String {
+        self.secondaries
+            .iter()
+            .find(|s| text::title_case(s) == heading)
+            .cloned()
+            .unwrap_or_else(|| self.keyword.clone())
+    }
+
+    /// A secondary keyword other than `topic` for the `{s}` slot, drawn with the
+    /// seeded generator (the target keyword when there is none).
+    fn other_for(&mut self, topic: &str) -> String {
+        let candidates: Vec<&String> = self.secondaries.iter().filter(|s| s.as_str() != topic).collect();
+        match candidates.get(self.rng.below(candidates.len())) {
+            Some(s) => (*s).clone(),
+            None => self.keyword.clone(),
+        }
+    }
+
+    /// Writes section `si` (its heading is already written) within `budget` words:
+    /// the intro sentence for the first section, sentences up to the budget, a
+    /// closing sentence for the last, and a bulleted list in every second keyword
+    /// section that has room for one.
+    fn write_section(&mut self, si: usize, heading: Option<&str>, budget: u32, is_last: bool) {
+        let topic = heading.map(|h| self.topic_for(h)).unwrap_or_else(|| self.keyword.clone());
+        let mut paragraph: Vec<String> = Vec::new();
+        if si == 0 {
+            paragraph.push(self.intro());
+        }
         let with_list = heading.is_some() && !is_last && si % 2 == 1 && budget >= 60;
         let list_words_estimate = if with_list { 30 } else { 0 };
+        self.write_sentences(&topic, &mut paragraph, budget, list_words_estimate, is_last);
+        if is_last {
+            let closing = self.closing.pick(&mut self.rng);
+            paragraph.push(capitalize(&closing.replace("{k}", &self.keyword)));
+        }
+        if !paragraph.is_empty() {
+            self.w.element("p", &paragraph.join(" "));
+        }
+        if with_list {
+            self.write_list(&topic);
+        }
+    }
+
+    /// The article's opening sentences, naming the first two secondary keywords.
+    fn intro(&self) -> String {
+        let keyword = &self.keyword;
+        let mut intro = format!(
+            "This article covers {keyword} in practical terms, from the basics to the details that matter most."
+        );
+        if self.secondaries.len() >= 2 {
+            intro.push_str(&format!(" Along the way it looks at {} and {}.", self.secondaries[0], self.secondaries[1]));
+        }
+        intro
+    }
+
+    /// Adds sentences about `topic` to `paragraph` while each brings the section
+    /// (plus `reserved` words for a list) closer to `budget`, always at least one;
+    /// every four sentences become a `<p>`. The last section opens with a closing
+    /// template.
+    fn write_sentences(&mut self, topic: &str, paragraph: &mut Vec<String>, budget: u32, reserved: u32, is_last: bool) {
+        // Words already in the section: the intro, if this is the first one.
+        let mut section_words: u32 = paragraph.iter().map(|s| text::count_words(s)).sum();
         loop {
-            let template = if is_last && paragraph.is_empty() { closing.pick(&mut rng) } else { picker.pick(&mut rng) };
-            let other = other_for(&topic, &mut rng);
-            let sentence = capitalize(&template.replace("{x}", &topic).replace("{s}", &other).replace("{k}", &keyword));
+            let template = if is_last && paragraph.is_empty() {
+                self.closing.pick(&mut self.rng)
+            } else {
+                self.picker.pick(&mut self.rng)
+            };
+            let other = self.other_for(topic);
+            let sentence =
+                capitalize(&template.replace("{x}", topic).replace("{s}", &other).replace("{k}", &self.keyword));
             let n = text::count_words(&sentence);
-            let current = section_words + list_words_estimate;
-            // Add while it moves us closer to the budget (always at least one sentence).
-            if section_words > 0 && current + n / 2 > budget {
+            if section_words > 0 && section_words + reserved + n / 2 > budget {
                 break;
             }
             section_words += n;
             paragraph.push(sentence);
             if paragraph.len() >= 4 {
-                w.element("p", &paragraph.join(" "));
+                self.w.element("p", &paragraph.join(" "));
                 paragraph.clear();
             }
         }
-        if is_last {
-            paragraph.push(capitalize(&closing.pick(&mut rng).replace("{k}", &keyword)));
-        }
-        if !paragraph.is_empty() {
-            w.element("p", &paragraph.join(" "));
-        }
-        if with_list {
-            w.element("p", &format!("Keep these points about {topic} in mind:"));
-            w.html.push_str("<ul>\n");
-            let start = rng.below(LIST_POINTS.len());
-            for j in 0..3 {
-                let point = LIST_POINTS[(start + j * 2) % LIST_POINTS.len()];
-                w.element("li", &capitalize(point));
-            }
-            w.html.push_str("</ul>\n");
-        }
     }
 
-    let html = w.html;
-    let word_count = text::count_html_words(&html);
-    let meta_description = meta_for(&title, &keyword, &secondaries);
-    Ok(ArticleOut { title, html, word_count, meta_description })
+    /// A short bulleted list of generic points about `topic`, starting at a seeded
+    /// offset so lists differ between sections.
+    fn write_list(&mut self, topic: &str) {
+        self.w.element("p", &format!("Keep these points about {topic} in mind:"));
+        self.w.html.push_str("<ul>\n");
+        let start = self.rng.below(LIST_POINTS.len());
+        for j in 0..3 {
+            let point = LIST_POINTS[(start + j * 2) % LIST_POINTS.len()];
+            self.w.element("li", &capitalize(point));
+        }
+        self.w.html.push_str("</ul>\n");
+    }
 }
 
 /// Search snippet of at most 160 characters, cut at a word boundary.

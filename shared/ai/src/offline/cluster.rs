@@ -49,6 +49,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::iter::Peekable;
 
 use crate::{AiError, ClusterOptions, ClusterOut, KeywordInput};
 
@@ -74,14 +75,10 @@ pub struct TermVectors {
 
 /// Builds [`TermVectors`] for `keywords` (steps 1–2 of the module algorithm).
 pub fn vectorize(keywords: &[KeywordInput]) -> TermVectors {
-    let mut stems = StemCache::new();
-    let mut vocab: FxHashMap<String, u32> = FxHashMap::default();
-    let mut surface_counts: Vec<Vec<(String, u32)>> = Vec::new();
-    let mut modifier: Vec<bool> = Vec::new();
+    let mut vocab = Vocabulary::default();
     let mut raw: Vec<Vec<(u32, u32)>> = Vec::with_capacity(keywords.len());
     let mut all_tokens = Vec::with_capacity(keywords.len());
     let mut all_token_terms = Vec::with_capacity(keywords.len());
-
     for kw in keywords {
         let tokens = text::tokenize(&kw.keyword);
         let mut terms: Vec<u32> = Vec::with_capacity(tokens.len());
@@ -91,48 +88,83 @@ pub fn vectorize(keywords: &[KeywordInput]) -> TermVectors {
                 token_ids.push(u32::MAX);
                 continue;
             }
-            let stem = stems.stem(tok);
-            let id = match vocab.get(stem) {
-                Some(id) => *id,
-                None => {
-                    let id = u32::try_from(surface_counts.len()).unwrap_or(u32::MAX);
-                    vocab.insert(stem.to_string(), id);
-                    surface_counts.push(Vec::new());
-                    modifier.push(text::is_modifier(tok));
-                    id
-                }
-            };
-            let slot = &mut surface_counts[id as usize];
-            match slot.iter_mut().find(|(s, _)| s == tok) {
-                Some((_, c)) => *c += 1,
-                None => slot.push((tok.clone(), 1)),
-            }
+            let id = vocab.intern(tok);
             terms.push(id);
             token_ids.push(id);
         }
-        terms.sort_unstable();
-        let mut counted: Vec<(u32, u32)> = Vec::with_capacity(terms.len());
-        for t in terms {
-            match counted.last_mut() {
-                Some((last, c)) if *last == t => *c += 1,
-                _ => counted.push((t, 1)),
-            }
-        }
-        raw.push(counted);
+        raw.push(term_counts(terms));
         all_tokens.push(tokens);
         all_token_terms.push(token_ids);
     }
+    let idf = idf_weights(&raw, &vocab.modifier, keywords.len());
+    let vectors = raw.into_iter().map(|doc| unit_tf_idf(doc, &idf)).collect();
+    let surfaces = vocab.surface_counts.into_iter().map(most_common_surface).collect();
+    TermVectors { vectors, surfaces, tokens: all_tokens, token_terms: all_token_terms }
+}
 
-    let n = keywords.len() as f64;
-    let mut df = vec![0u32; surface_counts.len()];
-    for doc in &raw {
+/// The term vocabulary while keywords are read: stems map to dense term ids, and
+/// each term remembers its surface spellings (for display) and whether it is an
+/// intent modifier (for down-weighting). Ids are handed out in first-seen order,
+/// which keeps vectorising a pure function of the input order.
+#[derive(Default)]
+struct Vocabulary {
+    stems: StemCache,
+    ids: FxHashMap<String, u32>,
+    /// Per term: each surface spelling seen and how often.
+    surface_counts: Vec<Vec<(String, u32)>>,
+    /// Per term: whether its first spelling is an intent modifier.
+    modifier: Vec<bool>,
+}
+
+impl Vocabulary {
+    /// The term id of a (non-stop-word) token, registering the stem on first sight
+    /// and counting this spelling.
+    fn intern(&mut self, tok: &str) -> u32 {
+        let stem = self.stems.stem(tok);
+        let id = match self.ids.get(stem) {
+            Some(id) => *id,
+            None => {
+                let id = u32::try_from(self.surface_counts.len()).unwrap_or(u32::MAX);
+                self.ids.insert(stem.to_string(), id);
+                self.surface_counts.push(Vec::new());
+                self.modifier.push(text::is_modifier(tok));
+                id
+            }
+        };
+        let slot = &mut self.surface_counts[id as usize];
+        match slot.iter_mut().find(|(s, _)| s == tok) {
+            Some((_, c)) => *c += 1,
+            None => slot.push((tok.to_string(), 1)),
+        }
+        id
+    }
+}
+
+/// `(term id, count)` pairs sorted by term id, from a keyword's term ids.
+fn term_counts(mut terms: Vec<u32>) -> Vec<(u32, u32)> {
+    terms.sort_unstable();
+    let mut counted: Vec<(u32, u32)> = Vec::with_capacity(terms.len());
+    for t in terms {
+        match counted.last_mut() {
+            Some((last, c)) if *last == t => *c += 1,
+            _ => counted.push((t, 1)),
+        }
+    }
+    counted
+}
+
+/// Smoothed IDF per term over `n` keywords, with intent modifiers down-weighted
+/// so "best X" and "buy X" stay one topic.
+fn idf_weights(raw: &[Vec<(u32, u32)>], modifier: &[bool], n: usize) -> Vec<f32> {
+    let n = n as f64;
+    let mut df = vec![0u32; modifier.len()];
+    for doc in raw {
         for (t, _) in doc {
             df[*t as usize] += 1;
         }
     }
-    let idf: Vec<f32> = df
-        .iter()
-        .zip(&modifier)
+    df.iter()
+        .zip(modifier)
         .map(|(d, m)| {
             let w = (((1.0 + n) / (1.0 + f64::from(*d))).ln() + 1.0) as f32;
             if *m {
@@ -141,29 +173,27 @@ pub fn vectorize(keywords: &[KeywordInput]) -> TermVectors {
                 w
             }
         })
-        .collect();
-    let vectors = raw
-        .into_iter()
-        .map(|doc| {
-            let mut v: Vec<(u32, f32)> =
-                doc.into_iter().map(|(t, c)| (t, (1.0 + (c as f32).ln()) * idf[t as usize])).collect();
-            let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
-            if norm > 0.0 {
-                for (_, w) in &mut v {
-                    *w /= norm;
-                }
-            }
-            v
-        })
-        .collect();
-    let surfaces = surface_counts
-        .into_iter()
-        .map(|mut forms| {
-            forms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            forms.into_iter().next().map(|(s, _)| s).unwrap_or_default()
-        })
-        .collect();
-    TermVectors { vectors, surfaces, tokens: all_tokens, token_terms: all_token_terms }
+        .collect()
+}
+
+/// Sublinear TF × IDF vector of one keyword, L2-normalised so dot products are
+/// cosines (an all-zero vector stays as it is).
+fn unit_tf_idf(doc: Vec<(u32, u32)>, idf: &[f32]) -> Vec<(u32, f32)> {
+    let mut v: Vec<(u32, f32)> = doc.into_iter().map(|(t, c)| (t, (1.0 + (c as f32).ln()) * idf[t as usize])).collect();
+    let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for (_, w) in &mut v {
+            *w /= norm;
+        }
+    }
+    v
+}
+
+/// A term's display spelling: its most frequent surface form, ties broken
+/// alphabetically so the choice is deterministic.
+fn most_common_surface(mut forms: Vec<(String, u32)>) -> String {
+    forms.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    forms.into_iter().next().map(|(s, _)| s).unwrap_or_default()
 }
 
 /// Cosine of two unit sparse vectors sorted by term id (a merge join).
@@ -194,17 +224,37 @@ pub fn similarity_graph(tv: &TermVectors, options: &ClusterOptions) -> Vec<(u32,
 /// [`similarity_graph`] with an explicit thread count (tests check that the count
 /// does not change the result).
 fn similarity_graph_threads(tv: &TermVectors, options: &ClusterOptions, threads: usize) -> Vec<(u32, u32, f32)> {
-    let n = tv.vectors.len();
-    let n_terms = tv.surfaces.len();
     let cap = options.max_postings.max(2);
-    let k = options.max_neighbors.max(1);
-    let threshold = options.similarity_threshold;
+    let hub_cap = cap / 2;
+    let hub_docs = hub_lists(tv, hub_cap);
+    let (postings, positions) = neighbourhood_postings(tv);
+    let hubs = hubs_with_positions(&hub_docs, &positions, &tv.vectors);
+    let ctx = GraphContext {
+        tv,
+        postings: &postings,
+        positions: &positions,
+        hubs: &hubs,
+        cap,
+        half_window: (cap - hub_cap) / 2,
+        k: options.max_neighbors.max(1),
+        threshold: options.similarity_threshold,
+    };
+    let mut edges = ctx.scan_all(threads);
+    edges.sort_by_key(|e| (e.0, e.1));
+    edges.dedup_by(|x, y| x.0 == y.0 && x.1 == y.1);
+    edges
+}
 
-    // Hub lists: per term, its `cap / 2` shortest keywords (the likely pillars).
+/// Per term: its `(keyword, weight)` entries.
+type Postings = Vec<Vec<(u32, f32)>>;
+
+/// Hub lists: per term, its `hub_cap` shortest keywords (the likely pillars), so a
+/// keyword under a common term still meets the term's pillar.
+fn hub_lists(tv: &TermVectors, hub_cap: usize) -> Postings {
+    let n = tv.vectors.len();
     let mut by_len: Vec<u32> = (0..n as u32).collect();
     by_len.sort_by_key(|&d| (tv.vectors[d as usize].len(), d));
-    let hub_cap = cap / 2;
-    let mut hub_docs: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_terms];
+    let mut hub_docs: Postings = vec![Vec::new(); tv.surfaces.len()];
     for &d in &by_len {
         for &(t, w) in &tv.vectors[d as usize] {
             let list = &mut hub_docs[t as usize];
@@ -213,9 +263,17 @@ fn similarity_graph_threads(tv: &TermVectors, options: &ClusterOptions, threads:
             }
         }
     }
-    // Full lists in "sorted neighbourhood" order: keywords sorted by their terms,
-    // rarest term first, so keywords sharing their most specific terms sit next to
-    // each other in every list they appear in.
+    hub_docs
+}
+
+/// Full posting lists in "sorted neighbourhood" order: keywords sorted by their
+/// terms, rarest term first, so keywords sharing their most specific terms sit next
+/// to each other in every list they appear in. Also returns, per keyword, its
+/// position in each of its terms' lists (same order as its vector), which anchors
+/// the scan window.
+fn neighbourhood_postings(tv: &TermVectors) -> (Postings, Vec<Vec<u32>>) {
+    let n = tv.vectors.len();
+    let n_terms = tv.surfaces.len();
     let mut df = vec![0u32; n_terms];
     for v in &tv.vectors {
         for (t, _) in v {
@@ -233,8 +291,7 @@ fn similarity_graph_threads(tv: &TermVectors, options: &ClusterOptions, threads:
         .collect();
     let mut by_sig: Vec<u32> = (0..n as u32).collect();
     by_sig.sort_by(|&a, &b| signatures[a as usize].cmp(&signatures[b as usize]).then_with(|| a.cmp(&b)));
-    let mut postings: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_terms];
-    // Per keyword, its position in each of its terms' lists (same order as its vector).
+    let mut postings: Postings = vec![Vec::new(); n_terms];
     let mut positions: Vec<Vec<u32>> = tv.vectors.iter().map(|v| vec![0; v.len()]).collect();
     for &d in &by_sig {
         for (slot, &(t, w)) in tv.vectors[d as usize].iter().enumerate() {
@@ -243,46 +300,28 @@ fn similarity_graph_threads(tv: &TermVectors, options: &ClusterOptions, threads:
             list.push((d, w));
         }
     }
-    let half_window = (cap - hub_cap) / 2;
-    // Hubs with their position in the full list, to skip those inside a window.
-    let hubs: Vec<Vec<(u32, f32, u32)>> = hub_docs
+    (postings, positions)
+}
+
+/// Hubs with their position in the full posting list, so the scan can skip a hub
+/// that already lies inside a keyword's window.
+fn hubs_with_positions(
+    hub_docs: &[Vec<(u32, f32)>],
+    positions: &[Vec<u32>],
+    vectors: &[Vec<(u32, f32)>],
+) -> Vec<Vec<(u32, f32, u32)>> {
+    hub_docs
         .iter()
         .enumerate()
         .map(|(t, list)| {
             list.iter()
                 .map(|&(d, w)| {
-                    let p = positions_of(&positions, &tv.vectors, d, t as u32);
+                    let p = positions_of(positions, vectors, d, t as u32);
                     (d, w, u32::try_from(p).unwrap_or(u32::MAX))
                 })
                 .collect()
         })
-        .collect();
-    let ctx =
-        GraphContext { tv, postings: &postings, positions: &positions, hubs: &hubs, cap, half_window, k, threshold };
-
-    // Keywords are independent here, so the scan is split over threads in
-    // contiguous chunks and concatenated in order: the result does not depend on
-    // the thread count.
-    let threads = threads.clamp(1, MAX_THREADS);
-    let chunk = n.div_ceil(threads).max(1);
-    let mut edges: Vec<(u32, u32, f32)> = if threads == 1 {
-        ctx.scan(0..n)
-    } else {
-        let parts: Vec<Vec<(u32, u32, f32)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|p| {
-                    let ctx = &ctx;
-                    let range = (p * chunk).min(n)..((p + 1) * chunk).min(n);
-                    scope.spawn(move || ctx.scan(range))
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-        });
-        parts.concat()
-    };
-    edges.sort_by_key(|e| (e.0, e.1));
-    edges.dedup_by(|x, y| x.0 == y.0 && x.1 == y.1);
-    edges
+        .collect()
 }
 
 /// Below this many keywords the graph scan stays on one thread.
@@ -303,78 +342,108 @@ struct GraphContext<'a> {
 }
 
 impl GraphContext<'_> {
+    /// Nearest-neighbour edges for every keyword. Keywords are independent here,
+    /// so the scan is split over threads in contiguous chunks and concatenated in
+    /// order: the result does not depend on the thread count.
+    fn scan_all(&self, threads: usize) -> Vec<(u32, u32, f32)> {
+        let n = self.tv.vectors.len();
+        let threads = threads.clamp(1, MAX_THREADS);
+        let chunk = n.div_ceil(threads).max(1);
+        if threads == 1 {
+            return self.scan(0..n);
+        }
+        let parts: Vec<Vec<(u32, u32, f32)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|p| {
+                    let range = (p * chunk).min(n)..((p + 1) * chunk).min(n);
+                    scope.spawn(move || self.scan(range))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        });
+        parts.concat()
+    }
+
     /// Nearest-neighbour edges for the keywords in `range`.
     fn scan(&self, range: std::ops::Range<usize>) -> Vec<(u32, u32, f32)> {
-        let tv = self.tv;
-        let (postings, positions, hubs) = (self.postings, self.positions, self.hubs);
-        let (cap, half_window, k, threshold) = (self.cap, self.half_window, self.k, self.threshold);
-        let n = tv.vectors.len();
-
         // Dense accumulator + touched list: partial dot products from scanned postings.
-        let mut acc = vec![0.0f32; n];
+        let mut acc = vec![0.0f32; self.tv.vectors.len()];
         let mut touched: Vec<u32> = Vec::new();
         let mut candidates: Vec<(f32, u32)> = Vec::new();
         let mut edges: Vec<(u32, u32, f32)> = Vec::new();
         for i in range {
-            let vi = &tv.vectors[i];
             touched.clear();
-            let mut visit = |d: u32, contribution: f32, touched: &mut Vec<u32>| {
-                let du = d as usize;
-                if du != i {
-                    if acc[du] == 0.0 {
-                        touched.push(d);
-                    }
-                    acc[du] += contribution;
-                }
-            };
-            for (slot, &(t, wi)) in vi.iter().enumerate() {
-                let list = &postings[t as usize];
-                if list.len() <= cap {
-                    for &(d, wd) in list {
-                        visit(d, wi * wd, &mut touched);
-                    }
-                    continue;
-                }
-                // Common term: the window around this keyword plus the term's hubs
-                // (a hub inside the window is counted once).
-                let pos = positions[i][slot] as usize;
-                let lo = pos.saturating_sub(half_window);
-                let hi = (pos + half_window + 1).min(list.len());
-                for &(d, wd) in &list[lo..hi] {
-                    visit(d, wi * wd, &mut touched);
-                }
-                for &(d, wd, p) in &hubs[t as usize] {
-                    let p = p as usize;
-                    if p < lo || p >= hi {
-                        visit(d, wi * wd, &mut touched);
-                    }
-                }
-            }
-            // Shortlist by partial score, then confirm with the exact cosine.
-            candidates.clear();
-            for &d in &touched {
-                candidates.push((acc[d as usize], d));
-                acc[d as usize] = 0.0;
-            }
-            let shortlist = (2 * k).max(k + 8);
-            if candidates.len() > shortlist {
-                candidates.select_nth_unstable_by(shortlist - 1, cmp_candidate);
-                candidates.truncate(shortlist);
-            }
-            for c in candidates.iter_mut() {
-                c.0 = sparse_dot(vi, &tv.vectors[c.1 as usize]);
-            }
-            candidates.retain(|c| c.0 >= threshold);
-            if candidates.len() > k {
-                candidates.select_nth_unstable_by(k - 1, cmp_candidate);
-                candidates.truncate(k);
-            }
+            self.accumulate(i, &mut acc, &mut touched);
+            self.best_neighbours(i, &mut acc, &touched, &mut candidates);
             for &(sim, d) in &candidates {
                 let (a, b) = if (i as u32) < d { (i as u32, d) } else { (d, i as u32) };
                 edges.push((a, b, sim));
             }
         }
         edges
+    }
+
+    /// Adds keyword `i`'s partial dot products with every keyword met in its scanned
+    /// postings into `acc`, listing each newly touched keyword once in `touched`.
+    /// Rare terms are scanned in full; a common term only around `i`'s position plus
+    /// the term's hubs (a hub inside the window is counted once).
+    fn accumulate(&self, i: usize, acc: &mut [f32], touched: &mut Vec<u32>) {
+        let mut visit = |d: u32, contribution: f32| {
+            let du = d as usize;
+            if du != i {
+                if acc[du] == 0.0 {
+                    touched.push(d);
+                }
+                acc[du] += contribution;
+            }
+        };
+        for (slot, &(t, wi)) in self.tv.vectors[i].iter().enumerate() {
+            let list = &self.postings[t as usize];
+            if list.len() <= self.cap {
+                for &(d, wd) in list {
+                    visit(d, wi * wd);
+                }
+                continue;
+            }
+            let pos = self.positions[i][slot] as usize;
+            let lo = pos.saturating_sub(self.half_window);
+            let hi = (pos + self.half_window + 1).min(list.len());
+            for &(d, wd) in &list[lo..hi] {
+                visit(d, wi * wd);
+            }
+            for &(d, wd, p) in &self.hubs[t as usize] {
+                let p = p as usize;
+                if p < lo || p >= hi {
+                    visit(d, wi * wd);
+                }
+            }
+        }
+    }
+
+    /// Leaves in `candidates` keyword `i`'s best `k` neighbours at or above the
+    /// threshold as `(cosine, keyword)`: shortlist by partial score, then confirm
+    /// with the exact cosine. Resets the touched entries of `acc` for the next keyword.
+    fn best_neighbours(&self, i: usize, acc: &mut [f32], touched: &[u32], candidates: &mut Vec<(f32, u32)>) {
+        let k = self.k;
+        candidates.clear();
+        for &d in touched {
+            candidates.push((acc[d as usize], d));
+            acc[d as usize] = 0.0;
+        }
+        let shortlist = (2 * k).max(k + 8);
+        if candidates.len() > shortlist {
+            candidates.select_nth_unstable_by(shortlist - 1, cmp_candidate);
+            candidates.truncate(shortlist);
+        }
+        let vi = &self.tv.vectors[i];
+        for c in candidates.iter_mut() {
+            c.0 = sparse_dot(vi, &self.tv.vectors[c.1 as usize]);
+        }
+        candidates.retain(|c| c.0 >= self.threshold);
+        if candidates.len() > k {
+            candidates.select_nth_unstable_by(k - 1, cmp_candidate);
+            candidates.truncate(k);
+        }
     }
 }
 
@@ -429,65 +498,115 @@ impl Candidate {
 /// stands for `m` identical keywords), and an edge `(a, b, sim)` stands for
 /// `sizes[a] · sizes[b]` keyword pairs of similarity `sim`.
 pub fn agglomerate(sizes: &[u32], edges: &[(u32, u32, f32)], options: &ClusterOptions) -> Vec<u32> {
-    let n = sizes.len();
-    let mut degree = vec![0usize; n];
-    for &(a, b, _) in edges {
-        degree[a as usize] += 1;
-        degree[b as usize] += 1;
-    }
-    let mut adj: Vec<FxHashMap<u32, f32>> =
-        degree.iter().map(|&d| FxHashMap::with_capacity_and_hasher(d, Default::default())).collect();
-    let mut size: Vec<u32> = sizes.iter().map(|&m| m.max(1)).collect();
-    let mut initial: Vec<Candidate> = Vec::with_capacity(edges.len());
-    for &(a, b, sim) in edges {
-        let pair_count = size[a as usize] as f32 * size[b as usize] as f32;
-        let w = sim * pair_count;
-        adj[a as usize].insert(b, w);
-        adj[b as usize].insert(a, w);
-        initial.push(Candidate::new(w / pair_count, a, b));
-    }
-    let mut parent: Vec<u32> = (0..n as u32).collect();
-    let threshold = options.linkage_threshold;
+    let (mut linkage, initial) = Linkage::new(sizes, edges, options);
     // Two queues: the initial edges sorted once (best first), and a heap that only
     // holds re-scored pairs; each step takes the better head. Far cheaper than
     // heapifying every edge.
-    initial.retain(|c| c.score() >= threshold);
-    initial.sort_unstable_by(|x, y| y.cmp(x));
     let mut initial = initial.into_iter().peekable();
-    let mut heap: BinaryHeap<Candidate> = BinaryHeap::new();
-    let max_size = u32::try_from(options.max_cluster_size.max(1)).unwrap_or(u32::MAX);
-    loop {
-        let from_heap = match (heap.peek(), initial.peek()) {
+    while let Some(c) = linkage.pop_best(&mut initial) {
+        if c.score() < linkage.threshold {
+            break;
+        }
+        linkage.consider(c);
+    }
+    linkage.roots()
+}
+
+/// State of the average-linkage agglomeration: per cluster root its summed edge
+/// weights to neighbouring roots, its size and its parent (union-find without path
+/// compression), plus the heap of re-scored pairs.
+struct Linkage {
+    adj: Vec<FxHashMap<u32, f32>>,
+    size: Vec<u32>,
+    parent: Vec<u32>,
+    heap: BinaryHeap<Candidate>,
+    threshold: f32,
+    max_size: u32,
+}
+
+impl Linkage {
+    /// Singleton clusters joined by the graph's edges (each edge weighted by the
+    /// keyword pairs it stands for), and the initial merge queue: every edge at or
+    /// above the threshold, best first.
+    fn new(sizes: &[u32], edges: &[(u32, u32, f32)], options: &ClusterOptions) -> (Self, Vec<Candidate>) {
+        let n = sizes.len();
+        let mut degree = vec![0usize; n];
+        for &(a, b, _) in edges {
+            degree[a as usize] += 1;
+            degree[b as usize] += 1;
+        }
+        let mut adj: Vec<FxHashMap<u32, f32>> =
+            degree.iter().map(|&d| FxHashMap::with_capacity_and_hasher(d, Default::default())).collect();
+        let size: Vec<u32> = sizes.iter().map(|&m| m.max(1)).collect();
+        let mut initial: Vec<Candidate> = Vec::with_capacity(edges.len());
+        for &(a, b, sim) in edges {
+            let pair_count = size[a as usize] as f32 * size[b as usize] as f32;
+            let w = sim * pair_count;
+            adj[a as usize].insert(b, w);
+            adj[b as usize].insert(a, w);
+            initial.push(Candidate::new(w / pair_count, a, b));
+        }
+        let threshold = options.linkage_threshold;
+        initial.retain(|c| c.score() >= threshold);
+        initial.sort_unstable_by(|x, y| y.cmp(x));
+        let linkage = Linkage {
+            adj,
+            size,
+            parent: (0..n as u32).collect(),
+            heap: BinaryHeap::new(),
+            threshold,
+            max_size: u32::try_from(options.max_cluster_size.max(1)).unwrap_or(u32::MAX),
+        };
+        (linkage, initial)
+    }
+
+    /// The better head of the two queues (re-scored heap vs. sorted initial edges),
+    /// or `None` when both are empty.
+    fn pop_best(&mut self, initial: &mut Peekable<std::vec::IntoIter<Candidate>>) -> Option<Candidate> {
+        let from_heap = match (self.heap.peek(), initial.peek()) {
             (Some(h), Some(e)) => h > e,
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (None, None) => break,
+            (None, None) => return None,
         };
-        let next = if from_heap { heap.pop() } else { initial.next() };
-        let Some(c) = next else { break };
+        if from_heap {
+            self.heap.pop()
+        } else {
+            initial.next()
+        }
+    }
+
+    /// Merges a popped pair if it is still valid and its score is current; a stale
+    /// (over-estimated) entry is re-queued at its current score instead, and pairs
+    /// that were already merged or would exceed the size cap are dropped.
+    fn consider(&mut self, c: Candidate) {
         let (score, ca, cb) = (c.score(), c.a(), c.b());
-        if score < threshold {
-            break;
-        }
         let (a, b) = (ca as usize, cb as usize);
-        if parent[a] != ca || parent[b] != cb || size[a] + size[b] > max_size {
-            continue;
+        if self.parent[a] != ca || self.parent[b] != cb || self.size[a] + self.size[b] > self.max_size {
+            return;
         }
-        let Some(&w) = adj[a].get(&cb) else { continue };
-        let current = w / (size[a] as f32 * size[b] as f32);
+        let Some(&w) = self.adj[a].get(&cb) else { return };
+        let current = w / (self.size[a] as f32 * self.size[b] as f32);
         if current < score {
-            if current >= threshold {
-                heap.push(Candidate::new(current, ca, cb));
+            if current >= self.threshold {
+                self.heap.push(Candidate::new(current, ca, cb));
             }
-            continue;
+            return;
         }
-        // Keep the cluster with the larger adjacency map; ties keep the lower id.
+        self.merge(a, b);
+    }
+
+    /// Merges clusters `a` and `b`: the smaller adjacency map folds into the larger
+    /// (ties keep the lower id), and only pairs whose summed weight changed are
+    /// re-queued.
+    fn merge(&mut self, a: usize, b: usize) {
+        let adj = &mut self.adj;
         let (keep, gone) =
             if adj[a].len() > adj[b].len() || (adj[a].len() == adj[b].len() && a < b) { (a, b) } else { (b, a) };
         let gone_map = std::mem::take(&mut adj[gone]);
         adj[keep].remove(&(gone as u32));
-        parent[gone] = keep as u32;
-        size[keep] += size[gone];
+        self.parent[gone] = keep as u32;
+        self.size[keep] += self.size[gone];
         // Each neighbour is visited once, so the visiting order cannot change any
         // sum or the heap's (totally ordered) contents.
         for (other, w) in gone_map {
@@ -502,25 +621,29 @@ pub fn agglomerate(sizes: &[u32], edges: &[(u32, u32, f32)], options: &ClusterOp
                 *slot
             };
             adj[o].insert(keep as u32, merged);
-            if size[keep] + size[o] > max_size {
+            if self.size[keep] + self.size[o] > self.max_size {
                 continue;
             }
-            let score = merged / (size[keep] as f32 * size[o] as f32);
-            if score >= threshold {
+            let score = merged / (self.size[keep] as f32 * self.size[o] as f32);
+            if score >= self.threshold {
                 let (x, y) = if keep < o { (keep, o) } else { (o, keep) };
-                heap.push(Candidate::new(score, x as u32, y as u32));
+                self.heap.push(Candidate::new(score, x as u32, y as u32));
             }
         }
     }
-    (0..n)
-        .map(|i| {
-            let mut r = i;
-            while parent[r] as usize != r {
-                r = parent[r] as usize;
-            }
-            r as u32
-        })
-        .collect()
+
+    /// The cluster label of every node: the id of its surviving root.
+    fn roots(&self) -> Vec<u32> {
+        (0..self.parent.len())
+            .map(|i| {
+                let mut r = i;
+                while self.parent[r] as usize != r {
+                    r = self.parent[r] as usize;
+                }
+                r as u32
+            })
+            .collect()
+    }
 }
 
 /// Checks options and input, returning why they are unusable.

@@ -68,43 +68,10 @@ pub fn generate_ideas(
     count: usize,
     year: i32,
 ) -> Result<Vec<IdeaOut>, AiError> {
-    if cluster.keywords.is_empty() {
-        return Err(AiError::InvalidInput("cluster has no keywords".into()));
-    }
-    if let Some(bad) = cluster.keywords.iter().find(|&&i| i >= keywords.len()) {
-        return Err(AiError::InvalidInput(format!(
-            "cluster keyword index {bad} is outside the {} keywords given",
-            keywords.len()
-        )));
-    }
+    check_cluster(cluster, keywords)?;
     let intent = Intent::parse(&cluster.intent).unwrap_or(Intent::Informational);
-
-    // Members by volume, de-duplicated by their stemmed term signature so
-    // "running shoe" and "running shoes" yield one heading.
-    let mut members: Vec<usize> = cluster.keywords.clone();
-    members.sort_by(|&a, &b| keywords[b].volume.cmp(&keywords[a].volume).then_with(|| a.cmp(&b)));
-    let mut stems = StemCache::new();
-    let mut seen: FxHashMap<Vec<String>, ()> = FxHashMap::default();
-    let mut phrases: Vec<String> = Vec::new();
     let pillar = text::clean_phrase(&cluster.pillar_keyword);
-    for phrase in
-        std::iter::once(pillar.clone()).chain(members.iter().map(|&i| text::clean_phrase(&keywords[i].keyword)))
-    {
-        if phrase.is_empty() {
-            continue;
-        }
-        let mut sig: Vec<String> = text::tokenize(&phrase)
-            .iter()
-            .filter(|t| !text::is_stop_word(t))
-            .map(|t| stems.stem(t).to_string())
-            .collect();
-        sig.sort();
-        sig.dedup();
-        if seen.insert(sig, ()).is_none() {
-            phrases.push(phrase);
-        }
-    }
-
+    let phrases = distinct_phrases(cluster, keywords, &pillar);
     if phrases.is_empty() {
         return Err(AiError::InvalidInput("cluster keywords contain no words".into()));
     }
@@ -123,36 +90,8 @@ pub fn generate_ideas(
         let (pattern, content_type) = tmpl[pick];
         // Templates add their own "Best"/"Buy"/"How to", so they get the bare topic.
         let k = text::title_case(&text::topic_phrase(&target));
-        let title = pattern
-            .replace("{k}", &k)
-            .replace("{y}", &year.to_string())
-            .replace("{a}", &text::title_case(others.first().map(String::as_str).unwrap_or(&target)))
-            .replace("{b}", &text::title_case(others.get(1).map(String::as_str).unwrap_or(&target)));
-
-        let (open, close) = frame(intent, &k);
-        let mut outline = vec![open];
-        let rotation = if others.is_empty() { 0 } else { n % others.len() };
-        for phrase in others.iter().cycle().skip(rotation).take(others.len().min(sections.saturating_sub(2))) {
-            let h = text::title_case(phrase);
-            if !outline.contains(&h) {
-                outline.push(h);
-            }
-        }
-        // Small clusters: pad with intent-neutral angles on the target keyword.
-        let pads = [
-            format!("Key Benefits of {k}"),
-            format!("Common Mistakes with {k}"),
-            format!("Practical Tips for {k}"),
-            format!("How {k} Compares to the Alternatives"),
-        ];
-        for p in pads {
-            if outline.len() + 1 >= sections.min(6) {
-                break;
-            }
-            outline.push(p);
-        }
-        outline.push(close);
-
+        let title = fill_title(pattern, &k, year, &target, &others);
+        let outline = outline_for(intent, &k, &others, n, sections);
         // A small cluster runs out of distinct angles; never repeat an idea.
         if ideas.iter().any(|i: &IdeaOut| i.title == title) {
             continue;
@@ -167,6 +106,89 @@ pub fn generate_ideas(
         });
     }
     Ok(ideas)
+}
+
+/// Rejects a cluster with no keywords or with indices outside `keywords`, so the
+/// rest of the module can index without checks.
+fn check_cluster(cluster: &ClusterOut, keywords: &[KeywordInput]) -> Result<(), AiError> {
+    if cluster.keywords.is_empty() {
+        return Err(AiError::InvalidInput("cluster has no keywords".into()));
+    }
+    if let Some(bad) = cluster.keywords.iter().find(|&&i| i >= keywords.len()) {
+        return Err(AiError::InvalidInput(format!(
+            "cluster keyword index {bad} is outside the {} keywords given",
+            keywords.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The pillar, then the members by volume, de-duplicated by their stemmed term
+/// signature so "running shoe" and "running shoes" yield one heading.
+fn distinct_phrases(cluster: &ClusterOut, keywords: &[KeywordInput], pillar: &str) -> Vec<String> {
+    let mut members: Vec<usize> = cluster.keywords.clone();
+    members.sort_by(|&a, &b| keywords[b].volume.cmp(&keywords[a].volume).then_with(|| a.cmp(&b)));
+    let mut stems = StemCache::new();
+    let mut seen: FxHashMap<Vec<String>, ()> = FxHashMap::default();
+    let mut phrases: Vec<String> = Vec::new();
+    for phrase in
+        std::iter::once(pillar.to_string()).chain(members.iter().map(|&i| text::clean_phrase(&keywords[i].keyword)))
+    {
+        if phrase.is_empty() {
+            continue;
+        }
+        let mut sig: Vec<String> = text::tokenize(&phrase)
+            .iter()
+            .filter(|t| !text::is_stop_word(t))
+            .map(|t| stems.stem(t).to_string())
+            .collect();
+        sig.sort();
+        sig.dedup();
+        if seen.insert(sig, ()).is_none() {
+            phrases.push(phrase);
+        }
+    }
+    phrases
+}
+
+/// Fills a title template: `k` is the title-cased topic, and the comparison slots
+/// take the first two secondary keywords (the target when there are too few).
+fn fill_title(pattern: &str, k: &str, year: i32, target: &str, others: &[String]) -> String {
+    pattern
+        .replace("{k}", k)
+        .replace("{y}", &year.to_string())
+        .replace("{a}", &text::title_case(others.first().map(String::as_str).unwrap_or(target)))
+        .replace("{b}", &text::title_case(others.get(1).map(String::as_str).unwrap_or(target)))
+}
+
+/// The H2 outline of idea `n`: the intent's opening heading, the secondary
+/// keywords (rotated by `n` so ideas differ), intent-neutral pads for small
+/// clusters, and the intent's closing heading.
+fn outline_for(intent: Intent, k: &str, others: &[String], n: usize, sections: usize) -> Vec<String> {
+    let (open, close) = frame(intent, k);
+    let mut outline = vec![open];
+    let rotation = if others.is_empty() { 0 } else { n % others.len() };
+    for phrase in others.iter().cycle().skip(rotation).take(others.len().min(sections.saturating_sub(2))) {
+        let h = text::title_case(phrase);
+        if !outline.contains(&h) {
+            outline.push(h);
+        }
+    }
+    // Small clusters: pad with intent-neutral angles on the target keyword.
+    let pads = [
+        format!("Key Benefits of {k}"),
+        format!("Common Mistakes with {k}"),
+        format!("Practical Tips for {k}"),
+        format!("How {k} Compares to the Alternatives"),
+    ];
+    for p in pads {
+        if outline.len() + 1 >= sections.min(6) {
+            break;
+        }
+        outline.push(p);
+    }
+    outline.push(close);
+    outline
 }
 
 #[cfg(test)]
