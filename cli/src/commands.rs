@@ -234,24 +234,16 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
             Ok(Output::new(to_json(&hold)?, format!("{} released {}", hold.id, hold.amount)))
         }
         CreditsCommand::Ledger { account, paging } => {
-            let Page { items: entries, cursor } =
-                s.credits.ledger(&account.parse()?, paging.limit, paging.cursor).await?;
-            let mut text = entries.iter().map(ledger_line).collect::<Vec<_>>().join("\n");
-            if let Some(c) = &cursor {
-                text.push_str(&format!("\nmore: --cursor '{c}'"));
-            }
-            Ok(Output::new(json!({"transactions": entries, "cursor": cursor}), text))
+            let page = s.credits.ledger(&account.parse()?, paging.limit, paging.cursor).await?;
+            page_output("transactions", page, ledger_line, true)
         }
         CreditsCommand::Usage { account, run, paging } => {
-            let Page { items: logs, cursor } =
-                s.credits.usage(&account.parse()?, run.as_deref(), paging.limit, paging.cursor).await?;
-            let text = logs.iter().map(usage_line).collect::<Vec<_>>().join("\n");
-            Ok(Output::new(json!({"usage": logs, "cursor": cursor}), text))
+            let page = s.credits.usage(&account.parse()?, run.as_deref(), paging.limit, paging.cursor).await?;
+            page_output("usage", page, usage_line, false)
         }
         CreditsCommand::Holds { account, paging } => {
-            let Page { items: holds, cursor } = s.credits.holds(&account.parse()?, paging.limit, paging.cursor).await?;
-            let text = holds.iter().map(hold_line).collect::<Vec<_>>().join("\n");
-            Ok(Output::new(json!({"holds": holds, "cursor": cursor}), text))
+            let page = s.credits.holds(&account.parse()?, paging.limit, paging.cursor).await?;
+            page_output("holds", page, hold_line, false)
         }
         CreditsCommand::Reconcile { account } => reconcile_output(&s.credits.reconcile(&account.parse()?).await?),
         CreditsCommand::Costs => {
@@ -274,6 +266,24 @@ async fn credits(s: &Services, cmd: CreditsCommand) -> Result<Output, CliError> 
             ))
         }
     }
+}
+
+/// A listing: `{"<field>": [...], "cursor": ...}`, or a line a record (and, where
+/// `hint`, how to ask for the next page).
+fn page_output<T: Serialize>(
+    field: &str,
+    page: Page<T>,
+    line: fn(&T) -> String,
+    hint: bool,
+) -> Result<Output, CliError> {
+    let mut text = page.items.iter().map(line).collect::<Vec<_>>().join("\n");
+    if let Some(c) = page.cursor.as_deref().filter(|_| hint) {
+        text.push_str(&format!("\nmore: --cursor '{c}'"));
+    }
+    let mut json = serde_json::Map::new();
+    json.insert(field.to_owned(), to_json(&page.items)?);
+    json.insert("cursor".to_owned(), json!(page.cursor));
+    Ok(Output::new(Value::Object(json), text))
 }
 
 /// `credits check`: exit 3 when the balance would not cover the amount.

@@ -14,7 +14,9 @@ use super::auth::{authenticate, Caller};
 use super::error::{body_too_large, ApiError};
 use super::{ApiState, BODY_LIMIT};
 pub use igny8_core::repo::api_idempotency::KEEP_SECONDS;
-use igny8_core::repo::api_idempotency::{ApiIdempotencyRepo, Claim, IdempotencySlot, StoredResponse};
+use igny8_core::repo::api_idempotency::{
+    ApiIdempotencyRepo, Claim, IdempotencyRecord, IdempotencySlot, StoredResponse,
+};
 
 /// The request header.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -101,25 +103,8 @@ async fn serve(state: ApiState, request: Request, next: Next) -> Result<Response
     let now = state.services.clock.now_ms();
     if let Claim::Taken(first) = records.claim(&slot, &print, now).await? {
         let first = first.ok_or_else(in_progress)?;
-        // Stores without TTL deletion (SQLite, emulators) keep expired records: past
-        // its day a key is free again, whatever it was used for.
-        let expired = now - first.created_ms >= KEEP_SECONDS * 1000;
-        if !expired {
-            if first.fingerprint != print {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used for a different request",
-                ));
-            }
-            if first.done {
-                return replay(
-                    first.response.as_ref().ok_or_else(|| ApiError::internal("stored response has no body"))?,
-                );
-            }
-            if now - first.created_ms < STALE_PENDING_MS {
-                return Err(in_progress());
-            }
+        if let Some(answer) = answer_for_taken_key(&first, &print, now) {
+            return answer;
         }
         records.retake(&slot, &print, now, first.created_ms).await?;
     }
@@ -131,6 +116,40 @@ async fn serve(state: ApiState, request: Request, next: Next) -> Result<Response
         }
         return Ok(response);
     }
+    remember(&records, &slot, &print, now, response).await
+}
+
+/// What a request meets when its key is already taken: the first response replayed, a
+/// refusal, or None when the key may be taken over (expired, or its holder died).
+fn answer_for_taken_key(first: &IdempotencyRecord, print: &str, now: i64) -> Option<Result<Response, ApiError>> {
+    // Stores without TTL deletion (SQLite, emulators) keep expired records: past its
+    // day a key is free again, whatever it was used for.
+    if now - first.created_ms >= KEEP_SECONDS * 1000 {
+        return None;
+    }
+    if first.fingerprint != print {
+        return Some(Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different request",
+        )));
+    }
+    if first.done {
+        return Some(
+            first.response.as_ref().ok_or_else(|| ApiError::internal("stored response has no body")).and_then(replay),
+        );
+    }
+    (now - first.created_ms < STALE_PENDING_MS).then(|| Err(in_progress()))
+}
+
+/// Keeps the response served for the key and hands it on.
+async fn remember(
+    records: &ApiIdempotencyRepo,
+    slot: &IdempotencySlot,
+    print: &str,
+    now: i64,
+    response: Response,
+) -> Result<Response, ApiError> {
     let (head, body) = response.into_parts();
     let bytes = to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
     let stored = StoredResponse {
@@ -142,7 +161,7 @@ async fn serve(state: ApiState, request: Request, next: Next) -> Result<Response
             .and_then(|c| c.to_str().ok())
             .map(str::to_owned),
     };
-    if let Err(e) = records.complete(&slot, &print, now, &stored).await {
+    if let Err(e) = records.complete(slot, print, now, &stored).await {
         tracing::warn!(error = %e, "cannot remember an idempotent response");
     }
     Ok(Response::from_parts(head, Body::from(bytes)))
