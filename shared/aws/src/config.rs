@@ -6,6 +6,7 @@
 //! one function; each adapter only layers its service-specific tweaks on top.
 
 use aws_config::meta::region::RegionProviderChain;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
@@ -32,7 +33,7 @@ pub fn endpoint_override(endpoint: Option<&str>) -> Option<&str> {
 /// falls back to [`DEFAULT_REGION`].
 pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
     let region = RegionProviderChain::default_provider().or_else(Region::new(DEFAULT_REGION));
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region).http_client(https_client());
     if let Some(endpoint) = endpoint_override(endpoint) {
         loader = loader.endpoint_url(endpoint);
         if !credentials_in_env() {
@@ -40,6 +41,13 @@ pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
         }
     }
     loader.load().await
+}
+
+/// The one HTTPS client every service client (and the credential providers) uses:
+/// rustls on ring. The SDK's default would link aws-lc, a C library that made up most of
+/// each Lambda zip; ring is smaller and already built for the AI provider's client.
+fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 /// Whether the environment names credentials (keys, a profile, web identity, a
