@@ -6,9 +6,9 @@
 //! one function; each adapter only layers its service-specific tweaks on top.
 
 use aws_config::meta::region::RegionProviderChain;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 /// The SDK's interceptor types, the same for every service client (they come from
 /// `aws-smithy-runtime-api`): one interceptor can observe DynamoDB, S3 and SQS alike,
