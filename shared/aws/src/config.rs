@@ -5,7 +5,6 @@
 //! service and fail for the next. Building the `SdkConfig` here keeps those rules in
 //! one function; each adapter only layers its service-specific tweaks on top.
 
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
@@ -32,15 +31,20 @@ pub fn endpoint_override(endpoint: Option<&str>) -> Option<&str> {
 /// `test`/`test` credentials are used so a laptop needs no AWS account. The region
 /// falls back to [`DEFAULT_REGION`].
 pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
-    let region = RegionProviderChain::default_provider().or_else(Region::new(DEFAULT_REGION));
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region).http_client(https_client());
+    // The loader resolves the region itself (environment, profile, IMDS) with the same
+    // HTTPS client as everything else; a chain built outside it would have none.
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
     if let Some(endpoint) = endpoint_override(endpoint) {
         loader = loader.endpoint_url(endpoint);
         if !credentials_in_env() {
             loader = loader.credentials_provider(Credentials::new("test", "test", None, None, "igny8-emulator"));
         }
     }
-    loader.load().await
+    let config = loader.load().await;
+    if config.region().is_some() {
+        return config;
+    }
+    config.into_builder().region(Region::new(DEFAULT_REGION)).build()
 }
 
 /// The one HTTPS client every service client (and the credential providers) uses:
