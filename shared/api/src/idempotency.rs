@@ -47,8 +47,17 @@ fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Longest `Idempotency-Key` accepted.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// The keys `valid_key` accepts, as the OpenAPI document declares them: 1 to
+/// [`MAX_KEY_LEN`] visible ASCII characters (`!` to `~`).
+pub fn key_pattern() -> String {
+    format!("^[!-~]{{1,{MAX_KEY_LEN}}}$")
+}
+
 fn valid_key(key: &str) -> bool {
-    !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    !key.is_empty() && key.len() <= MAX_KEY_LEN && key.bytes().all(|b| (b'!'..=b'~').contains(&b))
 }
 
 fn replay(stored: &StoredResponse) -> Result<Response, ApiError> {
@@ -86,7 +95,7 @@ async fn serve(state: ApiState, request: Request, next: Next) -> Result<Response
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_idempotency_key",
-            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
         )
     })?;
     let (mut parts, body) = request.into_parts();

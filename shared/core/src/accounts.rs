@@ -65,6 +65,9 @@ pub struct AccountService {
     ids: Arc<dyn IdGenerator>,
 }
 
+/// Longest account or site name, in characters (the API declares it).
+pub const NAME_MAX: usize = 200;
+
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<String, AccountError> {
     let trimmed = value.trim();
     if trimmed.is_empty() || trimmed.chars().count() > max || trimmed.chars().any(char::is_control) {
@@ -108,7 +111,7 @@ impl AccountService {
         name: &str,
         starting_credits: i64,
     ) -> Result<(Account, Option<LedgerReceipt>), AccountError> {
-        let name = check_text("name", name, 200)?;
+        let name = check_text("name", name, NAME_MAX)?;
         if starting_credits < 0 {
             return Err(AccountError::Invalid { field: "credits", reason: "cannot be negative".into() });
         }
@@ -146,7 +149,7 @@ impl AccountService {
         let site = Site {
             id: self.ids.generate::<SiteId>(),
             account_id: account.clone(),
-            name: check_text("name", name, 200)?,
+            name: check_text("name", name, NAME_MAX)?,
             domain: check_domain(domain)?,
             status: SiteStatus::Active,
             created_at: rfc3339(self.clock.now_ms()),
@@ -176,7 +179,7 @@ impl AccountService {
             return Ok(None);
         };
         if let Some(name) = change.name {
-            site.name = check_text("name", &name, 200)?;
+            site.name = check_text("name", &name, NAME_MAX)?;
         }
         if let Some(domain) = change.domain {
             site.domain = check_domain(&domain)?;

@@ -33,10 +33,6 @@ pub const MAX_REFERENCE: usize = 200;
 /// Most characters of the usage report's `operation` filter.
 pub const MAX_OPERATION: usize = 64;
 
-/// An `Idempotency-Key`: 1 to 255 visible ASCII characters (what the idempotency
-/// layer accepts; a key outside it is a 400).
-pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
-
 /// The constraints this module's handlers enforce.
 pub fn declared() -> Vec<Declared> {
     let kinds = ADDABLE_KINDS.iter().filter_map(|k| serde_json::to_value(k).ok()?.as_str().map(str::to_owned));
@@ -56,7 +52,7 @@ pub fn declared() -> Vec<Declared> {
         (Target::Property("CostUpdate", "credits_per_unit"), price(0)),
         (Target::Property("CostUpdate", "min_credits"), price(1)),
         (Target::Parameter("/v1/billing/costs/{operation}", "operation"), Constraint::OneOf(operations)),
-        (Target::Parameter("*", "Idempotency-Key"), pattern(IDEMPOTENCY_KEY_PATTERN)),
+        (Target::Parameter("*", "Idempotency-Key"), pattern(crate::idempotency::key_pattern())),
         (Target::Parameter("/v1/billing/usage", "run_id"), pattern(format!("^$|{}", id_pattern::<RunId>()))),
         (
             Target::Parameter("/v1/billing/usage", "operation"),

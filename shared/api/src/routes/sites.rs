@@ -13,8 +13,7 @@ use crate::{path_id, ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Pag
 use igny8_core::accounts::SiteChange;
 use igny8_core::domain::{Account, AccountId, Balance, Site, SiteId, SiteStatus};
 
-/// Most characters of an account's or a site's name (once trimmed).
-pub const NAME_MAX: usize = 200;
+pub use igny8_core::accounts::NAME_MAX;
 
 /// Most characters of a domain name.
 pub const DOMAIN_MAX: usize = 253;
