@@ -27,6 +27,7 @@ igny8_tests::contract_suite!(
     lock_has_exactly_one_holder,
     lock_lease_expiry_and_holder_rules,
     fence_guard_stops_a_stale_holder,
+    lock_holder_retakes_its_own_lock_with_a_new_fence,
 );
 
 const T0: i64 = 1_790_000_000_000;
@@ -362,4 +363,26 @@ async fn fence_guard_stops_a_stale_holder(store: Arc<dyn ItemStore>) {
     s.locks.acquire(&site, "run-b", 1_000).await.expect("take over");
     let err = store.transact(guarded(a.fence)).await.expect_err("stale holder must not write");
     assert!(err.failed_at(0));
+}
+
+async fn lock_holder_retakes_its_own_lock_with_a_new_fence(store: Arc<dyn ItemStore>) {
+    let (s, _) = services(&store);
+    let site = UuidIds.generate::<SiteId>();
+    let first = s.locks.acquire(&site, "run-a", 60_000).await.expect("acquire");
+    // A process continuing run-a (the first one died) takes the lock over by holder,
+    // before the lease ends.
+    let again = s.locks.acquire(&site, "run-a", 60_000).await.expect("the holder re-takes its lock");
+    assert_eq!(again.holder.as_deref(), Some("run-a"));
+    assert!(again.fence > first.fence, "the take-over bumps the fence");
+    let stale = vec![s.locks.fence_guard(&site, "run-a", first.fence)];
+    assert!(store.transact(stale).await.expect_err("the old fence is shut out").failed_at(0));
+    store.transact(vec![s.locks.fence_guard(&site, "run-a", again.fence)]).await.expect("the new fence writes");
+    match s.locks.acquire(&site, "run-b", 60_000).await {
+        Err(e @ LockError::Held { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains("run-a") && message.contains("in 1 minute"), "{message}");
+            assert!(!message.contains("unix ms"), "{message}");
+        }
+        other => panic!("expected Held, got {other:?}"),
+    }
 }

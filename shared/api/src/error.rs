@@ -299,7 +299,7 @@ mod tests {
 
     #[test]
     fn service_refusals_map_to_stable_codes() {
-        let e: ApiError = AutomationError::AlreadyRunning { holder: "run_x".into(), until: 0 }.into();
+        let e: ApiError = AutomationError::AlreadyRunning { holder: "run_x".into(), until: 0, now: 0 }.into();
         assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "run_already_active"));
         let e: ApiError = CreditError::InsufficientCredits { required: 5, available: 1 }.into();
         assert_eq!((e.status, e.code), (StatusCode::PAYMENT_REQUIRED, "insufficient_credits"));

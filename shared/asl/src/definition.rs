@@ -116,6 +116,9 @@ pub(crate) struct Catcher {
 /// path); `States.TaskFailed` matches everything but timeouts and `States.Runtime`.
 pub(crate) fn error_matches(error_equals: &[String], error: &str) -> bool {
     error_equals.iter().any(|name| match name.as_str() {
+        // A failed commit is not the state's failure: no Retry or Catch may take it,
+        // the execution stops where it was committed.
+        _ if error == errors::PERSISTENCE => false,
         n if n == error => true,
         errors::ALL => error != errors::RUNTIME,
         errors::TASK_FAILED => error != errors::RUNTIME && error != errors::TIMEOUT,

@@ -24,8 +24,13 @@ use super::choice::Rule;
 use super::definition::{
     error_matches, Definition, Machine, NumberOrPath, PathField, Retrier, State, StateKind, WaitFor,
 };
+use super::persist::ExecutionStore;
 use super::template::Template;
 use super::{errors, ExecutorError, TaskError};
+
+mod durable;
+
+pub use durable::Attachment;
 
 /// Runs the `Resource` of Task states; implemented by the caller.
 ///
@@ -86,7 +91,8 @@ impl Default for ExecutorOptions {
 }
 
 /// Where an execution stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ExecutionStatus {
     /// Still running (or waiting on a task token / Wait state).
     Running,
@@ -152,7 +158,7 @@ pub struct ExecutionDescription {
 }
 
 /// The kinds of history events recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum HistoryEventType {
     /// The execution began; details hold the input.
     ExecutionStarted,
@@ -184,7 +190,7 @@ pub enum HistoryEventType {
 }
 
 /// One entry of an execution's history.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryEvent {
     /// 1-based, in recording order.
     pub id: u64,
@@ -192,6 +198,7 @@ pub struct HistoryEvent {
     /// inside a Parallel branch or Map iteration it chains within that branch.
     pub previous_event_id: u64,
     /// When it was recorded.
+    #[serde(with = "time::serde::rfc3339")]
     pub timestamp: OffsetDateTime,
     /// What happened.
     pub event_type: HistoryEventType,
@@ -254,6 +261,8 @@ struct Inner {
     executions: Mutex<HashMap<String, Arc<Execution>>>,
     /// Open task tokens: the execution waiting on each, and how to reach it.
     tokens: Mutex<HashMap<String, (String, mpsc::UnboundedSender<TokenMessage>)>>,
+    /// Where executions are committed at every transition (none: in memory only).
+    store: Option<Arc<dyn ExecutionStore>>,
 }
 
 /// What a callback sends to a task waiting on its token.
@@ -271,6 +280,8 @@ struct Execution {
     record: Mutex<Record>,
     done: watch::Sender<Option<ExecutionOutcome>>,
     abort: Mutex<Option<AbortHandle>>,
+    /// Its position, claim and commit bookkeeping when the executor has a store.
+    durable: durable::Durable,
 }
 
 struct Record {
@@ -304,6 +315,34 @@ fn scaled(seconds: f64, scale: f64) -> Option<Duration> {
 }
 
 impl Execution {
+    fn new(
+        name: String,
+        id: String,
+        input: Value,
+        start_time: OffsetDateTime,
+        history: Vec<HistoryEvent>,
+        durable: durable::Durable,
+    ) -> Self {
+        let (done, _) = watch::channel(None);
+        Self {
+            name,
+            id,
+            input,
+            start_time,
+            record: Mutex::new(Record {
+                status: ExecutionStatus::Running,
+                output: None,
+                error: None,
+                cause: None,
+                stop_date: None,
+                history,
+            }),
+            done,
+            abort: Mutex::new(None),
+            durable,
+        }
+    }
+
     fn push(&self, previous: u64, event_type: HistoryEventType, state: Option<&str>, details: Value) -> u64 {
         let mut rec = lock(&self.record);
         let id = rec.history.len() as u64 + 1;
@@ -399,6 +438,26 @@ impl Execution {
 impl Executor {
     /// Builds an executor for one definition; `handler` runs its Task states.
     pub fn new(definition: Definition, handler: Arc<dyn TaskHandler>, options: ExecutorOptions) -> Self {
+        Self::build(definition, handler, options, None)
+    }
+
+    /// Builds an executor whose executions are committed to `store` at every state
+    /// transition, so another process can continue them ([`Executor::attach`]).
+    pub fn durable(
+        definition: Definition,
+        handler: Arc<dyn TaskHandler>,
+        options: ExecutorOptions,
+        store: Arc<dyn ExecutionStore>,
+    ) -> Self {
+        Self::build(definition, handler, options, Some(store))
+    }
+
+    fn build(
+        definition: Definition,
+        handler: Arc<dyn TaskHandler>,
+        options: ExecutorOptions,
+        store: Option<Arc<dyn ExecutionStore>>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 definition,
@@ -406,6 +465,7 @@ impl Executor {
                 options,
                 executions: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
+                store,
             }),
         }
     }
@@ -425,6 +485,10 @@ impl Executor {
     /// Idempotent as StartExecution is: while an execution of that name runs with the
     /// same input, its handle is returned again; a different input, or a name whose
     /// execution has closed, is [`ExecutorError::ExecutionAlreadyExists`].
+    ///
+    /// With a store, the name must be new to the store too (an interrupted execution
+    /// of that name is continued with [`Executor::attach`], not started again), and the
+    /// execution is committed before this returns.
     pub fn start_execution(&self, name: &str, input: Value) -> Result<ExecutionHandle, ExecutorError> {
         if name.is_empty() || name.chars().count() > 80 {
             return Err(ExecutorError::InvalidName(name.to_string()));
@@ -438,38 +502,42 @@ impl Executor {
                 }
                 return Err(ExecutorError::ExecutionAlreadyExists(name.to_string()));
             }
-            let (done, _) = watch::channel(None);
-            let exec = Arc::new(Execution {
-                name: name.to_string(),
-                id: format!(
-                    "{}:{}",
-                    self.inner.options.state_machine_id.replacen(":stateMachine:", ":execution:", 1),
-                    name
-                ),
-                input: input.clone(),
-                start_time: OffsetDateTime::now_utc(),
-                record: Mutex::new(Record {
-                    status: ExecutionStatus::Running,
-                    output: None,
-                    error: None,
-                    cause: None,
-                    stop_date: None,
-                    history: Vec::new(),
-                }),
-                done,
-                abort: Mutex::new(None),
-            });
+            let claim = durable::claim_new(self.inner.store.as_deref(), name)?;
+            let start = durable::Position::start(&self.inner.definition.machine.start_at, &input);
+            let exec = Arc::new(Execution::new(
+                name.to_string(),
+                self.execution_id(name),
+                input.clone(),
+                OffsetDateTime::now_utc(),
+                Vec::new(),
+                durable::Durable::new(start, claim),
+            ));
             exec.push(0, HistoryEventType::ExecutionStarted, None, json!({ "input": input }));
+            durable::commit_now(self.inner.store.as_deref(), &exec)?;
             map.insert(name.to_string(), Arc::clone(&exec));
             exec
         };
-        let run = Run { inner: Arc::clone(&self.inner), exec: Arc::clone(&exec) };
-        let timeout =
-            self.inner.definition.timeout_seconds.and_then(|s| scaled(s as f64, self.inner.options.timeout_scale));
-        let task = runtime.spawn(drive(run, timeout));
-        *lock(&exec.abort) = Some(task.abort_handle());
+        self.spawn(&runtime, &exec);
         tracing::debug!(execution = name, "state machine execution started");
         Ok(ExecutionHandle { exec })
+    }
+
+    /// The id of the execution named `name`.
+    fn execution_id(&self, name: &str) -> String {
+        format!("{}:{}", self.inner.options.state_machine_id.replacen(":stateMachine:", ":execution:", 1), name)
+    }
+
+    /// Runs the execution on its own task, from the position it holds, under what is
+    /// left of the machine's TimeoutSeconds.
+    fn spawn(&self, runtime: &tokio::runtime::Handle, exec: &Arc<Execution>) {
+        let run = Run { inner: Arc::clone(&self.inner), exec: Arc::clone(exec), top_level: true };
+        let elapsed = (OffsetDateTime::now_utc() - exec.start_time).as_seconds_f64().max(0.0);
+        let timeout = self.inner.definition.timeout_seconds.and_then(|s| {
+            let limit = scaled(s as f64, self.inner.options.timeout_scale)?;
+            Some(limit.saturating_sub(Duration::try_from_secs_f64(elapsed).unwrap_or(Duration::MAX)))
+        });
+        let task = runtime.spawn(drive(run, timeout));
+        *lock(&exec.abort) = Some(task.abort_handle());
     }
 
     fn get(&self, name: &str) -> Result<Arc<Execution>, ExecutorError> {
@@ -508,6 +576,7 @@ impl Executor {
             // The aborted task drops its tokens when it is next polled; invalidate
             // them now so that a callback racing the stop is refused.
             lock(&self.inner.tokens).retain(|_, (owner, _)| owner != name);
+            durable::commit_closed_later(&self.inner, &exec);
         }
         Ok(exec.describe(&self.inner.options.state_machine_id))
     }
@@ -569,7 +638,8 @@ impl Drop for TokenGuard {
 
 async fn drive(run: Run, timeout: Option<Duration>) {
     let machine = Arc::clone(&run.inner.definition.machine);
-    let work = run_machine(run.clone(), machine, run.exec.input.clone(), 1);
+    let (state, input, previous) = run.exec.durable.resume_point();
+    let work = run_machine_from(run.clone(), machine, state, input, previous);
     let result = match timeout {
         Some(limit) => tokio::time::timeout(limit, work).await.ok(),
         None => Some(work.await),
@@ -592,7 +662,15 @@ async fn drive(run: Run, timeout: Option<Duration>) {
         },
     };
     tracing::debug!(execution = %run.exec.name, status = outcome.status.as_str(), "state machine execution closed");
+    if outcome.error.as_deref() == Some(errors::PERSISTENCE) {
+        // It stopped because it could not be committed: the store keeps it running
+        // at its last committed state, for another process to continue.
+        run.exec.finish(outcome);
+        run.exec.durable.release_claim();
+        return;
+    }
     run.exec.finish(outcome);
+    run.commit_closed().await;
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -602,6 +680,9 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 struct Run {
     inner: Arc<Inner>,
     exec: Arc<Execution>,
+    /// Whether this path is the machine's top level, whose transitions are committed
+    /// (a Parallel branch or Map iteration is re-run whole with its state).
+    top_level: bool,
 }
 
 /// Facts about the state being run, for the context object.
@@ -613,15 +694,31 @@ struct Entered {
 /// Runs a machine (top level, branch or iteration) from its StartAt to an end.
 /// `previous` is the history event this path of the execution follows.
 fn run_machine(run: Run, machine: Arc<Machine>, input: Value, previous: u64) -> BoxFuture<Result<Value, TaskError>> {
+    let start = machine.start_at.clone();
+    run_machine_from(run, machine, start, input, previous)
+}
+
+/// Runs a machine from the state `start` (its StartAt, or where a continued execution
+/// stood); on the top level every transition is committed before the state runs.
+fn run_machine_from(
+    run: Run,
+    machine: Arc<Machine>,
+    start: String,
+    input: Value,
+    previous: u64,
+) -> BoxFuture<Result<Value, TaskError>> {
     Box::pin(async move {
         let mut prev = previous;
-        let mut name = machine.start_at.clone();
+        let mut name = start;
         let mut input = input;
         loop {
             let state = machine
                 .states
                 .get(&name)
                 .ok_or_else(|| TaskError::runtime(format!("the state `{name}` does not exist")))?;
+            if run.top_level {
+                run.enter(&name, &input, prev).await?;
+            }
             let (next, output) = run.run_state(state, input, &mut prev).await?;
             match next {
                 Some(n) => {
@@ -986,7 +1083,10 @@ impl Run {
         prev: &mut u64,
     ) -> Result<(Value, Value), TaskError> {
         let Attempt { state, effective, entered, retry_count } = *step;
-        let token = resource.ends_with(".waitForTaskToken").then(|| uuid::Uuid::new_v4().to_string());
+        let token = match resource.ends_with(".waitForTaskToken") {
+            true => Some(self.issue_token(&state.name).await?),
+            false => None,
+        };
         let context = self.context(entered, retry_count, token.as_deref());
         let params = match &state.parameters {
             Some(t) => t.eval(effective, &context)?,
@@ -1065,7 +1165,7 @@ impl Run {
         };
         let mut set = JoinSet::new();
         for (i, branch) in branches.iter().enumerate() {
-            let work = run_machine(self.clone(), Arc::clone(branch), input.clone(), prev);
+            let work = run_machine(self.branch(), Arc::clone(branch), input.clone(), prev);
             set.spawn(async move { (i, work.await) });
         }
         let results = collect(&mut set, branches.len()).await?;
@@ -1103,7 +1203,7 @@ impl Run {
                     }
                     None => item,
                 };
-                let work = run_machine(self.clone(), Arc::clone(processor), input, prev);
+                let work = run_machine(self.branch(), Arc::clone(processor), input, prev);
                 set.spawn(async move { (index, work.await) });
             }
             match set.join_next().await {

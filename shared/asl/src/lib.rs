@@ -27,6 +27,7 @@ mod definition;
 mod executor;
 mod intrinsics;
 mod path;
+mod persist;
 mod template;
 
 #[cfg(test)]
@@ -34,9 +35,10 @@ mod executor_tests;
 
 pub use definition::Definition;
 pub use executor::{
-    ExecutionDescription, ExecutionHandle, ExecutionOutcome, ExecutionStatus, Executor, ExecutorOptions, HistoryEvent,
-    HistoryEventType, TaskContext, TaskHandler,
+    Attachment, ExecutionDescription, ExecutionHandle, ExecutionOutcome, ExecutionStatus, Executor, ExecutorOptions,
+    HistoryEvent, HistoryEventType, TaskContext, TaskHandler,
 };
+pub use persist::{Checkpoint, Claim, ExecutionStore, PersistError, StoredExecution};
 
 /// Why a state-machine definition was rejected at load.
 ///
@@ -122,6 +124,15 @@ pub enum ExecutorError {
     /// The execution name is empty or too long (Step Functions allows 1 to 80 characters).
     #[error("invalid execution name `{0}`: it must have 1 to 80 characters")]
     InvalidName(String),
+    /// Another live process runs the execution (only with an execution store).
+    #[error("execution `{0}` is being run by another process")]
+    RunningElsewhere(String),
+    /// The execution has closed: there is nothing to continue.
+    #[error("execution `{0}` has closed ({1})")]
+    ExecutionClosed(String, &'static str),
+    /// The execution store failed: the execution cannot be kept durable.
+    #[error(transparent)]
+    Persistence(#[from] PersistError),
 }
 
 /// Error names defined by the States language.
@@ -142,4 +153,7 @@ pub mod errors {
     pub const PARAMETER_PATH_FAILURE: &str = "States.ParameterPathFailure";
     /// An intrinsic function failed.
     pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
+    /// The interpreter could not commit a transition to its execution store: the
+    /// execution stops in this process and stays, as committed, for another to continue.
+    pub const PERSISTENCE: &str = "Local.PersistenceFailed";
 }

@@ -3,13 +3,16 @@
 //! Lambdas run, and an in-process image worker draining the embedded queue.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
-use igny8_asl::{Definition, Executor, ExecutorError, ExecutorOptions, TaskContext, TaskError, TaskHandler};
+use igny8_asl::{
+    Definition, ExecutionStore, Executor, ExecutorError, ExecutorOptions, TaskContext, TaskError, TaskHandler,
+};
 use igny8_core::automation::{handle, AutomationService, Function};
 use igny8_core::ports::queue::Queue;
 use igny8_core::ports::workflow::{Workflow, WorkflowError};
@@ -40,6 +43,8 @@ pub fn local_substitutions() -> HashMap<String, String> {
 #[derive(Default)]
 pub struct AutomationTasks {
     service: OnceLock<AutomationService>,
+    /// Milliseconds each task sleeps before and after its handler (0: none).
+    pace_ms: AtomicU64,
 }
 
 impl AutomationTasks {
@@ -47,6 +52,20 @@ impl AutomationTasks {
     pub fn bind(&self, service: AutomationService) {
         // A second binding is ignored: executions keep the first service.
         let _ = self.service.set(service);
+    }
+
+    /// Makes every task sleep `pace` before and after its handler, so a run is slow
+    /// enough to be interrupted at a chosen point (`IGNY8_STEP_DELAY_MS` of the CLI,
+    /// for tests of interrupted runs); zero turns it off.
+    pub fn set_pace(&self, pace: Duration) {
+        self.pace_ms.store(u64::try_from(pace.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    async fn pause_for_pace(&self) {
+        let ms = self.pace_ms.load(Ordering::Relaxed);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
     }
 }
 
@@ -65,7 +84,10 @@ impl TaskHandler for AutomationTasks {
         };
         let f = Function::from_name(&function)
             .ok_or_else(|| TaskError::new("Igny8.UnknownFunction", format!("no function named {function}")))?;
-        handle(service, f, payload).await.map_err(|e| TaskError::new(e.error_name(), e.to_string()))
+        self.pause_for_pace().await;
+        let result = handle(service, f, payload).await.map_err(|e| TaskError::new(e.error_name(), e.to_string()));
+        self.pause_for_pace().await;
+        result
     }
 }
 
@@ -76,11 +98,21 @@ pub struct LocalWorkflow {
 }
 
 impl LocalWorkflow {
-    /// Loads the automation definition (with local function names) onto an interpreter.
-    pub fn automation(tasks: Arc<AutomationTasks>, options: ExecutorOptions) -> Result<Self, WorkflowError> {
+    /// Loads the automation definition (with local function names) onto an interpreter;
+    /// with a store, every execution is committed at each state transition and can be
+    /// continued by another process ([`Executor::attach`]).
+    pub fn automation(
+        tasks: Arc<AutomationTasks>,
+        options: ExecutorOptions,
+        store: Option<Arc<dyn ExecutionStore>>,
+    ) -> Result<Self, WorkflowError> {
         let definition = Definition::parse_with_substitutions(AUTOMATION_ASL, &local_substitutions())
             .map_err(|e| WorkflowError::Backend(e.to_string()))?;
-        Ok(Self { executor: Executor::new(definition, tasks, options) })
+        let executor = match store {
+            Some(store) => Executor::durable(definition, tasks, options, store),
+            None => Executor::new(definition, tasks, options),
+        };
+        Ok(Self { executor })
     }
 
     /// The interpreter (to wait for, describe or inspect executions).
@@ -93,7 +125,7 @@ impl LocalWorkflow {
 /// interpreter, benches included).
 pub fn workflow_error(e: ExecutorError) -> WorkflowError {
     match e {
-        ExecutorError::ExecutionAlreadyExists(n) => WorkflowError::AlreadyExists(n),
+        ExecutorError::ExecutionAlreadyExists(n) | ExecutorError::RunningElsewhere(n) => WorkflowError::AlreadyExists(n),
         ExecutorError::ExecutionDoesNotExist(n) => WorkflowError::NotFound(n),
         ExecutorError::TaskDoesNotExist(_) => WorkflowError::InvalidToken,
         other => WorkflowError::Backend(other.to_string()),

@@ -1,26 +1,32 @@
-//! The whole platform on a laptop: one data directory holds the SQLite file (records
-//! and the image queue) and the blob folder; the run is driven by the in-process
-//! interpreter and image worker. The CLI's `igny8 run` and the end-to-end tests use it.
+//! The whole platform on a laptop: one data directory holds the SQLite file (records,
+//! the image queue and the interpreter's executions) and the blob folder; the run is
+//! driven by the in-process interpreter and image worker. The CLI's `igny8 run` and
+//! the end-to-end tests use it.
+//!
+//! Executions are durable: each is committed at every state transition, so a run
+//! whose process died is continued by another ([`LocalRuntime::continue_run`]), which
+//! takes the run's site lock over by holder and re-enters the state it was in.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use igny8_ai::AiProvider;
-use igny8_asl::ExecutionStatus;
+use igny8_asl::{ExecutionStatus, ExecutorError};
 pub use igny8_asl::{ExecutionOutcome, ExecutorOptions};
+pub use igny8_core::automation::Continuation;
 use igny8_core::automation::{
-    AutomationError, AutomationPorts, AutomationService, IMAGE_DLQ, IMAGE_MAX_RECEIVES, IMAGE_QUEUE,
+    AutomationError, AutomationPorts, AutomationService, StepInput, IMAGE_DLQ, IMAGE_MAX_RECEIVES, IMAGE_QUEUE,
 };
-use igny8_core::domain::{AutomationRun, RunId};
+use igny8_core::domain::{AutomationRun, RunId, SiteId};
 use igny8_core::planner::KeywordImporter;
 use igny8_core::ports::blob::BlobStore;
 use igny8_core::ports::queue::Queue;
 use igny8_core::ports::{Clock, IdGenerator, ItemStore};
 use igny8_core::Services;
 pub use igny8_embedded::workflow::drain_image_queue;
-use igny8_embedded::workflow::{AutomationTasks, LocalWorkflow};
-use igny8_embedded::{BlobDir, SqliteQueue, SqliteStore};
+use igny8_embedded::workflow::{workflow_error, AutomationTasks, LocalWorkflow};
+use igny8_embedded::{BlobDir, SqliteExecutions, SqliteQueue, SqliteStore};
 
 /// Name of the SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "igny8.sqlite";
@@ -80,6 +86,20 @@ pub struct LocalRuntime {
     pub importer: KeywordImporter,
     /// The data directory.
     pub data_dir: PathBuf,
+    /// The interpreter's task handler (for its pace).
+    tasks: Arc<AutomationTasks>,
+    /// How long the driver sleeps after each batch of image jobs (0: not at all).
+    pace: Duration,
+}
+
+/// A run this process has taken over from one whose process died.
+#[derive(Debug, Clone)]
+pub struct Continued {
+    /// The run, with its new fence.
+    pub run: AutomationRun,
+    /// The state its execution re-entered (`None`: the execution had never been
+    /// stored, so a new one started where the run record says the run is).
+    pub state: Option<String>,
 }
 
 impl LocalRuntime {
@@ -131,7 +151,13 @@ impl LocalRuntime {
         };
         let automation = AutomationService::new(ports, services.credits.clone());
         let tasks = Arc::new(AutomationTasks::default());
-        let workflow = LocalWorkflow::automation(Arc::clone(&tasks), options)
+        let db = data_dir.join(SQLITE_FILE);
+        let executions = SqliteExecutions::open(&db).map_err(|e| RuntimeError::Open {
+            what: "the execution store",
+            path: db.clone(),
+            reason: e.to_string(),
+        })?;
+        let workflow = LocalWorkflow::automation(Arc::clone(&tasks), options, Some(Arc::new(executions)))
             .map_err(|e| RuntimeError::Workflow(e.to_string()))?;
         automation.set_workflow(Arc::new(workflow.clone()));
         tasks.bind(automation.clone());
@@ -144,7 +170,77 @@ impl LocalRuntime {
             blobs,
             blob_base,
             data_dir: data_dir.to_path_buf(),
+            tasks,
+            pace: Duration::ZERO,
         })
+    }
+
+    /// Slows the run down: every task of the interpreter sleeps `pace` before and after
+    /// its handler, and the driver after each batch of image jobs — so that tests (and
+    /// people trying things out) can interrupt a run at a chosen point.
+    pub fn set_pace(&mut self, pace: Duration) {
+        self.tasks.set_pace(pace);
+        self.pace = pace;
+    }
+
+    /// The newest run of `site` whose execution is stored as running but driven by no
+    /// live process (its process died), with the state it was in.
+    pub fn interrupted_run(&self, site: &SiteId) -> Result<Option<(RunId, Option<String>)>, AutomationError> {
+        let stored = self.workflow.executor().interrupted().map_err(|e| AutomationError::Workflow(workflow_error(e)))?;
+        Ok(stored
+            .into_iter()
+            .rev()
+            .find(|c| c.input.get("site_id").and_then(|v| v.as_str()) == Some(site.as_str()))
+            .and_then(|c| c.name.parse::<RunId>().ok().map(|id| (id, c.state))))
+    }
+
+    /// Continues a run whose process died, in this process: claims its execution,
+    /// takes its site lock over by holder (see [`AutomationService::take_over`]), and
+    /// re-enters the state the execution was in. `None` when a live process still
+    /// drives it (nothing is changed then). A run whose execution closed without
+    /// ending it (timed out) is marked failed, its holds and lock given back.
+    pub async fn continue_run(&self, id: &RunId, how: Continuation) -> Result<Option<Continued>, AutomationError> {
+        let executor = self.workflow.executor();
+        let engine = |e: ExecutorError| AutomationError::Workflow(workflow_error(e));
+        match executor.attach(id.as_str()) {
+            Ok(attachment) => {
+                let state = attachment.checkpoint().state.clone();
+                // The claim is held from here: no other process starts driving it.
+                let run = self.automation.take_over(id, how).await?;
+                attachment.resume().map_err(engine)?;
+                Ok(Some(Continued { run, state }))
+            }
+            Err(ExecutorError::RunningElsewhere(_)) => Ok(None),
+            Err(ExecutorError::ExecutionDoesNotExist(_)) => {
+                // Died between writing the run and committing its execution.
+                let run = self.automation.run_by_id(id).await?;
+                if run.status.is_final() {
+                    return Err(AutomationError::InvalidState { status: run.status, action: "continue" });
+                }
+                let run = self.automation.take_over(id, how).await?;
+                match executor.start_execution(id.as_str(), AutomationService::continuation_input(&run)) {
+                    Ok(_) => Ok(Some(Continued { run, state: None })),
+                    Err(ExecutorError::RunningElsewhere(_)) => Ok(None),
+                    Err(e) => Err(engine(e)),
+                }
+            }
+            Err(ExecutorError::ExecutionClosed(_, status)) => {
+                let run = self.automation.run_by_id(id).await?;
+                if run.status.is_final() {
+                    return Err(AutomationError::InvalidState { status: run.status, action: "continue" });
+                }
+                let input = StepInput {
+                    run_id: run.id.clone(),
+                    account_id: run.account_id.clone(),
+                    site_id: run.site_id.clone(),
+                    task_token: None,
+                };
+                let cause = format!("its execution closed {status} without ending the run");
+                let run = self.automation.fail(&input, "Local.ExecutionClosed", &cause).await?;
+                Err(AutomationError::InvalidState { status: run.status, action: "continue" })
+            }
+            Err(e) => Err(engine(e)),
+        }
     }
 
     /// Drives a started run to its end: works the image queue while the execution
@@ -152,12 +248,28 @@ impl LocalRuntime {
     pub async fn drive(
         &self,
         run_id: &RunId,
-        mut progress: impl FnMut(&AutomationRun),
+        progress: impl FnMut(&AutomationRun),
     ) -> Result<ExecutionOutcome, AutomationError> {
+        let outcome = self.drive_until(run_id, progress, |_| false).await?;
+        outcome.ok_or_else(|| AutomationError::Invalid("the drive stopped before the run ended".into()))
+    }
+
+    /// Like [`LocalRuntime::drive`], but returns `None` as soon as `stop` says so of
+    /// the run record (e.g. once a pause the user asked for has taken effect): the
+    /// execution stays stored where it is, for another process to continue.
+    pub async fn drive_until(
+        &self,
+        run_id: &RunId,
+        mut progress: impl FnMut(&AutomationRun),
+        mut stop: impl FnMut(&AutomationRun) -> bool,
+    ) -> Result<Option<ExecutionOutcome>, AutomationError> {
         let executor = self.workflow.executor();
         let mut last_version = -1;
         loop {
             let worked = drain_image_queue(&self.automation, self.queue.as_ref(), 10).await?;
+            if worked > 0 && !self.pace.is_zero() {
+                tokio::time::sleep(self.pace).await;
+            }
             let description =
                 executor.describe_execution(run_id.as_str()).map_err(|e| AutomationError::Invalid(e.to_string()))?;
             let run = self.automation.run_by_id(run_id).await?;
@@ -174,7 +286,11 @@ impl LocalRuntime {
                 return executor
                     .wait_for_completion(run_id.as_str())
                     .await
+                    .map(Some)
                     .map_err(|e| AutomationError::Invalid(e.to_string()));
+            }
+            if stop(&run) {
+                return Ok(None);
             }
             if worked == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;

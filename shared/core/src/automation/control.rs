@@ -40,8 +40,8 @@ impl AutomationService {
         let run_id = self.inner.ports.ids.generate::<RunId>();
         let lease = match self.inner.locks.acquire(site, run_id.as_str(), config.lease_seconds * 1000).await {
             Ok(lease) => lease,
-            Err(LockError::Held { holder, expires_at, .. }) => {
-                return Err(AutomationError::AlreadyRunning { holder, until: expires_at })
+            Err(LockError::Held { holder, expires_at, now, .. }) => {
+                return Err(AutomationError::AlreadyRunning { holder, until: expires_at, now })
             }
             Err(e) => return Err(e.into()),
         };
@@ -284,6 +284,9 @@ impl AutomationService {
                 Ok(true)
             })
             .await?;
+        // A hold still open now belongs to a batch a dead process never settled (its
+        // replay took other items): nothing will settle it, so give it back.
+        self.release_open_holds(&run).await?;
         self.release(&run).await?;
         if changed {
             self.log_finished(&run, &summary, cancelled).await?;

@@ -5,6 +5,7 @@ use crate::billing::CreditError;
 use crate::domain::SiteId;
 use crate::domain::{RunId, RunStatus};
 use crate::ports::blob::BlobError;
+use crate::ports::clock::rfc3339_relative;
 use crate::ports::queue::QueueError;
 use crate::ports::workflow::WorkflowError;
 use crate::ports::StoreError;
@@ -41,12 +42,14 @@ pub enum AutomationError {
         available: i64,
     },
     /// The site already has a run.
-    #[error("a run is already active for this site: {holder} (lease until {until} unix ms)")]
+    #[error("a run is already active for this site: {holder} (its lease ends {})", rfc3339_relative(*until, *now))]
     AlreadyRunning {
         /// The running run.
         holder: String,
-        /// Its lease end.
+        /// Its lease end, Unix milliseconds.
         until: i64,
+        /// When the run was found active, Unix milliseconds.
+        now: i64,
     },
     /// No such run (for this account).
     #[error("run {0} not found")]
@@ -156,7 +159,7 @@ mod tests {
             (AutomationError::Disabled, "automation_disabled"),
             (AutomationError::NotEnoughKeywords { have: 1, need: 2 }, "not_enough_keywords"),
             (AutomationError::InsufficientCredits { required: 2, available: 1 }, "insufficient_credits"),
-            (AutomationError::AlreadyRunning { holder: "run_x".into(), until: 0 }, "run_already_active"),
+            (AutomationError::AlreadyRunning { holder: "run_x".into(), until: 0, now: 0 }, "run_already_active"),
             (AutomationError::InvalidState { status: RunStatus::Completed, action: "pause" }, "invalid_state"),
             (AutomationError::Invalid("bad".into()), "validation_failed"),
             (CreditError::InsufficientCredits { required: 5, available: 1 }.into(), "insufficient_credits"),
@@ -173,7 +176,7 @@ mod tests {
 
     #[test]
     fn lock_codes() {
-        let held = LockError::Held { site: SiteId::derive("x"), holder: "run_x".into(), expires_at: 0 };
+        let held = LockError::Held { site: SiteId::derive("x"), holder: "run_x".into(), expires_at: 0, now: 0 };
         assert_eq!(held.code(), "lock_held");
         let not = LockError::NotHolder { site: SiteId::derive("x"), holder: "a".into(), current: None };
         assert_eq!(not.code(), "not_lock_holder");

@@ -4,7 +4,8 @@
 //! `service` holds the type; `control` run control; `step` one stage step, which runs
 //! a stage of `stages` (one file per stage, `stages/images.rs` the image fan-out);
 //! `route` where the state machine goes next; `config`, `estimate`, `schedule`,
-//! `summary`, `logger` and `handlers` as named (the site lock lives in `repo::site_lock`). Only the items below are
+//! `summary`, `logger` and `handlers` as named; `takeover` continues a run whose
+//! process died (the site lock lives in `repo::site_lock`). Only the items below are
 //! reachable from outside.
 
 mod config;
@@ -19,6 +20,7 @@ mod service;
 mod stages;
 mod step;
 mod summary;
+mod takeover;
 
 pub use crate::repo::site_lock::{LockError, SiteLock, MAX_LEASE_MS};
 pub use error::AutomationError;
@@ -32,3 +34,4 @@ pub use stages::images::{ImageJob, JobOutcome, IMAGE_DLQ, IMAGE_MAX_RECEIVES, IM
 pub use stages::BatchOutcome;
 pub use step::{StepInput, StepOutput};
 pub use summary::RunSummary;
+pub use takeover::Continuation;

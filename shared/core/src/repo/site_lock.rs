@@ -1,7 +1,10 @@
 //! SiteLock: at most one automation run per site.
 //!
-//! A conditional update of `SITE#<id>/LOCK` takes the lock when it is free or its lease
-//! has passed (`expires_at < now`), so correctness never depends on table TTL. Only
+//! A conditional update of `SITE#<id>/LOCK` takes the lock when it is free, its lease
+//! has passed (`expires_at < now`) or the caller already holds it, so correctness never
+//! depends on table TTL. The lock belongs to its holder (a run id), not to a process: a
+//! process continuing an interrupted run re-takes the run's lock by holder, and the
+//! fence bump of that acquire shuts out any writer left from the previous one. Only
 //! the holder extends or releases it. Release keeps the item (clearing the holder) so
 //! the fence counter, bumped by every acquire, only ever grows; writes of a run carry
 //! [`SiteLock::fence_guard`] so a holder that lost its lease cannot write.
@@ -12,13 +15,14 @@ use serde_json::Value;
 
 use super::{int_attr, keys};
 use crate::domain::{SiteId, SiteLease};
+use crate::ports::clock::rfc3339_relative;
 use crate::ports::{Clock, Condition, Item, ItemStore, StoreError, UpdateAction, WriteOp};
 
 /// Refusals and failures of the site lock.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Someone else holds an unexpired lease.
-    #[error("site {site} is locked by {holder} until {expires_at} (unix ms)")]
+    #[error("site {site} is locked by {holder} until {}", rfc3339_relative(*expires_at, *now))]
     Held {
         /// The site.
         site: SiteId,
@@ -26,6 +30,9 @@ pub enum LockError {
         holder: String,
         /// When the lease ends, Unix milliseconds.
         expires_at: i64,
+        /// When the lock was found held, Unix milliseconds (the message says how far
+        /// the lease end is from it).
+        now: i64,
     },
     /// The caller does not hold the lock (never did, released it, or lost the lease).
     #[error("{holder} does not hold the lock of site {site} (current holder: {})", current.as_deref().unwrap_or("none"))]
@@ -95,11 +102,19 @@ impl SiteLock {
     }
 
     /// Takes the lock for `lease_ms`, or says who holds it and until when.
+    ///
+    /// The holder may take its own lock again, even before its lease ends: that is how
+    /// a process continuing an interrupted run takes the run's lock over. Every acquire
+    /// bumps the fence, so writes still in flight from the holder's previous
+    /// acquisition (a process that died or hung) carry an old fence and fail.
     pub async fn acquire(&self, site: &SiteId, holder: &str, lease_ms: i64) -> Result<SiteLease, LockError> {
         check(holder, lease_ms)?;
         let now = self.clock.now_ms();
-        let free =
-            Condition::Or(vec![Condition::AttributeNotExists("holder".into()), Condition::lt("expires_at", now)]);
+        let free = Condition::Or(vec![
+            Condition::AttributeNotExists("holder".into()),
+            Condition::lt("expires_at", now),
+            Condition::eq("holder", holder),
+        ]);
         let actions = vec![
             UpdateAction::set("site_id", site.as_str()),
             UpdateAction::set("holder", holder),
@@ -114,7 +129,7 @@ impl SiteLock {
                 let lease = self.status(site).await?;
                 Err(match lease {
                     Some(SiteLease { holder: Some(holder), expires_at, .. }) => {
-                        LockError::Held { site: site.clone(), holder, expires_at }
+                        LockError::Held { site: site.clone(), holder, expires_at, now }
                     }
                     // Released between our write and our read: the caller may simply retry.
                     _ => LockError::Store(StoreError::Conflict),
