@@ -86,7 +86,9 @@ pub enum Command {
     },
 }
 
-/// Options of `igny8 run`.
+/// Options of `igny8 run`. A site whose run was interrupted (its process died) has
+/// that run continued instead of a new one; Ctrl-C pauses after the current batch,
+/// twice exits at once (the run stays resumable).
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Keyword CSV (header row; Keyword, Volume / Search Volume, KD, CPC, Intent).
@@ -127,13 +129,14 @@ pub enum RunsCommand {
         #[arg(long)]
         run: String,
     },
-    /// Resume a paused run.
+    /// Resume a paused run, or continue one whose process died (it then runs here).
     Resume {
         /// Run id.
         #[arg(long)]
         run: String,
     },
-    /// Cancel after the current batch (results so far are kept).
+    /// Cancel after the current batch (results so far are kept); a run whose process
+    /// died is finished as cancelled here, its holds and lock given back.
     Cancel {
         /// Run id.
         #[arg(long)]

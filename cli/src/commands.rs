@@ -55,7 +55,7 @@ pub async fn run(cli: Cli) -> Result<Output, CliError> {
     let target = run_target(&cli);
     match cli.command {
         Command::Run(args) => crate::run::run(&target?, args, cli.json).await,
-        Command::Runs(cmd) => crate::run::runs(&target?, cmd).await,
+        Command::Runs(cmd) => crate::run::runs(&target?, cmd, cli.json).await,
         Command::Serve { port } => crate::serve::serve(&target?, port).await,
         Command::Token { ref account, ref role, ref subject, ttl } => {
             crate::serve::token(&cli.data_dir, account, role, subject, ttl)

@@ -1,17 +1,23 @@
 //! `igny8 run` (the main job) and `igny8 runs …` on the embedded default.
+//!
+//! A run whose process died (killed, the terminal closed, Ctrl-C twice) is stored
+//! where it was: `igny8 run` on its site, `igny8 runs resume` and `igny8 runs cancel`
+//! continue it in their own process. Ctrl-C once pauses the run after its current
+//! batch and exits; twice exits at once.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use igny8_core::automation::{RunLog, RunSummary};
+use igny8_core::automation::{AutomationError, RunLog, RunSummary};
 use igny8_core::domain::{AccountId, AutomationRun, RunId, RunStatus, SiteId, Stage, TransactionKind};
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{Page, SystemClock, UuidIds};
 use igny8_wiring::backend::{local_runtime_on_aws, AwsResources};
 use igny8_wiring::embedded::ExecutorOptions;
-use igny8_wiring::embedded::{LocalRuntime, RuntimeError};
+use igny8_wiring::embedded::{Continuation, Continued, LocalRuntime, RuntimeError};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -52,19 +58,32 @@ pub(crate) fn failure(e: impl std::fmt::Display) -> CliError {
     CliError::Failure(e.to_string())
 }
 
+/// Slows every step of a run by this many milliseconds (before and after its
+/// handler) and every batch of image jobs: for tests and demonstrations that interrupt
+/// a run at a chosen point. Unset or 0: full speed.
+const STEP_DELAY_ENV: &str = "IGNY8_STEP_DELAY_MS";
+
 /// Opens the runtime on the target's adapters; on AWS against an emulator the table,
 /// bucket and queues are created when missing.
 pub async fn runtime(target: &Target) -> Result<LocalRuntime, CliError> {
+    let pace = match std::env::var(STEP_DELAY_ENV) {
+        Ok(text) => Duration::from_millis(text.trim().parse::<u64>().map_err(|e| {
+            CliError::invalid("validation_failed", format!("{STEP_DELAY_ENV} must be milliseconds, got {text:?}: {e}"))
+        })?),
+        Err(_) => Duration::ZERO,
+    };
     let ai = igny8_wiring::ai_from_env().map_err(failure)?;
     let (clock, ids) = (Arc::new(SystemClock), Arc::new(UuidIds));
     let opened = match &target.aws {
         None => LocalRuntime::open(&target.data_dir, ai, clock, ids, ExecutorOptions::default()),
         Some(aws) => local_runtime_on_aws(aws, &target.data_dir, ai, clock, ids).await,
     };
-    opened.map_err(|e| match e {
+    let mut rt = opened.map_err(|e| match e {
         RuntimeError::Store(e) => CliError::from(e),
         other => failure(other),
-    })
+    })?;
+    rt.set_pace(pace);
+    Ok(rt)
 }
 
 async fn local_site(rt: &LocalRuntime, target: &Target, args: &RunArgs) -> Result<(AccountId, SiteId), CliError> {
@@ -172,12 +191,16 @@ pub async fn run(target: &Target, args: RunArgs, json_out: bool) -> Result<Outpu
     let rt = runtime(target).await?;
     let (account, site) = local_site(&rt, target, &args).await?;
     let import = rt.importer.import(&account, &site, &keywords).await.map_err(|e| CliError::Failure(e.to_string()))?;
-    let run = rt.automation.start(&account, &site, "manual").await?;
+    let (run_id, continued) = start_or_continue(&rt, &account, &site).await?;
     let bars = Bars::new(!json_out && !args.quiet);
-    let outcome = rt.automation_drive(&run.id, &bars).await?;
+    let ended = drive_interruptible(&rt, &account, &run_id, &bars).await?;
     bars.finish();
-    let summary = rt.automation.summary(&account, &run.id).await?;
-    let record = rt.automation.run(&account, &run.id).await?;
+    let outcome = match ended {
+        Ended::Closed(status) => status,
+        Ended::Paused => return paused_output(&rt, &run_id).await,
+    };
+    let summary = rt.automation.summary(&account, &run_id).await?;
+    let record = rt.automation.run(&account, &run_id).await?;
     let logs = format!("{}{}", rt.blob_base, summary.logs);
     let images_dir = format!("{}{}", rt.blob_base, summary.images_dir);
     let mut doc = serde_json::to_value(&summary).map_err(|e| CliError::Failure(e.to_string()))?;
@@ -189,6 +212,7 @@ pub async fn run(target: &Target, args: RunArgs, json_out: bool) -> Result<Outpu
         map.insert("duration_ms".into(), json!(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)));
         map.insert("execution".into(), json!(outcome));
         map.insert("error".into(), json!(record.error));
+        map.insert("continued".into(), json!(continued.is_some()));
     }
     let by_stage: Vec<String> = summary
         .credits_by_stage
@@ -196,7 +220,8 @@ pub async fn run(target: &Target, args: RunArgs, json_out: bool) -> Result<Outpu
         .map(|(stage, c)| format!("{}:{c}", Stage::from_number(*stage).map_or("other", Stage::name)))
         .collect();
     let text = format!(
-        "run {} {:?} in {:.1}s\n  keywords   {} imported ({} in file)\n{}\n  credits    {} ({})\n  account    {}\n  site       {}\n  logs       {}\n  images in  {}",
+        "{}run {} {:?} in {:.1}s\n  keywords   {} imported ({} in file)\n{}\n  credits    {} ({})\n  account    {}\n  site       {}\n  logs       {}\n  images in  {}",
+        continued.as_ref().map(|c| format!("{}\n", continued_line(c))).unwrap_or_default(),
         summary.run_id,
         summary.status,
         started.elapsed().as_secs_f64(),
@@ -222,15 +247,160 @@ pub async fn run(target: &Target, args: RunArgs, json_out: bool) -> Result<Outpu
     Ok(out)
 }
 
-trait Drive {
-    async fn automation_drive(&self, run: &RunId, bars: &Bars) -> Result<&'static str, CliError>;
+/// Starts a run on the site, or continues the site's run whose process died (and
+/// says so on stderr): a stored interrupted execution, or the lock's holder when its
+/// execution was never stored. A run another live process drives is refused.
+async fn start_or_continue(
+    rt: &LocalRuntime,
+    account: &AccountId,
+    site: &SiteId,
+) -> Result<(RunId, Option<Continued>), CliError> {
+    if let Some((id, _)) = rt.interrupted_run(site)? {
+        if let Some(continued) = rt.continue_run(&id, Continuation::Resume).await? {
+            eprintln!("{}", continued_line(&continued));
+            return Ok((id, Some(continued)));
+        }
+    }
+    match rt.automation.start(account, site, "manual").await {
+        Ok(run) => Ok((run.id, None)),
+        Err(AutomationError::AlreadyRunning { holder, until, now }) => {
+            let refused = AutomationError::AlreadyRunning { holder: holder.clone(), until, now };
+            let Ok(id) = holder.parse::<RunId>() else { return Err(refused.into()) };
+            match rt.continue_run(&id, Continuation::Resume).await {
+                Ok(Some(continued)) => {
+                    eprintln!("{}", continued_line(&continued));
+                    Ok((id, Some(continued)))
+                }
+                Ok(None) | Err(AutomationError::RunNotFound(_)) => Err(refused.into()),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
-impl Drive for LocalRuntime {
-    async fn automation_drive(&self, run: &RunId, bars: &Bars) -> Result<&'static str, CliError> {
-        let outcome = self.drive(run, |r| bars.update(r)).await?;
-        Ok(outcome.status.as_str())
+/// The line saying a run is continued here.
+fn continued_line(c: &Continued) -> String {
+    let from = c.state.as_deref().map(|s| format!(" in state {s}")).unwrap_or_default();
+    format!(
+        "continuing run {} (stage {}), interrupted{from}: its process stopped; the site lock was taken over by the run",
+        c.run.id, c.run.current_stage
+    )
+}
+
+/// How driving a run in this process ended.
+enum Ended {
+    /// The execution closed, with this status.
+    Closed(&'static str),
+    /// Ctrl-C asked for a pause and it took effect: the run waits to be resumed.
+    Paused,
+}
+
+/// Drives the run to its end, handling Ctrl-C: the first asks the run to pause after
+/// its current batch (this returns once it has paused), the second exits at once —
+/// either way the run stays stored and resumable.
+async fn drive_interruptible(
+    rt: &LocalRuntime,
+    account: &AccountId,
+    run: &RunId,
+    bars: &Bars,
+) -> Result<Ended, CliError> {
+    let pausing = AtomicBool::new(false);
+    let mut interrupts = interrupts();
+    let drive =
+        rt.drive_until(run, |r| bars.update(r), |r| pausing.load(Ordering::SeqCst) && r.status == RunStatus::Paused);
+    tokio::pin!(drive);
+    loop {
+        tokio::select! {
+            ended = &mut drive => {
+                return Ok(match ended? {
+                    Some(outcome) => Ended::Closed(outcome.status.as_str()),
+                    None => Ended::Paused,
+                });
+            }
+            Some(()) = interrupts.recv() => {
+                if pausing.swap(true, Ordering::SeqCst) {
+                    bars.finish();
+                    eprintln!("\nexiting now; the run stays where it was. {}", resume_hint(run));
+                    std::process::exit(EXIT_INTERRUPTED.into());
+                }
+                eprintln!("\npausing run {run} after its current batch (Ctrl-C again to exit at once)…");
+                match rt.automation.pause(account, run).await {
+                    // Finishing or finished already: let it end.
+                    Ok(_) | Err(AutomationError::InvalidState { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
     }
+}
+
+/// Every Ctrl-C from now on, none lost while the driver is busy with the previous one
+/// (a `ctrl_c()` future only sees signals after it was created). If this process
+/// cannot listen, the channel stays silent and Ctrl-C keeps its default: the process
+/// ends, and the run stays resumable all the same.
+fn interrupts() -> tokio::sync::mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut sigint) = signal(SignalKind::interrupt()) else { return };
+            while sigint.recv().await.is_some() {
+                if tx.send(()).is_err() {
+                    return;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Exit status of a run left paused or interrupted by Ctrl-C (128 + SIGINT, as shells do).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// How to carry a run on.
+fn resume_hint(run: &RunId) -> String {
+    format!("Continue it with `igny8 runs resume --run {run}` (or `igny8 run` on its site).")
+}
+
+/// What `igny8 run` prints when Ctrl-C paused the run.
+async fn paused_output(rt: &LocalRuntime, run: &RunId) -> Result<Output, CliError> {
+    let record = rt.automation.run_by_id(run).await?;
+    let hint = resume_hint(run);
+    eprintln!("run {run} paused in stage {}. {hint}", record.current_stage);
+    let doc = json!({
+        "run_id": run, "status": record.status, "stage": record.current_stage,
+        "resume": format!("igny8 runs resume --run {run}"),
+    });
+    let mut out = Output::new(doc, format!("{}\n  {hint}", run_line(&record)));
+    out.set_exit(EXIT_INTERRUPTED);
+    Ok(out)
+}
+
+/// Drives a run this process continued (`runs resume`, `runs cancel`) and reports it.
+async fn drive_continued(rt: &LocalRuntime, c: Continued, json_out: bool, verb: &str) -> Result<Output, CliError> {
+    eprintln!("{}", continued_line(&c));
+    let bars = Bars::new(!json_out);
+    let ended = drive_interruptible(rt, &c.run.account_id, &c.run.id, &bars).await?;
+    bars.finish();
+    if let Ended::Paused = ended {
+        return paused_output(rt, &c.run.id).await;
+    }
+    let r = rt.automation.run_by_id(&c.run.id).await?;
+    let summary = rt.automation.summary(&r.account_id, &r.id).await?;
+    let text = format!("{verb} {}\n{}\n  credits    {}", run_line(&r), produced(&summary), summary.credits_used);
+    let mut out = Output::new(json!({"run": r, "summary": summary, "continued": true}), text);
+    if !r.status.is_final() || r.error.is_some() {
+        out.set_exit(1);
+    }
+    Ok(out)
 }
 
 /// What a run produced, one line per kind.
@@ -247,7 +417,7 @@ fn run_line(r: &AutomationRun) -> String {
 }
 
 /// `igny8 runs …`.
-pub async fn runs(target: &Target, cmd: RunsCommand) -> Result<Output, CliError> {
+pub async fn runs(target: &Target, cmd: RunsCommand, json_out: bool) -> Result<Output, CliError> {
     let rt = runtime(target).await?;
     let a = &rt.automation;
     let record = |id: &str| {
@@ -291,11 +461,23 @@ pub async fn runs(target: &Target, cmd: RunsCommand) -> Result<Output, CliError>
         }
         RunsCommand::Resume { run } => {
             let r = record(&run).await?;
+            if !r.status.is_final() {
+                // Interrupted (its process died): continue it here, to its end.
+                if let Some(c) = rt.continue_run(&r.id, Continuation::Resume).await? {
+                    return drive_continued(&rt, c, json_out, "resumed").await;
+                }
+            }
+            // Driven by a live process (or final): ask; that process acts on it.
             let r = a.resume(&r.account_id, &r.id).await?;
             Ok(Output::new(json!({"run": r}), format!("resume requested: {}", run_line(&r))))
         }
         RunsCommand::Cancel { run } => {
             let r = record(&run).await?;
+            if !r.status.is_final() {
+                if let Some(c) = rt.continue_run(&r.id, Continuation::Cancel).await? {
+                    return drive_continued(&rt, c, json_out, "cancelled").await;
+                }
+            }
             let r = a.cancel(&r.account_id, &r.id).await?;
             Ok(Output::new(json!({"run": r}), format!("cancel requested: {}", run_line(&r))))
         }

@@ -188,7 +188,8 @@ impl ExecutionStore for SqliteExecutions {
             .map_err(failed)?;
         let Some(body) = body else { return Ok(None) };
         let checkpoint = checkpoint_of(&body)?;
-        let mut query = conn.prepare("SELECT event FROM execution_events WHERE name = ?1 ORDER BY id").map_err(failed)?;
+        let mut query =
+            conn.prepare("SELECT event FROM execution_events WHERE name = ?1 ORDER BY id").map_err(failed)?;
         let history = query
             .query_map(params![name], |r| r.get::<_, String>(0))
             .map_err(failed)?
@@ -202,8 +203,7 @@ impl ExecutionStore for SqliteExecutions {
 
     fn running(&self) -> Result<Vec<Checkpoint>, PersistError> {
         let conn = self.conn()?;
-        let mut query =
-            conn.prepare("SELECT checkpoint FROM executions WHERE status = ?1").map_err(failed)?;
+        let mut query = conn.prepare("SELECT checkpoint FROM executions WHERE status = ?1").map_err(failed)?;
         let mut found = query
             .query_map(params![ExecutionStatus::Running.as_str()], |r| r.get::<_, String>(0))
             .map_err(failed)?

@@ -125,7 +125,9 @@ impl LocalWorkflow {
 /// interpreter, benches included).
 pub fn workflow_error(e: ExecutorError) -> WorkflowError {
     match e {
-        ExecutorError::ExecutionAlreadyExists(n) | ExecutorError::RunningElsewhere(n) => WorkflowError::AlreadyExists(n),
+        ExecutorError::ExecutionAlreadyExists(n) | ExecutorError::RunningElsewhere(n) => {
+            WorkflowError::AlreadyExists(n)
+        }
         ExecutorError::ExecutionDoesNotExist(n) => WorkflowError::NotFound(n),
         ExecutorError::TaskDoesNotExist(_) => WorkflowError::InvalidToken,
         other => WorkflowError::Backend(other.to_string()),

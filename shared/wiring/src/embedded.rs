@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use igny8_ai::AiProvider;
-use igny8_asl::{ExecutionStatus, ExecutorError};
 pub use igny8_asl::{ExecutionOutcome, ExecutorOptions};
+use igny8_asl::{ExecutionStatus, ExecutorError};
 pub use igny8_core::automation::Continuation;
 use igny8_core::automation::{
     AutomationError, AutomationPorts, AutomationService, StepInput, IMAGE_DLQ, IMAGE_MAX_RECEIVES, IMAGE_QUEUE,
@@ -186,7 +186,8 @@ impl LocalRuntime {
     /// The newest run of `site` whose execution is stored as running but driven by no
     /// live process (its process died), with the state it was in.
     pub fn interrupted_run(&self, site: &SiteId) -> Result<Option<(RunId, Option<String>)>, AutomationError> {
-        let stored = self.workflow.executor().interrupted().map_err(|e| AutomationError::Workflow(workflow_error(e)))?;
+        let stored =
+            self.workflow.executor().interrupted().map_err(|e| AutomationError::Workflow(workflow_error(e)))?;
         Ok(stored
             .into_iter()
             .rev()

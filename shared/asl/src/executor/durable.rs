@@ -235,7 +235,8 @@ impl Attachment {
             if map.get(&cp.name).is_some_and(|e| e.status() == ExecutionStatus::Running) {
                 return Err(ExecutorError::ExecutionAlreadyExists(cp.name));
             }
-            let exec = Arc::new(Execution::new(cp.name.clone(), cp.execution_id, cp.input, cp.start_date, history, durable));
+            let exec =
+                Arc::new(Execution::new(cp.name.clone(), cp.execution_id, cp.input, cp.start_date, history, durable));
             map.insert(cp.name.clone(), Arc::clone(&exec));
             exec
         };
@@ -270,7 +271,9 @@ impl Executor {
         let Some(store) = &self.inner.store else { return Ok(Vec::new()) };
         let mut found = Vec::new();
         for checkpoint in store.running()? {
-            if lock(&self.inner.executions).get(&checkpoint.name).is_some_and(|e| e.status() == ExecutionStatus::Running)
+            if lock(&self.inner.executions)
+                .get(&checkpoint.name)
+                .is_some_and(|e| e.status() == ExecutionStatus::Running)
             {
                 continue;
             }
