@@ -357,8 +357,25 @@ impl Execution {
         id
     }
 
-    /// Closes the execution unless it already closed; returns whether this call did.
+    /// Closes the execution unless it already closed and tells its waiters; returns
+    /// whether this call did.
     fn finish(&self, outcome: ExecutionOutcome) -> bool {
+        if !self.close(&outcome) {
+            return false;
+        }
+        self.announce(outcome);
+        true
+    }
+
+    /// Tells the execution's waiters how it closed.
+    fn announce(&self, outcome: ExecutionOutcome) {
+        self.done.send_replace(Some(outcome));
+    }
+
+    /// Records the close (status, outcome, the closing history event) unless it
+    /// already closed; returns whether this call did. Waiters are told separately
+    /// ([`Execution::announce`]), so a durable close is committed before they hear.
+    fn close(&self, outcome: &ExecutionOutcome) -> bool {
         {
             let mut rec = lock(&self.record);
             if rec.status != ExecutionStatus::Running {
@@ -392,7 +409,6 @@ impl Execution {
             rec.cause = outcome.cause.clone();
             rec.stop_date = Some(OffsetDateTime::now_utc());
         }
-        self.done.send_replace(Some(outcome));
         true
     }
 
@@ -669,8 +685,12 @@ async fn drive(run: Run, timeout: Option<Duration>) {
         run.exec.durable.release_claim();
         return;
     }
-    run.exec.finish(outcome);
-    run.commit_closed().await;
+    if run.exec.close(&outcome) {
+        // Committed before anyone hears of the end: a process that exits as soon as
+        // its run ended leaves no execution behind that looks interrupted.
+        run.commit_closed().await;
+        run.exec.announce(outcome);
+    }
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

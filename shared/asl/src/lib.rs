@@ -31,6 +31,8 @@ mod persist;
 mod template;
 
 #[cfg(test)]
+mod durable_tests;
+#[cfg(test)]
 mod executor_tests;
 
 pub use definition::Definition;
