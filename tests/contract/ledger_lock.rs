@@ -380,7 +380,7 @@ async fn lock_holder_retakes_its_own_lock_with_a_new_fence(store: Arc<dyn ItemSt
     match s.locks.acquire(&site, "run-b", 60_000).await {
         Err(e @ LockError::Held { .. }) => {
             let message = e.to_string();
-            assert!(message.contains("run-a") && message.contains("in 1 minute"), "{message}");
+            assert!(message.contains("run-a") && message.contains("Z, in 60 seconds"), "{message}");
             assert!(!message.contains("unix ms"), "{message}");
         }
         other => panic!("expected Held, got {other:?}"),
