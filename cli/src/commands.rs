@@ -7,7 +7,8 @@ use igny8_core::domain::{
     AccountId, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldId, SiteId, SiteLease,
     TransactionKind, UsageDetails,
 };
-use igny8_core::ports::Page;
+use igny8_core::ports::clock::rfc3339_relative;
+use igny8_core::ports::{Clock, Page, SystemClock};
 use igny8_wiring::{Backend, Services};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -330,7 +331,10 @@ fn cost_line(c: &CreditCostConfig) -> String {
 
 fn lease_text(l: &SiteLease) -> String {
     match &l.holder {
-        Some(h) => format!("site {} held by {} until {} (fence {})", l.site_id, h, l.expires_at, l.fence),
+        Some(h) => {
+            let until = rfc3339_relative(l.expires_at, SystemClock.now_ms());
+            format!("site {} held by {} until {until} (fence {})", l.site_id, h, l.fence)
+        }
         None => format!("site {} free (fence {})", l.site_id, l.fence),
     }
 }
