@@ -22,7 +22,7 @@ use crate::ports::{all_pages, IdGeneratorExt};
 use crate::repo::site_lock::LockError;
 
 /// Where a paused run goes back to: the stage it paused in.
-fn resume_route(run: &AutomationRun) -> Route {
+pub(in crate::automation) fn resume_route(run: &AutomationRun) -> Route {
     Route::stage(Stage::from_number(run.current_stage).unwrap_or(Stage::Clusters))
 }
 
@@ -368,6 +368,6 @@ impl AutomationService {
 /// that recorded it. A pause and the resume that follows at once (another process, a
 /// person) never append to the same object, so neither event is lost; objects 0–2 are
 /// the run's start, end and error.
-fn control_event_seq(run: &AutomationRun) -> u64 {
+pub(in crate::automation) fn control_event_seq(run: &AutomationRun) -> u64 {
     3 + u64::try_from(run.version).unwrap_or(0)
 }

@@ -7,11 +7,12 @@
 
 use serde_json::{json, Value};
 
+use super::control::{control_event_seq, resume_route};
 use super::error::AutomationError;
 use super::logger::TraceKind;
 use super::route::Route;
 use super::service::AutomationService;
-use crate::domain::{AutomationConfig, AutomationRun, RunId, RunStatus, Stage};
+use crate::domain::{AutomationConfig, AutomationRun, RunId, RunStatus};
 use crate::repo::site_lock::LockError;
 
 /// What the continuing process does with the run besides driving it on.
@@ -79,7 +80,7 @@ impl AutomationService {
         match how {
             Continuation::Resume if was_paused => {
                 self.inner.logger.line(&log, None, "resume requested").await?;
-                let seq = 3 + u64::try_from(run.version).unwrap_or(0);
+                let seq = control_event_seq(&run);
                 self.inner.logger.event(&log, None, seq, TraceKind::RunResumed, json!({})).await?;
             }
             Continuation::Cancel => self.inner.logger.line(&log, None, "cancel requested").await?,
@@ -101,7 +102,7 @@ impl AutomationService {
         } else if run.cancel_requested {
             Route::Cancelled
         } else {
-            Route::stage(Stage::from_number(run.current_stage).unwrap_or(Stage::Clusters))
+            resume_route(run)
         };
         json!({ "run_id": run.id, "account_id": run.account_id, "site_id": run.site_id, "next": next })
     }
