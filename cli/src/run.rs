@@ -341,18 +341,19 @@ async fn drive_interruptible(
 /// ends, and the run stays resumable all the same.
 fn interrupts() -> tokio::sync::mpsc::UnboundedReceiver<()> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let Ok(mut sigint) = signal(SignalKind::interrupt()) else { return };
+    // Registered before this returns: a Ctrl-C from here on is ours, not the default.
+    #[cfg(unix)]
+    if let Ok(mut sigint) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+        tokio::spawn(async move {
             while sigint.recv().await.is_some() {
                 if tx.send(()).is_err() {
                     return;
                 }
             }
-        }
-        #[cfg(not(unix))]
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
             if tx.send(()).is_err() {
                 return;
@@ -445,14 +446,21 @@ pub async fn runs(target: &Target, cmd: RunsCommand, json_out: bool) -> Result<O
             let r = record(&run).await?;
             let summary = a.summary(&r.account_id, &r.id).await?;
             let stages: BTreeMap<u8, Value> = r.stages.iter().map(|(k, v)| (*k, json!(v))).collect();
+            let interrupted = !r.status.is_final() && rt.interrupted_run(&r.site_id)?.is_some_and(|(id, _)| id == r.id);
             let text = format!(
-                "{}\n{}\n  credits    {}{}",
+                "{}\n{}\n  credits    {}{}{}",
                 run_line(&r),
                 produced(&summary),
                 summary.credits_used,
-                r.error.as_deref().map(|e| format!("\n  error: {e}")).unwrap_or_default()
+                r.error.as_deref().map(|e| format!("\n  error: {e}")).unwrap_or_default(),
+                if interrupted {
+                    format!("\n  interrupted: its process stopped. {}", resume_hint(&r.id))
+                } else {
+                    String::new()
+                }
             );
-            Ok(Output::new(json!({"run": r, "summary": summary, "stages": stages}), text))
+            let doc = json!({"run": r, "summary": summary, "stages": stages, "interrupted": interrupted});
+            Ok(Output::new(doc, text))
         }
         RunsCommand::Pause { run } => {
             let r = record(&run).await?;

@@ -165,12 +165,13 @@ fn a_run_killed_at_every_point_ends_as_an_uninterrupted_one() {
     // During a stage batch (stage 2). Meanwhile a second `igny8 run` is refused: the
     // first process is alive; the refusal names the lease end as people read times.
     let mut child = spawn_run(&data, &csv);
-    wait_for(&data, &mut child, "stage 2 began", |r| batches(r, 2) >= 1);
+    let first = wait_for(&data, &mut child, "stage 2 began", |r| batches(r, 2) >= 1);
     let refused = command(&data).args(["run", "--quiet", "--json", "--keywords"]).arg(&csv).output().expect("run");
     assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
     assert_eq!(json_of(&refused)["error"]["code"], "run_already_active");
     let message = stderr(&refused);
-    assert!(message.contains("Z, in 60 minutes") && !message.contains("unix ms"), "{message}");
+    assert!(message.contains(first["id"].as_str().expect("run id")), "names the active run: {message}");
+    assert!(message.contains("Z, in ") && !message.contains("unix ms"), "{message}");
     std::thread::sleep(Duration::from_millis(90));
     kill_9(&mut child, "during a stage-2 batch");
 
@@ -230,6 +231,8 @@ fn ctrl_c_once_pauses_twice_exits_and_the_run_resumes() {
     assert!(stderr(&once).contains(&format!("igny8 runs resume --run {run_id}")), "{}", stderr(&once));
     assert_eq!(json_of(&once)["status"], "paused");
     assert_eq!(latest_run(&data).expect("run")["status"], "paused");
+    let shown = json_of(&igny8(&data, &["runs", "show", "--run", &run_id, "--json"]));
+    assert_eq!(shown["interrupted"], true, "no process drives it now");
 
     // `igny8 run` continues it; twice exits at once.
     let mut child = spawn_run(&data, &csv);
