@@ -20,7 +20,7 @@ use serde_json::Value;
 
 /// Keywords of the runs: enough for several batches in stages 2–5 and for a
 /// stage 6 of some seconds.
-const ROWS: usize = 30;
+const ROWS: usize = 20;
 /// Each step sleeps this long before and after its handler.
 const STEP_DELAY_MS: &str = "120";
 /// The opening balance of a local account `igny8 run` creates.
