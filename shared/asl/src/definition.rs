@@ -117,8 +117,10 @@ pub(crate) struct Catcher {
 pub(crate) fn error_matches(error_equals: &[String], error: &str) -> bool {
     error_equals.iter().any(|name| match name.as_str() {
         n if n == error => true,
-        errors::ALL => error != errors::RUNTIME,
-        errors::TASK_FAILED => error != errors::RUNTIME && error != errors::TIMEOUT,
+        errors::ALL => error != errors::RUNTIME && error != errors::DATA_LIMIT_EXCEEDED,
+        errors::TASK_FAILED => {
+            error != errors::RUNTIME && error != errors::TIMEOUT && error != errors::DATA_LIMIT_EXCEEDED
+        }
         _ => false,
     })
 }

@@ -31,11 +31,13 @@ mod template;
 
 #[cfg(test)]
 mod executor_tests;
+#[cfg(test)]
+mod limits_tests;
 
 pub use definition::Definition;
 pub use executor::{
     ExecutionDescription, ExecutionHandle, ExecutionOutcome, ExecutionStatus, Executor, ExecutorOptions, HistoryEvent,
-    HistoryEventType, TaskContext, TaskHandler,
+    HistoryEventType, TaskContext, TaskHandler, MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES,
 };
 
 /// Why a state-machine definition was rejected at load.
@@ -122,6 +124,14 @@ pub enum ExecutorError {
     /// The execution name is empty or too long (Step Functions allows 1 to 80 characters).
     #[error("invalid execution name `{0}`: it must have 1 to 80 characters")]
     InvalidName(String),
+    /// The execution's input is larger than a state may pass.
+    #[error("execution input of {size} bytes is larger than the {max} bytes allowed")]
+    InputTooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit ([`ExecutorOptions::max_payload_bytes`]).
+        max: usize,
+    },
 }
 
 /// Error names defined by the States language.
@@ -142,4 +152,7 @@ pub mod errors {
     pub const PARAMETER_PATH_FAILURE: &str = "States.ParameterPathFailure";
     /// An intrinsic function failed.
     pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
+    /// A state's input or output, a task's result or an execution's input is larger
+    /// than the payload quota; terminal: `States.ALL` does not match it.
+    pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 }

@@ -156,11 +156,21 @@ impl LocalRuntime {
     ) -> Result<ExecutionOutcome, AutomationError> {
         let executor = self.workflow.executor();
         let mut last_version = -1;
+        let mut execution = run_id.to_string();
         loop {
             let worked = drain_image_queue(&self.automation, self.queue.as_ref(), 10).await?;
-            let description =
-                executor.describe_execution(run_id.as_str()).map_err(|e| AutomationError::Invalid(e.to_string()))?;
             let run = self.automation.run_by_id(run_id).await?;
+            // A long run continues in new executions: follow the newest one.
+            if run.generation_of(&execution).is_none_or(|g| g < run.generation()) {
+                execution = run.current_execution();
+            }
+            let description =
+                executor.describe_execution(&execution).map_err(|e| AutomationError::Invalid(e.to_string()))?;
+            if continued(&description) {
+                let next = run.generation_of(&execution).map_or(0, |g| g + 1);
+                execution = run.execution_name(next);
+                continue;
+            }
             if run.version != last_version {
                 last_version = run.version;
                 progress(&run);
@@ -172,7 +182,7 @@ impl LocalRuntime {
             }
             if description.status != ExecutionStatus::Running {
                 return executor
-                    .wait_for_completion(run_id.as_str())
+                    .wait_for_completion(&execution)
                     .await
                     .map_err(|e| AutomationError::Invalid(e.to_string()));
             }
@@ -181,4 +191,11 @@ impl LocalRuntime {
             }
         }
     }
+}
+
+/// True when the execution ended handing the run to its next execution.
+fn continued(description: &igny8_asl::ExecutionDescription) -> bool {
+    description.status == ExecutionStatus::Succeeded
+        && description.output.as_ref().and_then(|o| o.get("next")).and_then(|n| n.as_str())
+            == Some(igny8_core::automation::Route::Continued.as_str())
 }
