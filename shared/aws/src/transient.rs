@@ -73,6 +73,18 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_and_dropped_connections_are_transient_a_bad_request_is_not() {
+        use aws_sdk_dynamodb::error::ConnectorError;
+        use aws_sdk_dynamodb::operation::get_item::GetItemError;
+        type Error = SdkError<GetItemError, Response>;
+        assert!(is_transient(&Error::timeout_error("no answer in time")));
+        assert!(is_transient(&Error::dispatch_failure(ConnectorError::io("connection reset".into()))));
+        assert!(is_transient(&Error::dispatch_failure(ConnectorError::timeout("connect timeout".into()))));
+        assert!(!is_transient(&Error::dispatch_failure(ConnectorError::user("bad request".into()))));
+        assert!(!is_transient(&Error::construction_failure("missing field")));
+    }
+
+    #[test]
     fn refusals_are_not_transient() {
         for code in ["ValidationException", "AccessDenied", "ResourceNotFoundException", "InvalidToken"] {
             assert!(!transient_response(Some(code), Some(400)), "{code}");

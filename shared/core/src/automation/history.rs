@@ -36,6 +36,11 @@ pub const EXECUTION_TIMEOUT_SECONDS: i64 = MAX_PAUSE_SECONDS + 24 * 3600;
 /// continues the run.
 pub const PASS_RESERVE: u64 = 3 * (6 + 3 * 5 + CHOICE_EVENTS + DELAY_EVENTS);
 
+// The budget and the costliest pass stay well below Step Functions' 25,000 events, and
+// the longest pause fits in an execution: checked when the crate compiles.
+const _: () = assert!(HISTORY_BUDGET + PASS_RESERVE < 25_000 * 9 / 10);
+const _: () = assert!(EXECUTION_TIMEOUT_SECONDS > MAX_PAUSE_SECONDS);
+
 /// What a task knows about its call, from the context object (`$$`): the execution
 /// that called and how many failed attempts came before this one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -67,10 +72,5 @@ mod tests {
         assert_eq!(first.task_events(true) + CHOICE_EVENTS, 8, "a pass of a token wait");
         let retried = TaskCall { execution: None, retry_count: 2 };
         assert_eq!(retried.task_events(false), 11);
-    }
-
-    #[test]
-    fn the_budget_keeps_well_below_the_limit() {
-        assert!(HISTORY_BUDGET + PASS_RESERVE < 25_000 * 9 / 10);
     }
 }

@@ -166,7 +166,8 @@ impl AutomationService {
 
     /// Extends the run's site lock by `lease_ms`. A lease that ran out while nobody
     /// took the site (a pause or a delay longer than the lease) is taken again, and the
-    /// run records the new fence; a lock another holder took is lost.
+    /// run records the new fence (also when an earlier attempt took it again but could
+    /// not record it); a lock another holder took is lost.
     pub(in crate::automation) async fn keep_lock(
         &self,
         run: AutomationRun,
@@ -180,28 +181,31 @@ impl AutomationService {
                 return Err(lost(&holder))
             }
             Err(LockError::NotHolder { .. }) => match locks.acquire(&run.site_id, run.id.as_str(), lease_ms).await {
-                Ok(lease) => {
-                    let (old, new) = (run.fence, lease.fence);
-                    let (run, ()) = self
-                        .modify(&run.id, |r| {
-                            if r.fence == old {
-                                r.fence = new;
-                            }
-                            Ok(())
-                        })
-                        .await?;
-                    let line = format!("site lock taken again after its lease ran out (fence {old} → {new})");
-                    self.inner.logger.line(&Self::run_log(&run), None, &line).await?;
-                    return Ok(run);
-                }
+                Ok(lease) => lease,
                 Err(LockError::Held { holder, .. }) => return Err(lost(&holder)),
                 Err(e) => return Err(e.into()),
             },
             Err(e) => return Err(e.into()),
         };
-        if lease.fence != run.fence {
-            return Err(AutomationError::LockLost(format!("fence {} is not the run's {}", lease.fence, run.fence)));
+        if lease.fence == run.fence {
+            return Ok(run);
         }
+        if lease.fence < run.fence {
+            return Err(AutomationError::LockLost(format!(
+                "fence {} is older than the run's {}",
+                lease.fence, run.fence
+            )));
+        }
+        // The run holds the lock under a newer fence: it took the lock again.
+        let (old, new) = (run.fence, lease.fence);
+        let (run, ()) = self
+            .modify(&run.id, |r| {
+                r.fence = r.fence.max(new);
+                Ok(())
+            })
+            .await?;
+        let line = format!("site lock taken again after its lease ran out (fence {old} → {new})");
+        self.inner.logger.line(&Self::run_log(&run), None, &line).await?;
         Ok(run)
     }
 
