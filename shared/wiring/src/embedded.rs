@@ -158,7 +158,13 @@ impl LocalRuntime {
         let mut last_version = -1;
         let mut execution = run_id.to_string();
         loop {
-            let worked = drain_image_queue(&self.automation, self.queue.as_ref(), 10).await?;
+            let worked = match drain_image_queue(&self.automation, self.queue.as_ref(), 10).await {
+                Ok(worked) => worked,
+                // A throttled queue (SQS with `--backend aws`) is worked again next turn,
+                // as SQS would redeliver.
+                Err(e) if e.is_transient() => 0,
+                Err(e) => return Err(e.into()),
+            };
             let run = self.automation.run_by_id(run_id).await?;
             // A long run continues in new executions: follow the newest one.
             if run.generation_of(&execution).is_none_or(|g| g < run.generation()) {
