@@ -323,7 +323,8 @@ fn scaled(seconds: f64, scale: f64) -> Option<Duration> {
 }
 
 /// How many events Step Functions records for one of ours: a task attempt is
-/// scheduled and started (and, for `.waitForTaskToken`, submitted); a Wait state's
+/// scheduled and started (and, for `.waitForTaskToken`, submitted: counted for every
+/// attempt, so a failed one may count one more than the service does); a Wait state's
 /// entry and exit are its own entered/exited events, which ours already count.
 fn aws_events(event_type: HistoryEventType, details: &Value) -> u64 {
     match event_type {

@@ -10,7 +10,8 @@
 //! * a Choice, Pass, Wait or Succeed state: entered and exited, 2;
 //! * a Lambda Task state: entered, scheduled, started, succeeded, exited, 5; a
 //!   `.waitForTaskToken` task also records the invocation as submitted, 6; every failed
-//!   attempt before (retried) adds scheduled, started, failed, 3.
+//!   attempt before (retried) adds scheduled, started, failed, 3 (4 for a token task,
+//!   counting a submitted event too: the count may run over, never under).
 
 use serde::Deserialize;
 
@@ -34,7 +35,7 @@ pub const EXECUTION_TIMEOUT_SECONDS: i64 = MAX_PAUSE_SECONDS + 24 * 3600;
 /// What a single pass between two checks may cost at most: a stage step retried five
 /// times followed by a delay, a pause wait retried as often, and the step that then
 /// continues the run.
-pub const PASS_RESERVE: u64 = 3 * (6 + 3 * 5 + CHOICE_EVENTS + DELAY_EVENTS);
+pub const PASS_RESERVE: u64 = 3 * (6 + 4 * 5 + CHOICE_EVENTS + DELAY_EVENTS);
 
 // The budget and the costliest pass stay well below Step Functions' 25,000 events, and
 // the longest pause fits in an execution: checked when the crate compiles.
@@ -56,7 +57,8 @@ pub struct TaskCall {
 impl TaskCall {
     /// Events of this call's Task state: its attempts, entry and exit.
     pub fn task_events(&self, waits_for_token: bool) -> u64 {
-        5 + u64::from(waits_for_token) + 3 * u64::from(self.retry_count)
+        let token = u64::from(waits_for_token);
+        5 + token + (3 + token) * u64::from(self.retry_count)
     }
 }
 
@@ -72,5 +74,6 @@ mod tests {
         assert_eq!(first.task_events(true) + CHOICE_EVENTS, 8, "a pass of a token wait");
         let retried = TaskCall { execution: None, retry_count: 2 };
         assert_eq!(retried.task_events(false), 11);
+        assert_eq!(retried.task_events(true), 14);
     }
 }
