@@ -734,3 +734,40 @@ async fn a_long_run_continues_in_new_executions_with_the_same_totals() {
         assert_eq!(next.as_deref() == Some("continued"), !last, "{}: {next:?}", execution.name);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn continuing_runs_survive_faults_and_never_undercount_their_history() {
+    let keywords = 40;
+    let plain = rig(Family::Embedded, keywords, Arc::new(SystemClock), quick()).await;
+    let id = plain.start().await;
+    assert_eq!(plain.drive(&id).await, ExecutionStatus::Succeeded);
+    let expected = plain.totals(&id).await;
+    for kind in [Kind::Store, Kind::Workflow] {
+        let r = rig(
+            Family::Embedded,
+            keywords,
+            Arc::new(SystemClock),
+            ExecutorOptions { max_history_events: LIMIT, ..quick() },
+        )
+        .await;
+        r.automation.set_history_budget(BUDGET);
+        let id = r.start().await;
+        r.faults.arm(kind);
+        assert_eq!(r.drive(&id).await, ExecutionStatus::Succeeded, "{kind:?}: {:?}", r.run(&id).await.error);
+        assert_eq!(r.totals(&id).await, expected, "{kind:?}");
+        assert!(r.faults.fired().iter().any(|(_, step)| step.starts_with("stage-")), "{kind:?} faulted a stage");
+        let run = r.run(&id).await;
+        assert!(run.executions.len() >= 3, "{kind:?}: {:?}", run.executions);
+        for execution in &run.executions {
+            let real = r.executor.history_events(&execution.name).expect("history");
+            assert!(
+                execution.history_events >= real,
+                "{kind:?} {}: counted {} < {real}",
+                execution.name,
+                execution.history_events
+            );
+            assert!(real < LIMIT, "{kind:?} {}: {real}", execution.name);
+        }
+        r.assert_clean().await;
+    }
+}

@@ -131,7 +131,10 @@ impl AutomationService {
             i.runs.get(&input.run_id).await?.ok_or_else(|| AutomationError::RunNotFound(input.run_id.clone()))?;
         if let Some(generation) = call.execution.as_deref().and_then(|name| run.generation_of(name)) {
             if generation < run.generation() {
-                // A newer execution carries the run; this one only ends.
+                // A newer execution carries the run; this one only ends (a retry of the
+                // step that continued it, or a late task).
+                let end = call.task_events(waits_for_token) + 2 * CHOICE_EVENTS + END_EVENTS;
+                self.count_events(&input.run_id, call, end).await?;
                 return Ok(Gate::Stop(input.output(Route::Continued)));
             }
             if generation > run.generation() || run.executions.is_empty() {
