@@ -120,8 +120,10 @@ pub(crate) fn error_matches(error_equals: &[String], error: &str) -> bool {
         // the execution stops where it was committed.
         _ if error == errors::PERSISTENCE => false,
         n if n == error => true,
-        errors::ALL => error != errors::RUNTIME,
-        errors::TASK_FAILED => error != errors::RUNTIME && error != errors::TIMEOUT,
+        errors::ALL => error != errors::RUNTIME && error != errors::DATA_LIMIT_EXCEEDED,
+        errors::TASK_FAILED => {
+            error != errors::RUNTIME && error != errors::TIMEOUT && error != errors::DATA_LIMIT_EXCEEDED
+        }
         _ => false,
     })
 }

@@ -78,7 +78,21 @@ pub struct ExecutorOptions {
     /// `0.0` disables them. Separate from `time_scale` so that tests can skip sleeps
     /// and still exercise timeouts with short real durations.
     pub timeout_scale: f64,
+    /// History events an execution may record, counted as Step Functions counts them
+    /// ([`Executor::history_events`]); the event that would reach it fails the
+    /// execution with `States.Runtime` instead (Step Functions: 25,000, only an
+    /// `ExecutionSucceeded` may be the last). Tests set a small one.
+    pub max_history_events: u64,
+    /// Largest input or output of a state, task result or execution input, in bytes of
+    /// its JSON text (Step Functions: 262,144); a larger one is
+    /// `States.DataLimitExceeded`, which no Catch or Retry wildcard matches.
+    pub max_payload_bytes: usize,
 }
+
+/// Step Functions' history quota for Standard workflows.
+pub const MAX_HISTORY_EVENTS: u64 = 25_000;
+/// Step Functions' payload quota: 256 KiB of UTF-8 JSON text.
+pub const MAX_PAYLOAD_BYTES: usize = 262_144;
 
 impl Default for ExecutorOptions {
     fn default() -> Self {
@@ -86,6 +100,8 @@ impl Default for ExecutorOptions {
             state_machine_id: "arn:aws:states:local:000000000000:stateMachine:local".to_string(),
             time_scale: 1.0,
             timeout_scale: 1.0,
+            max_history_events: MAX_HISTORY_EVENTS,
+            max_payload_bytes: MAX_PAYLOAD_BYTES,
         }
     }
 }
@@ -276,6 +292,7 @@ struct Execution {
     name: String,
     id: String,
     input: Value,
+    max_history_events: u64,
     start_time: OffsetDateTime,
     record: Mutex<Record>,
     done: watch::Sender<Option<ExecutionOutcome>>,
@@ -291,6 +308,8 @@ struct Record {
     cause: Option<String>,
     stop_date: Option<OffsetDateTime>,
     history: Vec<HistoryEvent>,
+    /// The history's length as Step Functions would count it ([`aws_events`]).
+    events: u64,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every
@@ -314,6 +333,33 @@ fn scaled(seconds: f64, scale: f64) -> Option<Duration> {
     }
 }
 
+/// How many events Step Functions records for one of ours: a task attempt is
+/// scheduled and started (and, for `.waitForTaskToken`, submitted: counted for every
+/// attempt, so a failed one may count one more than the service does); a Wait state's
+/// entry and exit are its own entered/exited events, which ours already count.
+fn aws_events(event_type: HistoryEventType, details: &Value) -> u64 {
+    match event_type {
+        HistoryEventType::TaskScheduled => {
+            let waits = details["resource"].as_str().is_some_and(|r| r.ends_with(".waitForTaskToken"));
+            2 + u64::from(waits)
+        }
+        HistoryEventType::WaitStateEntered | HistoryEventType::WaitStateExited => 0,
+        _ => 1,
+    }
+}
+
+/// `States.DataLimitExceeded` when `value`'s JSON text is over `max` bytes.
+fn check_payload(value: &Value, max: usize, what: &str) -> Result<(), TaskError> {
+    let size = value.to_string().len();
+    if size > max {
+        return Err(TaskError::new(
+            errors::DATA_LIMIT_EXCEEDED,
+            format!("the {what} has {size} bytes, more than the {max} bytes a state may pass"),
+        ));
+    }
+    Ok(())
+}
+
 impl Execution {
     fn new(
         name: String,
@@ -322,12 +368,15 @@ impl Execution {
         start_time: OffsetDateTime,
         history: Vec<HistoryEvent>,
         durable: durable::Durable,
+        max_history_events: u64,
     ) -> Self {
         let (done, _) = watch::channel(None);
+        let events = history.iter().map(|e| aws_events(e.event_type, &e.details)).sum();
         Self {
             name,
             id,
             input,
+            max_history_events,
             start_time,
             record: Mutex::new(Record {
                 status: ExecutionStatus::Running,
@@ -336,6 +385,7 @@ impl Execution {
                 cause: None,
                 stop_date: None,
                 history,
+                events,
             }),
             done,
             abort: Mutex::new(None),
@@ -344,7 +394,19 @@ impl Execution {
     }
 
     fn push(&self, previous: u64, event_type: HistoryEventType, state: Option<&str>, details: Value) -> u64 {
+        let weight = aws_events(event_type, &details);
         let mut rec = lock(&self.record);
+        if rec.status != ExecutionStatus::Running {
+            // Nothing is recorded after the execution closed.
+            return rec.history.len() as u64;
+        }
+        if rec.events + weight >= self.max_history_events {
+            let last = rec.history.len() as u64;
+            drop(rec);
+            self.fail_at_history_limit();
+            return last;
+        }
+        rec.events += weight;
         let id = rec.history.len() as u64 + 1;
         rec.history.push(HistoryEvent {
             id,
@@ -355,6 +417,26 @@ impl Execution {
             details,
         });
         id
+    }
+
+    /// The history is full: only an `ExecutionSucceeded` may be its last event, so the
+    /// execution fails (`States.Runtime`, which no Catch matches) and its work stops.
+    fn fail_at_history_limit(&self) {
+        let cause = format!(
+            "the execution reached the limit of {} history events; a long run must continue in a new execution",
+            self.max_history_events
+        );
+        let outcome = ExecutionOutcome {
+            status: ExecutionStatus::Failed,
+            output: None,
+            error: Some(errors::RUNTIME.to_string()),
+            cause: Some(cause),
+        };
+        if self.finish(outcome) {
+            if let Some(task) = lock(&self.abort).take() {
+                task.abort();
+            }
+        }
     }
 
     /// Closes the execution unless it already closed and tells its waiters; returns
@@ -395,6 +477,7 @@ impl Execution {
                 ),
             };
             let id = rec.history.len() as u64 + 1;
+            rec.events += 1;
             rec.history.push(HistoryEvent {
                 id,
                 previous_event_id: id - 1,
@@ -509,6 +592,10 @@ impl Executor {
         if name.is_empty() || name.chars().count() > 80 {
             return Err(ExecutorError::InvalidName(name.to_string()));
         }
+        let size = input.to_string().len();
+        if size > self.inner.options.max_payload_bytes {
+            return Err(ExecutorError::InputTooLarge { size, max: self.inner.options.max_payload_bytes });
+        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| ExecutorError::NoRuntime(e.to_string()))?;
         let exec = {
             let mut map = lock(&self.inner.executions);
@@ -527,6 +614,7 @@ impl Executor {
                 OffsetDateTime::now_utc(),
                 Vec::new(),
                 durable::Durable::new(start, claim),
+                self.inner.options.max_history_events,
             ));
             exec.push(0, HistoryEventType::ExecutionStarted, None, json!({ "input": input }));
             durable::commit_now(self.inner.store.as_deref(), &exec)?;
@@ -608,6 +696,12 @@ impl Executor {
             lock(&self.inner.executions).values().map(|e| e.describe(&self.inner.options.state_machine_id)).collect();
         all.sort_by(|a, b| a.start_date.cmp(&b.start_date).then_with(|| a.name.cmp(&b.name)));
         all
+    }
+
+    /// The length of the named execution's history as Step Functions counts it (what
+    /// [`ExecutorOptions::max_history_events`] limits).
+    pub fn history_events(&self, name: &str) -> Result<u64, ExecutorError> {
+        Ok(lock(&self.get(name)?.record).events)
     }
 
     /// The named execution's history so far, in recording order.
@@ -931,6 +1025,11 @@ impl Run {
             json!({ "type": state_type(&state.kind), "input": raw }),
         );
         let result = self.state_body(state, &raw, &entered, prev).await;
+        let max = self.inner.options.max_payload_bytes;
+        let result = result.and_then(|(next, output)| {
+            check_payload(&output, max, &format!("output of state {}", state.name))?;
+            Ok((next, output))
+        });
         let result = match result {
             Err(e) => match state.catch.iter().find(|c| error_matches(&c.error_equals, &e.error)) {
                 Some(catcher) => {
@@ -1112,6 +1211,8 @@ impl Run {
             Some(t) => t.eval(effective, &context)?,
             None => effective.clone(),
         };
+        let max = self.inner.options.max_payload_bytes;
+        check_payload(&params, max, &format!("input of task {}", state.name))?;
         let timeout = task_seconds(timeout, "TimeoutSeconds", effective)?;
         let heartbeat = task_seconds(heartbeat, "HeartbeatSeconds", effective)?;
         *prev = self.exec.push(
@@ -1135,7 +1236,10 @@ impl Run {
             retry_count,
             task_token: token,
         };
-        let result = self.invoke_with_timeout(resource, params, &task_ctx, timeout, heartbeat).await;
+        let result = self
+            .invoke_with_timeout(resource, params, &task_ctx, timeout, heartbeat)
+            .await
+            .and_then(|v| check_payload(&v, max, &format!("result of task {}", state.name)).map(|()| v));
         let (event, details) = match &result {
             Ok(v) => (HistoryEventType::TaskSucceeded, json!({ "output": v })),
             Err(e) if e.error == errors::TIMEOUT => {

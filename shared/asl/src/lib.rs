@@ -34,11 +34,13 @@ mod template;
 mod durable_tests;
 #[cfg(test)]
 mod executor_tests;
+#[cfg(test)]
+mod limits_tests;
 
 pub use definition::Definition;
 pub use executor::{
     Attachment, ExecutionDescription, ExecutionHandle, ExecutionOutcome, ExecutionStatus, Executor, ExecutorOptions,
-    HistoryEvent, HistoryEventType, TaskContext, TaskHandler,
+    HistoryEvent, HistoryEventType, TaskContext, TaskHandler, MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES,
 };
 pub use persist::{Checkpoint, Claim, ExecutionStore, PersistError, StoredExecution};
 
@@ -135,6 +137,14 @@ pub enum ExecutorError {
     /// The execution store failed: the execution cannot be kept durable.
     #[error(transparent)]
     Persistence(#[from] PersistError),
+    /// The execution's input is larger than a state may pass.
+    #[error("execution input of {size} bytes is larger than the {max} bytes allowed")]
+    InputTooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit ([`ExecutorOptions::max_payload_bytes`]).
+        max: usize,
+    },
 }
 
 /// Error names defined by the States language.
@@ -158,4 +168,7 @@ pub mod errors {
     /// The interpreter could not commit a transition to its execution store: the
     /// execution stops in this process and stays, as committed, for another to continue.
     pub const PERSISTENCE: &str = "Local.PersistenceFailed";
+    /// A state's input or output, a task's result or an execution's input is larger
+    /// than the payload quota; terminal: `States.ALL` does not match it.
+    pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 }

@@ -517,6 +517,7 @@ where
     match err.code() {
         Some(code) if THROTTLE_CODES.contains(&code) => StoreError::Throttled,
         Some("TransactionConflictException") => StoreError::Conflict,
+        _ if super::transient::is_transient(err) => StoreError::Throttled,
         code => StoreError::Backend(format!(
             "DynamoDB {op} failed [{}]: {}",
             code.unwrap_or("no error code"),

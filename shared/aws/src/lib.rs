@@ -9,6 +9,7 @@ pub mod dynamodb;
 pub mod s3;
 pub mod sfn;
 pub mod sqs;
+mod transient;
 
 pub use dynamodb::DynamoStore;
 pub use s3::S3Blobs;

@@ -116,11 +116,17 @@ impl S3Blobs {
 }
 
 /// A backend error naming the operation, with the SDK's full error chain.
+/// A throttle, 5xx (SlowDown, 503) or dropped connection is `Throttled` (retry).
 fn backend<E>(op: &str, err: &SdkError<E>) -> BlobError
 where
-    E: std::error::Error + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
 {
-    BlobError::Backend(format!("S3 {op}: {}", DisplayErrorContext(err)))
+    let message = format!("S3 {op}: {}", DisplayErrorContext(err));
+    if super::transient::is_transient(err) {
+        BlobError::Throttled(message)
+    } else {
+        BlobError::Backend(message)
+    }
 }
 
 #[async_trait]
@@ -146,7 +152,7 @@ impl BlobStore for S3Blobs {
             .body
             .collect()
             .await
-            .map_err(|e| BlobError::Backend(format!("S3 GetObject body of {key:?}: {e}")))?;
+            .map_err(|e| BlobError::Throttled(format!("S3 GetObject body of {key:?} broke off: {e}")))?;
         Ok(Some(body.into_bytes().to_vec()))
     }
 

@@ -15,7 +15,7 @@
 //!   no longer complete anything" and become [`WorkflowError::InvalidToken`].
 
 use async_trait::async_trait;
-use aws_sdk_sfn::error::{DisplayErrorContext, SdkError};
+use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::Client;
 use serde_json::Value;
 
@@ -113,18 +113,24 @@ impl SfnWorkflow {
 }
 
 /// A backend error naming the operation, with the SDK's full error chain.
+/// A throttle, 5xx or dropped connection is `Throttled` (retry).
 fn backend<E>(op: &str, err: &SdkError<E>) -> WorkflowError
 where
-    E: std::error::Error + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
 {
-    WorkflowError::Backend(format!("Step Functions {op}: {}", DisplayErrorContext(err)))
+    let message = format!("Step Functions {op}: {}", DisplayErrorContext(err));
+    if super::transient::is_transient(err) {
+        WorkflowError::Throttled(message)
+    } else {
+        WorkflowError::Backend(message)
+    }
 }
 
 /// A task-token call's error: a token that is malformed, unknown or timed out is
 /// `InvalidToken` (the caller's to handle), anything else a backend error.
 fn token_error<E>(op: &str, err: &SdkError<E>, dead_token: bool) -> WorkflowError
 where
-    E: std::error::Error + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
 {
     if dead_token {
         WorkflowError::InvalidToken

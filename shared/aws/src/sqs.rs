@@ -219,11 +219,17 @@ fn seconds(d: Duration) -> i32 {
 }
 
 /// A backend error naming the operation, with the SDK's full error chain.
+/// A throttle, 5xx or dropped connection is `Throttled` (retry).
 fn backend<E>(op: &str, err: &SdkError<E>) -> QueueError
 where
-    E: std::error::Error + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
 {
-    QueueError::Backend(format!("SQS {op}: {}", DisplayErrorContext(err)))
+    let message = format!("SQS {op}: {}", DisplayErrorContext(err));
+    if super::transient::is_transient(err) {
+        QueueError::Throttled(message)
+    } else {
+        QueueError::Backend(message)
+    }
 }
 
 /// StaleReceipt for the codes meaning the receipt is no longer current, else Backend.
@@ -269,11 +275,15 @@ impl Queue for SqsQueue {
                 .iter()
                 .map(|f| format!("#{} {}: {}", f.id(), f.code(), f.message().unwrap_or_default()))
                 .collect();
-            return Err(QueueError::Backend(format!(
+            let message = format!(
                 "SQS SendMessageBatch to {queue}: {} of {count} failed ({}); the others were sent",
                 failures.len(),
                 failures.join("; ")
-            )));
+            );
+            // Entries SQS failed on its side (not the sender's fault) may pass on a resend;
+            // image jobs are idempotent, so resending the whole batch is safe.
+            let theirs = out.failed().iter().all(|f| !f.sender_fault());
+            return Err(if theirs { QueueError::Throttled(message) } else { QueueError::Backend(message) });
         }
         let mut ids = vec![None; count];
         for entry in out.successful() {

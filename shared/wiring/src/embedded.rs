@@ -192,7 +192,12 @@ impl LocalRuntime {
             .into_iter()
             .rev()
             .find(|c| c.input.get("site_id").and_then(|v| v.as_str()) == Some(site.as_str()))
-            .and_then(|c| c.name.parse::<RunId>().ok().map(|id| (id, c.state))))
+            .and_then(|c| {
+                // A long run's later executions are named `<run id>-<generation>`; every
+                // execution's input names its run.
+                let run = c.input.get("run_id").and_then(|v| v.as_str()).unwrap_or(&c.name);
+                run.parse::<RunId>().ok().map(|id| (id, c.state))
+            }))
     }
 
     /// Continues a run whose process died, in this process: claims its execution,
@@ -203,7 +208,9 @@ impl LocalRuntime {
     pub async fn continue_run(&self, id: &RunId, how: Continuation) -> Result<Option<Continued>, AutomationError> {
         let executor = self.workflow.executor();
         let engine = |e: ExecutorError| AutomationError::Workflow(workflow_error(e));
-        match executor.attach(id.as_str()) {
+        // A long run continues in new executions: the one to continue is its newest.
+        let execution = self.automation.run_by_id(id).await?.current_execution();
+        match executor.attach(&execution) {
             Ok(attachment) => {
                 let state = attachment.checkpoint().state.clone();
                 // The claim is held from here: no other process starts driving it.
@@ -219,7 +226,7 @@ impl LocalRuntime {
                     return Err(AutomationError::InvalidState { status: run.status, action: "continue" });
                 }
                 let run = self.automation.take_over(id, how).await?;
-                match executor.start_execution(id.as_str(), AutomationService::continuation_input(&run)) {
+                match executor.start_execution(&execution, AutomationService::continuation_input(&run)) {
                     Ok(_) => Ok(Some(Continued { run, state: None })),
                     Err(ExecutorError::RunningElsewhere(_)) => Ok(None),
                     Err(e) => Err(engine(e)),
@@ -266,14 +273,30 @@ impl LocalRuntime {
     ) -> Result<Option<ExecutionOutcome>, AutomationError> {
         let executor = self.workflow.executor();
         let mut last_version = -1;
+        let mut execution = run_id.to_string();
         loop {
-            let worked = drain_image_queue(&self.automation, self.queue.as_ref(), 10).await?;
+            let worked = match drain_image_queue(&self.automation, self.queue.as_ref(), 10).await {
+                Ok(worked) => worked,
+                // A throttled queue (SQS with `--backend aws`) is worked again next turn,
+                // as SQS would redeliver.
+                Err(e) if e.is_transient() => 0,
+                Err(e) => return Err(e.into()),
+            };
             if worked > 0 && !self.pace.is_zero() {
                 tokio::time::sleep(self.pace).await;
             }
-            let description =
-                executor.describe_execution(run_id.as_str()).map_err(|e| AutomationError::Invalid(e.to_string()))?;
             let run = self.automation.run_by_id(run_id).await?;
+            // A long run continues in new executions: follow the newest one.
+            if run.generation_of(&execution).is_none_or(|g| g < run.generation()) {
+                execution = run.current_execution();
+            }
+            let description =
+                executor.describe_execution(&execution).map_err(|e| AutomationError::Invalid(e.to_string()))?;
+            if continued(&description) {
+                let next = run.generation_of(&execution).map_or(0, |g| g + 1);
+                execution = run.execution_name(next);
+                continue;
+            }
             if run.version != last_version {
                 last_version = run.version;
                 progress(&run);
@@ -285,7 +308,7 @@ impl LocalRuntime {
             }
             if description.status != ExecutionStatus::Running {
                 return executor
-                    .wait_for_completion(run_id.as_str())
+                    .wait_for_completion(&execution)
                     .await
                     .map(Some)
                     .map_err(|e| AutomationError::Invalid(e.to_string()));
@@ -298,4 +321,11 @@ impl LocalRuntime {
             }
         }
     }
+}
+
+/// True when the execution ended handing the run to its next execution.
+fn continued(description: &igny8_asl::ExecutionDescription) -> bool {
+    description.status == ExecutionStatus::Succeeded
+        && description.output.as_ref().and_then(|o| o.get("next")).and_then(|n| n.as_str())
+            == Some(igny8_core::automation::Route::Continued.as_str())
 }

@@ -235,8 +235,15 @@ impl Attachment {
             if map.get(&cp.name).is_some_and(|e| e.status() == ExecutionStatus::Running) {
                 return Err(ExecutorError::ExecutionAlreadyExists(cp.name));
             }
-            let exec =
-                Arc::new(Execution::new(cp.name.clone(), cp.execution_id, cp.input, cp.start_date, history, durable));
+            let exec = Arc::new(Execution::new(
+                cp.name.clone(),
+                cp.execution_id,
+                cp.input,
+                cp.start_date,
+                history,
+                durable,
+                executor.inner.options.max_history_events,
+            ));
             map.insert(cp.name.clone(), Arc::clone(&exec));
             exec
         };

@@ -8,18 +8,30 @@ use serde_json::{json, Value};
 
 use super::error::AutomationError;
 use super::estimate::Estimate;
+use super::history::{TaskCall, CHOICE_EVENTS, END_EVENTS, MAX_PAUSE_SECONDS, START_EVENTS};
 use super::logger::TraceKind;
 use super::route::Route;
 use super::service::{to_json, AutomationService};
-use super::step::StepInput;
+use super::step::{add_events, StepInput};
 use super::summary::{summarize, RunSummary};
 use crate::domain::{
-    AccountId, AutomationConfig, AutomationRun, HoldStatus, RunId, RunStatus, Site, SiteId, SiteStatus, Stage,
+    AccountId, AutomationConfig, AutomationRun, HoldStatus, RunExecution, RunId, RunStatus, Site, SiteId, SiteStatus,
+    Stage,
 };
 use crate::ports::clock::rfc3339;
 use crate::ports::workflow::WorkflowError;
 use crate::ports::{all_pages, IdGeneratorExt};
-use crate::repo::site_lock::LockError;
+use crate::repo::site_lock::{LockError, MAX_LEASE_MS};
+
+/// The lease a paused run keeps its site for: as long as the pause wait may last.
+const PAUSE_LEASE_MS: i64 = {
+    let pause = MAX_PAUSE_SECONDS * 1000;
+    if pause < MAX_LEASE_MS {
+        pause
+    } else {
+        MAX_LEASE_MS
+    }
+};
 
 /// Where a paused run goes back to: the stage it paused in.
 pub(in crate::automation) fn resume_route(run: &AutomationRun) -> Route {
@@ -123,6 +135,7 @@ impl AutomationService {
             started_at: rfc3339(self.now()),
             finished_at: None,
             version: 0,
+            executions: vec![RunExecution { name: run_id.to_string(), history_events: START_EVENTS }],
         }
     }
 
@@ -220,30 +233,34 @@ impl AutomationService {
             task_token: None,
         };
         let next = if run.cancel_requested { Route::Cancelled } else { resume_route(&run) };
-        match self.workflow()?.send_task_success(&token, to_json(&input.output(next))?).await {
-            Ok(()) => Ok(true),
-            Err(WorkflowError::InvalidToken | WorkflowError::NotFound(_)) => {
-                self.modify(id, |run| {
-                    if run.pause_token.is_none() && !run.status.is_final() {
-                        run.pause_token = Some(token.clone());
-                        run.status = RunStatus::Paused;
-                    }
-                    Ok(())
-                })
-                .await?;
-                Ok(false)
+        let Err(e) = self.workflow()?.send_task_success(&token, to_json(&input.output(next))?).await else {
+            return Ok(true);
+        };
+        // Not sent: the token goes back on the run, so the driver of the execution (or
+        // a retry after a throttled engine) sends it.
+        self.modify(id, |run| {
+            if run.pause_token.is_none() && !run.status.is_final() {
+                run.pause_token = Some(token.clone());
+                run.status = RunStatus::Paused;
             }
-            Err(e) => Err(e.into()),
+            Ok(())
+        })
+        .await?;
+        match e {
+            WorkflowError::InvalidToken | WorkflowError::NotFound(_) => Ok(false),
+            e => Err(e.into()),
         }
     }
 
     /// The pause wait: records the task token resume will send (or sends it at once
-    /// when resume or cancel already came).
-    pub async fn pause_wait(&self, input: &StepInput) -> Result<Value, AutomationError> {
+    /// when resume or cancel already came), and keeps the site locked for as long as
+    /// the pause may last, so a pause longer than the lease resumes.
+    pub async fn pause_wait(&self, input: &StepInput, call: &TaskCall) -> Result<Value, AutomationError> {
         let token =
             input.task_token.clone().ok_or_else(|| AutomationError::Invalid("pause wait without task token".into()))?;
         let (run, route) = self
             .modify(&input.run_id, |run| {
+                add_events(run, call, call.task_events(true) + CHOICE_EVENTS);
                 if run.cancel_requested {
                     return Ok(Some(Route::Cancelled));
                 }
@@ -258,6 +275,7 @@ impl AutomationService {
         match route {
             Some(next) => self.workflow()?.send_task_success(&token, to_json(&input.output(next))?).await?,
             None => {
+                let run = self.keep_lock(run, PAUSE_LEASE_MS).await?;
                 let log = Self::run_log(&run);
                 self.inner.logger.line(&log, None, &format!("paused in stage {}", run.current_stage)).await?;
                 let data = json!({"stage": run.current_stage});
@@ -269,11 +287,18 @@ impl AutomationService {
 
     /// Ends the run: totals, status (completed or cancelled), lock released.
     /// Finalizing again changes nothing.
-    pub async fn finalize(&self, input: &StepInput, cancelled: bool) -> Result<AutomationRun, AutomationError> {
+    pub async fn finalize(
+        &self,
+        input: &StepInput,
+        cancelled: bool,
+        call: &TaskCall,
+    ) -> Result<AutomationRun, AutomationError> {
         let summary = summarize(&self.inner.ports.store, &self.inner.credits, &input.run_id).await?;
         let now = rfc3339(self.now());
         let (run, changed) = self
             .modify(&input.run_id, |run| {
+                // The task, the Succeed state after it and the execution's end.
+                add_events(run, call, call.task_events(false) + CHOICE_EVENTS + END_EVENTS);
                 if run.status.is_final() {
                     return Ok(false);
                 }

@@ -99,6 +99,11 @@ pub enum AutomationError {
     Workflow(#[from] WorkflowError),
 }
 
+/// A repository error that may pass when retried (a throttled or conflicting store).
+fn repo_transient(e: &RepoError) -> bool {
+    matches!(e, RepoError::Store(s) if s.is_transient())
+}
+
 impl From<StoreError> for AutomationError {
     fn from(e: StoreError) -> Self {
         Self::Repo(RepoError::Store(e))
@@ -106,17 +111,34 @@ impl From<StoreError> for AutomationError {
 }
 
 impl AutomationError {
-    /// The error name the state machine's Retry/Catch match on.
+    /// The error name the state machine's Retry/Catch match on: a throttle or outage
+    /// of any backend, wherever it surfaced (billing, lock, logs, queue, task token),
+    /// is retried; only a lock another holder owns is `Igny8.LockLost`.
     pub fn error_name(&self) -> &'static str {
         match self {
             Self::Ai(e) if e.is_transient() => "Igny8.AiRateLimited",
-            Self::Repo(RepoError::Store(e)) if e.is_transient() => "Igny8.Throttled",
-            Self::Credits(CreditError::Contended { .. }) => "Igny8.Throttled",
+            e if e.is_transient() => "Igny8.Throttled",
             Self::InsufficientCredits { .. } | Self::Credits(CreditError::InsufficientCredits { .. }) => {
                 "Igny8.InsufficientCredits"
             }
             Self::LockLost(_) => "Igny8.LockLost",
             _ => "Igny8.StageFailed",
+        }
+    }
+
+    /// True when the same step may succeed if retried: a throttled or briefly
+    /// unavailable store, blob store, queue, workflow engine or AI provider, or a
+    /// balance too contended to write.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Ai(e) => e.is_transient(),
+            Self::Repo(e) | Self::Credits(CreditError::Repo(e)) => repo_transient(e),
+            Self::Credits(CreditError::Contended { .. }) => true,
+            Self::Lock(LockError::Store(e)) => e.is_transient(),
+            Self::Blob(e) => e.is_transient(),
+            Self::Queue(e) => e.is_transient(),
+            Self::Workflow(e) => e.is_transient(),
+            _ => false,
         }
     }
 
@@ -172,6 +194,36 @@ mod tests {
         for (error, code) in cases {
             assert_eq!(error.code(), code, "{error}");
         }
+    }
+
+    #[test]
+    fn every_transient_backend_error_is_retried_and_only_a_foreign_holder_is_lock_lost() {
+        let throttled: Vec<AutomationError> = vec![
+            StoreError::Throttled.into(),
+            StoreError::Conflict.into(),
+            CreditError::Repo(RepoError::Store(StoreError::Throttled)).into(),
+            CreditError::Contended { attempts: 5 }.into(),
+            LockError::Store(StoreError::Throttled).into(),
+            BlobError::Throttled("SlowDown".into()).into(),
+            QueueError::Throttled("503".into()).into(),
+            WorkflowError::Throttled("ThrottlingException".into()).into(),
+        ];
+        for e in throttled {
+            assert_eq!(e.error_name(), "Igny8.Throttled", "{e}");
+        }
+        let ai: AutomationError = AiError::Unavailable("502".into()).into();
+        assert_eq!(ai.error_name(), "Igny8.AiRateLimited");
+        let permanent: Vec<AutomationError> = vec![
+            StoreError::Backend("disk".into()).into(),
+            BlobError::Backend("denied".into()).into(),
+            QueueError::Backend("gone".into()).into(),
+            WorkflowError::Backend("bad".into()).into(),
+            AiError::Provider("401".into()).into(),
+        ];
+        for e in permanent {
+            assert_eq!(e.error_name(), "Igny8.StageFailed", "{e}");
+        }
+        assert_eq!(AutomationError::LockLost("run_y holds it".into()).error_name(), "Igny8.LockLost");
     }
 
     #[test]

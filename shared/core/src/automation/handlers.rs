@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::error::AutomationError;
+use super::history::TaskCall;
 use super::service::{to_json, AutomationService};
 use super::step::StepInput;
 use crate::domain::{RunId, RunStatus, Stage};
@@ -96,8 +97,19 @@ struct FailureInput {
 struct FinalizeInput {
     #[serde(flatten)]
     step: StepInput,
+    #[serde(flatten)]
+    call: TaskCall,
     #[serde(default)]
     cancelled: bool,
+}
+
+/// A task's input: the run, and what the context object says about the call.
+#[derive(Debug, Deserialize)]
+struct TaskInput {
+    #[serde(flatten)]
+    step: StepInput,
+    #[serde(flatten)]
+    call: TaskCall,
 }
 
 /// The `detail` of EventBridge's "Step Functions Execution Status Change" event: what
@@ -160,12 +172,21 @@ fn parse<T: serde::de::DeserializeOwned>(event: Value) -> Result<T, AutomationEr
 /// [`AutomationService::scheduler_tick`] and [`run_cleanup`].
 pub async fn handle(service: &AutomationService, function: Function, event: Value) -> Result<Value, AutomationError> {
     match function {
-        Function::Stage(Stage::Images) | Function::StageImages => service.queue_images(&parse(event)?).await,
-        Function::Stage(stage) => to_json(&service.step(&parse(event)?, stage).await?),
-        Function::RunPause => service.pause_wait(&parse(event)?).await,
+        Function::Stage(Stage::Images) | Function::StageImages => {
+            let input: TaskInput = parse(event)?;
+            service.queue_images(&input.step, &input.call).await
+        }
+        Function::Stage(stage) => {
+            let input: TaskInput = parse(event)?;
+            to_json(&service.step_call(&input.step, stage, &input.call).await?)
+        }
+        Function::RunPause => {
+            let input: TaskInput = parse(event)?;
+            service.pause_wait(&input.step, &input.call).await
+        }
         Function::RunFinalize => {
             let input: FinalizeInput = parse(event)?;
-            let run = service.finalize(&input.step, input.cancelled).await?;
+            let run = service.finalize(&input.step, input.cancelled, &input.call).await?;
             Ok(json!({"run_id": run.id, "status": run.status}))
         }
         Function::RunFailure => {

@@ -32,11 +32,13 @@ pub enum Route {
     Cancelled,
     /// `finalize`: every stage is done.
     Finalize,
+    /// `continued`: the run goes on in its next execution; this one ends.
+    Continued,
 }
 
 impl Route {
     /// Every route, for checks against the state machine.
-    pub const ALL: [Route; 10] = [
+    pub const ALL: [Route; 11] = [
         Self::StageClusters,
         Self::StageIdeas,
         Self::StageTasks,
@@ -47,6 +49,7 @@ impl Route {
         Self::Paused,
         Self::Cancelled,
         Self::Finalize,
+        Self::Continued,
     ];
 
     /// The route to a stage's task (`stage_<name>`).
@@ -79,6 +82,7 @@ impl Route {
             Self::Paused => "paused",
             Self::Cancelled => "cancelled",
             Self::Finalize => "finalize",
+            Self::Continued => "continued",
         }
     }
 }
@@ -128,6 +132,49 @@ mod tests {
         }
         let routes: BTreeSet<String> = Route::ALL.iter().map(|r| r.as_str().to_owned()).collect();
         assert_eq!(values, routes, "the Choice on $.next and Route must name the same values");
+    }
+
+    /// Errors every task's Retry must list: ours, and Lambda's transient service errors.
+    const RETRIED: [&str; 7] = [
+        "Igny8.AiRateLimited",
+        "Igny8.Throttled",
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+        "Lambda.ClientExecutionTimeoutException",
+    ];
+
+    #[test]
+    fn every_task_retries_transient_errors_and_tells_its_handler_the_call() {
+        let asl: Value = serde_json::from_str(ASL).expect("the state machine is JSON");
+        let states = asl["States"].as_object().expect("States");
+        let tasks: Vec<_> = states.iter().filter(|(name, s)| s["Type"] == "Task" && *name != "RecordFailure").collect();
+        assert!(tasks.len() >= 9, "every task of the run");
+        for (name, state) in tasks {
+            let retried: BTreeSet<&str> = state["Retry"]
+                .as_array()
+                .expect("Retry")
+                .iter()
+                .flat_map(|r| r["ErrorEquals"].as_array().expect("ErrorEquals").iter().filter_map(Value::as_str))
+                .collect();
+            for error in RETRIED {
+                assert!(retried.contains(error), "{name} must retry {error}");
+            }
+            let params = &state["Parameters"];
+            let payload = if params.get("Payload").is_some() { &params["Payload"] } else { params };
+            assert_eq!(payload["execution.$"], "$$.Execution.Name", "{name}");
+            assert_eq!(payload["retry_count.$"], "$$.State.RetryCount", "{name}");
+        }
+    }
+
+    #[test]
+    fn a_pause_of_the_longest_length_fits_in_the_execution() {
+        use crate::automation::history::{EXECUTION_TIMEOUT_SECONDS, MAX_PAUSE_SECONDS};
+        let asl: Value = serde_json::from_str(ASL).expect("the state machine is JSON");
+        assert_eq!(asl["States"]["PauseWait"]["TimeoutSeconds"], MAX_PAUSE_SECONDS);
+        assert_eq!(asl["TimeoutSeconds"], EXECUTION_TIMEOUT_SECONDS);
+        assert_eq!(asl["States"]["Continued"]["Type"], "Succeed");
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub(in crate::automation) struct Inner {
     pub(in crate::automation) images: Records<ImageRecord>,
     pub(in crate::automation) workflow: OnceLock<Arc<dyn Workflow>>,
     pub(in crate::automation) image_queue: OnceLock<String>,
+    pub(in crate::automation) history_budget: OnceLock<u64>,
 }
 
 /// The automation run's rules.
@@ -88,6 +89,7 @@ impl AutomationService {
             ports,
             workflow: OnceLock::new(),
             image_queue: OnceLock::new(),
+            history_budget: OnceLock::new(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -96,6 +98,18 @@ impl AutomationService {
     pub fn set_workflow(&self, workflow: Arc<dyn Workflow>) {
         // A second binding is ignored: the first engine keeps its executions.
         let _ = self.inner.workflow.set(workflow);
+    }
+
+    /// Sets the history events an execution may count before the run continues in a
+    /// new one (once, at wiring; tests set a small one to see runs cross executions).
+    pub fn set_history_budget(&self, events: u64) {
+        // A second setting is ignored, as for the workflow.
+        let _ = self.inner.history_budget.set(events);
+    }
+
+    /// The history budget of an execution ([`super::history::HISTORY_BUDGET`] unless set).
+    pub fn history_budget(&self) -> u64 {
+        self.inner.history_budget.get().copied().unwrap_or(super::history::HISTORY_BUDGET)
     }
 
     pub(in crate::automation) fn workflow(&self) -> Result<&Arc<dyn Workflow>, AutomationError> {

@@ -6,12 +6,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::AutomationError;
+use super::history::{TaskCall, CHOICE_EVENTS, DELAY_EVENTS, END_EVENTS, PASS_RESERVE, START_EVENTS};
 use super::logger::TraceKind;
 use super::route::Route;
 use super::service::{to_json, AutomationService};
 use super::stages::{self, BatchOutcome, StageContext};
-use crate::domain::{AccountId, AutomationConfig, AutomationRun, RunId, RunStatus, SiteId, Stage, StageResult};
+use crate::domain::{
+    AccountId, AutomationConfig, AutomationRun, RunExecution, RunId, RunStatus, SiteId, Stage, StageResult,
+};
 use crate::ports::clock::rfc3339;
+use crate::ports::workflow::WorkflowError;
+use crate::repo::site_lock::LockError;
 
 /// What every state of the machine passes along: which run, and where to go next.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,9 +83,22 @@ pub(in crate::automation) enum Gate<'a> {
 }
 
 impl AutomationService {
-    /// One batch of stages 1–5 (stage 6 goes through [`AutomationService::queue_images`]).
+    /// One batch of stages 1–5 (stage 6 goes through [`AutomationService::queue_images`]),
+    /// called from outside the state machine: no execution's history is counted.
     pub async fn step(&self, input: &StepInput, stage: Stage) -> Result<StepOutput, AutomationError> {
-        let ctx = match self.gate(input).await? {
+        self.step_call(input, stage, &TaskCall::default()).await
+    }
+
+    /// One batch of stages 1–5 as the state machine's task: the pass is counted in the
+    /// calling execution's history, and the run continues in a new execution when that
+    /// history nears its budget.
+    pub async fn step_call(
+        &self,
+        input: &StepInput,
+        stage: Stage,
+        call: &TaskCall,
+    ) -> Result<StepOutput, AutomationError> {
+        let ctx = match self.gate(input, call, Route::stage(stage), false).await? {
             Gate::Go(ctx) => ctx,
             Gate::Stop(route) => return Ok(route),
         };
@@ -89,24 +107,51 @@ impl AutomationService {
         if outcome.processed == 0 && remaining > 0 {
             return Err(AutomationError::Stalled { stage: stage.number(), remaining });
         }
-        self.record_batch(input, stage, outcome, remaining).await?;
-        Ok(after_batch(input, stage, &ctx.config, outcome, remaining))
+        let out = after_batch(input, stage, &ctx.config, outcome, remaining);
+        let delay = if out.next == Route::Delay { DELAY_EVENTS } else { 0 };
+        let events = call.task_events(false) + CHOICE_EVENTS + delay;
+        self.record_batch(input, stage, outcome, remaining, Some((call, events))).await?;
+        Ok(out)
     }
 
-    /// Reads the run and its site's config (the step's only reads of them), stops a
-    /// finished, cancelled or pausing run, and extends the lock: a lost lease or a
-    /// changed fence is [`AutomationError::LockLost`].
-    pub(in crate::automation) async fn gate(&self, input: &StepInput) -> Result<Gate<'_>, AutomationError> {
+    /// Reads the run and its site's config (the step's only reads of them), ends an
+    /// execution the run has moved on from, stops a finished, cancelled or pausing run,
+    /// keeps the site lock, and continues the run in a new execution (at `here`) when
+    /// this one's history nears its budget. Only a lock another holder took is
+    /// [`AutomationError::LockLost`].
+    pub(in crate::automation) async fn gate(
+        &self,
+        input: &StepInput,
+        call: &TaskCall,
+        here: Route,
+        waits_for_token: bool,
+    ) -> Result<Gate<'_>, AutomationError> {
         let i = &self.inner;
-        let run = i.runs.get(&input.run_id).await?.ok_or_else(|| AutomationError::RunNotFound(input.run_id.clone()))?;
+        let mut run =
+            i.runs.get(&input.run_id).await?.ok_or_else(|| AutomationError::RunNotFound(input.run_id.clone()))?;
+        if let Some(generation) = call.execution.as_deref().and_then(|name| run.generation_of(name)) {
+            if generation < run.generation() {
+                // A newer execution carries the run; this one only ends (a retry of the
+                // step that continued it, or a late task).
+                let end = call.task_events(waits_for_token) + 2 * CHOICE_EVENTS + END_EVENTS;
+                self.count_events(&input.run_id, call, end).await?;
+                return Ok(Gate::Stop(input.output(Route::Continued)));
+            }
+            if generation > run.generation() || run.executions.is_empty() {
+                run = self.adopt(&input.run_id, generation).await?;
+            }
+        }
+        let pass = call.task_events(waits_for_token) + CHOICE_EVENTS;
         if run.status.is_final() {
             let end = if run.status == RunStatus::Cancelled { Route::Cancelled } else { Route::Finalize };
             return Ok(Gate::Stop(input.output(end)));
         }
         if run.cancel_requested {
+            self.count_events(&input.run_id, call, pass).await?;
             return Ok(Gate::Stop(input.output(Route::Cancelled)));
         }
         if run.pause_requested {
+            self.count_events(&input.run_id, call, pass).await?;
             return Ok(Gate::Stop(input.output(Route::Paused)));
         }
         let config = i
@@ -114,15 +159,118 @@ impl AutomationService {
             .get(&run.site_id)
             .await?
             .unwrap_or_else(|| AutomationConfig::defaults(run.account_id.clone(), run.site_id.clone()));
-        let lease = i
-            .locks
-            .extend(&run.site_id, run.id.as_str(), config.lease_seconds * 1000)
-            .await
-            .map_err(|e| AutomationError::LockLost(e.to_string()))?;
-        if lease.fence != run.fence {
-            return Err(AutomationError::LockLost(format!("fence {} is not the run's {}", lease.fence, run.fence)));
+        let run = self.keep_lock(run, config.lease_seconds * 1000).await?;
+        let counted = run.executions.last().filter(|e| call.execution.as_deref() == Some(e.name.as_str()));
+        if counted.is_some_and(|e| e.history_events + PASS_RESERVE > self.history_budget()) {
+            return Ok(Gate::Stop(self.continue_run(input, call, &run, here, waits_for_token).await?));
         }
         Ok(Gate::Go(Box::new(StageContext { service: self, run, config })))
+    }
+
+    /// Extends the run's site lock by `lease_ms`. A lease that ran out while nobody
+    /// took the site (a pause or a delay longer than the lease) is taken again, and the
+    /// run records the new fence (also when an earlier attempt took it again but could
+    /// not record it); a lock another holder took is lost.
+    pub(in crate::automation) async fn keep_lock(
+        &self,
+        run: AutomationRun,
+        lease_ms: i64,
+    ) -> Result<AutomationRun, AutomationError> {
+        let locks = &self.inner.locks;
+        let lost = |holder: &str| AutomationError::LockLost(format!("site {} is locked by {holder}", run.site_id));
+        let lease = match locks.extend(&run.site_id, run.id.as_str(), lease_ms).await {
+            Ok(lease) => lease,
+            Err(LockError::NotHolder { current: Some(holder), .. }) if holder != run.id.as_str() => {
+                return Err(lost(&holder))
+            }
+            Err(LockError::NotHolder { .. }) => match locks.acquire(&run.site_id, run.id.as_str(), lease_ms).await {
+                Ok(lease) => lease,
+                Err(LockError::Held { holder, .. }) => return Err(lost(&holder)),
+                Err(e) => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        if lease.fence == run.fence {
+            return Ok(run);
+        }
+        if lease.fence < run.fence {
+            return Err(AutomationError::LockLost(format!(
+                "fence {} is older than the run's {}",
+                lease.fence, run.fence
+            )));
+        }
+        // The run holds the lock under a newer fence: it took the lock again.
+        let (old, new) = (run.fence, lease.fence);
+        let (run, ()) = self
+            .modify(&run.id, |r| {
+                r.fence = r.fence.max(new);
+                Ok(())
+            })
+            .await?;
+        let line = format!("site lock taken again after its lease ran out (fence {old} → {new})");
+        self.inner.logger.line(&Self::run_log(&run), None, &line).await?;
+        Ok(run)
+    }
+
+    /// Records that the run's execution `generation` has started (its first task runs).
+    async fn adopt(&self, id: &RunId, generation: u32) -> Result<AutomationRun, AutomationError> {
+        let (run, ()) = self
+            .modify(id, |run| {
+                while run.generation() < generation || run.executions.is_empty() {
+                    let next = if run.executions.is_empty() { 0 } else { run.generation() + 1 };
+                    run.executions.push(RunExecution { name: run.execution_name(next), history_events: START_EVENTS });
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(run)
+    }
+
+    /// Starts the run's next execution at `here` and ends this one: the new execution
+    /// takes the run over at its first task. Starting again (a retried task) is harmless.
+    async fn continue_run(
+        &self,
+        input: &StepInput,
+        call: &TaskCall,
+        run: &AutomationRun,
+        here: Route,
+        waits_for_token: bool,
+    ) -> Result<StepOutput, AutomationError> {
+        let next = run.execution_name(run.generation() + 1);
+        let start = json!({
+            "run_id": run.id, "account_id": run.account_id, "site_id": run.site_id, "next": here,
+        });
+        match self.workflow()?.start_execution(&next, start).await {
+            Ok(()) | Err(WorkflowError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let events = call.task_events(waits_for_token) + 2 * CHOICE_EVENTS + END_EVENTS;
+        let run = self.count_events(&input.run_id, call, events).await?;
+        let counted = run.executions.iter().rev().find(|e| call.execution.as_deref() == Some(e.name.as_str()));
+        let line =
+            format!("continuing in execution {next} after {} history events", counted.map_or(0, |e| e.history_events));
+        self.inner.logger.line(&Self::run_log(&run), None, &line).await?;
+        Ok(input.output(Route::Continued))
+    }
+
+    /// Adds `events` to the history count of the calling execution (nothing for a call
+    /// from outside the state machine).
+    pub(in crate::automation) async fn count_events(
+        &self,
+        id: &RunId,
+        call: &TaskCall,
+        events: u64,
+    ) -> Result<AutomationRun, AutomationError> {
+        if call.execution.is_none() {
+            return self.run_by_id(id).await;
+        }
+        let (run, ()) = self
+            .modify(id, |run| {
+                add_events(run, call, events);
+                Ok(())
+            })
+            .await?;
+        Ok(run)
     }
 
     /// Records a stage's progress on the run and logs it.
@@ -132,10 +280,14 @@ impl AutomationService {
         stage: Stage,
         outcome: BatchOutcome,
         remaining: u64,
+        history: Option<(&TaskCall, u64)>,
     ) -> Result<AutomationRun, AutomationError> {
         let now = rfc3339(self.now());
         let (run, batches) = self
             .modify(&input.run_id, |run| {
+                if let Some((call, events)) = history {
+                    add_events(run, call, events);
+                }
                 let result = run.stages.entry(stage.number()).or_insert_with(StageResult::default);
                 result.processed += outcome.processed;
                 result.created += outcome.created;
@@ -188,6 +340,15 @@ impl AutomationService {
             logger.event(&log, Some(stage), batches + 1, kind, to_json(&result)?).await?;
         }
         Ok(())
+    }
+}
+
+/// Adds `events` to the history count of the execution that made `call`, if it is one
+/// of the run's.
+pub(in crate::automation) fn add_events(run: &mut AutomationRun, call: &TaskCall, events: u64) {
+    let Some(name) = call.execution.as_deref() else { return };
+    if let Some(execution) = run.executions.iter_mut().rev().find(|e| e.name == name) {
+        execution.history_events += events;
     }
 }
 

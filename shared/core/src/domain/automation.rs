@@ -157,6 +157,54 @@ pub struct AutomationRun {
     /// Bumped by every save; saves are conditioned on it.
     #[serde(default)]
     pub version: i64,
+    /// The state machine executions the run went through, oldest first; the last is
+    /// the current one. A run continues in a new execution before its history nears
+    /// Step Functions' 25,000-event limit.
+    #[serde(default)]
+    pub executions: Vec<RunExecution>,
+}
+
+/// One execution of a run and the history events the run counted in it (the way
+/// Step Functions counts them: the engine does not tell a task).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunExecution {
+    /// The execution's name: the run id, then `<run id>-<generation>`.
+    pub name: String,
+    /// History events counted so far.
+    pub history_events: u64,
+}
+
+impl AutomationRun {
+    /// The name of the run's execution of `generation`: the first is named as the run
+    /// (so an execution is found from its run), later ones `<run id>-<generation>`.
+    pub fn execution_name(&self, generation: u32) -> String {
+        if generation == 0 {
+            self.id.to_string()
+        } else {
+            format!("{}-{generation}", self.id)
+        }
+    }
+
+    /// Which of this run's generations an execution name is, if it is one of its.
+    pub fn generation_of(&self, name: &str) -> Option<u32> {
+        let id = self.id.as_str();
+        if name == id {
+            return Some(0);
+        }
+        let n: u32 = name.strip_prefix(id)?.strip_prefix('-')?.parse().ok()?;
+        (n > 0).then_some(n)
+    }
+
+    /// The current execution's generation (0 before any continuation).
+    pub fn generation(&self) -> u32 {
+        u32::try_from(self.executions.len().saturating_sub(1)).unwrap_or(u32::MAX)
+    }
+
+    /// The current execution's name.
+    pub fn current_execution(&self) -> String {
+        self.execution_name(self.generation())
+    }
 }
 
 /// How often a site's scheduled runs start.

@@ -8,7 +8,9 @@ pub mod lock;
 pub mod pipeline;
 
 pub use account::{Account, AccountStatus, Site, SiteStatus};
-pub use automation::{AutomationConfig, AutomationRun, Frequency, RunStatus, Schedule, Stage, StageResult};
+pub use automation::{
+    AutomationConfig, AutomationRun, Frequency, RunExecution, RunStatus, Schedule, Stage, StageResult,
+};
 pub use credits::{
     Balance, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, Operation,
     TransactionKind, UsageDetails,

@@ -35,6 +35,10 @@ pub enum BlobError {
     /// The object does not exist (a presigned link to nothing is refused).
     #[error("no blob at key {0:?}")]
     NotFound(String),
+    /// The backend is throttling or briefly unavailable (S3 503 SlowDown, 5xx, a
+    /// timeout); nothing is known to have changed, retry with backoff.
+    #[error("blob store busy, retry: {0}")]
+    Throttled(String),
     /// The backend failed (I/O, network, permissions).
     #[error("blob backend error: {0}")]
     Backend(String),
@@ -46,8 +50,14 @@ impl BlobError {
         match self {
             Self::InvalidKey { .. } => "invalid_request",
             Self::NotFound(_) => "not_found",
+            Self::Throttled(_) => "unavailable",
             Self::Backend(_) => "internal",
         }
+    }
+
+    /// True when the same request may succeed if retried unchanged.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Throttled(_))
     }
 }
 

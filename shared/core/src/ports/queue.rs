@@ -44,9 +44,20 @@ pub enum QueueError {
     /// someone else, after its visibility timeout ran out) or was deleted.
     #[error("stale receipt: the message was re-delivered or deleted")]
     StaleReceipt,
+    /// The backend is throttling or briefly unavailable (SQS throttling, 5xx, a
+    /// timeout); nothing is known to have been sent or changed, retry with backoff.
+    #[error("queue busy, retry: {0}")]
+    Throttled(String),
     /// The backend failed (I/O, network, corrupt data).
     #[error("queue backend error: {0}")]
     Backend(String),
+}
+
+impl QueueError {
+    /// True when the same request may succeed if retried unchanged.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Throttled(_))
+    }
 }
 
 /// The messaging contract shared by the SQLite and SQS adapters.

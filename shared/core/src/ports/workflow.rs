@@ -18,9 +18,20 @@ pub enum WorkflowError {
     /// The task token is unknown or its task already finished.
     #[error("task token is unknown or already used")]
     InvalidToken,
+    /// The engine is throttling or briefly unavailable (Step Functions throttling,
+    /// 5xx, a timeout); retry with backoff.
+    #[error("workflow engine busy, retry: {0}")]
+    Throttled(String),
     /// The engine failed.
     #[error("workflow engine error: {0}")]
     Backend(String),
+}
+
+impl WorkflowError {
+    /// True when the same request may succeed if retried unchanged.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Throttled(_))
+    }
 }
 
 /// Starts, stops and signals executions of the automation state machine.

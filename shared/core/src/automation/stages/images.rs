@@ -14,9 +14,10 @@ use serde_json::{json, Value};
 
 use super::BatchOutcome;
 use crate::automation::error::AutomationError;
+use crate::automation::history::{TaskCall, CHOICE_EVENTS};
 use crate::automation::route::Route;
 use crate::automation::service::{to_json, AutomationService};
-use crate::automation::step::{Gate, StepInput};
+use crate::automation::step::{add_events, Gate, StepInput};
 use crate::billing::ChargeRequest;
 use crate::domain::Operation;
 use crate::domain::{
@@ -80,16 +81,16 @@ impl AutomationService {
         self.inner.image_queue.get().map_or(IMAGE_QUEUE, String::as_str)
     }
 
-    /// Stage 6's task: records the token and the images to wait for, enqueues them.
-    pub async fn queue_images(&self, input: &StepInput) -> Result<Value, AutomationError> {
+    /// Stage 6's task: records the token and the images to wait for, enqueues them. A
+    /// pause asked for before the stage began waits in the pause wait, like any other
+    /// stage's (resume comes back here).
+    pub async fn queue_images(&self, input: &StepInput, call: &TaskCall) -> Result<Value, AutomationError> {
         let token =
             input.task_token.clone().ok_or_else(|| AutomationError::Invalid("stage 6 needs a task token".into()))?;
         let i = &self.inner;
-        let ctx = match self.gate(input).await? {
+        let ctx = match self.gate(input, call, Route::StageImages, true).await? {
             Gate::Go(ctx) => ctx,
             Gate::Stop(route) => {
-                // A pause waits for the images already on the queue: stage 6 is re-entered.
-                let route = if route.next == Route::Paused { input.output(Route::StageImages) } else { route };
                 self.workflow()?.send_task_success(&token, to_json(&route)?).await?;
                 return Ok(json!({}));
             }
@@ -101,6 +102,7 @@ impl AutomationService {
         let count = i64::try_from(outstanding.len()).unwrap_or(i64::MAX);
         let (run, ()) = self
             .modify(&ctx.run.id, |r| {
+                add_events(r, call, call.task_events(true) + CHOICE_EVENTS);
                 r.images_token = Some(token.clone());
                 r.images_queued = r.images_finished + count;
                 r.current_stage = Stage::Images.number();
@@ -190,6 +192,9 @@ impl AutomationService {
             return Err(AutomationError::Invalid("image job does not match its image".into()));
         }
         if matches!(image.status, ImageStatus::Generated | ImageStatus::Failed) {
+            // A redelivered job whose first delivery finished the image but failed to
+            // send stage 6's token (a throttled engine) sends it now.
+            self.complete_images_if_done(&job.run_id).await?;
             return Ok(JobOutcome::AlreadyDone);
         }
         let key = format!("{}/6/{}", job.run_id, job.image_id);
@@ -293,9 +298,23 @@ impl AutomationService {
             credits: 0,
             words: 0,
         };
-        self.record_batch(&input, Stage::Images, stage_out, remaining).await?;
+        self.record_batch(&input, Stage::Images, stage_out, remaining, None).await?;
         let next = if run.cancel_requested { Route::Cancelled } else { Route::Finalize };
-        self.workflow()?.send_task_success(&token, to_json(&input.output(next))?).await?;
+        if let Err(e) = self.workflow()?.send_task_success(&token, to_json(&input.output(next))?).await {
+            // Give the claim back so the job's redelivery sends the token again; a
+            // token the engine no longer knows has nothing left to wait for it.
+            if e.is_transient() {
+                self.modify(run_id, |r| {
+                    if r.images_token.is_none() && !r.status.is_final() {
+                        r.images_token = Some(token.clone());
+                    }
+                    Ok(())
+                })
+                .await?;
+                return Err(e.into());
+            }
+            tracing::warn!(run = %run_id, error = %e, "stage 6 token not accepted");
+        }
         Ok(())
     }
 }

@@ -24,7 +24,7 @@ use super::error::AutomationError;
 use super::service::{AutomationService, Inner};
 use crate::billing::CreditError;
 use crate::domain::Operation;
-use crate::domain::{AutomationConfig, AutomationRun, SiteId, Stage, UsageDetails};
+use crate::domain::{AutomationConfig, AutomationRun, HoldStatus, SiteId, Stage, UsageDetails};
 use crate::ports::clock::rfc3339;
 use crate::ports::{StoreError, WriteOp};
 use crate::repo::{Records, SiteRecord};
@@ -230,7 +230,7 @@ impl StageContext<'_> {
         let cost = |units: i64| price.cost_for(units).ok_or(CreditError::InvalidUnits(units));
         let estimate = cost(estimate_units.max(1))?;
         let reason = format!("stage {} {}", stage.number(), stage.name());
-        let hold = credits
+        let mut hold = credits
             .hold(&run.account_id, estimate, &reason, Some(run.id.to_string()), Some(format!("{key}/hold")))
             .await?;
         let (value, u) = match call.await {
@@ -246,9 +246,21 @@ impl StageContext<'_> {
             return Ok((value, 0));
         }
         let actual = cost(n)?;
-        let receipt = credits
-            .settle(&run.account_id, &hold.id, actual, Some(usage(run, stage, operation.as_str(), n, &u)))
-            .await?;
+        let mut next = 1u32;
+        let receipt = loop {
+            let details = Some(usage(run, stage, operation.as_str(), n, &u));
+            match credits.settle(&run.account_id, &hold.id, actual, details).await {
+                // An earlier attempt of this step whose call failed (a throttled
+                // provider) released this hold: pay with the next hold in line, keyed
+                // by its place, so a replay finds it again.
+                Err(CreditError::HoldClosed { status: HoldStatus::Released, .. }) => {
+                    let hold_key = Some(format!("{key}/hold{next}"));
+                    hold = credits.hold(&run.account_id, estimate, &reason, Some(run.id.to_string()), hold_key).await?;
+                    next += 1;
+                }
+                settled => break settled?,
+            }
+        };
         Ok((value, -receipt.transaction.amount))
     }
 }
