@@ -48,10 +48,10 @@
 //! pure function of the input.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::iter::Peekable;
 
-use crate::{AiError, ClusterOptions, ClusterOut, KeywordInput};
+use crate::{AiError, ClusterOptions, ClusterOut, ClusterPlan, ExistingCluster, KeywordInput};
 
 use super::text::{self, FxHashMap, Intent, StemCache};
 
@@ -724,9 +724,47 @@ pub fn cluster_labels(keywords: &[KeywordInput], options: &ClusterOptions) -> Re
 }
 
 /// Clusters keywords into named, labelled clusters (the full module algorithm),
-/// ordered by total volume (descending), then by first member index.
+/// ordered by total volume (descending), then by their first member in canonical
+/// order. The result depends only on the keywords (text and metrics), not on the
+/// order they come in: they are clustered in [`canonical_order`], and the indices are
+/// mapped back to the input.
 pub fn cluster_keywords(keywords: &[KeywordInput], options: &ClusterOptions) -> Result<Vec<ClusterOut>, AiError> {
     validate(keywords, options)?;
+    let order = canonical_order(keywords);
+    let sorted: Vec<KeywordInput> = order.iter().map(|&i| keywords[i].clone()).collect();
+    let mut clusters = cluster_sorted(&sorted, options);
+    for c in &mut clusters {
+        for idx in &mut c.keywords {
+            *idx = order[*idx];
+        }
+    }
+    Ok(clusters)
+}
+
+/// The order clustering reads keywords in: by cleaned text, then raw text and
+/// metrics. Why: every tie the algorithm breaks "by index" is then broken by the
+/// keywords' content, so two imports of the same file cluster identically whatever
+/// their row order or the ids their records got.
+pub fn canonical_order(keywords: &[KeywordInput]) -> Vec<usize> {
+    let cleaned: Vec<String> = keywords.iter().map(|k| text::clean_phrase(&k.keyword)).collect();
+    let mut order: Vec<usize> = (0..keywords.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&keywords[a], &keywords[b]);
+        cleaned[a]
+            .cmp(&cleaned[b])
+            .then_with(|| x.keyword.cmp(&y.keyword))
+            .then_with(|| y.volume.cmp(&x.volume))
+            .then_with(|| x.intent.cmp(&y.intent))
+            .then_with(|| x.difficulty.cmp(&y.difficulty))
+            .then_with(|| x.cpc.unwrap_or(0.0).total_cmp(&y.cpc.unwrap_or(0.0)))
+            .then_with(|| a.cmp(&b))
+    });
+    order
+}
+
+/// Clusters keywords already in canonical order: groups (steps 1–4), labels
+/// (step 5), then one cluster per name (step 6).
+fn cluster_sorted(keywords: &[KeywordInput], options: &ClusterOptions) -> Vec<ClusterOut> {
     let tv = vectorize(keywords);
     let (labels, collapsed, edges) = label(&tv, options);
 
@@ -749,82 +787,326 @@ pub fn cluster_keywords(keywords: &[KeywordInput], options: &ClusterOptions) -> 
         groups.entry(*l).or_default().push(i);
     }
     let mut members: Vec<Vec<usize>> = groups.into_values().collect();
-    for m in &mut members {
-        m.sort_by(|&x, &y| {
-            keywords[y]
-                .volume
-                .cmp(&keywords[x].volume)
-                .then_with(|| tv.tokens[x].len().cmp(&tv.tokens[y].len()))
-                .then_with(|| centrality[y].total_cmp(&centrality[x]))
-                .then_with(|| x.cmp(&y))
-        });
-    }
-    let mut out: Vec<(i64, usize, ClusterOut)> = members
+    members.sort_by_key(|m| m.iter().copied().min());
+    let labeller = Labeller { keywords, tv: &tv, centrality: &centrality };
+    let clusters: Vec<ClusterOut> = members.into_iter().map(|m| labeller.describe(m)).collect();
+    let clusters = labeller.one_per_name(clusters, options.max_cluster_size);
+    rank(clusters)
+}
+
+/// Clusters ordered by total volume (descending), then by first member index.
+fn rank(clusters: Vec<ClusterOut>) -> Vec<ClusterOut> {
+    let mut out: Vec<(i64, usize, ClusterOut)> = clusters
         .into_iter()
-        .filter_map(|m| {
-            let first = m.iter().copied().min()?;
-            let c = describe(keywords, &tv, m);
+        .filter_map(|c| {
+            let first = c.keywords.iter().copied().min()?;
             Some((c.total_volume, first, c))
         })
         .collect();
     out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    Ok(out.into_iter().map(|(_, _, c)| c).collect())
+    out.into_iter().map(|(_, _, c)| c).collect()
 }
 
-/// Names and labels one cluster whose members are already ordered pillar first.
-fn describe(keywords: &[KeywordInput], tv: &TermVectors, members: Vec<usize>) -> ClusterOut {
-    let pillar_idx = members[0];
-    let pillar = text::clean_phrase(&keywords[pillar_idx].keyword);
-    let total_volume: i64 = members.iter().map(|&i| keywords[i].volume.max(0)).sum();
+/// Share of the best centroid score a member needs to be eligible as pillar.
+const PILLAR_CENTRALITY: f32 = 0.8;
 
-    // Name: top weighted terms, in pillar word order where possible.
-    let mut weights: FxHashMap<u32, f32> = FxHashMap::default();
-    for &i in &members {
-        for &(t, w) in &tv.vectors[i] {
-            *weights.entry(t).or_insert(0.0) += w;
+/// Names and labels clusters (step 5) over the vectors of their keywords.
+struct Labeller<'a> {
+    keywords: &'a [KeywordInput],
+    tv: &'a TermVectors,
+    centrality: &'a [f32],
+}
+
+impl Labeller<'_> {
+    /// Labels one cluster. Pillar: among the members closest to the cluster's
+    /// centroid (at least [`PILLAR_CENTRALITY`] of the best score; comparisons such
+    /// as "x vs y" only when nothing else is), the highest volume (ties: fewest
+    /// words, then most central by in-cluster edges, then index). Name: the pillar's
+    /// topic words (its text without intent modifiers), so name and pillar always
+    /// agree and both come from the members.
+    fn describe(&self, mut members: Vec<usize>) -> ClusterOut {
+        let (keywords, tv) = (self.keywords, self.tv);
+        members.sort_by(|&x, &y| {
+            keywords[y]
+                .volume
+                .cmp(&keywords[x].volume)
+                .then_with(|| tv.tokens[x].len().cmp(&tv.tokens[y].len()))
+                .then_with(|| self.centrality[y].total_cmp(&self.centrality[x]))
+                .then_with(|| x.cmp(&y))
+        });
+        let centroid = centroid(members.iter().map(|&i| tv.vectors[i].as_slice()));
+        let score: Vec<f32> = members.iter().map(|&i| sparse_dot(&tv.vectors[i], &centroid)).collect();
+        let comparison = |i: usize| tv.tokens[i].iter().any(|t| t == "vs" || t == "versus");
+        let best = |allow_comparisons: bool| {
+            score
+                .iter()
+                .zip(&members)
+                .filter(|(_, &i)| allow_comparisons || !comparison(i))
+                .map(|(s, _)| *s)
+                .fold(f32::NEG_INFINITY, f32::max)
+        };
+        let allow_comparisons = best(false) == f32::NEG_INFINITY;
+        let top = best(allow_comparisons);
+        let pillar_slot = (0..members.len())
+            .find(|&s| (allow_comparisons || !comparison(members[s])) && score[s] >= top * PILLAR_CENTRALITY)
+            .unwrap_or(0);
+        let pillar_idx = members.remove(pillar_slot);
+        members.insert(0, pillar_idx);
+        let pillar = text::clean_phrase(&keywords[pillar_idx].keyword);
+        let name = text::title_case(&text::topic_phrase(&keywords[pillar_idx].keyword));
+        let total_volume: i64 = members.iter().map(|&i| keywords[i].volume.max(0)).sum();
+        let intent = cluster_intent(keywords, tv, &members).as_str().to_string();
+        let description = describe_cluster(members.len(), &name, &pillar, total_volume, &intent);
+        ClusterOut { name, pillar_keyword: pillar, keywords: members, intent, total_volume, description }
+    }
+
+    /// Step 6: clusters whose names agree are one topic (the name is the pillar's
+    /// topic words), so they merge while the merged cluster fits
+    /// `max_cluster_size`; a name still shared after that is made unique
+    /// ([`unique_names`]). Merging re-labels, which can give a new shared name, so
+    /// this repeats until nothing merges.
+    fn one_per_name(&self, mut clusters: Vec<ClusterOut>, max_size: usize) -> Vec<ClusterOut> {
+        loop {
+            let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for (n, c) in clusters.iter().enumerate() {
+                by_name.entry(c.name.to_lowercase()).or_default().push(n);
+            }
+            let mut absorbed = vec![false; clusters.len()];
+            let mut merged_any = false;
+            for group in by_name.values().filter(|g| g.len() > 1) {
+                let mut target = group[0];
+                for &other in &group[1..] {
+                    if clusters[target].keywords.len() + clusters[other].keywords.len() > max_size {
+                        target = other;
+                        continue;
+                    }
+                    let moved = std::mem::take(&mut clusters[other].keywords);
+                    clusters[target].keywords.extend(moved);
+                    absorbed[other] = true;
+                    merged_any = true;
+                }
+            }
+            if !merged_any {
+                break;
+            }
+            clusters = clusters
+                .into_iter()
+                .zip(absorbed)
+                .filter(|(_, gone)| !gone)
+                .map(|(c, _)| c)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|c| self.describe(c.keywords))
+                .collect();
+        }
+        let mut taken = BTreeSet::new();
+        unique_names(&mut clusters, &mut taken);
+        clusters
+    }
+}
+
+/// Normalised sum of sparse unit vectors: the direction of a group of keywords.
+fn centroid<'a>(vectors: impl Iterator<Item = &'a [(u32, f32)]>) -> Vec<(u32, f32)> {
+    let mut sum: BTreeMap<u32, f32> = BTreeMap::new();
+    for v in vectors {
+        for &(t, w) in v {
+            *sum.entry(t).or_insert(0.0) += w;
         }
     }
-    let mut ranked: Vec<(u32, f32)> = weights.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let top = ranked.first().map(|r| r.1).unwrap_or(0.0);
-    let chosen: Vec<u32> = ranked
-        .iter()
-        .take(3)
-        .filter(|(t, w)| *w >= top * 0.5 && !text::is_modifier(&tv.surfaces[*t as usize]))
-        .map(|(t, _)| *t)
-        .collect();
-    // Terms the pillar contains use the pillar's spelling and word order; others
-    // follow, in their most common spelling.
-    let pillar_tokens = &tv.tokens[pillar_idx];
-    let pillar_ids = &tv.token_terms[pillar_idx];
-    let mut ordered: Vec<(usize, &str)> = chosen
-        .iter()
-        .map(|t| match pillar_ids.iter().position(|id| id == t) {
-            Some(pos) => (pos, pillar_tokens[pos].as_str()),
-            None => (usize::MAX, tv.surfaces[*t as usize].as_str()),
-        })
-        .collect();
-    ordered.sort();
-    let name_words: Vec<&str> = ordered.iter().map(|(_, w)| *w).collect();
-    let name = if name_words.is_empty() { text::title_case(&pillar) } else { text::title_case(&name_words.join(" ")) };
+    let norm = sum.values().map(|w| w * w).sum::<f32>().sqrt();
+    sum.into_iter().map(|(t, w)| (t, if norm > 0.0 { w / norm } else { 0.0 })).collect()
+}
 
-    let intent = cluster_intent(keywords, tv, &members);
-    let description = format!(
+/// The one-sentence description of a cluster.
+fn describe_cluster(size: usize, name: &str, pillar: &str, total_volume: i64, intent: &str) -> String {
+    format!(
         "{} keyword{} about {}, led by \"{}\" ({} monthly searches in total); mostly {} intent.",
-        members.len(),
-        if members.len() == 1 { "" } else { "s" },
+        size,
+        if size == 1 { "" } else { "s" },
         name.to_lowercase(),
         pillar,
         total_volume,
-        intent.as_str()
-    );
-    ClusterOut {
-        name,
-        pillar_keyword: pillar,
-        keywords: members,
-        intent: intent.as_str().to_string(),
-        total_volume,
-        description,
+        intent
+    )
+}
+
+/// Makes every name unique (case-insensitively) against `taken` and each other, in
+/// the clusters' order: a name already taken becomes the title-cased pillar, and if
+/// that is taken too, the name with the lowest free number appended ("Yoga Mat 2").
+/// Deterministic because the order is.
+pub fn unique_names(clusters: &mut [ClusterOut], taken: &mut BTreeSet<String>) {
+    for c in clusters.iter_mut() {
+        if taken.insert(c.name.to_lowercase()) {
+            continue;
+        }
+        let from_pillar = text::title_case(&c.pillar_keyword);
+        if taken.insert(from_pillar.to_lowercase()) {
+            c.name = from_pillar;
+            continue;
+        }
+        let mut n = 2u32;
+        while !taken.insert(format!("{} {n}", c.name).to_lowercase()) {
+            n += 1;
+        }
+        c.name = format!("{} {n}", c.name);
+    }
+}
+
+/// Least cosine between a new keyword (or a new cluster's centroid) and an existing
+/// cluster's centroid for it to join that cluster.
+pub const JOIN_SIMILARITY: f32 = 0.4;
+
+/// Centroid postings scanned per term when looking for a keyword's existing
+/// cluster: a term shared by more clusters than this (an intent word) finds no
+/// candidates by itself, so the lookup never becomes keywords × clusters.
+const JOIN_POSTINGS: usize = 256;
+
+/// Candidates per keyword whose exact centroid cosine is computed.
+const JOIN_CANDIDATES: usize = 16;
+
+/// Decides the grouping of `keywords` over the whole set, given the clusters the
+/// site already has (see [`crate::AiProvider::plan_clusters`]):
+///
+/// 1. keywords and existing members are vectorised together (one IDF);
+/// 2. each new keyword, in canonical order, joins the existing cluster whose
+///    centroid is closest, if the cosine reaches [`JOIN_SIMILARITY`] and the
+///    cluster has room (candidates come from an inverted index over the centroids'
+///    terms, capped per term);
+/// 3. the rest are clustered among themselves ([`cluster_keywords`]);
+/// 4. a new cluster joins an existing one whole when its centroid is that close, or
+///    when it has the existing cluster's name (the same topic words), room allowing;
+/// 5. names are made unique against the existing clusters' names.
+///
+/// Pure function of the keywords and the existing clusters' content.
+pub fn plan_clusters(
+    keywords: &[KeywordInput],
+    existing: &[ExistingCluster],
+    options: &ClusterOptions,
+) -> Result<ClusterPlan, AiError> {
+    validate(keywords, options)?;
+    if existing.is_empty() {
+        return Ok(ClusterPlan { joins: Vec::new(), clusters: cluster_keywords(keywords, options)? });
+    }
+    let order = canonical_order(keywords);
+    let mut union: Vec<KeywordInput> = existing.iter().flat_map(|e| e.keywords.iter().cloned()).collect();
+    let base = union.len();
+    union.extend(order.iter().map(|&i| keywords[i].clone()));
+    let tv = vectorize(&union);
+    let mut start = 0;
+    let centroids: Vec<Vec<(u32, f32)>> = existing
+        .iter()
+        .map(|e| {
+            let range = start..start + e.keywords.len();
+            start = range.end;
+            centroid(tv.vectors[range].iter().map(Vec::as_slice))
+        })
+        .collect();
+    let nearest = NearestCluster::new(existing, &centroids);
+    let mut sizes: Vec<usize> = existing.iter().map(|e| e.keywords.len()).collect();
+    let mut joins: Vec<Vec<usize>> = vec![Vec::new(); existing.len()];
+    let mut rest: Vec<usize> = Vec::new();
+    for (slot, &original) in order.iter().enumerate() {
+        match nearest.find(&tv.vectors[base + slot], &sizes, 1, options.max_cluster_size) {
+            Some(c) => {
+                joins[c].push(original);
+                sizes[c] += 1;
+            }
+            None => rest.push(original),
+        }
+    }
+    let mut clusters = Vec::new();
+    if !rest.is_empty() {
+        let rest_keywords: Vec<KeywordInput> = rest.iter().map(|&i| keywords[i].clone()).collect();
+        let slot_of: FxHashMap<usize, usize> = order.iter().enumerate().map(|(s, &i)| (i, s)).collect();
+        let existing_names: FxHashMap<String, usize> = existing
+            .iter()
+            .enumerate()
+            .flat_map(|(n, e)| [(e.name.to_lowercase(), n), (text::topic_phrase(&e.pillar_keyword).to_lowercase(), n)])
+            .collect();
+        for mut c in cluster_keywords(&rest_keywords, options)? {
+            for idx in &mut c.keywords {
+                *idx = rest[*idx];
+            }
+            let center = centroid(c.keywords.iter().map(|i| tv.vectors[base + slot_of[i]].as_slice()));
+            let size = c.keywords.len();
+            let by_name = existing_names
+                .get(&c.name.to_lowercase())
+                .copied()
+                .filter(|&n| sizes[n] + size <= options.max_cluster_size);
+            match by_name.or_else(|| nearest.find(&center, &sizes, size, options.max_cluster_size)) {
+                Some(n) => {
+                    joins[n].extend(c.keywords.iter().copied());
+                    sizes[n] += size;
+                }
+                None => clusters.push(c),
+            }
+        }
+    }
+    for j in &mut joins {
+        j.sort_unstable();
+    }
+    let mut taken: BTreeSet<String> = existing.iter().map(|e| e.name.to_lowercase()).collect();
+    unique_names(&mut clusters, &mut taken);
+    Ok(ClusterPlan { joins, clusters })
+}
+
+/// An inverted index over existing clusters' centroids, for the nearest cluster of
+/// a vector (step 2 of [`plan_clusters`]).
+struct NearestCluster<'a> {
+    centroids: &'a [Vec<(u32, f32)>],
+    postings: FxHashMap<u32, Vec<(u32, f32)>>,
+    /// Rank of each existing cluster in canonical order (by pillar, then name), to
+    /// break ties by content rather than by the order clusters were given in.
+    rank: Vec<usize>,
+}
+
+impl<'a> NearestCluster<'a> {
+    fn new(existing: &[ExistingCluster], centroids: &'a [Vec<(u32, f32)>]) -> Self {
+        let mut postings: FxHashMap<u32, Vec<(u32, f32)>> = FxHashMap::default();
+        for (c, v) in centroids.iter().enumerate() {
+            for &(t, w) in v {
+                postings.entry(t).or_default().push((c as u32, w));
+            }
+        }
+        let mut by_content: Vec<usize> = (0..existing.len()).collect();
+        by_content.sort_by(|&a, &b| {
+            (&existing[a].pillar_keyword, &existing[a].name, a).cmp(&(
+                &existing[b].pillar_keyword,
+                &existing[b].name,
+                b,
+            ))
+        });
+        let mut rank = vec![0; existing.len()];
+        for (r, &c) in by_content.iter().enumerate() {
+            rank[c] = r;
+        }
+        Self { centroids, postings, rank }
+    }
+
+    /// The existing cluster closest to `v` with room for `adding` more keywords, if
+    /// its cosine reaches [`JOIN_SIMILARITY`].
+    fn find(&self, v: &[(u32, f32)], sizes: &[usize], adding: usize, max_size: usize) -> Option<usize> {
+        let mut acc: FxHashMap<u32, f32> = FxHashMap::default();
+        for &(t, w) in v {
+            match self.postings.get(&t) {
+                Some(list) if list.len() <= JOIN_POSTINGS => {
+                    for &(c, cw) in list {
+                        *acc.entry(c).or_insert(0.0) += w * cw;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut candidates: Vec<(f32, u32)> = acc.into_iter().map(|(c, s)| (s, c)).collect();
+        candidates
+            .sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| self.rank[a.1 as usize].cmp(&self.rank[b.1 as usize])));
+        candidates.truncate(JOIN_CANDIDATES);
+        candidates
+            .into_iter()
+            .map(|(_, c)| (sparse_dot(v, &self.centroids[c as usize]), c as usize))
+            .filter(|&(s, c)| s >= JOIN_SIMILARITY && sizes[c] + adding <= max_size)
+            .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| self.rank[b.1].cmp(&self.rank[a.1])))
+            .map(|(_, c)| c)
     }
 }
 
