@@ -1181,6 +1181,187 @@ mod tests {
         assert!(clusters.windows(2).all(|w| w[0].total_volume >= w[1].total_volume));
     }
 
+    /// The project's example keyword file (text, intent, volume).
+    fn example_keywords() -> Vec<KeywordInput> {
+        include_str!("../../../../examples/keywords.csv")
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let f: Vec<&str> = line.split(',').collect();
+                let mut k = KeywordInput::new(f[0], f[2].parse().unwrap());
+                k.intent = Some(f[1].to_string());
+                k
+            })
+            .collect()
+    }
+
+    /// A clustering as content: per cluster its name, pillar and sorted member texts.
+    fn as_content(clusters: &[ClusterOut], input: &[KeywordInput]) -> Vec<(String, String, Vec<String>)> {
+        let mut out: Vec<_> = clusters
+            .iter()
+            .map(|c| {
+                let mut m: Vec<String> = c.keywords.iter().map(|&i| input[i].keyword.clone()).collect();
+                m.sort();
+                (c.name.clone(), c.pillar_keyword.clone(), m)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_order_of_the_keywords_does_not_change_the_clusters() {
+        let input = example_keywords();
+        let a = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        let mut shuffled = input.clone();
+        let mut rng = crate::offline::text::SplitMix64::new(7);
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, rng.below(i + 1));
+        }
+        let b = cluster_keywords(&shuffled, &ClusterOptions::default()).unwrap();
+        assert_eq!(as_content(&a, &input), as_content(&b, &shuffled));
+    }
+
+    #[test]
+    fn on_the_example_file_names_and_pillars_are_unique_and_agree() {
+        let input = example_keywords();
+        let clusters = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        let names: BTreeSet<String> = clusters.iter().map(|c| c.name.to_lowercase()).collect();
+        let pillars: BTreeSet<&str> = clusters.iter().map(|c| c.pillar_keyword.as_str()).collect();
+        assert_eq!(names.len(), clusters.len(), "a name repeats");
+        assert_eq!(pillars.len(), clusters.len(), "a pillar repeats");
+        for c in &clusters {
+            let pillar = &input[c.keywords[0]];
+            assert_eq!(c.pillar_keyword, text::clean_phrase(&pillar.keyword), "the pillar is the first member");
+            // The name is the pillar's topic words (a repeated one gets a qualifier).
+            let topic = text::title_case(&text::topic_phrase(&pillar.keyword));
+            assert!(c.name.starts_with(&topic) || c.name == text::title_case(&c.pillar_keyword), "{c:?}");
+            assert!(!c.pillar_keyword.contains(" vs ") || c.keywords.len() == 1, "a comparison leads {c:?}");
+        }
+    }
+
+    #[test]
+    fn a_brand_site_keyword_does_not_lead_a_topic() {
+        // The incoherent cluster of the issue: a brand's site keyword with the most
+        // volume led a cluster named after another brand.
+        let input = kws(&[
+            ("fiskars official website", 9000),
+            ("fiskars raised garden bed review", 300),
+            ("raised garden bed", 2000),
+            ("raised garden bed price", 800),
+            ("how to choose raised garden bed", 500),
+            ("miracle gro raised garden bed review", 200),
+        ]);
+        let clusters = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        let beds = &clusters[cluster_of(&clusters, 2)];
+        assert_eq!(beds.pillar_keyword, "raised garden bed");
+        assert_eq!(beds.name, "Raised Garden Bed");
+    }
+
+    #[test]
+    fn clusters_with_one_name_merge() {
+        let labeller_input = kws(&[("best retinol cream", 10), ("retinol cream guide", 5), ("yoga mat", 3)]);
+        let tv = vectorize(&labeller_input);
+        let centrality = vec![0.0; 3];
+        let labeller = Labeller { keywords: &labeller_input, tv: &tv, centrality: &centrality };
+        let split = vec![labeller.describe(vec![0]), labeller.describe(vec![1]), labeller.describe(vec![2])];
+        assert_eq!(split[0].name, split[1].name);
+        let merged = labeller.one_per_name(split.clone(), 10);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].keywords, vec![0, 1]);
+        // Without room to merge, the second gets a name of its own.
+        let kept = labeller.one_per_name(split, 1);
+        let names: BTreeSet<String> = kept.iter().map(|c| c.name.clone()).collect();
+        assert_eq!(names.len(), 3, "{kept:?}");
+    }
+
+    #[test]
+    fn unique_names_qualify_repeats_deterministically() {
+        let c = |name: &str, pillar: &str| ClusterOut {
+            name: name.into(),
+            pillar_keyword: pillar.into(),
+            keywords: vec![0],
+            intent: "informational".into(),
+            total_volume: 0,
+            description: String::new(),
+        };
+        let mut clusters =
+            vec![c("Yoga Mat", "yoga mat"), c("Yoga Mat", "best yoga mat"), c("Yoga Mat", "best yoga mat")];
+        let mut taken = BTreeSet::from(["hot yoga".to_string()]);
+        unique_names(&mut clusters, &mut taken);
+        let names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["Yoga Mat", "Best Yoga Mat", "Yoga Mat 2"]);
+    }
+
+    fn existing_from(clusters: &[ClusterOut], input: &[KeywordInput]) -> Vec<ExistingCluster> {
+        clusters
+            .iter()
+            .map(|c| ExistingCluster {
+                name: c.name.clone(),
+                pillar_keyword: c.pillar_keyword.clone(),
+                keywords: c.keywords.iter().map(|&i| input[i].clone()).collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn new_keywords_of_existing_topics_join_their_clusters() {
+        let input = example_keywords();
+        let first = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        let existing = existing_from(&first, &input);
+        let known: BTreeSet<String> = input.iter().map(|k| k.keyword.clone()).collect();
+        let qualifiers = ["for small apartments", "for seniors", "for travel", "under 50 dollars", "for families"];
+        let mut new = Vec::new();
+        let mut home = Vec::new();
+        for (n, c) in first.iter().enumerate().filter(|(_, c)| c.keywords.len() >= 3) {
+            let topic = text::topic_phrase(&c.pillar_keyword);
+            for q in qualifiers.iter().take(2) {
+                let keyword = format!("best {topic} {}", qualifiers[(n + q.len()) % qualifiers.len()]);
+                if !known.contains(&keyword) && !new.iter().any(|k: &KeywordInput| k.keyword == keyword) {
+                    new.push(KeywordInput::new(keyword, 50));
+                    home.push(n);
+                }
+            }
+        }
+        let plan = plan_clusters(&new, &existing, &ClusterOptions::default()).unwrap();
+        assert!(plan.clusters.is_empty(), "no new cluster for known topics: {:?}", plan.clusters);
+        for (k, &n) in home.iter().enumerate() {
+            assert!(plan.joins[n].contains(&k), "{:?} should join {:?}", new[k].keyword, first[n].name);
+        }
+        // A genuinely new topic still makes a cluster, with a name no existing one has.
+        let fresh = kws(&[("sea kayak paddle", 900), ("best sea kayak paddle", 400), ("sea kayak paddle length", 100)]);
+        let plan = plan_clusters(&fresh, &existing, &ClusterOptions::default()).unwrap();
+        assert_eq!(plan.clusters.len(), 1, "{plan:?}");
+        assert!(plan.joins.iter().all(Vec::is_empty));
+        assert!(existing.iter().all(|e| e.name.to_lowercase() != plan.clusters[0].name.to_lowercase()));
+    }
+
+    #[test]
+    fn a_plan_with_no_existing_clusters_is_the_clustering() {
+        let input = example_keywords();
+        let plan = plan_clusters(&input, &[], &ClusterOptions::default()).unwrap();
+        assert!(plan.joins.is_empty());
+        assert_eq!(plan.clusters, cluster_keywords(&input, &ClusterOptions::default()).unwrap());
+    }
+
+    #[test]
+    fn a_new_cluster_named_like_an_existing_one_joins_it() {
+        // An existing cluster whose members are gone has no centroid to be close to;
+        // its name still says its topic.
+        let existing = vec![
+            ExistingCluster { name: "Standing Desk".into(), pillar_keyword: "standing desk".into(), keywords: vec![] },
+            ExistingCluster {
+                name: "Yoga Mat".into(),
+                pillar_keyword: "yoga mat".into(),
+                keywords: kws(&[("yoga mat", 10)]),
+            },
+        ];
+        let new = kws(&[("best standing desk", 10), ("standing desk review", 5)]);
+        let plan = plan_clusters(&new, &existing, &ClusterOptions::default()).unwrap();
+        assert_eq!(plan.joins, vec![vec![0, 1], vec![]]);
+        assert!(plan.clusters.is_empty());
+    }
+
     #[test]
     fn deterministic_for_same_input() {
         let input = kws(&[
