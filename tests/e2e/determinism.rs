@@ -101,7 +101,11 @@ fn assert_one_cluster_per_name_and_pillar(content: &[(String, String, Vec<String
 async fn two_fresh_runs_of_one_file_give_the_same_clusters() {
     let all = parse_keywords_csv(KEYWORDS).expect("keywords");
     let a = world(&all, 200).await;
+    let estimate = a.rt.automation.estimate(&a.account, &a.site).await.expect("estimate");
     let first = run_to_end(&a).await;
+    // One clustering request per slice of the plan: charged, and within the estimate.
+    let stage1 = first.credits_by_stage.get(&1).copied().unwrap_or(0);
+    assert!(stage1 > 0 && stage1 <= estimate.per_stage[&1], "{stage1} vs {estimate:?}");
     // Another site (so other keyword ids), the rows in reverse order and other slice
     // boundaries: none of it may change a cluster.
     let mut reversed = all.clone();
