@@ -8,8 +8,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use igny8_ai::offline::text::topic_phrase;
-use igny8_ai::{KeywordInput, OfflineProvider};
+use igny8_ai::{
+    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
+    OfflineProvider, Usage,
+};
 use igny8_asl::{ExecutionStatus, ExecutorOptions};
 use igny8_core::automation::RunSummary;
 use igny8_core::domain::{AccountId, Cluster, Keyword, KeywordStatus, RunStatus, SiteId};
@@ -17,6 +21,7 @@ use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{SystemClock, UuidIds};
 use igny8_core::repo::Records;
 use igny8_wiring::embedded::LocalRuntime;
+use tokio::sync::Notify;
 
 const KEYWORDS: &[u8] = include_bytes!("../../examples/keywords.csv");
 
@@ -31,9 +36,12 @@ struct World {
 /// that keeps the rest of the run short (one idea per cluster, no images) and cuts
 /// stage 1 into slices of `stage1_batch` keywords.
 async fn world(keywords: &[KeywordInput], stage1_batch: u32) -> World {
+    world_with(keywords, stage1_batch, Arc::new(OfflineProvider::with_year(2026))).await
+}
+
+async fn world_with(keywords: &[KeywordInput], stage1_batch: u32, ai: Arc<dyn AiProvider>) -> World {
     let dir = tempfile::tempdir().expect("dir");
     let options = ExecutorOptions { time_scale: 0.0, ..ExecutorOptions::default() };
-    let ai = Arc::new(OfflineProvider::with_year(2026));
     let rt = LocalRuntime::open(dir.path(), ai, Arc::new(SystemClock), Arc::new(UuidIds), options).expect("runtime");
     let (account, _) = rt.services.account_service.create_account("Acme", 10_000_000).await.expect("account");
     let site = rt.services.account_service.create_site(&account.id, "Blog", "blog.example.com").await.expect("site");
@@ -172,4 +180,82 @@ async fn keywords_of_known_topics_join_the_existing_clusters() {
         assert_eq!((&now.name, &now.pillar_keyword), (&c.name, &c.pillar_keyword));
     }
     assert_one_cluster_per_name_and_pillar(&content(&w).await);
+}
+
+/// The offline provider, holding its first naming call (stage 1's first slice, after
+/// the plan is stored) until the test lets it go.
+struct Held {
+    inner: OfflineProvider,
+    holding: std::sync::atomic::AtomicBool,
+    entered: Notify,
+    release: Notify,
+}
+
+#[async_trait]
+impl AiProvider for Held {
+    async fn name_clusters(&self, c: &[ClusterOut], k: &[KeywordInput]) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
+        if self.holding.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.entered.notify_one();
+            self.release.notified().await;
+        }
+        self.inner.name_clusters(c, k).await
+    }
+    async fn generate_ideas(
+        &self,
+        c: &ClusterOut,
+        k: &[KeywordInput],
+        n: usize,
+    ) -> Result<(Vec<IdeaOut>, Usage), AiError> {
+        self.inner.generate_ideas(c, k, n).await
+    }
+    async fn generate_article(&self, i: &IdeaOut, w: u32) -> Result<(ArticleOut, Usage), AiError> {
+        self.inner.generate_article(i, w).await
+    }
+    async fn generate_image_prompts(&self, a: &ArticleOut, m: usize) -> Result<(Vec<ImagePromptOut>, Usage), AiError> {
+        self.inner.generate_image_prompts(a, m).await
+    }
+    async fn generate_image(&self, p: &str, w: u32, h: u32) -> Result<(ImageOut, Usage), AiError> {
+        self.inner.generate_image(p, w, h).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keywords_imported_while_stage_1_writes_get_a_plan_of_their_own() {
+    let all = parse_keywords_csv(KEYWORDS).expect("keywords");
+    let (first_part, later) = all.split_at(500);
+    let ai = Arc::new(Held {
+        inner: OfflineProvider::with_year(2026),
+        holding: true.into(),
+        entered: Notify::new(),
+        release: Notify::new(),
+    });
+    let w = world_with(first_part, 50, ai.clone()).await;
+    let run = w.rt.automation.start(&w.account, &w.site, "manual").await.expect("start");
+    let driver = {
+        let rt = w.rt.clone();
+        let id = run.id.clone();
+        tokio::spawn(async move { rt.drive(&id, |_| {}).await })
+    };
+    // The run has planned its 500 keywords and is naming the first slice: the rest
+    // of the file arrives now.
+    ai.entered.notified().await;
+    import(&w, later).await;
+    ai.release.notify_one();
+    let outcome = driver.await.expect("driver").expect("drive");
+    assert_eq!(outcome.status, ExecutionStatus::Succeeded);
+    let summary = w.rt.automation.summary(&w.account, &run.id).await.expect("summary");
+    assert_eq!(summary.status, RunStatus::Completed, "{summary:?}");
+
+    // The late keywords got the run's second plan.
+    let plans = format!("plans/{}/{}/{}/clusters/", w.account, w.site, run.id);
+    let slices = w.rt.blobs.list(&plans).await.expect("plan slices");
+    assert!(slices.iter().any(|b| b.key.starts_with(&format!("{plans}1/"))), "{slices:?}");
+    assert!(!slices.iter().any(|b| b.key.starts_with(&format!("{plans}2/"))), "{slices:?}");
+    let ks = keywords(&w).await;
+    assert_eq!(ks.len(), all.len());
+    assert!(ks.iter().all(|k| k.status == KeywordStatus::Clustered), "every keyword, late or not, is clustered");
+    let cs = content(&w).await;
+    assert_one_cluster_per_name_and_pillar(&cs);
+    let listed: usize = cs.iter().map(|c| c.2.len()).sum();
+    assert_eq!(listed, all.len(), "each keyword is in exactly one cluster");
 }
