@@ -25,6 +25,7 @@
 //!    `O(n · terms · max_postings)`. Partial dot products are accumulated in a dense
 //!    array with a touched list; the best `2·max_neighbors` candidates get an exact
 //!    sparse cosine and the best `max_neighbors` at or above `similarity_threshold`
+//!    that share a topic word (not only intent modifiers such as "official website")
 //!    become edges (the graph is the union of both directions). The scan is split
 //!    over threads in fixed chunks, so the result does not depend on thread count.
 //! 4. **Agglomeration.** Classic average linkage (UPGMA) where keyword pairs without
@@ -38,14 +39,19 @@
 //!    `max_cluster_size` are refused. This is the TF-IDF + average-linkage
 //!    agglomerative criterion, but in about `O(E log E)` time on the sparse graph
 //!    instead of `O(n²)` memory.
-//! 5. **Labelling.** Pillar = highest volume (ties: fewest words, then most central
-//!    by summed in-cluster edge weight, then input order); name = the cluster's top
-//!    weighted terms, spelled and ordered as in the pillar where it has them (else
-//!    their most common spelling); intent = volume-weighted vote
-//!    of explicit labels (which outweigh) and cue words; singletons are kept.
+//! 5. **Labelling.** Pillar = among the members closest to the cluster's centroid,
+//!    the highest volume (comparisons "x vs y" only when nothing else is; ties:
+//!    fewest words, then most central by summed in-cluster edge weight, then
+//!    index); name = the pillar's topic words (intent modifiers dropped), so name
+//!    and pillar agree; intent = volume-weighted vote of explicit labels (which
+//!    outweigh) and cue words; singletons are kept.
+//! 6. **One cluster per name.** Clusters with the same name merge while they fit
+//!    `max_cluster_size`; a name still shared is made unique.
 //!
-//! Every step iterates in index order or breaks ties by index, so the output is a
-//! pure function of the input.
+//! Keywords are read in [`canonical_order`] and every step iterates in index order
+//! or breaks ties by index, so the output is a pure function of the keywords, not
+//! of their order. [`plan_clusters`] adds a site's existing clusters: keywords of
+//! their topics join them.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -71,6 +77,8 @@ pub struct TermVectors {
     /// Per keyword, per token: the token's term id, or `u32::MAX` for stop words;
     /// lets a cluster name use the pillar's own spelling of a term.
     pub token_terms: Vec<Vec<u32>>,
+    /// Per term: whether it is an intent modifier ("best", "official", a year).
+    pub modifiers: Vec<bool>,
 }
 
 /// Builds [`TermVectors`] for `keywords` (steps 1–2 of the module algorithm).
@@ -99,7 +107,7 @@ pub fn vectorize(keywords: &[KeywordInput]) -> TermVectors {
     let idf = idf_weights(&raw, &vocab.modifier, keywords.len());
     let vectors = raw.into_iter().map(|doc| unit_tf_idf(doc, &idf)).collect();
     let surfaces = vocab.surface_counts.into_iter().map(most_common_surface).collect();
-    TermVectors { vectors, surfaces, tokens: all_tokens, token_terms: all_token_terms }
+    TermVectors { vectors, surfaces, tokens: all_tokens, token_terms: all_token_terms, modifiers: vocab.modifier }
 }
 
 /// The term vocabulary while keywords are read: stems map to dense term ids, and
@@ -439,12 +447,35 @@ impl GraphContext<'_> {
         for c in candidates.iter_mut() {
             c.0 = sparse_dot(vi, &self.tv.vectors[c.1 as usize]);
         }
-        candidates.retain(|c| c.0 >= self.threshold);
+        // Intent words alone ("official website", "best") say nothing about the topic:
+        // two keywords sharing only those are not neighbours, whatever their cosine.
+        candidates
+            .retain(|c| c.0 >= self.threshold && shares_topic(vi, &self.tv.vectors[c.1 as usize], &self.tv.modifiers));
         if candidates.len() > k {
             candidates.select_nth_unstable_by(k - 1, cmp_candidate);
             candidates.truncate(k);
         }
     }
+}
+
+/// True when two sparse vectors (sorted by term id) share a term that is not an
+/// intent modifier.
+fn shares_topic(a: &[(u32, f32)], b: &[(u32, f32)], modifiers: &[bool]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            Ordering::Less => i += 1,
+            Ordering::Greater => j += 1,
+            Ordering::Equal => {
+                if !modifiers.get(a[i].0 as usize).copied().unwrap_or(false) {
+                    return true;
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    false
 }
 
 /// Position of keyword `d` in the posting list of term `t`.
@@ -701,7 +732,13 @@ fn collapse(tv: &TermVectors) -> Collapsed {
         }
         node_of.push(node);
     }
-    let nodes = TermVectors { vectors, surfaces: tv.surfaces.clone(), tokens: Vec::new(), token_terms: Vec::new() };
+    let nodes = TermVectors {
+        vectors,
+        surfaces: tv.surfaces.clone(),
+        tokens: Vec::new(),
+        token_terms: Vec::new(),
+        modifiers: tv.modifiers.clone(),
+    };
     Collapsed { node_of, sizes, nodes }
 }
 
@@ -1360,6 +1397,23 @@ mod tests {
         let plan = plan_clusters(&new, &existing, &ClusterOptions::default()).unwrap();
         assert_eq!(plan.joins, vec![vec![0, 1], vec![]]);
         assert!(plan.clusters.is_empty());
+    }
+
+    #[test]
+    fn keywords_sharing_only_intent_words_are_not_neighbours() {
+        let input = kws(&[
+            ("brooks official website", 100),
+            ("fiskars official website", 900),
+            ("brooks running shoes", 50),
+            ("fiskars raised garden bed", 40),
+        ]);
+        let tv = vectorize(&input);
+        let opts = ClusterOptions { similarity_threshold: 0.01, ..ClusterOptions::default() };
+        let edges = similarity_graph(&tv, &opts);
+        assert!(!edges.iter().any(|e| (e.0, e.1) == (0, 1)), "{edges:?}");
+        assert!(edges.iter().any(|e| (e.0, e.1) == (0, 2)), "{edges:?}");
+        let clusters = cluster_keywords(&input, &opts).unwrap();
+        assert_ne!(cluster_of(&clusters, 0), cluster_of(&clusters, 1));
     }
 
     #[test]
