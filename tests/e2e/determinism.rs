@@ -15,8 +15,8 @@ use igny8_ai::{
     OfflineProvider, Usage,
 };
 use igny8_asl::{ExecutionStatus, ExecutorOptions};
-use igny8_core::automation::RunSummary;
-use igny8_core::domain::{AccountId, Cluster, Keyword, KeywordStatus, RunStatus, SiteId};
+use igny8_core::automation::{RunSummary, StepInput};
+use igny8_core::domain::{AccountId, Cluster, Keyword, KeywordStatus, RunStatus, SiteId, Stage};
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{SystemClock, UuidIds};
 use igny8_core::repo::Records;
@@ -223,12 +223,7 @@ impl AiProvider for Held {
 async fn keywords_imported_while_stage_1_writes_get_a_plan_of_their_own() {
     let all = parse_keywords_csv(KEYWORDS).expect("keywords");
     let (first_part, later) = all.split_at(500);
-    let ai = Arc::new(Held {
-        inner: OfflineProvider::with_year(2026),
-        holding: true.into(),
-        entered: Notify::new(),
-        release: Notify::new(),
-    });
+    let ai = held();
     let w = world_with(first_part, 50, ai.clone()).await;
     let run = w.rt.automation.start(&w.account, &w.site, "manual").await.expect("start");
     let driver = {
@@ -258,4 +253,49 @@ async fn keywords_imported_while_stage_1_writes_get_a_plan_of_their_own() {
     assert_one_cluster_per_name_and_pillar(&cs);
     let listed: usize = cs.iter().map(|c| c.2.len()).sum();
     assert_eq!(listed, all.len(), "each keyword is in exactly one cluster");
+}
+
+fn held() -> Arc<Held> {
+    Arc::new(Held {
+        inner: OfflineProvider::with_year(2026),
+        holding: true.into(),
+        entered: Notify::new(),
+        release: Notify::new(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_duplicate_stage_1_step_writes_and_charges_nothing_twice() {
+    let all = parse_keywords_csv(KEYWORDS).expect("keywords");
+    let plain = world(&all, 100).await;
+    run_to_end(&plain).await;
+
+    let ai = held();
+    let w = world_with(&all, 100, ai.clone()).await;
+    let run = w.rt.automation.start(&w.account, &w.site, "manual").await.expect("start");
+    let driver = {
+        let rt = w.rt.clone();
+        let id = run.id.clone();
+        tokio::spawn(async move { rt.drive(&id, |_| {}).await })
+    };
+    // While the first step is inside its paid naming call, the same step runs again
+    // (a Lambda invoked twice): it finds the same hold and the same slice.
+    ai.entered.notified().await;
+    let input =
+        StepInput { run_id: run.id.clone(), account_id: w.account.clone(), site_id: w.site.clone(), task_token: None };
+    let duplicate = w.rt.automation.step(&input, Stage::Clusters).await.expect("duplicate step");
+    assert!(duplicate.processed > 0, "{duplicate:?}");
+    ai.release.notify_one();
+    let outcome = driver.await.expect("driver").expect("drive");
+    assert_eq!(outcome.status, ExecutionStatus::Succeeded);
+
+    assert_eq!(content(&w).await, content(&plain).await, "the same clusters as an undisturbed run");
+    let balance = |w: &World| {
+        let credits = w.rt.services.credits.clone();
+        let account = w.account.clone();
+        async move { credits.balance(&account).await.expect("balance").credits }
+    };
+    assert_eq!(balance(&w).await, balance(&plain).await, "the same credits spent");
+    let r = w.rt.services.credits.reconcile(&w.account).await.expect("reconcile");
+    assert!(r.balanced && r.held == 0, "{r:?}");
 }

@@ -99,11 +99,12 @@ async fn step(ctx: &StageContext<'_>) -> Result<BatchOutcome, AutomationError> {
                     return Ok(BatchOutcome::default());
                 }
                 planned = true;
-                match plan(ctx, previous.as_ref()).await? {
-                    Some(cursor_now) => cursor = Some(cursor_now),
-                    None => return Ok(BatchOutcome::default()),
+                if !plan(ctx, previous.as_ref()).await? {
+                    return Ok(BatchOutcome::default());
                 }
-                cursor = cursors.get(&run.id).await?.or(cursor);
+                // The stored cursor: a replayed step whose plan had started already
+                // goes on with that one.
+                cursor = cursors.get(&run.id).await?;
             }
         }
     }
@@ -167,16 +168,13 @@ fn input_of(k: &Keyword) -> KeywordInput {
 
 /// Decides clusters over every waiting keyword of the site and the site's existing
 /// clusters, stores the plan's slices and starts its cursor (over `previous`).
-/// None when no keyword waits.
-async fn plan(
-    ctx: &StageContext<'_>,
-    previous: Option<&ClusterPlanCursor>,
-) -> Result<Option<ClusterPlanCursor>, AutomationError> {
+/// False when no keyword waits.
+async fn plan(ctx: &StageContext<'_>, previous: Option<&ClusterPlanCursor>) -> Result<bool, AutomationError> {
     let (i, run) = (ctx.inner(), &ctx.run);
     let site = &run.site_id;
     let waiting = i.keywords.all_in_status(site, Clusters::INPUT_STATUS).await?;
     if waiting.is_empty() {
-        return Ok(None);
+        return Ok(false);
     }
     let (existing_ids, existing) = existing_clusters(i, run).await?;
     let inputs: Vec<KeywordInput> = waiting.iter().map(input_of).collect();
@@ -207,7 +205,7 @@ async fn plan(
     let cursor = ClusterPlanCursor { generation, slices: u32::try_from(slices.len()).unwrap_or(u32::MAX), next: 0 };
     let cursors = ClusterPlanCursors::new(Arc::clone(&i.ports.store));
     ctx.apply(vec![cursors.start(&run.id, &cursor, previous)?]).await?;
-    Ok(Some(cursor))
+    Ok(true)
 }
 
 /// The site's clusters as clustering sees them (name, pillar, member keywords), in
