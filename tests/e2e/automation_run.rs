@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use igny8_ai::{
-    AiError, AiProvider, ArticleOut, ClusterOptions, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
+    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
     OfflineProvider, Usage,
 };
 use igny8_asl::{ExecutionStatus, ExecutorOptions};
@@ -40,13 +40,9 @@ impl Faulty {
 
 #[async_trait]
 impl AiProvider for Faulty {
-    async fn cluster_keywords(
-        &self,
-        k: &[KeywordInput],
-        o: &ClusterOptions,
-    ) -> Result<(Vec<ClusterOut>, Usage), AiError> {
+    async fn name_clusters(&self, c: &[ClusterOut], k: &[KeywordInput]) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
         self.fails(Stage::Clusters)?;
-        self.inner.cluster_keywords(k, o).await
+        self.inner.name_clusters(c, k).await
     }
     async fn generate_ideas(
         &self,

@@ -14,10 +14,10 @@
 
 use std::time::Instant;
 
-use igny8_ai::offline::cluster::{cluster_keywords, cluster_labels};
+use igny8_ai::offline::cluster::{cluster_keywords, cluster_labels, plan_clusters};
 use igny8_ai::offline::metrics::{adjusted_rand_index, dense_labels, v_measure};
 use igny8_ai::offline::text::SplitMix64;
-use igny8_ai::{ClusterOptions, KeywordInput};
+use igny8_ai::{ClusterOptions, ExistingCluster, KeywordInput};
 
 const DEFAULT_PATH: &str = "/work/shared/data/banking77/test.csv";
 
@@ -334,11 +334,44 @@ fn speed(n: usize) {
     }
 }
 
+/// A second run's plan: `n` keywords already clustered, `n / 100` new ones (another
+/// seed) joining them or forming new clusters.
+fn plan_speed(n: usize) {
+    let (kws, _) = synthetic(n, 0x5eed_0000 + n as u64);
+    let opts = ClusterOptions::default();
+    let Ok(clusters) = cluster_keywords(&kws, &opts) else { return };
+    let existing: Vec<ExistingCluster> = clusters
+        .iter()
+        .map(|c| ExistingCluster {
+            name: c.name.clone(),
+            pillar_keyword: c.pillar_keyword.clone(),
+            keywords: c.keywords.iter().map(|&i| kws[i].clone()).collect(),
+        })
+        .collect();
+    let (new, _) = synthetic(n / 100, 0xfeed);
+    let start = Instant::now();
+    match plan_clusters(&new, &existing, &opts) {
+        Ok(plan) => {
+            let joined: usize = plan.joins.iter().map(Vec::len).sum();
+            println!(
+                "plan {:>6} new over {} existing clusters of {n} keywords: {:.3}s, {joined} joined, {} new clusters",
+                new.len(),
+                existing.len(),
+                start.elapsed().as_secs_f64(),
+                plan.clusters.len()
+            );
+        }
+        Err(e) => eprintln!("plan over {n}: failed: {e}"),
+    }
+}
+
 fn main() {
     let path = std::env::args().nth(1).unwrap_or_else(|| DEFAULT_PATH.to_string());
     banking(&path);
     speed(10_000);
     speed(100_000);
+    plan_speed(10_000);
+    plan_speed(100_000);
 }
 
 /// Exposes the synthetic generator to profiling harnesses that include this file.

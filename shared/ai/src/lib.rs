@@ -59,6 +59,42 @@ pub struct ClusterOut {
     pub description: String,
 }
 
+/// A cluster a site already has, as clustering sees it: new keywords that belong to
+/// its topic join it instead of founding a duplicate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExistingCluster {
+    /// Its name as stored.
+    pub name: String,
+    /// Its pillar keyword as stored.
+    pub pillar_keyword: String,
+    /// Its member keywords (text and metrics), which define its topic.
+    pub keywords: Vec<KeywordInput>,
+}
+
+/// The grouping of a keyword set decided over the whole set at once: which new
+/// keywords join which existing cluster, and the new clusters the rest form.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterPlan {
+    /// Per existing cluster, in the order given: the indices of the new keywords that
+    /// join it (ascending; empty when none do).
+    pub joins: Vec<Vec<usize>>,
+    /// The new clusters, their `keywords` indices into the new keywords; every new
+    /// keyword is in exactly one join or one new cluster.
+    pub clusters: Vec<ClusterOut>,
+}
+
+/// What a provider says about a cluster whose members are decided: its name,
+/// one-sentence description and intent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterLabel {
+    /// Human-readable topic name.
+    pub name: String,
+    /// One-sentence summary shown to the user.
+    pub description: String,
+    /// informational | commercial | transactional | navigational.
+    pub intent: String,
+}
+
 /// A content idea derived from a cluster, ready to become a writer task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdeaOut {
@@ -124,6 +160,10 @@ pub struct Usage {
     pub tokens_out: i64,
 }
 
+/// Clusters named per [`AiProvider::name_clusters`] request: small enough that a chat
+/// model sees every cluster's keywords in one prompt.
+pub const NAMING_BATCH: usize = 25;
+
 /// Tuning knobs for keyword clustering; see [`offline::cluster`] for their roles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClusterOptions {
@@ -188,12 +228,65 @@ impl AiError {
 /// An AI backend: each method is one billable AI function of the pipeline.
 #[async_trait]
 pub trait AiProvider: Send + Sync {
-    /// Groups keywords into topic clusters.
+    /// Decides the grouping of a site's waiting keywords over the whole set at once:
+    /// which join an existing cluster of the site and which new clusters the rest
+    /// form (each with a pillar among its members and a provisional name). Why over
+    /// the whole set: grouping batch by batch makes one cluster per batch for the same
+    /// topic. The default is the deterministic offline algorithm
+    /// ([`offline::cluster::plan_clusters`]), so every provider groups the same way
+    /// unless it has a better model of similarity (embeddings).
+    async fn plan_clusters(
+        &self,
+        keywords: &[KeywordInput],
+        existing: &[ExistingCluster],
+        options: &ClusterOptions,
+    ) -> Result<ClusterPlan, AiError> {
+        let (keywords, existing, options) = (keywords.to_vec(), existing.to_vec(), options.clone());
+        let plan = move || offline::cluster::plan_clusters(&keywords, &existing, &options);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::task::spawn_blocking(plan)
+                .await
+                .map_err(|e| AiError::Provider(format!("clustering task failed: {e}")))?
+        } else {
+            plan()
+        }
+    }
+
+    /// Names and describes clusters whose members are already decided (one batch,
+    /// small enough for one model request); `keywords` is the slice the clusters'
+    /// indices point into. Returns one label per cluster, in order. This is the paid
+    /// call of stage 1. The default keeps the labels the clustering algorithm gave.
+    async fn name_clusters(
+        &self,
+        clusters: &[ClusterOut],
+        keywords: &[KeywordInput],
+    ) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
+        Ok(offline::label_clusters(clusters, keywords))
+    }
+
+    /// Groups keywords into named topic clusters: the grouping of
+    /// [`AiProvider::plan_clusters`] (with no existing clusters), labelled by
+    /// [`AiProvider::name_clusters`] in batches of [`NAMING_BATCH`] clusters.
     async fn cluster_keywords(
         &self,
         keywords: &[KeywordInput],
         options: &ClusterOptions,
-    ) -> Result<(Vec<ClusterOut>, Usage), AiError>;
+    ) -> Result<(Vec<ClusterOut>, Usage), AiError> {
+        let mut clusters = self.plan_clusters(keywords, &[], options).await?.clusters;
+        let mut usage = Usage { model: String::new(), tokens_in: 0, tokens_out: 0 };
+        for batch in clusters.chunks_mut(NAMING_BATCH) {
+            let (labels, u) = self.name_clusters(batch, keywords).await?;
+            for (cluster, label) in batch.iter_mut().zip(labels) {
+                cluster.name = label.name;
+                cluster.description = label.description;
+                cluster.intent = label.intent;
+            }
+            usage.model = u.model;
+            usage.tokens_in += u.tokens_in;
+            usage.tokens_out += u.tokens_out;
+        }
+        Ok((clusters, usage))
+    }
 
     /// Proposes `count` content ideas for a cluster; `keywords` is the slice the
     /// cluster's indices point into.

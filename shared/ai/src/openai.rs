@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use crate::offline::text::{count_html_words, Intent};
 use crate::{
-    AiError, AiProvider, ArticleOut, ClusterOptions, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput, Usage,
+    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput, Usage,
 };
 
 /// Chat model used when `IGNY8_AI_MODEL` is unset: cheap and good at JSON mode.
@@ -374,23 +374,22 @@ struct ChatUsage {
     completion_tokens: Option<i64>,
 }
 
-/// Model answer for `cluster_keywords`.
+/// Model answer for `name_clusters`.
 #[derive(Deserialize)]
-struct ClustersReply {
-    clusters: Vec<ClusterReply>,
+struct LabelsReply {
+    clusters: Vec<LabelReply>,
 }
 
-/// One cluster as the model proposes it; indices are validated before use.
+/// One cluster's label as the model proposes it.
 #[derive(Deserialize)]
-struct ClusterReply {
+struct LabelReply {
+    index: usize,
+    #[serde(default)]
     name: String,
     #[serde(default)]
-    pillar_keyword: String,
-    keywords: Vec<usize>,
+    description: String,
     #[serde(default)]
     intent: String,
-    #[serde(default)]
-    description: String,
 }
 
 /// Model answer for `generate_ideas`.
@@ -439,49 +438,34 @@ struct PromptReply {
     heading: String,
 }
 
-/// Turns the model's clusters into [`ClusterOut`]s: rejects out-of-range indices,
-/// drops duplicate and empty memberships, orders members by volume, computes
-/// `total_volume` from the input and ranks clusters by it.
-fn build_clusters(reply: ClustersReply, keywords: &[KeywordInput]) -> Result<Vec<ClusterOut>, AiError> {
-    let mut out = Vec::with_capacity(reply.clusters.len());
-    for (n, cluster) in reply.clusters.into_iter().enumerate() {
-        let mut members = Vec::with_capacity(cluster.keywords.len());
-        for &index in &cluster.keywords {
-            if index >= keywords.len() {
-                return Err(AiError::Provider(format!(
-                    "cluster_keywords: cluster {n} (\"{}\") refers to keyword index {index}, \
-                     but only {} keywords were sent",
-                    cluster.name,
-                    keywords.len()
-                )));
-            }
-            if !members.contains(&index) {
-                members.push(index);
-            }
-        }
-        if members.is_empty() {
+/// One label per cluster, in order: the model's where it answered for that index
+/// (the first answer wins), else the cluster's own; an intent the model left out or
+/// misspelled is the cluster's.
+fn build_labels(reply: LabelsReply, clusters: &[ClusterOut]) -> Vec<ClusterLabel> {
+    let mut labels: Vec<ClusterLabel> = clusters
+        .iter()
+        .map(|c| ClusterLabel { name: c.name.clone(), description: c.description.clone(), intent: c.intent.clone() })
+        .collect();
+    let mut answered = vec![false; clusters.len()];
+    for l in reply.clusters {
+        let Some(slot) = labels.get_mut(l.index) else { continue };
+        if answered[l.index] || l.name.trim().is_empty() {
             continue;
         }
-        members.sort_by(|&a, &b| keywords[b].volume.cmp(&keywords[a].volume).then(a.cmp(&b)));
-        let total_volume = members.iter().map(|&i| keywords[i].volume.max(0)).sum();
-        let pillar_keyword = if cluster.pillar_keyword.trim().is_empty() {
-            keywords[members[0]].keyword.clone()
-        } else {
-            cluster.pillar_keyword.trim().to_string()
-        };
-        let intent = Intent::parse(&cluster.intent).unwrap_or(Intent::Informational).as_str().to_string();
-        out.push(ClusterOut {
-            name: cluster.name.trim().to_string(),
-            pillar_keyword,
-            keywords: members,
-            intent,
-            total_volume,
-            description: cluster.description.trim().to_string(),
-        });
+        answered[l.index] = true;
+        slot.name = l.name.trim().to_string();
+        if !l.description.trim().is_empty() {
+            slot.description = l.description.trim().to_string();
+        }
+        if let Some(intent) = Intent::parse(&l.intent) {
+            slot.intent = intent.as_str().to_string();
+        }
     }
-    out.sort_by_key(|c| std::cmp::Reverse(c.total_volume));
-    Ok(out)
+    labels
 }
+
+/// Keywords of a cluster shown to the model when naming it: enough to see the topic.
+const NAMING_KEYWORDS: usize = 12;
 
 /// System prompt shared by the text functions: JSON only, no prose.
 const SYSTEM_PROMPT: &str = "You are an SEO content strategist and writer. \
@@ -490,34 +474,42 @@ const SYSTEM_PROMPT: &str = "You are an SEO content strategist and writer. \
 
 #[async_trait]
 impl AiProvider for OpenAiProvider {
-    async fn cluster_keywords(
+    /// Names a batch of clusters whose members the clustering algorithm decided (the
+    /// model never groups: a prompt cannot hold a whole site's keywords, and grouping
+    /// batch by batch made duplicate clusters). One request per call; an empty batch
+    /// makes none.
+    async fn name_clusters(
         &self,
+        clusters: &[ClusterOut],
         keywords: &[KeywordInput],
-        options: &ClusterOptions,
-    ) -> Result<(Vec<ClusterOut>, Usage), AiError> {
-        if keywords.is_empty() {
-            return Err(AiError::InvalidInput("no keywords to cluster".into()));
+    ) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
+        if clusters.is_empty() {
+            return Ok((Vec::new(), Usage { model: self.config.chat_model.clone(), tokens_in: 0, tokens_out: 0 }));
         }
         let mut list = String::new();
-        for (i, k) in keywords.iter().enumerate() {
-            list.push_str(&format!("{i}\t{}\t{}", k.keyword, k.volume));
-            if let Some(intent) = &k.intent {
-                list.push_str(&format!("\t{intent}"));
+        for (n, cluster) in clusters.iter().enumerate() {
+            list.push_str(&format!("{n}. pillar \"{}\":", cluster.pillar_keyword));
+            for &i in cluster.keywords.iter().take(NAMING_KEYWORDS) {
+                let k = keywords.get(i).ok_or_else(|| {
+                    AiError::InvalidInput(format!(
+                        "cluster keyword index {i} is outside the {} keywords given",
+                        keywords.len()
+                    ))
+                })?;
+                list.push_str(&format!(" {};", k.keyword));
             }
             list.push('\n');
         }
         let user = format!(
-            "Group these keywords into topic clusters; each cluster must be answerable by \
-             one article. Each line is: index, keyword, monthly volume[, intent].\n\
-             Put every keyword in exactly one cluster, at most {max} keywords per cluster.\n\
-             Return {{\"clusters\":[{{\"name\":string,\"pillar_keyword\":string,\
-             \"keywords\":[index numbers from the list],\"intent\":\"informational\"|\
-             \"commercial\"|\"transactional\"|\"navigational\",\"description\":\
-             one sentence}}]}}.\n\nKeywords:\n{list}",
-            max = options.max_cluster_size,
+            "Each numbered line is a topic cluster of search keywords: its pillar keyword, then \
+             its keywords. Name each cluster (2 to 5 words, distinct from the other names) and \
+             describe it in one sentence.\n\
+             Return {{\"clusters\":[{{\"index\":number from the list,\"name\":string,\
+             \"description\":string,\"intent\":\"informational\"|\"commercial\"|\
+             \"transactional\"|\"navigational\"}}]}} with one entry per cluster.\n\n{list}"
         );
-        let (reply, usage) = self.chat::<ClustersReply>("cluster_keywords", SYSTEM_PROMPT, &user).await?;
-        Ok((build_clusters(reply, keywords)?, usage))
+        let (reply, usage) = self.chat::<LabelsReply>("name_clusters", SYSTEM_PROMPT, &user).await?;
+        Ok((build_labels(reply, clusters), usage))
     }
 
     async fn generate_ideas(
@@ -685,6 +677,7 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
+    use crate::ClusterOptions;
 
     const KEY: &str = "sk-test-secret-key-123";
 
@@ -875,25 +868,44 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn cluster_keywords_happy_path() {
+    async fn the_algorithm_groups_and_the_model_only_names() {
+        let expected = crate::offline::cluster::cluster_keywords(&keywords(), &ClusterOptions::default()).unwrap();
         let (url, log) = serve(chat_server(json!({"clusters": [
-            {"name": "Tying Shoes", "pillar_keyword": "how to tie shoes", "keywords": [3], "intent": "informational", "description": "Lacing."},
-            {"name": "Running Shoes", "pillar_keyword": "best running shoes", "keywords": [0, 1, 2, 1], "intent": "Commercial", "description": "Picking shoes."}
+            {"index": 0, "name": "Shoes for Running", "description": "Picking shoes.", "intent": "Commercial"},
+            {"index": 0, "name": "Second answer", "description": "ignored"},
+            {"index": 7, "name": "Out of range", "description": "ignored"}
         ]})))
         .await;
         let (clusters, usage) = provider(&url).cluster_keywords(&keywords(), &ClusterOptions::default()).await.unwrap();
         let seen = log.lock().unwrap().clone();
-        assert_eq!(seen.len(), 1);
+        assert_eq!(seen.len(), 1, "one naming request for a small set");
         assert_chat_shape(&seen[0]);
-        assert!(seen[0].body["messages"][1]["content"].as_str().unwrap().contains("trail running shoes"));
-        assert_eq!(clusters.len(), 2);
-        // Ranked by our own volume sum; members ordered by volume, duplicates dropped.
-        assert_eq!(clusters[0].name, "Running Shoes");
-        assert_eq!(clusters[0].keywords, vec![1, 0, 2]);
-        assert_eq!(clusters[0].total_volume, 4500);
+        let prompt = seen[0].body["messages"][1]["content"].as_str().unwrap();
+        assert!(prompt.contains("trail running shoes") && prompt.contains("pillar"), "{prompt}");
+        // Members, pillars and volumes are the algorithm's; names come from the model.
+        assert_eq!(clusters.len(), expected.len());
+        for (got, want) in clusters.iter().zip(&expected) {
+            assert_eq!(
+                (&got.keywords, &got.pillar_keyword, got.total_volume),
+                (&want.keywords, &want.pillar_keyword, want.total_volume)
+            );
+        }
+        assert_eq!(clusters[0].name, "Shoes for Running");
+        assert_eq!(clusters[0].description, "Picking shoes.");
         assert_eq!(clusters[0].intent, "commercial");
-        assert_eq!(clusters[1].total_volume, 800);
+        for (got, want) in clusters.iter().zip(&expected).skip(1) {
+            assert_eq!(got.name, want.name, "a cluster the model did not name keeps the algorithm's name");
+        }
         assert_eq!(usage, Usage { model: "test-chat-2025".into(), tokens_in: 120, tokens_out: 45 });
+    }
+
+    #[tokio::test]
+    async fn naming_nothing_makes_no_request() {
+        let (url, log) = serve(chat_server(json!({"clusters": []}))).await;
+        let (labels, usage) = provider(&url).name_clusters(&[], &keywords()).await.unwrap();
+        assert!(labels.is_empty());
+        assert_eq!((usage.tokens_in, usage.tokens_out), (0, 0));
+        assert!(log.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -1106,13 +1118,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn out_of_range_cluster_index_is_a_provider_error() {
-        let (url, _) = serve(chat_server(json!({"clusters": [
-            {"name": "X", "pillar_keyword": "running shoes", "keywords": [0, 4], "intent": "informational", "description": ""}
-        ]})))
-        .await;
-        let err = provider(&url).cluster_keywords(&keywords(), &ClusterOptions::default()).await.unwrap_err();
-        assert!(matches!(&err, AiError::Provider(m) if m.contains("index 4")), "{err:?}");
+    async fn a_cluster_index_outside_the_keywords_is_invalid_input() {
+        let (url, log) = serve(chat_server(json!({"clusters": []}))).await;
+        let cluster = ClusterOut {
+            name: "X".into(),
+            pillar_keyword: "running shoes".into(),
+            keywords: vec![0, 4],
+            intent: "informational".into(),
+            total_volume: 0,
+            description: String::new(),
+        };
+        let err = provider(&url).name_clusters(&[cluster], &keywords()).await.unwrap_err();
+        assert!(matches!(&err, AiError::InvalidInput(m) if m.contains("index 4")), "{err:?}");
+        assert!(log.lock().unwrap().is_empty(), "nothing is sent");
     }
 
     #[tokio::test]

@@ -25,6 +25,7 @@
 //!    `O(n · terms · max_postings)`. Partial dot products are accumulated in a dense
 //!    array with a touched list; the best `2·max_neighbors` candidates get an exact
 //!    sparse cosine and the best `max_neighbors` at or above `similarity_threshold`
+//!    that share a topic word (not only intent modifiers such as "official website")
 //!    become edges (the graph is the union of both directions). The scan is split
 //!    over threads in fixed chunks, so the result does not depend on thread count.
 //! 4. **Agglomeration.** Classic average linkage (UPGMA) where keyword pairs without
@@ -38,20 +39,25 @@
 //!    `max_cluster_size` are refused. This is the TF-IDF + average-linkage
 //!    agglomerative criterion, but in about `O(E log E)` time on the sparse graph
 //!    instead of `O(n²)` memory.
-//! 5. **Labelling.** Pillar = highest volume (ties: fewest words, then most central
-//!    by summed in-cluster edge weight, then input order); name = the cluster's top
-//!    weighted terms, spelled and ordered as in the pillar where it has them (else
-//!    their most common spelling); intent = volume-weighted vote
-//!    of explicit labels (which outweigh) and cue words; singletons are kept.
+//! 5. **Labelling.** Pillar = among the members closest to the cluster's centroid,
+//!    the highest volume (comparisons "x vs y" only when nothing else is; ties:
+//!    fewest words, then most central by summed in-cluster edge weight, then
+//!    index); name = the pillar's topic words (intent modifiers dropped), so name
+//!    and pillar agree; intent = volume-weighted vote of explicit labels (which
+//!    outweigh) and cue words; singletons are kept.
+//! 6. **One cluster per name.** Clusters with the same name merge while they fit
+//!    `max_cluster_size`; a name still shared is made unique.
 //!
-//! Every step iterates in index order or breaks ties by index, so the output is a
-//! pure function of the input.
+//! Keywords are read in [`canonical_order`] and every step iterates in index order
+//! or breaks ties by index, so the output is a pure function of the keywords, not
+//! of their order. [`plan_clusters`] adds a site's existing clusters: keywords of
+//! their topics join them.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::iter::Peekable;
 
-use crate::{AiError, ClusterOptions, ClusterOut, KeywordInput};
+use crate::{AiError, ClusterOptions, ClusterOut, ClusterPlan, ExistingCluster, KeywordInput};
 
 use super::text::{self, FxHashMap, Intent, StemCache};
 
@@ -71,6 +77,8 @@ pub struct TermVectors {
     /// Per keyword, per token: the token's term id, or `u32::MAX` for stop words;
     /// lets a cluster name use the pillar's own spelling of a term.
     pub token_terms: Vec<Vec<u32>>,
+    /// Per term: whether it is an intent modifier ("best", "official", a year).
+    pub modifiers: Vec<bool>,
 }
 
 /// Builds [`TermVectors`] for `keywords` (steps 1–2 of the module algorithm).
@@ -99,7 +107,7 @@ pub fn vectorize(keywords: &[KeywordInput]) -> TermVectors {
     let idf = idf_weights(&raw, &vocab.modifier, keywords.len());
     let vectors = raw.into_iter().map(|doc| unit_tf_idf(doc, &idf)).collect();
     let surfaces = vocab.surface_counts.into_iter().map(most_common_surface).collect();
-    TermVectors { vectors, surfaces, tokens: all_tokens, token_terms: all_token_terms }
+    TermVectors { vectors, surfaces, tokens: all_tokens, token_terms: all_token_terms, modifiers: vocab.modifier }
 }
 
 /// The term vocabulary while keywords are read: stems map to dense term ids, and
@@ -439,12 +447,35 @@ impl GraphContext<'_> {
         for c in candidates.iter_mut() {
             c.0 = sparse_dot(vi, &self.tv.vectors[c.1 as usize]);
         }
-        candidates.retain(|c| c.0 >= self.threshold);
+        // Intent words alone ("official website", "best") say nothing about the topic:
+        // two keywords sharing only those are not neighbours, whatever their cosine.
+        candidates
+            .retain(|c| c.0 >= self.threshold && shares_topic(vi, &self.tv.vectors[c.1 as usize], &self.tv.modifiers));
         if candidates.len() > k {
             candidates.select_nth_unstable_by(k - 1, cmp_candidate);
             candidates.truncate(k);
         }
     }
+}
+
+/// True when two sparse vectors (sorted by term id) share a term that is not an
+/// intent modifier.
+fn shares_topic(a: &[(u32, f32)], b: &[(u32, f32)], modifiers: &[bool]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            Ordering::Less => i += 1,
+            Ordering::Greater => j += 1,
+            Ordering::Equal => {
+                if !modifiers.get(a[i].0 as usize).copied().unwrap_or(false) {
+                    return true;
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    false
 }
 
 /// Position of keyword `d` in the posting list of term `t`.
@@ -701,7 +732,13 @@ fn collapse(tv: &TermVectors) -> Collapsed {
         }
         node_of.push(node);
     }
-    let nodes = TermVectors { vectors, surfaces: tv.surfaces.clone(), tokens: Vec::new(), token_terms: Vec::new() };
+    let nodes = TermVectors {
+        vectors,
+        surfaces: tv.surfaces.clone(),
+        tokens: Vec::new(),
+        token_terms: Vec::new(),
+        modifiers: tv.modifiers.clone(),
+    };
     Collapsed { node_of, sizes, nodes }
 }
 
@@ -724,9 +761,47 @@ pub fn cluster_labels(keywords: &[KeywordInput], options: &ClusterOptions) -> Re
 }
 
 /// Clusters keywords into named, labelled clusters (the full module algorithm),
-/// ordered by total volume (descending), then by first member index.
+/// ordered by total volume (descending), then by their first member in canonical
+/// order. The result depends only on the keywords (text and metrics), not on the
+/// order they come in: they are clustered in [`canonical_order`], and the indices are
+/// mapped back to the input.
 pub fn cluster_keywords(keywords: &[KeywordInput], options: &ClusterOptions) -> Result<Vec<ClusterOut>, AiError> {
     validate(keywords, options)?;
+    let order = canonical_order(keywords);
+    let sorted: Vec<KeywordInput> = order.iter().map(|&i| keywords[i].clone()).collect();
+    let mut clusters = cluster_sorted(&sorted, options);
+    for c in &mut clusters {
+        for idx in &mut c.keywords {
+            *idx = order[*idx];
+        }
+    }
+    Ok(clusters)
+}
+
+/// The order clustering reads keywords in: by cleaned text, then raw text and
+/// metrics. Why: every tie the algorithm breaks "by index" is then broken by the
+/// keywords' content, so two imports of the same file cluster identically whatever
+/// their row order or the ids their records got.
+pub fn canonical_order(keywords: &[KeywordInput]) -> Vec<usize> {
+    let cleaned: Vec<String> = keywords.iter().map(|k| text::clean_phrase(&k.keyword)).collect();
+    let mut order: Vec<usize> = (0..keywords.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&keywords[a], &keywords[b]);
+        cleaned[a]
+            .cmp(&cleaned[b])
+            .then_with(|| x.keyword.cmp(&y.keyword))
+            .then_with(|| y.volume.cmp(&x.volume))
+            .then_with(|| x.intent.cmp(&y.intent))
+            .then_with(|| x.difficulty.cmp(&y.difficulty))
+            .then_with(|| x.cpc.unwrap_or(0.0).total_cmp(&y.cpc.unwrap_or(0.0)))
+            .then_with(|| a.cmp(&b))
+    });
+    order
+}
+
+/// Clusters keywords already in canonical order: groups (steps 1–4), labels
+/// (step 5), then one cluster per name (step 6).
+fn cluster_sorted(keywords: &[KeywordInput], options: &ClusterOptions) -> Vec<ClusterOut> {
     let tv = vectorize(keywords);
     let (labels, collapsed, edges) = label(&tv, options);
 
@@ -749,82 +824,326 @@ pub fn cluster_keywords(keywords: &[KeywordInput], options: &ClusterOptions) -> 
         groups.entry(*l).or_default().push(i);
     }
     let mut members: Vec<Vec<usize>> = groups.into_values().collect();
-    for m in &mut members {
-        m.sort_by(|&x, &y| {
-            keywords[y]
-                .volume
-                .cmp(&keywords[x].volume)
-                .then_with(|| tv.tokens[x].len().cmp(&tv.tokens[y].len()))
-                .then_with(|| centrality[y].total_cmp(&centrality[x]))
-                .then_with(|| x.cmp(&y))
-        });
-    }
-    let mut out: Vec<(i64, usize, ClusterOut)> = members
+    members.sort_by_key(|m| m.iter().copied().min());
+    let labeller = Labeller { keywords, tv: &tv, centrality: &centrality };
+    let clusters: Vec<ClusterOut> = members.into_iter().map(|m| labeller.describe(m)).collect();
+    let clusters = labeller.one_per_name(clusters, options.max_cluster_size);
+    rank(clusters)
+}
+
+/// Clusters ordered by total volume (descending), then by first member index.
+fn rank(clusters: Vec<ClusterOut>) -> Vec<ClusterOut> {
+    let mut out: Vec<(i64, usize, ClusterOut)> = clusters
         .into_iter()
-        .filter_map(|m| {
-            let first = m.iter().copied().min()?;
-            let c = describe(keywords, &tv, m);
+        .filter_map(|c| {
+            let first = c.keywords.iter().copied().min()?;
             Some((c.total_volume, first, c))
         })
         .collect();
     out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    Ok(out.into_iter().map(|(_, _, c)| c).collect())
+    out.into_iter().map(|(_, _, c)| c).collect()
 }
 
-/// Names and labels one cluster whose members are already ordered pillar first.
-fn describe(keywords: &[KeywordInput], tv: &TermVectors, members: Vec<usize>) -> ClusterOut {
-    let pillar_idx = members[0];
-    let pillar = text::clean_phrase(&keywords[pillar_idx].keyword);
-    let total_volume: i64 = members.iter().map(|&i| keywords[i].volume.max(0)).sum();
+/// Share of the best centroid score a member needs to be eligible as pillar.
+const PILLAR_CENTRALITY: f32 = 0.8;
 
-    // Name: top weighted terms, in pillar word order where possible.
-    let mut weights: FxHashMap<u32, f32> = FxHashMap::default();
-    for &i in &members {
-        for &(t, w) in &tv.vectors[i] {
-            *weights.entry(t).or_insert(0.0) += w;
+/// Names and labels clusters (step 5) over the vectors of their keywords.
+struct Labeller<'a> {
+    keywords: &'a [KeywordInput],
+    tv: &'a TermVectors,
+    centrality: &'a [f32],
+}
+
+impl Labeller<'_> {
+    /// Labels one cluster. Pillar: among the members closest to the cluster's
+    /// centroid (at least [`PILLAR_CENTRALITY`] of the best score; comparisons such
+    /// as "x vs y" only when nothing else is), the highest volume (ties: fewest
+    /// words, then most central by in-cluster edges, then index). Name: the pillar's
+    /// topic words (its text without intent modifiers), so name and pillar always
+    /// agree and both come from the members.
+    fn describe(&self, mut members: Vec<usize>) -> ClusterOut {
+        let (keywords, tv) = (self.keywords, self.tv);
+        members.sort_by(|&x, &y| {
+            keywords[y]
+                .volume
+                .cmp(&keywords[x].volume)
+                .then_with(|| tv.tokens[x].len().cmp(&tv.tokens[y].len()))
+                .then_with(|| self.centrality[y].total_cmp(&self.centrality[x]))
+                .then_with(|| x.cmp(&y))
+        });
+        let centroid = centroid(members.iter().map(|&i| tv.vectors[i].as_slice()));
+        let score: Vec<f32> = members.iter().map(|&i| sparse_dot(&tv.vectors[i], &centroid)).collect();
+        let comparison = |i: usize| tv.tokens[i].iter().any(|t| t == "vs" || t == "versus");
+        let best = |allow_comparisons: bool| {
+            score
+                .iter()
+                .zip(&members)
+                .filter(|(_, &i)| allow_comparisons || !comparison(i))
+                .map(|(s, _)| *s)
+                .fold(f32::NEG_INFINITY, f32::max)
+        };
+        let allow_comparisons = best(false) == f32::NEG_INFINITY;
+        let top = best(allow_comparisons);
+        let pillar_slot = (0..members.len())
+            .find(|&s| (allow_comparisons || !comparison(members[s])) && score[s] >= top * PILLAR_CENTRALITY)
+            .unwrap_or(0);
+        let pillar_idx = members.remove(pillar_slot);
+        members.insert(0, pillar_idx);
+        let pillar = text::clean_phrase(&keywords[pillar_idx].keyword);
+        let name = text::title_case(&text::topic_phrase(&keywords[pillar_idx].keyword));
+        let total_volume: i64 = members.iter().map(|&i| keywords[i].volume.max(0)).sum();
+        let intent = cluster_intent(keywords, tv, &members).as_str().to_string();
+        let description = describe_cluster(members.len(), &name, &pillar, total_volume, &intent);
+        ClusterOut { name, pillar_keyword: pillar, keywords: members, intent, total_volume, description }
+    }
+
+    /// Step 6: clusters whose names agree are one topic (the name is the pillar's
+    /// topic words), so they merge while the merged cluster fits
+    /// `max_cluster_size`; a name still shared after that is made unique
+    /// ([`unique_names`]). Merging re-labels, which can give a new shared name, so
+    /// this repeats until nothing merges.
+    fn one_per_name(&self, mut clusters: Vec<ClusterOut>, max_size: usize) -> Vec<ClusterOut> {
+        loop {
+            let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for (n, c) in clusters.iter().enumerate() {
+                by_name.entry(c.name.to_lowercase()).or_default().push(n);
+            }
+            let mut absorbed = vec![false; clusters.len()];
+            let mut merged_any = false;
+            for group in by_name.values().filter(|g| g.len() > 1) {
+                let mut target = group[0];
+                for &other in &group[1..] {
+                    if clusters[target].keywords.len() + clusters[other].keywords.len() > max_size {
+                        target = other;
+                        continue;
+                    }
+                    let moved = std::mem::take(&mut clusters[other].keywords);
+                    clusters[target].keywords.extend(moved);
+                    absorbed[other] = true;
+                    merged_any = true;
+                }
+            }
+            if !merged_any {
+                break;
+            }
+            clusters = clusters
+                .into_iter()
+                .zip(absorbed)
+                .filter(|(_, gone)| !gone)
+                .map(|(c, _)| c)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|c| self.describe(c.keywords))
+                .collect();
+        }
+        let mut taken = BTreeSet::new();
+        unique_names(&mut clusters, &mut taken);
+        clusters
+    }
+}
+
+/// Normalised sum of sparse unit vectors: the direction of a group of keywords.
+fn centroid<'a>(vectors: impl Iterator<Item = &'a [(u32, f32)]>) -> Vec<(u32, f32)> {
+    let mut sum: BTreeMap<u32, f32> = BTreeMap::new();
+    for v in vectors {
+        for &(t, w) in v {
+            *sum.entry(t).or_insert(0.0) += w;
         }
     }
-    let mut ranked: Vec<(u32, f32)> = weights.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let top = ranked.first().map(|r| r.1).unwrap_or(0.0);
-    let chosen: Vec<u32> = ranked
-        .iter()
-        .take(3)
-        .filter(|(t, w)| *w >= top * 0.5 && !text::is_modifier(&tv.surfaces[*t as usize]))
-        .map(|(t, _)| *t)
-        .collect();
-    // Terms the pillar contains use the pillar's spelling and word order; others
-    // follow, in their most common spelling.
-    let pillar_tokens = &tv.tokens[pillar_idx];
-    let pillar_ids = &tv.token_terms[pillar_idx];
-    let mut ordered: Vec<(usize, &str)> = chosen
-        .iter()
-        .map(|t| match pillar_ids.iter().position(|id| id == t) {
-            Some(pos) => (pos, pillar_tokens[pos].as_str()),
-            None => (usize::MAX, tv.surfaces[*t as usize].as_str()),
-        })
-        .collect();
-    ordered.sort();
-    let name_words: Vec<&str> = ordered.iter().map(|(_, w)| *w).collect();
-    let name = if name_words.is_empty() { text::title_case(&pillar) } else { text::title_case(&name_words.join(" ")) };
+    let norm = sum.values().map(|w| w * w).sum::<f32>().sqrt();
+    sum.into_iter().map(|(t, w)| (t, if norm > 0.0 { w / norm } else { 0.0 })).collect()
+}
 
-    let intent = cluster_intent(keywords, tv, &members);
-    let description = format!(
+/// The one-sentence description of a cluster.
+fn describe_cluster(size: usize, name: &str, pillar: &str, total_volume: i64, intent: &str) -> String {
+    format!(
         "{} keyword{} about {}, led by \"{}\" ({} monthly searches in total); mostly {} intent.",
-        members.len(),
-        if members.len() == 1 { "" } else { "s" },
+        size,
+        if size == 1 { "" } else { "s" },
         name.to_lowercase(),
         pillar,
         total_volume,
-        intent.as_str()
-    );
-    ClusterOut {
-        name,
-        pillar_keyword: pillar,
-        keywords: members,
-        intent: intent.as_str().to_string(),
-        total_volume,
-        description,
+        intent
+    )
+}
+
+/// Makes every name unique (case-insensitively) against `taken` and each other, in
+/// the clusters' order: a name already taken becomes the title-cased pillar, and if
+/// that is taken too, the name with the lowest free number appended ("Yoga Mat 2").
+/// Deterministic because the order is.
+pub fn unique_names(clusters: &mut [ClusterOut], taken: &mut BTreeSet<String>) {
+    for c in clusters.iter_mut() {
+        if taken.insert(c.name.to_lowercase()) {
+            continue;
+        }
+        let from_pillar = text::title_case(&c.pillar_keyword);
+        if taken.insert(from_pillar.to_lowercase()) {
+            c.name = from_pillar;
+            continue;
+        }
+        let mut n = 2u32;
+        while !taken.insert(format!("{} {n}", c.name).to_lowercase()) {
+            n += 1;
+        }
+        c.name = format!("{} {n}", c.name);
+    }
+}
+
+/// Least cosine between a new keyword (or a new cluster's centroid) and an existing
+/// cluster's centroid for it to join that cluster.
+pub const JOIN_SIMILARITY: f32 = 0.4;
+
+/// Centroid postings scanned per term when looking for a keyword's existing
+/// cluster: a term shared by more clusters than this (an intent word) finds no
+/// candidates by itself, so the lookup never becomes keywords × clusters.
+const JOIN_POSTINGS: usize = 256;
+
+/// Candidates per keyword whose exact centroid cosine is computed.
+const JOIN_CANDIDATES: usize = 16;
+
+/// Decides the grouping of `keywords` over the whole set, given the clusters the
+/// site already has (see [`crate::AiProvider::plan_clusters`]):
+///
+/// 1. keywords and existing members are vectorised together (one IDF);
+/// 2. each new keyword, in canonical order, joins the existing cluster whose
+///    centroid is closest, if the cosine reaches [`JOIN_SIMILARITY`] and the
+///    cluster has room (candidates come from an inverted index over the centroids'
+///    terms, capped per term);
+/// 3. the rest are clustered among themselves ([`cluster_keywords`]);
+/// 4. a new cluster joins an existing one whole when its centroid is that close, or
+///    when it has the existing cluster's name (the same topic words), room allowing;
+/// 5. names are made unique against the existing clusters' names.
+///
+/// Pure function of the keywords and the existing clusters' content.
+pub fn plan_clusters(
+    keywords: &[KeywordInput],
+    existing: &[ExistingCluster],
+    options: &ClusterOptions,
+) -> Result<ClusterPlan, AiError> {
+    validate(keywords, options)?;
+    if existing.is_empty() {
+        return Ok(ClusterPlan { joins: Vec::new(), clusters: cluster_keywords(keywords, options)? });
+    }
+    let order = canonical_order(keywords);
+    let mut union: Vec<KeywordInput> = existing.iter().flat_map(|e| e.keywords.iter().cloned()).collect();
+    let base = union.len();
+    union.extend(order.iter().map(|&i| keywords[i].clone()));
+    let tv = vectorize(&union);
+    let mut start = 0;
+    let centroids: Vec<Vec<(u32, f32)>> = existing
+        .iter()
+        .map(|e| {
+            let range = start..start + e.keywords.len();
+            start = range.end;
+            centroid(tv.vectors[range].iter().map(Vec::as_slice))
+        })
+        .collect();
+    let nearest = NearestCluster::new(existing, &centroids);
+    let mut sizes: Vec<usize> = existing.iter().map(|e| e.keywords.len()).collect();
+    let mut joins: Vec<Vec<usize>> = vec![Vec::new(); existing.len()];
+    let mut rest: Vec<usize> = Vec::new();
+    for (slot, &original) in order.iter().enumerate() {
+        match nearest.find(&tv.vectors[base + slot], &sizes, 1, options.max_cluster_size) {
+            Some(c) => {
+                joins[c].push(original);
+                sizes[c] += 1;
+            }
+            None => rest.push(original),
+        }
+    }
+    let mut clusters = Vec::new();
+    if !rest.is_empty() {
+        let rest_keywords: Vec<KeywordInput> = rest.iter().map(|&i| keywords[i].clone()).collect();
+        let slot_of: FxHashMap<usize, usize> = order.iter().enumerate().map(|(s, &i)| (i, s)).collect();
+        let existing_names: FxHashMap<String, usize> = existing
+            .iter()
+            .enumerate()
+            .flat_map(|(n, e)| [(e.name.to_lowercase(), n), (text::topic_phrase(&e.pillar_keyword).to_lowercase(), n)])
+            .collect();
+        for mut c in cluster_keywords(&rest_keywords, options)? {
+            for idx in &mut c.keywords {
+                *idx = rest[*idx];
+            }
+            let center = centroid(c.keywords.iter().map(|i| tv.vectors[base + slot_of[i]].as_slice()));
+            let size = c.keywords.len();
+            let by_name = existing_names
+                .get(&c.name.to_lowercase())
+                .copied()
+                .filter(|&n| sizes[n] + size <= options.max_cluster_size);
+            match by_name.or_else(|| nearest.find(&center, &sizes, size, options.max_cluster_size)) {
+                Some(n) => {
+                    joins[n].extend(c.keywords.iter().copied());
+                    sizes[n] += size;
+                }
+                None => clusters.push(c),
+            }
+        }
+    }
+    for j in &mut joins {
+        j.sort_unstable();
+    }
+    let mut taken: BTreeSet<String> = existing.iter().map(|e| e.name.to_lowercase()).collect();
+    unique_names(&mut clusters, &mut taken);
+    Ok(ClusterPlan { joins, clusters })
+}
+
+/// An inverted index over existing clusters' centroids, for the nearest cluster of
+/// a vector (step 2 of [`plan_clusters`]).
+struct NearestCluster<'a> {
+    centroids: &'a [Vec<(u32, f32)>],
+    postings: FxHashMap<u32, Vec<(u32, f32)>>,
+    /// Rank of each existing cluster in canonical order (by pillar, then name), to
+    /// break ties by content rather than by the order clusters were given in.
+    rank: Vec<usize>,
+}
+
+impl<'a> NearestCluster<'a> {
+    fn new(existing: &[ExistingCluster], centroids: &'a [Vec<(u32, f32)>]) -> Self {
+        let mut postings: FxHashMap<u32, Vec<(u32, f32)>> = FxHashMap::default();
+        for (c, v) in centroids.iter().enumerate() {
+            for &(t, w) in v {
+                postings.entry(t).or_default().push((c as u32, w));
+            }
+        }
+        let mut by_content: Vec<usize> = (0..existing.len()).collect();
+        by_content.sort_by(|&a, &b| {
+            (&existing[a].pillar_keyword, &existing[a].name, a).cmp(&(
+                &existing[b].pillar_keyword,
+                &existing[b].name,
+                b,
+            ))
+        });
+        let mut rank = vec![0; existing.len()];
+        for (r, &c) in by_content.iter().enumerate() {
+            rank[c] = r;
+        }
+        Self { centroids, postings, rank }
+    }
+
+    /// The existing cluster closest to `v` with room for `adding` more keywords, if
+    /// its cosine reaches [`JOIN_SIMILARITY`].
+    fn find(&self, v: &[(u32, f32)], sizes: &[usize], adding: usize, max_size: usize) -> Option<usize> {
+        let mut acc: FxHashMap<u32, f32> = FxHashMap::default();
+        for &(t, w) in v {
+            match self.postings.get(&t) {
+                Some(list) if list.len() <= JOIN_POSTINGS => {
+                    for &(c, cw) in list {
+                        *acc.entry(c).or_insert(0.0) += w * cw;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut candidates: Vec<(f32, u32)> = acc.into_iter().map(|(c, s)| (s, c)).collect();
+        candidates
+            .sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| self.rank[a.1 as usize].cmp(&self.rank[b.1 as usize])));
+        candidates.truncate(JOIN_CANDIDATES);
+        candidates
+            .into_iter()
+            .map(|(_, c)| (sparse_dot(v, &self.centroids[c as usize]), c as usize))
+            .filter(|&(s, c)| s >= JOIN_SIMILARITY && sizes[c] + adding <= max_size)
+            .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| self.rank[b.1].cmp(&self.rank[a.1])))
+            .map(|(_, c)| c)
     }
 }
 
@@ -897,6 +1216,204 @@ mod tests {
         assert_eq!(all, (0..input.len()).collect::<Vec<_>>());
         // Ordered by total volume.
         assert!(clusters.windows(2).all(|w| w[0].total_volume >= w[1].total_volume));
+    }
+
+    /// The project's example keyword file (text, intent, volume).
+    fn example_keywords() -> Vec<KeywordInput> {
+        include_str!("../../../../examples/keywords.csv")
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let f: Vec<&str> = line.split(',').collect();
+                let mut k = KeywordInput::new(f[0], f[2].parse().unwrap());
+                k.intent = Some(f[1].to_string());
+                k
+            })
+            .collect()
+    }
+
+    /// A clustering as content: per cluster its name, pillar and sorted member texts.
+    fn as_content(clusters: &[ClusterOut], input: &[KeywordInput]) -> Vec<(String, String, Vec<String>)> {
+        let mut out: Vec<_> = clusters
+            .iter()
+            .map(|c| {
+                let mut m: Vec<String> = c.keywords.iter().map(|&i| input[i].keyword.clone()).collect();
+                m.sort();
+                (c.name.clone(), c.pillar_keyword.clone(), m)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_order_of_the_keywords_does_not_change_the_clusters() {
+        let input = example_keywords();
+        let a = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        let mut shuffled = input.clone();
+        let mut rng = crate::offline::text::SplitMix64::new(7);
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, rng.below(i + 1));
+        }
+        let b = cluster_keywords(&shuffled, &ClusterOptions::default()).unwrap();
+        assert_eq!(as_content(&a, &input), as_content(&b, &shuffled));
+    }
+
+    #[test]
+    fn on_the_example_file_names_and_pillars_are_unique_and_agree() {
+        let input = example_keywords();
+        let clusters = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        let names: BTreeSet<String> = clusters.iter().map(|c| c.name.to_lowercase()).collect();
+        let pillars: BTreeSet<&str> = clusters.iter().map(|c| c.pillar_keyword.as_str()).collect();
+        assert_eq!(names.len(), clusters.len(), "a name repeats");
+        assert_eq!(pillars.len(), clusters.len(), "a pillar repeats");
+        for c in &clusters {
+            let pillar = &input[c.keywords[0]];
+            assert_eq!(c.pillar_keyword, text::clean_phrase(&pillar.keyword), "the pillar is the first member");
+            // The name is the pillar's topic words (a repeated one gets a qualifier).
+            let topic = text::title_case(&text::topic_phrase(&pillar.keyword));
+            assert!(c.name.starts_with(&topic) || c.name == text::title_case(&c.pillar_keyword), "{c:?}");
+            assert!(!c.pillar_keyword.contains(" vs ") || c.keywords.len() == 1, "a comparison leads {c:?}");
+        }
+    }
+
+    #[test]
+    fn a_brand_site_keyword_does_not_lead_a_topic() {
+        // The incoherent cluster of the issue: a brand's site keyword with the most
+        // volume led a cluster named after another brand.
+        let input = kws(&[
+            ("fiskars official website", 9000),
+            ("fiskars raised garden bed review", 300),
+            ("raised garden bed", 2000),
+            ("raised garden bed price", 800),
+            ("how to choose raised garden bed", 500),
+            ("miracle gro raised garden bed review", 200),
+        ]);
+        let clusters = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        let beds = &clusters[cluster_of(&clusters, 2)];
+        assert_eq!(beds.pillar_keyword, "raised garden bed");
+        assert_eq!(beds.name, "Raised Garden Bed");
+    }
+
+    #[test]
+    fn clusters_with_one_name_merge() {
+        let labeller_input = kws(&[("best retinol cream", 10), ("retinol cream guide", 5), ("yoga mat", 3)]);
+        let tv = vectorize(&labeller_input);
+        let centrality = vec![0.0; 3];
+        let labeller = Labeller { keywords: &labeller_input, tv: &tv, centrality: &centrality };
+        let split = vec![labeller.describe(vec![0]), labeller.describe(vec![1]), labeller.describe(vec![2])];
+        assert_eq!(split[0].name, split[1].name);
+        let merged = labeller.one_per_name(split.clone(), 10);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].keywords, vec![0, 1]);
+        // Without room to merge, the second gets a name of its own.
+        let kept = labeller.one_per_name(split, 1);
+        let names: BTreeSet<String> = kept.iter().map(|c| c.name.clone()).collect();
+        assert_eq!(names.len(), 3, "{kept:?}");
+    }
+
+    #[test]
+    fn unique_names_qualify_repeats_deterministically() {
+        let c = |name: &str, pillar: &str| ClusterOut {
+            name: name.into(),
+            pillar_keyword: pillar.into(),
+            keywords: vec![0],
+            intent: "informational".into(),
+            total_volume: 0,
+            description: String::new(),
+        };
+        let mut clusters =
+            vec![c("Yoga Mat", "yoga mat"), c("Yoga Mat", "best yoga mat"), c("Yoga Mat", "best yoga mat")];
+        let mut taken = BTreeSet::from(["hot yoga".to_string()]);
+        unique_names(&mut clusters, &mut taken);
+        let names: Vec<&str> = clusters.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["Yoga Mat", "Best Yoga Mat", "Yoga Mat 2"]);
+    }
+
+    fn existing_from(clusters: &[ClusterOut], input: &[KeywordInput]) -> Vec<ExistingCluster> {
+        clusters
+            .iter()
+            .map(|c| ExistingCluster {
+                name: c.name.clone(),
+                pillar_keyword: c.pillar_keyword.clone(),
+                keywords: c.keywords.iter().map(|&i| input[i].clone()).collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn new_keywords_of_existing_topics_join_their_clusters() {
+        let input = example_keywords();
+        let first = cluster_keywords(&input, &ClusterOptions::default()).unwrap();
+        let existing = existing_from(&first, &input);
+        let known: BTreeSet<String> = input.iter().map(|k| k.keyword.clone()).collect();
+        let qualifiers = ["for small apartments", "for seniors", "for travel", "under 50 dollars", "for families"];
+        let mut new = Vec::new();
+        let mut home = Vec::new();
+        for (n, c) in first.iter().enumerate().filter(|(_, c)| c.keywords.len() >= 3) {
+            let topic = text::topic_phrase(&c.pillar_keyword);
+            for q in qualifiers.iter().take(2) {
+                let keyword = format!("best {topic} {}", qualifiers[(n + q.len()) % qualifiers.len()]);
+                if !known.contains(&keyword) && !new.iter().any(|k: &KeywordInput| k.keyword == keyword) {
+                    new.push(KeywordInput::new(keyword, 50));
+                    home.push(n);
+                }
+            }
+        }
+        let plan = plan_clusters(&new, &existing, &ClusterOptions::default()).unwrap();
+        assert!(plan.clusters.is_empty(), "no new cluster for known topics: {:?}", plan.clusters);
+        for (k, &n) in home.iter().enumerate() {
+            assert!(plan.joins[n].contains(&k), "{:?} should join {:?}", new[k].keyword, first[n].name);
+        }
+        // A genuinely new topic still makes a cluster, with a name no existing one has.
+        let fresh = kws(&[("sea kayak paddle", 900), ("best sea kayak paddle", 400), ("sea kayak paddle length", 100)]);
+        let plan = plan_clusters(&fresh, &existing, &ClusterOptions::default()).unwrap();
+        assert_eq!(plan.clusters.len(), 1, "{plan:?}");
+        assert!(plan.joins.iter().all(Vec::is_empty));
+        assert!(existing.iter().all(|e| e.name.to_lowercase() != plan.clusters[0].name.to_lowercase()));
+    }
+
+    #[test]
+    fn a_plan_with_no_existing_clusters_is_the_clustering() {
+        let input = example_keywords();
+        let plan = plan_clusters(&input, &[], &ClusterOptions::default()).unwrap();
+        assert!(plan.joins.is_empty());
+        assert_eq!(plan.clusters, cluster_keywords(&input, &ClusterOptions::default()).unwrap());
+    }
+
+    #[test]
+    fn a_new_cluster_named_like_an_existing_one_joins_it() {
+        // An existing cluster whose members are gone has no centroid to be close to;
+        // its name still says its topic.
+        let existing = vec![
+            ExistingCluster { name: "Standing Desk".into(), pillar_keyword: "standing desk".into(), keywords: vec![] },
+            ExistingCluster {
+                name: "Yoga Mat".into(),
+                pillar_keyword: "yoga mat".into(),
+                keywords: kws(&[("yoga mat", 10)]),
+            },
+        ];
+        let new = kws(&[("best standing desk", 10), ("standing desk review", 5)]);
+        let plan = plan_clusters(&new, &existing, &ClusterOptions::default()).unwrap();
+        assert_eq!(plan.joins, vec![vec![0, 1], vec![]]);
+        assert!(plan.clusters.is_empty());
+    }
+
+    #[test]
+    fn keywords_sharing_only_intent_words_are_not_neighbours() {
+        let input = kws(&[
+            ("brooks official website", 100),
+            ("fiskars official website", 900),
+            ("brooks running shoes", 50),
+            ("fiskars raised garden bed", 40),
+        ]);
+        let tv = vectorize(&input);
+        let opts = ClusterOptions { similarity_threshold: 0.01, ..ClusterOptions::default() };
+        let edges = similarity_graph(&tv, &opts);
+        assert!(!edges.iter().any(|e| (e.0, e.1) == (0, 1)), "{edges:?}");
+        assert!(edges.iter().any(|e| (e.0, e.1) == (0, 2)), "{edges:?}");
+        let clusters = cluster_keywords(&input, &opts).unwrap();
+        assert_ne!(cluster_of(&clusters, 0), cluster_of(&clusters, 1));
     }
 
     #[test]

@@ -18,15 +18,11 @@ pub mod text;
 use async_trait::async_trait;
 
 use crate::{
-    AiError, AiProvider, ArticleOut, ClusterOptions, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput, Usage,
+    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput, Usage,
 };
 
 /// Model name recorded in usage logs for offline calls.
 pub const OFFLINE_MODEL: &str = "offline-deterministic-v1";
-
-/// Above this many keywords, clustering runs on tokio's blocking pool so a large
-/// import does not stall the async executor.
-const BLOCKING_THRESHOLD: usize = 2_000;
 
 /// The offline provider. `year` appears in dated titles ("Best X in 2026"); it is
 /// fixed at construction so output never changes mid-run.
@@ -67,17 +63,7 @@ fn usage(input: &str, output: &str) -> Usage {
     }
 }
 
-/// The text a real model would have been sent for clustering (the keyword list).
-fn keywords_text(keywords: &[KeywordInput]) -> String {
-    let mut s = String::new();
-    for k in keywords {
-        s.push_str(&k.keyword);
-        s.push('\n');
-    }
-    s
-}
-
-/// The text a real model would have produced for clusters.
+/// The clusters with their keywords, as a model would read them.
 fn clusters_text(clusters: &[ClusterOut], keywords: &[KeywordInput]) -> String {
     let mut s = String::new();
     for c in clusters {
@@ -97,26 +83,20 @@ fn clusters_text(clusters: &[ClusterOut], keywords: &[KeywordInput]) -> String {
     s
 }
 
+/// The labels the clustering algorithm gave (name, description, intent), as the
+/// offline answer to [`AiProvider::name_clusters`], with the usage a model would
+/// have reported for reading the clusters' keywords and writing the labels.
+pub fn label_clusters(clusters: &[ClusterOut], keywords: &[KeywordInput]) -> (Vec<ClusterLabel>, Usage) {
+    let labels: Vec<ClusterLabel> = clusters
+        .iter()
+        .map(|c| ClusterLabel { name: c.name.clone(), description: c.description.clone(), intent: c.intent.clone() })
+        .collect();
+    let output: String = labels.iter().map(|l| format!("{} {} {}\n", l.name, l.intent, l.description)).collect();
+    (labels, usage(&clusters_text(clusters, keywords), &output))
+}
+
 #[async_trait]
 impl AiProvider for OfflineProvider {
-    async fn cluster_keywords(
-        &self,
-        keywords: &[KeywordInput],
-        options: &ClusterOptions,
-    ) -> Result<(Vec<ClusterOut>, Usage), AiError> {
-        let clusters = if keywords.len() > BLOCKING_THRESHOLD && tokio::runtime::Handle::try_current().is_ok() {
-            let owned = keywords.to_vec();
-            let opts = options.clone();
-            tokio::task::spawn_blocking(move || cluster::cluster_keywords(&owned, &opts))
-                .await
-                .map_err(|e| AiError::Provider(format!("clustering task failed: {e}")))??
-        } else {
-            cluster::cluster_keywords(keywords, options)?
-        };
-        let u = usage(&keywords_text(keywords), &clusters_text(&clusters, keywords));
-        Ok((clusters, u))
-    }
-
     async fn generate_ideas(
         &self,
         cluster: &ClusterOut,
@@ -180,6 +160,7 @@ impl AiProvider for OfflineProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ClusterOptions;
 
     #[tokio::test]
     async fn full_pipeline_runs_offline_and_reports_usage() {

@@ -59,6 +59,9 @@ impl AutomationService {
     ) -> Result<Estimate, AutomationError> {
         let v = self.volumes(config).await?;
         let mut per_stage = BTreeMap::new();
+        // Stage 1 charges one clustering request per slice of its plan, and a slice
+        // holds at least a batch of keywords (but the last): never more slices than
+        // batches.
         let batches = v.keywords.div_ceil(u64::from(config.batch_size(Stage::Clusters)));
         let clustering = if batches > 0 { self.cost(operation::<Clusters>()?, 1).await? * units(batches) } else { 0 };
         per_stage.insert(1, clustering);
@@ -101,6 +104,7 @@ impl AutomationService {
         let [keywords, clusters_waiting, ideas_waiting, tasks_waiting, drafts_waiting, images_waiting] = waiting;
         // Clusters grow sub-linearly with the keywords (≈ n^0.75 for real keyword lists:
         // 16 for 30 keywords, 161 for 1,000); erring high keeps the balance check safe.
+        // Keywords that join a site's existing clusters make fewer new ones still.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
         let new_clusters = ((keywords as f64).powf(0.75).ceil() as u64).min(keywords);
         let clusters = clusters_waiting + new_clusters;

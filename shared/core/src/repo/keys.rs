@@ -101,6 +101,11 @@ pub fn run_key(id: &RunId) -> Key {
     Key::new(format!("RUN#{id}"), "META")
 }
 
+/// Key of a run's stage-1 clustering plan cursor, beside the run record.
+pub fn cluster_plan_key(id: &RunId) -> Key {
+    Key::new(format!("RUN#{id}"), "CLUSTER_PLAN")
+}
+
 /// GSI1 partition listing a site's runs (run ids are time-ordered).
 pub fn site_runs_index(site: &SiteId) -> String {
     format!("SITE#{site}#RUNS")

@@ -19,7 +19,7 @@ use crate::ports::item_store::{Item, Key, StoreError, GSI1PK, GSI1SK, PK, SK};
 pub use accounts::{AccountRepo, SiteRepo};
 pub use cost_config::CostConfigRepo;
 pub use ledger::{BalanceState, IdempotencyMarker, LedgerRepo};
-pub use pipeline::{Records, SiteRecord};
+pub use pipeline::{ClusterPlanCursor, ClusterPlanCursors, Records, SiteRecord};
 pub use runs::{ConfigRepo, RunRepo};
 
 /// Errors of the repositories.

@@ -5,10 +5,10 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{from_item, keys, to_item, RepoError};
-use crate::domain::{Cluster, Content, Idea, ImageRecord, Keyword, SiteId, WriterTask};
+use crate::domain::{Cluster, Content, Idea, ImageRecord, Keyword, RunId, SiteId, WriterTask};
 use crate::ports::{all_pages, for_each_page, Condition, Item, ItemStore, Key, Page, Query, StoreError, WriteOp};
 
 /// A pipeline record: belongs to a site, has an id and a status.
@@ -180,5 +180,67 @@ impl<T: SiteRecord> Records<T> {
     /// Deletes one record.
     pub async fn delete(&self, site: &SiteId, id: &str) -> Result<(), RepoError> {
         Ok(self.store.delete(&key::<T>(site, id), None).await?)
+    }
+}
+
+/// Where a run's stage-1 clustering plan stands: the plan (generation) the run is
+/// writing, how many slices it has and the next slice to write. Why a record: the
+/// plan is decided once over all waiting keywords and written slice by slice, one
+/// slice a step, and a replayed step must find the slice it was writing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterPlanCursor {
+    /// The plan's generation: 0 for the run's first plan, one more for each plan made
+    /// for keywords that arrived while the run was writing the previous one.
+    pub generation: u32,
+    /// Slices in the plan.
+    pub slices: u32,
+    /// The next slice to write (`slices` when the plan is written).
+    pub next: u32,
+}
+
+/// The clustering plan cursors of runs (`RUN#<run>` / `CLUSTER_PLAN`).
+#[derive(Clone)]
+pub struct ClusterPlanCursors {
+    store: Arc<dyn ItemStore>,
+}
+
+impl ClusterPlanCursors {
+    /// The cursors over the store.
+    pub fn new(store: Arc<dyn ItemStore>) -> Self {
+        Self { store }
+    }
+
+    /// The run's cursor, if it has made a plan.
+    pub async fn get(&self, run: &RunId) -> Result<Option<ClusterPlanCursor>, RepoError> {
+        self.store.get(&keys::cluster_plan_key(run)).await?.map(from_item).transpose()
+    }
+
+    /// A put of a new plan's cursor, only over the cursor `previous` (none: the run
+    /// has no plan yet), so a replayed step cannot start a plan twice.
+    pub fn start(
+        &self,
+        run: &RunId,
+        cursor: &ClusterPlanCursor,
+        previous: Option<&ClusterPlanCursor>,
+    ) -> Result<WriteOp, RepoError> {
+        let condition = match previous {
+            None => Condition::ItemNotExists,
+            Some(p) => Self::at(p),
+        };
+        Ok(WriteOp::Put {
+            item: to_item(cursor, "cluster_plan", &keys::cluster_plan_key(run), None)?,
+            condition: Some(condition),
+        })
+    }
+
+    /// A put moving the cursor past the slice it points at, only if it still does.
+    pub fn advance(&self, run: &RunId, cursor: &ClusterPlanCursor) -> Result<WriteOp, RepoError> {
+        let next = ClusterPlanCursor { next: cursor.next.saturating_add(1), ..cursor.clone() };
+        let item = to_item(&next, "cluster_plan", &keys::cluster_plan_key(run), None)?;
+        Ok(WriteOp::Put { item, condition: Some(Self::at(cursor)) })
+    }
+
+    fn at(cursor: &ClusterPlanCursor) -> Condition {
+        Condition::And(vec![Condition::eq("generation", cursor.generation), Condition::eq("next", cursor.next)])
     }
 }

@@ -28,7 +28,6 @@ use crate::domain::{AutomationConfig, AutomationRun, HoldStatus, SiteId, Stage, 
 use crate::ports::clock::rfc3339;
 use crate::ports::{StoreError, WriteOp};
 use crate::repo::{Records, SiteRecord};
-use igny8_ai::offline::text::stable_hash;
 use igny8_ai::Usage;
 
 pub(in crate::automation) use clusters::Clusters;
@@ -140,15 +139,6 @@ impl Bill {
             .ok_or_else(|| AutomationError::Invalid(format!("stage {} makes no paid call", S::STAGE.number())))?;
         Ok(Self { stage: S::STAGE, item, operation, estimate_units })
     }
-}
-
-/// A stable digest of record ids (the item of a call over several records): it names
-/// the call's credit hold and idempotency key, so it must come out the same in every
-/// process and every build — FNV-1a over the ids, never std's `DefaultHasher`, whose
-/// algorithm may change between Rust releases.
-fn digest<'a>(ids: impl Iterator<Item = &'a str>) -> String {
-    let joined: Vec<&str> = ids.collect();
-    format!("{:016x}", stable_hash(&joined.join("\u{0}")))
 }
 
 fn usage(run: &AutomationRun, stage: Stage, operation: &str, units: i64, u: &Usage) -> UsageDetails {
@@ -269,13 +259,6 @@ impl StageContext<'_> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_digest_is_fixed_forever() {
-        // FNV-1a of "clu_a\0clu_b": the same in every build, so a replayed step finds
-        // the hold and idempotency key its first attempt made.
-        assert_eq!(digest(["clu_a", "clu_b"].into_iter()), "31383e851456411e");
-        assert_ne!(digest(["clu_a", "clu_b"].into_iter()), digest(["clu_ac", "lu_b"].into_iter()));
-    }
     use crate::domain::{ClusterStatus, ContentStatus, IdeaStatus, ImageStatus, KeywordStatus, TaskStatus};
 
     fn wire<S: serde::Serialize>(status: S) -> String {
