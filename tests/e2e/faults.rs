@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use igny8_ai::{
-    AiError, AiProvider, ArticleOut, ClusterOptions, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
+    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
     OfflineProvider, Usage,
 };
 use igny8_asl::{Definition, ExecutionStatus, Executor, ExecutorOptions, TaskContext, TaskError, TaskHandler};
@@ -298,13 +298,13 @@ impl FaultyAi {
 
 #[async_trait]
 impl AiProvider for FaultyAi {
-    async fn cluster_keywords(
+    async fn name_clusters(
         &self,
+        c: &[ClusterOut],
         k: &[KeywordInput],
-        o: &ClusterOptions,
-    ) -> Result<(Vec<ClusterOut>, Usage), AiError> {
+    ) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
         self.check()?;
-        self.inner.cluster_keywords(k, o).await
+        self.inner.name_clusters(c, k).await
     }
     async fn generate_ideas(
         &self,
