@@ -29,7 +29,7 @@ use igny8_ai::{
 use igny8_asl::{Definition, ExecutionStatus, Executor, ExecutorOptions, TaskContext, TaskError, TaskHandler};
 use igny8_aws::{DynamoStore, S3Blobs, SqsQueue};
 use igny8_core::automation::{
-    AutomationPorts, AutomationService, Function, Route, IMAGE_DLQ, IMAGE_MAX_RECEIVES, IMAGE_QUEUE,
+    AutomationError, AutomationPorts, AutomationService, Function, Route, IMAGE_DLQ, IMAGE_MAX_RECEIVES, IMAGE_QUEUE,
 };
 use igny8_core::domain::{AccountId, AutomationRun, RunId, RunStatus, SiteId};
 use igny8_core::planner::{parse_keywords_csv, KeywordImporter};
@@ -298,11 +298,7 @@ impl FaultyAi {
 
 #[async_trait]
 impl AiProvider for FaultyAi {
-    async fn name_clusters(
-        &self,
-        c: &[ClusterOut],
-        k: &[KeywordInput],
-    ) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
+    async fn name_clusters(&self, c: &[ClusterOut], k: &[KeywordInput]) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
         self.check()?;
         self.inner.name_clusters(c, k).await
     }
@@ -427,13 +423,32 @@ async fn rig(family: Family, keywords: usize, clock: Arc<dyn Clock>, options: Ex
     Rig { services, automation, executor, queue, faults, ai, account: account.id, site: site.id, _dir: dir }
 }
 
+/// A call of the test's own driver (no fault is injected into it), retried as a client
+/// retries: the emulator under a loaded machine answers with real timeouts now and then.
+async fn driver<T, F, Fut>(call: F) -> Result<T, AutomationError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AutomationError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match STEP.scope(DRIVER, call()).await {
+            Err(e) if e.is_transient() && attempt < 20 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 fn quick() -> ExecutorOptions {
     ExecutorOptions { time_scale: 0.0, ..ExecutorOptions::default() }
 }
 
 impl Rig {
     async fn run(&self, id: &RunId) -> AutomationRun {
-        STEP.scope(DRIVER, self.automation.run(&self.account, id)).await.expect("run")
+        driver(|| self.automation.run(&self.account, id)).await.expect("run")
     }
 
     /// Works the image queue and follows the run's executions until the last closes;
@@ -458,7 +473,7 @@ impl Rig {
                 continue;
             }
             if run.pause_token.is_some() && (run.cancel_requested || !run.pause_requested) {
-                STEP.scope(DRIVER, self.automation.wake_paused(run_id)).await.expect("wake");
+                driver(|| self.automation.wake_paused(run_id)).await.expect("wake");
             }
             if d.status != ExecutionStatus::Running {
                 return d.status;
@@ -476,7 +491,7 @@ impl Rig {
 
     /// The totals that must not depend on faults, pauses or executions.
     async fn totals(&self, run: &RunId) -> (RunStatus, u64, u64, u64, u64, u64, u64, u64, i64) {
-        let s = STEP.scope(DRIVER, self.automation.summary(&self.account, run)).await.expect("summary");
+        let s = driver(|| self.automation.summary(&self.account, run)).await.expect("summary");
         (s.status, s.clusters, s.ideas, s.tasks, s.articles, s.words, s.images, s.images_failed, s.credits_used)
     }
 
