@@ -7,6 +7,7 @@
 // Test support: a failed set-up is a failed test, so it may panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod counters;
 pub mod layering;
 
 use std::sync::Arc;

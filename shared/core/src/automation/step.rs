@@ -84,12 +84,13 @@ impl AutomationService {
             Gate::Go(ctx) => ctx,
             Gate::Stop(route) => return Ok(route),
         };
+        let began = rfc3339(self.now());
         let outcome = stages::batch(&ctx, stage).await?;
         let remaining = stages::waiting(&self.inner, &ctx.run.site_id, stage).await?;
         if outcome.processed == 0 && remaining > 0 {
             return Err(AutomationError::Stalled { stage: stage.number(), remaining });
         }
-        self.record_batch(input, stage, outcome, remaining).await?;
+        self.record_batch(input, stage, &began, outcome, remaining).await?;
         Ok(after_batch(input, stage, &ctx.config, outcome, remaining))
     }
 
@@ -125,11 +126,13 @@ impl AutomationService {
         Ok(Gate::Go(Box::new(StageContext { service: self, run, config })))
     }
 
-    /// Records a stage's progress on the run and logs it.
+    /// Records a stage's progress on the run and logs it; `began` is when the batch
+    /// started, the stage's start if it is its first.
     pub(in crate::automation) async fn record_batch(
         &self,
         input: &StepInput,
         stage: Stage,
+        began: &str,
         outcome: BatchOutcome,
         remaining: u64,
     ) -> Result<AutomationRun, AutomationError> {
@@ -144,7 +147,7 @@ impl AutomationService {
                 result.remaining = remaining;
                 result.batches += u64::from(outcome.processed > 0);
                 if result.started_at.is_none() {
-                    result.started_at = Some(now.clone());
+                    result.started_at = Some(began.to_owned());
                 }
                 if remaining == 0 && result.completed_at.is_none() {
                     result.completed_at = Some(now.clone());

@@ -122,7 +122,21 @@ pub fn site_records(site: &SiteId, kind: &str) -> String {
 /// GSI1 partition of a site's pipeline records of one kind in one status: each stage
 /// queries exactly the work waiting for it.
 pub fn site_records_in_status(site: &SiteId, kind: &str, status: &str) -> String {
-    format!("SITE#{site}#{kind}#{status}")
+    records_in_status(&site_records(site, kind), status)
+}
+
+/// GSI1 partition of the records of one partition ([`site_records`]) in one status:
+/// the one spelling, so a write that only knows a record's key finds its index too.
+pub fn records_in_status(partition: &str, status: &str) -> String {
+    format!("{partition}#{status}")
+}
+
+/// Counter of the records in one status index ([`records_in_status`]): its own
+/// partition, so counters of different statuses never share a partition's write rate.
+/// It changes in the same transaction as the writes that create, move or delete
+/// those records, so "how many wait" is one read, not a scan of the index.
+pub fn status_count(status_index: &str) -> Key {
+    Key::new(format!("COUNT#{status_index}"), "COUNT")
 }
 
 /// GSI1 sort key of a site in its account's list of sites.

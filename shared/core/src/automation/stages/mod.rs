@@ -27,7 +27,8 @@ use crate::domain::Operation;
 use crate::domain::{AutomationConfig, AutomationRun, SiteId, Stage, UsageDetails};
 use crate::ports::clock::rfc3339;
 use crate::ports::{StoreError, WriteOp};
-use crate::repo::{Records, SiteRecord};
+use crate::repo::pipeline::{counted_fit, transact_counted};
+use crate::repo::{Records, RepoError, SiteRecord};
 use igny8_ai::offline::text::stable_hash;
 use igny8_ai::Usage;
 
@@ -179,28 +180,43 @@ impl StageContext<'_> {
         rfc3339(self.service.now())
     }
 
-    /// Applies writes in fenced chunks; a write whose condition already failed
-    /// (created or moved on by an earlier attempt) is skipped, a lost fence is fatal.
+    /// Applies writes in fenced transactions, each with the status counters its writes
+    /// move; a write whose condition already failed (created or moved on by an earlier
+    /// attempt) is dropped and the rest of its transaction committed without it, so a
+    /// replay counts nothing twice; a lost fence is fatal.
     pub(in crate::automation) async fn apply(&self, writes: Vec<WriteOp>) -> Result<(), AutomationError> {
+        let mut rest = writes.as_slice();
+        while !rest.is_empty() {
+            let n = counted_fit(&rest[..rest.len().min(CHUNK)], 1)?;
+            let (chunk, tail) = rest.split_at(n);
+            self.apply_chunk(chunk.to_vec()).await?;
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// One fenced transaction of `chunk`, less the writes whose conditions fail.
+    async fn apply_chunk(&self, mut chunk: Vec<WriteOp>) -> Result<(), AutomationError> {
         let inner = self.inner();
-        let store = &inner.ports.store;
         let run = &self.run;
-        let guard = || inner.locks.fence_guard(&run.site_id, run.id.as_str(), run.fence);
-        let lost = || AutomationError::LockLost("fence check failed".into());
-        for chunk in writes.chunks(CHUNK) {
-            let mut ops = vec![guard()];
+        while !chunk.is_empty() {
+            let mut ops = vec![inner.locks.fence_guard(&run.site_id, run.id.as_str(), run.fence)];
             ops.extend(chunk.iter().cloned());
-            match store.transact(ops).await {
-                Ok(()) => {}
-                Err(e) if e.failed_at(0) => return Err(lost()),
-                Err(StoreError::ConditionFailed(_)) => {
-                    for op in chunk {
-                        match store.transact(vec![guard(), op.clone()]).await {
-                            Ok(()) => {}
-                            Err(e) if e.failed_at(0) => return Err(lost()),
-                            Err(StoreError::ConditionFailed(_)) => {}
-                            Err(e) => return Err(e.into()),
-                        }
+            match transact_counted(&*inner.ports.store, ops).await {
+                Ok(()) => return Ok(()),
+                Err(RepoError::Store(e)) if e.failed_at(0) => {
+                    return Err(AutomationError::LockLost("fence check failed".into()))
+                }
+                Err(RepoError::Store(StoreError::ConditionFailed(failed))) => {
+                    // Indexes count the guard first; the counters come after the writes.
+                    let before = chunk.len();
+                    let mut index = 0;
+                    chunk.retain(|_| {
+                        index += 1;
+                        !failed.iter().any(|f| f.index == index)
+                    });
+                    if chunk.len() == before {
+                        return Err(RepoError::Store(StoreError::ConditionFailed(failed)).into());
                     }
                 }
                 Err(e) => return Err(e.into()),
