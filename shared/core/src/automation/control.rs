@@ -312,6 +312,7 @@ impl AutomationService {
         );
         self.inner.logger.line(&log, None, &line).await?;
         self.inner.logger.event(&log, None, 1, kind, to_json(summary)?).await?;
+        self.inner.logger.compact(&log).await?;
         Ok(())
     }
 
@@ -336,6 +337,7 @@ impl AutomationService {
             let log = Self::run_log(&run);
             self.inner.logger.line(&log, None, &format!("run failed: {message}")).await?;
             self.inner.logger.event(&log, None, 2, TraceKind::Error, json!({"error": error, "cause": cause})).await?;
+            self.inner.logger.compact(&log).await?;
         }
         Ok(run)
     }
