@@ -564,12 +564,15 @@ impl CreditService {
                     version: state.version + 1,
                     ..state
                 };
-                let mut writes = vec![state.write_to(account, &next), self.ledger.hold_open_write(&hold)?];
+                let mut writes = vec![state.write_to(account, &next)];
+                writes.extend(self.ledger.hold_open_writes(&hold)?);
+                let mut guarded = None;
                 if let Some(key) = key {
                     let marker = IdempotencyMarker { fingerprint: fingerprint.to_owned(), result: to_json(&hold)? };
+                    guarded = Some(writes.len());
                     writes.push(self.ledger.marker_write(account, key, &marker)?);
                 }
-                let outcome = self.write(writes, key.is_some().then_some(2)).await?;
+                let outcome = self.write(writes, guarded).await?;
                 self.remember(account, matches!(outcome, Written::Landed).then_some(next));
                 Ok(match outcome {
                     Written::Landed => Attempt::Done(hold),
@@ -668,7 +671,8 @@ impl CreditService {
                     ..state
                 };
                 let released = CreditHold { status: HoldStatus::Released, ..hold.clone() };
-                let writes = vec![state.write_to(account, &next), self.ledger.hold_close_write(&released)?];
+                let mut writes = vec![state.write_to(account, &next)];
+                writes.extend(self.ledger.hold_close_writes(&released)?);
                 let outcome = self.write(writes, Some(1)).await?;
                 self.remember(account, matches!(outcome, Written::Landed).then_some(next));
                 Ok(match outcome {
@@ -811,7 +815,7 @@ impl CreditService {
                 ..hold.clone()
             };
             guarded = Some(writes.len());
-            writes.push(self.ledger.hold_close_write(&settled)?);
+            writes.extend(self.ledger.hold_close_writes(&settled)?);
         }
         if let Some(k) = change.key.as_deref() {
             let marker = IdempotencyMarker { fingerprint: fingerprint.to_owned(), result: to_json(txn)? };
@@ -896,6 +900,17 @@ impl CreditService {
     ) -> Result<Page<CreditHold>, CreditError> {
         self.state(account).await?;
         Ok(self.ledger.holds(account, limit.clamp(1, 1000), cursor).await?)
+    }
+
+    /// One page of the account's open holds, newest first.
+    pub async fn open_holds(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<Page<CreditHold>, CreditError> {
+        self.state(account).await?;
+        Ok(self.ledger.open_holds(account, limit.clamp(1, 1000), cursor).await?)
     }
 
     /// Audits the account: balance == Σ ledger, entries 1..=seq all present,

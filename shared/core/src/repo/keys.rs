@@ -59,6 +59,18 @@ pub fn hold(account: &AccountId, hold: &HoldId) -> Key {
     Key::new(hold_partition(account), format!("{HOLD_PREFIX}{hold}"))
 }
 
+/// Partition of the account's open holds: a copy of each hold while it is open,
+/// written and deleted in the same transactions as the hold's own transitions, so the
+/// open ones are found without reading every hold the account ever took.
+pub fn open_hold_partition(id: &AccountId) -> String {
+    format!("ACCT#{id}#OPENHOLD")
+}
+
+/// The open-hold entry of one hold (hold ids are time-ordered: newest sorts last).
+pub fn open_hold(account: &AccountId, hold: &HoldId) -> Key {
+    Key::new(open_hold_partition(account), format!("{HOLD_PREFIX}{hold}"))
+}
+
 /// Idempotency marker of one key of one account (its own partition: spread, not hot).
 pub fn idempotency(account: &AccountId, key: &str) -> Key {
     Key::new(format!("ACCT#{account}#IDEM#{key}"), "MARKER")
