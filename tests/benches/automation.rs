@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use igny8_ai::OfflineProvider;
+use igny8_ai::{AiProvider, OfflineProvider};
 use igny8_asl::ExecutorOptions;
 use igny8_core::domain::AutomationRun;
 use igny8_core::ports::{SystemClock, UuidIds};
@@ -83,8 +83,33 @@ async fn one(n: usize) -> Measured {
     Measured { keywords: n, total }
 }
 
+/// Rendering alone, the floor of stage 6's time per image: the offline provider's
+/// 1024×576 PNG, eight at a time as the image jobs run.
+async fn rendering_floor() {
+    let ai = Arc::new(OfflineProvider::with_year(2026));
+    let start = Instant::now();
+    let n = 64;
+    for round in 0..n / 8 {
+        let jobs: Vec<_> = (0..8)
+            .map(|i| {
+                let ai = Arc::clone(&ai);
+                tokio::spawn(async move {
+                    let prompt = format!("a bright kitchen with a stand mixer, photo {round}-{i}");
+                    ai.generate_image(&prompt, 1024, 576).await.expect("image")
+                })
+            })
+            .collect();
+        for job in jobs {
+            job.await.expect("render");
+        }
+    }
+    let per = start.elapsed().as_secs_f64() * 1000.0 / f64::from(n);
+    println!("rendering alone (offline provider, 1024×576 PNG, 8 at a time): {per:.1} ms per image");
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    rendering_floor().await;
     let mut measured = Vec::new();
     for n in sizes() {
         measured.push(one(n).await);
