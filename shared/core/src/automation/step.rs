@@ -123,7 +123,7 @@ impl AutomationService {
         if lease.fence != run.fence {
             return Err(AutomationError::LockLost(format!("fence {} is not the run's {}", lease.fence, run.fence)));
         }
-        Ok(Gate::Go(Box::new(StageContext { service: self, run, config })))
+        Ok(Gate::Go(Box::new(StageContext { service: self, run, config, prices: Default::default() })))
     }
 
     /// Records a stage's progress on the run and logs it; `began` is when the batch

@@ -535,11 +535,23 @@ impl CreditService {
         let fingerprint = format!("hold:{amount}");
         let _turn = self.gate(account).await;
         let (key, fingerprint, reference) = (idempotency_key.as_deref(), fingerprint.as_str(), &reference);
+        // As for a charge: the balance this service last wrote stands in for a read (one
+        // item read less per paid call); a write it makes stale fails its condition and
+        // the next attempt reads the store, and a short remembered balance never refuses.
+        let fresh = &AtomicBool::new(false);
         retry_on_conflict(
             &self.retry,
             move |_| async move {
-                let state = self.state(account).await?;
+                let (state, hinted) = match self.remembered(account).filter(|_| !fresh.load(Ordering::Relaxed)) {
+                    Some(s) => (s, true),
+                    None => (self.state(account).await?, false),
+                };
+                fresh.store(false, Ordering::Relaxed);
                 if state.available < amount {
+                    if hinted {
+                        fresh.store(true, Ordering::Relaxed);
+                        return Ok(Attempt::RetryNow);
+                    }
                     if let Some(first) = self.replay(account, key, fingerprint).await? {
                         return Ok(Attempt::Done(first));
                     }
@@ -579,6 +591,8 @@ impl CreditService {
                     Written::AlreadyDone => {
                         self.replay(account, key, fingerprint).await?.map_or(Attempt::Retry, Attempt::Done)
                     }
+                    // A remembered balance was stale: read the store at once.
+                    Written::Lost if hinted => Attempt::RetryNow,
                     Written::Lost => Attempt::Retry,
                 })
             },
@@ -599,6 +613,36 @@ impl CreditService {
         check_amount(actual)?;
         let hold =
             self.ledger.hold(account, hold_id).await?.ok_or_else(|| CreditError::HoldNotFound(hold_id.clone()))?;
+        self.settle_read(account, hold, actual, usage).await
+    }
+
+    /// [`CreditService::settle`] of a hold the caller holds as [`CreditService::hold`]
+    /// returned it, without reading it again (one item read less per paid call). The
+    /// settlement's write is conditioned on the hold being open, so a hold closed since
+    /// is read and answered as `settle` answers it.
+    pub async fn settle_hold(
+        &self,
+        account: &AccountId,
+        hold: &CreditHold,
+        actual: i64,
+        usage: Option<UsageDetails>,
+    ) -> Result<LedgerReceipt, CreditError> {
+        check_amount(actual)?;
+        if &hold.account_id != account {
+            return Err(CreditError::HoldNotFound(hold.id.clone()));
+        }
+        self.settle_read(account, hold.clone(), actual, usage).await
+    }
+
+    /// Settles `hold` as read (by the store or the caller).
+    async fn settle_read(
+        &self,
+        account: &AccountId,
+        hold: CreditHold,
+        actual: i64,
+        usage: Option<UsageDetails>,
+    ) -> Result<LedgerReceipt, CreditError> {
+        let hold_id = &hold.id;
         match hold.status {
             HoldStatus::Open => {}
             HoldStatus::Settled if hold.settled_amount == Some(actual) => {

@@ -18,13 +18,15 @@ mod image_prompts;
 pub mod images;
 mod tasks;
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Mutex;
 
 use super::error::AutomationError;
 use super::service::{AutomationService, Inner};
 use crate::billing::CreditError;
 use crate::domain::Operation;
-use crate::domain::{AutomationConfig, AutomationRun, SiteId, Stage, UsageDetails};
+use crate::domain::{AutomationConfig, AutomationRun, CreditCostConfig, SiteId, Stage, UsageDetails};
 use crate::ports::clock::rfc3339;
 use crate::ports::{StoreError, WriteOp};
 use crate::repo::pipeline::{counted_fit, transact_counted};
@@ -60,6 +62,9 @@ pub(in crate::automation) struct StageContext<'a> {
     pub(in crate::automation) service: &'a AutomationService,
     pub(in crate::automation) run: AutomationRun,
     pub(in crate::automation) config: AutomationConfig,
+    /// Prices read by this step, by operation: one read per step and operation, not
+    /// one per paid call (a price changed mid-batch applies from the next step).
+    pub(in crate::automation) prices: Mutex<HashMap<&'static str, CreditCostConfig>>,
 }
 
 /// One stage of stages 1–5: its inputs, its batch size and its batch.
@@ -240,9 +245,20 @@ impl StageContext<'_> {
         let run = &self.run;
         let key = format!("{}/{}/{item}", run.id, stage.number());
         let credits = &self.inner().credits;
-        // One read of the operation's price serves the hold and the settle (before, each
-        // priced itself: a second GetItem of the same item per AI call on DynamoDB).
-        let price = credits.cost_config(operation.as_str()).await?;
+        // One read of the operation's price serves the hold and the settle of every paid
+        // call of the step (before, each call read it, and before that each hold and
+        // each settle: GetItems of the same item on DynamoDB).
+        let cached = self.prices.lock().ok().and_then(|p| p.get(operation.as_str()).cloned());
+        let price = match cached {
+            Some(price) => price,
+            None => {
+                let price = credits.cost_config(operation.as_str()).await?;
+                if let Ok(mut prices) = self.prices.lock() {
+                    prices.insert(operation.as_str(), price.clone());
+                }
+                price
+            }
+        };
         let cost = |units: i64| price.cost_for(units).ok_or(CreditError::InvalidUnits(units));
         let estimate = cost(estimate_units.max(1))?;
         let reason = format!("stage {} {}", stage.number(), stage.name());
@@ -263,7 +279,7 @@ impl StageContext<'_> {
         }
         let actual = cost(n)?;
         let receipt = credits
-            .settle(&run.account_id, &hold.id, actual, Some(usage(run, stage, operation.as_str(), n, &u)))
+            .settle_hold(&run.account_id, &hold, actual, Some(usage(run, stage, operation.as_str(), n, &u)))
             .await?;
         Ok((value, -receipt.transaction.amount))
     }
