@@ -230,6 +230,20 @@ async fn a_replayed_step_duplicates_nothing() {
     assert_clean(&w).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_site_written_before_the_counters_is_counted_from_its_records() {
+    let w = world(40, 100_000, None).await;
+    // As a store of an earlier version: records, no counters.
+    let new = igny8_core::repo::keys::site_records_in_status(&w.site, "KW", "new");
+    w.rt.services.store.delete(&igny8_core::repo::keys::status_count(&new), None).await.expect("delete counter");
+    let estimate = w.rt.automation.estimate(&w.account, &w.site).await.expect("estimate");
+    assert_eq!(estimate.keywords, 40, "counted from the records once");
+    let (s, status) = run_to_end(&w).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{s:?}");
+    assert!(s.clusters > 0 && s.images > 0, "{s:?}");
+    assert_clean(&w).await;
+}
+
 async fn small_batches(w: &World) {
     let mut config = w.rt.automation.config(&w.account, &w.site).await.expect("config");
     config.batch_sizes = [200, 2, 3, 1, 2, 10];

@@ -273,6 +273,85 @@ fn count_op(op: &WriteOp, deltas: &mut BTreeMap<String, i64>) -> Result<(), Repo
     Ok(())
 }
 
+/// Every status each kind of record can be in (as stored): what a backfill sets.
+const STATUSES: [(&str, &[&str]); 6] = [
+    (Keyword::KIND, &["new", "clustered"]),
+    (Cluster::KIND, &["new", "ideas_generated"]),
+    (Idea::KIND, &["new", "queued"]),
+    (WriterTask::KIND, &["queued", "written"]),
+    (Content::KIND, &["draft", "prompts_ready"]),
+    (ImageRecord::KIND, &["pending", "queued", "generated", "failed"]),
+];
+
+/// Sites whose counters this process has seen backfilled (a bounded cache: a miss
+/// costs one item read).
+static COUNTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Most sites [`COUNTED`] remembers.
+const MAX_COUNTED: usize = 1024;
+
+async fn scan_statuses<T: SiteRecord>(
+    store: &Arc<dyn ItemStore>,
+    site: &SiteId,
+    counts: &mut BTreeMap<String, i64>,
+) -> Result<(), RepoError> {
+    for record in Records::<T>::new(Arc::clone(store)).all(site).await? {
+        *counts.entry(status_index::<T>(site, &record.status_name())).or_default() += 1;
+    }
+    Ok(())
+}
+
+/// Makes a site's status counters agree with its records once, for data written
+/// before the counters existed: if the site's marker is missing, every status of
+/// every kind is counted by reading the records (once, O(records)) and set, with the
+/// marker, in one transaction that only the first caller wins. An import into the
+/// same site between that read and that write would be missed by the counts; a
+/// store written by this version from the start is counted by its writes anyway.
+pub async fn ensure_counted(store: &Arc<dyn ItemStore>, site: &SiteId) -> Result<(), RepoError> {
+    let id = site.to_string();
+    if COUNTED.lock().is_ok_and(|seen| seen.contains(&id)) {
+        return Ok(());
+    }
+    let marker = keys::status_count(&keys::site_records(site, "COUNTED"));
+    if store.get(&marker).await?.is_none() {
+        let mut counts = BTreeMap::new();
+        scan_statuses::<Keyword>(store, site, &mut counts).await?;
+        scan_statuses::<Cluster>(store, site, &mut counts).await?;
+        scan_statuses::<Idea>(store, site, &mut counts).await?;
+        scan_statuses::<WriterTask>(store, site, &mut counts).await?;
+        scan_statuses::<Content>(store, site, &mut counts).await?;
+        scan_statuses::<ImageRecord>(store, site, &mut counts).await?;
+        let mut writes: Vec<WriteOp> = STATUSES
+            .iter()
+            .flat_map(|(kind, statuses)| statuses.iter().map(move |s| keys::site_records_in_status(site, kind, s)))
+            .map(|index| WriteOp::Update {
+                key: keys::status_count(&index),
+                actions: vec![
+                    UpdateAction::set(COUNT_ATTR, counts.get(&index).copied().unwrap_or(0)),
+                    UpdateAction::set(TYPE_ATTR, COUNT_TYPE),
+                ],
+                condition: None,
+            })
+            .collect();
+        let mut item = Item::new();
+        item.insert(PK.into(), Value::from(marker.pk.clone()));
+        item.insert(crate::ports::item_store::SK.into(), Value::from(marker.sk.clone()));
+        item.insert(TYPE_ATTR.into(), Value::from("status_counts_marker"));
+        writes.push(WriteOp::Put { item, condition: Some(Condition::ItemNotExists) });
+        match store.transact(writes).await {
+            Ok(()) | Err(StoreError::ConditionFailed(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Ok(mut seen) = COUNTED.lock() {
+        if seen.len() >= MAX_COUNTED {
+            seen.clear();
+        }
+        seen.push(id);
+    }
+    Ok(())
+}
+
 /// The counter updates that keep the per-status counts right when `writes` commit:
 /// one `Add` per status touched (moves within a batch net out), to go in the same
 /// transaction as the writes.

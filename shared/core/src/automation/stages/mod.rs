@@ -29,7 +29,7 @@ use crate::domain::Operation;
 use crate::domain::{AutomationConfig, AutomationRun, CreditCostConfig, SiteId, Stage, UsageDetails};
 use crate::ports::clock::rfc3339;
 use crate::ports::{StoreError, WriteOp};
-use crate::repo::pipeline::{counted_fit, transact_counted};
+use crate::repo::pipeline::{counted_fit, ensure_counted, transact_counted};
 use crate::repo::{Records, RepoError, SiteRecord};
 use igny8_ai::offline::text::stable_hash;
 use igny8_ai::Usage;
@@ -116,6 +116,8 @@ async fn run<S: StageWork>(ctx: &StageContext<'_>) -> Result<BatchOutcome, Autom
 
 /// Items waiting for a stage on a site.
 pub(in crate::automation) async fn waiting(inner: &Inner, site: &SiteId, stage: Stage) -> Result<u64, AutomationError> {
+    // A site written before the counters existed is counted once from its records.
+    ensure_counted(&inner.ports.store, site).await?;
     Ok(match stage {
         Stage::Clusters => count::<Clusters>(inner, site).await?,
         Stage::Ideas => count::<Ideas>(inner, site).await?,
