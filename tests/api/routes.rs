@@ -790,6 +790,15 @@ fn balance_transactions_and_usage_report_the_ledger() {
         );
         assert_eq!(balance["holds"].as_array().map(Vec::len), Some(1), "{balance}");
         assert_eq!(balance["holds"][0]["amount"], json!(300));
+        // Open holds come newest first, in pages.
+        w.rt.services.credits.hold(&id, 200, "api test hold 2", None, None).await.expect("hold");
+        let (_, _, first) = w.call("GET", "/v1/billing/balance?limit=1", &owner, None).await;
+        assert_eq!(first["holds"][0]["amount"], json!(200), "{first}");
+        let cursor = first["holds_next_cursor"].as_str().expect("a next page");
+        let uri = format!("/v1/billing/balance?limit=1&cursor={}", urlencode(cursor));
+        let (_, _, second) = w.call("GET", &uri, &owner, None).await;
+        assert_eq!(second["holds"][0]["amount"], json!(300), "{second}");
+        assert!(second.get("holds_next_cursor").is_none(), "{second}");
 
         // The ledger, newest first, in pages.
         let (ids, pages) = all_pages(w, "/v1/billing/transactions?limit=4", &w.viewer_a).await;

@@ -1,9 +1,12 @@
-//! Requests per stage item against the AWS adapters: a whole automation run of 1,000
-//! keywords on DynamoDB, S3 and SQS (moto), wired as `igny8 run --backend aws` is
+//! Requests per stage item against the AWS adapters: a whole automation run of N
+//! keywords (`IGNY8_BENCH_KEYWORDS=1000,10000`, default 1000; the lists of
+//! `igny8_tests::bench_keywords`) on DynamoDB, S3 and SQS (moto), wired as `igny8 run --backend aws` is
 //! (the local interpreter of the real state machine file runs the Task states), with
 //! every SDK request counted by an interceptor and attributed to the function that
-//! made it. Prints requests per stage (and per function invocation) for the run, per
-//! stage item and per 1,000 keywords. Run with `scripts/bench.sh` (it starts moto).
+//! made it, and every item a DynamoDB read returned (GetItem, BatchGetItem, Query:
+//! what read units grow with) counted from the responses. Prints requests and items
+//! read per stage (and per function invocation) for the run, per stage item and per
+//! 1,000 keywords. Run with `scripts/bench.sh` (it starts moto).
 //!
 //! Attribution is exact: Task states and image-worker batches never overlap, because
 //! both take one gate before they run. The image worker is fed as Lambda's SQS event
@@ -18,8 +21,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
 use aws_sdk_dynamodb::config::{ConfigBag, RuntimeComponents};
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use igny8_ai::OfflineProvider;
 use igny8_asl::{Definition, ExecutionStatus, Executor, ExecutorOptions, TaskContext, TaskError, TaskHandler};
 use igny8_aws::config::{Intercept, SharedInterceptor};
@@ -39,6 +45,8 @@ use serde_json::Value;
 struct Recorder {
     who: Mutex<String>,
     requests: Mutex<BTreeMap<(String, &'static str, String), u64>>,
+    /// DynamoDB items returned by reads, by who.
+    items_read: Mutex<BTreeMap<String, u64>>,
     invocations: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -101,6 +109,27 @@ impl Intercept for Counting {
         let (service, op) = operation(req.method(), req.uri(), req.headers().get("x-amz-target"));
         let who = self.0.who.lock().expect("who").clone();
         *self.0.requests.lock().expect("requests").entry((who, service, op)).or_default() += 1;
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        ctx: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let Some(Ok(output)) = ctx.output_or_error() else { return Ok(()) };
+        let items = if let Some(o) = output.downcast_ref::<GetItemOutput>() {
+            u64::from(o.item().is_some())
+        } else if let Some(o) = output.downcast_ref::<BatchGetItemOutput>() {
+            o.responses().map_or(0, |r| r.values().map(|v| v.len() as u64).sum())
+        } else if let Some(o) = output.downcast_ref::<QueryOutput>() {
+            u64::try_from(o.count()).unwrap_or(0)
+        } else {
+            return Ok(());
+        };
+        let who = self.0.who.lock().expect("who").clone();
+        *self.0.items_read.lock().expect("items read").entry(who).or_default() += items;
         Ok(())
     }
 }
@@ -173,7 +202,17 @@ async fn main() {
         println!("aws requests: skipped (IGNY8_TEST_DYNAMODB_ENDPOINT unset; scripts/bench.sh sets it)");
         return;
     };
-    let endpoint = Some(endpoint.as_str());
+    let sizes = std::env::var("IGNY8_BENCH_KEYWORDS").unwrap_or_else(|_| "1000".into());
+    for n in sizes.split(',') {
+        let n: usize = n.trim().replace('_', "").parse().expect("IGNY8_BENCH_KEYWORDS: keyword counts");
+        one_run(&endpoint, n).await;
+        println!();
+    }
+}
+
+/// One run of `n` keywords on fresh resources, counted and printed.
+async fn one_run(endpoint: &str, n: usize) {
+    let endpoint = Some(endpoint);
     let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let (table, bucket, queue_name, dlq) = (
         format!("bench-req-{tag}"),
@@ -215,8 +254,8 @@ async fn main() {
     service.set_workflow(Arc::new(Interpreter(executor.clone())));
     let _ = tasks.service.set(service.clone());
 
-    let keywords = igny8_tests::thousand_keywords();
-    let (account, _) = services.account_service.create_account("bench", 10_000_000).await.expect("account");
+    let keywords = igny8_tests::bench_keywords(n);
+    let (account, _) = services.account_service.create_account("bench", 1_000_000_000).await.expect("account");
     let site = services.account_service.create_site(&account.id, "Bench", "bench.example.com").await.expect("site");
     recorder.set("import");
     KeywordImporter::new(Arc::clone(&store), clock).import(&account.id, &site.id, &keywords).await.expect("import");
@@ -293,6 +332,7 @@ async fn main() {
         "{:<26} {:>5} {:>6} {:>8} {:>6} {:>6} {:>7} {:>9} {:>10}",
         "function", "calls", "items", "DynamoDB", "S3", "SQS", "total", "per item", "per 1k kw"
     );
+    let items_read = recorder.items_read.lock().expect("items read").clone();
     let mut total = 0u64;
     for (who, label, stage, _unit) in ROWS {
         let by = |service: &str| -> u64 {
@@ -332,6 +372,16 @@ async fn main() {
         total as f64 * per_k
     );
     println!("  + Lambda's SQS poller (not the functions'): {polls} ReceiveMessage here (idle polls included), {deletes} DeleteMessageBatch");
+    println!();
+    println!("DynamoDB items read (GetItem, BatchGetItem, Query results; what read units follow):");
+    let mut read_total = 0u64;
+    for (who, label, stage, unit) in ROWS {
+        let Some(read) = items_read.get(who).copied() else { continue };
+        read_total += read;
+        let n = items(stage).max(1) as f64;
+        println!("  {label:<26} {read:>8}  {:>7.2}/{unit}  {:>8.0} per 1k kw", read as f64 / n, read as f64 * per_k);
+    }
+    println!("  {:<26} {read_total:>8}  {:>16.0} per 1k kw", "whole run", read_total as f64 * per_k);
     println!();
     println!("by operation (requests per item of the function's stage):");
     for (who, label, stage, unit) in ROWS {

@@ -21,6 +21,7 @@ igny8_tests::contract_suite!(
     refused_charge_writes_nothing,
     holds_settle_below_equal_and_above,
     holds_release_and_refuse_double_use,
+    open_holds_are_listed_newest_first_however_many_closed,
     operation_prices_come_from_config_then_builtins,
     ledger_pages_newest_first,
     reconcile_detects_drift,
@@ -209,6 +210,43 @@ async fn holds_release_and_refuse_double_use(store: Arc<dyn ItemStore>) {
     assert_eq!((b.credits, b.held, b.available), (50, 0, 50));
     let holds = s.credits.holds(&account, 10, None).await.expect("holds").items;
     assert_eq!(holds.len(), 1);
+    assert_reconciles(&s, &account).await;
+}
+
+/// The open holds are found without reading the closed ones: after 60 holds, of which
+/// 55 were settled or released, the open list holds exactly the 5 others, newest
+/// first, in pages.
+async fn open_holds_are_listed_newest_first_however_many_closed(store: Arc<dyn ItemStore>) {
+    let (s, _) = services(&store);
+    let account = funded(&s, 10_000).await;
+    let mut open = Vec::new();
+    for i in 0..60 {
+        let h = s.credits.hold(&account, 3, "work", None, None).await.expect("hold");
+        match i % 12 {
+            0 => open.push(h.id),
+            n if n % 2 == 0 => drop(s.credits.settle(&account, &h.id, 2, None).await.expect("settle")),
+            _ => drop(s.credits.release(&account, &h.id).await.expect("release")),
+        }
+    }
+    let first = s.credits.open_holds(&account, 2, None).await.expect("open holds");
+    assert_eq!(first.items.len(), 2);
+    let mut listed = first.items;
+    let mut cursor = first.cursor;
+    while let Some(c) = cursor {
+        let page = s.credits.open_holds(&account, 2, Some(c)).await.expect("next page");
+        listed.extend(page.items);
+        cursor = page.cursor;
+    }
+    assert!(listed.iter().all(|h| h.status == HoldStatus::Open), "{listed:?}");
+    let ids: Vec<String> = listed.iter().map(|h| h.id.to_string()).collect();
+    let mut newest_first = ids.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(ids, newest_first, "newest first");
+    let mut expected: Vec<String> = open.iter().map(ToString::to_string).collect();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(ids, expected);
+    let b = s.credits.balance(&account).await.expect("balance");
+    assert_eq!(b.held, listed.iter().map(|h| h.amount).sum::<i64>());
     assert_reconciles(&s, &account).await;
 }
 

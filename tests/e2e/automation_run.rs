@@ -103,6 +103,7 @@ async fn assert_clean(w: &World) {
     assert_eq!(r.held, 0, "no hold left behind");
     let lock = w.rt.services.locks.status(&w.site).await.expect("lock");
     assert!(lock.as_ref().is_none_or(|l| l.holder.is_none()), "lock released: {lock:?}");
+    igny8_tests::counters::assert_counts(&w.rt.services.store, &w.site).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -119,6 +120,17 @@ async fn a_whole_run_goes_through_every_stage() {
     let balance = w.rt.services.credits.balance(&w.account).await.expect("balance");
     assert_eq!(balance.credits, 100_000 - s.credits_used);
     assert_clean(&w).await;
+    // Each stage starts when its first batch begins, after the stage before it ended;
+    // stage 6 starts when its jobs are queued, not when the last one ends.
+    let run = w.rt.automation.run(&w.account, &s.run_id).await.expect("run");
+    let mut previous_end = String::new();
+    for (n, stage) in &run.stages {
+        let (start, end) = (stage.started_at.clone().expect("started"), stage.completed_at.clone().expect("ended"));
+        assert!(previous_end <= start && start <= end, "stage {n}: {start} .. {end} after {previous_end}");
+        previous_end = end;
+    }
+    let images = &run.stages[&6];
+    assert!(images.started_at < images.completed_at, "stage 6 took time: {images:?}");
     let events =
         w.rt.automation
             .logger()
@@ -198,6 +210,34 @@ async fn a_replayed_step_duplicates_nothing() {
         (s.clusters, s.ideas, s.articles, s.images)
     );
     assert_eq!(w.rt.services.credits.balance(&w.account).await.expect("balance"), before);
+    // Importing the same keywords again creates nothing and counts nothing.
+    let all = parse_keywords_csv(KEYWORDS).expect("keywords");
+    w.rt.importer.import(&w.account, &w.site, &all[..30]).await.expect("import again");
+    assert_clean(&w).await;
+    // A deleted record leaves its status's count.
+    let records = igny8_core::planner::SiteRecords::for_automation(&w.rt.automation);
+    let page = records.list::<igny8_core::domain::Keyword>(&w.account, &w.site, 3, None).await.expect("keywords");
+    for k in page.items {
+        records
+            .delete::<igny8_core::domain::Keyword>(&w.account, &w.site, k.id.as_str(), "keyword")
+            .await
+            .expect("delete");
+    }
+    assert_clean(&w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_site_written_before_the_counters_is_counted_from_its_records() {
+    let w = world(40, 100_000, None).await;
+    // As a store of an earlier version: records, no counters.
+    let new = igny8_core::repo::keys::site_records_in_status(&w.site, "KW", "new");
+    w.rt.services.store.delete(&igny8_core::repo::keys::status_count(&new), None).await.expect("delete counter");
+    let estimate = w.rt.automation.estimate(&w.account, &w.site).await.expect("estimate");
+    assert_eq!(estimate.keywords, 40, "counted from the records once");
+    let (s, status) = run_to_end(&w).await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{s:?}");
+    assert!(s.clusters > 0 && s.images > 0, "{s:?}");
+    assert_clean(&w).await;
 }
 
 async fn small_batches(w: &World) {

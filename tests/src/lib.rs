@@ -7,6 +7,7 @@
 // Test support: a failed set-up is a failed test, so it may panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod counters;
 pub mod layering;
 
 use std::sync::Arc;
@@ -213,6 +214,76 @@ pub fn thousand_keywords() -> Vec<igny8_ai::KeywordInput> {
                 volume: k.volume / 4,
                 ..k.clone()
             });
+        }
+    }
+    out
+}
+
+/// The benches' keyword lists of any size, the same on every machine: the 1,000 of
+/// [`thousand_keywords`] first (so a 1,000 run measures what earlier figures measured),
+/// then the example keywords with a leading and a trailing qualifier (20 × 21
+/// combinations a keyword: up to ≈ 260,000) at a fraction of the volume.
+pub fn bench_keywords(n: usize) -> Vec<igny8_ai::KeywordInput> {
+    let mut out = thousand_keywords();
+    out.truncate(n);
+    let base = igny8_core::planner::parse_keywords_csv(EXAMPLE_KEYWORDS).expect("example keywords");
+    let leading = [
+        "best",
+        "cheap",
+        "top",
+        "new",
+        "used",
+        "buy",
+        "compare",
+        "affordable",
+        "premium",
+        "quiet",
+        "small",
+        "large",
+        "portable",
+        "professional",
+        "beginner",
+        "eco friendly",
+        "luxury",
+        "lightweight",
+        "durable",
+        "simple",
+    ];
+    let trailing = [
+        "uk",
+        "australia",
+        "canada",
+        "2026",
+        "online",
+        "for women",
+        "for men",
+        "near me",
+        "review",
+        "deals",
+        "sale",
+        "guide",
+        "for kids",
+        "for beginners",
+        "for small spaces",
+        "on a budget",
+        "for seniors",
+        "ideas",
+        "tips",
+        "vs alternatives",
+        "brands",
+    ];
+    'fill: for t in trailing {
+        for l in leading {
+            for k in &base {
+                if out.len() >= n {
+                    break 'fill;
+                }
+                out.push(igny8_ai::KeywordInput {
+                    keyword: format!("{l} {} {t}", k.keyword),
+                    volume: k.volume / 10,
+                    ..k.clone()
+                });
+            }
         }
     }
     out

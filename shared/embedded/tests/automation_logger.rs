@@ -40,13 +40,18 @@ async fn lines_events_and_mirror_land_where_documented() {
     let main = logger.main_log(&run).await.expect("main");
     assert_eq!(main.lines().count(), 2);
     assert!(main.contains("[stage 4 content] batch 1"));
+    // Each line is its own object until the run's end writes the whole files.
+    assert!(blobs.get(&run.main_log()).await.expect("get").is_none());
+    logger.compact(&run).await.expect("compact");
     let stage = blobs.get(&run.stage_log(Stage::Content)).await.expect("get").expect("stage log");
     assert_eq!(String::from_utf8_lossy(&stage).lines().count(), 1);
     let events = logger.events(&run).await.expect("events");
     let kinds: Vec<TraceKind> = events.iter().map(|e| e.event).collect();
     assert_eq!(kinds, [TraceKind::RunStarted, TraceKind::StageProgress, TraceKind::StageCompleted]);
     assert_eq!(events[1].stage, Some(4));
-    assert!(run.trace(Some(Stage::Content), 1).ends_with("trace/4-000001.jsonl"));
+    assert!(run.trace(Some(Stage::Content), 1).ends_with("trace/4-000001"));
+    let written = blobs.get(&run.main_log()).await.expect("get").expect("main.log");
+    assert_eq!(String::from_utf8_lossy(&written), main);
     let mirrored = blobs.get(&format!("archive/{}", run.main_log())).await.expect("get");
     assert_eq!(mirrored.map(|b| b.len()), Some(main.len()));
 }

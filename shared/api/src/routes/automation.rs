@@ -285,6 +285,9 @@ pub async fn run_logs(
             .files(&log.prefix())
             .await?
             .into_iter()
+            // One object per line until the run ends: the whole logs are main.log and
+            // stages/, written then.
+            .filter(|(name, _, _)| !name.starts_with("lines/"))
             .map(|(name, size, url)| LogFile { name, size, url })
             .collect()
     } else {

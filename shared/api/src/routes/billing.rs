@@ -17,7 +17,7 @@ pub use igny8_core::billing::credits::MAX_CREDITS_PER_REQUEST;
 use igny8_core::billing::credits::MAX_PRICE;
 use igny8_core::billing::{LedgerReceipt, Reconciliation, UsageFilter, BUILTIN_OPERATIONS};
 use igny8_core::domain::{
-    CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, RunId, TransactionKind,
+    CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, RunId, TransactionKind,
 };
 
 /// What credits may be added as (a charge is the ledger's own move, never a request's).
@@ -72,8 +72,11 @@ pub struct BalanceView {
     pub held: i64,
     /// Credits that may be spent now.
     pub available: i64,
-    /// The open holds (up to 100, newest first).
+    /// The open holds, newest first (one page: `limit`, default 50).
     pub holds: Vec<CreditHold>,
+    /// Pass as `cursor` for the next page of open holds; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holds_next_cursor: Option<String>,
 }
 
 /// Filters of the usage report.
@@ -141,14 +144,24 @@ pub fn routes() -> Router<ApiState> {
 }
 
 /// The balance, with the holds that reserve part of it.
-#[utoipa::path(get, path = "/v1/billing/balance", tag = "billing",
+#[utoipa::path(get, path = "/v1/billing/balance", tag = "billing", params(PageQuery),
     responses((status = 200, body = BalanceView), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
-pub async fn balance(State(state): State<ApiState>, caller: Caller) -> Result<Json<BalanceView>, ApiError> {
+pub async fn balance(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<BalanceView>, ApiError> {
     let credits = &state.services.credits;
+    let (limit, cursor) = (page.limit()?, page.cursor()?);
     let balance = credits.balance(&caller.account).await?;
-    let holds = credits.holds(&caller.account, 100, None).await?.items;
-    let holds = holds.into_iter().filter(|h| h.status == HoldStatus::Open).collect();
-    Ok(Json(BalanceView { credits: balance.credits, held: balance.held, available: balance.available, holds }))
+    let holds = credits.open_holds(&caller.account, limit, cursor).await?;
+    Ok(Json(BalanceView {
+        credits: balance.credits,
+        held: balance.held,
+        available: balance.available,
+        holds: holds.items,
+        holds_next_cursor: holds.cursor,
+    }))
 }
 
 /// The ledger, newest first.

@@ -340,6 +340,7 @@ impl AutomationService {
         );
         self.inner.logger.line(&log, None, &line).await?;
         self.inner.logger.event(&log, None, 1, kind, to_json(summary)?).await?;
+        self.inner.logger.compact(&log).await?;
         Ok(())
     }
 
@@ -364,6 +365,7 @@ impl AutomationService {
             let log = Self::run_log(&run);
             self.inner.logger.line(&log, None, &format!("run failed: {message}")).await?;
             self.inner.logger.event(&log, None, 2, TraceKind::Error, json!({"error": error, "cause": cause})).await?;
+            self.inner.logger.compact(&log).await?;
         }
         Ok(run)
     }
@@ -379,7 +381,8 @@ impl AutomationService {
     /// Gives back every credit hold the run left open (a step that failed mid-call).
     async fn release_open_holds(&self, run: &AutomationRun) -> Result<(), AutomationError> {
         let credits = &self.inner.credits;
-        let holds = all_pages(|cursor| credits.holds(&run.account_id, 1000, cursor)).await?;
+        // The account's open holds only, not every hold it ever took.
+        let holds = all_pages(|cursor| credits.open_holds(&run.account_id, 1000, cursor)).await?;
         let open =
             holds.iter().filter(|h| h.status == HoldStatus::Open && h.reference.as_deref() == Some(run.id.as_str()));
         for hold in open {

@@ -1,13 +1,18 @@
 //! AutomationLogger: a run's logs in the blob store.
 //!
-//! Layout under `runs/<account>/<site>/<run>/`: `main.log` (every line), one
-//! `stages/<n>-<name>.log` per stage, and structured events as JSON lines in
-//! `trace/<n>-<seq>.jsonl` (n = stage, 0 for the run itself; seq = the writer's batch or
-//! job number). Blob stores cannot append, so a line is added by read-modify-write:
-//! only the run's sequential steps write the `.log` files, and concurrent writers
-//! (image jobs) each write their own trace object, so nothing is lost to a race.
-//! Everything can be mirrored under a second prefix.
+//! Layout under `runs/<account>/<site>/<run>/`: every line is its own object
+//! `lines/<ms>-<seq>-<nonce>-<n>.log` and every structured event its own JSON line
+//! `trace/<n>-<seq>-<ms>-<seq>-<nonce>.jsonl` (n = stage, 0 for the run itself; the first
+//! seq = the writer's batch or job number), so writing costs one PUT whatever the length
+//! of the run, and concurrent writers (image jobs) never overwrite each other. Blob
+//! stores cannot append: adding a line by read-modify-write of one file cost 2 GET + 2
+//! PUT per line and grew with the run (quadratic). Readers stitch the objects in key
+//! order; when the run ends, [`AutomationLogger::compact`] also writes the whole
+//! `main.log` and one `stages/<n>-<name>.log` per stage, once. Everything can be
+//! mirrored under a second prefix.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -81,10 +86,36 @@ impl RunLog {
     pub fn stage_log(&self, stage: Stage) -> String {
         format!("{}stages/{}-{}.log", self.prefix(), stage.number(), stage.name())
     }
-    /// Key of a trace object.
+    /// Key prefix of the trace objects of one stage and sequence number.
     pub fn trace(&self, stage: Option<Stage>, seq: u64) -> String {
-        format!("{}trace/{}-{seq:06}.jsonl", self.prefix(), stage.map_or(0, Stage::number))
+        format!("{}-{seq:06}", self.trace_prefix_of(stage.map_or(0, Stage::number)))
     }
+    /// Key prefix of the line objects.
+    fn lines_prefix(&self) -> String {
+        format!("{}lines/", self.prefix())
+    }
+    fn trace_prefix(&self) -> String {
+        format!("{}trace/", self.prefix())
+    }
+    fn trace_prefix_of(&self, stage: u8) -> String {
+        format!("{}{stage}", self.trace_prefix())
+    }
+}
+
+/// Writes of this process, in order: two objects written in the same millisecond by
+/// one writer keep their order when stitched.
+static WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// `<ms>-<seq>-<nonce>`: sorts by time, then by this process's write order; the random
+/// nonce keeps the writes of different processes apart.
+fn unique_suffix(ms: i64) -> String {
+    let seq = WRITES.fetch_add(1, Ordering::Relaxed);
+    format!("{ms:015}-{seq:012}-{:08x}", rand::random::<u32>())
+}
+
+/// The stage number a line object's key ends with (`…-<n>.log`), 0 for run lines.
+fn line_stage(key: &str) -> u8 {
+    key.strip_suffix(".log").and_then(|k| k.rsplit_once('-')).and_then(|(_, n)| n.parse().ok()).unwrap_or(0)
 }
 
 /// Writes and reads run logs.
@@ -108,24 +139,21 @@ impl AutomationLogger {
         self
     }
 
-    async fn append(&self, key: &str, text: &str, content_type: &str) -> Result<(), BlobError> {
-        let mut body = self.blobs.get(key).await?.unwrap_or_default();
-        body.extend_from_slice(text.as_bytes());
+    /// Writes one object, and its mirror.
+    async fn write(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), BlobError> {
         if let Some(m) = &self.mirror {
             self.blobs.put(&format!("{m}{key}"), body.clone(), content_type).await?;
         }
         self.blobs.put(key, body, content_type).await
     }
 
-    /// Adds a line to the main log and, for a stage, to the stage's log.
+    /// Adds a line to the main log and, for a stage, to the stage's log: one object.
     pub async fn line(&self, run: &RunLog, stage: Option<Stage>, message: &str) -> Result<(), BlobError> {
-        let at = rfc3339(self.clock.now_ms());
+        let ms = self.clock.now_ms();
         let tag = stage.map_or_else(|| "run".to_owned(), |s| format!("stage {} {}", s.number(), s.name()));
-        let text = format!("{at} [{tag}] {message}\n");
-        if let Some(s) = stage {
-            self.append(&run.stage_log(s), &text, "text/plain").await?;
-        }
-        self.append(&run.main_log(), &text, "text/plain").await
+        let text = format!("{} [{tag}] {message}\n", rfc3339(ms));
+        let key = format!("{}{}-{}.log", run.lines_prefix(), unique_suffix(ms), stage.map_or(0, Stage::number));
+        self.write(&key, text.into_bytes(), "text/plain").await
     }
 
     /// Records a structured event in trace object `seq` of its stage.
@@ -145,26 +173,82 @@ impl AutomationLogger {
             data,
         };
         let line = serde_json::to_string(&record).map_err(|e| BlobError::Backend(e.to_string()))?;
-        self.append(&run.trace(stage, seq), &format!("{line}\n"), "application/x-ndjson").await
+        let key = format!("{}-{}.jsonl", run.trace(stage, seq), unique_suffix(self.clock.now_ms()));
+        self.write(&key, format!("{line}\n").into_bytes(), "application/x-ndjson").await
+    }
+
+    /// Every object under `prefix`, in key order, with its body.
+    async fn read_all(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, BlobError> {
+        let mut keys: Vec<String> = self.blobs.list(prefix).await?.into_iter().map(|info| info.key).collect();
+        keys.sort();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let body = self.blobs.get(&key).await?.unwrap_or_default();
+            out.push((key, body));
+        }
+        Ok(out)
     }
 
     /// Every structured event of the run, in stage then sequence order.
     pub async fn events(&self, run: &RunLog) -> Result<Vec<TraceEvent>, BlobError> {
         let mut out = Vec::new();
-        for info in self.blobs.list(&format!("{}trace/", run.prefix())).await? {
-            let body = self.blobs.get(&info.key).await?.unwrap_or_default();
+        for (key, body) in self.read_all(&run.trace_prefix()).await? {
             for line in String::from_utf8_lossy(&body).lines().filter(|l| !l.trim().is_empty()) {
                 let event = serde_json::from_str(line)
-                    .map_err(|e| BlobError::Backend(format!("bad trace line in {}: {e}", info.key)))?;
+                    .map_err(|e| BlobError::Backend(format!("bad trace line in {key}: {e}")))?;
                 out.push(event);
             }
         }
         Ok(out)
     }
 
-    /// The main log's text.
+    /// The main log's text: its lines stitched in order (a run logged before lines were
+    /// objects of their own has only its `main.log`).
     pub async fn main_log(&self, run: &RunLog) -> Result<String, BlobError> {
-        let body = self.blobs.get(&run.main_log()).await?.unwrap_or_default();
-        Ok(String::from_utf8_lossy(&body).into_owned())
+        let lines = self.read_all(&run.lines_prefix()).await?;
+        if lines.is_empty() {
+            let body = self.blobs.get(&run.main_log()).await?.unwrap_or_default();
+            return Ok(String::from_utf8_lossy(&body).into_owned());
+        }
+        Ok(lines.iter().map(|(_, body)| String::from_utf8_lossy(body)).collect())
+    }
+
+    /// Writes the run's whole `main.log` and each stage's log from its lines, once the
+    /// run has ended (readers of a file, such as a link to it, see every line). Linear
+    /// in the run's lines; writing again later rewrites them with any lines since.
+    pub async fn compact(&self, run: &RunLog) -> Result<(), BlobError> {
+        let lines = self.read_all(&run.lines_prefix()).await?;
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut main = Vec::new();
+        let mut stages: BTreeMap<u8, Vec<u8>> = BTreeMap::new();
+        for (key, body) in lines {
+            if let Some(stage) = Stage::from_number(line_stage(&key)) {
+                stages.entry(stage.number()).or_default().extend_from_slice(&body);
+            }
+            main.extend(body);
+        }
+        for (n, body) in stages {
+            if let Some(stage) = Stage::from_number(n) {
+                self.write(&run.stage_log(stage), body, "text/plain").await?;
+            }
+        }
+        self.write(&run.main_log(), main, "text/plain").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_key_names_its_stage_and_sorts_by_time() {
+        let run =
+            RunLog { account_id: AccountId::derive("a"), site_id: SiteId::derive("s"), run_id: RunId::derive("r") };
+        let early = format!("{}{}-4.log", run.lines_prefix(), unique_suffix(5));
+        let late = format!("{}{}-0.log", run.lines_prefix(), unique_suffix(10));
+        assert!(early < late);
+        assert_eq!((line_stage(&early), line_stage(&late)), (4, 0));
     }
 }

@@ -102,6 +102,7 @@ impl AutomationService {
             Gate::Go(ctx) => ctx,
             Gate::Stop(route) => return Ok(route),
         };
+        let began = rfc3339(self.now());
         let outcome = stages::batch(&ctx, stage).await?;
         let remaining = stages::waiting(&self.inner, &ctx.run.site_id, stage).await?;
         if outcome.processed == 0 && remaining > 0 {
@@ -110,7 +111,7 @@ impl AutomationService {
         let out = after_batch(input, stage, &ctx.config, outcome, remaining);
         let delay = if out.next == Route::Delay { DELAY_EVENTS } else { 0 };
         let events = call.task_events(false) + CHOICE_EVENTS + delay;
-        self.record_batch(input, stage, outcome, remaining, Some((call, events))).await?;
+        self.record_batch(input, stage, &began, outcome, remaining, Some((call, events))).await?;
         Ok(out)
     }
 
@@ -164,7 +165,7 @@ impl AutomationService {
         if counted.is_some_and(|e| e.history_events + PASS_RESERVE > self.history_budget()) {
             return Ok(Gate::Stop(self.continue_run(input, call, &run, here, waits_for_token).await?));
         }
-        Ok(Gate::Go(Box::new(StageContext { service: self, run, config })))
+        Ok(Gate::Go(Box::new(StageContext { service: self, run, config, prices: Default::default() })))
     }
 
     /// Extends the run's site lock by `lease_ms`. A lease that ran out while nobody
@@ -273,11 +274,13 @@ impl AutomationService {
         Ok(run)
     }
 
-    /// Records a stage's progress on the run and logs it.
+    /// Records a stage's progress on the run and logs it; `began` is when the batch
+    /// started, the stage's start if it is its first.
     pub(in crate::automation) async fn record_batch(
         &self,
         input: &StepInput,
         stage: Stage,
+        began: &str,
         outcome: BatchOutcome,
         remaining: u64,
         history: Option<(&TaskCall, u64)>,
@@ -296,7 +299,7 @@ impl AutomationService {
                 result.remaining = remaining;
                 result.batches += u64::from(outcome.processed > 0);
                 if result.started_at.is_none() {
-                    result.started_at = Some(now.clone());
+                    result.started_at = Some(began.to_owned());
                 }
                 if remaining == 0 && result.completed_at.is_none() {
                     result.completed_at = Some(now.clone());

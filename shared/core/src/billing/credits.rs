@@ -535,11 +535,23 @@ impl CreditService {
         let fingerprint = format!("hold:{amount}");
         let _turn = self.gate(account).await;
         let (key, fingerprint, reference) = (idempotency_key.as_deref(), fingerprint.as_str(), &reference);
+        // As for a charge: the balance this service last wrote stands in for a read (one
+        // item read less per paid call); a write it makes stale fails its condition and
+        // the next attempt reads the store, and a short remembered balance never refuses.
+        let fresh = &AtomicBool::new(false);
         retry_on_conflict(
             &self.retry,
             move |_| async move {
-                let state = self.state(account).await?;
+                let (state, hinted) = match self.remembered(account).filter(|_| !fresh.load(Ordering::Relaxed)) {
+                    Some(s) => (s, true),
+                    None => (self.state(account).await?, false),
+                };
+                fresh.store(false, Ordering::Relaxed);
                 if state.available < amount {
+                    if hinted {
+                        fresh.store(true, Ordering::Relaxed);
+                        return Ok(Attempt::RetryNow);
+                    }
                     if let Some(first) = self.replay(account, key, fingerprint).await? {
                         return Ok(Attempt::Done(first));
                     }
@@ -564,18 +576,23 @@ impl CreditService {
                     version: state.version + 1,
                     ..state
                 };
-                let mut writes = vec![state.write_to(account, &next), self.ledger.hold_open_write(&hold)?];
+                let mut writes = vec![state.write_to(account, &next)];
+                writes.extend(self.ledger.hold_open_writes(&hold)?);
+                let mut guarded = None;
                 if let Some(key) = key {
                     let marker = IdempotencyMarker { fingerprint: fingerprint.to_owned(), result: to_json(&hold)? };
+                    guarded = Some(writes.len());
                     writes.push(self.ledger.marker_write(account, key, &marker)?);
                 }
-                let outcome = self.write(writes, key.is_some().then_some(2)).await?;
+                let outcome = self.write(writes, guarded).await?;
                 self.remember(account, matches!(outcome, Written::Landed).then_some(next));
                 Ok(match outcome {
                     Written::Landed => Attempt::Done(hold),
                     Written::AlreadyDone => {
                         self.replay(account, key, fingerprint).await?.map_or(Attempt::Retry, Attempt::Done)
                     }
+                    // A remembered balance was stale: read the store at once.
+                    Written::Lost if hinted => Attempt::RetryNow,
                     Written::Lost => Attempt::Retry,
                 })
             },
@@ -596,6 +613,36 @@ impl CreditService {
         check_amount(actual)?;
         let hold =
             self.ledger.hold(account, hold_id).await?.ok_or_else(|| CreditError::HoldNotFound(hold_id.clone()))?;
+        self.settle_read(account, hold, actual, usage).await
+    }
+
+    /// [`CreditService::settle`] of a hold the caller holds as [`CreditService::hold`]
+    /// returned it, without reading it again (one item read less per paid call). The
+    /// settlement's write is conditioned on the hold being open, so a hold closed since
+    /// is read and answered as `settle` answers it.
+    pub async fn settle_hold(
+        &self,
+        account: &AccountId,
+        hold: &CreditHold,
+        actual: i64,
+        usage: Option<UsageDetails>,
+    ) -> Result<LedgerReceipt, CreditError> {
+        check_amount(actual)?;
+        if &hold.account_id != account {
+            return Err(CreditError::HoldNotFound(hold.id.clone()));
+        }
+        self.settle_read(account, hold.clone(), actual, usage).await
+    }
+
+    /// Settles `hold` as read (by the store or the caller).
+    async fn settle_read(
+        &self,
+        account: &AccountId,
+        hold: CreditHold,
+        actual: i64,
+        usage: Option<UsageDetails>,
+    ) -> Result<LedgerReceipt, CreditError> {
+        let hold_id = &hold.id;
         match hold.status {
             HoldStatus::Open => {}
             HoldStatus::Settled if hold.settled_amount == Some(actual) => {
@@ -668,7 +715,8 @@ impl CreditService {
                     ..state
                 };
                 let released = CreditHold { status: HoldStatus::Released, ..hold.clone() };
-                let writes = vec![state.write_to(account, &next), self.ledger.hold_close_write(&released)?];
+                let mut writes = vec![state.write_to(account, &next)];
+                writes.extend(self.ledger.hold_close_writes(&released)?);
                 let outcome = self.write(writes, Some(1)).await?;
                 self.remember(account, matches!(outcome, Written::Landed).then_some(next));
                 Ok(match outcome {
@@ -811,7 +859,7 @@ impl CreditService {
                 ..hold.clone()
             };
             guarded = Some(writes.len());
-            writes.push(self.ledger.hold_close_write(&settled)?);
+            writes.extend(self.ledger.hold_close_writes(&settled)?);
         }
         if let Some(k) = change.key.as_deref() {
             let marker = IdempotencyMarker { fingerprint: fingerprint.to_owned(), result: to_json(txn)? };
@@ -896,6 +944,17 @@ impl CreditService {
     ) -> Result<Page<CreditHold>, CreditError> {
         self.state(account).await?;
         Ok(self.ledger.holds(account, limit.clamp(1, 1000), cursor).await?)
+    }
+
+    /// One page of the account's open holds, newest first.
+    pub async fn open_holds(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<Page<CreditHold>, CreditError> {
+        self.state(account).await?;
+        Ok(self.ledger.open_holds(account, limit.clamp(1, 1000), cursor).await?)
     }
 
     /// Audits the account: balance == Σ ledger, entries 1..=seq all present,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{AccountId, Keyword, KeywordId, KeywordStatus, SiteId};
 use crate::ports::clock::rfc3339;
 use crate::ports::{Clock, ItemStore, StoreError, WriteOp};
+use crate::repo::pipeline::transact_counted;
 use crate::repo::{Records, RepoError};
 use igny8_ai::KeywordInput;
 
@@ -222,12 +223,13 @@ impl KeywordImporter {
             // Drop keywords that already exist (their put fails its condition) and retry.
             while !pending.is_empty() {
                 let writes = pending.iter().map(|k| self.keywords.create(k)).collect::<Result<Vec<WriteOp>, _>>()?;
-                match self.store.transact(writes).await {
+                // The site's count of new keywords moves in the same transaction.
+                match transact_counted(&*self.store, writes).await {
                     Ok(()) => {
                         imported += pending.len() as u64;
                         break;
                     }
-                    Err(StoreError::ConditionFailed(failed)) => {
+                    Err(RepoError::Store(StoreError::ConditionFailed(failed))) => {
                         let drop: std::collections::HashSet<usize> = failed.iter().map(|f| f.index).collect();
                         pending = pending
                             .into_iter()
@@ -236,7 +238,7 @@ impl KeywordImporter {
                             .map(|(_, k)| k)
                             .collect();
                     }
-                    Err(e) => return Err(RepoError::Store(e).into()),
+                    Err(e) => return Err(e.into()),
                 }
             }
         }

@@ -59,6 +59,18 @@ pub fn hold(account: &AccountId, hold: &HoldId) -> Key {
     Key::new(hold_partition(account), format!("{HOLD_PREFIX}{hold}"))
 }
 
+/// Partition of the account's open holds: a copy of each hold while it is open,
+/// written and deleted in the same transactions as the hold's own transitions, so the
+/// open ones are found without reading every hold the account ever took.
+pub fn open_hold_partition(id: &AccountId) -> String {
+    format!("ACCT#{id}#OPENHOLD")
+}
+
+/// The open-hold entry of one hold (hold ids are time-ordered: newest sorts last).
+pub fn open_hold(account: &AccountId, hold: &HoldId) -> Key {
+    Key::new(open_hold_partition(account), format!("{HOLD_PREFIX}{hold}"))
+}
+
 /// Idempotency marker of one key of one account (its own partition: spread, not hot).
 pub fn idempotency(account: &AccountId, key: &str) -> Key {
     Key::new(format!("ACCT#{account}#IDEM#{key}"), "MARKER")
@@ -127,7 +139,21 @@ pub fn site_records(site: &SiteId, kind: &str) -> String {
 /// GSI1 partition of a site's pipeline records of one kind in one status: each stage
 /// queries exactly the work waiting for it.
 pub fn site_records_in_status(site: &SiteId, kind: &str, status: &str) -> String {
-    format!("SITE#{site}#{kind}#{status}")
+    records_in_status(&site_records(site, kind), status)
+}
+
+/// GSI1 partition of the records of one partition ([`site_records`]) in one status:
+/// the one spelling, so a write that only knows a record's key finds its index too.
+pub fn records_in_status(partition: &str, status: &str) -> String {
+    format!("{partition}#{status}")
+}
+
+/// Counter of the records in one status index ([`records_in_status`]): its own
+/// partition, so counters of different statuses never share a partition's write rate.
+/// It changes in the same transaction as the writes that create, move or delete
+/// those records, so "how many wait" is one read, not a scan of the index.
+pub fn status_count(status_index: &str) -> Key {
+    Key::new(format!("COUNT#{status_index}"), "COUNT")
 }
 
 /// GSI1 sort key of a site in its account's list of sites.

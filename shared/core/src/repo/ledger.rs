@@ -130,15 +130,19 @@ impl LedgerRepo {
         self.store.get(&keys::idempotency(account, key)).await?.map(from_item).transpose()
     }
 
-    /// The write that opens a new hold (it must not exist yet).
-    pub fn hold_open_write(&self, hold: &CreditHold) -> Result<WriteOp, RepoError> {
-        Self::hold_put(hold, Condition::ItemNotExists)
+    /// The writes that open a new hold (it must not exist yet): the hold, first, and
+    /// its entry among the open holds.
+    pub fn hold_open_writes(&self, hold: &CreditHold) -> Result<[WriteOp; 2], RepoError> {
+        let entry = to_item(hold, "open_credit_hold", &keys::open_hold(&hold.account_id, &hold.id), None)?;
+        Ok([Self::hold_put(hold, Condition::ItemNotExists)?, WriteOp::Put { item: entry, condition: None }])
     }
 
-    /// The write that moves an open hold to its next state (settled or released); it
-    /// fails when the hold is no longer open, so a hold closes exactly once.
-    pub fn hold_close_write(&self, hold: &CreditHold) -> Result<WriteOp, RepoError> {
-        Self::hold_put(hold, Condition::eq("status", HoldStatus::Open.as_str()))
+    /// The writes that move an open hold to its next state (settled or released): the
+    /// hold, first, which fails when it is no longer open, so a hold closes exactly
+    /// once; then the removal of its entry among the open holds.
+    pub fn hold_close_writes(&self, hold: &CreditHold) -> Result<[WriteOp; 2], RepoError> {
+        let entry = WriteOp::Delete { key: keys::open_hold(&hold.account_id, &hold.id), condition: None };
+        Ok([Self::hold_put(hold, Condition::eq("status", HoldStatus::Open.as_str()))?, entry])
     }
 
     fn hold_put(hold: &CreditHold, condition: Condition) -> Result<WriteOp, RepoError> {
@@ -196,6 +200,23 @@ impl LedgerRepo {
         cursor: Option<String>,
     ) -> Result<Page<CreditHold>, RepoError> {
         let q = Query::partition(keys::hold_partition(account)).prefix(keys::HOLD_PREFIX).limit(limit).after(cursor);
+        let page = self.store.query(&q).await?;
+        page.try_map(from_item)
+    }
+
+    /// One page of the account's open holds, newest first: one query of their own
+    /// partition, however many holds the account closed before.
+    pub async fn open_holds(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<Page<CreditHold>, RepoError> {
+        let q = Query::partition(keys::open_hold_partition(account))
+            .prefix(keys::HOLD_PREFIX)
+            .descending()
+            .limit(limit)
+            .after(cursor);
         let page = self.store.query(&q).await?;
         page.try_map(from_item)
     }

@@ -23,7 +23,10 @@ use crate::domain::Operation;
 use crate::domain::{
     AccountId, ImageId, ImageRecord, ImageStatus, RunId, SiteId, Stage, TransactionKind, UsageDetails,
 };
+use crate::ports::clock::rfc3339;
 use crate::ports::queue::QueueMessage;
+use crate::repo::pipeline::transact_counted;
+use crate::repo::RepoError;
 
 /// Queue the image jobs of stage 6 go to unless the service is told another
 /// ([`AutomationService::set_image_queue`]; on AWS from `IGNY8_IMAGE_QUEUE`).
@@ -100,9 +103,13 @@ impl AutomationService {
         let mut outstanding = i.images.all_in_status(site, INPUT_STATUS).await?;
         outstanding.extend(i.images.all_in_status(site, QUEUED_STATUS).await?);
         let count = i64::try_from(outstanding.len()).unwrap_or(i64::MAX);
+        let began = rfc3339(self.now());
         let (run, ()) = self
             .modify(&ctx.run.id, |r| {
                 add_events(r, call, call.task_events(true) + CHOICE_EVENTS);
+                // Stage 6 starts now; its one progress record comes when the last job ends.
+                let result = r.stages.entry(Stage::Images.number()).or_default();
+                result.started_at.get_or_insert_with(|| began.clone());
                 r.images_token = Some(token.clone());
                 r.images_queued = r.images_finished + count;
                 r.current_stage = Stage::Images.number();
@@ -225,7 +232,7 @@ impl AutomationService {
         let blob_key = format!("images/{}/{}/{}.png", job.account_id, job.site_id, job.image_id);
         i.ports.blobs.put(&blob_key, png.png, "image/png").await?;
         let done = ImageRecord { status: ImageStatus::Generated, blob_key: Some(blob_key), ..image.clone() };
-        self.finish_image(job, done).await
+        self.finish_image(job, image.status, done).await
     }
 
     async fn give_up(
@@ -250,7 +257,7 @@ impl AutomationService {
                 .await?;
         }
         let failed = ImageRecord { status: ImageStatus::Failed, ..image.clone() };
-        self.finish_image(job, failed).await?;
+        self.finish_image(job, image.status, failed).await?;
         let run = i.runs.get(&job.run_id).await?.ok_or_else(|| AutomationError::RunNotFound(job.run_id.clone()))?;
         i.logger
             .line(&Self::run_log(&run), Some(Stage::Images), &format!("image {} failed: {error}", job.image_id))
@@ -258,17 +265,32 @@ impl AutomationService {
         Ok(())
     }
 
-    async fn finish_image(&self, job: &ImageJob, after: ImageRecord) -> Result<JobOutcome, AutomationError> {
+    async fn finish_image(
+        &self,
+        job: &ImageJob,
+        before: ImageStatus,
+        after: ImageRecord,
+    ) -> Result<JobOutcome, AutomationError> {
         let i = &self.inner;
-        // Stage 6 may move the image from pending to queued while this job runs.
-        let writes = vec![
-            i.images.transition_from_any(&after, &[INPUT_STATUS, QUEUED_STATUS])?,
-            i.runs.image_finished_write(&job.run_id),
-        ];
-        match i.ports.store.transact(writes).await {
-            Ok(()) => {}
-            Err(e) if e.failed_at(0) => return Ok(JobOutcome::AlreadyDone),
-            Err(e) => return Err(e.into()),
+        // The move names the status it leaves, so the status counters follow it. Stage 6
+        // may move the image from pending to queued while this job runs: then read it
+        // again and move it from there.
+        let mut from = before;
+        loop {
+            let writes = vec![
+                i.images.transition(&after, if from == ImageStatus::Pending { INPUT_STATUS } else { QUEUED_STATUS })?,
+                i.runs.image_finished_write(&job.run_id),
+            ];
+            match transact_counted(&*i.ports.store, writes).await {
+                Ok(()) => break,
+                Err(RepoError::Store(e)) if e.failed_at(0) => {
+                    match i.images.get(&job.site_id, job.image_id.as_str()).await?.map(|im| im.status) {
+                        Some(now @ (ImageStatus::Pending | ImageStatus::Queued)) if now != from => from = now,
+                        _ => return Ok(JobOutcome::AlreadyDone),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         self.complete_images_if_done(&job.run_id).await?;
         Ok(if after.status == ImageStatus::Generated { JobOutcome::Generated } else { JobOutcome::GaveUp })
@@ -298,7 +320,9 @@ impl AutomationService {
             credits: 0,
             words: 0,
         };
-        self.record_batch(&input, Stage::Images, stage_out, remaining, None).await?;
+        // The stage's start was recorded when its jobs were queued.
+        let now = rfc3339(self.now());
+        self.record_batch(&input, Stage::Images, &now, stage_out, remaining, None).await?;
         let next = if run.cancel_requested { Route::Cancelled } else { Route::Finalize };
         if let Err(e) = self.workflow()?.send_task_success(&token, to_json(&input.output(next))?).await {
             // Give the claim back so the job's redelivery sends the token again; a

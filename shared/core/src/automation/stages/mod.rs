@@ -18,16 +18,19 @@ mod image_prompts;
 pub mod images;
 mod tasks;
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Mutex;
 
 use super::error::AutomationError;
 use super::service::{AutomationService, Inner};
 use crate::billing::CreditError;
 use crate::domain::Operation;
-use crate::domain::{AutomationConfig, AutomationRun, HoldStatus, SiteId, Stage, UsageDetails};
+use crate::domain::{AutomationConfig, AutomationRun, CreditCostConfig, HoldStatus, SiteId, Stage, UsageDetails};
 use crate::ports::clock::rfc3339;
 use crate::ports::{StoreError, WriteOp};
-use crate::repo::{Records, SiteRecord};
+use crate::repo::pipeline::{counted_fit, ensure_counted, transact_counted};
+use crate::repo::{Records, RepoError, SiteRecord};
 use igny8_ai::Usage;
 
 pub(in crate::automation) use clusters::Clusters;
@@ -58,6 +61,9 @@ pub(in crate::automation) struct StageContext<'a> {
     pub(in crate::automation) service: &'a AutomationService,
     pub(in crate::automation) run: AutomationRun,
     pub(in crate::automation) config: AutomationConfig,
+    /// Prices read by this step, by operation: one read per step and operation, not
+    /// one per paid call (a price changed mid-batch applies from the next step).
+    pub(in crate::automation) prices: Mutex<HashMap<&'static str, CreditCostConfig>>,
 }
 
 /// One stage of stages 1–5: its inputs, its batch size and its batch.
@@ -109,6 +115,8 @@ async fn run<S: StageWork>(ctx: &StageContext<'_>) -> Result<BatchOutcome, Autom
 
 /// Items waiting for a stage on a site.
 pub(in crate::automation) async fn waiting(inner: &Inner, site: &SiteId, stage: Stage) -> Result<u64, AutomationError> {
+    // A site written before the counters existed is counted once from its records.
+    ensure_counted(&inner.ports.store, site).await?;
     Ok(match stage {
         Stage::Clusters => count::<Clusters>(inner, site).await?,
         Stage::Ideas => count::<Ideas>(inner, site).await?,
@@ -169,28 +177,43 @@ impl StageContext<'_> {
         rfc3339(self.service.now())
     }
 
-    /// Applies writes in fenced chunks; a write whose condition already failed
-    /// (created or moved on by an earlier attempt) is skipped, a lost fence is fatal.
+    /// Applies writes in fenced transactions, each with the status counters its writes
+    /// move; a write whose condition already failed (created or moved on by an earlier
+    /// attempt) is dropped and the rest of its transaction committed without it, so a
+    /// replay counts nothing twice; a lost fence is fatal.
     pub(in crate::automation) async fn apply(&self, writes: Vec<WriteOp>) -> Result<(), AutomationError> {
+        let mut rest = writes.as_slice();
+        while !rest.is_empty() {
+            let n = counted_fit(&rest[..rest.len().min(CHUNK)], 1)?;
+            let (chunk, tail) = rest.split_at(n);
+            self.apply_chunk(chunk.to_vec()).await?;
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// One fenced transaction of `chunk`, less the writes whose conditions fail.
+    async fn apply_chunk(&self, mut chunk: Vec<WriteOp>) -> Result<(), AutomationError> {
         let inner = self.inner();
-        let store = &inner.ports.store;
         let run = &self.run;
-        let guard = || inner.locks.fence_guard(&run.site_id, run.id.as_str(), run.fence);
-        let lost = || AutomationError::LockLost("fence check failed".into());
-        for chunk in writes.chunks(CHUNK) {
-            let mut ops = vec![guard()];
+        while !chunk.is_empty() {
+            let mut ops = vec![inner.locks.fence_guard(&run.site_id, run.id.as_str(), run.fence)];
             ops.extend(chunk.iter().cloned());
-            match store.transact(ops).await {
-                Ok(()) => {}
-                Err(e) if e.failed_at(0) => return Err(lost()),
-                Err(StoreError::ConditionFailed(_)) => {
-                    for op in chunk {
-                        match store.transact(vec![guard(), op.clone()]).await {
-                            Ok(()) => {}
-                            Err(e) if e.failed_at(0) => return Err(lost()),
-                            Err(StoreError::ConditionFailed(_)) => {}
-                            Err(e) => return Err(e.into()),
-                        }
+            match transact_counted(&*inner.ports.store, ops).await {
+                Ok(()) => return Ok(()),
+                Err(RepoError::Store(e)) if e.failed_at(0) => {
+                    return Err(AutomationError::LockLost("fence check failed".into()))
+                }
+                Err(RepoError::Store(StoreError::ConditionFailed(failed))) => {
+                    // Indexes count the guard first; the counters come after the writes.
+                    let before = chunk.len();
+                    let mut index = 0;
+                    chunk.retain(|_| {
+                        index += 1;
+                        !failed.iter().any(|f| f.index == index)
+                    });
+                    if chunk.len() == before {
+                        return Err(RepoError::Store(StoreError::ConditionFailed(failed)).into());
                     }
                 }
                 Err(e) => return Err(e.into()),
@@ -214,9 +237,20 @@ impl StageContext<'_> {
         let run = &self.run;
         let key = format!("{}/{}/{item}", run.id, stage.number());
         let credits = &self.inner().credits;
-        // One read of the operation's price serves the hold and the settle (before, each
-        // priced itself: a second GetItem of the same item per AI call on DynamoDB).
-        let price = credits.cost_config(operation.as_str()).await?;
+        // One read of the operation's price serves the hold and the settle of every paid
+        // call of the step (before, each call read it, and before that each hold and
+        // each settle: GetItems of the same item on DynamoDB).
+        let cached = self.prices.lock().ok().and_then(|p| p.get(operation.as_str()).cloned());
+        let price = match cached {
+            Some(price) => price,
+            None => {
+                let price = credits.cost_config(operation.as_str()).await?;
+                if let Ok(mut prices) = self.prices.lock() {
+                    prices.insert(operation.as_str(), price.clone());
+                }
+                price
+            }
+        };
         let cost = |units: i64| price.cost_for(units).ok_or(CreditError::InvalidUnits(units));
         let estimate = cost(estimate_units.max(1))?;
         let reason = format!("stage {} {}", stage.number(), stage.name());
@@ -239,7 +273,7 @@ impl StageContext<'_> {
         let mut next = 1u32;
         let receipt = loop {
             let details = Some(usage(run, stage, operation.as_str(), n, &u));
-            match credits.settle(&run.account_id, &hold.id, actual, details).await {
+            match credits.settle_hold(&run.account_id, &hold, actual, details).await {
                 // An earlier attempt of this step whose call failed (a throttled
                 // provider) released this hold: pay with the next hold in line, keyed
                 // by its place, so a replay finds it again.
