@@ -2,6 +2,7 @@
 //! tenant-checked access to the records the pipeline makes from them.
 
 pub mod import;
+pub mod keyword_file;
 pub mod records;
 
 pub use import::{parse_keywords_csv, ImportError, ImportReport, KeywordImporter, RowError};
