@@ -195,6 +195,17 @@ impl BlobStore for BlobDir {
         })
         .await
     }
+
+    /// A folder serves no HTTP: the local API receives uploads and puts them here.
+    async fn presigned_put(
+        &self,
+        key: &str,
+        _content_type: &str,
+        _expires_in: Duration,
+    ) -> Result<Option<String>, BlobError> {
+        validate_key(key)?;
+        Ok(None)
+    }
 }
 
 #[cfg(test)]
@@ -260,6 +271,12 @@ mod tests {
             Err(BlobError::NotFound(k)) if k == "img/missing.png"
         ));
         assert!(matches!(store.presigned_get("img", Duration::from_secs(60)).await, Err(BlobError::NotFound(_))));
+        let upload = store.presigned_put("imports/a.csv", "text/csv", Duration::from_secs(60)).await;
+        assert!(matches!(upload, Ok(None)), "a folder has no upload link of its own");
+        assert!(matches!(
+            store.presigned_put("../a.csv", "text/csv", Duration::from_secs(60)).await,
+            Err(BlobError::InvalidKey { .. })
+        ));
     }
 
     #[tokio::test]

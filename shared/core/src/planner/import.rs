@@ -110,29 +110,30 @@ pub fn parse_keywords_csv(data: &[u8]) -> Result<Vec<KeywordInput>, ImportError>
         .trim(csv::Trim::All)
         .delimiter(layout.separator)
         .from_reader(&text.as_bytes()[offset..]);
-    let first_line = layout.header_line as u64;
+    let body = &text.as_bytes()[offset..];
+    let mut lines = LineCounter { body, at: 0, line: layout.header_line as u64 + 1 };
     let headers = reader
         .headers()
-        .map_err(|e| ImportError::Malformed(vec![RowError { line: first_line + 1, message: e.to_string() }]))?
+        .map_err(|e| ImportError::Malformed(vec![RowError { line: lines.line, message: e.to_string() }]))?
         .clone();
     let columns = Columns::of(&headers, NumberStyle::for_separator(layout.separator))?;
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
-        let next_line = first_line + reader.position().line();
+        let next = reader.position().byte();
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => match columns.keyword(&record) {
                 Ok(Some(keyword)) => out.push(keyword),
                 Ok(None) => {}
                 Err(message) => {
-                    let line = record.position().map_or(next_line, |p| first_line + p.line());
+                    let line = lines.line_at(record.position().map_or(next, csv::Position::byte));
                     errors.push(RowError { line, message });
                 }
             },
             Err(e) => {
-                let line = e.position().map_or(next_line, |p| first_line + p.line());
+                let line = lines.line_at(e.position().map_or(next, csv::Position::byte));
                 errors.push(RowError { line, message: e.to_string() });
                 if errors.len() > 1000 {
                     break;
@@ -147,6 +148,31 @@ pub fn parse_keywords_csv(data: &[u8]) -> Result<Vec<KeywordInput>, ImportError>
         return Err(ImportError::Empty);
     }
     Ok(out)
+}
+
+/// Line numbers of byte offsets read in increasing order (the csv crate's own line
+/// count drifts on CRLF files, which Excel and Keyword Planner write).
+struct LineCounter<'a> {
+    body: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl LineCounter<'_> {
+    /// The 1-based line of the file at `byte` (an offset into the text after the title rows).
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut target = usize::try_from(byte).unwrap_or(usize::MAX).min(self.body.len());
+        // The csv crate starts a record where it started looking: at the LF of the CRLF
+        // before it, or at blank lines it skipped. A record never starts with a line end.
+        while matches!(self.body.get(target), Some(b'\r' | b'\n')) {
+            target += 1;
+        }
+        if target > self.at {
+            self.line += self.body[self.at..target].iter().filter(|b| **b == b'\n').count() as u64;
+            self.at = target;
+        }
+        self.line
+    }
 }
 
 /// Where each field is in a keyword tool's export, found from its header row.
@@ -314,9 +340,11 @@ mod tests {
     #[test]
     fn title_rows_count_in_line_numbers() {
         let gkp = "Keyword Stats 2024-05-01 at 10_00_00\nMay 1, 2023 - April 30, 2024\nKeyword,Currency,Avg. monthly searches,Competition,Top of page bid (high range)\nrain boots,USD,1K – 10K,High,1.20\nbad,USD,many,Low,0.5\n";
-        match parse_keywords_csv(gkp.as_bytes()) {
-            Err(ImportError::Malformed(rows)) => assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [5]),
-            other => panic!("expected line 5, got {other:?}"),
+        for text in [gkp.to_owned(), gkp.replace('\n', "\r\n")] {
+            match parse_keywords_csv(text.as_bytes()) {
+                Err(ImportError::Malformed(rows)) => assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [5]),
+                other => panic!("expected line 5, got {other:?}"),
+            }
         }
         let good = gkp.replace("bad,USD,many", "snow boots,USD,2400");
         let rows = parse_keywords_csv(good.as_bytes()).expect("gkp");
