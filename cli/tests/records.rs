@@ -166,3 +166,34 @@ fn a_runs_articles_are_listed_shown_and_exported_with_their_images() {
     let text = igny8(&data, &["content", "export", "--out", out.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("index.html"), "{text:?}");
 }
+
+#[test]
+fn keywords_import_and_list_on_the_aws_adapters() {
+    let endpoint = std::env::var("IGNY8_TEST_DYNAMODB_ENDPOINT")
+        .expect("IGNY8_TEST_DYNAMODB_ENDPOINT is not set: run the tests with scripts/with_moto.sh");
+    let dir = tempfile::tempdir().expect("dir");
+    let table = format!("kw{}", std::process::id());
+    let aws = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_igny8"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--backend", "aws", "--endpoint", &endpoint, "--table", &table, "--bucket", &table])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .output()
+            .expect("run igny8")
+    };
+    let account = ok(aws(&["account", "create", "--name", "Acme", "--json"]));
+    let account = account["account"]["id"].as_str().expect("account").to_owned();
+    let site = ok(aws(&["site", "create", "--account", &account, "--name", "B", "--domain", "b.example", "--json"]));
+    let site = site["site"]["id"].as_str().expect("site").to_owned();
+    let file = dir.path().join("gkp.csv");
+    std::fs::write(&file, export(Tool::KeywordPlanner, Enc::Utf16Be, ';', 40)).expect("write");
+    let report = ok(aws(&["keywords", "import", "--site", &site, file.to_str().unwrap(), "--json"]));
+    assert_eq!((report["imported"].as_u64(), report["duplicates"].as_u64()), (Some(40), Some(1)), "{report}");
+    let all = ok(aws(&["keywords", "list", "--site", &site, "--all", "--json"]));
+    assert_eq!(all["keywords"].as_array().map(Vec::len), Some(40));
+    let clusters = ok(aws(&["clusters", "list", "--site", &site, "--json"]));
+    assert_eq!(clusters["clusters"].as_array().map(Vec::len), Some(0), "no run yet");
+}
