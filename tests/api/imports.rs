@@ -264,3 +264,32 @@ fn another_account_sees_no_job_and_cannot_upload_with_a_guessed_link() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     });
 }
+
+#[test]
+fn the_csv_route_takes_every_encoding_and_separator_of_the_same_parser() {
+    block_on(async {
+        let api = Api::new();
+        let (owner, viewer, site) = api.tenant("Acme").await;
+        for (tool, enc, sep) in [
+            (Tool::Ahrefs, Enc::Utf16Le, '\t'),
+            (Tool::KeywordPlanner, Enc::Utf16Be, ';'),
+            (Tool::Semrush, Enc::Utf8Bom, ','),
+        ] {
+            let body = export(tool, enc, sep, 40);
+            let (status, report) =
+                api.send("POST", &format!("/v1/sites/{site}/keywords"), &owner, "text/csv", body).await;
+            assert_eq!(status, StatusCode::CREATED, "{tool:?} {enc:?}: {report}");
+            assert_eq!(report["rows"].as_u64(), Some(expected_rows(40)), "{report}");
+        }
+        let (_, page) = api.send("GET", &format!("/v1/sites/{site}/keywords?limit=100"), &viewer, "", vec![]).await;
+        assert_eq!(page["items"].as_array().map(Vec::len), Some(40), "the same 40 keywords each time: {page}");
+        let (status, bad) = api
+            .send("POST", &format!("/v1/sites/{site}/keywords"), &owner, "text/csv", b"Keyword\ncaf\xe9\n".to_vec())
+            .await;
+        assert_eq!(
+            (status, bad["code"].as_str(), bad["errors"][0]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_encoding"), Some("line 2")),
+            "{bad}"
+        );
+    });
+}
