@@ -370,7 +370,6 @@ impl ImportJobs {
     }
 
     /// The file's keywords, or why it is refused: (code, message, bad rows).
-    #[allow(clippy::type_complexity)]
     fn check_file(&self, data: &[u8]) -> Result<Vec<igny8_ai::KeywordInput>, (&'static str, String, Vec<RowError>)> {
         if data.len() > MAX_UPLOAD_BYTES {
             let e = ImportJobError::TooLarge(data.len());
