@@ -196,16 +196,8 @@ impl BlobStore for BlobDir {
         .await
     }
 
-    /// A folder serves no HTTP: the local API receives uploads and puts them here.
-    async fn presigned_put(
-        &self,
-        key: &str,
-        _content_type: &str,
-        _expires_in: Duration,
-    ) -> Result<Option<String>, BlobError> {
-        validate_key(key)?;
-        Ok(None)
-    }
+    // presigned_put: the port's default (None): a folder serves no HTTP, so the local
+    // API receives uploads and puts them here.
 }
 
 #[cfg(test)]

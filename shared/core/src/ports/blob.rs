@@ -76,13 +76,18 @@ pub trait BlobStore: Send + Sync {
     /// sent with `Content-Type: content_type`, without credentials, for about
     /// `expires_in`: how clients upload files larger than an API request may be (6 MB
     /// on Lambda). None when the store has no HTTP endpoint of its own (a folder): the
-    /// caller then receives the upload itself and [`BlobStore::put`]s it.
+    /// caller then receives the upload itself and [`BlobStore::put`]s it. That is what
+    /// this default says (after checking the key), so stores and wrappers without
+    /// links of their own need not implement it.
     async fn presigned_put(
         &self,
         key: &str,
-        content_type: &str,
-        expires_in: Duration,
-    ) -> Result<Option<String>, BlobError>;
+        _content_type: &str,
+        _expires_in: Duration,
+    ) -> Result<Option<String>, BlobError> {
+        validate_key(key)?;
+        Ok(None)
+    }
 }
 
 fn invalid(key: &str, reason: impl Into<String>) -> BlobError {
