@@ -66,6 +66,13 @@ print(f'"path.run_id" = {toml(run)}')
 # (separate include-path and include-method filters would each match on their own).
 for name in ("PATCH /v1/sites/{site_id}", "PUT /v1/sites/{site_id}/automation"):
     print(f'[[operations]]\ninclude-name = {toml(name)}\nparameters = {{ "path.site_id" = {toml(spare)} }}')
+# A keyword-import job whose file is uploaded, so its reads and runs reach the job.
+job = call("POST", f"/v1/sites/{site}/keyword-imports")
+upload = urllib.request.Request(job["upload"]["url"], data=open(waiting, "rb").read(), method="PUT")
+upload.add_header("Content-Type", job["upload"]["content_type"])
+urllib.request.urlopen(upload, timeout=30).close()
+for name in ("GET /v1/sites/{site_id}/keyword-imports/{id}", "POST /v1/sites/{site_id}/keyword-imports/{id}/run"):
+    print(f'[[operations]]\ninclude-name = {toml(name)}\nparameters = {{ "path.id" = {toml(job["id"])} }}')
 for kind in ("keywords", "clusters", "ideas", "tasks", "content", "images"):
     ids = [item["id"] for item in call("GET", f"/v1/sites/{site}/{kind}?limit=2")["items"]]
     if len(ids) < 2:

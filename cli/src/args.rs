@@ -84,6 +84,15 @@ pub enum Command {
         #[arg(long, default_value_t = 86_400)]
         ttl: u64,
     },
+    /// A site's keywords: import a keyword tool's export, list them.
+    #[command(subcommand)]
+    Keywords(KeywordsCommand),
+    /// A site's clusters (stage 1's topics).
+    #[command(subcommand)]
+    Clusters(ClustersCommand),
+    /// The articles runs wrote: list, show, export as HTML and Markdown with images.
+    #[command(subcommand)]
+    Content(ContentCommand),
 }
 
 /// Options of `igny8 run`. A site whose run was interrupted (its process died) has
@@ -463,5 +472,98 @@ pub enum LockCommand {
         /// Site id.
         #[arg(long)]
         site: String,
+    },
+}
+
+/// Which site a reading command is about.
+#[derive(Debug, Args)]
+pub struct SiteArg {
+    /// Site id (default: the data directory's local site, made by `igny8 run`).
+    #[arg(long)]
+    pub site: Option<String>,
+}
+
+/// Paging of record listings (a page is at most 100 records).
+#[derive(Debug, Args)]
+pub struct RecordPaging {
+    /// Records per page (1-100).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub limit: u16,
+    /// Cursor printed by the previous page.
+    #[arg(long, conflicts_with = "all")]
+    pub cursor: Option<String>,
+    /// Every record, all pages.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Keyword commands.
+#[derive(Debug, Subcommand)]
+pub enum KeywordsCommand {
+    /// Import a keyword export (Semrush, Ahrefs, Google Keyword Planner or a plain
+    /// list; UTF-8 or UTF-16, comma, tab or semicolon separated); nothing is imported
+    /// when a row is malformed.
+    Import {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// The exported file.
+        file: PathBuf,
+    },
+    /// The site's keywords, in id order.
+    List {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Paging.
+        #[command(flatten)]
+        paging: RecordPaging,
+    },
+}
+
+/// Cluster commands.
+#[derive(Debug, Subcommand)]
+pub enum ClustersCommand {
+    /// The site's clusters, in id order.
+    List {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Paging.
+        #[command(flatten)]
+        paging: RecordPaging,
+    },
+}
+
+/// Article commands.
+#[derive(Debug, Subcommand)]
+pub enum ContentCommand {
+    /// The site's articles, in id order.
+    List {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Paging.
+        #[command(flatten)]
+        paging: RecordPaging,
+    },
+    /// One article: its record, and its text as Markdown (`--json`: the stored HTML too).
+    Show {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Article id (cnt_…).
+        #[arg(long)]
+        id: String,
+    },
+    /// Write every article as HTML and Markdown, its images beside it, and an
+    /// index.html linking them all.
+    Export {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Folder to write into (created if missing; files of the same names are replaced).
+        #[arg(long)]
+        out: PathBuf,
     },
 }

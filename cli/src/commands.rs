@@ -61,6 +61,9 @@ pub async fn run(cli: Cli) -> Result<Output, CliError> {
         Command::Token { ref account, ref role, ref subject, ttl } => {
             crate::serve::token(&cli.data_dir, account, role, subject, ttl)
         }
+        Command::Keywords(cmd) => crate::keywords::keywords(&target?, cmd).await,
+        Command::Clusters(cmd) => crate::keywords::clusters(&target?, cmd).await,
+        Command::Content(cmd) => crate::content::content(&target?, cmd).await,
         command => run_services(&cli.data_dir, cli.backend, cli.endpoint, cli.table, command).await,
     }
 }
@@ -85,9 +88,13 @@ async fn run_services(
         Command::Site(cmd) => site(&services, cmd).await,
         Command::Credits(cmd) => credits(&services, cmd).await,
         Command::Lock(cmd) => lock(&services, cmd).await,
-        Command::Run(_) | Command::Runs(_) | Command::Serve { .. } | Command::Token { .. } => {
-            Err(CliError::Failure("unreachable: handled above".into()))
-        }
+        Command::Run(_)
+        | Command::Runs(_)
+        | Command::Serve { .. }
+        | Command::Token { .. }
+        | Command::Keywords(_)
+        | Command::Clusters(_)
+        | Command::Content(_) => Err(CliError::Failure("unreachable: handled above".into())),
     }
 }
 

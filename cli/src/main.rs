@@ -2,7 +2,9 @@
 
 mod args;
 mod commands;
+mod content;
 mod error;
+mod keywords;
 mod run;
 mod serve;
 

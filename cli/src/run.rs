@@ -235,6 +235,7 @@ pub async fn run(target: &Target, args: RunArgs, json_out: bool) -> Result<Outpu
         logs,
         images_dir,
     );
+    let text = format!("{text}\n  read them  igny8 content export --site {} --out articles", summary.site_id);
     let mut out = Output::new(doc, text);
     if summary.status != RunStatus::Completed {
         eprintln!(

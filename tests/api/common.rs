@@ -54,6 +54,8 @@ pub struct Ids {
     pub content: String,
     /// A generated image.
     pub image: String,
+    /// A keyword-import job (waiting for its file).
+    pub import: String,
 }
 
 impl Ids {
@@ -69,6 +71,7 @@ impl Ids {
             &self.task,
             &self.content,
             &self.image,
+            &self.import,
         ]
     }
 
@@ -82,6 +85,7 @@ impl Ids {
             ("/tasks/", &self.task),
             ("/content/", &self.content),
             ("/images/", &self.image),
+            ("/keyword-imports/", &self.import),
         ]
         .into_iter()
         .find(|(segment, _)| template.contains(&format!("{segment}{{id}}")))
@@ -203,6 +207,7 @@ impl Ids {
             task: String::new(),
             content: String::new(),
             image: String::new(),
+            import: String::new(),
         }
     }
 }
@@ -238,7 +243,15 @@ impl World {
             task: first("tasks").await,
             content: first("content").await,
             image: self.first_id(&owner, &site.id, "images", |i| i.get("url").and_then(Value::as_str).is_some()).await,
+            import: self.import_job(&owner, &site.id).await,
         }
+    }
+
+    /// A keyword-import job of the site, made through the API.
+    async fn import_job(&self, owner: &str, site: &SiteId) -> String {
+        let (status, _, body) = self.call("POST", &format!("/v1/sites/{site}/keyword-imports"), owner, None).await;
+        assert_eq!(status, StatusCode::CREATED, "create an import job: {body}");
+        body["id"].as_str().expect("id").to_owned()
     }
 
     async fn first_id(&self, owner: &str, site: &SiteId, kind: &str, keep: impl Fn(&Value) -> bool) -> String {

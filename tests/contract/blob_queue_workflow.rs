@@ -62,6 +62,7 @@ dual_suite!(blob_local, blob_s3;
     put_get_overwrite,
     list_by_prefix_is_sorted_with_sizes,
     presigned_link_reads_an_existing_object_only,
+    presigned_upload_link_writes_the_object,
     invalid_keys_are_refused,
 );
 
@@ -310,6 +311,50 @@ async fn presigned_link_reads_an_existing_object_only(kind: Kind) {
         Err(BlobError::NotFound(key)) => assert_eq!(key, "exports/missing.csv"),
         other => panic!("expected NotFound, got {other:?}"),
     }
+}
+
+/// One HTTP/1.1 PUT of `body` with a content type to an `http://` URL; the status.
+fn put_to_link(url: &str, content_type: &str, body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http:// link");
+    let (host, path) = rest.split_at(rest.find('/').expect("a path"));
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write head");
+    stream.write_all(body).expect("write body");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("read reply");
+    reply.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status")
+}
+
+async fn presigned_upload_link_writes_the_object(kind: Kind) {
+    let b = blobs(kind).await;
+    let s = &b.store;
+    let link = s.presigned_put("imports/big.csv", "text/csv", Duration::from_secs(300)).await.expect("presign put");
+    match kind {
+        // A folder serves no HTTP: the API receives the upload and puts it.
+        Kind::Local => assert_eq!(link, None),
+        Kind::Aws => {
+            let url = link.expect("an S3 upload link");
+            assert!(url.contains("imports/big.csv") && url.contains("X-Amz-Signature="), "{url}");
+            let body = "Keyword\tVolume\nrain boots\t10\n".repeat(1000).into_bytes();
+            let status = tokio::task::spawn_blocking({
+                let body = body.clone();
+                move || put_to_link(&url, "text/csv", &body)
+            })
+            .await
+            .expect("put");
+            assert_eq!(status, 200);
+            assert_eq!(s.get("imports/big.csv").await.expect("get"), Some(body));
+        }
+    }
+    assert!(matches!(
+        s.presigned_put("../escape.csv", "text/csv", Duration::from_secs(60)).await,
+        Err(BlobError::InvalidKey { .. })
+    ));
 }
 
 async fn invalid_keys_are_refused(kind: Kind) {

@@ -212,6 +212,12 @@ impl From<ImportError> for ApiError {
             ImportError::NoKeywordColumn | ImportError::Empty => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
             }
+            ImportError::Encoding { line, message } => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code,
+                detail,
+                errors: vec![FieldError { field: format!("line {line}"), message }],
+            },
             ImportError::Malformed(rows) => Self {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 code,

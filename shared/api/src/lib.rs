@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use igny8_core::automation::AutomationService;
-use igny8_core::planner::{KeywordImporter, SiteRecords};
+use igny8_core::planner::{ImportJobs, KeywordImporter, SiteRecords};
 use igny8_core::Services;
 
 pub use auth::{mint_token, AuthMode, Caller, Claims, Role, VerifiedClaims};
@@ -44,6 +44,8 @@ pub struct ApiState {
     pub automation: AutomationService,
     /// Keyword imports.
     pub importer: KeywordImporter,
+    /// Keyword imports too large for one request: upload links and import jobs.
+    pub imports: ImportJobs,
     /// Tenant-checked pipeline records and file links.
     pub records: SiteRecords,
     /// How callers are authenticated.
@@ -56,6 +58,11 @@ impl ApiState {
         Self {
             importer: KeywordImporter::new(Arc::clone(&services.store), Arc::clone(&services.clock)),
             records: SiteRecords::for_automation(&automation),
+            imports: ImportJobs::new(
+                Arc::clone(&services.store),
+                Arc::clone(&automation.ports().blobs),
+                Arc::clone(&services.clock),
+            ),
             services,
             automation,
             auth: Arc::new(auth),
@@ -170,6 +177,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(routes::automation::routes())
         .merge(routes::planner::routes())
         .merge(routes::billing::routes())
+        .merge(routes::imports::routes())
         .route(
             "/v1/sites/{site_id}/runs",
             post(routes::automation::start_run).layer(idempotent()).get(routes::automation::list_runs),

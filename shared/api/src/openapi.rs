@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr, Schema};
 use utoipa::{Modify, Number, OpenApi};
 
-use super::routes::{self, automation, billing, planner, sites, Constraint, Target};
+use super::routes::{self, automation, billing, imports, planner, sites, Constraint, Target};
 
 /// Declares the bearer JWT every operation needs.
 struct BearerAuth;
@@ -157,6 +157,7 @@ fn constrain(schema: &mut RefOr<Schema>, constraint: &Constraint) -> bool {
         automation::start_run, automation::list_runs, automation::get_run, automation::pause_run, automation::resume_run,
         automation::cancel_run, automation::run_logs, automation::get_config, automation::put_config, automation::estimate,
         planner::import_keywords,
+        imports::create_import, imports::run_import, imports::get_import,
         planner::list_keywords, planner::get_keyword, planner::delete_keyword,
         planner::list_clusters, planner::get_cluster, planner::delete_cluster,
         planner::list_ideas, planner::get_idea, planner::delete_idea,

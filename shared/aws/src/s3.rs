@@ -206,6 +206,29 @@ impl BlobStore for S3Blobs {
             .map_err(|e| backend("presign GetObject", &e))?;
         Ok(request.uri().to_owned())
     }
+
+    /// A SigV4 presigned PutObject whose signature covers the content type, so the
+    /// upload must send the same `Content-Type`.
+    async fn presigned_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> Result<Option<String>, BlobError> {
+        validate_key(key)?;
+        let config = PresigningConfig::expires_in(expires_in.min(MAX_PRESIGN))
+            .map_err(|e| BlobError::Backend(format!("S3 presigning config: {e}")))?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .presigned(config)
+            .await
+            .map_err(|e| backend("presign PutObject", &e))?;
+        Ok(Some(request.uri().to_owned()))
+    }
 }
 
 #[cfg(test)]

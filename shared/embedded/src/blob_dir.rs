@@ -195,6 +195,9 @@ impl BlobStore for BlobDir {
         })
         .await
     }
+
+    // presigned_put: the port's default (None): a folder serves no HTTP, so the local
+    // API receives uploads and puts them here.
 }
 
 #[cfg(test)]
@@ -260,6 +263,12 @@ mod tests {
             Err(BlobError::NotFound(k)) if k == "img/missing.png"
         ));
         assert!(matches!(store.presigned_get("img", Duration::from_secs(60)).await, Err(BlobError::NotFound(_))));
+        let upload = store.presigned_put("imports/a.csv", "text/csv", Duration::from_secs(60)).await;
+        assert!(matches!(upload, Ok(None)), "a folder has no upload link of its own");
+        assert!(matches!(
+            store.presigned_put("../a.csv", "text/csv", Duration::from_secs(60)).await,
+            Err(BlobError::InvalidKey { .. })
+        ));
     }
 
     #[tokio::test]

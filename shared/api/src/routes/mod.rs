@@ -4,6 +4,7 @@
 
 pub mod automation;
 pub mod billing;
+pub mod imports;
 pub mod planner;
 pub mod sites;
 
@@ -126,6 +127,7 @@ pub fn declared() -> Vec<Declared> {
     all.extend(automation::declared());
     all.extend(planner::declared());
     all.extend(billing::declared());
+    all.extend(imports::declared());
     all
 }
 

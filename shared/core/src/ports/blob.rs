@@ -1,4 +1,5 @@
-//! The blob-store port: put, get, list by prefix, presigned read link.
+//! The blob-store port: put, get, list by prefix, presigned read link, presigned upload
+//! link.
 //!
 //! It is as narrow as the part of S3 the services use (generated images, exported
 //! documents), so a folder on disk and an S3 bucket honour the same contract. Keys are
@@ -80,6 +81,23 @@ pub trait BlobStore: Send + Sync {
     /// (adapters whose links cannot expire may ignore it); [`BlobError::NotFound`] when
     /// the object does not exist, so callers never hand out dead links.
     async fn presigned_get(&self, key: &str, expires_in: Duration) -> Result<String, BlobError>;
+
+    /// A URL that creates or replaces the object at `key` with one HTTP `PUT` of a body
+    /// sent with `Content-Type: content_type`, without credentials, for about
+    /// `expires_in`: how clients upload files larger than an API request may be (6 MB
+    /// on Lambda). None when the store has no HTTP endpoint of its own (a folder): the
+    /// caller then receives the upload itself and [`BlobStore::put`]s it. That is what
+    /// this default says (after checking the key), so stores and wrappers without
+    /// links of their own need not implement it.
+    async fn presigned_put(
+        &self,
+        key: &str,
+        _content_type: &str,
+        _expires_in: Duration,
+    ) -> Result<Option<String>, BlobError> {
+        validate_key(key)?;
+        Ok(None)
+    }
 }
 
 fn invalid(key: &str, reason: impl Into<String>) -> BlobError {

@@ -156,6 +156,11 @@ pub fn status_count(status_index: &str) -> Key {
     Key::new(format!("COUNT#{status_index}"), "COUNT")
 }
 
+/// One keyword-import job of a site (the site's jobs share a partition, in id order).
+pub fn keyword_import(site: &SiteId, job: &str) -> Key {
+    Key::new(format!("SITE#{site}#IMPORT"), job)
+}
+
 /// GSI1 sort key of a site in its account's list of sites.
 pub fn account_sites_sort(site: &SiteId) -> String {
     format!("SITE#{site}")
