@@ -123,9 +123,14 @@ async fn a_whole_run_goes_through_every_stage() {
     // Each stage starts when its first batch begins, after the stage before it ended;
     // stage 6 starts when its jobs are queued, not when the last one ends.
     let run = w.rt.automation.run(&w.account, &s.run_id).await.expect("run");
-    let mut previous_end = String::new();
+    // Compared as instants: RFC 3339 text drops trailing zeros (".8Z" is ".800Z").
+    let instant = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).expect("an RFC 3339 time")
+    };
+    let mut previous_end = time::OffsetDateTime::UNIX_EPOCH;
     for (n, stage) in &run.stages {
         let (start, end) = (stage.started_at.clone().expect("started"), stage.completed_at.clone().expect("ended"));
+        let (start, end) = (instant(&start), instant(&end));
         assert!(previous_end <= start && start <= end, "stage {n}: {start} .. {end} after {previous_end}");
         previous_end = end;
     }
