@@ -12,25 +12,11 @@ use serde_json::json;
 
 use crate::args::ContentCommand;
 use crate::commands::Output;
+use igny8_ai::offline::text::escape_html as escape;
+
 use crate::error::CliError;
 use crate::keywords::{listing, open_site, SiteScope};
 use crate::run::Target;
-
-/// Escapes text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A file-name-safe slug of a title (ASCII letters and digits joined by '-', at most
 /// 60 characters); `fallback` when nothing is left.

@@ -29,7 +29,7 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
     ("igny8-embedded", &["igny8-core", "igny8-asl"]),
     ("igny8-api", &["igny8-core", "igny8-ai"]),
     ("igny8-wiring", &["igny8-core", "igny8-ai", "igny8-aws", "igny8-embedded", "igny8-asl"]),
-    ("igny8-cli", &["igny8-core", "igny8-api", "igny8-wiring"]),
+    ("igny8-cli", &["igny8-core", "igny8-ai", "igny8-api", "igny8-wiring"]),
     ("igny8-lambda", &["igny8-core", "igny8-wiring"]),
     (
         "igny8-tests",
