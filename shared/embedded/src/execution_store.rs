@@ -106,12 +106,7 @@ fn checkpoint_of(text: &str) -> Result<Checkpoint, PersistError> {
 #[cfg(unix)]
 fn lock_file(path: &Path) -> Result<Option<Claim>, PersistError> {
     use rustix::fs::{flock, FlockOperation};
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| failed(format!("cannot open {}: {e}", path.display())))?;
+    let file = open_claim_file(path)?;
     match flock(&file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(Some(Box::new(file))),
         Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
@@ -121,13 +116,17 @@ fn lock_file(path: &Path) -> Result<Option<Claim>, PersistError> {
 
 #[cfg(not(unix))]
 fn lock_file(path: &Path) -> Result<Option<Claim>, PersistError> {
-    let file = std::fs::OpenOptions::new()
+    Ok(Some(Box::new(open_claim_file(path)?)))
+}
+
+/// Opens (creating) the claim file without truncating it: its lock, not its content, is the claim.
+fn open_claim_file(path: &Path) -> Result<std::fs::File, PersistError> {
+    std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
-        .map_err(|e| failed(format!("cannot open {}: {e}", path.display())))?;
-    Ok(Some(Box::new(file)))
+        .map_err(|e| failed(format!("cannot open {}: {e}", path.display())))
 }
 
 impl ExecutionStore for SqliteExecutions {
