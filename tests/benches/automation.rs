@@ -76,6 +76,12 @@ async fn one(n: usize) -> Measured {
     println!("whole local run, {n} keywords, offline provider:");
     println!("  total    {:>8.2} s   (import {:.2} s)", total.as_secs_f64(), imported.as_secs_f64());
     print_stages(&record);
+    let most_events = record.executions.iter().map(|e| e.history_events).max().unwrap_or_default();
+    println!(
+        "  executions {}, at most {most_events} history events in one (a run continues in a new one before {}; Step Functions stops one at 25,000)",
+        record.executions.len().max(1),
+        igny8_core::automation::HISTORY_BUDGET
+    );
     println!(
         "  produced {} clusters, {} ideas, {} articles ({} words), {} images, {} credits, status {:?}",
         s.clusters, s.ideas, s.articles, s.words, s.images, s.credits_used, s.status

@@ -31,7 +31,7 @@ use igny8_asl::{Definition, ExecutionStatus, Executor, ExecutorOptions, TaskCont
 use igny8_aws::config::{Intercept, SharedInterceptor};
 use igny8_aws::{DynamoStore, S3Blobs, SqsQueue};
 use igny8_core::automation::{handle, AutomationPorts, AutomationService, Function, IMAGE_MAX_RECEIVES};
-use igny8_core::domain::Stage;
+use igny8_core::domain::{RunStatus, Stage};
 use igny8_core::planner::KeywordImporter;
 use igny8_core::ports::queue::Queue;
 use igny8_core::ports::workflow::{Workflow, WorkflowError};
@@ -270,6 +270,7 @@ async fn one_run(endpoint: &str, n: usize) {
         run
     };
 
+    let mut watched = run.id.as_str().to_owned();
     // Lambda's SQS event source: poll, invoke the worker with up to 10, delete the rest.
     let (mut polls, mut deletes) = (0u64, 0u64);
     loop {
@@ -291,9 +292,25 @@ async fn one_run(endpoint: &str, n: usize) {
             }
             continue;
         }
-        let status = executor.describe_execution(run.id.as_str()).expect("describe").status;
-        if status != ExecutionStatus::Running {
-            assert_eq!(status, ExecutionStatus::Succeeded, "the run's execution ends well");
+        let execution = executor.describe_execution(&watched).expect("describe");
+        if execution.status != ExecutionStatus::Running {
+            // A long run continues in a new execution: follow it until the run ends.
+            recorder.set("-");
+            let now = service.run(&account.id, &run.id).await.expect("run");
+            if now.current_execution() != watched {
+                watched = now.current_execution();
+                continue;
+            }
+            if execution.status != ExecutionStatus::Succeeded || now.status != RunStatus::Completed {
+                panic!(
+                    "the run did not end well: execution {watched} {:?} ({}: {}); run {:?}: {}",
+                    execution.status,
+                    execution.error.unwrap_or_default(),
+                    execution.cause.unwrap_or_default(),
+                    now.status,
+                    now.error.unwrap_or_default()
+                );
+            }
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
