@@ -295,7 +295,7 @@ async fn one_run(endpoint: &str, n: usize) {
         let execution = executor.describe_execution(&watched).expect("describe");
         if execution.status != ExecutionStatus::Running {
             // A long run continues in a new execution: follow it until the run ends.
-            recorder.set("-");
+            recorder.set("watch");
             let now = service.run(&account.id, &run.id).await.expect("run");
             if now.current_execution() != watched {
                 watched = now.current_execution();
@@ -411,7 +411,8 @@ async fn one_run(endpoint: &str, n: usize) {
             ops.iter().map(|((_, s, op), c)| format!("{s} {op} {c} ({:.2}/{unit})", **c as f64 / n)).collect();
         println!("  {label}: {}", list.join(", "));
     }
-    for (who, note) in [("setup", "account and site"), ("import", "keyword import")] {
+    for (who, note) in [("setup", "account and site"), ("import", "keyword import"), ("watch", "the bench's run reads")]
+    {
         let n: u64 = requests.iter().filter(|((w, _, _), _)| w == who).map(|(_, n)| n).sum();
         println!("  (not in the run: {note} {n} requests)");
     }
