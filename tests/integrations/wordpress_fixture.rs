@@ -1,0 +1,130 @@
+//! Proves the WordPress fixture is the real thing (groundwork for issue 12): Debian's
+//! WordPress answering its REST API on 127.0.0.1 with application passwords over plain
+//! HTTP, users whose capabilities match their roles, wrong credentials refused, a post
+//! created and deleted, and the instance gone once stopped or dropped.
+//!
+//! Needs root the first time (the script installs Debian packages); see docs/testing.md.
+
+// Tests, benches and examples: a failed step is a failed run, so they may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use igny8_tests::wordpress::{WordPress, WpUser};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn start() -> WordPress {
+    tokio::task::spawn_blocking(WordPress::start).await.unwrap().expect("start WordPress")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
+}
+
+async fn users_me(wp: &WordPress, username: &str, password: &str) -> (StatusCode, Value) {
+    let reply = client()
+        .get(format!("{}wp/v2/users/me?context=edit", wp.rest_root()))
+        .basic_auth(username, Some(password))
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status();
+    (status, reply.json().await.unwrap())
+}
+
+async fn capabilities(wp: &WordPress, user: &WpUser) -> serde_json::Map<String, Value> {
+    let (status, me) = users_me(wp, &user.username, &user.app_password).await;
+    assert_eq!(status, StatusCode::OK, "users/me as {}: {me}", user.username);
+    assert_eq!(me["id"].as_u64(), Some(user.id), "{me}");
+    me["capabilities"].as_object().unwrap_or_else(|| panic!("no capabilities object: {me}")).clone()
+}
+
+/// The port of `http://127.0.0.1:<port>` accepts connections.
+fn answers(url: &str) -> bool {
+    let addr = url.trim_start_matches("http://").parse().unwrap();
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_wordpress_with_application_passwords() {
+    let wp = start().await;
+    assert!(wp.url.starts_with("http://127.0.0.1:"), "{}", wp.url);
+    assert!(wp.version.starts_with("6."), "WordPress {}", wp.version);
+    for (login, role) in [("admin", "administrator"), ("author", "author"), ("contributor", "contributor")] {
+        assert_eq!(wp.user(login).roles, [role], "{login}");
+    }
+
+    // The REST root is routed (pretty permalinks) and offers application passwords,
+    // which WordPress does over plain HTTP only in a local environment.
+    let root: Value = client().get(wp.rest_root()).send().await.unwrap().json().await.unwrap();
+    let authentication = root["authentication"].as_object().unwrap_or_else(|| {
+        panic!("authentication is not an object (application passwords unavailable): {}", root["authentication"])
+    });
+    assert!(authentication.contains_key("application-passwords"), "{authentication:?}");
+
+    // The author can publish and upload; the contributor's publish_posts is absent.
+    let author = wp.user("author").clone();
+    let caps = capabilities(&wp, &author).await;
+    assert_eq!(caps.get("publish_posts"), Some(&Value::Bool(true)), "{caps:?}");
+    assert_eq!(caps.get("upload_files"), Some(&Value::Bool(true)), "{caps:?}");
+    let contributor = wp.user("contributor").clone();
+    let caps = capabilities(&wp, &contributor).await;
+    assert_eq!(caps.get("edit_posts"), Some(&Value::Bool(true)), "{caps:?}");
+    assert!(!caps.contains_key("publish_posts"), "a contributor's publish_posts must be absent: {caps:?}");
+    assert!(!caps.contains_key("upload_files"), "a contributor's upload_files must be absent: {caps:?}");
+
+    // A wrong application password is a 401 with one of WordPress's bad-credential codes.
+    let (status, error) = users_me(&wp, &author.username, "abcd efgh ijkl mnop qrst uvwx").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{error}");
+    let code = error["code"].as_str().unwrap_or_default();
+    assert!(["rest_not_logged_in", "incorrect_password"].contains(&code), "{error}");
+
+    // The author creates a post and deletes it.
+    let created = client()
+        .post(format!("{}wp/v2/posts", wp.rest_root()))
+        .basic_auth(&author.username, Some(&author.app_password))
+        .json(&json!({"title": "Fixture check", "content": "<p>Hello from the fixture.</p>", "status": "publish"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let post: Value = created.json().await.unwrap();
+    let id = post["id"].as_u64().unwrap_or_else(|| panic!("no post id: {post}"));
+    assert_eq!(post["status"], "publish", "{post}");
+    assert_eq!(post["author"].as_u64(), Some(author.id), "{post}");
+    let link = post["link"].as_str().unwrap().to_owned();
+    assert!(link.starts_with(&wp.url), "{link}");
+    let page = client().get(&link).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "{link}");
+
+    let deleted = client()
+        .delete(format!("{}wp/v2/posts/{id}?force=true", wp.rest_root()))
+        .basic_auth(&author.username, Some(&author.app_password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let deleted: Value = deleted.json().await.unwrap();
+    assert_eq!(deleted["deleted"], true, "{deleted}");
+    let gone = client().get(format!("{}wp/v2/posts/{id}", wp.rest_root())).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+
+    // Stopped: nothing answers on the port any more.
+    let url = wp.url.clone();
+    assert!(answers(&url));
+    tokio::task::spawn_blocking(move || wp.stop()).await.unwrap().expect("stop WordPress");
+    assert!(!answers(&url), "{url} still answers after stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_fixture_stops_the_instance() {
+    let wp = start().await;
+    let url = wp.url.clone();
+    let dir = wp.dir().unwrap().to_owned();
+    assert!(answers(&url));
+    tokio::task::spawn_blocking(move || drop(wp)).await.unwrap();
+    assert!(!answers(&url), "{url} still answers after drop");
+    assert!(!dir.exists(), "{} still exists after drop", dir.display());
+}
