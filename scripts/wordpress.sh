@@ -187,14 +187,14 @@ render() { # TEMPLATE OUT NAME=VALUE...
 
 # The instance's files around the database: wp-config.php, wp-content (Debian's
 # themes and plugins, a private uploads dir), writable by Apache's user.
-lay_out_instance() { # DIR URL DB_PASSWORD
+lay_out_instance() { # DIR URL DB_PASSWORD ENVIRONMENT
     local dir=$1 url=$2 keys=() i
     for i in 1 2 3 4 5 6 7 8; do keys+=("KEY$i=$(random_text 64)"); done
     mkdir -p "$dir/wp-content/uploads"
     ln -sfn /var/lib/wordpress/wp-content/themes "$dir/wp-content/themes"
     ln -sfn /var/lib/wordpress/wp-content/plugins "$dir/wp-content/plugins"
     ln -sfn /var/lib/wordpress/wp-content/languages "$dir/wp-content/languages"
-    render "$assets/wp-config.php.in" "$dir/wp-config.php" "DIR=$dir" "URL=$url" "DB_PASSWORD=$3" "${keys[@]}"
+    render "$assets/wp-config.php.in" "$dir/wp-config.php" "DIR=$dir" "URL=$url" "DB_PASSWORD=$3" "ENVIRONMENT=$4" "${keys[@]}"
     : >>"$dir/wp-debug.log"
     if [ "$(id -u)" = 0 ]; then
         # Apache's children run as www-data: they may cross DIR, read the config and
@@ -241,7 +241,7 @@ ensure_template() {
             CREATE USER 'igny8'@'localhost' IDENTIFIED BY '$password';
             GRANT ALL PRIVILEGES ON wordpress.* TO 'igny8'@'localhost';" \
             || { stop_mysqld "$build"; die "creating the database failed"; }
-        lay_out_instance "$build" "http://127.0.0.1" "$password"
+        lay_out_instance "$build" "http://127.0.0.1" "$password" local
         php "$assets/install.php" "$build/wp-config.php" >"$build/install.log" 2>&1 \
             || { cat "$build/install.log" >&2; stop_mysqld "$build"; die "wp_install failed (kept: $build)"; }
         stop_mysqld "$build"
@@ -264,13 +264,18 @@ port_answers() { # PORT
 
 # Apache on a free loopback port; a port taken between the probe and the bind is
 # retried with another.
-start_apache() { # DIR -> prints PORT
-    local dir=$1 port pid attempt i user_lines=""
+start_apache() { # DIR PERMALINKS -> prints PORT
+    local dir=$1 port pid attempt i user_lines="" rewrite
     [ "$(id -u)" != 0 ] || user_lines=$'User www-data\nGroup www-data'
+    if [ "$2" = pretty ]; then
+        rewrite=$(<"$assets/rewrite.conf")
+    else
+        rewrite="    # Plain permalinks: no rewriting, as on a host without mod_rewrite."
+    fi
     mkdir -p "$dir/apache"
     for attempt in 1 2 3 4 5; do
         port=$(free_port)
-        render "$assets/httpd.conf.in" "$dir/apache/httpd.conf" "DIR=$dir" "PORT=$port" "USER_LINES=$user_lines"
+        render "$assets/httpd.conf.in" "$dir/apache/httpd.conf" "DIR=$dir" "PORT=$port" "USER_LINES=$user_lines" "REWRITE=$rewrite"
         setsid /usr/sbin/apache2 -f "$dir/apache/httpd.conf" -DFOREGROUND </dev/null >>"$dir/apache/error.log" 2>&1 &
         pid=$!
         for ((i = 0; i < 200; i++)); do
@@ -307,7 +312,12 @@ watch_owner() { # DIR OWNER_PID
 
 cmd_start() { # DIR [OWNER_PID]
     local dir=${1:-} owner=${2:-} started tdir port url watchdog=""
+    local permalinks=${IGNY8_WP_PERMALINKS:-pretty} environment=${IGNY8_WP_ENVIRONMENT:-local}
     [ -n "$dir" ] && [ -d "$dir" ] || die "start needs an existing directory"
+    [[ "$permalinks" =~ ^(pretty|plain)$ ]] || die "IGNY8_WP_PERMALINKS must be pretty or plain, not $permalinks"
+    [[ "$environment" =~ ^(local|development|staging|production)$ ]] \
+        || die "IGNY8_WP_ENVIRONMENT must be local, development, staging or production, not $environment"
+    [ -z "$owner" ] || [[ "$owner" =~ ^[0-9]+$ ]] || die "OWNER_PID must be a process id, not $owner"
     dir=$(cd "$dir" && pwd -P)
     [ ${#dir} -le 80 ] || die "$dir is too long for a unix socket path (80 characters at most)"
     [ ! -e "$dir/mysql" ] || die "$dir already holds an instance"
@@ -318,9 +328,9 @@ cmd_start() { # DIR [OWNER_PID]
     mkdir -p "$dir/mysql"
     cp -a --reflink=auto "$tdir/mysql/data" "$dir/mysql/data"
     start_mysqld "$dir"
-    port=$(start_apache "$dir") || { stop_mysqld "$dir"; exit 1; }
+    port=$(start_apache "$dir" "$permalinks") || { stop_mysqld "$dir"; exit 1; }
     url="http://127.0.0.1:$port"
-    lay_out_instance "$dir" "$url" "$(cat "$tdir/db_password")"
+    lay_out_instance "$dir" "$url" "$(cat "$tdir/db_password")" "$environment"
     if [ -n "$owner" ]; then
         setsid bash "$here/wordpress.sh" watch "$dir" "$owner" </dev/null >/dev/null 2>&1 &
         watchdog=$!
@@ -328,7 +338,7 @@ cmd_start() { # DIR [OWNER_PID]
     fi
     local pids
     pids="{\"mysqld\": $(cat "$dir/mysql/mysqld.pid"), \"apache\": $(cat "$dir/apache/apache.pid")${watchdog:+, \"watchdog\": $watchdog}}"
-    IGNY8_WP_URL="$url" IGNY8_WP_PIDS="$pids" php "$assets/instance.php" "$dir/wp-config.php" >"$dir/instance.json" 2>"$dir/instance.log" \
+    IGNY8_WP_URL="$url" IGNY8_WP_PIDS="$pids" IGNY8_WP_PERMALINKS="$permalinks" php "$assets/instance.php" "$dir/wp-config.php" >"$dir/instance.json" 2>"$dir/instance.log" \
         || { cat "$dir/instance.log" >&2; cmd_stop "$dir"; die "creating application passwords failed"; }
     log "started $url in $(( ($(date +%s%N) - started) / 1000000 )) ms (instance: $dir)"
     cat "$dir/instance.json"

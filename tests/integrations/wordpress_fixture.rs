@@ -11,7 +11,7 @@
 use std::net::TcpStream;
 use std::time::Duration;
 
-use igny8_tests::wordpress::{WordPress, WpUser};
+use igny8_tests::wordpress::{Environment, Options, Permalinks, WordPress, WpUser};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -127,4 +127,33 @@ async fn dropping_the_fixture_stops_the_instance() {
     tokio::task::spawn_blocking(move || drop(wp)).await.unwrap();
     assert!(!answers(&url), "{url} still answers after drop");
     assert!(!dir.exists(), "{} still exists after drop", dir.display());
+}
+
+/// The other kinds of site a connection test meets: plain permalinks (the REST API
+/// found through the `Link` header and `?rest_route=`) and a production site, where
+/// application passwords are unavailable over plain HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_permalinks_on_a_production_site() {
+    let options = Options { permalinks: Permalinks::Plain, environment: Environment::Production };
+    let wp = tokio::task::spawn_blocking(move || WordPress::start_with(options)).await.unwrap().expect("start");
+
+    let pretty = client().get(wp.rest_root()).send().await.unwrap();
+    assert_eq!(pretty.status(), StatusCode::NOT_FOUND, "no rewriting: /wp-json/ is not routed");
+    let home = client().get(&wp.url).send().await.unwrap();
+    let link = home.headers().get("link").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(link.contains("?rest_route=/") && link.contains("rel=\"https://api.w.org/\""), "Link: {link}");
+
+    let root: Value = client().get(wp.rest_route("")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(root["authentication"], json!([]), "production over HTTP offers no application passwords");
+
+    let author = wp.user("author");
+    let me = client()
+        .get(format!("{}&context=edit", wp.rest_route("wp/v2/users/me")))
+        .basic_auth(&author.username, Some(&author.app_password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED, "a right application password is refused in production");
+    let error: Value = me.json().await.unwrap();
+    assert_eq!(error["code"], "rest_not_logged_in", "{error}");
 }

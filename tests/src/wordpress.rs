@@ -62,6 +62,37 @@ impl WordPressError {
     }
 }
 
+/// How the site routes its REST API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Permalinks {
+    /// `/%postname%/` with Apache rewriting: the REST root is `/wp-json/`.
+    #[default]
+    Pretty,
+    /// No permalink structure and no rewriting (a host without mod_rewrite): `/wp-json/`
+    /// is a 404 and the REST API answers at `/?rest_route=/`, as the `Link` header says.
+    Plain,
+}
+
+/// The site's `WP_ENVIRONMENT_TYPE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Environment {
+    /// `local`: application passwords work over plain HTTP.
+    #[default]
+    Local,
+    /// `production`: over plain HTTP application passwords are unavailable (the REST
+    /// root's `authentication` is an empty array and they are refused with a 401).
+    Production,
+}
+
+/// What kind of site to start; the default is what a publishing test wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options {
+    /// How the REST API is routed.
+    pub permalinks: Permalinks,
+    /// The environment type.
+    pub environment: Environment,
+}
+
 /// One WordPress user of the instance, with an application password made for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WpUser {
@@ -95,12 +126,13 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/wordpress.sh")
 }
 
-fn run(step: &'static str, args: &[&std::ffi::OsStr]) -> Result<Output, WordPressError> {
+fn run(step: &'static str, args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Result<Output, WordPressError> {
     let script = script();
     let output = Command::new("bash")
         .arg(&script)
         .arg(step)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .map_err(|source| WordPressError::Spawn { script: script.clone(), source })?;
     if output.status.success() {
@@ -123,7 +155,7 @@ fn keep_requested() -> bool {
 pub fn install() -> Result<(), WordPressError> {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
     INSTALLED
-        .get_or_init(|| run("install", &[]).map(|_| ()).map_err(|e| e.to_string()))
+        .get_or_init(|| run("install", &[], &[]).map(|_| ()).map_err(|e| e.to_string()))
         .clone()
         .map_err(|stderr| WordPressError::Script { step: "install", status: "earlier in this process".into(), stderr })
 }
@@ -133,11 +165,25 @@ impl WordPress {
     /// directory: its own database (a copy of a pre-installed template), Apache on a
     /// free loopback port, new application passwords for admin, author and contributor.
     pub fn start() -> Result<Self, WordPressError> {
+        Self::start_with(Options::default())
+    }
+
+    /// [`WordPress::start`] for another kind of site (plain permalinks, production).
+    pub fn start_with(options: Options) -> Result<Self, WordPressError> {
         install()?;
         let dir = tempfile::Builder::new().prefix("igny8-wp-").tempdir().map_err(WordPressError::TempDir)?;
         // The watchdog follows this process, unless the instance is to outlive it.
         let owner = if keep_requested() { String::new() } else { std::process::id().to_string() };
-        let output = run("start", &[dir.path().as_os_str(), owner.as_ref()])?;
+        let permalinks = match options.permalinks {
+            Permalinks::Pretty => "pretty",
+            Permalinks::Plain => "plain",
+        };
+        let environment = match options.environment {
+            Environment::Local => "local",
+            Environment::Production => "production",
+        };
+        let env = [("IGNY8_WP_PERMALINKS", permalinks), ("IGNY8_WP_ENVIRONMENT", environment)];
+        let output = run("start", &[dir.path().as_os_str(), owner.as_ref()], &env)?;
         let mut wordpress = Self::from_description(&output.stdout)?;
         wordpress.dir = Some(dir);
         Ok(wordpress)
@@ -174,9 +220,16 @@ impl WordPress {
         self.users.get(login).unwrap_or_else(|| panic!("the WordPress fixture has no user {login}"))
     }
 
-    /// The REST API root, `<url>/wp-json/`.
+    /// The REST API root for pretty permalinks, `<url>/wp-json/` (a route is appended:
+    /// `wp/v2/posts`). With [`Permalinks::Plain`] use [`WordPress::rest_route`].
     pub fn rest_root(&self) -> String {
         format!("{}/wp-json/", self.url)
+    }
+
+    /// A REST route addressed as plain permalinks need it, `<url>/?rest_route=/<route>`
+    /// (works with either kind; a query goes after `&`).
+    pub fn rest_route(&self, route: &str) -> String {
+        format!("{}/?rest_route=/{}", self.url, route.trim_start_matches('/'))
     }
 
     /// The instance directory (logs: apache/error.log, apache/access.log,
@@ -197,7 +250,7 @@ impl WordPress {
             eprintln!("{KEEP_VAR}=1: WordPress at {} left running in {}", self.url, kept.display());
             return Ok(());
         }
-        run("stop", &[dir.path().as_os_str()])?;
+        run("stop", &[dir.path().as_os_str()], &[])?;
         Ok(())
     }
 }
