@@ -2,7 +2,11 @@
 # A real WordPress on 127.0.0.1 for the integration tests, from Debian's own packages.
 #
 #   wordpress.sh install      install the packages (idempotent; .debs cached outside the clone)
-#   wordpress.sh start DIR    start a private instance under DIR; prints one JSON object
+#   wordpress.sh start DIR [OWNER_PID]
+#                             start a private instance under DIR; prints one JSON object.
+#                             With OWNER_PID, a watchdog stops it (and deletes DIR) when
+#                             that process dies. IGNY8_WP_PERMALINKS=pretty|plain,
+#                             IGNY8_WP_ENVIRONMENT=local|production (WP_ENVIRONMENT_TYPE).
 #   wordpress.sh stop DIR     stop that instance's Apache and MariaDB and wait for them
 #
 # See docs/testing.md for the layout, the costs and how to debug an instance.
@@ -236,7 +240,7 @@ ensure_template() {
         start_mysqld "$build"
         local password
         password=$(random_text 32)
-        /usr/bin/mariadb --no-defaults -S "$build/mysql/mysqld.sock" -u root -e "
+        /usr/bin/mariadb --no-defaults -S "$build/mysql/mysqld.sock" -u "$(id -un)" -e "
             CREATE DATABASE wordpress CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
             CREATE USER 'igny8'@'localhost' IDENTIFIED BY '$password';
             GRANT ALL PRIVILEGES ON wordpress.* TO 'igny8'@'localhost';" \
@@ -325,10 +329,12 @@ cmd_start() { # DIR [OWNER_PID]
     cmp -s "$assets/config-igny8.php" "$dispatcher" || die "$dispatcher missing or stale - run: $0 install"
     started=$(date +%s%N)
     tdir=$(ensure_template)
+    # From here on a failure stops whatever of the instance already runs.
+    trap 'cmd_stop "$dir" >/dev/null 2>&1 || true' EXIT
     mkdir -p "$dir/mysql"
     cp -a --reflink=auto "$tdir/mysql/data" "$dir/mysql/data"
     start_mysqld "$dir"
-    port=$(start_apache "$dir" "$permalinks") || { stop_mysqld "$dir"; exit 1; }
+    port=$(start_apache "$dir" "$permalinks") || exit 1
     url="http://127.0.0.1:$port"
     lay_out_instance "$dir" "$url" "$(cat "$tdir/db_password")" "$environment"
     if [ -n "$owner" ]; then
@@ -339,7 +345,8 @@ cmd_start() { # DIR [OWNER_PID]
     local pids
     pids="{\"mysqld\": $(cat "$dir/mysql/mysqld.pid"), \"apache\": $(cat "$dir/apache/apache.pid")${watchdog:+, \"watchdog\": $watchdog}}"
     IGNY8_WP_URL="$url" IGNY8_WP_PIDS="$pids" IGNY8_WP_PERMALINKS="$permalinks" php "$assets/instance.php" "$dir/wp-config.php" >"$dir/instance.json" 2>"$dir/instance.log" \
-        || { cat "$dir/instance.log" >&2; cmd_stop "$dir"; die "creating application passwords failed"; }
+        || { cat "$dir/instance.log" >&2; die "creating application passwords failed"; }
+    trap - EXIT
     log "started $url in $(( ($(date +%s%N) - started) / 1000000 )) ms (instance: $dir)"
     cat "$dir/instance.json"
 }
@@ -362,5 +369,5 @@ case "${1:-}" in
     start) shift; cmd_start "$@" ;;
     stop) shift; cmd_stop "$@" ;;
     watch) shift; watch_owner "$@" ;;
-    *) die "usage: $0 install | start DIR | stop DIR" ;;
+    *) die "usage: $0 install | start DIR [OWNER_PID] | stop DIR" ;;
 esac
