@@ -38,6 +38,11 @@ missing_packages() {
     done
 }
 
+# The missing packages on one line, for messages.
+missing_list() {
+    missing_packages | tr '\n' ' '
+}
+
 # Compares the installed versions with versions.lock: a mismatch is a warning, or an
 # error under IGNY8_WORDPRESS_STRICT=1. `IGNY8_WORDPRESS_RECORD=1` rewrites the lock.
 check_pins() {
@@ -63,14 +68,14 @@ check_pins() {
 
 cmd_install() {
     local missing
-    missing=$(missing_packages)
-    if [ -z "$missing" ]; then
+    mapfile -t missing < <(missing_packages)
+    if [ "${#missing[@]}" = 0 ]; then
         check_pins
         install_dispatcher
         return 0
     fi
-    [ "$(id -u)" = 0 ] || die "missing packages" $missing "- install needs root (apt-get, dpkg)"
-    log "installing:" $missing
+    [ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} - install needs root (apt-get, dpkg)"
+    log "installing: ${missing[*]}"
     mkdir -p "$deb_cache/partial"
     [ -e "$pkg_root/CACHEDIR.TAG" ] || printf 'Signature: 8a477f597d28d172789f06886806bc55\n# igny8: cached Debian packages for scripts/wordpress.sh\n' >"$pkg_root/CACHEDIR.TAG"
     # Keep the package scripts from starting the system's apache2 on :80 (Debian's
@@ -88,11 +93,11 @@ cmd_install() {
         log "installed from the cache $deb_cache (no network)"
     else
         log "downloading into $deb_cache (log: $apt_log)"
-        { apt-get update -q && "${apt[@]}" install --download-only $missing && "${apt[@]}" install $missing; } \
+        { apt-get update -q && "${apt[@]}" install --download-only "${missing[@]}" && "${apt[@]}" install "${missing[@]}"; } \
             >"$apt_log" 2>&1 || { tail -n 20 "$apt_log" >&2; die "apt-get failed (log: $apt_log)"; }
     fi
     if [ "$own_policy" = 1 ]; then rm -f "$policy_rc"; own_policy=0; fi
-    [ -z "$(missing_packages)" ] || die "still missing after install:" $(missing_packages)
+    [ -z "$(missing_packages)" ] || die "still missing after install: $(missing_list)"
     check_pins
     install_dispatcher
 }
@@ -234,8 +239,10 @@ ensure_template() {
         rm -rf "$tdir"
         build=$(mktemp -d "$template_root/build.XXXXXX")
         mkdir -p "$build/mysql"
+        local as_root=()
+        [ "$(id -u)" != 0 ] || as_root=(--user=root)
         /usr/bin/mariadb-install-db --no-defaults "--datadir=$build/mysql/data" --auth-root-authentication-method=socket \
-            --skip-test-db --skip-name-resolve $([ "$(id -u)" != 0 ] || echo --user=root) >"$build/install-db.log" 2>&1 \
+            --skip-test-db --skip-name-resolve "${as_root[@]}" >"$build/install-db.log" 2>&1 \
             || { tail -n 20 "$build/install-db.log" >&2; die "mariadb-install-db failed (log: $build/install-db.log)"; }
         start_mysqld "$build"
         local password
@@ -259,6 +266,7 @@ ensure_template() {
 }
 
 free_port() {
+    # shellcheck disable=SC2016 # PHP code, not shell
     php -n -r '$s = stream_socket_server("tcp://127.0.0.1:0"); $n = stream_socket_get_name($s, false); echo substr($n, strrpos($n, ":") + 1);'
 }
 
@@ -317,7 +325,7 @@ watch_owner() { # DIR OWNER_PID
 cmd_start() { # DIR [OWNER_PID]
     local dir=${1:-} owner=${2:-} started tdir port url watchdog=""
     local permalinks=${IGNY8_WP_PERMALINKS:-pretty} environment=${IGNY8_WP_ENVIRONMENT:-local}
-    [ -n "$dir" ] && [ -d "$dir" ] || die "start needs an existing directory"
+    [ -d "$dir" ] || die "start needs an existing directory, not '$dir'"
     [[ "$permalinks" =~ ^(pretty|plain)$ ]] || die "IGNY8_WP_PERMALINKS must be pretty or plain, not $permalinks"
     [[ "$environment" =~ ^(local|development|staging|production)$ ]] \
         || die "IGNY8_WP_ENVIRONMENT must be local, development, staging or production, not $environment"
@@ -325,7 +333,7 @@ cmd_start() { # DIR [OWNER_PID]
     dir=$(cd "$dir" && pwd -P)
     [ ${#dir} -le 80 ] || die "$dir is too long for a unix socket path (80 characters at most)"
     [ ! -e "$dir/mysql" ] || die "$dir already holds an instance"
-    [ -z "$(missing_packages)" ] || die "packages missing:" $(missing_packages) "- run: $0 install"
+    [ -z "$(missing_packages)" ] || die "packages missing: $(missing_list)- run: $0 install"
     cmp -s "$assets/config-igny8.php" "$dispatcher" || die "$dispatcher missing or stale - run: $0 install"
     started=$(date +%s%N)
     tdir=$(ensure_template)
@@ -353,7 +361,7 @@ cmd_start() { # DIR [OWNER_PID]
 
 cmd_stop() { # DIR
     local dir=${1:-}
-    [ -n "$dir" ] && [ -d "$dir" ] || die "stop needs the instance directory"
+    [ -d "$dir" ] || die "stop needs the instance directory, not '$dir'"
     dir=$(cd "$dir" && pwd -P)
     local watchdog
     watchdog=$(cat "$dir/watchdog.pid" 2>/dev/null || true)

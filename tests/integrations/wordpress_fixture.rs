@@ -1,7 +1,8 @@
 //! Proves the WordPress fixture is the real thing (groundwork for issue 12): Debian's
 //! WordPress answering its REST API on 127.0.0.1 with application passwords over plain
-//! HTTP, users whose capabilities match their roles, wrong credentials refused, a post
-//! created and deleted, and the instance gone once stopped or dropped.
+//! HTTP, users whose capabilities match their roles, wrong credentials refused, an image
+//! uploaded into the instance's own uploads directory, a post created (with that image
+//! as its featured image) and deleted, and the instance gone once stopped or dropped.
 //!
 //! Needs root the first time (the script installs Debian packages); see docs/testing.md.
 
@@ -39,6 +40,28 @@ async fn capabilities(wp: &WordPress, user: &WpUser) -> serde_json::Map<String, 
     assert_eq!(status, StatusCode::OK, "users/me as {}: {me}", user.username);
     assert_eq!(me["id"].as_u64(), Some(user.id), "{me}");
     me["capabilities"].as_object().unwrap_or_else(|| panic!("no capabilities object: {me}")).clone()
+}
+
+/// A 1×1 transparent PNG.
+const ONE_PIXEL_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0a, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00,
+    0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+async fn upload_png(wp: &WordPress, user: &WpUser, file_name: &str) -> (StatusCode, Value) {
+    let reply = client()
+        .post(format!("{}wp/v2/media", wp.rest_root()))
+        .basic_auth(&user.username, Some(&user.app_password))
+        .header("Content-Type", "image/png")
+        .header("Content-Disposition", format!("attachment; filename=\"{file_name}\""))
+        .body(ONE_PIXEL_PNG)
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status();
+    (status, reply.json().await.unwrap())
 }
 
 /// The port of `http://127.0.0.1:<port>` accepts connections.
@@ -81,11 +104,32 @@ async fn real_wordpress_with_application_passwords() {
     let code = error["code"].as_str().unwrap_or_default();
     assert!(["rest_not_logged_in", "incorrect_password"].contains(&code), "{error}");
 
-    // The author creates a post and deletes it.
+    // The author uploads an image: it lands in the instance's own uploads directory and
+    // is served back; the contributor may not upload.
+    let (status, media) = upload_png(&wp, &author, "fixture-pixel.png").await;
+    assert_eq!(status, StatusCode::CREATED, "{media}");
+    let media_id = media["id"].as_u64().unwrap_or_else(|| panic!("no media id: {media}"));
+    let source = media["source_url"].as_str().unwrap().to_owned();
+    assert!(source.starts_with(&format!("{}/wp-content/uploads/", wp.url)), "{source}");
+    let relative = source.trim_start_matches(&format!("{}/wp-content/", wp.url));
+    let on_disk = wp.dir().unwrap().join("wp-content").join(relative);
+    assert_eq!(std::fs::read(&on_disk).unwrap(), ONE_PIXEL_PNG, "{}", on_disk.display());
+    let served = client().get(&source).send().await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK, "{source}");
+    assert_eq!(served.bytes().await.unwrap().as_ref(), ONE_PIXEL_PNG);
+    let (status, refused) = upload_png(&wp, &contributor, "refused.png").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+
+    // The author creates a post with that featured image and deletes it.
     let created = client()
         .post(format!("{}wp/v2/posts", wp.rest_root()))
         .basic_auth(&author.username, Some(&author.app_password))
-        .json(&json!({"title": "Fixture check", "content": "<p>Hello from the fixture.</p>", "status": "publish"}))
+        .json(&json!({
+            "title": "Fixture check",
+            "content": "<p>Hello from the fixture.</p>",
+            "status": "publish",
+            "featured_media": media_id,
+        }))
         .send()
         .await
         .unwrap();
@@ -93,6 +137,7 @@ async fn real_wordpress_with_application_passwords() {
     let post: Value = created.json().await.unwrap();
     let id = post["id"].as_u64().unwrap_or_else(|| panic!("no post id: {post}"));
     assert_eq!(post["status"], "publish", "{post}");
+    assert_eq!(post["featured_media"].as_u64(), Some(media_id), "{post}");
     assert_eq!(post["author"].as_u64(), Some(author.id), "{post}");
     let link = post["link"].as_str().unwrap().to_owned();
     assert!(link.starts_with(&wp.url), "{link}");
