@@ -75,8 +75,17 @@ cmd_install() {
         return 0
     fi
     [ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} - install needs root (apt-get, dpkg)"
-    log "installing: ${missing[*]}"
+    # One install at a time on this machine (test binaries of several worktrees).
     mkdir -p "$deb_cache/partial"
+    exec 8>"$pkg_root/install.lock"
+    flock 8
+    mapfile -t missing < <(missing_packages)
+    if [ "${#missing[@]}" = 0 ]; then
+        check_pins
+        install_dispatcher
+        return 0
+    fi
+    log "installing: ${missing[*]}"
     [ -e "$pkg_root/CACHEDIR.TAG" ] || printf 'Signature: 8a477f597d28d172789f06886806bc55\n# igny8: cached Debian packages for scripts/wordpress.sh\n' >"$pkg_root/CACHEDIR.TAG"
     # Keep the package scripts from starting the system's apache2 on :80 (Debian's
     # invoke-rc.d honours policy-rc.d); an existing policy is left as it is.
@@ -86,7 +95,7 @@ cmd_install() {
         trap '[ "$own_policy" = 1 ] && rm -f "$policy_rc"' EXIT
     fi
     export DEBIAN_FRONTEND=noninteractive
-    local apt=(apt-get -y -q --no-install-recommends -o "Dir::Cache::archives=$deb_cache" -o Dpkg::Use-Pty=0)
+    local apt=(apt-get -y -q --no-install-recommends -o "Dir::Cache::archives=$deb_cache" -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=300)
     # Offline first: every .deb this machine downloaded before, resolved among themselves.
     local debs=("$deb_cache"/*.deb) apt_log="$pkg_root/apt.log"
     if [ -e "${debs[0]}" ] && "${apt[@]}" install "${debs[@]}" >"$apt_log" 2>&1 && [ -z "$(missing_packages)" ]; then
