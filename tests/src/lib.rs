@@ -9,6 +9,7 @@
 
 pub mod counters;
 pub mod layering;
+pub mod wordpress;
 
 use std::sync::Arc;
 
