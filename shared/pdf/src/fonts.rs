@@ -1,18 +1,11 @@
 //! The bundled font (Liberation Sans, SIL OFL 1.1, see assets/OFL.txt): compiled into the
-//! binary because a Lambda has no system fonts, read once per process, and used both to
-//! measure text for line breaking and to turn text into the glyphs krilla writes — one
+//! binary because a Lambda has no system fonts, parsed once per process, and used both to
+//! measure text for line breaking and to turn text into the glyphs that are drawn — one
 //! mapping for both, so what was measured is exactly what is drawn.
-//!
-//! krilla embeds only the glyphs a document uses (a subset), so the PDF stays small.
 
-use std::ops::Range;
 use std::sync::OnceLock;
 
-use krilla::text::{Font, GlyphId, KrillaGlyph};
-use skrifa::charmap::Charmap;
-use skrifa::instance::{LocationRef, Size};
-use skrifa::metrics::GlyphMetrics;
-use skrifa::{FontRef, MetadataProvider};
+use ttf_parser::GlyphId;
 
 use crate::PdfError;
 
@@ -23,92 +16,104 @@ static BOLD_TTF: &[u8] = include_bytes!("../assets/LiberationSans-Bold.ttf");
 const SUBSTITUTE: char = '?';
 
 /// The two weights the invoice uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Weight {
     Regular,
     Bold,
 }
 
-/// One weight of the font: the krilla handle that is written into the PDF and the tables
-/// that map characters to glyphs and give their advance widths.
-pub(crate) struct Face {
-    font: Font,
-    charmap: Charmap<'static>,
-    metrics: GlyphMetrics<'static>,
-    units_per_em: f32,
-    substitute: (GlyphId, f32),
+impl Weight {
+    /// Both weights, in the order their fonts are written.
+    pub const ALL: [Weight; 2] = [Weight::Regular, Weight::Bold];
 }
 
-/// A line of text ready to draw: the text as drawn (characters the font lacks replaced),
-/// and its glyphs with advances in em units and byte ranges into that text.
-pub(crate) struct GlyphRun {
-    pub text: String,
-    pub glyphs: Vec<KrillaGlyph>,
+/// One character as drawn: the character itself (after substitution), its glyph in the
+/// whole font and its advance in em units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Shaped {
+    pub ch: char,
+    pub glyph: u16,
+    pub advance: f32,
+}
+
+/// The numbers of a font that the PDF's font descriptor repeats, in em units.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FaceMetrics {
+    pub ascent: f32,
+    pub descent: f32,
+    pub cap_height: f32,
+    pub bbox: [f32; 4],
+    pub italic_angle: f32,
+}
+
+/// One weight of the font: its bytes (subset when written) and the parsed tables that
+/// map characters to glyphs and give their advance widths.
+pub(crate) struct Face {
+    /// The PostScript name the PDF names the font by.
+    pub postscript_name: &'static str,
+    pub data: &'static [u8],
+    face: ttf_parser::Face<'static>,
+    units_per_em: f32,
+    substitute: Shaped,
 }
 
 impl Face {
-    fn load(data: &'static [u8], name: &'static str) -> Result<Self, PdfError> {
-        let font_ref = FontRef::new(data).map_err(|_| PdfError::FontUnreadable(name))?;
-        let font = Font::new(data.into(), 0).ok_or(PdfError::FontUnreadable(name))?;
-        let units_per_em = f32::from(font_ref.metrics(Size::unscaled(), LocationRef::default()).units_per_em);
-        if units_per_em <= 0.0 {
-            return Err(PdfError::FontUnreadable(name));
-        }
-        let charmap = font_ref.charmap();
-        let metrics = font_ref.glyph_metrics(Size::unscaled(), LocationRef::default());
-        let substitute_id = charmap.map(SUBSTITUTE).ok_or(PdfError::FontUnreadable(name))?;
-        let substitute_advance = metrics.advance_width(substitute_id).unwrap_or(0.0) / units_per_em;
-        Ok(Self {
-            font,
-            charmap,
-            metrics,
-            units_per_em,
-            substitute: (GlyphId::new(substitute_id.to_u32()), substitute_advance),
-        })
+    fn load(data: &'static [u8], postscript_name: &'static str) -> Result<Self, PdfError> {
+        let face = ttf_parser::Face::parse(data, 0).map_err(|_| PdfError::FontUnreadable(postscript_name))?;
+        let units_per_em = f32::from(face.units_per_em());
+        let glyph = face.glyph_index(SUBSTITUTE).ok_or(PdfError::FontUnreadable(postscript_name))?;
+        let advance = f32::from(face.glyph_hor_advance(glyph).unwrap_or(0)) / units_per_em;
+        let substitute = Shaped { ch: SUBSTITUTE, glyph: glyph.0, advance };
+        Ok(Self { postscript_name, data, face, units_per_em, substitute })
     }
 
-    /// The krilla font to draw with.
-    pub fn font(&self) -> &Font {
-        &self.font
-    }
-
-    /// The character as it will be drawn, its glyph and advance (em units); `None` for
-    /// characters that take no room at all (zero-width and format characters).
-    fn resolve(&self, ch: char) -> Option<(char, GlyphId, f32)> {
+    /// The character as it will be drawn, its glyph and advance; `None` for characters
+    /// that take no room at all (zero-width and format characters).
+    pub fn shape(&self, ch: char) -> Option<Shaped> {
         if is_invisible(ch) {
             return None;
         }
         let ch = if ch.is_control() || ch.is_whitespace() { ' ' } else { ch };
-        match self.charmap.map(ch).filter(|id| id.to_u32() != 0) {
+        match self.face.glyph_index(ch).filter(|id| id.0 != 0) {
             Some(id) => {
-                let advance = self.metrics.advance_width(id).unwrap_or(0.0) / self.units_per_em;
-                Some((ch, GlyphId::new(id.to_u32()), advance))
+                let advance = f32::from(self.face.glyph_hor_advance(id).unwrap_or(0)) / self.units_per_em;
+                Some(Shaped { ch, glyph: id.0, advance })
             }
-            None => Some((SUBSTITUTE, self.substitute.0, self.substitute.1)),
+            None => Some(self.substitute),
         }
     }
 
-    /// The width of `text` at `size` points, as [`Face::run`] will draw it.
+    /// The advance of a glyph of the whole font, in em units.
+    pub fn advance(&self, glyph: u16) -> f32 {
+        f32::from(self.face.glyph_hor_advance(GlyphId(glyph)).unwrap_or(0)) / self.units_per_em
+    }
+
+    /// The width of `text` at `size` points, as it will be drawn.
     pub fn width(&self, text: &str, size: f32) -> f32 {
-        text.chars().filter_map(|ch| self.resolve(ch)).map(|(_, _, advance)| advance).sum::<f32>() * size
+        text.chars().filter_map(|ch| self.shape(ch)).map(|s| s.advance).sum::<f32>() * size
     }
 
     /// The width of one character at `size` points (zero for invisible ones).
     pub fn char_width(&self, ch: char, size: f32) -> f32 {
-        self.resolve(ch).map_or(0.0, |(_, _, advance)| advance * size)
+        self.shape(ch).map_or(0.0, |s| s.advance * size)
     }
 
-    /// The glyphs that draw `text` on one line; never fails, whatever the text holds.
-    pub fn run(&self, text: &str) -> GlyphRun {
-        let mut drawn = String::with_capacity(text.len());
-        let mut glyphs = Vec::with_capacity(text.len());
-        for (ch, id, advance) in text.chars().filter_map(|ch| self.resolve(ch)) {
-            let start = drawn.len();
-            drawn.push(ch);
-            let range: Range<usize> = start..drawn.len();
-            glyphs.push(KrillaGlyph::new(id, advance, 0.0, 0.0, 0.0, range, None));
+    /// The font-wide numbers of the PDF font descriptor.
+    pub fn metrics(&self) -> FaceMetrics {
+        let em = self.units_per_em;
+        let bbox = self.face.global_bounding_box();
+        FaceMetrics {
+            ascent: f32::from(self.face.ascender()) / em,
+            descent: f32::from(self.face.descender()) / em,
+            cap_height: f32::from(self.face.capital_height().unwrap_or(self.face.ascender())) / em,
+            bbox: [
+                f32::from(bbox.x_min) / em,
+                f32::from(bbox.y_min) / em,
+                f32::from(bbox.x_max) / em,
+                f32::from(bbox.y_max) / em,
+            ],
+            italic_angle: self.face.italic_angle(),
         }
-        GlyphRun { text: drawn, glyphs }
     }
 }
 
@@ -130,7 +135,10 @@ impl Faces {
         static FACES: OnceLock<Result<Faces, PdfError>> = OnceLock::new();
         FACES
             .get_or_init(|| {
-                Ok(Faces { regular: Face::load(REGULAR_TTF, "regular")?, bold: Face::load(BOLD_TTF, "bold")? })
+                Ok(Faces {
+                    regular: Face::load(REGULAR_TTF, "LiberationSans")?,
+                    bold: Face::load(BOLD_TTF, "LiberationSans-Bold")?,
+                })
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -149,22 +157,25 @@ impl Faces {
 mod tests {
     use super::*;
 
+    fn drawn(face: &Face, text: &str) -> String {
+        text.chars().filter_map(|ch| face.shape(ch)).map(|s| s.ch).collect()
+    }
+
     #[test]
     fn text_the_font_lacks_becomes_a_question_mark() {
-        let faces = Faces::get().unwrap();
-        let run = faces.face(Weight::Regular).run("a😀b中\u{200B}c\td");
-        assert_eq!(run.text, "a?b?c d");
-        assert_eq!(run.glyphs.len(), 7);
-        assert_eq!(run.glyphs[1].text_range, 1..2);
+        let face = Faces::get().unwrap().face(Weight::Regular);
+        assert_eq!(drawn(face, "a😀b中\u{200B}c\td€ü"), "a?b?c d€ü");
+        let question = face.shape('?').unwrap();
+        assert_eq!(face.shape('😀'), Some(question));
     }
 
     #[test]
     fn width_is_the_sum_of_the_drawn_glyphs() {
-        let faces = Faces::get().unwrap();
-        let face = faces.face(Weight::Bold);
-        let run = face.run("Total €1,234.56");
-        let summed: f32 = run.glyphs.iter().map(|g| g.x_advance).sum::<f32>() * 10.0;
+        let face = Faces::get().unwrap().face(Weight::Bold);
+        let summed: f32 = "Total €1,234.56".chars().map(|ch| face.char_width(ch, 10.0)).sum();
         assert!((face.width("Total €1,234.56", 10.0) - summed).abs() < 1e-3);
         assert!(face.width("WWW", 10.0) > face.width("iii", 10.0));
+        let metrics = face.metrics();
+        assert!(metrics.ascent > 0.8 && metrics.descent < 0.0 && metrics.cap_height > 0.6);
     }
 }
