@@ -4,13 +4,16 @@
 //! and date itself and hands over an [`InvoiceSheet`]. [`render_invoice`] lays the sheet
 //! out (seller and buyer blocks, number and dates, a line-item table that breaks across
 //! pages with its header repeated, the totals on the last page, "Page n of m", a large
-//! PAID / VOID mark when set) and writes it with krilla, embedding a subset of the bundled
-//! Liberation Sans (SIL OFL 1.1) — a Lambda has no fonts.
+//! PAID / VOID mark when set) and writes it with pdf-writer, embedding a subset of the
+//! bundled Liberation Sans (SIL OFL 1.1) — a Lambda has no fonts.
 //!
 //! The output is deterministic: the same sheet gives the same bytes (no creation date,
-//! no random ids; the document id is derived from the invoice number, so re-renders of
-//! one invoice after a status change keep it). Text the font cannot show becomes `?`,
-//! long words are cut to their column, and nothing in the input can make it panic.
+//! no random ids; the permanent file id is derived from the invoice number, so
+//! re-renders of one invoice after a status change keep it). Text the font cannot show
+//! (emoji, CJK) becomes `?`, control characters become spaces, long words are cut to
+//! their column, and nothing in the input can make it panic. Limits: one font (Latin,
+//! Greek, Cyrillic, Hebrew glyphs), no kerning, and right-to-left text is drawn in its
+//! stored order (no bidi reordering).
 
 mod draw;
 mod error;

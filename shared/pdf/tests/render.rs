@@ -98,6 +98,57 @@ fn text_the_font_cannot_show_is_replaced_not_fatal() {
 }
 
 #[test]
+fn hostile_text_in_every_field_renders() {
+    let nasty = [
+        String::new(),
+        "   ".into(),
+        "\n\n\n".into(),
+        "\u{0}\u{1b}[31m\u{7f}".into(),
+        "שלום עולם مرحبا".into(),
+        "e\u{301}\u{301}\u{301} Z\u{36b}\u{33f}".into(),
+        "\u{FEFF}\u{200D}\u{202E}reversed".into(),
+        "👩‍👩‍👧‍👦🏳️‍🌈".into(),
+        "x".repeat(5_000),
+        "word ".repeat(1_000),
+        "€".repeat(300),
+    ];
+    for (i, text) in nasty.iter().enumerate() {
+        let mut sheet = sample(3);
+        sheet.title = text.clone();
+        sheet.number = text.clone();
+        sheet.status_mark = Some(text.clone());
+        sheet.issued = text.clone();
+        sheet.currency = text.clone();
+        sheet.seller.name = text.clone();
+        sheet.buyer.lines.push(text.clone());
+        sheet.lines[1].description = text.clone();
+        sheet.lines[1].quantity = text.clone();
+        sheet.lines[1].amount = text.clone();
+        sheet.total = text.clone();
+        sheet.notes.push(text.clone());
+        let bytes = render_invoice(&sheet).unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let (pages, _) = read_back(&bytes);
+        assert!(pages >= 1, "case {i}");
+    }
+}
+
+#[test]
+fn a_status_change_keeps_the_permanent_id_and_changes_the_other() {
+    let ids = |bytes: &[u8]| {
+        let document = lopdf::Document::load_mem(bytes).unwrap();
+        let id = document.trailer.get(b"ID").unwrap().as_array().unwrap().clone();
+        (id[0].as_str().unwrap().to_vec(), id[1].as_str().unwrap().to_vec())
+    };
+    let open = sample(5);
+    let mut void = open.clone();
+    void.status_mark = Some("VOID".into());
+    let (open_permanent, open_instance) = ids(&render_invoice(&open).unwrap());
+    let (void_permanent, void_instance) = ids(&render_invoice(&void).unwrap());
+    assert_eq!(open_permanent, void_permanent);
+    assert_ne!(open_instance, void_instance);
+}
+
+#[test]
 fn one_page_is_small_because_the_font_is_subset() {
     let bytes = render_invoice(&sample(1)).unwrap();
     assert!(bytes.len() < 150 * 1024, "{} bytes", bytes.len());
