@@ -38,8 +38,9 @@ pub(crate) fn wrap(face: &Face, size: f32, text: &str, width: f32) -> Vec<String
     rows
 }
 
-/// `word` cut into pieces that each fit `width` (each holds at least one character, so
-/// even an absurdly narrow column makes progress).
+/// `word` cut into pieces that each fit `width`: after the last `-`, `/` or similar
+/// that fits (URLs, paths, compound words), otherwise between any two characters. Each
+/// piece holds at least one character, so even an absurdly narrow column makes progress.
 fn cut(face: &Face, size: f32, word: &str, width: f32) -> Vec<String> {
     let mut pieces = Vec::new();
     let mut piece = String::new();
@@ -47,8 +48,20 @@ fn cut(face: &Face, size: f32, word: &str, width: f32) -> Vec<String> {
     for ch in word.chars() {
         let ch_width = face.char_width(ch, size);
         if !piece.is_empty() && piece_width + ch_width > width {
-            pieces.push(std::mem::take(&mut piece));
-            piece_width = 0.0;
+            let split = piece
+                .char_indices()
+                .rev()
+                .filter(|(_, c)| BREAK_AFTER.contains(c))
+                .map(|(at, c)| at + c.len_utf8())
+                .find(|at| *at < piece.len())
+                .unwrap_or(piece.len());
+            let carried = piece.split_off(split);
+            pieces.push(std::mem::replace(&mut piece, carried));
+            piece_width = face.width(&piece, size);
+            if !piece.is_empty() && piece_width + ch_width > width {
+                pieces.push(std::mem::take(&mut piece));
+                piece_width = 0.0;
+            }
         }
         piece.push(ch);
         piece_width += ch_width;
@@ -56,6 +69,9 @@ fn cut(face: &Face, size: f32, word: &str, width: f32) -> Vec<String> {
     pieces.push(piece);
     pieces
 }
+
+/// Characters after which a word too long for its column is best cut.
+const BREAK_AFTER: [char; 10] = ['-', '/', '\\', '_', '.', ',', ';', '&', '=', '?'];
 
 /// `text` on one row of `width` points: as is when it fits, otherwise cut and ended
 /// with an ellipsis. Newlines become spaces.
@@ -117,6 +133,19 @@ mod tests {
         assert!(rows.len() > 5);
         assert!(rows.iter().all(|r| face().width(r, 9.0) <= 100.0));
         assert_eq!(rows.concat().replace(' ', ""), format!("a{word}b"));
+    }
+
+    #[test]
+    fn a_long_url_is_cut_after_its_separators() {
+        let url = format!("https://example.com/{}", "segment-".repeat(40));
+        let rows = wrap(face(), 9.0, &url, 150.0);
+        assert!(rows.len() > 3);
+        assert!(rows[..rows.len() - 1].iter().all(|r| r.ends_with('-') || r.ends_with('/')), "{rows:?}");
+        assert!(rows.iter().all(|r| face().width(r, 9.0) <= 150.0));
+        assert_eq!(rows.concat(), url);
+        // A separator early in a long piece: what follows it still fits.
+        let rows = wrap(face(), 9.0, &format!("a-{}", "b".repeat(200)), 60.0);
+        assert!(rows.iter().all(|r| face().width(r, 9.0) <= 60.0), "{rows:?}");
     }
 
     #[test]

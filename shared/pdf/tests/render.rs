@@ -197,4 +197,12 @@ fn write_samples() {
     paid.status_mark = Some("PAID".into());
     std::fs::write(Path::new(&dir).join("one-line.pdf"), render_invoice(&sample(1)).unwrap()).unwrap();
     std::fs::write(Path::new(&dir).join("200-lines-paid.pdf"), render_invoice(&paid).unwrap()).unwrap();
+    let mut odd = sample(3);
+    odd.status_mark = Some("UNCOLLECTIBLE".into());
+    odd.title = "Invoice with a title far too long for its place at the top of the page".into();
+    odd.buyer.name = "株式会社 Example 🚀 Holdings".into();
+    odd.buyer.lines.push(format!("https://example.com/{}", "very-long-path-segment".repeat(12)));
+    odd.lines[0].description = format!("Rocket 🚀 launch 发布 package {}", "Supercalifragilistic".repeat(20));
+    odd.lines[1].quantity = "1234567890123456789".into();
+    std::fs::write(Path::new(&dir).join("odd-text.pdf"), render_invoice(&odd).unwrap()).unwrap();
 }
