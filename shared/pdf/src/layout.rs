@@ -3,8 +3,9 @@
 //! are plain arithmetic on points (1/72 inch; origin top-left, y grows downwards).
 
 use crate::fonts::{Faces, Weight};
+use crate::limits::MAX_PAGES;
 use crate::wrap::{at_most, fit, wrap};
-use crate::InvoiceSheet;
+use crate::{InvoiceSheet, PdfError};
 
 /// A4 in points.
 pub(crate) const PAGE_WIDTH: f32 = 595.28;
@@ -83,15 +84,15 @@ struct Builder<'a> {
 }
 
 /// Lays `sheet` out on as many A4 pages as it needs.
-pub(crate) fn lay_out(sheet: &InvoiceSheet, faces: &Faces) -> Plan {
+pub(crate) fn lay_out(sheet: &InvoiceSheet, faces: &Faces) -> Result<Plan, PdfError> {
     let mut b = Builder { sheet, faces, done: Vec::new(), page: Vec::new(), y: MARGIN };
     b.first_page_header();
-    b.table();
-    b.totals();
-    b.notes();
+    b.table()?;
+    b.totals()?;
+    b.notes()?;
     b.done.push(std::mem::take(&mut b.page));
     b.footers_and_marks();
-    Plan { pages: b.done }
+    Ok(Plan { pages: b.done })
 }
 
 impl Builder<'_> {
@@ -115,8 +116,12 @@ impl Builder<'_> {
         format!("{} {}", self.sheet.title.trim(), self.sheet.number.trim()).trim().to_owned()
     }
 
-    /// Ends the page and starts the next one with a short continuation header.
-    fn new_page(&mut self, with_table_header: bool) {
+    /// Ends the page and starts the next one with a short continuation header; refuses
+    /// to go past [`MAX_PAGES`], so a hostile sheet stops early instead of growing.
+    fn new_page(&mut self, with_table_header: bool) -> Result<(), PdfError> {
+        if self.done.len() + 1 >= MAX_PAGES {
+            return Err(PdfError::TooLarge(format!("more than {MAX_PAGES} pages")));
+        }
         self.done.push(std::mem::take(&mut self.page));
         let heading = fit(self.faces.face(Weight::Bold), 11.0, &self.heading(), CONTENT_WIDTH - 80.0);
         self.text(MARGIN, MARGIN + 11.0, 11.0, Weight::Bold, INK, heading);
@@ -125,6 +130,7 @@ impl Builder<'_> {
         if with_table_header {
             self.table_header();
         }
+        Ok(())
     }
 
     fn first_page_header(&mut self) {
@@ -193,9 +199,9 @@ impl Builder<'_> {
     /// The line items: each row as tall as its tallest cell; a row that does not fit the
     /// rest of the page moves to the next one, and one taller than a whole page is split
     /// between its text rows.
-    fn table(&mut self) {
+    fn table(&mut self) -> Result<(), PdfError> {
         if self.y + HEADER_ROW + CELL_TOP + ROW + CELL_BOTTOM > BOTTOM {
-            self.new_page(false);
+            self.new_page(false)?;
         }
         self.table_header();
         let regular = self.faces.face(Weight::Regular);
@@ -214,7 +220,7 @@ impl Builder<'_> {
                 let left = rows - start;
                 let keep_together = start == 0 && left <= fresh_page_rows && left > room;
                 if room == 0 || keep_together {
-                    self.new_page(true);
+                    self.new_page(true)?;
                     continue;
                 }
                 let take = left.min(room);
@@ -242,14 +248,15 @@ impl Builder<'_> {
                 start += take;
             }
         }
+        Ok(())
     }
 
     /// Subtotal, tax, total, paid and due, right-aligned under the table, kept together.
-    fn totals(&mut self) {
+    fn totals(&mut self) -> Result<(), PdfError> {
         let step = 15.0;
         let height = 5.0 * step + 14.0;
         if self.y + 12.0 + height > BOTTOM {
-            self.new_page(false);
+            self.new_page(false)?;
         }
         let label_x = MARGIN + 270.0;
         let value_width = RIGHT - label_x - 95.0;
@@ -273,10 +280,11 @@ impl Builder<'_> {
             self.text_right(RIGHT, y - 4.0, BODY + 0.5, weight, INK, value);
         }
         self.y = y + 6.0;
+        Ok(())
     }
 
     /// The notes, as wrapped paragraphs that continue on the next page when needed.
-    fn notes(&mut self) {
+    fn notes(&mut self) -> Result<(), PdfError> {
         let size = 8.5;
         let regular = self.faces.face(Weight::Regular);
         let mut first = true;
@@ -285,12 +293,13 @@ impl Builder<'_> {
             first = false;
             for row in wrap(regular, size, note, CONTENT_WIDTH) {
                 if self.y + 11.0 > BOTTOM {
-                    self.new_page(false);
+                    self.new_page(false)?;
                 }
                 self.y += 11.0;
                 self.text(MARGIN, self.y - 2.0, size, Weight::Regular, MUTED, row);
             }
         }
+        Ok(())
     }
 
     /// "Page n of m" and the invoice number at the foot of every page, and the status mark.
@@ -354,7 +363,7 @@ mod tests {
         s.lines[3].description = format!("{} {}", "word ".repeat(300), "x".repeat(2_000));
         s.notes = vec!["note ".repeat(2_000)];
         let faces = Faces::get().unwrap();
-        let plan = lay_out(&s, faces);
+        let plan = lay_out(&s, faces).unwrap();
         for page in &plan.pages {
             for op in page {
                 if let Op::Text { x, y, size, weight, text, .. } = op {
@@ -368,7 +377,7 @@ mod tests {
 
     #[test]
     fn every_page_after_the_first_repeats_the_table_header_while_the_table_runs() {
-        let plan = lay_out(&sheet(200), Faces::get().unwrap());
+        let plan = lay_out(&sheet(200), Faces::get().unwrap()).unwrap();
         assert!(plan.pages.len() >= 3, "{} pages", plan.pages.len());
         let count = plan.pages.len();
         for (i, page) in plan.pages.iter().enumerate() {
@@ -385,17 +394,28 @@ mod tests {
     fn a_row_taller_than_a_page_is_split_across_pages() {
         let mut s = sheet(1);
         s.lines[0].description = (0..150).map(|i| format!("row{i}")).collect::<Vec<_>>().join("\n");
-        let plan = lay_out(&s, Faces::get().unwrap());
+        let plan = lay_out(&s, Faces::get().unwrap()).unwrap();
         assert!(plan.pages.len() >= 3);
         let all: Vec<&str> = plan.pages.iter().flat_map(|p| texts(p)).collect();
         assert!((0..150).all(|i| all.contains(&format!("row{i}").as_str())));
     }
 
     #[test]
+    fn a_sheet_that_would_need_too_many_pages_stops_early() {
+        let mut s = sheet(400);
+        for line in &mut s.lines {
+            line.description = "row\n".repeat(100);
+        }
+        let err = lay_out(&s, Faces::get().unwrap()).unwrap_err();
+        assert_eq!(err.code(), "pdf_too_large");
+        assert!(err.to_string().contains("pages"), "{err}");
+    }
+
+    #[test]
     fn the_mark_is_on_every_page_and_fits_the_page() {
         let mut s = sheet(200);
         s.status_mark = Some("UNCOLLECTIBLE".into());
-        let plan = lay_out(&s, Faces::get().unwrap());
+        let plan = lay_out(&s, Faces::get().unwrap()).unwrap();
         for page in &plan.pages {
             let marks: Vec<_> = page.iter().filter(|op| matches!(op, Op::Mark { .. })).collect();
             assert_eq!(marks.len(), 1);

@@ -96,13 +96,15 @@ pub mod limits {
     pub const MAX_PARTY_LINES: usize = 20;
     /// Note paragraphs.
     pub const MAX_NOTES: usize = 50;
+    /// Pages of the finished document (a normal 2,000-line invoice needs under 100).
+    pub const MAX_PAGES: usize = 500;
 }
 
 /// Renders `sheet` as the bytes of an A4 PDF; the same sheet always gives the same bytes.
 pub fn render_invoice(sheet: &InvoiceSheet) -> Result<Vec<u8>, PdfError> {
     check_limits(sheet)?;
     let faces = fonts::Faces::get()?;
-    let plan = layout::lay_out(sheet, faces);
+    let plan = layout::lay_out(sheet, faces)?;
     draw::draw(sheet, &plan, faces)
 }
 
