@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Python test tooling (the moto emulator) into a venv outside the clone.
+# Installs the test tooling: the Python tools (the moto emulator, linters, reportlab for
+# the PDF benchmark) into a venv outside the clone, and the PDF checkers from Debian.
 # Idempotent: a stamp of the requirements file's hash skips pip when nothing changed,
 # so after the first install it needs no network.
 set -euo pipefail
@@ -9,6 +10,19 @@ venv="$tools_dir/venv"
 req="$root/scripts/requirements-test.txt"
 stamp="$venv/.igny8-requirements.sha256"
 want=$(sha256sum "$req" | cut -d' ' -f1)
+
+# PDF checkers for shared/pdf's tests (qpdf --check, poppler's pdftotext): Debian's
+# packages, so the machine's Debian release pins their versions (bookworm: qpdf 11.3,
+# poppler 22.12). Skipped once present, so offline afterwards; if Debian cannot be
+# reached the PDF tests say they skipped those two checks, nothing else fails.
+if ! command -v qpdf >/dev/null || ! command -v pdftotext >/dev/null; then
+    echo "tools: installing qpdf and poppler-utils from Debian" >&2
+    pdf_tools="qpdf poppler-utils"
+    # shellcheck disable=SC2086 # two package names
+    apt-get install -y -qq --no-install-recommends $pdf_tools >/dev/null 2>&1 ||
+        { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends $pdf_tools >/dev/null 2>&1; } ||
+        echo "tools: could not install $pdf_tools; the PDF tests skip their checks" >&2
+fi
 
 if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     exit 0

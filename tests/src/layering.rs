@@ -28,12 +28,23 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
     ("igny8-aws", &["igny8-core"]),
     ("igny8-embedded", &["igny8-core", "igny8-asl"]),
     ("igny8-api", &["igny8-core", "igny8-ai"]),
-    ("igny8-wiring", &["igny8-core", "igny8-ai", "igny8-aws", "igny8-embedded", "igny8-asl"]),
+    // The invoice PDF renderer: an adapter the wiring plugs in; it takes plain data.
+    ("igny8-pdf", &["igny8-core"]),
+    ("igny8-wiring", &["igny8-core", "igny8-ai", "igny8-aws", "igny8-embedded", "igny8-asl", "igny8-pdf"]),
     ("igny8-cli", &["igny8-core", "igny8-ai", "igny8-api", "igny8-wiring"]),
     ("igny8-lambda", &["igny8-core", "igny8-wiring"]),
     (
         "igny8-tests",
-        &["igny8-core", "igny8-ai", "igny8-asl", "igny8-aws", "igny8-embedded", "igny8-api", "igny8-wiring"],
+        &[
+            "igny8-core",
+            "igny8-ai",
+            "igny8-asl",
+            "igny8-aws",
+            "igny8-embedded",
+            "igny8-api",
+            "igny8-wiring",
+            "igny8-pdf",
+        ],
     ),
 ];
 
@@ -121,6 +132,7 @@ const ADAPTERS: &[&str] = &[
     "igny8_asl",
     "igny8_wiring",
     "igny8_api",
+    "igny8_pdf",
     "rusqlite",
     "aws_sdk_dynamodb",
     "aws_sdk_s3",
@@ -179,6 +191,11 @@ const PATH_RULES: &[PathRule] = &[
         folder: "shared/asl/src",
         forbidden: &["igny8_core", "igny8_ai", "igny8_aws", "igny8_embedded", "igny8_wiring", "igny8_api"],
         reason: "the ASL interpreter needs nothing of ours",
+    },
+    PathRule {
+        folder: "shared/pdf/src",
+        forbidden: &["igny8_ai", "igny8_aws", "igny8_embedded", "igny8_asl", "igny8_wiring", "igny8_api", "rusqlite"],
+        reason: "the PDF renderer needs nothing of ours but the core",
     },
     PathRule {
         folder: "shared/aws/src",
@@ -332,6 +349,24 @@ mod tests {
         let places: Vec<String> =
             check_manifests(&metadata).into_iter().map(|v| format!("{} {}", v.place, v.what)).collect();
         assert_eq!(places, ["igny8-aws depends on igny8-embedded", "igny8-core depends on igny8-wiring"]);
+    }
+
+    #[test]
+    fn the_pdf_renderer_stays_an_adapter() {
+        let metadata = json!({"packages": [
+            package("igny8-pdf", "/w/shared/pdf/Cargo.toml", json!([
+                {"name": "igny8-core", "kind": null, "features": [], "uses_default_features": true},
+                {"name": "igny8-aws", "kind": null, "features": [], "uses_default_features": true}
+            ])),
+            package("igny8-core", "/w/shared/core/Cargo.toml", json!([
+                {"name": "igny8-pdf", "kind": null, "features": [], "uses_default_features": true}
+            ])),
+        ]});
+        let places: Vec<String> =
+            check_manifests(&metadata).into_iter().map(|v| format!("{} {}", v.place, v.what)).collect();
+        assert_eq!(places, ["igny8-pdf depends on igny8-aws", "igny8-core depends on igny8-pdf"]);
+        assert_eq!(check_source("shared/core/src/billing/invoice.rs", "use igny8_pdf::render_invoice;").len(), 1);
+        assert_eq!(check_source("shared/pdf/src/lib.rs", "use igny8_embedded::SqliteStore;").len(), 1);
     }
 
     #[test]
