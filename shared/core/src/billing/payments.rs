@@ -426,6 +426,39 @@ impl PaymentService {
         })
     }
 
+    /// The first outcome of a payment's idempotency key, if it was used.
+    async fn replay_payment(
+        &self,
+        account: &AccountId,
+        invoice_id: &InvoiceId,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Option<PaymentOutcome>, PaymentError> {
+        let Some(first) = self.replayed(account, key, fingerprint).await? else { return Ok(None) };
+        let payment_id: PaymentId = Self::id_in(&first, "payment_id", key)?;
+        let payment = self.get(account, &payment_id).await?;
+        let invoice = self.invoice(account, invoice_id).await?;
+        Ok(Some(PaymentOutcome { payment, invoice, credits: None, replayed: true }))
+    }
+
+    /// The first outcome of a refund's idempotency key, if it was used.
+    async fn replay_refund(
+        &self,
+        account: &AccountId,
+        payment_id: &PaymentId,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<Option<RefundOutcome>, PaymentError> {
+        let Some(first) = self.replayed(account, key, fingerprint).await? else { return Ok(None) };
+        let note_id: CreditNoteId = Self::id_in(&first, "credit_note_id", key)?;
+        let payment = self.get(account, payment_id).await?;
+        let invoice = self.invoice(account, &payment.invoice_id).await?;
+        let credit_note = self.repo.credit_note(account, &note_id).await?.ok_or_else(|| {
+            PaymentError::Repo(RepoError::Corrupt { key: key.to_owned(), reason: "credit note missing".into() })
+        })?;
+        Ok(Some(RefundOutcome { credit_note, payment, invoice, replayed: true }))
+    }
+
     async fn record_attempt(
         &self,
         account: &AccountId,
@@ -433,11 +466,8 @@ impl PaymentService {
         attempted: &Attempted,
     ) -> Result<Attempt<PaymentOutcome>, PaymentError> {
         let fingerprint = attempted.fingerprint(invoice_id);
-        if let Some(first) = self.replayed(account, &attempted.key, &fingerprint).await? {
-            let payment_id: PaymentId = Self::id_in(&first, "payment_id", &attempted.key)?;
-            let payment = self.get(account, &payment_id).await?;
-            let invoice = self.invoice(account, invoice_id).await?;
-            return Ok(Attempt::Done(PaymentOutcome { payment, invoice, credits: None, replayed: true }));
+        if let Some(first) = self.replay_payment(account, invoice_id, &attempted.key, &fingerprint).await? {
+            return Ok(Attempt::Done(first));
         }
         let read = self.invoice(account, invoice_id).await?;
         if let Some(currency) = &attempted.currency {
@@ -447,13 +477,21 @@ impl PaymentService {
         }
         let succeeded = attempted.failure_reason.is_none();
         if succeeded {
-            match read.status {
-                InvoiceStatus::Open | InvoiceStatus::Uncollectible => {}
-                InvoiceStatus::Paid => return Err(PaymentError::InvoiceAlreadyPaid(read.id)),
-                status => return Err(PaymentError::InvoiceNotPayable { id: read.id, status }),
-            }
-            if attempted.amount > read.amount_due {
-                return Err(PaymentError::AmountExceedsDue { amount: attempted.amount, due: read.amount_due });
+            let refusal = match read.status {
+                InvoiceStatus::Open | InvoiceStatus::Uncollectible if attempted.amount > read.amount_due => {
+                    Some(PaymentError::AmountExceedsDue { amount: attempted.amount, due: read.amount_due })
+                }
+                InvoiceStatus::Open | InvoiceStatus::Uncollectible => None,
+                InvoiceStatus::Paid => Some(PaymentError::InvoiceAlreadyPaid(read.id.clone())),
+                status => Some(PaymentError::InvoiceNotPayable { id: read.id.clone(), status }),
+            };
+            if let Some(refusal) = refusal {
+                // The same payment may have landed between the marker read and the
+                // invoice read: then this call is its replay, not a refusal.
+                return match self.replay_payment(account, invoice_id, &attempted.key, &fingerprint).await? {
+                    Some(first) => Ok(Attempt::Done(first)),
+                    None => Err(refusal),
+                };
             }
         }
         let now = rfc3339(self.clock.now_ms());
@@ -554,23 +592,25 @@ impl PaymentService {
         let asked = request.amount.map_or_else(|| "rest".to_owned(), |a| a.to_string());
         let fingerprint = format!("refund:{payment_id}:{asked}");
         let key = request.idempotency_key.as_str();
-        if let Some(first) = self.replayed(account, key, &fingerprint).await? {
-            let note_id: CreditNoteId = Self::id_in(&first, "credit_note_id", key)?;
-            let payment = self.get(account, payment_id).await?;
-            let invoice = self.invoice(account, &payment.invoice_id).await?;
-            let credit_note = self.repo.credit_note(account, &note_id).await?.ok_or_else(|| {
-                PaymentError::Repo(RepoError::Corrupt { key: key.to_owned(), reason: "credit note missing".into() })
-            })?;
-            return Ok(Attempt::Done(RefundOutcome { credit_note, payment, invoice, replayed: true }));
+        if let Some(first) = self.replay_refund(account, payment_id, key, &fingerprint).await? {
+            return Ok(Attempt::Done(first));
         }
         let payment = self.get(account, payment_id).await?;
-        if !matches!(payment.status, PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded) {
-            return Err(PaymentError::NotRefundable { id: payment.id, status: payment.status });
-        }
         let refundable = payment.amount - payment.amount_refunded;
         let amount = request.amount.unwrap_or(refundable);
-        if amount > refundable {
-            return Err(PaymentError::AmountExceedsRefundable { amount, refundable });
+        let refusal = if !matches!(payment.status, PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded) {
+            Some(PaymentError::NotRefundable { id: payment.id.clone(), status: payment.status })
+        } else if amount > refundable {
+            Some(PaymentError::AmountExceedsRefundable { amount, refundable })
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            // The same refund may have landed since the marker was read.
+            return match self.replay_refund(account, payment_id, key, &fingerprint).await? {
+                Some(first) => Ok(Attempt::Done(first)),
+                None => Err(refusal),
+            };
         }
         let invoice = self.invoice(account, &payment.invoice_id).await?;
         let (removed, unrecoverable) = self.credits_to_take_back(account, &invoice, amount).await?;
