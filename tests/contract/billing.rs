@@ -240,12 +240,15 @@ async fn numbers_restart_each_month_per_account_and_skip_deleted_drafts(store: A
     assert_eq!(nd.as_deref(), Some("INV-202612-0001"));
 }
 
+/// A currency, its lines, the hand-computed (subtotal, tax, total) and the total as printed.
+type RoundingCase = (&'static str, Vec<LineInput>, (i64, i64, i64), &'static str);
+
 /// One rounding rule: tax per line, half away from zero, in the currency's minor unit
 /// (the table is computed by hand).
 async fn totals_follow_the_rounding_table(store: Arc<dyn ItemStore>) {
     let w = world(&store);
     let a = account(&w.s, 0).await;
-    let cases: Vec<(&str, Vec<LineInput>, (i64, i64, i64), &str)> = vec![
+    let cases: Vec<RoundingCase> = vec![
         // EUR 19 %: 1999 → 379.81 → 380; 5 → 0.95 → 1; 3 × 333 = 999 → 189.81 → 190
         (
             "EUR",
