@@ -2,6 +2,7 @@
 
 pub mod costs;
 pub mod credits;
+pub mod stripe;
 pub mod usage;
 
 pub use costs::{builtin_cost, BUILTIN_OPERATIONS};
