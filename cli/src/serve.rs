@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use igny8_api::{mint_token, router, ApiState, AuthMode, Role};
 use igny8_core::domain::AccountId;
+use igny8_wiring::billing::{local_stripe_secret, WebhookSecret};
 use igny8_wiring::embedded::drain_image_queue;
 use serde_json::json;
 
@@ -65,6 +66,13 @@ pub fn token(data_dir: &Path, account: &str, role: &str, subject: &str, ttl_seco
     Ok(Output::new(json!({"token": token, "account": account, "role": role, "expires_at": now + ttl_seconds}), token))
 }
 
+/// The Stripe webhook secret: `IGNY8_STRIPE_WEBHOOK_SECRET`, else the data directory's
+/// `secrets/stripe_webhook_secret`; none means the webhook route answers 503.
+fn stripe_secret(data_dir: &Path) -> Result<Option<WebhookSecret>, CliError> {
+    local_stripe_secret(data_dir, |name| std::env::var(name).ok())
+        .map_err(|e| CliError::invalid(e.code(), e.to_string()))
+}
+
 /// `igny8 serve`: the API until Ctrl-C, with the image worker running beside it.
 pub async fn serve(target: &Target, port: u16) -> Result<Output, CliError> {
     init_logs();
@@ -73,7 +81,8 @@ pub async fn serve(target: &Target, port: u16) -> Result<Output, CliError> {
         rt.services.clone(),
         rt.automation.clone(),
         AuthMode::Hs256 { secret: secret(&target.data_dir)? },
-    );
+    )
+    .with_stripe_webhook_secret(stripe_secret(&target.data_dir)?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| CliError::Failure(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;

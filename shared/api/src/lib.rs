@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use igny8_core::automation::AutomationService;
+use igny8_core::billing::stripe::WebhookSecret;
 use igny8_core::planner::{ImportJobs, KeywordImporter, SiteRecords};
 use igny8_core::Services;
 
@@ -50,6 +51,9 @@ pub struct ApiState {
     pub records: SiteRecords,
     /// How callers are authenticated.
     pub auth: Arc<AuthMode>,
+    /// The Stripe endpoint's signing secret; None: `POST /v1/webhooks/stripe` answers
+    /// 503 `webhook_not_configured` (Stripe retries, so nothing is lost meanwhile).
+    pub stripe_webhook_secret: Option<WebhookSecret>,
 }
 
 impl ApiState {
@@ -66,7 +70,15 @@ impl ApiState {
             services,
             automation,
             auth: Arc::new(auth),
+            stripe_webhook_secret: None,
         }
+    }
+
+    /// The state that verifies Stripe webhooks with `secret` (from the wiring's configuration).
+    #[must_use]
+    pub fn with_stripe_webhook_secret(mut self, secret: Option<WebhookSecret>) -> Self {
+        self.stripe_webhook_secret = secret;
+        self
     }
 }
 

@@ -26,6 +26,35 @@ pub const TOLERANCE_SECONDS: i64 = 300;
 /// Longest header accepted; Stripe's are well under 1 KiB even while rolling secrets.
 const MAX_HEADER: usize = 4096;
 
+/// Shortest signing secret accepted: Stripe's are `whsec_` and 32 or more characters;
+/// anything much shorter is a configuration mistake, not a secret.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// The endpoint's signing secret. Its `Debug` never shows it, so configuration that
+/// holds one can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(Vec<u8>);
+
+impl WebhookSecret {
+    /// The secret as configured, surrounding whitespace (a file's trailing newline)
+    /// dropped; None when it is shorter than [`MIN_SECRET_LEN`].
+    pub fn new(text: &str) -> Option<Self> {
+        let trimmed = text.trim();
+        (trimmed.len() >= MIN_SECRET_LEN).then(|| Self(trimmed.as_bytes().to_vec()))
+    }
+
+    /// The HMAC key.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(<redacted>)")
+    }
+}
+
 /// Why a delivery is refused before anything is read from it, or why its event cannot
 /// be acted on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -406,6 +435,14 @@ mod tests {
         let v1 = header.split_once(",v1=").map(|(_, v)| v.to_owned()).unwrap_or_default();
         let moved = format!("t={},v1={v1}", NOW + 1000);
         assert_eq!(verify(body, &moved, SECRET, NOW + 1000), Err(WebhookError::SignatureMismatch));
+    }
+
+    #[test]
+    fn secrets_are_trimmed_checked_and_never_printed() {
+        let secret = WebhookSecret::new("whsec_0123456789abcdef\n").expect("secret");
+        assert_eq!(secret.as_bytes(), b"whsec_0123456789abcdef");
+        assert!(!format!("{secret:?}").contains("0123"));
+        assert!(WebhookSecret::new("  short ").is_none());
     }
 
     #[test]
