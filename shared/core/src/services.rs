@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use crate::accounts::AccountService;
 use crate::automation::SiteLock;
-use crate::billing::CreditService;
+use crate::billing::{
+    CatalogService, CreditService, InvoiceDocuments, InvoiceService, PaymentService, SubscriptionService,
+};
 use crate::ports::{Clock, IdGenerator, ItemStore, SystemClock, UuidIds};
-use crate::repo::{AccountRepo, SiteRepo};
+use crate::repo::{AccountRepo, BillingRepo, SiteRepo};
 
 /// Every service, wired over one store, clock and id generator.
 #[derive(Clone)]
@@ -24,6 +26,14 @@ pub struct Services {
     pub account_service: AccountService,
     /// The per-site run lock.
     pub locks: SiteLock,
+    /// Credit packages and plans.
+    pub catalog: CatalogService,
+    /// Invoices: drafts, finalize, lifecycle, documents.
+    pub invoices: InvoiceService,
+    /// Payments, refunds and credit notes.
+    pub payments: PaymentService,
+    /// Subscriptions and their renewal.
+    pub subscriptions: SubscriptionService,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Ids.
@@ -37,21 +47,51 @@ impl Services {
     }
 
     /// Services with an injected clock and id generator (tests).
+    ///
+    /// Invoices have no documents yet: finalize records no `pdf_key` and asking for a
+    /// PDF is `pdf_unavailable`, until [`Services::with_documents`] supplies the blob
+    /// store, the renderer and the seller. Invoices finalized before that get their
+    /// PDF rendered the first time one is asked for (rendering is deterministic).
     pub fn with(store: Arc<dyn ItemStore>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
         let accounts = AccountRepo::new(Arc::clone(&store));
         let sites = SiteRepo::new(Arc::clone(&store));
         let credits = CreditService::new(Arc::clone(&store), Arc::clone(&clock), Arc::clone(&ids));
         let account_service =
             AccountService::new(accounts.clone(), sites.clone(), credits.clone(), Arc::clone(&clock), Arc::clone(&ids));
+        let billing = BillingRepo::new(Arc::clone(&store));
+        let catalog = CatalogService::new(billing.clone(), Arc::clone(&clock), Arc::clone(&ids));
+        let invoices =
+            InvoiceService::new(billing, accounts.clone(), credits.clone(), Arc::clone(&clock), Arc::clone(&ids));
+        let payments = PaymentService::new(invoices.clone(), credits.clone(), Arc::clone(&clock), Arc::clone(&ids));
+        let subscriptions = SubscriptionService::new(invoices.clone(), Arc::clone(&clock));
         Self {
             accounts,
             sites,
             credits,
             account_service,
             locks: SiteLock::new(Arc::clone(&store), Arc::clone(&clock)),
+            catalog,
+            invoices,
+            payments,
+            subscriptions,
             store,
             clock,
             ids,
         }
+    }
+
+    /// The same services rendering invoice documents: finalize and every status change
+    /// render the PDF through `documents.renderer` and store it in `documents.blobs` at
+    /// `invoices/<account>/<number>.pdf`.
+    pub fn with_documents(mut self, documents: InvoiceDocuments) -> Self {
+        self.invoices = self.invoices.with_documents(documents);
+        self.payments = PaymentService::new(
+            self.invoices.clone(),
+            self.credits.clone(),
+            Arc::clone(&self.clock),
+            Arc::clone(&self.ids),
+        );
+        self.subscriptions = SubscriptionService::new(self.invoices.clone(), Arc::clone(&self.clock));
+        self
     }
 }

@@ -74,8 +74,8 @@ impl AutomationService {
         }
     }
 
-    /// Start with the lock held: validate, estimate, check the balance, write the run,
-    /// log it and start its execution.
+    /// Start with the lock held: validate (site active, automation enabled, account not
+    /// past due), estimate, check the balance, write the run, log it and start its execution.
     async fn start_locked(
         &self,
         site: &Site,
@@ -89,6 +89,9 @@ impl AutomationService {
         }
         if !config.enabled {
             return Err(AutomationError::Disabled);
+        }
+        if crate::billing::subscriptions::account_past_due(&self.inner.ports.store, &site.account_id).await? {
+            return Err(AutomationError::AccountPastDue);
         }
         let estimate = self.estimate_with(config).await?;
         if estimate.keywords < u64::from(config.min_keywords) {

@@ -41,6 +41,9 @@ pub enum AutomationError {
         /// Spendable.
         available: i64,
     },
+    /// The account's subscription is past due: an invoice is unpaid after its due date.
+    #[error("the account is past due: pay the overdue invoice before starting automation")]
+    AccountPastDue,
     /// The site already has a run.
     #[error("a run is already active for this site: {holder} (its lease ends {})", rfc3339_relative(*until, *now))]
     AlreadyRunning {
@@ -151,6 +154,7 @@ impl AutomationError {
             Self::Disabled => "automation_disabled",
             Self::NotEnoughKeywords { .. } => "not_enough_keywords",
             Self::InsufficientCredits { .. } => "insufficient_credits",
+            Self::AccountPastDue => "account_past_due",
             Self::AlreadyRunning { .. } => "run_already_active",
             Self::InvalidState { .. } => "invalid_state",
             Self::Invalid(_) => "validation_failed",
@@ -184,6 +188,7 @@ mod tests {
             (AutomationError::AlreadyRunning { holder: "run_x".into(), until: 0, now: 0 }, "run_already_active"),
             (AutomationError::InvalidState { status: RunStatus::Completed, action: "pause" }, "invalid_state"),
             (AutomationError::Invalid("bad".into()), "validation_failed"),
+            (AutomationError::AccountPastDue, "account_past_due"),
             (CreditError::InsufficientCredits { required: 5, available: 1 }.into(), "insufficient_credits"),
             (CreditError::InvalidKey.into(), "invalid_idempotency_key"),
             (StoreError::Throttled.into(), "unavailable"),

@@ -286,6 +286,21 @@ enum Written {
     AlreadyDone,
     /// A race was lost (or the store was briefly unavailable): try again.
     Lost,
+    /// The caller's companion write at this index (among the companions) failed.
+    CompanionFailed(usize),
+}
+
+/// The outcome of a posting that carried a caller's companion writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Posted {
+    /// The ledger entry and every companion write landed in one transaction.
+    Landed(Box<LedgerReceipt>),
+    /// Companion `index` (in the order given) failed its condition: nothing at all was
+    /// written; reread the companion's records and decide again.
+    CompanionFailed {
+        /// Position among the companions.
+        index: usize,
+    },
 }
 
 /// Number of per-process gates accounts are spread over.
@@ -521,6 +536,68 @@ impl CreditService {
         self.post(account, change, None).await
     }
 
+    /// [`CreditService::add`] with `companions` written in the same transaction (an
+    /// invoice becoming paid, its payment, an idempotency marker): the credits and the
+    /// companions land together or not at all. A companion's failed condition is
+    /// [`Posted::CompanionFailed`], never a half-write; the caller rereads and retries.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_with(
+        &self,
+        account: &AccountId,
+        amount: i64,
+        kind: TransactionKind,
+        reason: &str,
+        reference: Option<String>,
+        idempotency_key: Option<String>,
+        companions: Vec<WriteOp>,
+    ) -> Result<Posted, CreditError> {
+        check_amount(amount)?;
+        if amount > MAX_CREDITS_PER_REQUEST {
+            return Err(CreditError::TooManyCredits { amount, max: MAX_CREDITS_PER_REQUEST });
+        }
+        check_key(idempotency_key.as_deref())?;
+        if !kind.is_credit() {
+            return Err(CreditError::InvalidAmount(-amount));
+        }
+        let change = Change {
+            credits: amount,
+            held: 0,
+            entry: Some(EntryDraft { kind, reason: reason.to_owned(), reference, hold_id: None, usage: None }),
+            key: idempotency_key,
+        };
+        self.post_with(account, change, None, &companions).await
+    }
+
+    /// Takes `amount` credits back out of the balance as one `charge` entry, with
+    /// `companions` in the same transaction (a refund's credit note and payment).
+    /// Refused with `InsufficientCredits`, writing nothing, when fewer are spendable:
+    /// the caller decides how many to take (`min(wanted, available)`) and asks again,
+    /// so the balance is never driven negative. A companion's failed condition is
+    /// [`Posted::CompanionFailed`], never a half-write.
+    pub async fn remove_with(
+        &self,
+        account: &AccountId,
+        amount: i64,
+        reason: &str,
+        reference: Option<String>,
+        companions: Vec<WriteOp>,
+    ) -> Result<Posted, CreditError> {
+        check_amount(amount)?;
+        let change = Change {
+            credits: -amount,
+            held: 0,
+            entry: Some(EntryDraft {
+                kind: TransactionKind::Charge,
+                reason: reason.to_owned(),
+                reference,
+                hold_id: None,
+                usage: None,
+            }),
+            key: None,
+        };
+        self.post_with(account, change, None, &companions).await
+    }
+
     /// Reserves credits before work runs; they stop being spendable until settled or released.
     pub async fn hold(
         &self,
@@ -593,7 +670,7 @@ impl CreditService {
                     }
                     // A remembered balance was stale: read the store at once.
                     Written::Lost if hinted => Attempt::RetryNow,
-                    Written::Lost => Attempt::Retry,
+                    Written::Lost | Written::CompanionFailed(_) => Attempt::Retry,
                 })
             },
             |attempts| CreditError::Contended { attempts },
@@ -721,7 +798,7 @@ impl CreditService {
                 self.remember(account, matches!(outcome, Written::Landed).then_some(next));
                 Ok(match outcome {
                     Written::Landed => Attempt::Done(released),
-                    Written::AlreadyDone | Written::Lost => Attempt::Retry,
+                    Written::AlreadyDone | Written::Lost | Written::CompanionFailed(_) => Attempt::Retry,
                 })
             },
             |attempts| CreditError::Contended { attempts },
@@ -737,6 +814,25 @@ impl CreditService {
         change: Change,
         settling: Option<&CreditHold>,
     ) -> Result<LedgerReceipt, CreditError> {
+        match self.post_with(account, change, settling, &[]).await? {
+            Posted::Landed(receipt) => Ok(*receipt),
+            // No companion writes were given, so none can have failed.
+            Posted::CompanionFailed { index } => Err(CreditError::Repo(RepoError::Store(StoreError::Invalid(
+                format!("companion write {index} failed in a posting without companions"),
+            )))),
+        }
+    }
+
+    /// [`CreditService::post`] with `companions` appended to the same transactional
+    /// write. A companion's failed condition ends the posting with
+    /// [`Posted::CompanionFailed`] (nothing written); the caller rereads and decides.
+    async fn post_with(
+        &self,
+        account: &AccountId,
+        change: Change,
+        settling: Option<&CreditHold>,
+        companions: &[WriteOp],
+    ) -> Result<Posted, CreditError> {
         let amount = change.credits;
         let kind = change.entry.as_ref().map_or(TransactionKind::Charge, |e| e.kind);
         let fingerprint = format!("{kind:?}:{amount}").to_lowercase();
@@ -762,7 +858,7 @@ impl CreditService {
                         return Ok(Attempt::RetryNow);
                     }
                     if let Some(first) = self.replay(account, key, fingerprint).await? {
-                        return Ok(Attempt::Done(first));
+                        return Ok(Attempt::Done(Posted::Landed(Box::new(first))));
                     }
                     return Err(CreditError::InsufficientCredits {
                         required: -change.credits,
@@ -771,12 +867,17 @@ impl CreditService {
                 }
                 let next = change.apply_to(&state)?;
                 let txn = self.entry_of(account, change, kind, &next);
-                let (writes, guarded) =
+                let (mut writes, guarded) =
                     self.post_writes(account, change, settling, &state, &next, &txn, fingerprint)?;
-                let outcome = self.write(writes, guarded).await?;
+                let first_companion = writes.len();
+                writes.extend_from_slice(companions);
+                let outcome = self.write_with(writes, guarded, first_companion).await?;
                 self.remember(account, matches!(outcome, Written::Landed).then_some(next));
                 match outcome {
-                    Written::Landed => Ok(Attempt::Done(LedgerReceipt { transaction: txn, replayed: false })),
+                    Written::Landed => {
+                        Ok(Attempt::Done(Posted::Landed(Box::new(LedgerReceipt { transaction: txn, replayed: false }))))
+                    }
+                    Written::CompanionFailed(index) => Ok(Attempt::Done(Posted::CompanionFailed { index })),
                     // A remembered balance was stale: read the store at once.
                     Written::Lost if hinted => Ok(Attempt::RetryNow),
                     Written::AlreadyDone if settling.is_some() => {
@@ -786,9 +887,10 @@ impl CreditService {
                             status: HoldStatus::Settled,
                         }))
                     }
-                    Written::AlreadyDone => {
-                        Ok(self.replay(account, key, fingerprint).await?.map_or(Attempt::Retry, Attempt::Done))
-                    }
+                    Written::AlreadyDone => Ok(self
+                        .replay(account, key, fingerprint)
+                        .await?
+                        .map_or(Attempt::Retry, |first| Attempt::Done(Posted::Landed(Box::new(first))))),
                     Written::Lost => Ok(Attempt::Retry),
                 }
             },
@@ -872,8 +974,27 @@ impl CreditService {
     /// Runs one transactional write; `guarded` is the write (the idempotency marker or
     /// the hold's state) whose failure means the request was already done.
     async fn write(&self, writes: Vec<WriteOp>, guarded: Option<usize>) -> Result<Written, CreditError> {
+        let end = writes.len();
+        self.write_with(writes, guarded, end).await
+    }
+
+    /// [`CreditService::write`] where the writes from `first_companion` on are a
+    /// caller's companions: their failure is reported first, as
+    /// [`Written::CompanionFailed`] with the companion's own index, because the caller
+    /// must reread its records before anything else is decided.
+    async fn write_with(
+        &self,
+        writes: Vec<WriteOp>,
+        guarded: Option<usize>,
+        first_companion: usize,
+    ) -> Result<Written, CreditError> {
+        let end = writes.len();
         match self.store.transact(writes).await {
             Ok(()) => Ok(Written::Landed),
+            Err(e) if (first_companion..end).any(|i| e.failed_at(i)) => {
+                let index = (first_companion..end).find(|&i| e.failed_at(i)).unwrap_or(first_companion);
+                Ok(Written::CompanionFailed(index - first_companion))
+            }
             Err(e) if guarded.is_some_and(|i| e.failed_at(i)) => Ok(Written::AlreadyDone),
             Err(StoreError::ConditionFailed(_)) => Ok(Written::Lost),
             Err(e) if e.is_transient() => Ok(Written::Lost),

@@ -143,6 +143,31 @@ typed_id!(
 );
 
 typed_id!(
+    /// Identifies an invoice of an account.
+    InvoiceId, "inv", "invoice"
+);
+
+typed_id!(
+    /// Identifies a payment against an invoice.
+    PaymentId, "pay", "payment"
+);
+
+typed_id!(
+    /// Identifies a credit note (a refund's record against a paid invoice).
+    CreditNoteId, "cn", "credit note"
+);
+
+typed_id!(
+    /// Identifies a credit package of the catalog.
+    PackageId, "pkg", "credit package"
+);
+
+typed_id!(
+    /// Identifies a subscription plan of the catalog.
+    PlanId, "plan", "plan"
+);
+
+typed_id!(
     /// Identifies a keyword of a site (derived from the normalised text, so re-imports dedupe).
     KeywordId, "kw", "keyword"
 );

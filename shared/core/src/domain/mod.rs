@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod automation;
+pub mod billing;
 pub mod credits;
 pub mod ids;
 pub mod lock;
@@ -11,13 +12,18 @@ pub use account::{Account, AccountStatus, Site, SiteStatus};
 pub use automation::{
     AutomationConfig, AutomationRun, Frequency, RunExecution, RunStatus, Schedule, Stage, StageResult,
 };
+pub use billing::{
+    BillingDetails, BillingProfile, CreditNote, CreditPackage, Currency, CurrencyError, Invoice, InvoiceLine,
+    InvoiceSource, InvoiceStatus, LineInput, Payment, PaymentMethod, PaymentStatus, Plan, SellerDetails, Subscription,
+    SubscriptionStatus,
+};
 pub use credits::{
     Balance, CostUnit, CreditCostConfig, CreditHold, CreditTransaction, CreditUsageLog, HoldStatus, Operation,
     TransactionKind, UsageDetails,
 };
 pub use ids::{
-    AccountId, ClusterId, ContentId, HoldId, IdError, IdeaId, ImageId, KeywordId, RunId, SiteId, TaskId, TransactionId,
-    TypedId,
+    AccountId, ClusterId, ContentId, CreditNoteId, HoldId, IdError, IdeaId, ImageId, InvoiceId, KeywordId, PackageId,
+    PaymentId, PlanId, RunId, SiteId, TaskId, TransactionId, TypedId,
 };
 pub use lock::SiteLease;
 pub use pipeline::{

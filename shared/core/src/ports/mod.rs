@@ -2,6 +2,7 @@
 
 pub mod blob;
 pub mod clock;
+pub mod document;
 pub mod item_store;
 pub mod page;
 pub mod queue;
@@ -9,6 +10,7 @@ pub mod workflow;
 
 pub use blob::{BlobError, BlobInfo, BlobStore};
 pub use clock::{Clock, IdGenerator, IdGeneratorExt, ManualClock, SystemClock, UuidIds};
+pub use document::{InvoiceRenderer, RenderError};
 pub use item_store::{
     Condition, FailedWrite, Index, Item, ItemStore, Key, Page, Query, StoreError, UpdateAction, WriteOp,
 };

@@ -4,7 +4,7 @@
 //! ledger rows, usage logs, holds and idempotency markers live under other partition
 //! keys so a busy account never exceeds one partition key's write rate.
 
-use crate::domain::{AccountId, HoldId, RunId, SiteId};
+use crate::domain::{AccountId, CreditNoteId, HoldId, InvoiceId, PackageId, PaymentId, PlanId, RunId, SiteId};
 use crate::ports::Key;
 
 /// Account record: `ACCT#<id>` / `META`.
@@ -164,4 +164,114 @@ pub fn keyword_import(site: &SiteId, job: &str) -> Key {
 /// GSI1 sort key of a site in its account's list of sites.
 pub fn account_sites_sort(site: &SiteId) -> String {
     format!("SITE#{site}")
+}
+
+/// Partition of an account's invoices (ids are time-ordered: newest sorts last).
+pub fn invoice_partition(account: &AccountId) -> String {
+    format!("ACCT#{account}#INVOICE")
+}
+
+/// Sort-key prefix of invoices.
+pub const INVOICE_PREFIX: &str = "INV#";
+
+/// One invoice.
+pub fn invoice(account: &AccountId, id: &InvoiceId) -> Key {
+    Key::new(invoice_partition(account), format!("{INVOICE_PREFIX}{id}"))
+}
+
+/// The invoice-number counter of one account and month (`YYYYMM`): `last` is the last
+/// number issued, moved by one in the same transaction as each finalize.
+pub fn invoice_counter(account: &AccountId, month: &str) -> Key {
+    Key::new(format!("ACCT#{account}#INVSEQ"), format!("MONTH#{month}"))
+}
+
+/// GSI1 partition of open plan-period invoices, sorted by due time, so the scheduler
+/// finds the overdue ones without reading any other invoice.
+pub const PLAN_INVOICES_DUE_INDEX: &str = "INVOICES#PLAN_DUE";
+
+/// GSI1 sort key of an invoice in [`PLAN_INVOICES_DUE_INDEX`].
+pub fn plan_invoice_due_sort(due_ms: i64, id: &InvoiceId) -> String {
+    format!("{due_ms:015}#{id}")
+}
+
+/// Partition of an account's payments.
+pub fn payment_partition(account: &AccountId) -> String {
+    format!("ACCT#{account}#PAYMENT")
+}
+
+/// Sort-key prefix of payments.
+pub const PAYMENT_PREFIX: &str = "PAY#";
+
+/// One payment.
+pub fn payment(account: &AccountId, id: &PaymentId) -> Key {
+    Key::new(payment_partition(account), format!("{PAYMENT_PREFIX}{id}"))
+}
+
+/// GSI1 partition of one invoice's payments, inside its account.
+pub fn invoice_payments_index(account: &AccountId, invoice: &InvoiceId) -> String {
+    format!("ACCT#{account}#INV#{invoice}#PAYMENTS")
+}
+
+/// Idempotency marker of one payment or refund key of one account (its own partition).
+pub fn payment_idempotency(account: &AccountId, key: &str) -> Key {
+    Key::new(format!("ACCT#{account}#PAYIDEM#{key}"), "MARKER")
+}
+
+/// Partition of an account's credit notes.
+pub fn credit_note_partition(account: &AccountId) -> String {
+    format!("ACCT#{account}#CREDITNOTE")
+}
+
+/// Sort-key prefix of credit notes.
+pub const CREDIT_NOTE_PREFIX: &str = "CN#";
+
+/// One credit note.
+pub fn credit_note(account: &AccountId, id: &CreditNoteId) -> Key {
+    Key::new(credit_note_partition(account), format!("{CREDIT_NOTE_PREFIX}{id}"))
+}
+
+/// GSI1 partition of one invoice's credit notes, inside its account.
+pub fn invoice_credit_notes_index(account: &AccountId, invoice: &InvoiceId) -> String {
+    format!("ACCT#{account}#INV#{invoice}#CREDITNOTES")
+}
+
+/// Partition of the catalog's credit packages.
+pub const PACKAGE_PARTITION: &str = "CATALOG#PACKAGE";
+
+/// Sort-key prefix of credit packages.
+pub const PACKAGE_PREFIX: &str = "PKG#";
+
+/// One credit package.
+pub fn package(id: &PackageId) -> Key {
+    Key::new(PACKAGE_PARTITION, format!("{PACKAGE_PREFIX}{id}"))
+}
+
+/// Partition of the catalog's plans.
+pub const PLAN_PARTITION: &str = "CATALOG#PLAN";
+
+/// Sort-key prefix of plans.
+pub const PLAN_PREFIX: &str = "PLAN#";
+
+/// One plan.
+pub fn plan(id: &PlanId) -> Key {
+    Key::new(PLAN_PARTITION, format!("{PLAN_PREFIX}{id}"))
+}
+
+/// The account's subscription (one per account).
+pub fn subscription(account: &AccountId) -> Key {
+    Key::new(format!("ACCT#{account}#SUBSCRIPTION"), "META")
+}
+
+/// GSI1 partition of live subscriptions, sorted by current period end: the scheduler
+/// reads only those whose period has ended.
+pub const SUBSCRIPTIONS_DUE_INDEX: &str = "SUBS#DUE";
+
+/// GSI1 sort key of a subscription in [`SUBSCRIPTIONS_DUE_INDEX`].
+pub fn subscription_due_sort(period_end_ms: i64, account: &AccountId) -> String {
+    format!("{period_end_ms:015}#{account}")
+}
+
+/// The account's billing profile (buyer details for invoices).
+pub fn billing_profile(account: &AccountId) -> Key {
+    Key::new(format!("ACCT#{account}#BILLING"), "PROFILE")
 }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod api_idempotency;
+pub mod billing;
 pub mod cost_config;
 pub mod keys;
 pub mod ledger;
@@ -17,6 +18,7 @@ use serde_json::Value;
 use crate::ports::item_store::{Item, Key, StoreError, GSI1PK, GSI1SK, PK, SK};
 
 pub use accounts::{AccountRepo, SiteRepo};
+pub use billing::BillingRepo;
 pub use cost_config::CostConfigRepo;
 pub use ledger::{BalanceState, IdempotencyMarker, LedgerRepo};
 pub use pipeline::{ClusterPlanCursor, ClusterPlanCursors, Records, SiteRecord};
