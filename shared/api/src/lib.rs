@@ -190,11 +190,27 @@ pub fn router(state: ApiState) -> Router {
         .merge(routes::planner::routes())
         .merge(routes::billing::routes())
         .merge(routes::imports::routes())
+        .merge(routes::catalog::routes())
+        .merge(routes::invoices::routes())
+        .merge(routes::payments::routes())
+        .merge(routes::subscriptions::routes())
         .route(
             "/v1/sites/{site_id}/runs",
             post(routes::automation::start_run).layer(idempotent()).get(routes::automation::list_runs),
         )
         .route("/v1/billing/credits", post(routes::billing::add_credits).layer(idempotent()))
+        .route("/v1/billing/packages/{id}/purchase", post(routes::catalog::purchase_package).layer(idempotent()))
+        .route("/v1/billing/invoices/{id}/payments", post(routes::payments::record_payment).layer(idempotent()))
+        .route("/v1/billing/payments/{id}/refunds", post(routes::payments::refund_payment).layer(idempotent()))
+        .route(
+            "/v1/billing/subscription",
+            post(routes::subscriptions::subscribe)
+                .layer(idempotent())
+                .get(routes::subscriptions::get_subscription)
+                .patch(routes::subscriptions::change_plan),
+        )
+        // Outside any token check: Stripe signs its deliveries instead.
+        .route("/v1/webhooks/stripe", post(routes::webhooks::stripe_webhook))
         .route("/openapi.json", get(openapi::serve))
         .route_layer(from_fn(logging::name_route))
         .fallback(no_route)

@@ -215,6 +215,10 @@ pub enum StripeAction {
     PaymentFailed {
         /// The invoice and its account.
         target: PaymentTarget,
+        /// Minor units attempted (the PaymentIntent's `amount`).
+        amount: i64,
+        /// ISO 4217 code, upper-case.
+        currency: String,
         /// The PaymentIntent's id.
         reference: String,
         /// `last_payment_error.message`, or a generic reason.
@@ -357,7 +361,13 @@ fn intent_failed(intent: &Value) -> Result<StripeAction, WebhookError> {
         .and_then(Value::as_str)
         .filter(|m| !m.trim().is_empty())
         .unwrap_or("the payment failed (Stripe gave no message)");
-    Ok(StripeAction::PaymentFailed { target, reference: text(intent, "id")?.to_owned(), reason: reason.to_owned() })
+    Ok(StripeAction::PaymentFailed {
+        target,
+        amount: amount(intent, "amount")?,
+        currency: currency(intent)?,
+        reference: text(intent, "id")?.to_owned(),
+        reason: reason.to_owned(),
+    })
 }
 
 fn charge_refunded(charge: &Value) -> Result<StripeAction, WebhookError> {
@@ -495,8 +505,7 @@ mod tests {
     #[test]
     fn payment_intents_succeed_fail_and_charges_refund() {
         let metadata = serde_json::json!({"account_id": account().to_string(), "invoice_id": "inv_2"});
-        let intent =
-            serde_json::json!({"id": "pi_2", "amount_received": 1000, "currency": "jpy", "metadata": metadata});
+        let intent = serde_json::json!({"id": "pi_2", "amount": 1000, "amount_received": 1000, "currency": "jpy", "metadata": metadata});
         let ok = parse_event(&event("payment_intent.succeeded", intent.clone())).expect("succeeded");
         assert!(
             matches!(ok.action, StripeAction::PaymentSucceeded { amount: 1000, ref currency, .. } if currency == "JPY")
