@@ -16,7 +16,8 @@ use igny8_core::ports::queue::validate_queue_name;
 use igny8_core::ports::{ItemStore, SystemClock, UuidIds};
 use igny8_core::Services;
 
-use crate::billing::{stripe_secret_from_lookup, WebhookSecret, STRIPE_SECRET_ENV};
+use crate::billing::{seller_from_lookup, stripe_secret_from_lookup, WebhookSecret, STRIPE_SECRET_ENV};
+use igny8_core::domain::SellerDetails;
 
 /// Missing or unusable configuration, found at cold start rather than at the first
 /// request that needs it.
@@ -53,6 +54,8 @@ pub struct CloudConfig {
     /// The Stripe webhook's signing secret (`IGNY8_STRIPE_WEBHOOK_SECRET`, filled by
     /// CloudFormation from Secrets Manager); None: webhooks are not configured.
     pub stripe_webhook_secret: Option<WebhookSecret>,
+    /// The seller printed on every invoice (`IGNY8_SELLER_*`).
+    pub seller: SellerDetails,
 }
 
 impl CloudConfig {
@@ -78,6 +81,7 @@ impl CloudConfig {
             endpoint: optional("IGNY8_AWS_ENDPOINT"),
             stripe_webhook_secret: stripe_secret_from_lookup(&lookup)
                 .map_err(|e| ConfigError::Invalid { name: STRIPE_SECRET_ENV, reason: e.to_string() })?,
+            seller: seller_from_lookup(&lookup),
         })
     }
 }

@@ -1,4 +1,5 @@
-//! Billing's configuration: the Stripe webhook's signing secret. In the cloud it is
+//! Billing's configuration: the seller printed on every invoice, and the Stripe
+//! webhook's signing secret. In the cloud it is
 //! an environment variable CloudFormation filled from a Secrets Manager reference at
 //! deploy time (`StripeWebhookSecretArn` in the template); on a laptop a file in the
 //! data directory, so it never sits in shell history. Missing means "webhooks not
@@ -8,6 +9,25 @@ use std::path::{Path, PathBuf};
 
 pub use igny8_core::billing::stripe::WebhookSecret;
 use igny8_core::billing::stripe::MIN_SECRET_LEN;
+use igny8_core::domain::SellerDetails;
+
+/// The seller's name when `IGNY8_SELLER_NAME` is not set.
+pub const DEFAULT_SELLER_NAME: &str = "IGNY8";
+
+/// The seller block of every invoice, from `IGNY8_SELLER_NAME`, `IGNY8_SELLER_EMAIL`,
+/// `IGNY8_SELLER_ADDRESS` (lines separated by `;`) and `IGNY8_SELLER_TAX_ID`, the same
+/// on a laptop and in the cloud (the template fills them from its `Seller*` parameters).
+pub fn seller_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> SellerDetails {
+    let value = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    SellerDetails {
+        name: value("IGNY8_SELLER_NAME").unwrap_or_else(|| DEFAULT_SELLER_NAME.to_owned()),
+        address_lines: value("IGNY8_SELLER_ADDRESS")
+            .map(|a| a.split(';').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default(),
+        tax_id: value("IGNY8_SELLER_TAX_ID"),
+        email: value("IGNY8_SELLER_EMAIL"),
+    }
+}
 
 /// The environment variable holding the secret (the cloud's way; also honoured locally).
 pub const STRIPE_SECRET_ENV: &str = "IGNY8_STRIPE_WEBHOOK_SECRET";
@@ -94,6 +114,24 @@ mod tests {
         let from_env = local_stripe_secret(dir.path(), env(Some("whsec_from_the_env_4567"))).expect("env");
         assert_eq!(from_env.map(|s| s.as_bytes().to_vec()), Some(b"whsec_from_the_env_4567".to_vec()));
         assert_eq!(local_stripe_secret(dir.path(), env(Some("  "))).map(|s| s.is_some()), Ok(true), "blank is unset");
+    }
+
+    #[test]
+    fn the_seller_comes_from_the_environment_with_a_default_name() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        };
+        let default = seller_from_lookup(vars(&[]));
+        assert_eq!((default.name.as_str(), default.address_lines.len(), default.email), (DEFAULT_SELLER_NAME, 0, None));
+        let seller = seller_from_lookup(vars(&[
+            ("IGNY8_SELLER_NAME", " IGNY8 GmbH "),
+            ("IGNY8_SELLER_ADDRESS", "Hauptstr. 1; 10115 Berlin ;;Germany"),
+            ("IGNY8_SELLER_TAX_ID", "DE123456789"),
+            ("IGNY8_SELLER_EMAIL", ""),
+        ]));
+        assert_eq!(seller.name, "IGNY8 GmbH");
+        assert_eq!(seller.address_lines, ["Hauptstr. 1", "10115 Berlin", "Germany"]);
+        assert_eq!((seller.tax_id.as_deref(), seller.email), (Some("DE123456789"), None));
     }
 
     #[test]
