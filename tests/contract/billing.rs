@@ -16,11 +16,14 @@ use igny8_core::billing::{
     format_amount, renew_subscriptions, ChargeRequest, InvoiceDocuments, ManualPayment, NewPackage, NewPlan,
     PackageUpdate, RefundRequest,
 };
+use igny8_core::billing::{CreditError, Posted};
 use igny8_core::domain::{
     AccountId, BillingDetails, CreditPackage, Currency, Invoice, InvoiceStatus, LineInput, PaymentMethod,
     PaymentStatus, Plan, SellerDetails, SubscriptionStatus, TransactionKind,
 };
-use igny8_core::ports::{BlobStore, Clock, InvoiceRenderer, ItemStore, ManualClock, RenderError, UuidIds};
+use igny8_core::ports::{
+    BlobStore, Clock, Condition, InvoiceRenderer, Item, ItemStore, Key, ManualClock, RenderError, UuidIds, WriteOp,
+};
 use igny8_core::Services;
 use igny8_embedded::{BlobDir, SqliteQueue};
 use igny8_wiring::embedded::{Adapters, LocalRuntime};
@@ -42,6 +45,8 @@ igny8_tests::contract_suite!(
     renewal_bills_each_period_once_and_marks_past_due,
     past_due_account_cannot_start_automation,
     catalog_validates_its_entries,
+    a_free_package_is_paid_at_finalize_with_its_credits_once,
+    a_failed_companion_write_writes_nothing,
 );
 
 /// 2026-11-15T12:00:00Z.
@@ -240,12 +245,15 @@ async fn numbers_restart_each_month_per_account_and_skip_deleted_drafts(store: A
     assert_eq!(nd.as_deref(), Some("INV-202612-0001"));
 }
 
+/// A currency, its lines, the hand-computed (subtotal, tax, total) and the total as printed.
+type RoundingCase = (&'static str, Vec<LineInput>, (i64, i64, i64), &'static str);
+
 /// One rounding rule: tax per line, half away from zero, in the currency's minor unit
 /// (the table is computed by hand).
 async fn totals_follow_the_rounding_table(store: Arc<dyn ItemStore>) {
     let w = world(&store);
     let a = account(&w.s, 0).await;
-    let cases: Vec<(&str, Vec<LineInput>, (i64, i64, i64), &str)> = vec![
+    let cases: Vec<RoundingCase> = vec![
         // EUR 19 %: 1999 → 379.81 → 380; 5 → 0.95 → 1; 3 × 333 = 999 → 189.81 → 190
         (
             "EUR",
@@ -692,4 +700,62 @@ async fn catalog_validates_its_entries(store: Arc<dyn ItemStore>) {
     assert_eq!(e.code(), "package_inactive");
     let missing = igny8_core::domain::PackageId::derive("missing");
     assert_eq!(w.s.catalog.package(&missing).await.expect_err("missing").code(), "package_not_found");
+}
+
+/// Credits granted once per paid invoice: a zero-total invoice is paid at finalize and
+/// its credits are added in that transaction, once however often it is finalized.
+async fn a_free_package_is_paid_at_finalize_with_its_credits_once(store: Arc<dyn ItemStore>) {
+    let w = world(&store);
+    let a = account(&w.s, 0).await;
+    let free = package(&w.s, 50, 0).await;
+    let draft = w.s.invoices.create_for_package(&a, &free.id).await.expect("draft");
+    let paid = w.s.invoices.finalize(&a, &draft.id).await.expect("finalize");
+    assert_eq!((paid.status, paid.total, paid.paid_at.is_some()), (InvoiceStatus::Paid, 0, true));
+    let again = w.s.invoices.finalize(&a, &draft.id).await.expect("again");
+    assert_eq!(again.version, paid.version);
+    assert_eq!(entries_for(&w.s, &a, &paid).await, vec![(TransactionKind::TopUp, 50)]);
+    assert_eq!(w.s.credits.balance(&a).await.expect("balance").credits, 50);
+    assert_reconciles(&w.s, &a).await;
+}
+
+fn probe_item(sk: &str) -> (Key, WriteOp) {
+    let key = Key::new("TEST#COMPANION", sk);
+    let mut item = Item::new();
+    item.insert("PK".into(), json!(key.pk));
+    item.insert("SK".into(), json!(key.sk));
+    (key, WriteOp::Put { item, condition: Some(Condition::ItemNotExists) })
+}
+
+/// All or nothing (ledger invariant 4 with companions): a companion whose condition
+/// fails is reported as such and nothing — neither credits nor other companions — is
+/// written; a debit never takes more than is spendable.
+async fn a_failed_companion_write_writes_nothing(store: Arc<dyn ItemStore>) {
+    let w = world(&store);
+    let a = account(&w.s, 100).await;
+    let (first, put_first) = probe_item("FIRST");
+    let (missing, _) = probe_item("MISSING");
+    let check_missing = WriteOp::Check { key: missing, condition: Condition::ItemExists };
+    let posted =
+        w.s.credits
+            .add_with(&a, 50, TransactionKind::Grant, "promo", None, None, vec![put_first.clone(), check_missing])
+            .await
+            .expect("posting");
+    assert_eq!(posted, Posted::CompanionFailed { index: 1 });
+    assert!(store.get(&first).await.expect("get").is_none(), "no companion written");
+    assert_eq!(w.s.credits.balance(&a).await.expect("balance").credits, 100, "no credits written");
+    let landed =
+        w.s.credits
+            .add_with(&a, 50, TransactionKind::Grant, "promo", None, None, vec![put_first])
+            .await
+            .expect("posting");
+    assert!(matches!(landed, Posted::Landed(ref r) if r.transaction.amount == 50), "{landed:?}");
+    assert!(store.get(&first).await.expect("get").is_some());
+    let (second, put_second) = probe_item("SECOND");
+    let short = w.s.credits.remove_with(&a, 151, "refund", None, vec![put_second.clone()]).await;
+    assert!(matches!(short, Err(CreditError::InsufficientCredits { required: 151, available: 150 })), "{short:?}");
+    assert!(store.get(&second).await.expect("get").is_none());
+    let removed = w.s.credits.remove_with(&a, 150, "refund", None, vec![put_second]).await.expect("remove");
+    assert!(matches!(removed, Posted::Landed(ref r) if r.transaction.balance_after == 0), "{removed:?}");
+    assert!(store.get(&second).await.expect("get").is_some());
+    assert_reconciles(&w.s, &a).await;
 }
