@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use igny8_api::{mint_token, router, ApiState, AuthMode, Role};
+use igny8_core::billing::renew_subscriptions;
 use igny8_core::domain::AccountId;
 use igny8_wiring::billing::{local_stripe_secret, WebhookSecret};
 use igny8_wiring::embedded::drain_image_queue;
@@ -18,6 +19,9 @@ use crate::run::{failure, runtime, Target};
 const SECRET_FILE: &str = "jwt.secret";
 /// How often the local image worker polls an empty queue.
 const IMAGE_POLL: Duration = Duration::from_millis(200);
+/// How often `igny8 serve` renews the subscriptions whose period ended, as the cloud's
+/// scheduler does (renewal is idempotent, so the rate is only about promptness).
+const RENEWAL_EVERY: Duration = Duration::from_secs(300);
 
 /// The HS256 secret: `IGNY8_JWT_SECRET`, else the data directory's own (made once).
 pub fn secret(data_dir: &Path) -> Result<Vec<u8>, CliError> {
@@ -73,7 +77,8 @@ fn stripe_secret(data_dir: &Path) -> Result<Option<WebhookSecret>, CliError> {
         .map_err(|e| CliError::invalid(e.code(), e.to_string()))
 }
 
-/// `igny8 serve`: the API until Ctrl-C, with the image worker running beside it.
+/// `igny8 serve`: the API until Ctrl-C, with the image worker and subscription renewal
+/// running beside it.
 pub async fn serve(target: &Target, port: u16) -> Result<Output, CliError> {
     init_logs();
     let rt = runtime(target).await?;
@@ -103,12 +108,33 @@ pub async fn serve(target: &Target, port: u16) -> Result<Output, CliError> {
             }
         })
     };
+    let renewals = {
+        let services = rt.services.clone();
+        tokio::spawn(async move {
+            loop {
+                match renew_subscriptions(&services, services.clock.now_ms()).await {
+                    Ok(report)
+                        if report.renewed.is_empty() && report.past_due.is_empty() && report.failed.is_empty() => {}
+                    Ok(report) => tracing::info!(
+                        renewed = report.renewed.len(),
+                        cancelled = report.cancelled.len(),
+                        past_due = report.past_due.len(),
+                        failed = report.failed.len(),
+                        "subscriptions renewed"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, code = e.code(), "subscription renewal"),
+                }
+                tokio::time::sleep(RENEWAL_EVERY).await;
+            }
+        })
+    };
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await;
     worker.abort();
+    renewals.abort();
     served.map_err(failure)?;
     Ok(Output::new(json!({"stopped": address.to_string()}), format!("stopped serving {address}")))
 }
