@@ -3,6 +3,10 @@
 //! router (and once through the api Lambda's adapter from an API Gateway fixture), and
 //! the ledger, the invoice and the payments are read back.
 //!
+//! The tests that write run on both adapter families (`sqlite::…` and, under
+//! `scripts/with_moto.sh`, `dynamodb::…`): the router's services over the store under
+//! test, with a blob folder and a SQLite queue beside it (the webhook uses neither).
+//!
 //! Checked: one event delivered 10 times at once adds the credits once (and the
 //! PaymentIntent's own event for the same payment adds nothing more); a tampered body,
 //! an old timestamp, a wrong secret or no signature is a 400 that writes nothing; a
@@ -24,8 +28,10 @@ use igny8_asl::ExecutorOptions;
 use igny8_core::billing::stripe::{sign, WebhookSecret, TOLERANCE_SECONDS};
 use igny8_core::billing::NewPackage;
 use igny8_core::domain::{AccountId, Invoice, InvoiceStatus, PaymentStatus};
-use igny8_core::ports::{SystemClock, UuidIds};
-use igny8_wiring::embedded::LocalRuntime;
+use igny8_core::ports::{Clock, ItemStore, SystemClock, UuidIds};
+use igny8_embedded::{BlobDir, SqliteQueue};
+use igny8_tests::Harness;
+use igny8_wiring::embedded::{Adapters, LocalRuntime};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -47,13 +53,18 @@ fn now_s() -> i64 {
         .expect("seconds")
 }
 
-async fn world_with(secret: Option<&str>) -> World {
+async fn world_on(store: Arc<dyn ItemStore>, secret: Option<&str>) -> World {
     let dir = tempfile::tempdir().expect("dir");
     let options = ExecutorOptions { time_scale: 0.0, ..ExecutorOptions::default() };
-    let rt = LocalRuntime::open(
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let blobs = Arc::new(BlobDir::open(dir.path().join("blobs")).expect("blobs"));
+    let queue = Arc::new(SqliteQueue::open(dir.path().join("queue.sqlite"), Arc::clone(&clock)).expect("queue"));
+    let adapters = Adapters { store, blob_base: format!("{}/", blobs.root().display()), blobs, queue };
+    let rt = LocalRuntime::with_adapters(
+        adapters,
         dir.path(),
         Arc::new(OfflineProvider::with_year(2026)),
-        Arc::new(SystemClock),
+        clock,
         Arc::new(UuidIds),
         options,
     )
@@ -65,9 +76,21 @@ async fn world_with(secret: Option<&str>) -> World {
     World { router: router(state), rt, account: account.id, owner, _dir: dir }
 }
 
-async fn world() -> World {
-    world_with(Some(STRIPE)).await
+async fn world(store: Arc<dyn ItemStore>) -> World {
+    world_on(store, Some(STRIPE)).await
 }
+
+fn sqlite() -> (Arc<dyn ItemStore>, Harness) {
+    let harness = Harness::sqlite();
+    (Arc::clone(&harness.store), harness)
+}
+
+igny8_tests::contract_suite!(
+    one_event_delivered_ten_times_at_once_adds_the_credits_once,
+    bad_signatures_and_old_timestamps_are_400_and_write_nothing,
+    a_refund_issues_a_credit_note_and_the_ledger_reconciles,
+    failures_unknown_invoices_mismatches_and_other_types_answer_with_stable_codes,
+);
 
 impl World {
     /// An open invoice for a credit package, bought through the API.
@@ -139,9 +162,8 @@ fn checkout(world: &World, invoice: &Invoice, intent: &str, amount: i64, currenc
     })
 }
 
-#[tokio::test]
-async fn one_event_delivered_ten_times_at_once_adds_the_credits_once() {
-    let w = world().await;
+async fn one_event_delivered_ten_times_at_once_adds_the_credits_once(store: Arc<dyn ItemStore>) {
+    let w = world(store).await;
     let invoice = w.open_invoice("EUR").await;
     let payload = event("evt_checkout_1", "checkout.session.completed", checkout(&w, &invoice, "pi_1", PRICE, "eur"));
     let deliveries = (0..10).map(|_| w.deliver_signed(&payload));
@@ -167,9 +189,8 @@ async fn one_event_delivered_ten_times_at_once_adds_the_credits_once() {
     assert!(w.rt.services.credits.reconcile(&w.account).await.expect("reconcile").balanced);
 }
 
-#[tokio::test]
-async fn bad_signatures_and_old_timestamps_are_400_and_write_nothing() {
-    let w = world().await;
+async fn bad_signatures_and_old_timestamps_are_400_and_write_nothing(store: Arc<dyn ItemStore>) {
+    let w = world(store).await;
     let invoice = w.open_invoice("EUR").await;
     let payload = event("evt_forged", "checkout.session.completed", checkout(&w, &invoice, "pi_f", PRICE, "eur"));
     let good = sign(payload.as_bytes(), STRIPE.as_bytes(), now_s()).expect("sign");
@@ -195,9 +216,8 @@ async fn bad_signatures_and_old_timestamps_are_400_and_write_nothing() {
     assert!(w.rt.services.payments.for_invoice(&w.account, &invoice.id).await.expect("payments").is_empty());
 }
 
-#[tokio::test]
-async fn a_refund_issues_a_credit_note_and_the_ledger_reconciles() {
-    let w = world().await;
+async fn a_refund_issues_a_credit_note_and_the_ledger_reconciles(store: Arc<dyn ItemStore>) {
+    let w = world(store).await;
     let invoice = w.open_invoice("EUR").await;
     let paid = event("evt_pay_r", "checkout.session.completed", checkout(&w, &invoice, "pi_r", PRICE, "eur"));
     assert_eq!(w.deliver_signed(&paid).await.0, StatusCode::OK);
@@ -230,9 +250,8 @@ async fn a_refund_issues_a_credit_note_and_the_ledger_reconciles() {
     assert_eq!(w.invoice(&invoice).await.status, InvoiceStatus::Paid, "paid is final; credit notes correct it");
 }
 
-#[tokio::test]
-async fn failures_unknown_invoices_mismatches_and_other_types_answer_with_stable_codes() {
-    let w = world().await;
+async fn failures_unknown_invoices_mismatches_and_other_types_answer_with_stable_codes(store: Arc<dyn ItemStore>) {
+    let w = world(store).await;
     let invoice = w.open_invoice("EUR").await;
     let metadata = json!({"account_id": w.account.as_str(), "invoice_id": invoice.id.as_str()});
     let failed = json!({"id": "pi_fail", "object": "payment_intent", "amount": PRICE, "amount_received": 0,
@@ -268,7 +287,8 @@ async fn failures_unknown_invoices_mismatches_and_other_types_answer_with_stable
 
 #[tokio::test]
 async fn without_a_configured_secret_the_route_asks_stripe_to_retry() {
-    let w = world_with(None).await;
+    let (store, _harness) = sqlite();
+    let w = world_on(store, None).await;
     let (status, body) = w.deliver_signed(&event("evt_x", "customer.created", json!({}))).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("webhook_not_configured")));
 }
@@ -277,7 +297,8 @@ async fn without_a_configured_secret_the_route_asks_stripe_to_retry() {
 /// route has `Authorizer: NONE`), decoded as the runtime decodes it.
 #[tokio::test]
 async fn the_lambda_serves_a_signed_webhook_without_an_authorizer() {
-    let w = world().await;
+    let (store, _harness) = sqlite();
+    let w = world(store).await;
     let invoice = w.open_invoice("EUR").await;
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/apigw-webhooks/stripe_checkout_completed.json");
     let mut fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
