@@ -113,7 +113,7 @@ fn run_target(cli: &Cli) -> Result<crate::run::Target, CliError> {
         BackendKind::Dynamodb => {
             return Err(CliError::invalid(
                 "unsupported_backend",
-                "`igny8 run` and `igny8 runs` need blobs and a queue too: use --backend aws (DynamoDB, S3, SQS)",
+                "this command needs blobs and a queue too (logs, images, invoice PDFs): use --backend aws (DynamoDB, S3, SQS)",
             ))
         }
     };
