@@ -203,3 +203,42 @@ fn invoices_pdf_writes_the_document_whole_or_not_at_all() {
         other => panic!("invoices pdf: {other:?} {o:?}"),
     }
 }
+
+#[test]
+fn packages_invoices_and_payments_on_the_aws_adapters() {
+    let endpoint = std::env::var("IGNY8_TEST_DYNAMODB_ENDPOINT")
+        .expect("IGNY8_TEST_DYNAMODB_ENDPOINT is not set: run the tests with scripts/with_moto.sh");
+    let dir = tempfile::tempdir().expect("dir");
+    let table = format!("inv{}", std::process::id());
+    let aws = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_igny8"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--backend", "aws", "--endpoint", &endpoint, "--table", &table, "--bucket", &table])
+            .args(args)
+            .arg("--json")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .output()
+            .expect("run igny8");
+        assert!(o.status.success(), "igny8 {args:?}: {o:?}");
+        json(&o)
+    };
+    let account = aws(&["account", "create", "--name", "Acme"])["account"]["id"].as_str().expect("id").to_owned();
+    aws(&["packages", "create", "--name", "Yen pack", "--credits", "300", "--price", "1235", "--currency", "JPY"]);
+    let bought = aws(&["invoices", "create", "--account", &account, "--package", "Yen pack", "--finalize"]);
+    let invoice = bought["invoice"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        (bought["invoice"]["currency"].as_str(), bought["invoice"]["total"].as_i64()),
+        (Some("JPY"), Some(1235))
+    );
+    let paid =
+        aws(&["invoices", "pay", "--account", &account, "--invoice", &invoice, "--amount", "1235", "--reference", "r"]);
+    assert_eq!(paid["invoice"]["status"], "paid");
+    let again =
+        aws(&["invoices", "pay", "--account", &account, "--invoice", &invoice, "--amount", "1235", "--reference", "r"]);
+    assert_eq!(again["replayed"], true);
+    assert_eq!(aws(&["credits", "balance", "--account", &account])["credits"], 300, "credits added once");
+    let listed = aws(&["invoices", "list", "--account", &account]);
+    assert_eq!(listed["invoices"][0]["id"], invoice.as_str());
+}
