@@ -93,6 +93,12 @@ pub enum Command {
     /// The articles runs wrote: list, show, export as HTML and Markdown with images.
     #[command(subcommand)]
     Content(ContentCommand),
+    /// Credit packages of the catalog.
+    #[command(subcommand)]
+    Packages(PackagesCommand),
+    /// Invoices: create, finalize, void, show, pay, PDF, list.
+    #[command(subcommand)]
+    Invoices(InvoicesCommand),
 }
 
 /// Options of `igny8 run`. A site whose run was interrupted (its process died) has
@@ -565,5 +571,122 @@ pub enum ContentCommand {
         /// Folder to write into (created if missing; files of the same names are replaced).
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+/// Credit package commands (the catalog).
+#[derive(Debug, Subcommand)]
+pub enum PackagesCommand {
+    /// Every credit package, active or not.
+    List,
+    /// Add a credit package to the catalog; prints its id.
+    Create {
+        /// Display name (1-100 characters, unique in practice: `invoices create --package` finds it by name).
+        #[arg(long)]
+        name: String,
+        /// Credits added when its invoice is paid.
+        #[arg(long)]
+        credits: i64,
+        /// Price before tax, in minor units of --currency (cents, yen, fils).
+        #[arg(long, allow_negative_numbers = true)]
+        price: i64,
+        /// ISO 4217 currency.
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+        /// Tax rate of its invoice line, basis points (1900 = 19 %).
+        #[arg(long, default_value_t = 0)]
+        tax_bp: i64,
+    },
+}
+
+/// Invoice commands. Invoices live under their account, so every command names it
+/// (`--account`) as well as the invoice.
+#[derive(Debug, Subcommand)]
+pub enum InvoicesCommand {
+    /// Create a draft invoice: a credit package's, or custom lines.
+    Create {
+        /// The account billed.
+        #[arg(long)]
+        account: String,
+        /// A credit package, by name or id (its price, currency and credits).
+        #[arg(long, conflicts_with = "line", required_unless_present = "line")]
+        package: Option<String>,
+        /// A custom line "DESCRIPTION:QUANTITY:UNIT_MINOR[:TAX_BP]" (repeatable; read
+        /// from the right, so the description may contain ':').
+        #[arg(long)]
+        line: Vec<String>,
+        /// ISO 4217 currency of custom lines.
+        #[arg(long, default_value = "EUR", conflicts_with = "package")]
+        currency: String,
+        /// Finalize it at once (number, PDF).
+        #[arg(long)]
+        finalize: bool,
+    },
+    /// Finalize a draft: assign its number and render its PDF.
+    Finalize {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// Invoice id (inv_…).
+        #[arg(long)]
+        invoice: String,
+    },
+    /// Void an open or uncollectible invoice (a paid one is corrected by a refund).
+    Void {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// Invoice id (inv_…).
+        #[arg(long)]
+        invoice: String,
+    },
+    /// One invoice with its lines and totals.
+    Show {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// Invoice id (inv_…).
+        #[arg(long)]
+        invoice: String,
+    },
+    /// Record a manual payment (bank transfer, cash...) against an open invoice.
+    Pay {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// Invoice id (inv_…).
+        #[arg(long)]
+        invoice: String,
+        /// Minor units paid (at most the amount due).
+        #[arg(long, allow_negative_numbers = true)]
+        amount: i64,
+        /// The payment's reference (bank transaction id...).
+        #[arg(long)]
+        reference: String,
+        /// Idempotency key (default: derived from invoice, amount and reference, so a
+        /// repeated command records the payment once).
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Write the invoice's PDF to a file (rendered first when it is missing).
+    Pdf {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// Invoice id (inv_…).
+        #[arg(long)]
+        invoice: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The account's invoices, newest first.
+    List {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// Paging.
+        #[command(flatten)]
+        paging: Paging,
     },
 }

@@ -64,6 +64,8 @@ pub async fn run(cli: Cli) -> Result<Output, CliError> {
         Command::Keywords(cmd) => crate::keywords::keywords(&target?, cmd).await,
         Command::Clusters(cmd) => crate::keywords::clusters(&target?, cmd).await,
         Command::Content(cmd) => crate::content::content(&target?, cmd).await,
+        Command::Packages(cmd) => crate::billing_docs::packages(&target?, cmd).await,
+        Command::Invoices(cmd) => crate::billing_docs::invoices(&target?, cmd).await,
         command => run_services(&cli.data_dir, cli.backend, cli.endpoint, cli.table, command).await,
     }
 }
@@ -94,7 +96,9 @@ async fn run_services(
         | Command::Token { .. }
         | Command::Keywords(_)
         | Command::Clusters(_)
-        | Command::Content(_) => Err(CliError::Failure("unreachable: handled above".into())),
+        | Command::Content(_)
+        | Command::Packages(_)
+        | Command::Invoices(_) => Err(CliError::Failure("unreachable: handled above".into())),
     }
 }
 
@@ -109,7 +113,7 @@ fn run_target(cli: &Cli) -> Result<crate::run::Target, CliError> {
         BackendKind::Dynamodb => {
             return Err(CliError::invalid(
                 "unsupported_backend",
-                "`igny8 run` and `igny8 runs` need blobs and a queue too: use --backend aws (DynamoDB, S3, SQS)",
+                "this command needs blobs and a queue too (logs, images, invoice PDFs): use --backend aws (DynamoDB, S3, SQS)",
             ))
         }
     };

@@ -137,6 +137,7 @@ impl From<AutomationError> for CliError {
             | AutomationError::Disabled
             | AutomationError::NotEnoughKeywords { .. }
             | AutomationError::InsufficientCredits { .. }
+            | AutomationError::AccountPastDue
             | AutomationError::AlreadyRunning { .. }
             | AutomationError::InvalidState { .. } => Self::Refused { code, message },
             AutomationError::Credits(c) => c.into(),

@@ -1,6 +1,7 @@
 //! `igny8`: the platform's services from a terminal. Thin: parse, run, print.
 
 mod args;
+mod billing_docs;
 mod commands;
 mod content;
 mod error;

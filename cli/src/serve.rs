@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use igny8_api::{mint_token, router, ApiState, AuthMode, Role};
+use igny8_core::billing::renew_subscriptions;
 use igny8_core::domain::AccountId;
+use igny8_wiring::billing::{local_stripe_secret, WebhookSecret};
 use igny8_wiring::embedded::drain_image_queue;
 use serde_json::json;
 
@@ -17,6 +19,9 @@ use crate::run::{failure, runtime, Target};
 const SECRET_FILE: &str = "jwt.secret";
 /// How often the local image worker polls an empty queue.
 const IMAGE_POLL: Duration = Duration::from_millis(200);
+/// How often `igny8 serve` renews the subscriptions whose period ended, as the cloud's
+/// scheduler does (renewal is idempotent, so the rate is only about promptness).
+const RENEWAL_EVERY: Duration = Duration::from_secs(300);
 
 /// The HS256 secret: `IGNY8_JWT_SECRET`, else the data directory's own (made once).
 pub fn secret(data_dir: &Path) -> Result<Vec<u8>, CliError> {
@@ -65,7 +70,15 @@ pub fn token(data_dir: &Path, account: &str, role: &str, subject: &str, ttl_seco
     Ok(Output::new(json!({"token": token, "account": account, "role": role, "expires_at": now + ttl_seconds}), token))
 }
 
-/// `igny8 serve`: the API until Ctrl-C, with the image worker running beside it.
+/// The Stripe webhook secret: `IGNY8_STRIPE_WEBHOOK_SECRET`, else the data directory's
+/// `secrets/stripe_webhook_secret`; none means the webhook route answers 503.
+fn stripe_secret(data_dir: &Path) -> Result<Option<WebhookSecret>, CliError> {
+    local_stripe_secret(data_dir, |name| std::env::var(name).ok())
+        .map_err(|e| CliError::invalid(e.code(), e.to_string()))
+}
+
+/// `igny8 serve`: the API until Ctrl-C, with the image worker and subscription renewal
+/// running beside it.
 pub async fn serve(target: &Target, port: u16) -> Result<Output, CliError> {
     init_logs();
     let rt = runtime(target).await?;
@@ -73,7 +86,8 @@ pub async fn serve(target: &Target, port: u16) -> Result<Output, CliError> {
         rt.services.clone(),
         rt.automation.clone(),
         AuthMode::Hs256 { secret: secret(&target.data_dir)? },
-    );
+    )
+    .with_stripe_webhook_secret(stripe_secret(&target.data_dir)?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| CliError::Failure(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
@@ -94,12 +108,33 @@ pub async fn serve(target: &Target, port: u16) -> Result<Output, CliError> {
             }
         })
     };
+    let renewals = {
+        let services = rt.services.clone();
+        tokio::spawn(async move {
+            loop {
+                match renew_subscriptions(&services, services.clock.now_ms()).await {
+                    Ok(report)
+                        if report.renewed.is_empty() && report.past_due.is_empty() && report.failed.is_empty() => {}
+                    Ok(report) => tracing::info!(
+                        renewed = report.renewed.len(),
+                        cancelled = report.cancelled.len(),
+                        past_due = report.past_due.len(),
+                        failed = report.failed.len(),
+                        "subscriptions renewed"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, code = e.code(), "subscription renewal"),
+                }
+                tokio::time::sleep(RENEWAL_EVERY).await;
+            }
+        })
+    };
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await;
     worker.abort();
+    renewals.abort();
     served.map_err(failure)?;
     Ok(Output::new(json!({"stopped": address.to_string()}), format!("stopped serving {address}")))
 }

@@ -19,8 +19,13 @@ use axum::Router;
 use igny8_ai::OfflineProvider;
 use igny8_api::{mint_token, router, ApiState, AuthMode, Role};
 use igny8_asl::ExecutorOptions;
-use igny8_core::domain::{AccountId, RunId, RunStatus, SiteId};
+use igny8_core::billing::payments::ManualPayment;
+use igny8_core::billing::{InvoiceDocuments, NewPackage, NewPlan};
+use igny8_core::domain::{
+    AccountId, BillingDetails, Invoice, PackageId, PaymentMethod, PlanId, RunId, RunStatus, SellerDetails, SiteId,
+};
 use igny8_core::planner::parse_keywords_csv;
+use igny8_core::ports::{InvoiceRenderer, RenderError};
 use igny8_core::ports::{SystemClock, UuidIds};
 use igny8_wiring::embedded::LocalRuntime;
 use serde_json::Value;
@@ -56,6 +61,14 @@ pub struct Ids {
     pub image: String,
     /// A keyword-import job (waiting for its file).
     pub import: String,
+    /// An open invoice (a credit package's), partly paid.
+    pub invoice: String,
+    /// The manual payment made on it.
+    pub payment: String,
+    /// The catalog's credit package (shared by every account, so not in [`Ids::all`]).
+    pub package: String,
+    /// The catalog's plan (shared too), which the account subscribes to.
+    pub plan: String,
 }
 
 impl Ids {
@@ -72,6 +85,8 @@ impl Ids {
             &self.content,
             &self.image,
             &self.import,
+            &self.invoice,
+            &self.payment,
         ]
     }
 
@@ -86,6 +101,10 @@ impl Ids {
             ("/content/", &self.content),
             ("/images/", &self.image),
             ("/keyword-imports/", &self.import),
+            ("/invoices/", &self.invoice),
+            ("/payments/", &self.payment),
+            ("/packages/", &self.package),
+            ("/plans/", &self.plan),
         ]
         .into_iter()
         .find(|(segment, _)| template.contains(&format!("{segment}{{id}}")))
@@ -168,8 +187,38 @@ async fn build() -> World {
         options,
     )
     .expect("runtime");
+    let mut rt = rt;
+    // Invoices get documents (drawn by [`JsonDocuments`]), so the PDF-link route answers.
+    let documents = InvoiceDocuments {
+        blobs: Arc::clone(&rt.blobs),
+        renderer: Arc::new(JsonDocuments),
+        seller: SellerDetails { name: "IGNY8".into(), ..SellerDetails::default() },
+    };
+    rt.services = rt.services.clone().with_documents(documents);
     let state = ApiState::new(rt.services.clone(), rt.automation.clone(), AuthMode::Hs256 { secret: SECRET.to_vec() });
     let router = router(state);
+    let catalog = &rt.services.catalog;
+    let package = catalog
+        .create_package(NewPackage {
+            name: "Matrix pack".into(),
+            credits: 100,
+            price: 900,
+            currency: "EUR".parse().expect("currency"),
+            tax_rate_bp: 0,
+        })
+        .await
+        .expect("package");
+    let plan = catalog
+        .create_plan(NewPlan {
+            name: "Matrix plan".into(),
+            monthly_price: 2900,
+            currency: "EUR".parse().expect("currency"),
+            included_monthly_credits: 1000,
+            tax_rate_bp: 0,
+        })
+        .await
+        .expect("plan");
+    let _ = PLAN.set(plan.id.to_string());
     let accounts = &rt.services.account_service;
     let (platform, _) = accounts.create_account("Platform", 0).await.expect("platform account");
     let keywords = parse_keywords_csv(KEYWORDS).expect("example keywords");
@@ -188,6 +237,12 @@ async fn build() -> World {
     };
     w.a = w.tenant("Acme", "blog.acme.example", &keywords[..30]).await;
     w.b = w.tenant("Bravo", "news.bravo.example", &keywords[200..225]).await;
+    for ids in [&mut w.a, &mut w.b] {
+        ids.package = package.id.to_string();
+        ids.plan = plan.id.to_string();
+    }
+    w.billing(&w.a.clone(), &package.id, &plan.id).await;
+    w.billing(&w.b.clone(), &package.id, &plan.id).await;
     w.owner_a = token(&w.a.account, Role::Owner);
     w.editor_a = token(&w.a.account, Role::Editor);
     w.viewer_a = token(&w.a.account, Role::Viewer);
@@ -208,11 +263,56 @@ impl Ids {
             content: String::new(),
             image: String::new(),
             import: String::new(),
+            invoice: String::new(),
+            payment: String::new(),
+            package: String::new(),
+            plan: String::new(),
         }
     }
 }
 
+/// The catalog's plan of the world, for request bodies that name it.
+static PLAN: OnceLock<String> = OnceLock::new();
+
+/// The world's plan id (the world must be built).
+pub fn plan_id() -> String {
+    PLAN.get().cloned().expect("the world is built first")
+}
+
+/// Draws an invoice as its JSON (with the seller's name): deterministic like a PDF
+/// renderer must be, so the document routes are exercised without one.
+struct JsonDocuments;
+
+impl InvoiceRenderer for JsonDocuments {
+    fn render(&self, invoice: &Invoice, seller: &SellerDetails) -> Result<Vec<u8>, RenderError> {
+        serde_json::to_vec(&(invoice, &seller.name)).map_err(|e| RenderError::Failed(e.to_string()))
+    }
+}
+
 impl World {
+    /// The tenant's billing: its profile, a bought package with a first partial payment,
+    /// and a subscription to the plan.
+    async fn billing(&mut self, ids: &Ids, package: &PackageId, plan: &PlanId) {
+        let account: AccountId = ids.account.parse().expect("account id");
+        let services = &self.rt.services;
+        let name = services.account_service.account(&account).await.expect("account").name;
+        let details = BillingDetails { name, ..BillingDetails::default() };
+        services.invoices.set_profile(&account, details).await.expect("profile");
+        let draft = services.invoices.create_for_package(&account, package).await.expect("draft");
+        let invoice = services.invoices.finalize(&account, &draft.id).await.expect("finalize");
+        let payment = ManualPayment {
+            amount: 1,
+            reference: "matrix".into(),
+            method: PaymentMethod::Manual,
+            idempotency_key: format!("matrix-{}", invoice.id),
+        };
+        let paid = services.payments.record_manual_payment(&account, &invoice.id, payment).await.expect("payment");
+        services.subscriptions.subscribe(&account, plan).await.expect("subscribe");
+        let target = if self.a.account == ids.account { &mut self.a } else { &mut self.b };
+        target.invoice = invoice.id.to_string();
+        target.payment = paid.payment.id.to_string();
+    }
+
     /// An account with a site whose run went through every stage, and its ids.
     async fn tenant(&self, name: &str, domain: &str, keywords: &[igny8_ai::KeywordInput]) -> Ids {
         let accounts = &self.rt.services.account_service;
@@ -244,6 +344,11 @@ impl World {
             content: first("content").await,
             image: self.first_id(&owner, &site.id, "images", |i| i.get("url").and_then(Value::as_str).is_some()).await,
             import: self.import_job(&owner, &site.id).await,
+            // Filled by `billing` once the tenant exists.
+            invoice: String::new(),
+            payment: String::new(),
+            package: String::new(),
+            plan: String::new(),
         }
     }
 

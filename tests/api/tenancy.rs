@@ -32,6 +32,8 @@ enum Access {
     Manage,
     /// Platform administrators only.
     Privileged,
+    /// No bearer token at all: the caller proves itself otherwise (Stripe's signature).
+    Signed,
 }
 
 /// One operation of the API.
@@ -73,8 +75,38 @@ fn cost_body() -> Value {
 fn credits_body() -> Value {
     json!({"amount": 1_000_000, "kind": "grant", "reason": "matrix"})
 }
+fn package_body() -> Value {
+    json!({"name": "Matrix", "credits": 10, "price": 100, "currency": "EUR"})
+}
+fn plan_body() -> Value {
+    json!({"name": "Matrix", "monthly_price": 100, "currency": "EUR", "included_monthly_credits": 10})
+}
+fn deactivate_body() -> Value {
+    json!({"active": true})
+}
+fn invoice_body() -> Value {
+    json!({"currency": "EUR", "lines": [{"description": "Matrix", "quantity": 1, "unit_amount": 100}]})
+}
+fn lines_body() -> Value {
+    json!({"lines": [{"description": "Hijacked", "quantity": 1, "unit_amount": 1}]})
+}
+fn payment_body() -> Value {
+    json!({"amount": 1, "reference": "matrix"})
+}
+fn refund_body() -> Value {
+    json!({"reason": "matrix"})
+}
+fn profile_body() -> Value {
+    json!({"name": "Matrix"})
+}
+fn plan_choice_body() -> Value {
+    json!({"plan_id": common::plan_id()})
+}
+fn webhook_body() -> Value {
+    json!({"id": "evt_matrix", "type": "customer.created", "data": {"object": {}}})
+}
 
-use Access::{Manage, Privileged, Read, Write};
+use Access::{Manage, Privileged, Read, Signed, Write};
 
 /// Every operation. Adding a route means adding a row here.
 const ROUTES: &[Route] = &[
@@ -123,12 +155,46 @@ const ROUTES: &[Route] = &[
     row("PUT", "/v1/billing/costs/{operation}", Privileged, Some(cost_body)),
     row("POST", "/v1/billing/credits", Privileged, Some(credits_body)),
     row("GET", "/v1/billing/reconcile", Privileged, None),
+    row("GET", "/v1/billing/packages", Read, None),
+    row("POST", "/v1/billing/packages", Privileged, Some(package_body)),
+    row("GET", "/v1/billing/packages/{id}", Read, None),
+    row("PATCH", "/v1/billing/packages/{id}", Privileged, Some(deactivate_body)),
+    row("POST", "/v1/billing/packages/{id}/purchase", Manage, None),
+    row("GET", "/v1/billing/plans", Read, None),
+    row("POST", "/v1/billing/plans", Privileged, Some(plan_body)),
+    row("GET", "/v1/billing/plans/{id}", Read, None),
+    row("PATCH", "/v1/billing/plans/{id}", Privileged, Some(deactivate_body)),
+    row("GET", "/v1/billing/invoices", Read, None),
+    row("POST", "/v1/billing/invoices", Privileged, Some(invoice_body)),
+    row("GET", "/v1/billing/invoices/{id}", Read, None),
+    row("DELETE", "/v1/billing/invoices/{id}", Privileged, None),
+    row("GET", "/v1/billing/invoices/{id}/pdf", Read, None),
+    row("PUT", "/v1/billing/invoices/{id}/lines", Privileged, Some(lines_body)),
+    row("POST", "/v1/billing/invoices/{id}/finalize", Privileged, None),
+    row("POST", "/v1/billing/invoices/{id}/void", Privileged, None),
+    row("POST", "/v1/billing/invoices/{id}/uncollectible", Privileged, None),
+    row("POST", "/v1/billing/invoices/{id}/payments", Privileged, Some(payment_body)),
+    row("GET", "/v1/billing/payments", Read, None),
+    row("GET", "/v1/billing/payments/{id}", Read, None),
+    row("GET", "/v1/billing/payments/{id}/credit-notes", Read, None),
+    row("POST", "/v1/billing/payments/{id}/refunds", Privileged, Some(refund_body)),
+    row("GET", "/v1/billing/profile", Read, None),
+    row("PUT", "/v1/billing/profile", Manage, Some(profile_body)),
+    row("GET", "/v1/billing/subscription", Read, None),
+    row("POST", "/v1/billing/subscription", Manage, Some(plan_choice_body)),
+    row("PATCH", "/v1/billing/subscription", Manage, Some(plan_choice_body)),
+    row("POST", "/v1/billing/subscription/cancel", Manage, None),
+    row("POST", "/v1/webhooks/stripe", Signed, Some(webhook_body)),
 ];
 
 impl Route {
-    /// Whether the path names a tenant's record (a site, a run or a pipeline record).
+    /// Whether the path names a tenant's record (a site, a run, a pipeline record, an
+    /// invoice or a payment; packages and plans belong to the catalog, not a tenant).
     fn takes_tenant_id(&self) -> bool {
-        self.path.contains("{site_id}") || self.path.contains("{run_id}")
+        self.path.contains("{site_id}")
+            || self.path.contains("{run_id}")
+            || self.path.contains("/invoices/{id}")
+            || self.path.contains("/payments/{id}")
     }
 
     /// The path with `ids` filled in (a price's operation is not a tenant's).
@@ -193,12 +259,13 @@ fn another_accounts_caller_gets_404_for_every_id_and_never_sees_its_data() {
         for route in ROUTES.iter().filter(|r| r.takes_tenant_id()) {
             let uri = route.uri(a);
             let (status, body) = call_as(w, route, &uri, &w.owner_b, None).await;
-            assert_eq!(
-                (status, body["code"].as_str()),
-                (StatusCode::NOT_FOUND, Some("not_found")),
-                "B {} {uri}: {body}",
-                route.method
-            );
+            // Administrators' operations refuse B's owner before looking anything up.
+            let expected = if route.access == Privileged {
+                (StatusCode::FORBIDDEN, Some("forbidden"))
+            } else {
+                (StatusCode::NOT_FOUND, Some("not_found"))
+            };
+            assert_eq!((status, body["code"].as_str()), expected, "B {} {uri}: {body}", route.method);
             assert_no_ids(&format!("B {} {uri}", route.method), &body, a);
             // A's admin acting for B is B here too.
             let (status, body) = call_as(w, route, &uri, &w.admin, Some(&b.account)).await;
@@ -217,11 +284,12 @@ fn another_accounts_caller_gets_404_for_every_id_and_never_sees_its_data() {
                 "B GET {uri} shows A's names: {text}"
             );
         }
-        for route in ROUTES.iter().filter(|r| r.access != Read && !r.takes_tenant_id()) {
+        for route in ROUTES.iter().filter(|r| !matches!(r.access, Read | Signed) && !r.takes_tenant_id()) {
             let uri = route.uri(b);
             let (status, body) = call_as(w, route, &uri, &w.owner_b, None).await;
+            // A conflict is B's own state speaking (B is already subscribed).
             assert!(
-                status.is_success() || status == StatusCode::FORBIDDEN,
+                status.is_success() || status == StatusCode::FORBIDDEN || status == StatusCode::CONFLICT,
                 "B {} {uri}: {status} {body}",
                 route.method
             );
@@ -272,6 +340,13 @@ fn a_viewer_reads_everything_and_changes_nothing() {
                         route.method
                     )
                 }
+                // No token is read at all; without Stripe's signature it is refused
+                // (or, with no secret configured, Stripe is told to retry later).
+                Signed => assert!(
+                    status == StatusCode::BAD_REQUEST || status == StatusCode::SERVICE_UNAVAILABLE,
+                    "viewer {} {uri}: {status} {body}",
+                    route.method
+                ),
             }
             assert_no_ids(&format!("viewer {} {uri}", route.method), &body, &w.b);
         }
@@ -290,7 +365,7 @@ fn only_privileged_callers_act_for_another_account() {
     block_on(async {
         let w = world().await;
         for token in [&w.owner_a, &w.editor_a, &w.viewer_a] {
-            for route in ROUTES {
+            for route in ROUTES.iter().filter(|r| r.access != Signed) {
                 let uri = route.uri(&w.b);
                 let (status, body) = call_as(w, route, &uri, token, Some(&w.b.account)).await;
                 assert_eq!(

@@ -13,7 +13,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     igny8_lambda::init_json_logs();
     let config = CloudConfig::from_env()?;
     let (services, automation) = automation(&config, ai_from_env()?).await?;
-    let app = router(ApiState::new(services, automation, AuthMode::Gateway));
+    let state = ApiState::new(services, automation, AuthMode::Gateway)
+        .with_stripe_webhook_secret(config.stripe_webhook_secret.clone());
+    let app = router(state);
     lambda_http::run(service_fn(move |request: Request| {
         let span = igny8_lambda::invocation_span("api", &api::lambda_request_id(&request), "-");
         api::handle(app.clone(), request).instrument(span)

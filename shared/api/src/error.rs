@@ -184,7 +184,9 @@ impl From<AutomationError> for ApiError {
             | AutomationError::AlreadyRunning { .. }
             | AutomationError::InvalidState { .. } => Self::new(StatusCode::CONFLICT, code, detail),
             AutomationError::NotEnoughKeywords { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail),
-            AutomationError::InsufficientCredits { .. } => Self::new(StatusCode::PAYMENT_REQUIRED, code, detail),
+            AutomationError::InsufficientCredits { .. } | AutomationError::AccountPastDue => {
+                Self::new(StatusCode::PAYMENT_REQUIRED, code, detail)
+            }
             AutomationError::Invalid(reason) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, reason),
             AutomationError::Credits(c) => c.into(),
             AutomationError::Repo(r) => r.into(),
@@ -307,6 +309,8 @@ mod tests {
     fn service_refusals_map_to_stable_codes() {
         let e: ApiError = AutomationError::AlreadyRunning { holder: "run_x".into(), until: 0, now: 0 }.into();
         assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "run_already_active"));
+        let e: ApiError = AutomationError::AccountPastDue.into();
+        assert_eq!((e.status, e.code), (StatusCode::PAYMENT_REQUIRED, "account_past_due"));
         let e: ApiError = CreditError::InsufficientCredits { required: 5, available: 1 }.into();
         assert_eq!((e.status, e.code), (StatusCode::PAYMENT_REQUIRED, "insufficient_credits"));
         let e: ApiError = StoreError::Invalid("bad cursor".into()).into();

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use igny8_core::automation::AutomationService;
+use igny8_core::billing::stripe::WebhookSecret;
 use igny8_core::planner::{ImportJobs, KeywordImporter, SiteRecords};
 use igny8_core::Services;
 
@@ -50,6 +51,9 @@ pub struct ApiState {
     pub records: SiteRecords,
     /// How callers are authenticated.
     pub auth: Arc<AuthMode>,
+    /// The Stripe endpoint's signing secret; None: `POST /v1/webhooks/stripe` answers
+    /// 503 `webhook_not_configured` (Stripe retries, so nothing is lost meanwhile).
+    pub stripe_webhook_secret: Option<WebhookSecret>,
 }
 
 impl ApiState {
@@ -66,7 +70,15 @@ impl ApiState {
             services,
             automation,
             auth: Arc::new(auth),
+            stripe_webhook_secret: None,
         }
+    }
+
+    /// The state that verifies Stripe webhooks with `secret` (from the wiring's configuration).
+    #[must_use]
+    pub fn with_stripe_webhook_secret(mut self, secret: Option<WebhookSecret>) -> Self {
+        self.stripe_webhook_secret = secret;
+        self
     }
 }
 
@@ -178,11 +190,27 @@ pub fn router(state: ApiState) -> Router {
         .merge(routes::planner::routes())
         .merge(routes::billing::routes())
         .merge(routes::imports::routes())
+        .merge(routes::catalog::routes())
+        .merge(routes::invoices::routes())
+        .merge(routes::payments::routes())
+        .merge(routes::subscriptions::routes())
         .route(
             "/v1/sites/{site_id}/runs",
             post(routes::automation::start_run).layer(idempotent()).get(routes::automation::list_runs),
         )
         .route("/v1/billing/credits", post(routes::billing::add_credits).layer(idempotent()))
+        .route("/v1/billing/packages/{id}/purchase", post(routes::catalog::purchase_package).layer(idempotent()))
+        .route("/v1/billing/invoices/{id}/payments", post(routes::payments::record_payment).layer(idempotent()))
+        .route("/v1/billing/payments/{id}/refunds", post(routes::payments::refund_payment).layer(idempotent()))
+        .route(
+            "/v1/billing/subscription",
+            post(routes::subscriptions::subscribe)
+                .layer(idempotent())
+                .get(routes::subscriptions::get_subscription)
+                .patch(routes::subscriptions::change_plan),
+        )
+        // Outside any token check: Stripe signs its deliveries instead.
+        .route("/v1/webhooks/stripe", post(routes::webhooks::stripe_webhook))
         .route("/openapi.json", get(openapi::serve))
         .route_layer(from_fn(logging::name_route))
         .fallback(no_route)

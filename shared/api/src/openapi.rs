@@ -9,7 +9,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr, Schema};
 use utoipa::{Modify, Number, OpenApi};
 
-use super::routes::{self, automation, billing, imports, planner, sites, Constraint, Target};
+use super::routes::{
+    self, automation, billing, catalog, imports, invoices, payments, planner, sites, subscriptions, webhooks,
+    Constraint, Target,
+};
 
 /// Declares the bearer JWT every operation needs.
 struct BearerAuth;
@@ -149,7 +152,7 @@ fn constrain(schema: &mut RefOr<Schema>, constraint: &Constraint) -> bool {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "IGNY8 services API", description = "Keywords in, articles and images out: automation runs, planner and writer records, credits."),
+    info(title = "IGNY8 services API", description = "Keywords in, articles and images out: automation runs, planner and writer records, credits, invoices and payments."),
     modifiers(&BearerAuth, &Constraints),
     security(("bearer" = [])),
     paths(
@@ -166,6 +169,16 @@ fn constrain(schema: &mut RefOr<Schema>, constraint: &Constraint) -> bool {
         planner::list_images, planner::get_image, planner::delete_image,
         billing::balance, billing::transactions, billing::usage, billing::costs, billing::put_cost,
         billing::add_credits, billing::reconcile,
+        catalog::list_packages, catalog::get_package, catalog::create_package, catalog::update_package, catalog::purchase_package,
+        catalog::list_plans, catalog::get_plan, catalog::create_plan, catalog::update_plan,
+        invoices::list_invoices, invoices::get_invoice, invoices::invoice_pdf, invoices::create_invoice, invoices::edit_lines,
+        invoices::delete_invoice, invoices::finalize_invoice, invoices::void_invoice, invoices::uncollectible_invoice,
+        invoices::get_profile, invoices::put_profile,
+        payments::list_payments, payments::get_payment, payments::payment_credit_notes, payments::record_payment,
+        payments::refund_payment,
+        subscriptions::get_subscription, subscriptions::subscribe, subscriptions::change_plan,
+        subscriptions::cancel_subscription,
+        webhooks::stripe_webhook,
     ),
     tags(
         (name = "accounts", description = "The caller's account; opening accounts"),
@@ -174,6 +187,11 @@ fn constrain(schema: &mut RefOr<Schema>, constraint: &Constraint) -> bool {
         (name = "planner", description = "Keywords, clusters, ideas"),
         (name = "writer", description = "Tasks, articles, images"),
         (name = "billing", description = "Credits: balance, ledger, usage, prices"),
+        (name = "catalog", description = "Credit packages and plans; buying a package"),
+        (name = "invoices", description = "Invoices, their PDFs, the billing profile"),
+        (name = "payments", description = "Payments, refunds, credit notes"),
+        (name = "subscriptions", description = "The account's plan subscription"),
+        (name = "webhooks", description = "Payment-provider webhooks (signed, no bearer token)"),
     )
 )]
 struct ApiDoc;

@@ -16,6 +16,9 @@ use igny8_core::ports::queue::validate_queue_name;
 use igny8_core::ports::{ItemStore, SystemClock, UuidIds};
 use igny8_core::Services;
 
+use crate::billing::{seller_from_lookup, stripe_secret_from_lookup, WebhookSecret, STRIPE_SECRET_ENV};
+use igny8_core::domain::SellerDetails;
+
 /// Missing or unusable configuration, found at cold start rather than at the first
 /// request that needs it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +51,11 @@ pub struct CloudConfig {
     pub image_queue_url: Option<String>,
     /// Endpoint override for emulators (`IGNY8_AWS_ENDPOINT`), None on AWS.
     pub endpoint: Option<String>,
+    /// The Stripe webhook's signing secret (`IGNY8_STRIPE_WEBHOOK_SECRET`, filled by
+    /// CloudFormation from Secrets Manager); None: webhooks are not configured.
+    pub stripe_webhook_secret: Option<WebhookSecret>,
+    /// The seller printed on every invoice (`IGNY8_SELLER_*`).
+    pub seller: SellerDetails,
 }
 
 impl CloudConfig {
@@ -71,6 +79,9 @@ impl CloudConfig {
             image_queue,
             image_queue_url: optional("IGNY8_IMAGE_QUEUE_URL"),
             endpoint: optional("IGNY8_AWS_ENDPOINT"),
+            stripe_webhook_secret: stripe_secret_from_lookup(&lookup)
+                .map_err(|e| ConfigError::Invalid { name: STRIPE_SECRET_ENV, reason: e.to_string() })?,
+            seller: seller_from_lookup(&lookup),
         })
     }
 }
@@ -131,6 +142,19 @@ mod tests {
         assert_eq!(config.image_queue, IMAGE_QUEUE);
         assert_eq!(config.image_queue_url, None);
         assert_eq!(config.endpoint, None);
+        assert_eq!(config.stripe_webhook_secret, None);
+    }
+
+    #[test]
+    fn the_stripe_secret_comes_from_the_environment_and_a_weak_one_is_refused() {
+        let mut vars = BASE.to_vec();
+        vars.push((STRIPE_SECRET_ENV, "whsec_0123456789abcdef0123"));
+        let config = CloudConfig::from_lookup(lookup(&vars)).expect("config");
+        assert_eq!(config.stripe_webhook_secret.map(|s| s.as_bytes().len()), Some(26));
+        vars.push((STRIPE_SECRET_ENV, "whsec_x7q"));
+        let e = CloudConfig::from_lookup(lookup(&vars)).expect_err("weak");
+        assert!(matches!(e, ConfigError::Invalid { name: STRIPE_SECRET_ENV, .. }));
+        assert!(!e.to_string().contains("x7q"), "the secret is not echoed");
     }
 
     #[test]

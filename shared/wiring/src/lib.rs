@@ -9,6 +9,7 @@
 pub mod aws;
 #[cfg(feature = "embedded")]
 pub mod backend;
+pub mod billing;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 

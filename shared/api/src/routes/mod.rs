@@ -4,9 +4,14 @@
 
 pub mod automation;
 pub mod billing;
+pub mod catalog;
 pub mod imports;
+pub mod invoices;
+pub mod payments;
 pub mod planner;
 pub mod sites;
+pub mod subscriptions;
+pub mod webhooks;
 
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
@@ -128,6 +133,10 @@ pub fn declared() -> Vec<Declared> {
     all.extend(planner::declared());
     all.extend(billing::declared());
     all.extend(imports::declared());
+    all.extend(catalog::declared());
+    all.extend(invoices::declared());
+    all.extend(payments::declared());
+    all.extend(subscriptions::declared());
     all
 }
 

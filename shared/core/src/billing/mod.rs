@@ -7,6 +7,7 @@ pub mod credits;
 pub mod invoices;
 pub mod money;
 pub mod payments;
+pub mod stripe;
 pub mod subscriptions;
 pub mod usage;
 
