@@ -10,7 +10,7 @@ use igny8_core::billing::renew_subscriptions;
 use igny8_lambda::events::{scheduler, ScheduledEvent};
 use igny8_lambda::{emf_line, init_json_logs, invocation_span};
 use igny8_wiring::ai_from_env;
-use igny8_wiring::aws::{automation, CloudConfig};
+use igny8_wiring::aws::{automation_with_documents as automation, CloudConfig};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::json;
 use tracing::Instrument;

@@ -18,10 +18,12 @@
 mod draw;
 mod error;
 mod fonts;
+pub mod invoice;
 mod layout;
 mod wrap;
 
 pub use error::PdfError;
+pub use invoice::{sheet_of, PdfInvoices};
 
 /// One invoice as it is printed: every amount and date already formatted by the billing
 /// core (currency symbol, decimals for the currency, locale), so this crate only lays out

@@ -119,6 +119,18 @@ pub async fn automation(
     Ok((services, automation))
 }
 
+/// [`automation`] for the functions that finalize invoices (the api and the
+/// scheduler): their services render invoice PDFs into the bucket.
+#[cfg(feature = "documents")]
+pub async fn automation_with_documents(
+    config: &CloudConfig,
+    ai: Arc<dyn AiProvider>,
+) -> Result<(Services, AutomationService), ConfigError> {
+    let (services, automation) = automation(config, ai).await?;
+    let blobs = Arc::clone(&automation.ports().blobs);
+    Ok((crate::billing::with_invoice_pdfs(services, blobs, config.seller.clone()), automation))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -6,6 +6,15 @@
 //! configured" (the route then answers 503); present but unusable is an error at start.
 
 use std::path::{Path, PathBuf};
+#[cfg(feature = "documents")]
+use std::sync::Arc;
+
+#[cfg(feature = "documents")]
+use igny8_core::billing::InvoiceDocuments;
+#[cfg(feature = "documents")]
+use igny8_core::ports::BlobStore;
+#[cfg(feature = "documents")]
+use igny8_core::Services;
 
 pub use igny8_core::billing::stripe::WebhookSecret;
 use igny8_core::billing::stripe::MIN_SECRET_LEN;
@@ -93,6 +102,13 @@ pub fn local_stripe_secret(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(BillingConfigError::Unreadable { path, reason: e.to_string() }),
     }
+}
+
+/// The services with invoice PDFs: finalize and every status change render the invoice
+/// (igny8-pdf) into `blobs` at `invoices/<account>/<number>.pdf`.
+#[cfg(feature = "documents")]
+pub fn with_invoice_pdfs(services: Services, blobs: Arc<dyn BlobStore>, seller: SellerDetails) -> Services {
+    services.with_documents(InvoiceDocuments { blobs, renderer: Arc::new(igny8_pdf::PdfInvoices), seller })
 }
 
 #[cfg(test)]

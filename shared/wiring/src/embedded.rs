@@ -141,6 +141,12 @@ impl LocalRuntime {
     ) -> Result<Self, RuntimeError> {
         let Adapters { store, blobs, queue, blob_base } = adapters;
         let services = Services::with(Arc::clone(&store), Arc::clone(&clock), Arc::clone(&ids));
+        #[cfg(feature = "documents")]
+        let services = crate::billing::with_invoice_pdfs(
+            services,
+            Arc::clone(&blobs),
+            crate::billing::seller_from_lookup(|name| std::env::var(name).ok()),
+        );
         let ports = AutomationPorts {
             store: Arc::clone(&store),
             blobs: Arc::clone(&blobs),
