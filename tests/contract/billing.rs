@@ -387,8 +387,8 @@ async fn concurrent_replays_add_credits_once(store: Arc<dyn ItemStore>) {
     let w = world(&store);
     let a = account(&w.s, 0).await;
     let pkg = package(&w.s, 700, 4900).await;
-    let inv = w.s.invoices.create_for_package(&a, &pkg.id).await.expect("draft");
-    let inv = w.s.invoices.finalize(&a, &inv.id).await.expect("finalize");
+    let inv = w.s.invoices.buy_package(&a, &pkg.id).await.expect("buy");
+    assert_eq!((inv.status, inv.total), (InvoiceStatus::Open, 4900));
     let processes: Vec<Services> = (0..4).map(|_| world_on(&store, Arc::clone(&w.clock)).s).collect();
     let tasks: Vec<_> = (0..10)
         .map(|i| {

@@ -343,6 +343,13 @@ impl InvoiceService {
         self.store_draft(invoice).await
     }
 
+    /// Buys a package: its invoice drafted and finalized in one call (what the API's and
+    /// the CLI's "buy" do); paying the invoice adds the credits.
+    pub async fn buy_package(&self, account: &AccountId, package: &PackageId) -> Result<Invoice, InvoiceError> {
+        let draft = self.create_for_package(account, package).await?;
+        self.finalize(account, &draft.id).await
+    }
+
     /// The draft of one subscription period, or the one already drafted: its id is
     /// derived from the account and the period start, so a repeated renewal finds it
     /// instead of billing the period twice.
