@@ -52,8 +52,9 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
 /// (for the api function) and the wiring with its AWS family alone.
 const FUNCTION_DEPENDENCIES: &[&str] = &["igny8-core", "igny8-lambda", "igny8-api", "igny8-wiring"];
 
-/// Wiring features a Lambda may turn on: never the embedded family.
-const FUNCTION_WIRING_FEATURES: &[&str] = &["aws"];
+/// Wiring features a Lambda may turn on: never the embedded family (`documents` is the
+/// invoice PDF renderer, for the functions that finalize invoices).
+const FUNCTION_WIRING_FEATURES: &[&str] = &["aws", "documents"];
 
 /// Crates no Lambda may link, directly or through another crate (checked with `cargo tree`).
 pub const NEVER_IN_A_LAMBDA: &[&str] = &["igny8-embedded", "igny8-asl", "rusqlite", "libsqlite3-sys"];
