@@ -519,20 +519,7 @@ impl CreditService {
         reference: Option<String>,
         idempotency_key: Option<String>,
     ) -> Result<LedgerReceipt, CreditError> {
-        check_amount(amount)?;
-        if amount > MAX_CREDITS_PER_REQUEST {
-            return Err(CreditError::TooManyCredits { amount, max: MAX_CREDITS_PER_REQUEST });
-        }
-        check_key(idempotency_key.as_deref())?;
-        if !kind.is_credit() {
-            return Err(CreditError::InvalidAmount(-amount));
-        }
-        let change = Change {
-            credits: amount,
-            held: 0,
-            entry: Some(EntryDraft { kind, reason: reason.to_owned(), reference, hold_id: None, usage: None }),
-            key: idempotency_key,
-        };
+        let change = credit_change(amount, kind, reason, reference, idempotency_key)?;
         self.post(account, change, None).await
     }
 
@@ -551,20 +538,7 @@ impl CreditService {
         idempotency_key: Option<String>,
         companions: Vec<WriteOp>,
     ) -> Result<Posted, CreditError> {
-        check_amount(amount)?;
-        if amount > MAX_CREDITS_PER_REQUEST {
-            return Err(CreditError::TooManyCredits { amount, max: MAX_CREDITS_PER_REQUEST });
-        }
-        check_key(idempotency_key.as_deref())?;
-        if !kind.is_credit() {
-            return Err(CreditError::InvalidAmount(-amount));
-        }
-        let change = Change {
-            credits: amount,
-            held: 0,
-            entry: Some(EntryDraft { kind, reason: reason.to_owned(), reference, hold_id: None, usage: None }),
-            key: idempotency_key,
-        };
+        let change = credit_change(amount, kind, reason, reference, idempotency_key)?;
         self.post_with(account, change, None, &companions).await
     }
 
@@ -1150,4 +1124,29 @@ impl<'de> Deserialize<'de> for LedgerReceipt {
 fn to_json<T: Serialize>(value: &T) -> Result<Value, CreditError> {
     serde_json::to_value(value)
         .map_err(|e| CreditError::Repo(RepoError::Corrupt { key: "marker".into(), reason: e.to_string() }))
+}
+
+/// The change that adds `amount` credits, checked the same for every way of adding them
+/// ([`CreditService::add`], [`CreditService::add_with`]).
+fn credit_change(
+    amount: i64,
+    kind: TransactionKind,
+    reason: &str,
+    reference: Option<String>,
+    idempotency_key: Option<String>,
+) -> Result<Change, CreditError> {
+    check_amount(amount)?;
+    if amount > MAX_CREDITS_PER_REQUEST {
+        return Err(CreditError::TooManyCredits { amount, max: MAX_CREDITS_PER_REQUEST });
+    }
+    check_key(idempotency_key.as_deref())?;
+    if !kind.is_credit() {
+        return Err(CreditError::InvalidAmount(-amount));
+    }
+    Ok(Change {
+        credits: amount,
+        held: 0,
+        entry: Some(EntryDraft { kind, reason: reason.to_owned(), reference, hold_id: None, usage: None }),
+        key: idempotency_key,
+    })
 }
