@@ -5,28 +5,14 @@
 // Tests may panic: a failed step is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-fn igny8(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_igny8"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("IGNY8_BACKEND")
-        .output()
-        .expect("run igny8")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).trim().to_owned()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("not JSON ({e}): {o:?}"))
-}
+use common::{igny8, json, stdout};
 
 fn ok(dir: &Path, args: &[&str]) -> Value {
     let mut all = args.to_vec();

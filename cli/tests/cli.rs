@@ -4,28 +4,12 @@
 // Tests, benches and examples: a failed step is a failed run, so they may panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::Value;
-
-fn igny8(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_igny8"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("IGNY8_BACKEND")
-        .output()
-        .expect("run igny8")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).trim().to_owned()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
-}
+use common::{igny8, json, stdout};
 
 fn account(dir: &Path, credits: i64) -> String {
     let o = igny8(dir, &["account", "create", "--name", "Acme", "--credits", &credits.to_string()]);

@@ -8,26 +8,15 @@
 #[path = "../../tests/imports/fixtures.rs"]
 mod fixtures;
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
 use fixtures::{expected_rows, export, Enc, Tool};
 use serde_json::Value;
 
-fn igny8(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_igny8"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("IGNY8_BACKEND")
-        .output()
-        .expect("run igny8")
-}
-
-fn json(o: &Output) -> Value {
-    let text = String::from_utf8_lossy(&o.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
+use common::{igny8, json};
 
 fn ok(o: Output) -> Value {
     assert!(o.status.success(), "{o:?}");
