@@ -8,7 +8,9 @@ use crate::automation::SiteLock;
 use crate::billing::{
     CatalogService, CreditService, InvoiceDocuments, InvoiceService, PaymentService, SubscriptionService,
 };
+use crate::integration::{IntegrationPorts, IntegrationService, SyncService};
 use crate::ports::{Clock, IdGenerator, ItemStore, SystemClock, UuidIds};
+use crate::publishing::PublishingService;
 use crate::repo::{AccountRepo, BillingRepo, SiteRepo};
 
 /// Every service, wired over one store, clock and id generator.
@@ -34,6 +36,12 @@ pub struct Services {
     pub payments: PaymentService,
     /// Subscriptions and their renewal.
     pub subscriptions: SubscriptionService,
+    /// Site integrations (WordPress, Shopify) and connection tests.
+    pub integrations: IntegrationService,
+    /// Content, metadata and health sync of integrations.
+    pub sync: SyncService,
+    /// Review and publishing.
+    pub publishing: PublishingService,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Ids.
@@ -64,7 +72,11 @@ impl Services {
             InvoiceService::new(billing, accounts.clone(), credits.clone(), Arc::clone(&clock), Arc::clone(&ids));
         let payments = PaymentService::new(invoices.clone(), credits.clone(), Arc::clone(&clock), Arc::clone(&ids));
         let subscriptions = SubscriptionService::new(invoices.clone(), Arc::clone(&clock));
+        let integrations = IntegrationService::new(Arc::clone(&store), Arc::clone(&clock), Arc::clone(&ids));
         Self {
+            sync: SyncService::new(integrations.clone()),
+            publishing: PublishingService::new(integrations.clone()),
+            integrations,
             accounts,
             sites,
             credits,
@@ -92,6 +104,15 @@ impl Services {
             Arc::clone(&self.ids),
         );
         self.subscriptions = SubscriptionService::new(self.invoices.clone(), Arc::clone(&self.clock));
+        self
+    }
+
+    /// The same services with integrations configured: the key provider, the platform
+    /// clients and the blob store with the images to publish.
+    pub fn with_integrations(mut self, ports: IntegrationPorts) -> Self {
+        self.integrations = self.integrations.with_ports(ports);
+        self.sync = SyncService::new(self.integrations.clone());
+        self.publishing = PublishingService::new(self.integrations.clone());
         self
     }
 }

@@ -191,6 +191,10 @@ typed_id!(
     /// Identifies an image (prompt and, once generated, file).
     ImageId, "img", "image"
 );
+typed_id!(
+    /// Identifies a site's connection to a WordPress site or a Shopify store.
+    IntegrationId, "intg", "integration"
+);
 
 #[cfg(test)]
 mod tests {

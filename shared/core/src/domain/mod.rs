@@ -5,6 +5,7 @@ pub mod automation;
 pub mod billing;
 pub mod credits;
 pub mod ids;
+pub mod integration;
 pub mod lock;
 pub mod pipeline;
 
@@ -22,8 +23,13 @@ pub use credits::{
     TransactionKind, UsageDetails,
 };
 pub use ids::{
-    AccountId, ClusterId, ContentId, CreditNoteId, HoldId, IdError, IdeaId, ImageId, InvoiceId, KeywordId, PackageId,
-    PaymentId, PlanId, RunId, SiteId, TaskId, TransactionId, TypedId,
+    AccountId, ClusterId, ContentId, CreditNoteId, HoldId, IdError, IdeaId, ImageId, IntegrationId, InvoiceId,
+    KeywordId, PackageId, PaymentId, PlanId, RunId, SiteId, TaskId, TransactionId, TypedId,
+};
+pub use integration::{
+    ConnectionReport, Credentials, HealthStatus, IntegrationHealth, IntegrationView, Platform, PlatformFault,
+    Publication, PublicationState, PublishedMedia, RateLimitState, RemoteIdentity, RemoteStatus, RemoteTerm,
+    ReviewStatus, SealedCredentials, SiteIntegration, SiteMetadata, SyncStatus, UnsupportedPlatform,
 };
 pub use lock::SiteLease;
 pub use pipeline::{

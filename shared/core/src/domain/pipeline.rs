@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ids::{AccountId, ClusterId, ContentId, IdeaId, ImageId, KeywordId, RunId, SiteId, TaskId};
+use super::integration::ReviewStatus;
 
 /// A keyword's progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,6 +196,9 @@ pub struct Content {
     pub meta_description: String,
     /// Progress.
     pub status: ContentStatus,
+    /// Review before publishing: draft → approved → published.
+    #[serde(default)]
+    pub review: ReviewStatus,
     /// Creation time (RFC 3339).
     pub created_at: String,
 }

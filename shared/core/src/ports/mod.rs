@@ -4,7 +4,9 @@ pub mod blob;
 pub mod clock;
 pub mod document;
 pub mod item_store;
+pub mod keys;
 pub mod page;
+pub mod platform;
 pub mod queue;
 pub mod workflow;
 
@@ -14,5 +16,10 @@ pub use document::{InvoiceRenderer, RenderError};
 pub use item_store::{
     Condition, FailedWrite, Index, Item, ItemStore, Key, Page, Query, StoreError, UpdateAction, WriteOp,
 };
+pub use keys::{DataKey, GeneratedKey, KeyError, KeyProvider, SealContext};
 pub use page::{all_pages, for_each_page};
+pub use platform::{
+    ArticlePayload, Destination, MediaUpload, PlatformError, Platforms, PublishingPlatform, RemoteMedia, RemotePost,
+    SeoFields,
+};
 pub use queue::{Queue, QueueError, QueueMessage};

@@ -5,7 +5,7 @@ use super::{BatchOutcome, Bill, StageContext, StageWork};
 use crate::automation::error::AutomationError;
 use crate::automation::service::Inner;
 use crate::domain::Operation;
-use crate::domain::{Content, ContentId, ContentStatus, Idea, Stage, TaskStatus, WriterTask};
+use crate::domain::{Content, ContentId, ContentStatus, Idea, ReviewStatus, Stage, TaskStatus, WriterTask};
 use crate::ports::WriteOp;
 use crate::repo::Records;
 use igny8_ai::{ArticleOut, IdeaOut};
@@ -78,6 +78,7 @@ fn outputs(
         word_count: article.word_count,
         meta_description: article.meta_description.clone(),
         status: ContentStatus::Draft,
+        review: ReviewStatus::Draft,
         created_at: now.to_owned(),
     };
     Ok(vec![
