@@ -11,9 +11,11 @@ use utoipa::ToSchema;
 use igny8_core::accounts::AccountError;
 use igny8_core::automation::AutomationError;
 use igny8_core::billing::CreditError;
+use igny8_core::integration::IntegrationError;
 use igny8_core::planner::{ImportError, RecordsError};
 use igny8_core::ports::blob::BlobError;
-use igny8_core::ports::StoreError;
+use igny8_core::ports::{KeyError, PlatformError, StoreError};
+use igny8_core::publishing::PublishError;
 use igny8_core::repo::RepoError;
 
 /// The media type of every error body.
@@ -245,6 +247,75 @@ impl From<RecordsError> for ApiError {
     }
 }
 
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        let (code, detail) = (e.code(), e.to_string());
+        match e {
+            // The sealed blob is not this integration's (moved or tampered with): the
+            // caller must enter the credentials again, nothing to retry.
+            KeyError::Denied => Self::new(StatusCode::CONFLICT, code, detail),
+            KeyError::Unavailable(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, code, "the key service is unavailable; retry shortly")
+            }
+            backend @ KeyError::Backend(_) => Self::internal(backend),
+        }
+    }
+}
+
+impl From<PlatformError> for ApiError {
+    fn from(e: PlatformError) -> Self {
+        let (code, detail) = (e.code(), e.to_string());
+        match e {
+            PlatformError::BadCredentials { .. } | PlatformError::Forbidden { .. } | PlatformError::NotFound { .. } => {
+                Self::new(StatusCode::CONFLICT, code, detail)
+            }
+            PlatformError::Rejected { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail),
+            // The remote site failed, not this request and not us.
+            PlatformError::Throttled { .. }
+            | PlatformError::Unavailable { .. }
+            | PlatformError::Unreachable { .. }
+            | PlatformError::Tls { .. }
+            | PlatformError::NoApi { .. }
+            | PlatformError::Protocol { .. } => Self::new(StatusCode::BAD_GATEWAY, code, detail),
+        }
+    }
+}
+
+impl From<IntegrationError> for ApiError {
+    fn from(e: IntegrationError) -> Self {
+        let (code, detail) = (e.code(), e.to_string());
+        match e {
+            IntegrationError::NotFound(what) => Self::not_found(&what),
+            IntegrationError::Unsupported(_) => Self {
+                errors: vec![FieldError { field: "platform".into(), message: detail.clone() }],
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+            },
+            IntegrationError::Invalid { field, message } => Self::invalid_field(field, message),
+            IntegrationError::AlreadyExists(_) | IntegrationError::Inactive(_) => {
+                Self::new(StatusCode::CONFLICT, code, detail)
+            }
+            IntegrationError::Unconfigured => Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail),
+            IntegrationError::Keys(k) => k.into(),
+            IntegrationError::Repo(r) => r.into(),
+        }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        let (code, detail) = (e.code(), e.to_string());
+        match e {
+            PublishError::NotFound(what) => Self::not_found(&what),
+            PublishError::NotApproved(_) | PublishError::NotReady(..) | PublishError::NoIntegration => {
+                Self::new(StatusCode::CONFLICT, code, detail)
+            }
+            PublishError::Invalid { field, message } => Self::invalid_field(field, message),
+            PublishError::Integration(i) => i.into(),
+            PublishError::Repo(r) => r.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
@@ -318,5 +389,27 @@ mod tests {
         let e: ApiError = StoreError::Backend("disk on fire".into()).into();
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!e.detail.contains("disk"), "internal causes stay in the log");
+    }
+
+    #[test]
+    fn integration_and_publishing_refusals_are_4xx_with_their_codes() {
+        let e: ApiError = IntegrationError::Unsupported(igny8_core::domain::UnsupportedPlatform("wix".into())).into();
+        assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_platform"));
+        let e: ApiError = IntegrationError::AlreadyExists(igny8_core::domain::Platform::Wordpress).into();
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "integration_exists"));
+        let e: ApiError = IntegrationError::NotFound("integration".into()).into();
+        assert_eq!((e.status, e.code), (StatusCode::NOT_FOUND, "not_found"));
+        let e: ApiError = IntegrationError::Unconfigured.into();
+        assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "integrations_unavailable"));
+        let e: ApiError = IntegrationError::Keys(KeyError::Denied).into();
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "credentials_unreadable"));
+        let e: ApiError = PublishError::NoIntegration.into();
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "no_integration"));
+        let e: ApiError = PublishError::NotApproved(igny8_core::domain::ContentId::derive("draft")).into();
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "content_not_approved"));
+        let e: ApiError = PublishError::Invalid { field: "publish_at", message: "in the past".into() }.into();
+        assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"));
+        let e: ApiError = PlatformError::Unreachable { message: "refused".into() }.into();
+        assert_eq!((e.status, e.code), (StatusCode::BAD_GATEWAY, "platform_unreachable"));
     }
 }

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on the POSTs that start runs or move credits: the first response
+//! `Idempotency-Key` on the POSTs that start runs, move credits or publish: the first response
 //! to a key is stored (per account, for a day) and a repeat of the same request gets it
 //! back byte for byte; the same key on a different request is refused, and a repeat
 //! while the first is still being served is told to wait.

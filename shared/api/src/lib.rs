@@ -194,10 +194,13 @@ pub fn router(state: ApiState) -> Router {
         .merge(routes::invoices::routes())
         .merge(routes::payments::routes())
         .merge(routes::subscriptions::routes())
+        .merge(routes::integrations::routes())
+        .merge(routes::publishing::routes())
         .route(
             "/v1/sites/{site_id}/runs",
             post(routes::automation::start_run).layer(idempotent()).get(routes::automation::list_runs),
         )
+        .route("/v1/sites/{site_id}/publish", post(routes::publishing::publish).layer(idempotent()))
         .route("/v1/billing/credits", post(routes::billing::add_credits).layer(idempotent()))
         .route("/v1/billing/packages/{id}/purchase", post(routes::catalog::purchase_package).layer(idempotent()))
         .route("/v1/billing/invoices/{id}/payments", post(routes::payments::record_payment).layer(idempotent()))

@@ -10,8 +10,8 @@ use utoipa::openapi::{OpenApi as Document, RefOr, Schema};
 use utoipa::{Modify, Number, OpenApi};
 
 use super::routes::{
-    self, automation, billing, catalog, imports, invoices, payments, planner, sites, subscriptions, webhooks,
-    Constraint, Target,
+    self, automation, billing, catalog, imports, integrations, invoices, payments, planner, publishing, sites,
+    subscriptions, webhooks, Constraint, Target,
 };
 
 /// Declares the bearer JWT every operation needs.
@@ -152,7 +152,7 @@ fn constrain(schema: &mut RefOr<Schema>, constraint: &Constraint) -> bool {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "IGNY8 services API", description = "Keywords in, articles and images out: automation runs, planner and writer records, credits, invoices and payments."),
+    info(title = "IGNY8 services API", description = "Keywords in, articles and images out: automation runs, planner and writer records, credits, invoices and payments; integrations and publishing."),
     modifiers(&BearerAuth, &Constraints),
     security(("bearer" = [])),
     paths(
@@ -179,6 +179,11 @@ fn constrain(schema: &mut RefOr<Schema>, constraint: &Constraint) -> bool {
         subscriptions::get_subscription, subscriptions::subscribe, subscriptions::change_plan,
         subscriptions::cancel_subscription,
         webhooks::stripe_webhook,
+        integrations::create_integration, integrations::list_integrations, integrations::get_integration,
+        integrations::update_integration, integrations::delete_integration, integrations::test_integration,
+        integrations::sync_integration, integrations::integration_health,
+        publishing::approve_content, publishing::unapprove_content, publishing::approve_all, publishing::publish,
+        publishing::publications,
     ),
     tags(
         (name = "accounts", description = "The caller's account; opening accounts"),
@@ -192,6 +197,8 @@ fn constrain(schema: &mut RefOr<Schema>, constraint: &Constraint) -> bool {
         (name = "payments", description = "Payments, refunds, credit notes"),
         (name = "subscriptions", description = "The account's plan subscription"),
         (name = "webhooks", description = "Payment-provider webhooks (signed, no bearer token)"),
+        (name = "integrations", description = "A site's WordPress site or Shopify store: connect, test, sync, health (credentials never returned)"),
+        (name = "publishing", description = "Review (approve, unapprove) and publishing of articles; their publications"),
     )
 )]
 struct ApiDoc;

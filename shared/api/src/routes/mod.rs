@@ -6,9 +6,11 @@ pub mod automation;
 pub mod billing;
 pub mod catalog;
 pub mod imports;
+pub mod integrations;
 pub mod invoices;
 pub mod payments;
 pub mod planner;
+pub mod publishing;
 pub mod sites;
 pub mod subscriptions;
 pub mod webhooks;
@@ -137,6 +139,8 @@ pub fn declared() -> Vec<Declared> {
     all.extend(invoices::declared());
     all.extend(payments::declared());
     all.extend(subscriptions::declared());
+    all.extend(integrations::declared());
+    all.extend(publishing::declared());
     all
 }
 
