@@ -99,6 +99,141 @@ pub enum Command {
     /// Invoices: create, finalize, void, show, pay, PDF, list.
     #[command(subcommand)]
     Invoices(InvoicesCommand),
+    /// A site's WordPress site or Shopify store: add, list, test, sync, remove.
+    #[command(subcommand)]
+    Integrations(IntegrationsCommand),
+    /// Publish a site's approved articles to its integrations (each once: a repeat
+    /// updates the same remote post).
+    Publish(PublishArgs),
+    /// An article's publications: where it is, its remote id, status and link.
+    Publications {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Article id (cnt_…).
+        #[arg(long)]
+        content: String,
+    },
+}
+
+/// Which integration of the site a command means: `--integration ID`, or the site's
+/// integration of `--platform`.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct IntegrationChoice {
+    /// Integration id (intg_…).
+    #[arg(long)]
+    pub integration: Option<String>,
+    /// The site's integration of this platform (wordpress, shopify).
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+/// Integration commands. Secrets are read from the environment or stdin as well as
+/// flags, so they need not be in the shell's history; they are never printed.
+#[derive(Debug, Subcommand)]
+pub enum IntegrationsCommand {
+    /// Connect the site to a WordPress site (`--url --username --app-password`) or a
+    /// Shopify store (`--shop` and `--token`, or `--client-id --client-secret`).
+    Add {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// wordpress or shopify.
+        #[arg(long)]
+        platform: String,
+        /// WordPress: the site's URL.
+        #[arg(long, conflicts_with = "shop")]
+        url: Option<String>,
+        /// Shopify: the shop's domain (name.myshopify.com).
+        #[arg(long)]
+        shop: Option<String>,
+        /// WordPress: the user's login name.
+        #[arg(long)]
+        username: Option<String>,
+        /// WordPress: an application password of the user; `-` reads it from stdin.
+        #[arg(long, env = "IGNY8_APP_PASSWORD", hide_env_values = true)]
+        app_password: Option<String>,
+        /// Shopify: an Admin API access token; `-` reads it from stdin.
+        #[arg(long, env = "IGNY8_SHOPIFY_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Shopify: the app's client id (client-credentials grant).
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Shopify: the app's client secret; `-` reads it from stdin.
+        #[arg(long, env = "IGNY8_SHOPIFY_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: Option<String>,
+        /// Leave it out of the scheduled sync.
+        #[arg(long)]
+        no_sync: bool,
+    },
+    /// The site's integrations (never their credentials).
+    List {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+    },
+    /// Test the connection and record it; a refusal is a report, exit status 3.
+    Test {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Which integration.
+        #[command(flatten)]
+        which: IntegrationChoice,
+    },
+    /// Sync now: publications' remote status, then categories, tags and authors.
+    Sync {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Which integration.
+        #[command(flatten)]
+        which: IntegrationChoice,
+    },
+    /// Delete an integration (its publications stay as history).
+    Remove {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Which integration.
+        #[command(flatten)]
+        which: IntegrationChoice,
+    },
+}
+
+/// The status articles get on the remote site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PublishStatusArg {
+    /// A draft there.
+    Draft,
+    /// Live.
+    Publish,
+    /// Live at `--at`.
+    Scheduled,
+}
+
+/// Options of `igny8 publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The site.
+    #[command(flatten)]
+    pub site: SiteArg,
+    /// Only these articles (repeatable; default every approved article not yet published).
+    #[arg(long)]
+    pub content: Vec<String>,
+    /// Remote status.
+    #[arg(long, value_enum, default_value_t = PublishStatusArg::Draft)]
+    pub status: PublishStatusArg,
+    /// With `--status scheduled`: when (RFC 3339).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Only this integration (default every active one).
+    #[arg(long)]
+    pub integration: Option<String>,
+    /// Publish articles that are not approved too.
+    #[arg(long)]
+    pub include_unapproved: bool,
 }
 
 /// Options of `igny8 run`. A site whose run was interrupted (its process died) has
@@ -561,6 +696,27 @@ pub enum ContentCommand {
         /// Article id (cnt_…).
         #[arg(long)]
         id: String,
+    },
+    /// Approve an article for publishing (`--content`), or every draft (`--all`).
+    Approve {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Article id (cnt_…).
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        content: Option<String>,
+        /// Every draft article of the site.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Take an article's approval back (a published one stays published).
+    Unapprove {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Article id (cnt_…).
+        #[arg(long)]
+        content: String,
     },
     /// Write every article as HTML and Markdown, its images beside it, and an
     /// index.html linking them all.

@@ -66,6 +66,11 @@ pub async fn run(cli: Cli) -> Result<Output, CliError> {
         Command::Content(cmd) => crate::content::content(&target?, cmd).await,
         Command::Packages(cmd) => crate::billing_docs::packages(&target?, cmd).await,
         Command::Invoices(cmd) => crate::billing_docs::invoices(&target?, cmd).await,
+        Command::Integrations(cmd) => crate::integrations::integrations(&target?, cmd).await,
+        Command::Publish(args) => crate::publishing::publish(&target?, args).await,
+        Command::Publications { ref site, ref content } => {
+            crate::publishing::publications(&target?, site, content).await
+        }
         command => run_services(&cli.data_dir, cli.backend, cli.endpoint, cli.table, command).await,
     }
 }
@@ -98,7 +103,10 @@ async fn run_services(
         | Command::Clusters(_)
         | Command::Content(_)
         | Command::Packages(_)
-        | Command::Invoices(_) => Err(CliError::Failure("unreachable: handled above".into())),
+        | Command::Invoices(_)
+        | Command::Integrations(_)
+        | Command::Publish(_)
+        | Command::Publications { .. } => Err(CliError::Failure("unreachable: handled above".into())),
     }
 }
 

@@ -202,6 +202,9 @@ pub async fn content(target: &Target, cmd: ContentCommand) -> Result<Output, Cli
             );
             Ok(Output::new(json!({"content": content, "markdown": md}), text))
         }
+        review @ (ContentCommand::Approve { .. } | ContentCommand::Unapprove { .. }) => {
+            crate::publishing::review(target, review).await
+        }
         ContentCommand::Export { site, out } => {
             let scope = open_site(target, &site).await?;
             export(&scope, &out).await

@@ -4,7 +4,9 @@ use igny8_core::accounts::AccountError;
 use igny8_core::automation::{AutomationError, LockError};
 use igny8_core::billing::CreditError;
 use igny8_core::domain::IdError;
-use igny8_core::ports::StoreError;
+use igny8_core::integration::IntegrationError;
+use igny8_core::ports::{KeyError, StoreError};
+use igny8_core::publishing::PublishError;
 use igny8_core::repo::RepoError;
 
 /// What went wrong, classified for the exit status and the JSON `code`.
@@ -144,6 +146,46 @@ impl From<AutomationError> for CliError {
             AutomationError::Lock(l) => l.into(),
             AutomationError::Repo(r) => r.into(),
             _ => Self::Failure(message),
+        }
+    }
+}
+
+impl From<KeyError> for CliError {
+    fn from(e: KeyError) -> Self {
+        let (code, message) = (e.code(), e.to_string());
+        match e {
+            KeyError::Denied | KeyError::Unavailable(_) => Self::Refused { code, message },
+            KeyError::Backend(_) => Self::Failure(message),
+        }
+    }
+}
+
+impl From<IntegrationError> for CliError {
+    fn from(e: IntegrationError) -> Self {
+        let (code, message) = (e.code(), e.to_string());
+        match e {
+            IntegrationError::NotFound(_) => Self::NotFound(message),
+            IntegrationError::Unsupported(_) | IntegrationError::Invalid { .. } => Self::invalid(code, message),
+            IntegrationError::AlreadyExists(_) | IntegrationError::Inactive(_) | IntegrationError::Unconfigured => {
+                Self::Refused { code, message }
+            }
+            IntegrationError::Keys(k) => k.into(),
+            IntegrationError::Repo(r) => r.into(),
+        }
+    }
+}
+
+impl From<PublishError> for CliError {
+    fn from(e: PublishError) -> Self {
+        let (code, message) = (e.code(), e.to_string());
+        match e {
+            PublishError::NotFound(_) => Self::NotFound(message),
+            PublishError::Invalid { .. } => Self::invalid(code, message),
+            PublishError::NotApproved(_) | PublishError::NotReady(..) | PublishError::NoIntegration => {
+                Self::Refused { code, message }
+            }
+            PublishError::Integration(i) => i.into(),
+            PublishError::Repo(r) => r.into(),
         }
     }
 }

@@ -5,7 +5,9 @@ mod billing_docs;
 mod commands;
 mod content;
 mod error;
+mod integrations;
 mod keywords;
+mod publishing;
 mod run;
 mod serve;
 
