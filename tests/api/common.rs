@@ -24,9 +24,12 @@ use igny8_core::billing::{InvoiceDocuments, NewPackage, NewPlan};
 use igny8_core::domain::{
     AccountId, BillingDetails, Invoice, PackageId, PaymentMethod, PlanId, RunId, RunStatus, SellerDetails, SiteId,
 };
+use igny8_core::integration::{CredentialVault, IntegrationPorts};
 use igny8_core::planner::parse_keywords_csv;
-use igny8_core::ports::{InvoiceRenderer, RenderError};
+use igny8_core::ports::{InvoiceRenderer, Platforms, RenderError};
 use igny8_core::ports::{SystemClock, UuidIds};
+use igny8_embedded::LocalKeyFile;
+use igny8_tests::fake_platform::FakePlatform;
 use igny8_wiring::embedded::LocalRuntime;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -59,6 +62,8 @@ pub struct Ids {
     pub content: String,
     /// A generated image.
     pub image: String,
+    /// The site's WordPress integration (on the world's fake WordPress).
+    pub integration: String,
     /// A keyword-import job (waiting for its file).
     pub import: String,
     /// An open invoice (a credit package's), partly paid.
@@ -84,6 +89,7 @@ impl Ids {
             &self.task,
             &self.content,
             &self.image,
+            &self.integration,
             &self.import,
             &self.invoice,
             &self.payment,
@@ -100,6 +106,7 @@ impl Ids {
             ("/tasks/", &self.task),
             ("/content/", &self.content),
             ("/images/", &self.image),
+            ("/integrations/", &self.integration),
             ("/keyword-imports/", &self.import),
             ("/invoices/", &self.invoice),
             ("/payments/", &self.payment),
@@ -140,6 +147,10 @@ pub struct World {
     pub owner_b: String,
     /// A platform admin.
     pub admin: String,
+    /// The fake WordPress every integration of the world publishes to.
+    pub wordpress: Arc<FakePlatform>,
+    /// The fake Shopify.
+    pub shopify: Arc<FakePlatform>,
     _dir: tempfile::TempDir,
 }
 
@@ -195,6 +206,14 @@ async fn build() -> World {
         seller: SellerDetails { name: "IGNY8".into(), ..SellerDetails::default() },
     };
     rt.services = rt.services.clone().with_documents(documents);
+    // Integrations seal with a key file of the data directory and publish to fakes.
+    let (wordpress, shopify) = (FakePlatform::wordpress(), FakePlatform::shopify());
+    let ports = IntegrationPorts {
+        vault: CredentialVault::new(Arc::new(LocalKeyFile::new(dir.path().join("integration.key")))),
+        platforms: Platforms::new().with(wordpress.clone()).with(shopify.clone()),
+        blobs: Arc::clone(&rt.blobs),
+    };
+    rt.services = rt.services.clone().with_integrations(ports);
     let state = ApiState::new(rt.services.clone(), rt.automation.clone(), AuthMode::Hs256 { secret: SECRET.to_vec() });
     let router = router(state);
     let catalog = &rt.services.catalog;
@@ -232,6 +251,8 @@ async fn build() -> World {
         viewer_a: String::new(),
         owner_b: String::new(),
         admin: token(platform.id.as_str(), Role::Admin),
+        wordpress,
+        shopify,
         rt,
         _dir: dir,
     };
@@ -262,6 +283,7 @@ impl Ids {
             task: String::new(),
             content: String::new(),
             image: String::new(),
+            integration: String::new(),
             import: String::new(),
             invoice: String::new(),
             payment: String::new(),
@@ -344,6 +366,7 @@ impl World {
             content: first("content").await,
             image: self.first_id(&owner, &site.id, "images", |i| i.get("url").and_then(Value::as_str).is_some()).await,
             import: self.import_job(&owner, &site.id).await,
+            integration: self.integration(&owner, &site.id, domain).await,
             // Filled by `billing` once the tenant exists.
             invoice: String::new(),
             payment: String::new(),
@@ -356,6 +379,18 @@ impl World {
     async fn import_job(&self, owner: &str, site: &SiteId) -> String {
         let (status, _, body) = self.call("POST", &format!("/v1/sites/{site}/keyword-imports"), owner, None).await;
         assert_eq!(status, StatusCode::CREATED, "create an import job: {body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// A WordPress integration of the site, made through the API.
+    async fn integration(&self, owner: &str, site: &SiteId, domain: &str) -> String {
+        let body = serde_json::json!({
+            "platform": "wordpress",
+            "base_url": format!("https://{domain}"),
+            "credentials": {"username": "matrix", "app_password": "matrix pass word 0001"},
+        });
+        let (status, _, body) = self.call("POST", &format!("/v1/sites/{site}/integrations"), owner, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "create an integration: {body}");
         body["id"].as_str().expect("id").to_owned()
     }
 

@@ -102,6 +102,16 @@ fn profile_body() -> Value {
 fn plan_choice_body() -> Value {
     json!({"plan_id": common::plan_id()})
 }
+fn integration_body() -> Value {
+    json!({"platform": "wordpress", "base_url": "https://matrix.example",
+        "credentials": {"username": "matrix", "app_password": "hijack hijack hijack"}})
+}
+fn integration_patch_body() -> Value {
+    json!({"active": false})
+}
+fn publish_body() -> Value {
+    json!({"status": "draft", "include_unapproved": true})
+}
 fn webhook_body() -> Value {
     json!({"id": "evt_matrix", "type": "customer.created", "data": {"object": {}}})
 }
@@ -148,6 +158,19 @@ const ROUTES: &[Route] = &[
     row("GET", "/v1/sites/{site_id}/images", Read, None),
     row("GET", "/v1/sites/{site_id}/images/{id}", Read, None),
     row("DELETE", "/v1/sites/{site_id}/images/{id}", Write, None),
+    row("POST", "/v1/sites/{site_id}/integrations", Manage, Some(integration_body)),
+    row("GET", "/v1/sites/{site_id}/integrations", Read, None),
+    row("GET", "/v1/sites/{site_id}/integrations/{id}", Read, None),
+    row("PATCH", "/v1/sites/{site_id}/integrations/{id}", Manage, Some(integration_patch_body)),
+    row("DELETE", "/v1/sites/{site_id}/integrations/{id}", Manage, None),
+    row("POST", "/v1/sites/{site_id}/integrations/{id}/test", Write, None),
+    row("POST", "/v1/sites/{site_id}/integrations/{id}/sync", Write, None),
+    row("GET", "/v1/sites/{site_id}/integrations/{id}/health", Read, None),
+    row("POST", "/v1/sites/{site_id}/content/approve", Write, None),
+    row("POST", "/v1/sites/{site_id}/content/{id}/approve", Write, None),
+    row("POST", "/v1/sites/{site_id}/content/{id}/unapprove", Write, None),
+    row("GET", "/v1/sites/{site_id}/content/{id}/publications", Read, None),
+    row("POST", "/v1/sites/{site_id}/publish", Write, Some(publish_body)),
     row("GET", "/v1/billing/balance", Read, None),
     row("GET", "/v1/billing/transactions", Read, None),
     row("GET", "/v1/billing/usage", Read, None),
@@ -320,6 +343,14 @@ fn another_accounts_caller_gets_404_for_every_id_and_never_sees_its_data() {
             keywords["items"].as_array().expect("items").iter().all(|k| k["keyword"] != json!("hijacked keyword")),
             "B imported nothing into A"
         );
+        let (_, _, integrations) =
+            w.call("GET", &format!("/v1/sites/{}/integrations", a.site), &w.viewer_a, None).await;
+        let items = integrations["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "B added no integration to A's site: {integrations}");
+        assert_eq!(items[0]["active"], json!(true), "B's patch changed nothing: {integrations}");
+        let (_, _, article) =
+            w.call("GET", &format!("/v1/sites/{}/content/{}", a.site, a.content), &w.viewer_a, None).await;
+        assert_eq!(article["review"], json!("draft"), "B approved nothing of A's: {article}");
     });
 }
 
