@@ -4,7 +4,9 @@
 //! ledger rows, usage logs, holds and idempotency markers live under other partition
 //! keys so a busy account never exceeds one partition key's write rate.
 
-use crate::domain::{AccountId, CreditNoteId, HoldId, InvoiceId, PackageId, PaymentId, PlanId, RunId, SiteId};
+use crate::domain::{
+    AccountId, ContentId, CreditNoteId, HoldId, IntegrationId, InvoiceId, PackageId, PaymentId, PlanId, RunId, SiteId,
+};
 use crate::ports::Key;
 
 /// Account record: `ACCT#<id>` / `META`.
@@ -95,6 +97,26 @@ pub fn account_sites_index(id: &AccountId) -> String {
 /// The site's run lock.
 pub fn site_lock(id: &SiteId) -> Key {
     Key::new(format!("SITE#{id}"), "LOCK")
+}
+
+/// Partition of a site's publications (one per article and integration).
+pub fn publication_partition(site: &SiteId) -> String {
+    format!("SITE#{site}#PUB")
+}
+
+/// Sort-key prefix of one article's publications.
+pub fn content_publications_prefix(content: &ContentId) -> String {
+    format!("PUB#{content}#")
+}
+
+/// The publication of one article on one integration.
+pub fn publication(site: &SiteId, content: &ContentId, integration: &IntegrationId) -> Key {
+    Key::new(publication_partition(site), format!("{}{integration}", content_publications_prefix(content)))
+}
+
+/// GSI1 partition listing one integration's publications (content sync reads it).
+pub fn integration_publications_index(site: &SiteId, integration: &IntegrationId) -> String {
+    format!("SITE#{site}#INTG#{integration}#PUBS")
 }
 
 /// Partition of the cost configuration.

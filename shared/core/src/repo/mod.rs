@@ -8,6 +8,7 @@ pub mod cost_config;
 pub mod keys;
 pub mod ledger;
 pub mod pipeline;
+pub mod publications;
 pub mod runs;
 pub mod site_lock;
 
@@ -22,6 +23,7 @@ pub use billing::BillingRepo;
 pub use cost_config::CostConfigRepo;
 pub use ledger::{BalanceState, IdempotencyMarker, LedgerRepo};
 pub use pipeline::{ClusterPlanCursor, ClusterPlanCursors, Records, SiteRecord};
+pub use publications::{ClaimOutcome, PublicationRepo, StoredPublication};
 pub use runs::{ConfigRepo, RunRepo};
 
 /// Errors of the repositories.
