@@ -30,7 +30,12 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
     ("igny8-api", &["igny8-core", "igny8-ai"]),
     // The invoice PDF renderer: an adapter the wiring plugs in; it takes plain data.
     ("igny8-pdf", &["igny8-core"]),
-    ("igny8-wiring", &["igny8-core", "igny8-ai", "igny8-aws", "igny8-embedded", "igny8-asl", "igny8-pdf"]),
+    // The WordPress and Shopify clients: adapters of the PublishingPlatform port.
+    ("igny8-platforms", &["igny8-core"]),
+    (
+        "igny8-wiring",
+        &["igny8-core", "igny8-ai", "igny8-aws", "igny8-embedded", "igny8-asl", "igny8-pdf", "igny8-platforms"],
+    ),
     ("igny8-cli", &["igny8-core", "igny8-ai", "igny8-api", "igny8-wiring"]),
     ("igny8-lambda", &["igny8-core", "igny8-wiring"]),
     (
@@ -44,6 +49,7 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
             "igny8-api",
             "igny8-wiring",
             "igny8-pdf",
+            "igny8-platforms",
         ],
     ),
 ];
@@ -134,6 +140,7 @@ const ADAPTERS: &[&str] = &[
     "igny8_wiring",
     "igny8_api",
     "igny8_pdf",
+    "igny8_platforms",
     "rusqlite",
     "aws_sdk_dynamodb",
     "aws_sdk_s3",
@@ -197,6 +204,11 @@ const PATH_RULES: &[PathRule] = &[
         folder: "shared/pdf/src",
         forbidden: &["igny8_ai", "igny8_aws", "igny8_embedded", "igny8_asl", "igny8_wiring", "igny8_api", "rusqlite"],
         reason: "the PDF renderer needs nothing of ours but the core",
+    },
+    PathRule {
+        folder: "shared/platforms/src",
+        forbidden: &["igny8_ai", "igny8_aws", "igny8_embedded", "igny8_asl", "igny8_wiring", "igny8_api", "rusqlite"],
+        reason: "the platform clients need nothing of ours but the core",
     },
     PathRule {
         folder: "shared/aws/src",

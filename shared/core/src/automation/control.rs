@@ -16,7 +16,7 @@ use super::step::{add_events, StepInput};
 use super::summary::{summarize, RunSummary};
 use crate::domain::{
     AccountId, AutomationConfig, AutomationRun, HoldStatus, RunExecution, RunId, RunStatus, Site, SiteId, SiteStatus,
-    Stage,
+    Stage, PUBLISH_STAGE,
 };
 use crate::ports::clock::rfc3339;
 use crate::ports::workflow::WorkflowError;
@@ -33,8 +33,11 @@ const PAUSE_LEASE_MS: i64 = {
     }
 };
 
-/// Where a paused run goes back to: the stage it paused in.
+/// Where a paused run goes back to: the stage it paused in (publishing included).
 pub(in crate::automation) fn resume_route(run: &AutomationRun) -> Route {
+    if run.current_stage == PUBLISH_STAGE {
+        return Route::StagePublish;
+    }
     Route::stage(Stage::from_number(run.current_stage).unwrap_or(Stage::Clusters))
 }
 
@@ -139,6 +142,7 @@ impl AutomationService {
             finished_at: None,
             version: 0,
             executions: vec![RunExecution { name: run_id.to_string(), history_events: START_EVENTS }],
+            publishing: None,
         }
     }
 
@@ -341,6 +345,10 @@ impl AutomationService {
             summary.images,
             summary.credits_used
         );
+        let line = match &run.publishing {
+            Some(p) => format!("{line}, {} published, {} not published", p.published, p.failed),
+            None => line,
+        };
         self.inner.logger.line(&log, None, &line).await?;
         self.inner.logger.event(&log, None, 1, kind, to_json(summary)?).await?;
         self.inner.logger.compact(&log).await?;

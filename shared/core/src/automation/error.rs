@@ -9,6 +9,7 @@ use crate::ports::clock::rfc3339_relative;
 use crate::ports::queue::QueueError;
 use crate::ports::workflow::WorkflowError;
 use crate::ports::StoreError;
+use crate::publishing::PublishError;
 use crate::repo::site_lock::LockError;
 use crate::repo::RepoError;
 use igny8_ai::AiError;
@@ -100,6 +101,13 @@ pub enum AutomationError {
     /// The workflow engine failed.
     #[error(transparent)]
     Workflow(#[from] WorkflowError),
+    /// The publishing stage failed as a whole (a platform's throttle or outage is
+    /// transient and retried; one article's refusal is not an error).
+    #[error("publishing: {0}")]
+    Publish(#[from] PublishError),
+    /// The run publishes after images, but this deployment wired no publisher.
+    #[error("publishing is not configured where this step runs")]
+    PublishingUnavailable,
 }
 
 /// A repository error that may pass when retried (a throttled or conflicting store).
@@ -141,6 +149,7 @@ impl AutomationError {
             Self::Blob(e) => e.is_transient(),
             Self::Queue(e) => e.is_transient(),
             Self::Workflow(e) => e.is_transient(),
+            Self::Publish(e) => e.is_transient(),
             _ => false,
         }
     }
@@ -162,6 +171,8 @@ impl AutomationError {
             Self::Repo(e) => e.code(),
             Self::Lock(e) => e.code(),
             Self::Blob(BlobError::NotFound(_)) => "not_found",
+            Self::Publish(e) => e.code(),
+            Self::PublishingUnavailable => "integrations_unavailable",
             Self::LockLost(_)
             | Self::Stalled { .. }
             | Self::Ai(_)

@@ -3,7 +3,7 @@
 //!
 //! `service` holds the type; `control` run control; `step` one stage step, which runs
 //! a stage of `stages` (one file per stage, `stages/images.rs` the image fan-out);
-//! `route` where the state machine goes next; `config`, `estimate`, `schedule`,
+//! `publish` the publishing stage after images; `route` where the state machine goes next; `config`, `estimate`, `schedule`,
 //! `summary`, `logger` and `handlers` as named; `takeover` continues a run whose
 //! process died (the site lock lives in `repo::site_lock`). Only the items below are
 //! reachable from outside.
@@ -15,6 +15,7 @@ mod estimate;
 mod handlers;
 mod history;
 mod logger;
+mod publish;
 mod route;
 mod schedule;
 mod service;

@@ -24,6 +24,9 @@ pub enum Route {
     StageImagePrompts,
     /// `stage_images`: stage 6, the image fan-out waiting for its last job.
     StageImages,
+    /// `stage_publish`: a batch of the publishing stage after images (when the site's
+    /// config publishes after the run).
+    StagePublish,
     /// `delay`: wait `delay_seconds`, then go to the output's `then`.
     Delay,
     /// `paused`: the pause wait, until resume or cancel sends its token.
@@ -38,13 +41,14 @@ pub enum Route {
 
 impl Route {
     /// Every route, for checks against the state machine.
-    pub const ALL: [Route; 11] = [
+    pub const ALL: [Route; 12] = [
         Self::StageClusters,
         Self::StageIdeas,
         Self::StageTasks,
         Self::StageContent,
         Self::StageImagePrompts,
         Self::StageImages,
+        Self::StagePublish,
         Self::Delay,
         Self::Paused,
         Self::Cancelled,
@@ -64,7 +68,8 @@ impl Route {
         }
     }
 
-    /// The route after `stage` has no work left: the next stage, or finalize.
+    /// The route after `stage` has no work left: the next stage, or finalize (after
+    /// images, the site's publish setting may send the run to `stage_publish` first).
     pub fn after(stage: Stage) -> Self {
         stage.next().map_or(Self::Finalize, Self::stage)
     }
@@ -78,6 +83,7 @@ impl Route {
             Self::StageContent => "stage_content",
             Self::StageImagePrompts => "stage_image_prompts",
             Self::StageImages => "stage_images",
+            Self::StagePublish => "stage_publish",
             Self::Delay => "delay",
             Self::Paused => "paused",
             Self::Cancelled => "cancelled",
@@ -150,7 +156,7 @@ mod tests {
         let asl: Value = serde_json::from_str(ASL).expect("the state machine is JSON");
         let states = asl["States"].as_object().expect("States");
         let tasks: Vec<_> = states.iter().filter(|(name, s)| s["Type"] == "Task" && *name != "RecordFailure").collect();
-        assert!(tasks.len() >= 9, "every task of the run");
+        assert!(tasks.len() >= 10, "every task of the run");
         for (name, state) in tasks {
             let retried: BTreeSet<&str> = state["Retry"]
                 .as_array()

@@ -21,6 +21,7 @@ use crate::ports::blob::BlobStore;
 use crate::ports::queue::Queue;
 use crate::ports::workflow::Workflow;
 use crate::ports::{Clock, IdGenerator, ItemStore, Page, StoreError};
+use crate::publishing::PublishingService;
 use crate::repo::site_lock::SiteLock;
 use crate::repo::{ConfigRepo, Records, RepoError, RunRepo, SiteRepo};
 use igny8_ai::AiProvider;
@@ -60,6 +61,8 @@ pub(in crate::automation) struct Inner {
     pub(in crate::automation) workflow: OnceLock<Arc<dyn Workflow>>,
     pub(in crate::automation) image_queue: OnceLock<String>,
     pub(in crate::automation) history_budget: OnceLock<u64>,
+    /// The publisher of the publishing stage, where integrations are wired.
+    pub(in crate::automation) publishing: OnceLock<PublishingService>,
 }
 
 /// The automation run's rules.
@@ -90,6 +93,7 @@ impl AutomationService {
             workflow: OnceLock::new(),
             image_queue: OnceLock::new(),
             history_budget: OnceLock::new(),
+            publishing: OnceLock::new(),
         };
         Self { inner: Arc::new(inner) }
     }

@@ -41,6 +41,13 @@ pub struct RunSummary {
     pub images: u64,
     /// Images given up on.
     pub images_failed: u64,
+    /// Articles the publishing stage published (0 when the run does not publish).
+    #[serde(default)]
+    pub published: u64,
+    /// Articles a platform refused in the publishing stage (recorded on their
+    /// publications; the run still completes).
+    #[serde(default)]
+    pub publish_failed: u64,
     /// Credits charged (the run's usage logs, less refunds of failed image jobs).
     pub credits_used: i64,
     /// Credits per stage number.
@@ -90,6 +97,8 @@ pub(in crate::automation) async fn summarize(
         words,
         images: generated,
         images_failed: failed,
+        published: run.publishing.as_ref().map_or(0, |p| p.published),
+        publish_failed: run.publishing.as_ref().map_or(0, |p| p.failed),
         credits_used: credits_by_stage.values().sum(),
         credits_by_stage,
         logs: RunLog { account_id: run.account_id.clone(), site_id: run.site_id.clone(), run_id: run.id.clone() }

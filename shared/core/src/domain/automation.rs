@@ -5,6 +5,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{AccountId, RunId, SiteId};
+use super::integration::RemoteStatus;
+
+/// The number a run records as its `current_stage` while it publishes (after the six
+/// stages; see [`PublishAfterRun`]).
+pub const PUBLISH_STAGE: u8 = 7;
 
 /// The six stages of a run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -162,6 +167,34 @@ pub struct AutomationRun {
     /// Step Functions' 25,000-event limit.
     #[serde(default)]
     pub executions: Vec<RunExecution>,
+    /// The publishing stage's tallies, once it began (runs whose config publishes
+    /// after the run; older runs have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishing: Option<PublishProgress>,
+}
+
+/// What a run's publishing stage did so far: articles published to every active
+/// integration, and those a platform refused (recorded on their publication, never
+/// failing the run).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublishProgress {
+    /// The remote status the run published with.
+    pub mode: PublishAfterRun,
+    /// Articles attempted (an article retried in a later batch counts again).
+    pub attempted: u64,
+    /// Articles published.
+    pub published: u64,
+    /// Articles that failed on at least one destination.
+    pub failed: u64,
+    /// Articles still waiting after the last batch.
+    pub remaining: u64,
+    /// Batches done.
+    pub batches: u64,
+    /// First batch time (RFC 3339).
+    pub started_at: Option<String>,
+    /// Completion time (RFC 3339).
+    pub completed_at: Option<String>,
 }
 
 /// One execution of a run and the history events the run counted in it (the way
@@ -263,6 +296,47 @@ pub struct AutomationConfig {
     pub schedule: Option<Schedule>,
     /// Next due scheduled start, Unix ms.
     pub next_run_at: Option<i64>,
+    /// Publish the run's articles after images (off, as drafts, or live); configs
+    /// saved before this setting existed read as off.
+    #[serde(default)]
+    pub publish: PublishAfterRun,
+    /// Articles per batch of the publishing stage.
+    #[serde(default = "default_publish_batch_size")]
+    pub publish_batch_size: u32,
+}
+
+/// Articles per publishing batch unless configured: a few, since each one is several
+/// platform requests (images, terms, the post).
+pub const DEFAULT_PUBLISH_BATCH_SIZE: u32 = 5;
+
+fn default_publish_batch_size() -> u32 {
+    DEFAULT_PUBLISH_BATCH_SIZE
+}
+
+/// Whether a run ends by publishing its articles to the site's active integrations
+/// (the run setting is their approval), and with which remote status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PublishAfterRun {
+    /// Articles stay in review; nothing is sent.
+    #[default]
+    Off,
+    /// Sent as drafts on the remote site.
+    Draft,
+    /// Published live.
+    Publish,
+}
+
+impl PublishAfterRun {
+    /// The remote status articles are sent with, `None` when the run does not publish.
+    pub fn remote_status(self) -> Option<RemoteStatus> {
+        match self {
+            Self::Off => None,
+            Self::Draft => Some(RemoteStatus::Draft),
+            Self::Publish => Some(RemoteStatus::Publish),
+        }
+    }
 }
 
 impl AutomationConfig {
@@ -281,6 +355,8 @@ impl AutomationConfig {
             lease_seconds: 3600,
             schedule: None,
             next_run_at: None,
+            publish: PublishAfterRun::Off,
+            publish_batch_size: DEFAULT_PUBLISH_BATCH_SIZE,
         }
     }
 
@@ -302,5 +378,20 @@ mod tests {
         assert_eq!(Stage::Images.next(), None);
         assert_eq!(Stage::Clusters.next(), Some(Stage::Ideas));
         assert!(Stage::ALL.iter().all(|s| Stage::from_number(s.number()) == Some(*s)));
+        assert_eq!(Stage::from_number(PUBLISH_STAGE), None, "publishing is not one of the six");
+    }
+
+    #[test]
+    fn a_config_stored_before_the_publish_setting_reads_as_off() {
+        let mut stored = serde_json::to_value(AutomationConfig::defaults(AccountId::derive("a"), SiteId::derive("s")))
+            .expect("json");
+        let object = stored.as_object_mut().expect("object");
+        object.remove("publish");
+        object.remove("publish_batch_size");
+        let config: AutomationConfig = serde_json::from_value(stored).expect("old config");
+        assert_eq!(config.publish, PublishAfterRun::Off);
+        assert_eq!(config.publish_batch_size, DEFAULT_PUBLISH_BATCH_SIZE);
+        assert_eq!(PublishAfterRun::Draft.remote_status(), Some(RemoteStatus::Draft));
+        assert_eq!(serde_json::to_value(PublishAfterRun::Publish).expect("json"), "publish");
     }
 }

@@ -11,7 +11,8 @@ pub mod pipeline;
 
 pub use account::{Account, AccountStatus, Site, SiteStatus};
 pub use automation::{
-    AutomationConfig, AutomationRun, Frequency, RunExecution, RunStatus, Schedule, Stage, StageResult,
+    AutomationConfig, AutomationRun, Frequency, PublishAfterRun, PublishProgress, RunExecution, RunStatus, Schedule,
+    Stage, StageResult, DEFAULT_PUBLISH_BATCH_SIZE, PUBLISH_STAGE,
 };
 pub use billing::{
     BillingDetails, BillingProfile, CreditNote, CreditPackage, Currency, CurrencyError, Invoice, InvoiceLine,

@@ -323,7 +323,7 @@ impl AutomationService {
         // The stage's start was recorded when its jobs were queued.
         let now = rfc3339(self.now());
         self.record_batch(&input, Stage::Images, &now, stage_out, remaining, None).await?;
-        let next = if run.cancel_requested { Route::Cancelled } else { Route::Finalize };
+        let next = if run.cancel_requested { Route::Cancelled } else { self.after_images(&run).await? };
         if let Err(e) = self.workflow()?.send_task_success(&token, to_json(&input.output(next))?).await {
             // Give the claim back so the job's redelivery sends the token again; a
             // token the engine no longer knows has nothing left to wait for it.
