@@ -171,6 +171,8 @@ impl From<IntegrationError> for CliError {
             }
             IntegrationError::Keys(k) => k.into(),
             IntegrationError::Repo(r) => r.into(),
+            // The platform's refusal is the platform's word, not a fault here.
+            IntegrationError::Platform(p) => Self::Refused { code, message: p.to_string() },
         }
     }
 }

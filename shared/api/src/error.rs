@@ -297,6 +297,7 @@ impl From<IntegrationError> for ApiError {
             IntegrationError::Unconfigured => Self::new(StatusCode::SERVICE_UNAVAILABLE, code, detail),
             IntegrationError::Keys(k) => k.into(),
             IntegrationError::Repo(r) => r.into(),
+            IntegrationError::Platform(p) => p.into(),
         }
     }
 }
