@@ -82,6 +82,29 @@ for kind in ("keywords", "clusters", "ideas", "tasks", "content", "images"):
     for method, record in (("GET", ids[0]), ("DELETE", ids[1])):
         name = f"{method} /v1/sites/{{site_id}}/{kind}/{{id}}"
         print(f'[[operations]]\ninclude-name = {toml(name)}\nparameters = {{ "path.id" = {toml(record)} }}')
+# Integrations: a WordPress one at an address where nothing listens (127.0.0.1:9), so
+# its test and sync reach the real client and answer a 200 report with success=false,
+# and a Shopify one for the delete; the content routes of review and publishing get the
+# article the reads get. Creating one (most bodies name a platform the site already
+# has, or credentials of the wrong shape) and publishing (what may be published
+# depends on the articles' review state) are state-dependent, so validation_mismatch
+# does not apply to them.
+kept = call("POST", f"/v1/sites/{site}/integrations", {"platform": "wordpress", "base_url": "http://127.0.0.1:9",
+    "credentials": {"username": "fuzz", "app_password": "fuzz fuzz fuzz fuzz"}})["id"]
+doomed_integration = call("POST", f"/v1/sites/{site}/integrations", {"platform": "shopify",
+    "base_url": "fuzz.myshopify.com", "credentials": {"access_token": "shpat_fuzz"}})["id"]
+for method, path in (("GET", ""), ("PATCH", ""), ("POST", "/test"), ("POST", "/sync"), ("GET", "/health")):
+    name = f"{method} /v1/sites/{{site_id}}/integrations/{{id}}{path}"
+    print(f'[[operations]]\ninclude-name = {toml(name)}\nparameters = {{ "path.id" = {toml(kept)} }}')
+name = "DELETE /v1/sites/{site_id}/integrations/{id}"
+print(f'[[operations]]\ninclude-name = {toml(name)}\nparameters = {{ "path.id" = {toml(doomed_integration)} }}')
+article = call("GET", f"/v1/sites/{site}/content?limit=1")["items"][0]["id"]
+for path in ("approve", "unapprove", "publications"):
+    method = "GET" if path == "publications" else "POST"
+    name = f"{method} /v1/sites/{{site_id}}/content/{{id}}/{path}"
+    print(f'[[operations]]\ninclude-name = {toml(name)}\nparameters = {{ "path.id" = {toml(article)} }}')
+for name in ("POST /v1/sites/{site_id}/integrations", "POST /v1/sites/{site_id}/publish"):
+    print(f'[[operations]]\ninclude-name = {toml(name)}\nwarnings = {{ fail-on = ["missing_auth", "missing_test_data"] }}')
 # Billing: a package and a plan; the account's profile, an open invoice of the package
 # with a first payment, a subscription; custom invoices for the lifecycle operations
 # (one draft to edit and finalize, one to delete, one open to void or write off), so
