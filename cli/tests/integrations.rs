@@ -174,7 +174,10 @@ fn publishing_to_a_real_wordpress_from_the_command_line() {
     assert_eq!(items.len(), 1, "{records}");
     assert_eq!(items[0]["state"], "published", "{records}");
     let remote = items[0]["remote_id"].as_str().expect("remote id");
-    assert!(live.iter().any(|p| p["id"].to_string() == remote), "publication {remote} is a WordPress post");
+    assert!(
+        live.iter().any(|p| p["id"].as_u64().is_some_and(|id| id.to_string() == remote)),
+        "publication {remote} is a WordPress post"
+    );
 
     // Sync reads them back.
     let sync = out.ok(d, &["integrations", "sync", "--integration", &integration], &[], None);
