@@ -5,4 +5,4 @@
 pub mod article;
 pub mod service;
 
-pub use service::{PublishError, PublishOutcome, PublishRequest, PublishingService, RunPublishBatch};
+pub use service::{PublishError, PublishOutcome, PublishRequest, PublishingService, RunPublishBatch, BUSY_CODE};

@@ -41,6 +41,11 @@ pub struct StoredPublication {
 }
 
 impl StoredPublication {
+    /// True while some publisher holds a claim younger than [`STALE_CLAIM_MS`] at `now_ms`.
+    pub fn is_claimed(&self, now_ms: i64) -> bool {
+        self.claim_ms.is_some_and(|at| self.claim_token.is_some() && now_ms.saturating_sub(at) < STALE_CLAIM_MS)
+    }
+
     /// True while a publisher other than `token` holds a claim younger than
     /// [`STALE_CLAIM_MS`] at `now_ms`.
     pub fn held_by_another(&self, token: &str, now_ms: i64) -> bool {
