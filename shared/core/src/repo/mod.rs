@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api_idempotency;
 pub mod billing;
 pub mod cost_config;
+pub mod integrations;
 pub mod keys;
 pub mod ledger;
 pub mod pipeline;
