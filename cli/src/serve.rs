@@ -22,6 +22,9 @@ const IMAGE_POLL: Duration = Duration::from_millis(200);
 /// How often `igny8 serve` renews the subscriptions whose period ended, as the cloud's
 /// scheduler does (renewal is idempotent, so the rate is only about promptness).
 const RENEWAL_EVERY: Duration = Duration::from_secs(300);
+/// How often `igny8 serve` syncs the active, sync-enabled integrations (content,
+/// metadata, health), as the cloud's scheduler does on the same 5-minute schedule.
+const SYNC_EVERY: Duration = Duration::from_secs(300);
 
 /// The HS256 secret: `IGNY8_JWT_SECRET`, else the data directory's own (made once).
 pub fn secret(data_dir: &Path) -> Result<Vec<u8>, CliError> {
@@ -77,8 +80,8 @@ fn stripe_secret(data_dir: &Path) -> Result<Option<WebhookSecret>, CliError> {
         .map_err(|e| CliError::invalid(e.code(), e.to_string()))
 }
 
-/// `igny8 serve`: the API until Ctrl-C, with the image worker and subscription renewal
-/// running beside it.
+/// `igny8 serve`: the API until Ctrl-C, with the image worker, subscription renewal and
+/// integration sync running beside it.
 pub async fn serve(target: &Target, port: u16) -> Result<Output, CliError> {
     init_logs();
     let rt = runtime(target).await?;
@@ -128,6 +131,19 @@ pub async fn serve(target: &Target, port: u16) -> Result<Output, CliError> {
             }
         })
     };
+    let syncs = {
+        let services = rt.services.clone();
+        tokio::spawn(async move {
+            loop {
+                match services.sync.sync_all().await {
+                    Ok(sweep) if sweep.synced == 0 => {}
+                    Ok(sweep) => tracing::info!(synced = sweep.synced, failed = sweep.failed, "integrations synced"),
+                    Err(e) => tracing::warn!(error = %e, code = e.code(), "integration sync"),
+                }
+                tokio::time::sleep(SYNC_EVERY).await;
+            }
+        })
+    };
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -135,6 +151,7 @@ pub async fn serve(target: &Target, port: u16) -> Result<Output, CliError> {
         .await;
     worker.abort();
     renewals.abort();
+    syncs.abort();
     served.map_err(failure)?;
     Ok(Output::new(json!({"stopped": address.to_string()}), format!("stopped serving {address}")))
 }

@@ -59,8 +59,9 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
 const FUNCTION_DEPENDENCIES: &[&str] = &["igny8-core", "igny8-lambda", "igny8-api", "igny8-wiring"];
 
 /// Wiring features a Lambda may turn on: never the embedded family (`documents` is the
-/// invoice PDF renderer, for the functions that finalize invoices).
-const FUNCTION_WIRING_FEATURES: &[&str] = &["aws", "documents"];
+/// invoice PDF renderer, for the functions that finalize invoices; `integrations` the
+/// WordPress and Shopify clients, for the api, the scheduler and stage-publish).
+const FUNCTION_WIRING_FEATURES: &[&str] = &["aws", "documents", "integrations"];
 
 /// Crates no Lambda may link, directly or through another crate (checked with `cargo tree`).
 pub const NEVER_IN_A_LAMBDA: &[&str] = &["igny8-embedded", "igny8-asl", "rusqlite", "libsqlite3-sys"];
@@ -146,6 +147,7 @@ const ADAPTERS: &[&str] = &[
     "aws_sdk_s3",
     "aws_sdk_sqs",
     "aws_sdk_sfn",
+    "aws_sdk_kms",
     "aws_config",
 ];
 
@@ -225,6 +227,7 @@ const PATH_RULES: &[PathRule] = &[
             "aws_sdk_s3",
             "aws_sdk_sqs",
             "aws_sdk_sfn",
+            "aws_sdk_kms",
             "aws_config",
         ],
         reason: "the embedded adapters never reach the AWS ones",

@@ -4,7 +4,7 @@
 
 use igny8_api::{router, ApiState, AuthMode};
 use igny8_wiring::ai_from_env;
-use igny8_wiring::aws::{automation_with_documents as automation, CloudConfig};
+use igny8_wiring::aws::{automation_with_documents_and_integrations as automation, CloudConfig};
 use lambda_http::{service_fn, Request};
 use tracing::Instrument;
 

@@ -141,6 +141,13 @@ pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
     init_json_logs();
     let config = CloudConfig::from_env()?;
     let (_services, service) = automation(&config, ai_from_env()?).await?;
+    serve_with(function, service).await
+}
+
+/// Serves `function` on a service its crate wired itself (stage-publish wires
+/// integrations, which the other functions never link).
+pub async fn serve_with(function: Function, service: AutomationService) -> Result<(), lambda_runtime::Error> {
+    init_json_logs();
     match function {
         Function::ImageWorker => {
             serve_events(function, service, |s, event: SqsEvent| async move { events::image_worker(&s, event).await })

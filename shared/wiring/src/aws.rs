@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
+use aws_sdk_kms::Client as KmsClient;
 use aws_sdk_s3::Client as S3Client;
 use aws_sdk_sfn::Client as SfnClient;
 use aws_sdk_sqs::Client as SqsClient;
@@ -36,6 +37,9 @@ pub enum ConfigError {
     },
 }
 
+/// The environment variable naming the integrations' KMS key.
+pub const KMS_KEY_ENV: &str = "IGNY8_KMS_KEY_ID";
+
 /// Where the platform's resources are (names from the SAM template's environment).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudConfig {
@@ -56,6 +60,9 @@ pub struct CloudConfig {
     pub stripe_webhook_secret: Option<WebhookSecret>,
     /// The seller printed on every invoice (`IGNY8_SELLER_*`).
     pub seller: SellerDetails,
+    /// The KMS key that wraps integration credentials' data keys (`IGNY8_KMS_KEY_ID`:
+    /// its ARN or alias), set for the functions that seal or open them.
+    pub kms_key_id: Option<String>,
 }
 
 impl CloudConfig {
@@ -82,6 +89,7 @@ impl CloudConfig {
             stripe_webhook_secret: stripe_secret_from_lookup(&lookup)
                 .map_err(|e| ConfigError::Invalid { name: STRIPE_SECRET_ENV, reason: e.to_string() })?,
             seller: seller_from_lookup(&lookup),
+            kms_key_id: optional(KMS_KEY_ENV),
         })
     }
 }
@@ -94,6 +102,16 @@ pub async fn automation(
     config: &CloudConfig,
     ai: Arc<dyn AiProvider>,
 ) -> Result<(Services, AutomationService), ConfigError> {
+    let (services, automation, _) = build(config, ai).await?;
+    Ok((services, automation))
+}
+
+/// [`automation`], and a KMS client on the same SDK configuration for the functions
+/// that add integrations (making a client sends nothing).
+async fn build(
+    config: &CloudConfig,
+    ai: Arc<dyn AiProvider>,
+) -> Result<(Services, AutomationService, KmsClient), ConfigError> {
     let endpoint = config.endpoint.as_deref();
     let shared = sdk_config(endpoint).await;
     let s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(endpoint_override(endpoint).is_some()).build();
@@ -116,7 +134,7 @@ pub async fn automation(
     let automation = AutomationService::new(ports, services.credits.clone());
     automation.set_workflow(Arc::new(SfnWorkflow::new(SfnClient::new(&shared), config.state_machine_arn.clone())));
     automation.set_image_queue(config.image_queue.clone());
-    Ok((services, automation))
+    Ok((services, automation, KmsClient::new(&shared)))
 }
 
 /// [`automation`] for the functions that finalize invoices (the api and the
@@ -129,6 +147,48 @@ pub async fn automation_with_documents(
     let (services, automation) = automation(config, ai).await?;
     let blobs = Arc::clone(&automation.ports().blobs);
     Ok((crate::billing::with_invoice_pdfs(services, blobs, config.seller.clone()), automation))
+}
+
+/// [`automation`] for the functions that seal, open and publish with integration
+/// credentials (stage-publish): data keys from KMS under `IGNY8_KMS_KEY_ID` (required
+/// here), the real WordPress and Shopify clients, images from the bucket; the
+/// publishing stage bound to the same publisher.
+#[cfg(feature = "integrations")]
+pub async fn automation_with_integrations(
+    config: &CloudConfig,
+    ai: Arc<dyn AiProvider>,
+) -> Result<(Services, AutomationService), ConfigError> {
+    let (services, automation, kms) = build(config, ai).await?;
+    let services = integrations_on(services, &automation, config, kms)?;
+    Ok((services, automation))
+}
+
+/// [`automation_with_documents`] and [`automation_with_integrations`] together: the api
+/// (invoices, integrations CRUD, publishing) and the scheduler (renewals, sync).
+#[cfg(all(feature = "documents", feature = "integrations"))]
+pub async fn automation_with_documents_and_integrations(
+    config: &CloudConfig,
+    ai: Arc<dyn AiProvider>,
+) -> Result<(Services, AutomationService), ConfigError> {
+    let (services, automation, kms) = build(config, ai).await?;
+    let services = integrations_on(services, &automation, config, kms)?;
+    let blobs = Arc::clone(&automation.ports().blobs);
+    Ok((crate::billing::with_invoice_pdfs(services, blobs, config.seller.clone()), automation))
+}
+
+/// Attaches integrations on KMS; a function wired for them without a key is refused
+/// at cold start.
+#[cfg(feature = "integrations")]
+fn integrations_on(
+    services: Services,
+    automation: &AutomationService,
+    config: &CloudConfig,
+    kms: KmsClient,
+) -> Result<Services, ConfigError> {
+    let key_id = config.kms_key_id.clone().ok_or(ConfigError::Missing(KMS_KEY_ENV))?;
+    let keys = Arc::new(igny8_aws::KmsKeys::new(kms, key_id));
+    let blobs = Arc::clone(&automation.ports().blobs);
+    Ok(crate::attach_integrations(services, automation, keys, igny8_platforms::default_platforms(), blobs))
 }
 
 #[cfg(test)]
@@ -155,6 +215,23 @@ mod tests {
         assert_eq!(config.image_queue_url, None);
         assert_eq!(config.endpoint, None);
         assert_eq!(config.stripe_webhook_secret, None);
+        assert_eq!(config.kms_key_id, None);
+    }
+
+    #[cfg(feature = "integrations")]
+    #[tokio::test]
+    async fn integrations_need_the_kms_key_and_bind_the_publisher() {
+        let mut vars = BASE.to_vec();
+        vars.push(("IGNY8_AWS_ENDPOINT", "http://127.0.0.1:1"));
+        let config = CloudConfig::from_lookup(lookup(&vars)).expect("config");
+        let ai = Arc::new(igny8_ai::OfflineProvider::new());
+        let missing = automation_with_integrations(&config, ai.clone()).await.err();
+        assert_eq!(missing, Some(ConfigError::Missing(KMS_KEY_ENV)));
+        vars.push((KMS_KEY_ENV, "alias/igny8-integrations"));
+        let config = CloudConfig::from_lookup(lookup(&vars)).expect("config");
+        assert_eq!(config.kms_key_id.as_deref(), Some("alias/igny8-integrations"));
+        let (services, _) = automation_with_integrations(&config, ai).await.expect("wired");
+        assert!(services.integrations.ports().is_ok(), "integrations are configured");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The whole platform on a laptop: one data directory holds the SQLite file (records,
-//! the image queue and the interpreter's executions) and the blob folder; the run is
-//! driven by the in-process interpreter and image worker. The CLI's `igny8 run` and
-//! the end-to-end tests use it.
+//! the image queue and the interpreter's executions), the blob folder and the key file
+//! that seals integration credentials (`keys/integrations.key`, mode 0600, created on
+//! first use); the run is driven by the in-process interpreter and image worker, its
+//! publishing stage by the real WordPress and Shopify clients (tests pass their own).
+//! The CLI's `igny8 run` and the end-to-end tests use it.
 //!
 //! Executions are durable: each is committed at every state transition, so a run
 //! whose process died is continued by another ([`LocalRuntime::continue_run`]), which
@@ -19,20 +21,26 @@ use igny8_core::automation::{
     AutomationError, AutomationPorts, AutomationService, StepInput, IMAGE_DLQ, IMAGE_MAX_RECEIVES, IMAGE_QUEUE,
 };
 use igny8_core::domain::{AutomationRun, RunId, SiteId};
+use igny8_core::integration::IntegrationPorts;
 use igny8_core::planner::KeywordImporter;
 use igny8_core::ports::blob::BlobStore;
 use igny8_core::ports::queue::Queue;
+use igny8_core::ports::Platforms;
 use igny8_core::ports::{Clock, IdGenerator, ItemStore};
 use igny8_core::Services;
 pub use igny8_embedded::workflow::drain_image_queue;
 use igny8_embedded::workflow::{workflow_error, AutomationTasks, LocalWorkflow};
-use igny8_embedded::{BlobDir, SqliteExecutions, SqliteQueue, SqliteStore};
+use igny8_embedded::{BlobDir, LocalKeyFile, SqliteExecutions, SqliteQueue, SqliteStore};
+use igny8_platforms::default_platforms;
 
 /// Name of the SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "igny8.sqlite";
 
 /// Folder of the blob store inside the data directory.
 pub const BLOB_DIR: &str = "blobs";
+
+/// The master key file of integration credentials, inside the data directory.
+pub const KEY_FILE: &str = "keys/integrations.key";
 
 /// Errors opening the local runtime.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +136,31 @@ impl LocalRuntime {
         Self::with_adapters(adapters, data_dir, ai, clock, ids, options)
     }
 
+    /// [`LocalRuntime::open`] publishing through `platforms` instead of the real
+    /// clients (tests: a scripted fake platform, a local WordPress).
+    pub fn open_with_platforms(
+        data_dir: &Path,
+        ai: Arc<dyn AiProvider>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        options: ExecutorOptions,
+        platforms: Platforms,
+    ) -> Result<Self, RuntimeError> {
+        let mut runtime = Self::open(data_dir, ai, clock, ids, options)?;
+        runtime.set_platforms(platforms);
+        Ok(runtime)
+    }
+
+    /// Publishes (and tests connections, syncs) through `platforms` from now on, for
+    /// every service of the runtime and the run's publishing stage.
+    pub fn set_platforms(&mut self, platforms: Platforms) {
+        let ports = self.services.integrations.ports().ok().cloned();
+        if let Some(ports) = ports {
+            self.services = self.services.clone().with_integrations(IntegrationPorts { platforms, ..ports });
+            self.automation.set_publishing(self.services.publishing.clone());
+        }
+    }
+
     /// Wires the services over any adapter family, the run driven by the in-process
     /// interpreter (an emulator cannot run the Rust Lambdas, so `--backend aws` on a
     /// laptop uses DynamoDB, S3 and SQS with this interpreter).
@@ -141,6 +174,7 @@ impl LocalRuntime {
     ) -> Result<Self, RuntimeError> {
         let Adapters { store, blobs, queue, blob_base } = adapters;
         let services = Services::with(Arc::clone(&store), Arc::clone(&clock), Arc::clone(&ids));
+        let keys = Arc::new(LocalKeyFile::new(data_dir.join(KEY_FILE)));
         #[cfg(feature = "documents")]
         let services = crate::billing::with_invoice_pdfs(
             services,
@@ -156,6 +190,7 @@ impl LocalRuntime {
             ids,
         };
         let automation = AutomationService::new(ports, services.credits.clone());
+        let services = crate::attach_integrations(services, &automation, keys, default_platforms(), Arc::clone(&blobs));
         let tasks = Arc::new(AutomationTasks::default());
         let db = data_dir.join(SQLITE_FILE);
         let executions = SqliteExecutions::open(&db).map_err(|e| RuntimeError::Open {

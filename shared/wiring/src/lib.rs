@@ -1,9 +1,11 @@
 //! The wiring room: the one place that builds the services over an adapter family.
 //!
 //! `embedded` wires the laptop's adapters (SQLite, blob folder, the ASL interpreter),
-//! `aws` the cloud's (DynamoDB, S3, SQS, Step Functions). Each is a cargo feature, so the
-//! Lambdas turn on `aws` alone and never link SQLite or the interpreter; no adapter
-//! crate depends on this one.
+//! `aws` the cloud's (DynamoDB, S3, SQS, Step Functions, KMS). Each is a cargo feature, so
+//! the Lambdas turn on `aws` alone and never link SQLite or the interpreter; no adapter
+//! crate depends on this one. `integrations` adds the WordPress and Shopify clients
+//! (the embedded family always has them; of the Lambdas, the api, the scheduler and
+//! stage-publish), attached by [`attach_integrations`] in both families.
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -18,6 +20,9 @@ use std::sync::Arc;
 #[cfg(feature = "embedded")]
 pub use backend::Backend;
 use igny8_ai::{AiError, AiProvider, OfflineProvider, OpenAiConfig, OpenAiProvider};
+use igny8_core::automation::AutomationService;
+use igny8_core::integration::{CredentialVault, IntegrationPorts};
+use igny8_core::ports::{BlobStore, KeyProvider, Platforms};
 pub use igny8_core::Services;
 
 /// The AI provider the environment asks for: an OpenAI-compatible endpoint when
@@ -27,4 +32,19 @@ pub fn ai_from_env() -> Result<Arc<dyn AiProvider>, AiError> {
         Some(config) => Ok(Arc::new(OpenAiProvider::new(config)?)),
         None => Ok(Arc::new(OfflineProvider::new())),
     }
+}
+
+/// Gives `services` their integrations — credentials sealed by `keys` (KMS in the cloud,
+/// the local key file on a laptop), the platform clients, the images in `blobs` — and
+/// binds the publishing stage of `automation` to the same publisher.
+pub fn attach_integrations(
+    services: Services,
+    automation: &AutomationService,
+    keys: Arc<dyn KeyProvider>,
+    platforms: Platforms,
+    blobs: Arc<dyn BlobStore>,
+) -> Services {
+    let services = services.with_integrations(IntegrationPorts { vault: CredentialVault::new(keys), platforms, blobs });
+    automation.set_publishing(services.publishing.clone());
+    services
 }

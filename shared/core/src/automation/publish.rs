@@ -24,15 +24,17 @@ use crate::ports::clock::rfc3339;
 use crate::publishing::{PublishingService, RunPublishBatch};
 
 impl AutomationService {
-    /// Binds the publisher the publishing stage sends articles with (once, at wiring:
-    /// only where integrations are wired — the stage-publish function, the laptop).
+    /// Binds the publisher the publishing stage sends articles with, at wiring, where
+    /// integrations are wired (the stage-publish function, the laptop); binding again
+    /// replaces it (a laptop runtime given other platform clients).
     pub fn set_publishing(&self, publishing: PublishingService) {
-        // A second binding is ignored, as for the workflow.
-        let _ = self.inner.publishing.set(publishing);
+        let mut slot = self.inner.publishing.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Some(publishing);
     }
 
-    fn publisher(&self) -> Result<&PublishingService, AutomationError> {
-        self.inner.publishing.get().ok_or(AutomationError::PublishingUnavailable)
+    fn publisher(&self) -> Result<PublishingService, AutomationError> {
+        let slot = self.inner.publishing.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.clone().ok_or(AutomationError::PublishingUnavailable)
     }
 
     /// Where a run goes once its images are done: the publishing stage when the site's

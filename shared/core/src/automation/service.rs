@@ -5,7 +5,7 @@
 //! config in `config.rs`, the credit estimate in `estimate.rs`, schedules in
 //! `schedule.rs`. `Inner` is visible inside `automation/` only.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -62,7 +62,7 @@ pub(in crate::automation) struct Inner {
     pub(in crate::automation) image_queue: OnceLock<String>,
     pub(in crate::automation) history_budget: OnceLock<u64>,
     /// The publisher of the publishing stage, where integrations are wired.
-    pub(in crate::automation) publishing: OnceLock<PublishingService>,
+    pub(in crate::automation) publishing: RwLock<Option<PublishingService>>,
 }
 
 /// The automation run's rules.
@@ -93,7 +93,7 @@ impl AutomationService {
             workflow: OnceLock::new(),
             image_queue: OnceLock::new(),
             history_budget: OnceLock::new(),
-            publishing: OnceLock::new(),
+            publishing: RwLock::new(None),
         };
         Self { inner: Arc::new(inner) }
     }
