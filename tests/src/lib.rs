@@ -9,6 +9,7 @@
 
 pub mod counters;
 pub mod layering;
+pub mod shopify_fake;
 pub mod wordpress;
 
 use std::sync::Arc;
