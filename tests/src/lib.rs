@@ -10,6 +10,7 @@
 pub mod counters;
 pub mod fake_platform;
 pub mod layering;
+pub mod shopify_fake;
 pub mod wordpress;
 
 use std::sync::Arc;

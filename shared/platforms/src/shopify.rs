@@ -85,7 +85,7 @@ struct GrantedToken {
 }
 
 /// Talks to Shopify stores through the Admin GraphQL API. Caches client-credentials
-/// tokens (by shop and client id), blog ids by title and uploaded files' URLs.
+/// tokens (by shop, client id and secret), blog ids by title and uploaded files' URLs.
 pub struct ShopifyClient {
     http: reqwest::Client,
     tokens: Mutex<HashMap<(String, String), GrantedToken>>,
@@ -126,8 +126,13 @@ impl Shop<'_> {
         })
     }
 
-    fn key(&self, client_id: &str) -> (String, String) {
-        (self.base.to_string(), client_id.to_string())
+    /// The token cache's key: the shop, the client id and a hash of the secret, so a
+    /// changed secret never reuses a token granted to the old one.
+    fn key(&self, client_id: &str, client_secret: &str) -> (String, String) {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        client_secret.hash(&mut hasher);
+        (self.base.to_string(), format!("{client_id}:{:016x}", hasher.finish()))
     }
 }
 
@@ -170,7 +175,7 @@ impl ShopifyClient {
         match shop.credentials {
             Credentials::ShopifyAccessToken { access_token } => Ok(access_token.clone()),
             Credentials::ShopifyClientCredentials { client_id, client_secret } => {
-                let key = shop.key(client_id);
+                let key = shop.key(client_id, client_secret);
                 if !fresh {
                     if let Some(granted) = self.lock_tokens().get(&key) {
                         if granted.expires_at > Instant::now() + REFRESH_MARGIN {
