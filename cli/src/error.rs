@@ -186,6 +186,8 @@ impl From<PublishError> for CliError {
             PublishError::NotApproved(_) | PublishError::NotReady(..) | PublishError::NoIntegration => {
                 Self::Refused { code, message }
             }
+            PublishError::Busy(_) | PublishError::Platform(_) => Self::Refused { code, message },
+            PublishError::Blobs(_) => Self::Failure(message),
             PublishError::Integration(i) => i.into(),
             PublishError::Repo(r) => r.into(),
         }

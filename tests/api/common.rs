@@ -24,11 +24,9 @@ use igny8_core::billing::{InvoiceDocuments, NewPackage, NewPlan};
 use igny8_core::domain::{
     AccountId, BillingDetails, Invoice, PackageId, PaymentMethod, PlanId, RunId, RunStatus, SellerDetails, SiteId,
 };
-use igny8_core::integration::{CredentialVault, IntegrationPorts};
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{InvoiceRenderer, Platforms, RenderError};
 use igny8_core::ports::{SystemClock, UuidIds};
-use igny8_embedded::LocalKeyFile;
 use igny8_tests::fake_platform::FakePlatform;
 use igny8_wiring::embedded::LocalRuntime;
 use serde_json::Value;
@@ -206,14 +204,9 @@ async fn build() -> World {
         seller: SellerDetails { name: "IGNY8".into(), ..SellerDetails::default() },
     };
     rt.services = rt.services.clone().with_documents(documents);
-    // Integrations seal with a key file of the data directory and publish to fakes.
+    // Integrations seal with the data directory's key file and publish to fakes.
     let (wordpress, shopify) = (FakePlatform::wordpress(), FakePlatform::shopify());
-    let ports = IntegrationPorts {
-        vault: CredentialVault::new(Arc::new(LocalKeyFile::new(dir.path().join("integration.key")))),
-        platforms: Platforms::new().with(wordpress.clone()).with(shopify.clone()),
-        blobs: Arc::clone(&rt.blobs),
-    };
-    rt.services = rt.services.clone().with_integrations(ports);
+    rt.set_platforms(Platforms::new().with(wordpress.clone()).with(shopify.clone()));
     let state = ApiState::new(rt.services.clone(), rt.automation.clone(), AuthMode::Hs256 { secret: SECRET.to_vec() });
     let router = router(state);
     let catalog = &rt.services.catalog;

@@ -311,6 +311,10 @@ impl From<PublishError> for ApiError {
                 Self::new(StatusCode::CONFLICT, code, detail)
             }
             PublishError::Invalid { field, message } => Self::invalid_field(field, message),
+            // Another request is publishing the article right now: retry shortly.
+            PublishError::Busy(_) => Self::new(StatusCode::CONFLICT, code, detail),
+            PublishError::Platform(p) => p.into(),
+            PublishError::Blobs(b) => b.into(),
             PublishError::Integration(i) => i.into(),
             PublishError::Repo(r) => r.into(),
         }
