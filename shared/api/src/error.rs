@@ -281,11 +281,17 @@ impl From<PlatformError> for ApiError {
     }
 }
 
+/// The kind of record a service's "not found" names ("site site_…" → "site"): a 404
+/// never repeats the id, so it says nothing of whether another account has it.
+fn kind_of(what: &str) -> &str {
+    what.split_whitespace().next().unwrap_or("record")
+}
+
 impl From<IntegrationError> for ApiError {
     fn from(e: IntegrationError) -> Self {
         let (code, detail) = (e.code(), e.to_string());
         match e {
-            IntegrationError::NotFound(what) => Self::not_found(&what),
+            IntegrationError::NotFound(what) => Self::not_found(kind_of(&what)),
             IntegrationError::Unsupported(_) => Self {
                 errors: vec![FieldError { field: "platform".into(), message: detail.clone() }],
                 ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
@@ -306,7 +312,7 @@ impl From<PublishError> for ApiError {
     fn from(e: PublishError) -> Self {
         let (code, detail) = (e.code(), e.to_string());
         match e {
-            PublishError::NotFound(what) => Self::not_found(&what),
+            PublishError::NotFound(what) => Self::not_found(kind_of(&what)),
             PublishError::NotApproved(_) | PublishError::NotReady(..) | PublishError::NoIntegration => {
                 Self::new(StatusCode::CONFLICT, code, detail)
             }
@@ -402,8 +408,8 @@ mod tests {
         assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_platform"));
         let e: ApiError = IntegrationError::AlreadyExists(igny8_core::domain::Platform::Wordpress).into();
         assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "integration_exists"));
-        let e: ApiError = IntegrationError::NotFound("integration".into()).into();
-        assert_eq!((e.status, e.code), (StatusCode::NOT_FOUND, "not_found"));
+        let e: ApiError = IntegrationError::NotFound("site site_0123".into()).into();
+        assert_eq!((e.status, e.code, e.detail.as_str()), (StatusCode::NOT_FOUND, "not_found", "site not found"));
         let e: ApiError = IntegrationError::Unconfigured.into();
         assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "integrations_unavailable"));
         let e: ApiError = IntegrationError::Keys(KeyError::Denied).into();

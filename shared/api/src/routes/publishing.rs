@@ -130,6 +130,12 @@ pub async fn approve_all(
 ) -> Result<Json<ApprovedCount>, ApiError> {
     let site: SiteId = path_id(&site_id, "site")?;
     caller.require_editor()?;
+    // Another account's site is a 404 here, not "nothing approved": the service skips
+    // articles of other accounts but does not look at the site itself.
+    let owned = state.services.sites.get(&site).await?.is_some_and(|s| s.account_id == caller.account);
+    if !owned {
+        return Err(ApiError::not_found("site"));
+    }
     Ok(Json(ApprovedCount { approved: state.services.publishing.approve_all(&caller.account, &site).await? }))
 }
 
