@@ -15,7 +15,7 @@ use igny8_core::domain::{
     IdeaId, IdeaStatus, ImageId, ImageRecord, ImageStatus, Publication, PublicationState, RemoteStatus, ReviewStatus,
     RunId, SiteId, SiteIntegration, TaskId, TaskStatus, WriterTask,
 };
-use igny8_core::integration::{CredentialVault, IntegrationPorts, NewIntegration};
+use igny8_core::integration::{CredentialVault, IntegrationPorts, IntegrationUpdate, NewIntegration};
 use igny8_core::ports::{BlobStore, ItemStore, ManualClock, PlatformError, Platforms, UuidIds};
 use igny8_core::publishing::{PublishOutcome, PublishRequest, BUSY_CODE};
 use igny8_core::repo::pipeline::transact_counted;
@@ -510,6 +510,13 @@ async fn the_run_stage_publishes_in_batches_until_none_remain(store: Arc<dyn Ite
         1,
         PlatformError::Forbidden { platform_code: Some("rest_cannot_publish".into()), message: "no".into() },
     );
+    // Without an active integration the stage cannot run (a clear error, nothing sent).
+    let off = IntegrationUpdate { active: Some(false), ..IntegrationUpdate::default() };
+    w.s.integrations.update(&w.account, &w.site, &w.integration.id, off).await.expect("deactivate");
+    assert_eq!(stage().await.expect_err("no destination").code(), "no_integration");
+    let on = IntegrationUpdate { active: Some(true), ..IntegrationUpdate::default() };
+    w.s.integrations.update(&w.account, &w.site, &w.integration.id, on).await.expect("activate");
+    assert_eq!(w.fake.total_calls(), 0);
     let first = stage().await.expect("batch 1");
     assert_eq!((first.attempted, first.published, first.failed, first.remaining), (2, 1, 1, 3));
     w.fake.fail_next(Call::CreatePost, 1, PlatformError::Throttled { retry_after: None, message: "slow down".into() });

@@ -555,15 +555,20 @@ impl PublishingService {
         }))
     }
 
-    /// Writes the article's review and pipeline status after a publish. A status move
-    /// is a counted transition from the status read (so the waiting counter follows);
-    /// an article not in a status that may move only has its review set.
+    /// Writes the article's review and pipeline status after a publish, over the
+    /// article as it is now (read again: sending took time). A status move is a counted
+    /// transition from the status read (so the waiting counter follows); an article not
+    /// in a status that may move only has its review set.
     async fn settle(
         &self,
-        content: Content,
+        sent: Content,
         any_published: bool,
         next_status: Option<ContentStatus>,
     ) -> Result<(), PublishError> {
+        let Some(content) = self.contents().get(&sent.site_id, sent.id.as_str()).await? else {
+            // Deleted while it was being sent: nothing left to record on it.
+            return Ok(());
+        };
         let movable = matches!(content.status, ContentStatus::PromptsReady | ContentStatus::PublishFailed);
         let review = if any_published { ReviewStatus::Published } else { content.review };
         match next_status.filter(|next| movable && *next != content.status) {
