@@ -528,3 +528,40 @@ async fn without_ports_integrations_are_unavailable(store: Arc<dyn ItemStore>) {
     assert_eq!(code(err), "integrations_unavailable");
     assert!(raw_site_items(&store, &site).await.is_empty());
 }
+
+/// On the embedded default the password appears nowhere in the data directory: not in
+/// the SQLite file, its journal or WAL, nor in the key file's directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_data_directory_holds_no_plaintext() {
+    let h = igny8_tests::Harness::sqlite();
+    let w = world(&h.store);
+    let acct = account(&w).await;
+    let site = site(&w, &acct).await;
+    let i = w.s.integrations.create(&acct, &site, wordpress("https://a.example.com")).await.expect("create");
+    let rotated = IntegrationUpdate { credentials: Some(wp_credentials("second secret pw")), ..Default::default() };
+    w.s.integrations.update(&acct, &site, &i.id, rotated).await.expect("rotate");
+    w.s.integrations.test_connection(&acct, &site, &i.id).await.expect("test");
+    let db_dir = h.sqlite_path().expect("sqlite").parent().expect("dir").to_path_buf();
+    let (mut files, mut control) = (0, false);
+    for dir in [db_dir, w._dir.path().to_path_buf()] {
+        let mut stack = vec![dir];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let bytes = std::fs::read(&path).expect("read");
+                files += 1;
+                control |= bytes.windows(13).any(|w| w == b"a.example.com");
+                for secret in [PASSWORD, "second secret pw"] {
+                    let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+                    assert!(!found, "{secret:?} in {}", path.display());
+                }
+            }
+        }
+    }
+    assert!(files >= 2, "the SQLite file and the key file were searched");
+    assert!(control, "the search sees stored plain fields (the site URL), so it would see a password");
+}

@@ -422,3 +422,105 @@ impl PublishingPlatform for FakePlatform {
         Ok(SiteMetadata { synced_at, ..state.metadata.clone() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use igny8_core::domain::RemoteStatus;
+    use igny8_core::ports::SeoFields;
+
+    fn destination() -> Destination {
+        Destination {
+            platform: Platform::Wordpress,
+            base_url: "https://blog.example.com/".into(),
+            credentials: Credentials::WordpressAppPassword { username: "u".into(), app_password: "p".into() },
+        }
+    }
+
+    fn article(slug: &str, status: RemoteStatus, featured: Option<String>) -> ArticlePayload {
+        ArticlePayload {
+            title: "Title".into(),
+            slug: slug.into(),
+            html: "<p>x</p>".into(),
+            excerpt: String::new(),
+            status,
+            publish_at: None,
+            categories: Vec::new(),
+            tags: Vec::new(),
+            featured_media: featured,
+            author_name: None,
+            seo: SeoFields { title: Some("t".into()), description: Some("d".into()), focus_keyphrase: None },
+        }
+    }
+
+    fn image() -> MediaUpload {
+        MediaUpload {
+            filename: "a.png".into(),
+            content_type: "image/png".into(),
+            bytes: vec![1, 2, 3],
+            alt_text: "alt".into(),
+            title: "A".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn behaves_like_wordpress_for_slugs_featured_media_and_seo() {
+        let fake = FakePlatform::wordpress();
+        let d = destination();
+        fake.set_seo_fields(&["title"]);
+        let media = fake.upload_media(&d, &image()).await.expect("upload");
+        let first =
+            fake.create_post(&d, &article("hello", RemoteStatus::Publish, Some(media.id))).await.expect("create");
+        assert_eq!((first.status.as_str(), first.slug.as_str()), ("publish", "hello"));
+        assert_eq!(first.url.as_deref(), Some("https://blog.example.com/hello/"));
+        assert!(first.featured_media.is_some());
+        assert_eq!((first.seo_accepted, first.seo_rejected), (vec!["title".into()], vec!["description".into()]));
+        let second =
+            fake.create_post(&d, &article("hello", RemoteStatus::Draft, Some("999".into()))).await.expect("2nd");
+        assert_eq!(second.slug, "hello-2");
+        assert_eq!(second.featured_media, None, "an unknown featured media id is silently ignored");
+        let updated = fake.update_post(&d, &first.id, &article("hello", RemoteStatus::Scheduled, None)).await;
+        assert_eq!(updated.expect("update").status, "future");
+        assert_eq!(fake.post(&first.id).expect("post").updates, 1);
+        assert_eq!(fake.calls(Call::CreatePost), 2);
+        assert!(fake.delete_post(&second.id));
+        assert_eq!(fake.fetch_post(&d, &second.id).await.expect("fetch"), None);
+        assert!(fake.set_post_status(&first.id, "trash"));
+        assert_eq!(fake.fetch_post(&d, &first.id).await.expect("fetch"), None);
+        let missing = fake.update_post(&d, "12345", &article("x", RemoteStatus::Draft, None)).await;
+        assert_eq!(missing.err().map(|e| e.code()), Some("remote_not_found"));
+    }
+
+    #[tokio::test]
+    async fn scripted_failures_lost_replies_and_refusals() {
+        let fake = FakePlatform::wordpress();
+        let d = destination();
+        fake.lose_create_replies(1);
+        let lost = fake.create_post(&d, &article("lost", RemoteStatus::Publish, None)).await;
+        assert!(lost.as_ref().is_err_and(PlatformError::is_transient), "{lost:?}");
+        let found = fake.find_post_by_slug(&d, "lost").await.expect("find").expect("created remotely");
+        assert_eq!(fake.posts().len(), 1);
+        assert_eq!(found.slug, "lost");
+
+        fake.fail_next(Call::UploadMedia, 2, PlatformError::Throttled { retry_after: None, message: "429".into() });
+        assert!(fake.upload_media(&d, &image()).await.is_err());
+        assert!(fake.upload_media(&d, &image()).await.is_err());
+        assert!(fake.upload_media(&d, &image()).await.is_ok());
+        assert_eq!(fake.calls(Call::UploadMedia), 3);
+
+        fake.set_can_publish(false);
+        let refused = fake.create_post(&d, &article("c", RemoteStatus::Publish, None)).await;
+        assert_eq!(
+            refused.err().and_then(|e| e.platform_code().map(str::to_string)).as_deref(),
+            Some("rest_cannot_publish")
+        );
+        assert!(fake.create_post(&d, &article("c", RemoteStatus::Draft, None)).await.is_ok());
+        assert!(!fake.test_connection(&d).await.can_publish);
+
+        fake.expect_credentials(Credentials::WordpressAppPassword { username: "u".into(), app_password: "q".into() });
+        let report = fake.test_connection(&d).await;
+        assert!(!report.success);
+        assert_eq!(report.error.map(|e| e.code), Some("bad_credentials".to_string()));
+        assert_eq!(fake.fetch_metadata(&d).await.err().map(|e| e.code()), Some("bad_credentials"));
+    }
+}

@@ -5,7 +5,8 @@
 //! keys so a busy account never exceeds one partition key's write rate.
 
 use crate::domain::{
-    AccountId, CreditNoteId, HoldId, IntegrationId, InvoiceId, PackageId, PaymentId, PlanId, Platform, RunId, SiteId,
+    AccountId, ContentId, CreditNoteId, HoldId, IntegrationId, InvoiceId, PackageId, PaymentId, PlanId, Platform,
+    RunId, SiteId,
 };
 use crate::ports::Key;
 
@@ -121,6 +122,26 @@ pub const SYNC_INTEGRATIONS_INDEX: &str = "INTEGRATIONS#SYNC";
 /// GSI1 sort key of an integration in [`SYNC_INTEGRATIONS_INDEX`].
 pub fn sync_integration_sort(id: &IntegrationId) -> String {
     format!("{INTEGRATION_PREFIX}{id}")
+}
+
+/// Partition of a site's publications (one per article and integration).
+pub fn publication_partition(site: &SiteId) -> String {
+    format!("SITE#{site}#PUB")
+}
+
+/// Sort-key prefix of one article's publications.
+pub fn content_publications_prefix(content: &ContentId) -> String {
+    format!("PUB#{content}#")
+}
+
+/// The publication of one article on one integration.
+pub fn publication(site: &SiteId, content: &ContentId, integration: &IntegrationId) -> Key {
+    Key::new(publication_partition(site), format!("{}{integration}", content_publications_prefix(content)))
+}
+
+/// GSI1 partition listing one integration's publications (content sync reads it).
+pub fn integration_publications_index(site: &SiteId, integration: &IntegrationId) -> String {
+    format!("SITE#{site}#INTG#{integration}#PUBS")
 }
 
 /// Partition of the cost configuration.

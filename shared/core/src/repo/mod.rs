@@ -9,6 +9,7 @@ pub mod integrations;
 pub mod keys;
 pub mod ledger;
 pub mod pipeline;
+pub mod publications;
 pub mod runs;
 pub mod site_lock;
 
@@ -23,6 +24,7 @@ pub use billing::BillingRepo;
 pub use cost_config::CostConfigRepo;
 pub use ledger::{BalanceState, IdempotencyMarker, LedgerRepo};
 pub use pipeline::{ClusterPlanCursor, ClusterPlanCursors, Records, SiteRecord};
+pub use publications::{ClaimOutcome, PublicationRepo, StoredPublication};
 pub use runs::{ConfigRepo, RunRepo};
 
 /// Errors of the repositories.
