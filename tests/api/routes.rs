@@ -497,6 +497,19 @@ fn automation_settings_are_read_replaced_and_estimated() {
         );
         let (_, _, reread) = w.call("GET", &uri, &w.viewer_a, None).await;
         assert_eq!(reread, saved, "a saved config reads back");
+        assert_eq!((saved["publish"].clone(), saved["publish_batch_size"].clone()), (json!("off"), json!(5)));
+        let mut publishing = config_body(json!([10, 5, 5, 5, 5, 5]));
+        publishing["publish"] = json!("draft");
+        publishing["publish_batch_size"] = json!(3);
+        let (status, _, saved) = w.call("PUT", &uri, &w.owner_a, Some(publishing.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{saved}");
+        assert_eq!((saved["publish"].clone(), saved["publish_batch_size"].clone()), (json!("draft"), json!(3)));
+        let (_, _, kept) = w.call("PUT", &uri, &w.owner_a, Some(config_body(json!([10, 5, 5, 5, 5, 5])))).await;
+        assert_eq!(kept["publish"], json!("draft"), "absent publishing settings stay as they were: {kept}");
+        publishing["publish_batch_size"] = json!(0);
+        let (status, _, body) = w.call("PUT", &uri, &w.owner_a, Some(publishing)).await;
+        assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"), "{body}");
+        assert_eq!(fields(&body), ["publish_batch_size"], "{body}");
 
         for bad in [json!([0, 5, 5, 5, 5, 5]), json!([5, 5, 5, 5, 5, 5000])] {
             let (status, _, body) = w.call("PUT", &uri, &w.owner_a, Some(config_body(bad.clone()))).await;

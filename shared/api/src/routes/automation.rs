@@ -11,8 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::{id_pattern, pattern, whole, Constraint, Declared, Target};
 use crate::error::FieldError;
 use crate::{path_id, ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
-use igny8_core::automation::{AutomationError, Estimate, RunLog, TraceEvent};
-use igny8_core::domain::{AutomationConfig, AutomationRun, RunId, Schedule, SiteId};
+use igny8_core::automation::{AutomationError, Estimate, RunLog, TraceEvent, MAX_PUBLISH_BATCH_SIZE};
+use igny8_core::domain::{AutomationConfig, AutomationRun, PublishAfterRun, RunId, Schedule, SiteId};
 
 /// Items per batch of each stage.
 pub const BATCH_SIZES: (u32, u32) = (1, 1000);
@@ -50,6 +50,7 @@ pub fn declared() -> Vec<Declared> {
         (Target::Property("ConfigUpdate", "ideas_per_cluster"), Constraint::Range(i_min.into(), i_max.into())),
         (Target::Property("ConfigUpdate", "images_per_article"), Constraint::Range(0, MAX_IMAGES_PER_ARTICLE.into())),
         (Target::Property("ConfigUpdate", "lease_seconds"), Constraint::Range(LEASE_SECONDS.0, LEASE_SECONDS.1)),
+        (Target::Property("ConfigUpdate", "publish_batch_size"), Constraint::Range(1, MAX_PUBLISH_BATCH_SIZE.into())),
         (Target::Property("Schedule", "time"), pattern(SCHEDULE_TIME)),
         (Target::Property("Schedule", "day"), Constraint::Range(SCHEDULE_DAY.0, SCHEDULE_DAY.1)),
         (Target::Parameter("*", "run_id"), pattern(id_pattern::<RunId>())),
@@ -88,6 +89,13 @@ pub struct ConfigUpdate {
     /// Scheduled runs, if any.
     #[serde(default, deserialize_with = "whole")]
     pub schedule: Option<Schedule>,
+    /// Publish the run's articles after images (`off`, `draft`, `publish`); unchanged
+    /// when absent.
+    #[serde(default)]
+    pub publish: Option<PublishAfterRun>,
+    /// Articles per publishing batch (1–100); unchanged when absent.
+    #[serde(default, deserialize_with = "whole")]
+    pub publish_batch_size: Option<u32>,
 }
 
 impl ConfigUpdate {
@@ -118,6 +126,9 @@ impl ConfigUpdate {
         let (l_min, l_max) = LEASE_SECONDS;
         if !(l_min..=l_max).contains(&self.lease_seconds) {
             bad("lease_seconds", &format!("must be {l_min} to {l_max}"));
+        }
+        if self.publish_batch_size.is_some_and(|b| !(1..=MAX_PUBLISH_BATCH_SIZE).contains(&b)) {
+            bad("publish_batch_size", &format!("must be 1 to {MAX_PUBLISH_BATCH_SIZE}"));
         }
         if errors.is_empty() {
             return Ok(());
@@ -330,6 +341,12 @@ pub async fn put_config(
     config.images_per_article = body.images_per_article;
     config.lease_seconds = body.lease_seconds;
     config.schedule = body.schedule;
+    if let Some(publish) = body.publish {
+        config.publish = publish;
+    }
+    if let Some(size) = body.publish_batch_size {
+        config.publish_batch_size = size;
+    }
     // Every other setting was checked above: what the service still refuses is the schedule.
     let saved = state.automation.save_config(&caller.account, config).await.map_err(|e| match e {
         AutomationError::Invalid(reason) => ApiError::invalid_field("schedule", reason),

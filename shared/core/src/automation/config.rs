@@ -6,6 +6,10 @@ use super::schedule::next_after;
 use super::service::AutomationService;
 use crate::domain::{AccountId, AutomationConfig, SiteId};
 
+/// Most articles one publishing batch sends: each is several platform requests, and a
+/// batch must end well inside its function's timeout.
+pub const MAX_PUBLISH_BATCH_SIZE: u32 = 100;
+
 /// The config's limits; a config outside them is refused, not clamped.
 fn check(config: &AutomationConfig) -> Result<(), AutomationError> {
     let invalid = |m: &str| Err(AutomationError::Invalid(m.to_owned()));
@@ -23,6 +27,9 @@ fn check(config: &AutomationConfig) -> Result<(), AutomationError> {
     }
     if config.delay_between_batches_seconds > 3600 {
         return invalid("delay_between_batches_seconds must be at most 3600");
+    }
+    if !(1..=MAX_PUBLISH_BATCH_SIZE).contains(&config.publish_batch_size) {
+        return invalid("publish_batch_size must be 1 to 100");
     }
     Ok(())
 }
@@ -54,5 +61,22 @@ impl AutomationService {
         };
         self.inner.configs.put(&config).await?;
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PublishAfterRun;
+
+    #[test]
+    fn the_publishing_batch_size_is_checked() {
+        let mut config = AutomationConfig::defaults(AccountId::derive("a"), SiteId::derive("s"));
+        config.publish = PublishAfterRun::Draft;
+        assert!(check(&config).is_ok());
+        for bad in [0, MAX_PUBLISH_BATCH_SIZE + 1] {
+            config.publish_batch_size = bad;
+            assert!(matches!(check(&config), Err(AutomationError::Invalid(m)) if m.contains("publish_batch_size")));
+        }
     }
 }

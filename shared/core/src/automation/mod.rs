@@ -25,6 +25,7 @@ mod summary;
 mod takeover;
 
 pub use crate::repo::site_lock::{LockError, SiteLock, MAX_LEASE_MS};
+pub use config::MAX_PUBLISH_BATCH_SIZE;
 pub use error::AutomationError;
 pub use estimate::Estimate;
 pub use handlers::{handle, run_cleanup, CleanupOutcome, ExecutionStatusChange, Function};
