@@ -19,6 +19,8 @@ const STATUSES: &[&str] = &[
     "written",
     "draft",
     "prompts_ready",
+    "published",
+    "publish_failed",
     "pending",
     "generated",
     "failed",

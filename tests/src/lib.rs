@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod counters;
+pub mod fake_platform;
 pub mod layering;
 pub mod shopify_fake;
 pub mod wordpress;

@@ -4,11 +4,13 @@
 
 pub mod blob_dir;
 pub mod execution_store;
+pub mod key_file;
 pub mod sqlite;
 pub mod sqlite_queue;
 pub mod workflow;
 
 pub use blob_dir::BlobDir;
 pub use execution_store::SqliteExecutions;
+pub use key_file::LocalKeyFile;
 pub use sqlite::SqliteStore;
 pub use sqlite_queue::SqliteQueue;

@@ -168,8 +168,12 @@ pub struct WriterTask {
 pub enum ContentStatus {
     /// Waiting for stage 5.
     Draft,
-    /// Its image prompts exist.
+    /// Its image prompts exist; once its images are done it waits for publishing.
     PromptsReady,
+    /// Sent to every active destination (see its publications).
+    Published,
+    /// A destination refused it for good (see its publications); a later publish retries.
+    PublishFailed,
 }
 
 /// A written article.

@@ -4,7 +4,10 @@
 //! ledger rows, usage logs, holds and idempotency markers live under other partition
 //! keys so a busy account never exceeds one partition key's write rate.
 
-use crate::domain::{AccountId, CreditNoteId, HoldId, InvoiceId, PackageId, PaymentId, PlanId, RunId, SiteId};
+use crate::domain::{
+    AccountId, ContentId, CreditNoteId, HoldId, IntegrationId, InvoiceId, PackageId, PaymentId, PlanId, Platform,
+    RunId, SiteId,
+};
 use crate::ports::Key;
 
 /// Account record: `ACCT#<id>` / `META`.
@@ -95,6 +98,50 @@ pub fn account_sites_index(id: &AccountId) -> String {
 /// The site's run lock.
 pub fn site_lock(id: &SiteId) -> Key {
     Key::new(format!("SITE#{id}"), "LOCK")
+}
+
+/// Sort-key prefix of a site's integrations, in the site's partition.
+pub const INTEGRATION_PREFIX: &str = "INTG#";
+
+/// One integration of a site (ids are time-ordered: oldest sorts first).
+pub fn integration(site: &SiteId, id: &IntegrationId) -> Key {
+    Key::new(format!("SITE#{site}"), format!("{INTEGRATION_PREFIX}{id}"))
+}
+
+/// The guard of a site's active integration of one platform: created with a
+/// not-exists condition in the same transaction that makes an integration active, and
+/// deleted in the one that deactivates or deletes it, so a site has at most one.
+pub fn active_integration_guard(site: &SiteId, platform: Platform) -> Key {
+    Key::new(format!("SITE#{site}"), format!("INTG_ACTIVE#{}", platform.as_str()))
+}
+
+/// GSI1 partition of the active, sync-enabled integrations of every account: the
+/// scheduled sync pages through it without reading any other record.
+pub const SYNC_INTEGRATIONS_INDEX: &str = "INTEGRATIONS#SYNC";
+
+/// GSI1 sort key of an integration in [`SYNC_INTEGRATIONS_INDEX`].
+pub fn sync_integration_sort(id: &IntegrationId) -> String {
+    format!("{INTEGRATION_PREFIX}{id}")
+}
+
+/// Partition of a site's publications (one per article and integration).
+pub fn publication_partition(site: &SiteId) -> String {
+    format!("SITE#{site}#PUB")
+}
+
+/// Sort-key prefix of one article's publications.
+pub fn content_publications_prefix(content: &ContentId) -> String {
+    format!("PUB#{content}#")
+}
+
+/// The publication of one article on one integration.
+pub fn publication(site: &SiteId, content: &ContentId, integration: &IntegrationId) -> Key {
+    Key::new(publication_partition(site), format!("{}{integration}", content_publications_prefix(content)))
+}
+
+/// GSI1 partition listing one integration's publications (content sync reads it).
+pub fn integration_publications_index(site: &SiteId, integration: &IntegrationId) -> String {
+    format!("SITE#{site}#INTG#{integration}#PUBS")
 }
 
 /// Partition of the cost configuration.

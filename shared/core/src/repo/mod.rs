@@ -5,9 +5,11 @@ pub mod accounts;
 pub mod api_idempotency;
 pub mod billing;
 pub mod cost_config;
+pub mod integrations;
 pub mod keys;
 pub mod ledger;
 pub mod pipeline;
+pub mod publications;
 pub mod runs;
 pub mod site_lock;
 
@@ -22,6 +24,7 @@ pub use billing::BillingRepo;
 pub use cost_config::CostConfigRepo;
 pub use ledger::{BalanceState, IdempotencyMarker, LedgerRepo};
 pub use pipeline::{ClusterPlanCursor, ClusterPlanCursors, Records, SiteRecord};
+pub use publications::{ClaimOutcome, PublicationRepo, StoredPublication};
 pub use runs::{ConfigRepo, RunRepo};
 
 /// Errors of the repositories.

@@ -279,7 +279,7 @@ const STATUSES: [(&str, &[&str]); 6] = [
     (Cluster::KIND, &["new", "ideas_generated"]),
     (Idea::KIND, &["new", "queued"]),
     (WriterTask::KIND, &["queued", "written"]),
-    (Content::KIND, &["draft", "prompts_ready"]),
+    (Content::KIND, &["draft", "prompts_ready", "published", "publish_failed"]),
     (ImageRecord::KIND, &["pending", "queued", "generated", "failed"]),
 ];
 
