@@ -233,6 +233,24 @@ async fn publishing_posts_media_and_terms() {
     let (_, categories_after) = admin_get(&wp, "wp/v2/categories?per_page=100").await;
     assert_eq!(categories_after.as_array().unwrap().len(), categories.as_array().unwrap().len());
 
+    // Term ids are cached: a post whose terms are known is one request.
+    let mut third = second.clone();
+    third.slug = "third-post".into();
+    let before = client.requests().get();
+    client.create_post(&admin, &third).await.unwrap();
+    assert_eq!(client.requests().get() - before, 1, "terms from the cache");
+    // A cached category deleted in WordPress: WordPress drops the unknown id silently;
+    // the client notices, resolves the terms again and sets them on the post.
+    let lawn =
+        categories_after.as_array().unwrap().iter().find(|c| c["name"] == "Lawn &amp; Turf").unwrap()["id"].clone();
+    admin_delete(&wp, &format!("wp/v2/categories/{lawn}?force=true")).await;
+    let mut fourth = second.clone();
+    fourth.slug = "fourth-post".into();
+    let post_four = client.create_post(&admin, &fourth).await.unwrap();
+    let (_, stored_four) = admin_get(&wp, &format!("wp/v2/posts/{}?context=edit", post_four.id)).await;
+    assert_eq!(stored_four["categories"].as_array().unwrap().len(), 2, "{stored_four}");
+    assert!(!stored_four["categories"].as_array().unwrap().contains(&lawn), "{stored_four}");
+
     // Update: the same post, new title, still one post with that slug.
     let mut changed = payload.clone();
     changed.title = "Garden care, revised".into();

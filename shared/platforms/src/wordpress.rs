@@ -163,14 +163,18 @@ struct Discovered {
 }
 
 /// Talks to WordPress sites through their REST API with application passwords.
-/// Caches each site's REST root and registered meta keys; holds no credentials.
+/// Caches each site's REST root, registered meta keys and term ids; holds no credentials.
 #[derive(Debug)]
 pub struct WordPressClient {
     http: reqwest::Client,
     roots: Mutex<HashMap<String, RestRoot>>,
     meta_keys: Mutex<HashMap<String, BTreeSet<String>>>,
+    terms: Mutex<HashMap<TermKey, u64>>,
     requests: RequestCounter,
 }
+
+/// A cached term: the site, the taxonomy route and the lowercase name.
+type TermKey = (String, String, String);
 
 impl Default for WordPressClient {
     fn default() -> Self {
@@ -190,6 +194,7 @@ impl WordPressClient {
             http: build_client(timeouts),
             roots: Mutex::new(HashMap::new()),
             meta_keys: Mutex::new(HashMap::new()),
+            terms: Mutex::new(HashMap::new()),
             requests: RequestCounter::default(),
         }
     }
@@ -236,6 +241,10 @@ impl WordPressClient {
 
     fn lock_roots(&self) -> std::sync::MutexGuard<'_, HashMap<String, RestRoot>> {
         self.roots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_terms(&self) -> std::sync::MutexGuard<'_, HashMap<TermKey, u64>> {
+        self.terms.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock_meta_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeSet<String>>> {
@@ -306,6 +315,9 @@ impl WordPressClient {
     }
 
     /// Term ids of `names` in `taxonomy` (`categories` or `tags`), created when missing.
+    /// Ids resolved before come from the cache (WordPress silently drops an unknown
+    /// term id from a post, so [`WordPressClient::save_post`] checks the reply and
+    /// resolves again when a cached id was lost).
     async fn term_ids(&self, site: &Site<'_>, taxonomy: &str, names: &[String]) -> Result<Vec<u64>, PlatformError> {
         let route = format!("wp/v2/{taxonomy}");
         let mut ids = Vec::new();
@@ -314,41 +326,54 @@ impl WordPressClient {
             if !seen.insert(name.to_lowercase()) {
                 continue;
             }
-            let found = self
-                .call(site, Method::GET, &route, &[("search", name), ("per_page", PER_PAGE)], Body::Empty, true)
-                .await?
-                .ok()?;
-            let slug = slugify(name);
-            let existing = found.as_array().into_iter().flatten().find(|term| {
-                let term_name = term.get("name").and_then(Value::as_str).map(decode_entities).unwrap_or_default();
-                term_name.eq_ignore_ascii_case(name) || term.get("slug").and_then(Value::as_str) == Some(slug.as_str())
-            });
-            if let Some(id) = existing.and_then(|t| t.get("id")).and_then(Value::as_u64) {
-                ids.push(id);
+            let key = (site.base.to_string(), taxonomy.to_string(), name.to_lowercase());
+            if let Some(id) = self.lock_terms().get(&key) {
+                ids.push(*id);
                 continue;
             }
-            let created =
-                self.call(site, Method::POST, &route, &[], Body::Json(json!({ "name": name })), false).await?;
-            // Created meanwhile (or a name WordPress's search did not match): the 400
-            // `term_exists` carries the existing id.
-            if created.code().as_deref() == Some("term_exists") {
-                if let Some(id) = created.json.pointer("/data/term_id").and_then(Value::as_u64) {
-                    ids.push(id);
-                    continue;
-                }
-            }
-            let term = created.ok().map_err(|e| match e {
-                PlatformError::Forbidden { platform_code, message } => PlatformError::Forbidden {
-                    platform_code,
-                    message: format!("cannot create the missing {taxonomy} term {name:?}: {message}"),
-                },
-                other => other,
-            })?;
-            ids.push(term.get("id").and_then(Value::as_u64).ok_or_else(|| PlatformError::Protocol {
-                message: format!("the new {taxonomy} term {name:?} came back without an id"),
-            })?);
+            let id = self.resolve_term(site, &route, taxonomy, name).await?;
+            self.lock_terms().insert(key, id);
+            ids.push(id);
         }
         Ok(ids)
+    }
+
+    /// The id of one term: found by name or slug, else created.
+    async fn resolve_term(
+        &self,
+        site: &Site<'_>,
+        route: &str,
+        taxonomy: &str,
+        name: &str,
+    ) -> Result<u64, PlatformError> {
+        let query = [("search", name), ("per_page", PER_PAGE)];
+        let found = self.call(site, Method::GET, route, &query, Body::Empty, true).await?.ok()?;
+        let slug = slugify(name);
+        let existing = found.as_array().into_iter().flatten().find(|term| {
+            let term_name = term.get("name").and_then(Value::as_str).map(decode_entities).unwrap_or_default();
+            term_name.eq_ignore_ascii_case(name) || term.get("slug").and_then(Value::as_str) == Some(slug.as_str())
+        });
+        if let Some(id) = existing.and_then(|t| t.get("id")).and_then(Value::as_u64) {
+            return Ok(id);
+        }
+        let created = self.call(site, Method::POST, route, &[], Body::Json(json!({ "name": name })), false).await?;
+        // Created meanwhile (or a name WordPress's search did not match): the 400
+        // `term_exists` carries the existing id.
+        if created.code().as_deref() == Some("term_exists") {
+            if let Some(id) = created.json.pointer("/data/term_id").and_then(Value::as_u64) {
+                return Ok(id);
+            }
+        }
+        let term = created.ok().map_err(|e| match e {
+            PlatformError::Forbidden { platform_code, message } => PlatformError::Forbidden {
+                platform_code,
+                message: format!("cannot create the missing {taxonomy} term {name:?}: {message}"),
+            },
+            other => other,
+        })?;
+        term.get("id").and_then(Value::as_u64).ok_or_else(|| PlatformError::Protocol {
+            message: format!("the new {taxonomy} term {name:?} came back without an id"),
+        })
     }
 
     /// Meta keys the site registered for posts in REST (from `OPTIONS wp/v2/posts`), cached.
@@ -447,8 +472,20 @@ impl WordPressClient {
         };
         // An update sends the whole post again, so repeating it is safe; a create is not.
         let repeatable = remote_id.is_some();
-        let reply = self.call(&site, Method::POST, &route, &[], Body::Json(Value::Object(body)), repeatable).await?;
-        let post = reply.ok()?;
+        let reply =
+            self.call(&site, Method::POST, &route, &[], Body::Json(Value::Object(body.clone())), repeatable).await?;
+        let mut post = reply.ok()?;
+        if !terms_kept(&body, &post) {
+            // A cached term id no longer exists (WordPress dropped it silently): forget
+            // the site's terms, resolve them again and set them on the post.
+            self.lock_terms().retain(|(base, _, _), _| base != site.base.as_str());
+            let mut terms = Map::new();
+            terms.insert("categories".into(), json!(self.term_ids(&site, "categories", &article.categories).await?));
+            terms.insert("tags".into(), json!(self.term_ids(&site, "tags", &article.tags).await?));
+            let id = post.get("id").map(id_text).unwrap_or_default();
+            let route = format!("wp/v2/posts/{}", numeric_id(&id)?);
+            post = self.call(&site, Method::POST, &route, &[], Body::Json(Value::Object(terms)), true).await?.ok()?;
+        }
         let mut remote = remote_post(&post)?;
         let sent_media = article.featured_media.as_deref();
         if sent_media.is_some() && remote.featured_media.as_deref() != sent_media {
@@ -765,6 +802,20 @@ fn feed_version(xml: &str) -> Option<String> {
     let version: String =
         xml[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').collect();
     (!version.is_empty()).then_some(version)
+}
+
+/// Every category and tag id sent is on the post WordPress answered.
+fn terms_kept(sent: &Map<String, Value>, post: &Value) -> bool {
+    ["categories", "tags"].iter().all(|key| {
+        let kept: BTreeSet<u64> =
+            post.get(*key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_u64).collect();
+        sent.get(*key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .all(|id| kept.contains(&id))
+    })
 }
 
 /// A post id as WordPress routes take it.
