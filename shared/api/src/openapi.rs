@@ -4,7 +4,7 @@
 use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{ArrayItems, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, RefOr, Schema};
 use utoipa::{Modify, Number, OpenApi};
@@ -24,6 +24,29 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+    }
+}
+
+/// Closes the variants of the request bodies that are one object per kind: serde's
+/// `deny_unknown_fields` on a tagged enum refuses other fields, which utoipa does not
+/// carry into the variants' schemas.
+struct ClosedVariants;
+
+/// The tagged request bodies whose variants [`ClosedVariants`] closes.
+const TAGGED_BODIES: &[&str] = &["IntegrationRequest"];
+
+impl Modify for ClosedVariants {
+    fn modify(&self, openapi: &mut Document) {
+        let Some(components) = openapi.components.as_mut() else { return };
+        for name in TAGGED_BODIES {
+            if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(*name) {
+                for item in &mut one_of.items {
+                    if let RefOr::T(Schema::Object(object)) = item {
+                        object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -153,7 +176,7 @@ fn constrain(schema: &mut RefOr<Schema>, constraint: &Constraint) -> bool {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "IGNY8 services API", description = "Keywords in, articles and images out: automation runs, planner and writer records, credits, invoices and payments; integrations and publishing."),
-    modifiers(&BearerAuth, &Constraints),
+    modifiers(&BearerAuth, &Constraints, &ClosedVariants),
     security(("bearer" = [])),
     paths(
         sites::get_account, sites::create_account, sites::create_site, sites::list_sites, sites::get_site, sites::update_site,

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::{id_pattern, pattern, Constraint, Declared, Target};
 use crate::{path_id, ApiError, ApiJson, ApiPath, ApiState, Caller, Problem};
+
 use igny8_core::domain::{
     ConnectionReport, Credentials, IntegrationHealth, IntegrationId, IntegrationView, Platform, SiteId,
 };
@@ -32,12 +33,10 @@ const ITEM_PATHS: [&str; 4] = [
 
 /// The constraints this module's handlers enforce.
 pub fn declared() -> Vec<Declared> {
-    let credential = Constraint::Text { min: Some(1), max: Some(MAX_CREDENTIAL), pattern: None };
+    let credential =
+        Constraint::Text { min: Some(1), max: Some(MAX_CREDENTIAL), pattern: Some(CREDENTIAL_PATTERN.to_owned()) };
     let base_url = Constraint::Text { min: Some(1), max: Some(MAX_BASE_URL), pattern: None };
-    let mut all = vec![
-        (Target::Property("IntegrationRequest", "base_url"), base_url.clone()),
-        (Target::Property("IntegrationChange", "base_url"), base_url),
-    ];
+    let mut all = vec![(Target::Property("IntegrationChange", "base_url"), base_url)];
     for field in ["username", "app_password", "access_token", "client_id", "client_secret"] {
         all.push((Target::Property("CredentialsRequest", field), credential.clone()));
     }
@@ -130,23 +129,121 @@ impl CredentialsRequest {
     }
 }
 
-fn yes() -> bool {
-    true
+/// A credential as the document declares it: printable ASCII, 1 to [`MAX_CREDENTIAL`]
+/// characters, not blank (what [`credential`] accepts, for the values tools generate).
+const CREDENTIAL_PATTERN: &str = "^[ -~]*[!-~][ -~]*$";
+
+/// A WordPress application password and its user.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WordpressCredentials {
+    /// The user's login name.
+    #[schema(min_length = 1, max_length = 1024, pattern = "^[ -~]*[!-~][ -~]*$")]
+    pub username: String,
+    /// One of the user's application passwords (spaces allowed).
+    #[schema(min_length = 1, max_length = 1024, pattern = "^[ -~]*[!-~][ -~]*$")]
+    pub app_password: String,
 }
 
-/// A new integration of the site.
-#[derive(Debug, Deserialize, ToSchema)]
+/// A Shopify Admin API access token.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct IntegrationRequest {
-    /// `wordpress` or `shopify`; anything else is `unsupported_platform`.
-    pub platform: String,
-    /// The WordPress site's URL, or the shop's `*.myshopify.com` domain.
-    pub base_url: String,
-    /// The secrets, by platform (sealed at once, never returned).
-    pub credentials: CredentialsRequest,
-    /// Include it in the scheduled sync (default true).
-    #[serde(default = "yes")]
-    pub sync_enabled: bool,
+pub struct ShopifyToken {
+    /// `shpat_…`.
+    #[schema(min_length = 1, max_length = 1024, pattern = "^[ -~]*[!-~][ -~]*$")]
+    pub access_token: String,
+}
+
+/// A Shopify app's client id and secret (the client-credentials grant).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShopifyClient {
+    /// The app's client id.
+    #[schema(min_length = 1, max_length = 1024, pattern = "^[ -~]*[!-~][ -~]*$")]
+    pub client_id: String,
+    /// The app's client secret.
+    #[schema(min_length = 1, max_length = 1024, pattern = "^[ -~]*[!-~][ -~]*$")]
+    pub client_secret: String,
+}
+
+/// Shopify's two kinds of credentials.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ShopifyCredentials {
+    /// A static access token.
+    Token(ShopifyToken),
+    /// Client id and secret.
+    Client(ShopifyClient),
+}
+
+/// A new integration of the site, by platform (any other platform is
+/// `unsupported_platform`). The credentials are sealed at once and never returned.
+#[derive(Deserialize, ToSchema)]
+#[serde(tag = "platform", rename_all = "snake_case", deny_unknown_fields)]
+pub enum IntegrationRequest {
+    /// A WordPress site and an application password.
+    Wordpress {
+        /// The site's URL.
+        #[schema(max_length = 2048, pattern = "^https?://[a-z0-9]+(\\.[a-z0-9]+)*(:[1-9][0-9]{1,3})?(/[a-z0-9-]+)*$")]
+        base_url: String,
+        /// The user and its application password.
+        credentials: WordpressCredentials,
+        /// Include it in the scheduled sync (default true).
+        sync_enabled: Option<bool>,
+    },
+    /// A Shopify store and its Admin API credentials.
+    Shopify {
+        /// The shop's `name.myshopify.com` domain.
+        #[schema(max_length = 2048, pattern = "^[a-z0-9][a-z0-9-]{0,30}\\.myshopify\\.com$")]
+        base_url: String,
+        /// A token, or client id and secret.
+        credentials: ShopifyCredentials,
+        /// Include it in the scheduled sync (default true).
+        sync_enabled: Option<bool>,
+    },
+}
+
+impl IntegrationRequest {
+    /// What the service takes, each credential checked like [`credential`] does.
+    fn into_new(self) -> Result<NewIntegration, ApiError> {
+        let (platform, base_url, credentials, sync_enabled) = match self {
+            Self::Wordpress { base_url, credentials, sync_enabled } => (
+                Platform::Wordpress,
+                base_url,
+                Credentials::WordpressAppPassword {
+                    username: credential("username", Some(credentials.username))?,
+                    app_password: credential("app_password", Some(credentials.app_password))?,
+                },
+                sync_enabled,
+            ),
+            Self::Shopify { base_url, credentials, sync_enabled } => (
+                Platform::Shopify,
+                base_url,
+                match credentials {
+                    ShopifyCredentials::Token(t) => Credentials::ShopifyAccessToken {
+                        access_token: credential("access_token", Some(t.access_token))?,
+                    },
+                    ShopifyCredentials::Client(c) => Credentials::ShopifyClientCredentials {
+                        client_id: credential("client_id", Some(c.client_id))?,
+                        client_secret: credential("client_secret", Some(c.client_secret))?,
+                    },
+                },
+                sync_enabled,
+            ),
+        };
+        Ok(NewIntegration {
+            platform: platform.as_str().to_owned(),
+            base_url: base_url_checked(&base_url)?,
+            credentials,
+            sync_enabled: sync_enabled.unwrap_or(true),
+        })
+    }
+}
+
+impl std::fmt::Debug for IntegrationRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IntegrationRequest(redacted)")
+    }
 }
 
 /// A change to an integration; absent fields stay as they are. New credentials are
@@ -188,7 +285,7 @@ fn ids(site_id: &str, id: &str) -> Result<(SiteId, IntegrationId), ApiError> {
     Ok((path_id(site_id, "site")?, path_id(id, "integration")?))
 }
 
-fn base_url(value: &str) -> Result<String, ApiError> {
+fn base_url_checked(value: &str) -> Result<String, ApiError> {
     Ok(super::check_text("base_url", value, MAX_BASE_URL)?.to_owned())
 }
 
@@ -202,18 +299,22 @@ pub async fn create_integration(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(site_id): ApiPath<String>,
-    ApiJson(body): ApiJson<IntegrationRequest>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<(StatusCode, Json<IntegrationView>), ApiError> {
     let site: SiteId = path_id(&site_id, "site")?;
     caller.require_owner()?;
-    let platform: Platform = body.platform.parse().map_err(igny8_core::integration::IntegrationError::from)?;
-    let input = NewIntegration {
-        platform: platform.as_str().to_owned(),
-        base_url: base_url(&body.base_url)?,
-        credentials: body.credentials.into_credentials(platform)?,
-        sync_enabled: body.sync_enabled,
-    };
-    let created = state.services.integrations.create(&caller.account, &site, input).await?;
+    // The platform first, so any other one is `unsupported_platform`, not a shape error.
+    let named = body.get("platform").and_then(serde_json::Value::as_str).unwrap_or_default();
+    let platform = named.parse::<Platform>().map_err(igny8_core::integration::IntegrationError::from)?;
+    // A fixed message: serde's would quote a value, which may be a secret.
+    let request: IntegrationRequest = serde_json::from_value(body).map_err(|_| {
+        let shape = match platform {
+            Platform::Wordpress => "wordpress takes base_url and credentials {username, app_password}",
+            Platform::Shopify => "shopify takes base_url and credentials {access_token} or {client_id, client_secret}",
+        };
+        ApiError::invalid_field("body", format!("{shape}, and optionally sync_enabled; nothing else"))
+    })?;
+    let created = state.services.integrations.create(&caller.account, &site, request.into_new()?).await?;
     Ok((StatusCode::CREATED, Json(IntegrationView::from(&created))))
 }
 
@@ -268,7 +369,7 @@ pub async fn update_integration(
         None => None,
     };
     let change = IntegrationUpdate {
-        base_url: body.base_url.as_deref().map(base_url).transpose()?,
+        base_url: body.base_url.as_deref().map(base_url_checked).transpose()?,
         credentials,
         active: body.active,
         sync_enabled: body.sync_enabled,
