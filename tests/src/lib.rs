@@ -10,7 +10,9 @@
 pub mod counters;
 pub mod fake_platform;
 pub mod layering;
+pub mod shopify_fake;
 pub mod wordpress;
+pub mod wordpress_publishing;
 
 use std::sync::Arc;
 

@@ -6,6 +6,7 @@
 //! and a timeout on every request. No Rust client for either platform is well kept, so
 //! each speaks the documented HTTP API directly (docs/integrations.md).
 
+mod http;
 pub mod shopify;
 pub mod wordpress;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use igny8_core::ports::Platforms;
 
+pub use http::{RequestCounter, Timeouts};
 pub use shopify::ShopifyClient;
 pub use wordpress::WordPressClient;
 
