@@ -408,10 +408,16 @@ async fn drive_continued(rt: &LocalRuntime, c: Continued, json_out: bool, verb: 
 /// What a run produced, one line per kind.
 fn produced(s: &RunSummary) -> String {
     let failed = if s.images_failed > 0 { format!(" ({} failed)", s.images_failed) } else { String::new() };
-    format!(
+    let lines = format!(
         "  clusters   {}\n  ideas      {}\n  tasks      {}\n  articles   {} ({} words)\n  images     {}{failed}",
         s.clusters, s.ideas, s.tasks, s.articles, s.words, s.images
-    )
+    );
+    // Only runs whose site publishes after the run sent anything.
+    if s.published + s.publish_failed == 0 {
+        return lines;
+    }
+    let refused = if s.publish_failed > 0 { format!(" ({} not published)", s.publish_failed) } else { String::new() };
+    format!("{lines}\n  published  {}{refused}", s.published)
 }
 
 fn run_line(r: &AutomationRun) -> String {

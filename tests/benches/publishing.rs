@@ -1,7 +1,11 @@
 //! Articles published per minute to the local WordPress (tests/src/wordpress.rs), each
 //! with two PNG images as the offline provider renders them (1024×576), sequentially
-//! and with 4 at a time, and the HTTP requests each article took. Two ways:
+//! and with 4 at a time, and the HTTP requests each article took. Three ways:
 //!
+//! - `publisher`: the full publisher, `services.publishing.publish` on the embedded
+//!   family (SQLite store, blob folder, local key file) with the real client: the
+//!   article and its images as a run leaves them, the sealed credentials opened, the
+//!   publication record claimed and written before and after each remote step;
 //! - `client`: `igny8_platforms::WordPressClient` as the publisher drives it — upload
 //!   both images (alt text set), resolve the category and two tags to term ids, create
 //!   the post with the featured image;
@@ -19,10 +23,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
-use igny8_core::domain::{Credentials, Platform, RemoteStatus};
+use igny8_core::domain::{ContentId, Credentials, Platform, RemoteStatus};
 use igny8_core::ports::{ArticlePayload, Destination, MediaUpload, PublishingPlatform, SeoFields};
+use igny8_core::publishing::PublishRequest;
 use igny8_platforms::WordPressClient;
 use igny8_tests::wordpress::{WordPress, WpUser};
+use igny8_tests::wordpress_publishing::{publisher, write_article, Publisher};
 use serde_json::{json, Value};
 
 /// One article's images, rendered before the clock starts.
@@ -117,10 +123,22 @@ async fn publish_baseline(http: &reqwest::Client, wp: &WordPress, user: &WpUser,
     assert_eq!(status.as_u16(), 201);
 }
 
+async fn publish_with_publisher(p: &Publisher, id: &ContentId) {
+    let request = PublishRequest {
+        content_ids: vec![id.clone()],
+        status: RemoteStatus::Publish,
+        publish_at: None,
+        integration_id: None,
+        include_unapproved: true,
+    };
+    let outcomes = p.services.publishing.publish(&p.account, &p.site, request).await.expect("publish");
+    assert!(outcomes.len() == 1 && outcomes[0].success, "{outcomes:?}");
+}
+
 /// One line of the table.
 fn report(way: &str, concurrency: usize, n: usize, seconds: f64, requests: u64) {
     println!(
-        "{way:<9} concurrency {concurrency}: {n} articles in {seconds:6.2} s = {:6.1} articles/min, {:.1} requests/article",
+        "{way:<10} concurrency {concurrency}: {n} articles in {seconds:6.2} s = {:6.1} articles/min, {:.1} requests/article",
         n as f64 * 60.0 / seconds,
         requests as f64 / n as f64
     );
@@ -149,6 +167,26 @@ async fn main() {
     // long-running publisher has cached.
     assert!(client.test_connection(&destination).await.success);
     publish_with_client(&client, &destination, &articles("warmup", 1)[0]).await;
+
+    // The full publisher, its own client (its own count), terms created by a warm-up.
+    let publisher_client = Arc::new(WordPressClient::new());
+    let full = publisher(&wp, &admin, publisher_client.clone()).await;
+    let warmup = articles("publisher-warmup", 4);
+    for (i, article) in warmup.iter().enumerate() {
+        let id = write_article(&full, &article.slug, &article.images, i).await;
+        publish_with_publisher(&full, &id).await;
+    }
+    for concurrency in [1, 4] {
+        let batch = articles(&format!("publisher-c{concurrency}"), n);
+        let mut ids = Vec::new();
+        for (i, article) in batch.iter().enumerate() {
+            ids.push(write_article(&full, &article.slug, &article.images, 4 + i).await);
+        }
+        let before = publisher_client.requests().get();
+        let start = Instant::now();
+        stream::iter(&ids).for_each_concurrent(concurrency, |id| publish_with_publisher(&full, id)).await;
+        report("publisher", concurrency, n, start.elapsed().as_secs_f64(), publisher_client.requests().get() - before);
+    }
 
     for concurrency in [1, 4] {
         let batch = articles(&format!("client-c{concurrency}"), n);

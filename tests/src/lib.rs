@@ -12,6 +12,7 @@ pub mod fake_platform;
 pub mod layering;
 pub mod shopify_fake;
 pub mod wordpress;
+pub mod wordpress_publishing;
 
 use std::sync::Arc;
 

@@ -32,9 +32,10 @@ pub const MAX_PAUSE_SECONDS: i64 = 7 * 24 * 3600;
 /// The execution's TimeoutSeconds: the longest pause and a day of work around it.
 pub const EXECUTION_TIMEOUT_SECONDS: i64 = MAX_PAUSE_SECONDS + 24 * 3600;
 
-/// What a single pass between two checks may cost at most: a stage step retried five
-/// times followed by a delay, a pause wait retried as often, and the step that then
-/// continues the run.
+/// What a single pass between two checks may cost at most: a task retried by all its
+/// retriers (StagePublish the most: 8 throttles and 5 Lambda errors) followed by a
+/// delay, a pause wait retried as often as it may be, and the step that then continues
+/// the run (route.rs checks this against the state machine's Retry blocks).
 pub const PASS_RESERVE: u64 = 3 * (6 + 4 * 5 + CHOICE_EVENTS + DELAY_EVENTS);
 
 // The budget and the costliest pass stay well below Step Functions' 25,000 events, and

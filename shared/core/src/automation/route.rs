@@ -175,6 +175,29 @@ mod tests {
     }
 
     #[test]
+    fn the_costliest_pass_of_any_task_fits_in_the_history_reserve() {
+        use crate::automation::history::{CHOICE_EVENTS, DELAY_EVENTS, PASS_RESERVE};
+        let asl: Value = serde_json::from_str(ASL).expect("the state machine is JSON");
+        let states = asl["States"].as_object().expect("States");
+        // A task retried by every retrier to the end (counted as a token task: the
+        // dearer), then a delay; the pause wait retried as often; the continuing step.
+        let pass = |name: &str| {
+            let retries: u64 = states[name]["Retry"]
+                .as_array()
+                .expect("Retry")
+                .iter()
+                .map(|r| r["MaxAttempts"].as_u64().unwrap_or(3))
+                .sum();
+            6 + 4 * retries + CHOICE_EVENTS
+        };
+        let pause = pass("PauseWait");
+        for (name, _) in states.iter().filter(|(n, s)| s["Type"] == "Task" && *n != "RecordFailure") {
+            let worst = pass(name) + DELAY_EVENTS + pause + 7;
+            assert!(worst <= PASS_RESERVE, "{name}: a pass may cost {worst} events, the reserve is {PASS_RESERVE}");
+        }
+    }
+
+    #[test]
     fn a_pause_of_the_longest_length_fits_in_the_execution() {
         use crate::automation::history::{EXECUTION_TIMEOUT_SECONDS, MAX_PAUSE_SECONDS};
         let asl: Value = serde_json::from_str(ASL).expect("the state machine is JSON");
