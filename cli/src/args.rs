@@ -256,6 +256,31 @@ pub struct RunArgs {
     /// No progress bars (they are also off with --json).
     #[arg(long)]
     pub quiet: bool,
+    /// Publish the run's articles to the site's integrations when it ends (saved in the
+    /// site's automation config; `off` turns it off again). Unset keeps the config's.
+    #[arg(long, value_enum)]
+    pub publish: Option<PublishAfterRunArg>,
+}
+
+/// `--publish`: whether a run ends by publishing, and with which remote status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PublishAfterRunArg {
+    /// Articles stay in review.
+    Off,
+    /// Sent as drafts on the remote site.
+    Draft,
+    /// Published live.
+    Publish,
+}
+
+impl From<PublishAfterRunArg> for igny8_core::domain::PublishAfterRun {
+    fn from(arg: PublishAfterRunArg) -> Self {
+        match arg {
+            PublishAfterRunArg::Off => Self::Off,
+            PublishAfterRunArg::Draft => Self::Draft,
+            PublishAfterRunArg::Publish => Self::Publish,
+        }
+    }
 }
 
 /// Run commands.

@@ -190,6 +190,11 @@ pub async fn run(target: &Target, args: RunArgs, json_out: bool) -> Result<Outpu
     }
     let rt = runtime(target).await?;
     let (account, site) = local_site(&rt, target, &args).await?;
+    if let Some(publish) = args.publish {
+        let mut config = rt.automation.config(&account, &site).await?;
+        config.publish = publish.into();
+        rt.automation.save_config(&account, config).await?;
+    }
     let import = rt.importer.import(&account, &site, &keywords).await.map_err(|e| CliError::Failure(e.to_string()))?;
     let (run_id, continued) = start_or_continue(&rt, &account, &site).await?;
     let bars = Bars::new(!json_out && !args.quiet);

@@ -10,7 +10,9 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::http::StatusCode;
 use common::{block_on, world, World};
@@ -55,6 +57,39 @@ fn no_secret(what: &str, body: &Value) {
     }
 }
 
+/// Every log line this test binary writes, at every level, from the first call of
+/// [`captured_logs`] on: a global subscriber, so lines from the runtime's worker threads
+/// are caught too.
+fn captured_logs() -> String {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    let logs = LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buffer);
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || LogSink(Arc::clone(&sink)))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        buffer
+    });
+    String::from_utf8_lossy(&logs.lock().expect("logs")).into_owned()
+}
+
+/// Appends log output to the shared buffer.
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("logs").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A fresh site of A (no integration yet).
 async fn fresh_site(w: &World, name: &str) -> String {
     let body = json!({"name": name, "domain": format!("{}.acme.example", name.to_lowercase())});
@@ -73,6 +108,7 @@ fn wordpress(password: &str) -> Value {
 
 #[test]
 fn integrations_crud_never_shows_a_credential() {
+    captured_logs();
     block_on(async {
         let w = world().await;
         let site = fresh_site(w, "Crud").await;
@@ -121,11 +157,17 @@ fn integrations_crud_never_shows_a_credential() {
             assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{body}");
         }
 
-        // Neither password is anywhere in the data directory (the store holds ciphertext).
+        // Neither password is anywhere in the data directory (the store holds ciphertext),
+        // nor in any log line written meanwhile (every level, every thread).
         for (path, bytes) in files(&w.rt.data_dir) {
             for secret in [PASSWORD, ROTATED] {
                 assert!(!contains(&bytes, secret), "{path} holds a plain credential");
             }
+        }
+        let logs = captured_logs();
+        assert!(logs.contains("/integrations"), "the requests were logged: {logs}");
+        for secret in [PASSWORD, ROTATED] {
+            assert!(!logs.contains(secret), "a log line holds a credential");
         }
 
         let (status, _, body) = w.call("DELETE", &item, &w.owner_a, None).await;

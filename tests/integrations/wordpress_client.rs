@@ -264,15 +264,27 @@ async fn publishing_posts_media_and_terms() {
     // `context=edit` lists only posts the user may edit: not the admin's, for the author.
     assert!(client.find_post_by_slug(&author, "garden-care-guide").await.unwrap().is_none());
 
-    // The author may use existing categories and create tags, but not categories.
+    // The author may use existing categories and create tags, but not categories: a
+    // category the author cannot create is left off the post and reported, and the
+    // article still goes out.
     let mut by_author = article("author-post", RemoteStatus::Publish);
     by_author.categories = vec!["Garden Tools".into()];
     by_author.tags = vec!["a new tag from the author".into()];
     let authored = client.create_post(&author, &by_author).await.unwrap();
     assert_eq!(authored.status, "publish");
-    by_author.categories = vec!["A category the author cannot create".into()];
-    let refused = client.create_post(&author, &by_author).await.unwrap_err();
-    assert_eq!((refused.code(), refused.platform_code()), ("forbidden_by_platform", Some("rest_cannot_create")));
+    assert!(authored.skipped_terms.is_empty(), "{:?}", authored.skipped_terms);
+    let mut new_category = article("author-post-new-category", RemoteStatus::Publish);
+    new_category.categories = vec!["Garden Tools".into(), "A category the author cannot create".into()];
+    let kept = client.create_post(&author, &new_category).await.unwrap();
+    assert_eq!(kept.status, "publish");
+    assert_eq!(kept.skipped_terms, ["categories:A category the author cannot create"]);
+    let (_, stored_kept) = admin_get(&wp, &format!("wp/v2/posts/{}?context=edit", kept.id)).await;
+    assert_eq!(stored_kept["categories"].as_array().unwrap().len(), 1, "{stored_kept}");
+    let (_, all_categories) = admin_get(&wp, "wp/v2/categories?per_page=100").await;
+    assert!(
+        !all_categories.as_array().unwrap().iter().any(|c| c["name"] == "A category the author cannot create"),
+        "{all_categories}"
+    );
 
     // Scheduled: WordPress's `future` with the GMT date.
     let mut scheduled = article("scheduled-post", RemoteStatus::Scheduled);

@@ -280,6 +280,7 @@ impl FakePlatform {
             featured_media,
             seo_accepted,
             seo_rejected,
+            skipped_terms: Vec::new(),
         };
         let updates = state.posts.get(&id).map_or(0, |p| p.updates + 1);
         state.posts.insert(id, FakePost { remote: remote.clone(), article: article.clone(), updates });

@@ -907,6 +907,7 @@ fn remote_article(shop: &Shop<'_>, node: &Value) -> Result<RemotePost, PlatformE
         featured_media: None,
         seo_accepted: Vec::new(),
         seo_rejected: Vec::new(),
+        skipped_terms: Vec::new(),
     })
 }
 

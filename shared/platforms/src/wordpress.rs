@@ -314,13 +314,21 @@ impl WordPressClient {
         Ok(Site { base, root, username, password })
     }
 
-    /// Term ids of `names` in `taxonomy` (`categories` or `tags`), created when missing.
-    /// Ids resolved before come from the cache (WordPress silently drops an unknown
-    /// term id from a post, so [`WordPressClient::save_post`] checks the reply and
-    /// resolves again when a cached id was lost).
-    async fn term_ids(&self, site: &Site<'_>, taxonomy: &str, names: &[String]) -> Result<Vec<u64>, PlatformError> {
+    /// Term ids of `names` in `taxonomy` (`categories` or `tags`), created when missing,
+    /// and the terms the user may not create (an author may not create categories):
+    /// those are left off so the article still goes out, and reported as
+    /// `<taxonomy>:<name>`. Ids resolved before come from the cache (WordPress silently
+    /// drops an unknown term id from a post, so [`WordPressClient::save_post`] checks the
+    /// reply and resolves again when a cached id was lost).
+    async fn term_ids(
+        &self,
+        site: &Site<'_>,
+        taxonomy: &str,
+        names: &[String],
+    ) -> Result<(Vec<u64>, Vec<String>), PlatformError> {
         let route = format!("wp/v2/{taxonomy}");
         let mut ids = Vec::new();
+        let mut skipped = Vec::new();
         let mut seen = BTreeSet::new();
         for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
             if !seen.insert(name.to_lowercase()) {
@@ -331,11 +339,19 @@ impl WordPressClient {
                 ids.push(*id);
                 continue;
             }
-            let id = self.resolve_term(site, &route, taxonomy, name).await?;
-            self.lock_terms().insert(key, id);
-            ids.push(id);
+            match self.resolve_term(site, &route, taxonomy, name).await {
+                Ok(id) => {
+                    self.lock_terms().insert(key, id);
+                    ids.push(id);
+                }
+                Err(PlatformError::Forbidden { message, .. }) => {
+                    tracing::warn!(taxonomy, term = name, %message, "term left off the post: the user may not create it");
+                    skipped.push(format!("{taxonomy}:{name}"));
+                }
+                Err(other) => return Err(other),
+            }
         }
-        Ok(ids)
+        Ok((ids, skipped))
     }
 
     /// The id of one term: found by name or slug, else created.
@@ -426,18 +442,20 @@ impl WordPressClient {
             })?;
             body.insert("featured_media".into(), json!(id));
         }
-        if !article.categories.is_empty() {
-            body.insert("categories".into(), json!(self.term_ids(site, "categories", &article.categories).await?));
-        }
-        if !article.tags.is_empty() {
-            body.insert("tags".into(), json!(self.term_ids(site, "tags", &article.tags).await?));
+        let mut skipped_terms = Vec::new();
+        for (taxonomy, names) in [("categories", &article.categories), ("tags", &article.tags)] {
+            if !names.is_empty() {
+                let (ids, skipped) = self.term_ids(site, taxonomy, names).await?;
+                body.insert(taxonomy.into(), json!(ids));
+                skipped_terms.extend(skipped);
+            }
         }
         let wanted: Vec<(&'static str, &'static [&'static str], &str)> = SEO_KEYS
             .iter()
             .zip([&article.seo.title, &article.seo.description, &article.seo.focus_keyphrase])
             .filter_map(|((field, keys), value)| value.as_deref().map(|v| (*field, *keys, v)))
             .collect();
-        let mut plan = SeoPlan::default();
+        let mut plan = SeoPlan { skipped_terms, ..SeoPlan::default() };
         if !wanted.is_empty() {
             let registered = self.registered_meta(site).await?;
             let mut meta = Map::new();
@@ -480,8 +498,10 @@ impl WordPressClient {
             // the site's terms, resolve them again and set them on the post.
             self.lock_terms().retain(|(base, _, _), _| base != site.base.as_str());
             let mut terms = Map::new();
-            terms.insert("categories".into(), json!(self.term_ids(&site, "categories", &article.categories).await?));
-            terms.insert("tags".into(), json!(self.term_ids(&site, "tags", &article.tags).await?));
+            for (taxonomy, names) in [("categories", &article.categories), ("tags", &article.tags)] {
+                let (ids, _skipped_again) = self.term_ids(&site, taxonomy, names).await?;
+                terms.insert(taxonomy.into(), json!(ids));
+            }
             let id = post.get("id").map(id_text).unwrap_or_default();
             let route = format!("wp/v2/posts/{}", numeric_id(&id)?);
             post = self.call(&site, Method::POST, &route, &[], Body::Json(Value::Object(terms)), true).await?.ok()?;
@@ -504,6 +524,7 @@ impl WordPressClient {
             }
         }
         remote.seo_rejected.extend(plan.unregistered.iter().map(|f| f.to_string()));
+        remote.skipped_terms = plan.skipped_terms;
         Ok(remote)
     }
 
@@ -545,6 +566,8 @@ struct Site<'d> {
 struct SeoPlan {
     sent: Vec<(&'static str, &'static str, String)>,
     unregistered: Vec<&'static str>,
+    /// Terms the user may not create, left off the post (`<taxonomy>:<name>`).
+    skipped_terms: Vec<String>,
 }
 
 #[async_trait]
@@ -849,6 +872,7 @@ fn remote_post(post: &Value) -> Result<RemotePost, PlatformError> {
         featured_media: featured.map(|id| id.to_string()),
         seo_accepted: Vec::new(),
         seo_rejected: Vec::new(),
+        skipped_terms: Vec::new(),
     })
 }
 

@@ -489,6 +489,9 @@ pub struct Publication {
     pub seo_accepted: Vec<String>,
     /// SEO fields sent that the site does not expose (reported, not pretended).
     pub seo_rejected: Vec<String>,
+    /// Categories or tags the platform user may not create, left off the post.
+    #[serde(default)]
+    pub skipped_terms: Vec<String>,
     /// Attempts so far.
     pub attempts: u32,
     /// The last attempt's failure.

@@ -117,6 +117,9 @@ pub struct RemotePost {
     pub seo_accepted: Vec<String>,
     /// SEO fields sent that it does not expose.
     pub seo_rejected: Vec<String>,
+    /// Categories or tags the user may not create (`<taxonomy>:<name>`), left off the
+    /// post so the article still goes out; reported, never silently dropped.
+    pub skipped_terms: Vec<String>,
 }
 
 /// Why a platform call failed. Messages never contain credentials.

@@ -623,6 +623,7 @@ impl PublishingService {
             featured_media: None,
             seo_accepted: Vec::new(),
             seo_rejected: Vec::new(),
+            skipped_terms: Vec::new(),
             attempts: 0,
             last_error: None,
             needs_update: false,
@@ -676,6 +677,7 @@ impl PublishingService {
                 p.featured_media = post.featured_media;
                 p.seo_accepted = post.seo_accepted;
                 p.seo_rejected = post.seo_rejected;
+                p.skipped_terms = post.skipped_terms;
                 p.last_error = None;
                 p.needs_update = false;
                 p.published_at.get_or_insert_with(|| now.clone());
