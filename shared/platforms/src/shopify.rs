@@ -656,19 +656,7 @@ impl PublishingPlatform for ShopifyClient {
     }
 
     async fn test_connection(&self, destination: &Destination) -> ConnectionReport {
-        let mut report = ConnectionReport {
-            success: false,
-            platform: Platform::Shopify,
-            error: None,
-            identity: None,
-            can_publish: false,
-            can_upload: false,
-            api_root: None,
-            version: None,
-            scopes: Vec::new(),
-            rate_limit: None,
-            checked_at: now_rfc3339(),
-        };
+        let mut report = ConnectionReport::unchecked(Platform::Shopify, now_rfc3339());
         if let Err(error) = self.check_connection(destination, &mut report).await {
             report.success = false;
             report.error = Some(error.fault());

@@ -256,6 +256,26 @@ pub struct ConnectionReport {
     pub checked_at: String,
 }
 
+impl ConnectionReport {
+    /// A report of `platform` that has found nothing yet: a client fills it in as the
+    /// checks pass, so a check that fails leaves `success=false` and what was learnt.
+    pub fn unchecked(platform: Platform, checked_at: String) -> Self {
+        Self {
+            success: false,
+            platform,
+            error: None,
+            identity: None,
+            can_publish: false,
+            can_upload: false,
+            api_root: None,
+            version: None,
+            scopes: Vec::new(),
+            rate_limit: None,
+            checked_at,
+        }
+    }
+}
+
 /// A category, tag or author on the remote site.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
