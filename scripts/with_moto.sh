@@ -18,7 +18,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$tools_dir/venv/bin/python" scripts/moto_server.py --port 0 --port-file "$work/port" >"$work/moto.log" 2>&1 &
+# Two malloc arenas: moto serves every request on a new thread, and glibc's per-thread
+# arenas otherwise fragment into gigabytes over a long run (a 10,000-keyword bench).
+MALLOC_ARENA_MAX=2 "$tools_dir/venv/bin/python" scripts/moto_server.py --port 0 --port-file "$work/port" >"$work/moto.log" 2>&1 &
 moto_pid=$!
 for _ in $(seq 1 200); do
     [ -s "$work/port" ] && break
