@@ -168,6 +168,8 @@ async fn article(w: &World, n: usize, images: usize) -> Content {
         meta_description: format!("The best running shoes, number {n}."),
         status: ContentStatus::PromptsReady,
         review: ReviewStatus::Draft,
+        focus_keyphrase: String::new(),
+        linked_at: None,
         created_at: now.clone(),
     };
     let store = &w.store;

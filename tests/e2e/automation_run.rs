@@ -65,6 +65,10 @@ impl AiProvider for Faulty {
         self.fails(Stage::Images)?;
         self.inner.generate_image(p, w, h).await
     }
+    async fn optimize_article(&self, r: &igny8_ai::OptimizeRequest) -> Result<(igny8_ai::OptimizeOut, Usage), AiError> {
+        self.fails(Stage::Content)?;
+        self.inner.optimize_article(r).await
+    }
 }
 
 struct World {

@@ -217,6 +217,9 @@ impl AiProvider for Held {
     async fn generate_image(&self, p: &str, w: u32, h: u32) -> Result<(ImageOut, Usage), AiError> {
         self.inner.generate_image(p, w, h).await
     }
+    async fn optimize_article(&self, r: &igny8_ai::OptimizeRequest) -> Result<(igny8_ai::OptimizeOut, Usage), AiError> {
+        self.inner.optimize_article(r).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -327,6 +327,10 @@ impl AiProvider for FaultyAi {
         self.check()?;
         self.inner.generate_image(p, w, h).await
     }
+    async fn optimize_article(&self, r: &igny8_ai::OptimizeRequest) -> Result<(igny8_ai::OptimizeOut, Usage), AiError> {
+        self.check()?;
+        self.inner.optimize_article(r).await
+    }
 }
 
 // ---------------------------------------------------------------------------------

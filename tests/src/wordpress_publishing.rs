@@ -121,6 +121,8 @@ pub async fn write_article(p: &Publisher, slug: &str, images: &[Vec<u8>], n: usi
         meta_description: "A benchmark article.".into(),
         status: ContentStatus::PromptsReady,
         review: ReviewStatus::Draft,
+        focus_keyphrase: String::new(),
+        linked_at: None,
         created_at: now.clone(),
     };
     let mut writes = vec![

@@ -125,6 +125,37 @@ pub struct ArticleOut {
     pub meta_description: String,
 }
 
+/// What the optimizer asks a provider to rewrite: the article as it stands and the
+/// analyzer checks that flagged it (ids of `igny8_seo::analyze::check`, e.g.
+/// `keyphrase_in_seo_title`, `meta_description_length`, `sentence_length`), so the
+/// provider rewrites only what was flagged and leaves the rest as it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimizeRequest {
+    /// The article title.
+    pub title: String,
+    /// The meta description.
+    pub meta_description: String,
+    /// The body HTML (its `<h1>` is the title).
+    pub html: String,
+    /// The keyphrase the article should rank for.
+    pub focus_keyphrase: String,
+    /// The site's language (`en` …).
+    pub language: String,
+    /// The flagged checks' ids.
+    pub flagged: Vec<String>,
+}
+
+/// A rewritten article: every field, rewritten or as it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimizeOut {
+    /// The article title.
+    pub title: String,
+    /// The meta description.
+    pub meta_description: String,
+    /// The body HTML, well-formed, its links and images kept.
+    pub html: String,
+}
+
 /// A prompt for one image in an article.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImagePromptOut {
@@ -310,6 +341,11 @@ pub trait AiProvider: Send + Sync {
     /// Renders one image for a prompt; a zero width or height means the default
     /// 1024×576.
     async fn generate_image(&self, prompt: &str, width: u32, height: u32) -> Result<(ImageOut, Usage), AiError>;
+
+    /// Rewrites what the analyzer flagged in an article (title, meta description,
+    /// introduction, headings, long sentences); the optimizer keeps the result only
+    /// when it scores higher.
+    async fn optimize_article(&self, request: &OptimizeRequest) -> Result<(OptimizeOut, Usage), AiError>;
 }
 
 #[cfg(test)]

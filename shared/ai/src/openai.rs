@@ -26,7 +26,8 @@ use serde_json::{json, Value};
 
 use crate::offline::text::{count_html_words, Intent};
 use crate::{
-    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput, Usage,
+    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
+    OptimizeOut, OptimizeRequest, Usage,
 };
 
 /// Chat model used when `IGNY8_AI_MODEL` is unset: cheap and good at JSON mode.
@@ -666,6 +667,11 @@ impl AiProvider for OpenAiProvider {
             tokens_out: tokens("output_tokens").unwrap_or(0),
         };
         Ok((ImageOut { png, width, height }, usage))
+    }
+
+    async fn optimize_article(&self, request: &OptimizeRequest) -> Result<(OptimizeOut, Usage), AiError> {
+        let _ = request;
+        todo!("H-optimizer: the rewrite through the chat endpoint")
     }
 }
 

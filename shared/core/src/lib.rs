@@ -7,6 +7,8 @@ pub mod automation;
 pub mod billing;
 pub mod domain;
 pub mod integration;
+pub mod linking;
+pub mod optimization;
 pub mod planner;
 pub mod ports;
 pub mod publishing;
@@ -14,4 +16,7 @@ pub mod repo;
 pub mod retry;
 pub mod services;
 
+/// The text rules the optimization and linking services apply, for the edges that show
+/// their results (the API's schemas, the CLI's tables).
+pub use igny8_seo as seo;
 pub use services::Services;

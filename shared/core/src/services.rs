@@ -9,6 +9,8 @@ use crate::billing::{
     CatalogService, CreditService, InvoiceDocuments, InvoiceService, PaymentService, SubscriptionService,
 };
 use crate::integration::{IntegrationPorts, IntegrationService, SyncService};
+use crate::linking::LinkingService;
+use crate::optimization::ContentChecks;
 use crate::ports::{Clock, IdGenerator, ItemStore, SystemClock, UuidIds};
 use crate::publishing::PublishingService;
 use crate::repo::{AccountRepo, BillingRepo, SiteRepo};
@@ -42,6 +44,10 @@ pub struct Services {
     pub sync: SyncService,
     /// Review and publishing.
     pub publishing: PublishingService,
+    /// Validation and analysis of articles.
+    pub checks: ContentChecks,
+    /// Internal links between a site's articles.
+    pub linking: LinkingService,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Ids.
@@ -74,6 +80,8 @@ impl Services {
         let subscriptions = SubscriptionService::new(invoices.clone(), Arc::clone(&clock));
         let integrations = IntegrationService::new(Arc::clone(&store), Arc::clone(&clock), Arc::clone(&ids));
         Self {
+            checks: ContentChecks::new(Arc::clone(&store), Arc::clone(&clock)),
+            linking: LinkingService::new(Arc::clone(&store), Arc::clone(&clock)),
             sync: SyncService::new(integrations.clone()),
             publishing: PublishingService::new(integrations.clone()),
             integrations,

@@ -18,7 +18,8 @@ pub mod text;
 use async_trait::async_trait;
 
 use crate::{
-    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput, Usage,
+    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
+    OptimizeOut, OptimizeRequest, Usage,
 };
 
 /// Model name recorded in usage logs for offline calls.
@@ -154,6 +155,11 @@ impl AiProvider for OfflineProvider {
         // Image models bill per image; only the prompt is counted as tokens.
         let u = Usage { model: OFFLINE_MODEL.to_string(), tokens_in: text::estimate_tokens(prompt), tokens_out: 0 };
         Ok((image, u))
+    }
+
+    async fn optimize_article(&self, request: &OptimizeRequest) -> Result<(OptimizeOut, Usage), AiError> {
+        let _ = request;
+        todo!("H-optimizer: deterministic rewrites of the flagged parts")
     }
 }
 

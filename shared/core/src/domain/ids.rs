@@ -195,6 +195,10 @@ typed_id!(
     /// Identifies a site's connection to a WordPress site or a Shopify store.
     IntegrationId, "intg", "integration"
 );
+typed_id!(
+    /// Identifies one optimization of an article (its before and after).
+    OptimizationId, "opt", "optimization"
+);
 
 #[cfg(test)]
 mod tests {

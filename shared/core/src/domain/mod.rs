@@ -7,6 +7,7 @@ pub mod credits;
 pub mod ids;
 pub mod integration;
 pub mod lock;
+pub mod optimization;
 pub mod pipeline;
 
 pub use account::{Account, AccountStatus, Site, SiteStatus};
@@ -25,7 +26,7 @@ pub use credits::{
 };
 pub use ids::{
     AccountId, ClusterId, ContentId, CreditNoteId, HoldId, IdError, IdeaId, ImageId, IntegrationId, InvoiceId,
-    KeywordId, PackageId, PaymentId, PlanId, RunId, SiteId, TaskId, TransactionId, TypedId,
+    KeywordId, OptimizationId, PackageId, PaymentId, PlanId, RunId, SiteId, TaskId, TransactionId, TypedId,
 };
 pub use integration::{
     ConnectionReport, Credentials, HealthStatus, IntegrationHealth, IntegrationView, Platform, PlatformFault,
@@ -33,6 +34,7 @@ pub use integration::{
     ReviewStatus, SealedCredentials, SiteIntegration, SiteMetadata, SyncStatus, UnsupportedPlatform,
 };
 pub use lock::SiteLease;
+pub use optimization::{ArticleVersion, OptimizationRecord};
 pub use pipeline::{
     Cluster, ClusterStatus, Content, ContentStatus, Idea, IdeaStatus, ImageRecord, ImageStatus, Keyword, KeywordStatus,
     TaskStatus, WriterTask,

@@ -203,6 +203,13 @@ pub struct Content {
     /// Review before publishing: draft → approved → published.
     #[serde(default)]
     pub review: ReviewStatus,
+    /// The keyphrase it should rank for: its cluster's pillar keyword (empty for
+    /// articles stored before it was recorded: the services look the cluster up).
+    #[serde(default)]
+    pub focus_keyphrase: String,
+    /// When the linker last passed over it (RFC 3339); None: never linked.
+    #[serde(default)]
+    pub linked_at: Option<String>,
     /// Creation time (RFC 3339).
     pub created_at: String,
 }

@@ -79,6 +79,8 @@ fn outputs(
         meta_description: article.meta_description.clone(),
         status: ContentStatus::Draft,
         review: ReviewStatus::Draft,
+        focus_keyphrase: String::new(),
+        linked_at: None,
         created_at: now.to_owned(),
     };
     Ok(vec![
