@@ -9,6 +9,7 @@ pub mod analyze;
 pub mod article;
 pub mod html;
 pub mod link;
+pub mod text;
 pub mod validate;
 
 pub use analyze::{analyze, Analysis, Check, CheckGroup, RuleSet, TextStats};

@@ -3,10 +3,24 @@
 //! code ported). Each check scores 0–9 with a message; the article's score is 0–100.
 //! The rule set is chosen by the site's language ([`RuleSet::for_language`]); English
 //! first, and other languages fall back to the language-independent checks.
+//! docs/analysis.md lists every rule, its threshold and its source.
 
 use serde::{Deserialize, Serialize};
 
 use crate::article::ArticleText;
+use crate::html::{self, Link};
+
+mod doc;
+mod keyphrase;
+mod readability;
+mod rules;
+mod seo;
+#[cfg(test)]
+mod tests;
+
+use doc::Doc;
+use keyphrase::Keyphrase;
+pub use rules::{Lexicon, RuleSet};
 
 /// Which side of the score a check belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,25 +131,109 @@ impl Analysis {
     }
 }
 
-/// The language-dependent parts of the rules (transition words, passive voice,
-/// syllables); chosen per site language so other languages can follow English.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleSet {
-    /// The language the set is for (`en`), or `generic`.
-    pub language: &'static str,
+/// One article as the checks read it.
+pub(crate) struct Article<'a> {
+    /// The fields as given.
+    pub article: &'a ArticleText,
+    /// The language's rules.
+    pub rules: &'a RuleSet,
+    /// The body's words, sentences and blocks.
+    pub doc: &'a Doc<'a>,
+    /// The body's links.
+    pub links: &'a [Link],
+    /// The focus keyphrase, when it has a word.
+    pub keyphrase: Option<&'a Keyphrase>,
+    /// Words of the body without the post title.
+    pub body_words: usize,
 }
 
-impl RuleSet {
-    /// The rule set for a site's language: English for `en*`, else the generic set
-    /// (language-independent checks only).
-    pub fn for_language(language: &str) -> Self {
-        let _ = language;
-        todo!("rule sets")
+impl Article<'_> {
+    /// The SEO title, or the post title when the SEO title is empty.
+    pub fn seo_title(&self) -> &str {
+        if self.article.seo_title.trim().is_empty() {
+            &self.article.title
+        } else {
+            &self.article.seo_title
+        }
     }
 }
 
-/// Analyzes one article.
+/// A check's result.
+pub(crate) fn finding(id: &str, group: CheckGroup, score: u8, message: String) -> Check {
+    Check { id: id.to_owned(), group, score: score.min(9), message }
+}
+
+/// Analyzes one article with the rule set of its language ([`RuleSet::for_language`]).
 pub fn analyze(article: &ArticleText) -> Analysis {
-    let _ = article;
-    todo!("analyzer")
+    analyze_with(article, &RuleSet::for_language(&article.language))
+}
+
+/// Analyzes one article with a given rule set: the body is parsed once, and every
+/// check of the set is produced in a fixed order (SEO first). The generic set leaves
+/// out Flesch reading ease, transition words and passive voice, which need a
+/// language's word lists and syllable rules.
+pub fn analyze_with(article: &ArticleText, rules: &RuleSet) -> Analysis {
+    let html = html::parse(&article.html);
+    let blocks = html.blocks();
+    let links = html.links();
+    let doc = Doc::read(&blocks);
+    let keyphrase = Keyphrase::new(&article.focus_keyphrase, rules);
+    let a = Article {
+        article,
+        rules,
+        doc: &doc,
+        links: &links,
+        keyphrase: keyphrase.as_ref(),
+        body_words: doc.body_words(),
+    };
+    let keyphrase_count = seo::keyphrase_count(&a);
+    let flesch = rules.has_word_lists().then(|| readability::flesch(&a)).flatten();
+    let mut checks = vec![
+        seo::keyphrase_in_seo_title(&a),
+        seo::keyphrase_in_introduction(&a),
+        seo::keyphrase_in_slug(&a),
+        seo::keyphrase_in_meta_description(&a),
+        seo::keyphrase_in_subheadings(&a),
+        seo::keyphrase_density(&a, keyphrase_count),
+        seo::text_length(&a),
+        seo::meta_description_length(&a),
+        seo::seo_title_length(&a),
+        seo::links(&a, seo::LinkTarget::Internal),
+        seo::links(&a, seo::LinkTarget::Outbound),
+        seo::keyphrase_anchor(&a),
+    ];
+    if let Some(lexicon) = rules.lexicon() {
+        checks.push(readability::flesch_reading_ease(flesch));
+        checks.push(readability::sentence_length(&a));
+        checks.push(readability::paragraph_length(&a));
+        checks.push(readability::subheading_distribution(&a));
+        checks.push(readability::transition_words(&a, lexicon));
+        checks.push(readability::passive_voice(&a, lexicon));
+    } else {
+        checks.push(readability::sentence_length(&a));
+        checks.push(readability::paragraph_length(&a));
+        checks.push(readability::subheading_distribution(&a));
+    }
+    let stats = TextStats {
+        words: saturate(a.body_words),
+        sentences: saturate(doc.prose().map(|b| b.sentences.len()).sum()),
+        keyphrase_count: saturate(keyphrase_count),
+        keyphrase_density: seo::density(keyphrase_count, a.body_words),
+        flesch_reading_ease: flesch.unwrap_or_default(),
+    };
+    Analysis { score: overall(&checks), language: rules.language.to_owned(), checks, stats }
+}
+
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// round(100 × Σ scores / (9 × checks)), rounding halves up; 0 without checks.
+fn overall(checks: &[Check]) -> u8 {
+    let sum: usize = checks.iter().map(|c| usize::from(c.score)).sum();
+    let most = 9 * checks.len();
+    if most == 0 {
+        return 0;
+    }
+    u8::try_from((200 * sum + most) / (2 * most)).unwrap_or(100)
 }
