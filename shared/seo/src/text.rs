@@ -266,6 +266,9 @@ pub fn eq_ignore_case(a: &str, b: &str) -> bool {
 /// Orders two words ignoring case (and apostrophe style): binary search over a sorted,
 /// lower-case word list without lowering the word first.
 pub fn cmp_ignore_case(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.bytes().map(|c| c.to_ascii_lowercase()).cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
+    }
     a.chars().flat_map(fold).cmp(b.chars().flat_map(fold))
 }
 
@@ -287,7 +290,13 @@ impl Stem<'_> {
 
     /// Whether this stem equals `lowered`, a stem already in lower case.
     pub fn matches(&self, lowered: &str) -> bool {
-        self.base.chars().flat_map(fold).chain(self.tail.chars()).eq(lowered.chars())
+        let Some(head) = lowered.strip_suffix(self.tail) else {
+            return false;
+        };
+        if self.base.is_ascii() {
+            return self.base.eq_ignore_ascii_case(head);
+        }
+        self.base.chars().flat_map(fold).eq(head.chars())
     }
 
     /// The stem in lower case (for the few words compared many times, like a keyphrase).

@@ -19,6 +19,8 @@ pub struct Lexicon {
     pub transition_words: &'static [&'static str],
     /// Multi-word transitions (words separated by one space), sorted.
     pub transition_phrases: &'static [&'static str],
+    /// The first words of the multi-word transitions, sorted.
+    pub transition_phrase_starts: &'static [&'static str],
     /// Auxiliaries that start a passive, sorted.
     pub passive_auxiliaries: &'static [&'static str],
     /// Irregular past participles, sorted.
@@ -117,6 +119,9 @@ impl Lexicon {
         if contains(self.transition_words, first) {
             return true;
         }
+        if !contains(self.transition_phrase_starts, first) {
+            return false;
+        }
         let phrases = self.transition_phrases;
         let from = phrases.partition_point(|p| text::cmp_ignore_case(first_word(p), first) == Ordering::Less);
         phrases[from..].iter().take_while(|p| text::eq_ignore_case(first_word(p), first)).any(|phrase| {
@@ -176,6 +181,7 @@ static ENGLISH: Lexicon = Lexicon {
     function_words: EN_FUNCTION_WORDS,
     transition_words: EN_TRANSITION_WORDS,
     transition_phrases: EN_TRANSITION_PHRASES,
+    transition_phrase_starts: EN_TRANSITION_PHRASE_STARTS,
     passive_auxiliaries: EN_PASSIVE_AUXILIARIES,
     irregular_participles: EN_IRREGULAR_PARTICIPLES,
     not_participles: EN_NOT_PARTICIPLES,
@@ -313,6 +319,12 @@ const EN_TRANSITION_PHRASES: &[&str] = &[
     "to sum up",
     "to summarize",
     "with this in mind",
+];
+
+/// The first words of [`EN_TRANSITION_PHRASES`], so most words are ruled out by one lookup.
+const EN_TRANSITION_PHRASE_STARTS: &[&str] = &[
+    "above", "after", "all", "as", "at", "because", "by", "due", "even", "first", "for", "given", "in", "last", "not",
+    "on", "provided", "so", "such", "that", "to", "with",
 ];
 
 /// Forms of `be` and `get` that start a passive (`is built`, `got fired`).
@@ -454,6 +466,7 @@ mod tests {
             EN_FUNCTION_WORDS,
             EN_TRANSITION_WORDS,
             EN_TRANSITION_PHRASES,
+            EN_TRANSITION_PHRASE_STARTS,
             EN_PASSIVE_AUXILIARIES,
             EN_IRREGULAR_PARTICIPLES,
             EN_NOT_PARTICIPLES,
@@ -466,6 +479,13 @@ mod tests {
             }
             assert!(list.iter().all(|w| w.to_lowercase() == *w), "{list:?}");
         }
+    }
+
+    #[test]
+    fn phrase_starts_are_the_phrases_first_words() {
+        let mut starts: Vec<&str> = EN_TRANSITION_PHRASES.iter().map(|p| first_word(p)).collect();
+        starts.dedup();
+        assert_eq!(starts, EN_TRANSITION_PHRASE_STARTS);
     }
 
     #[test]
