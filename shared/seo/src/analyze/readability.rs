@@ -1,7 +1,9 @@
 //! The readability checks: Flesch reading ease, sentence and paragraph length,
 //! subheading distribution, transition words and passive voice. Sentences are those of
 //! the body's prose (paragraphs, list items, captions, quotes; not headings).
-//! Thresholds and sources are in docs/analysis.md.
+//! Thresholds follow Yoast's published readability scoring table
+//! (<https://github.com/Yoast/wordpress-seo/blob/trunk/packages/yoastseo/src/scoring/assessments/scoringDocumentation/SCORING%20READABILITY.md>)
+//! and Flesch (1948); docs/analysis.md lists every source.
 
 use super::{check, finding, Article, Check, CheckGroup};
 use crate::analyze::rules::Lexicon;

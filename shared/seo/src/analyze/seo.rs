@@ -1,7 +1,9 @@
 //! The SEO checks: the keyphrase in the SEO title, introduction, slug, meta
 //! description and subheadings, its density, the text, meta description and title
-//! lengths, links, and links that compete for the keyphrase. Thresholds and sources
-//! are in docs/analysis.md.
+//! lengths, links, and links that compete for the keyphrase. Thresholds follow Yoast's
+//! published SEO scoring table
+//! (<https://github.com/Yoast/wordpress-seo/blob/trunk/packages/yoastseo/src/scoring/assessments/scoringDocumentation/SCORING%20SEO.md>);
+//! docs/analysis.md lists every source.
 
 use super::{check, finding, Article, Check, CheckGroup};
 use crate::html::BlockKind;

@@ -265,6 +265,22 @@ fn cases() -> Vec<Case> {
             article: article(p(&filler(2)) + &p(&[KEY_SENTENCE])),
             expect: &[(KEYPHRASE_IN_INTRODUCTION, 3)],
         },
+        Case {
+            name: "content words of a longer keyphrase in the introduction",
+            article: ArticleText {
+                focus_keyphrase: "how to choose running shoes".into(),
+                ..article(p(&["Choose shoes made for running.", FILLER[1]]))
+            },
+            expect: &[(KEYPHRASE_IN_INTRODUCTION, 9), (KEYPHRASE_IN_SLUG, 9)],
+        },
+        Case {
+            name: "another form of a keyphrase word in the introduction",
+            article: ArticleText {
+                focus_keyphrase: "how to choose running shoes".into(),
+                ..article(p(&["Choosing shoes for running.", FILLER[1]]))
+            },
+            expect: &[(KEYPHRASE_IN_INTRODUCTION, 3)],
+        },
         Case { name: "subheadings 0 %", article: sections(0), expect: &[(KEYPHRASE_IN_SUBHEADINGS, 3)] },
         Case {
             name: "subheadings 50 %",
