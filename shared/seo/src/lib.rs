@@ -1,9 +1,11 @@
 //! The deterministic text rules of optimization and linking, as plain functions over
-//! plain data: [`html`] reads an article body once, [`validate`] finds what blocks an
-//! article from review or would be mangled by a CMS, [`analyze`] scores it against
-//! published SEO and readability thresholds, and [`link`] finds related articles and
-//! injects links on anchor text already in the body. No I/O and nothing of ours, like
-//! the AI providers: the services in igny8-core call these and store the results.
+//! plain data: [`html`] reads an article body once, [`validate`](mod@validate) finds
+//! what blocks an article from review or would be mangled by a CMS,
+//! [`analyze`](mod@analyze) scores it against published SEO and readability
+//! thresholds, and [`link`] finds related articles and injects links on anchor text
+//! already in the body; [`text`] counts words, sentences and syllables the same way for
+//! all of them. No I/O and nothing of ours, like the AI providers: the services in
+//! igny8-core call these and store the results.
 
 pub mod analyze;
 pub mod article;
