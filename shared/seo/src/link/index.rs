@@ -39,7 +39,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::words::{self, PhraseTrie, MAX_PHRASE_WORDS};
+use super::words::{self, FxBuild, PhraseTrie, MAX_PHRASE_WORDS};
 use super::{Candidate, LinkDoc, LinkOptions};
 use crate::html;
 
@@ -84,7 +84,6 @@ struct PhrasePosting {
     doc: u32,
     rank: u32,
     weight: f64,
-    anchor: AnchorRank,
 }
 
 /// One article's terms: `(term, own weight, weight × idf)`, by term id.
@@ -116,12 +115,14 @@ pub struct CandidateScan {
 }
 
 /// What one source accumulates for one target.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Score {
     terms: f64,
     phrases: f64,
-    anchors: Vec<(AnchorRank, u32)>,
 }
+
+/// Scores by article number.
+type ScoreMap = HashMap<u32, Score, FxBuild>;
 
 /// Interns term strings while building.
 #[derive(Default)]
@@ -302,8 +303,8 @@ impl LinkIndex {
                 .into_iter()
                 .map(|(p, (weight, anchor))| (p, weight * idf(phrase_df[p as usize]), anchor))
                 .collect();
-            for &(p, weight, anchor) in &own {
-                phrase_postings[p as usize].push(PhrasePosting { doc: d as u32, rank: ranks[d], weight, anchor });
+            for &(p, weight, _) in &own {
+                phrase_postings[p as usize].push(PhrasePosting { doc: d as u32, rank: ranks[d], weight });
             }
             doc_phrases.push(own);
         }
@@ -334,7 +335,7 @@ impl LinkIndex {
         };
         let rank = self.ranks[source as usize];
         let mut visited = 0usize;
-        let mut scores: HashMap<u32, Score> = HashMap::new();
+        let mut scores = ScoreMap::default();
         for &(term, own, _) in &self.doc_terms[source as usize] {
             let list = window(&self.postings[term as usize], |p| p.rank, rank, self.cap);
             visited += list.len();
@@ -347,9 +348,7 @@ impl LinkIndex {
             let list = window(&self.phrase_postings[phrase as usize], |p| p.rank, rank, self.cap);
             visited += list.len();
             for posting in list {
-                let score = scores.entry(posting.doc).or_default();
-                score.phrases += posting.weight;
-                score.anchors.push((posting.anchor, phrase));
+                scores.entry(posting.doc).or_default().phrases += posting.weight;
             }
         }
         CandidateScan { candidates: self.rank_candidates(source, scores, &found, options), postings_visited: visited }
@@ -364,7 +363,7 @@ impl LinkIndex {
         };
         let own = &self.doc_terms[source as usize];
         let found = self.phrases_in_body(source);
-        let mut scores: HashMap<u32, Score> = HashMap::new();
+        let mut scores = ScoreMap::default();
         for (target, theirs) in self.doc_terms.iter().enumerate() {
             let mut score = Score::default();
             let (mut i, mut j) = (0, 0);
@@ -379,13 +378,14 @@ impl LinkIndex {
                     }
                 }
             }
-            for &(phrase, weight, anchor) in &self.doc_phrases[target] {
+            let mut shares_phrase = false;
+            for &(phrase, weight, _) in &self.doc_phrases[target] {
                 if found.contains_key(&phrase) {
                     score.phrases += weight;
-                    score.anchors.push((anchor, phrase));
+                    shares_phrase = true;
                 }
             }
-            if score.terms > 0.0 || !score.anchors.is_empty() {
+            if score.terms > 0.0 || shares_phrase {
                 scores.insert(target as u32, score);
             }
         }
@@ -416,37 +416,49 @@ impl LinkIndex {
 
     /// Turns accumulated scores into the ranked, truncated candidate list: no self,
     /// no article at the source's URL, none without a URL; relevance first, then key.
+    /// Only the kept candidates are sorted and get their anchors: the target's phrases
+    /// found in the source, best first, as written in the source.
     fn rank_candidates(
         &self,
         source: u32,
-        scores: HashMap<u32, Score>,
+        scores: ScoreMap,
         found: &BTreeMap<u32, String>,
         options: &LinkOptions,
     ) -> Vec<Candidate> {
         let own_url = self.docs[source as usize].url.trim();
-        let mut ranked: Vec<(f64, &LinkDoc, Score)> = scores
+        let mut ranked: Vec<(f64, u32)> = scores
             .into_iter()
             .filter(|(d, _)| *d != source)
-            .filter_map(|(d, score)| {
-                let doc = self.docs.get(d as usize)?;
-                let url = doc.url.trim();
-                (!url.is_empty() && url != own_url).then_some((score.terms + score.phrases, doc, score))
+            .filter(|(d, _)| {
+                self.docs.get(*d as usize).is_some_and(|doc| {
+                    let url = doc.url.trim();
+                    !url.is_empty() && url != own_url
+                })
             })
+            .map(|(d, score)| (score.terms + score.phrases, d))
             .collect();
-        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.key.cmp(&b.1.key)));
-        ranked.truncate(options.max_candidates);
+        let order = |a: &(f64, u32), b: &(f64, u32)| {
+            b.0.total_cmp(&a.0).then_with(|| self.docs[a.1 as usize].key.cmp(&self.docs[b.1 as usize].key))
+        };
+        if options.max_candidates == 0 {
+            return Vec::new();
+        }
+        if ranked.len() > options.max_candidates {
+            ranked.select_nth_unstable_by(options.max_candidates - 1, order);
+            ranked.truncate(options.max_candidates);
+        }
+        ranked.sort_by(order);
         ranked
             .into_iter()
-            .map(|(relevance, doc, mut score)| {
-                score.anchors.sort();
-                let mut anchors: Vec<String> = Vec::new();
-                for (_, phrase) in score.anchors {
-                    if let Some(text) = found.get(&phrase) {
-                        if !anchors.iter().any(|a| a.to_lowercase() == text.to_lowercase()) {
-                            anchors.push(text.clone());
-                        }
-                    }
-                }
+            .map(|(relevance, d)| {
+                let doc = &self.docs[d as usize];
+                let mut phrases: Vec<(AnchorRank, &String)> = self.doc_phrases[d as usize]
+                    .iter()
+                    .filter_map(|(phrase, _, rank)| Some((*rank, found.get(phrase)?)))
+                    .collect();
+                // Distinct phrases have distinct words, so no anchor repeats.
+                phrases.sort();
+                let anchors = phrases.into_iter().map(|(_, text)| text.clone()).collect();
                 Candidate { target: doc.key.clone(), url: doc.url.trim().to_owned(), relevance, anchors }
             })
             .collect()

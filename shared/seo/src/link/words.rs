@@ -98,12 +98,50 @@ pub(crate) fn stem(word: &str) -> String {
     word.to_owned()
 }
 
+/// FxHash (rustc's hasher) for the engines' maps of our own words and numbers:
+/// SipHash's resistance to chosen keys buys nothing there and costs a good part of
+/// a scan.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// Builds [`FxHasher`]s.
+pub(crate) type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
 /// Phrases as sequences of word ids, found in a text in one pass: each word position
 /// walks the trie as far as the text's words follow an edge.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PhraseTrie {
-    vocabulary: HashMap<String, u32>,
-    edges: HashMap<(u32, u32), u32>,
+    vocabulary: HashMap<String, u32, FxBuild>,
+    edges: HashMap<(u32, u32), u32, FxBuild>,
     /// Per node (0 is the root): the phrase ending there.
     terminal: Vec<Option<u32>>,
 }
@@ -111,7 +149,7 @@ pub(crate) struct PhraseTrie {
 impl PhraseTrie {
     /// An empty trie.
     pub(crate) fn new() -> Self {
-        Self { vocabulary: HashMap::new(), edges: HashMap::new(), terminal: vec![None] }
+        Self { vocabulary: HashMap::default(), edges: HashMap::default(), terminal: vec![None] }
     }
 
     /// Adds `words` (lowercase) as the phrase `id`, unless a phrase with those words is
