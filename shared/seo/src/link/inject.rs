@@ -11,7 +11,9 @@
 //!   target without a URL or without anchors, a target already linked (by our marker
 //!   or by a link whose href is its URL), a second candidate for a placed target;
 //! - a link goes on the first occurrence of the candidate's best anchor (then the
-//!   next anchor) in unprotected text — never in headings, links, code, captions,
+//!   next anchor) whose words no link of ours in the article carries yet (one anchor
+//!   text never points at two articles: articles of one cluster share their
+//!   keyphrase, so the next one gets its next phrase), in unprotected text — never in headings, links, code, captions,
 //!   scripts … ([`crate::html::PROTECTED_ELEMENTS`]) — that no link of this pass
 //!   covers, matched on whole words, case-insensitively, within one text node.
 //!
@@ -196,6 +198,7 @@ pub fn inject(html: &str, self_key: &str, candidates: &[Candidate], options: &Li
     ordered.sort_by(|a, b| b.relevance.total_cmp(&a.relevance).then_with(|| a.target.cmp(&b.target)));
 
     let runs = if budget > 0 { unprotected_runs(&parsed) } else { Vec::new() };
+    let mut used_anchors: HashSet<Vec<String>> = ours.iter().map(|l| words::phrase_words(&l.text)).collect();
     let mut taken: Vec<Range<usize>> = Vec::new();
     let mut added: Vec<(usize, PlacedLink)> = Vec::new();
     for candidate in ordered {
@@ -210,9 +213,15 @@ pub fn inject(html: &str, self_key: &str, candidates: &[Candidate], options: &Li
         {
             continue;
         }
-        let placed =
-            candidate.anchors.iter().find_map(|anchor| first_free(&runs, &words::phrase_words(anchor), &taken));
-        let Some((raw, anchor)) = placed else { continue };
+        let placed = candidate.anchors.iter().find_map(|anchor| {
+            let phrase = words::phrase_words(anchor);
+            if used_anchors.contains(&phrase) {
+                return None;
+            }
+            first_free(&runs, &phrase, &taken).map(|found| (found, phrase))
+        });
+        let Some(((raw, anchor), phrase)) = placed else { continue };
+        used_anchors.insert(phrase);
         let attrs = vec![(LINK_MARKER.to_owned(), candidate.target.clone())];
         edits.push(Edit { range: raw.start..raw.start, text: start_tag(url, &attrs), order: 1 });
         edits.push(Edit { range: raw.end..raw.end, text: "</a>".to_owned(), order: 0 });

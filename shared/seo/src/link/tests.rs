@@ -121,6 +121,20 @@ fn one_link_per_target_and_links_never_overlap() {
 }
 
 #[test]
+fn one_anchor_text_never_points_at_two_articles() {
+    let src = "<p>Trail shoes here, trail shoes there, and trail running shoes.</p>";
+    let candidates = [
+        candidate("b", 3.0, &["trail shoes"]),
+        candidate("c", 2.0, &["Trail Shoes", "trail running shoes"]),
+        candidate("d", 1.0, &["trail shoes"]),
+    ];
+    let out = inject(src, "a", &candidates, &generous());
+    let placed: Vec<(&str, &str)> = out.added.iter().map(|l| (l.target.as_str(), l.anchor.as_str())).collect();
+    assert_eq!(placed, vec![("b", "Trail shoes"), ("c", "trail running shoes")]);
+    assert_idempotent(&out, "a", &candidates, &generous());
+}
+
+#[test]
 fn the_cap_counts_started_300_words_and_our_existing_links() {
     let filler = "word ".repeat(290);
     let src = format!("<p>alpha beta gamma delta {filler}</p><p>{filler}</p>");
@@ -251,8 +265,9 @@ fn no_candidate_at_the_articles_own_url_or_without_one() {
     assert!(index.candidates("shoes", &LinkOptions::default()).is_empty());
 }
 
-/// A site of `n` articles in topics of 20: each shares its topic's words, and all
-/// share the words "guide" and "tips", so those lists grow with the site.
+/// A site of `n` articles in topics of 20: each shares its topic's words and names
+/// two topic-mates' keyphrases, and all share the words "guide" and "tips", so those
+/// lists grow with the site.
 fn synthetic(n: usize) -> Vec<LinkDoc> {
     (0..n)
         .map(|i| {
@@ -261,8 +276,8 @@ fn synthetic(n: usize) -> Vec<LinkDoc> {
             let body = format!(
                 "<h2>Guide</h2><p>These tips cover topic{topic} item{i} in depth. Compare topic{topic} item{} and \
                  topic{topic} item{} before you choose. A general guide with tips.</p>",
-                (i + 1) % n,
-                (i + 7) % n
+                (topic * 20 + (i + 1) % 20).min(n - 1),
+                (topic * 20 + (i + 7) % 20).min(n - 1)
             );
             LinkDoc {
                 key: format!("k{i:05}"),
