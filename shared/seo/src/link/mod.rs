@@ -4,8 +4,23 @@
 //! the injection engine links anchor text already in the body, never inside headings,
 //! existing links, code or captions, no self-links, one link per target, at most
 //! [`LinkOptions::links_per_300_words`] per 300 words, and a second pass changes nothing.
+//!
+//! `index.rs` holds the candidate engine, `inject.rs` the injection engine (their module
+//! docs give the rules); both find phrases with the same word tokenizer, so an anchor
+//! the candidate engine reports is one the injection engine can place. docs/linking.md
+//! describes both.
 
 use serde::{Deserialize, Serialize};
+
+mod index;
+mod inject;
+mod words;
+
+#[cfg(test)]
+mod tests;
+
+pub use index::{CandidateScan, LinkIndex, MAX_POSTINGS_PER_TERM, TOPIC_BONUS};
+pub use inject::inject;
 
 /// The attribute that marks a link this engine inserted, holding the target's key:
 /// how a later pass knows its own links (to keep one per target and to update the
@@ -91,35 +106,4 @@ impl Injection {
     pub fn changed(&self) -> bool {
         !self.added.is_empty() || !self.updated.is_empty()
     }
-}
-
-/// The inverted index over a site's articles.
-#[derive(Debug, Clone)]
-pub struct LinkIndex {
-    docs: Vec<LinkDoc>,
-}
-
-impl LinkIndex {
-    /// Indexes the site's articles.
-    pub fn build(docs: Vec<LinkDoc>, options: &LinkOptions) -> Self {
-        let _ = options;
-        Self { docs }
-    }
-
-    /// The indexed articles, in the order given.
-    pub fn docs(&self) -> &[LinkDoc] {
-        &self.docs
-    }
-
-    /// The ranked candidates for the article with `key` (none for an unknown key).
-    pub fn candidates(&self, key: &str, options: &LinkOptions) -> Vec<Candidate> {
-        let _ = (key, options);
-        todo!("candidate engine")
-    }
-}
-
-/// Injects links to `candidates` into `html` (the body of the article `self_key`).
-pub fn inject(html: &str, self_key: &str, candidates: &[Candidate], options: &LinkOptions) -> Injection {
-    let _ = (html, self_key, candidates, options);
-    todo!("injection engine")
 }
