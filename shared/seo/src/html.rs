@@ -368,10 +368,8 @@ impl Html<'_> {
         let mut runs = Vec::new();
         for node in &self.nodes {
             match node {
-                Node::Start { name, self_closing, .. } => {
-                    if !self_closing && !VOID_ELEMENTS.contains(&name.as_str()) {
-                        open.push(name);
-                    }
+                Node::Start { name, self_closing, .. } if !self_closing && !VOID_ELEMENTS.contains(&name.as_str()) => {
+                    open.push(name);
                 }
                 Node::End { name, .. } => {
                     if let Some(at) = open.iter().rposition(|n| n == name) {
