@@ -7,7 +7,7 @@
 //! here without a platform.
 //!
 //! WordPress: Yoast SEO stores its per-post values as post meta named `_yoast_wpseo_`
-//! + the field (`title`, `metadesc`, `focuskw`, `canonical`, `opengraph-title`,
+//! followed by the field (`title`, `metadesc`, `focuskw`, `canonical`, `opengraph-title`,
 //! `opengraph-description`, `opengraph-image`; Yoast's `WPSEO_Meta` class,
 //! <https://github.com/Yoast/wordpress-seo/blob/trunk/inc/class-wpseo-meta.php>), Rank
 //! Math as `rank_math_*`. The REST API only accepts meta a plugin or the site registered
