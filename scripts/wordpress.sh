@@ -6,7 +6,9 @@
 #                             start a private instance under DIR; prints one JSON object.
 #                             With OWNER_PID, a watchdog stops it (and deletes DIR) when
 #                             that process dies. IGNY8_WP_PERMALINKS=pretty|plain,
-#                             IGNY8_WP_ENVIRONMENT=local|production (WP_ENVIRONMENT_TYPE).
+#                             IGNY8_WP_ENVIRONMENT=local|production (WP_ENVIRONMENT_TYPE),
+#                             IGNY8_WP_SEO_META=none|yoast (yoast: Yoast's post meta keys
+#                             registered in REST by a must-use plugin).
 #   wordpress.sh stop DIR     stop that instance's Apache and MariaDB and wait for them
 #
 # See docs/testing.md for the layout, the costs and how to debug an instance.
@@ -334,10 +336,12 @@ watch_owner() { # DIR OWNER_PID
 cmd_start() { # DIR [OWNER_PID]
     local dir=${1:-} owner=${2:-} started tdir port url watchdog=""
     local permalinks=${IGNY8_WP_PERMALINKS:-pretty} environment=${IGNY8_WP_ENVIRONMENT:-local}
+    local seo_meta=${IGNY8_WP_SEO_META:-none}
     [ -d "$dir" ] || die "start needs an existing directory, not '$dir'"
     [[ "$permalinks" =~ ^(pretty|plain)$ ]] || die "IGNY8_WP_PERMALINKS must be pretty or plain, not $permalinks"
     [[ "$environment" =~ ^(local|development|staging|production)$ ]] \
         || die "IGNY8_WP_ENVIRONMENT must be local, development, staging or production, not $environment"
+    [[ "$seo_meta" =~ ^(none|yoast)$ ]] || die "IGNY8_WP_SEO_META must be none or yoast, not $seo_meta"
     [ -z "$owner" ] || [[ "$owner" =~ ^[0-9]+$ ]] || die "OWNER_PID must be a process id, not $owner"
     dir=$(cd "$dir" && pwd -P)
     [ ${#dir} -le 80 ] || die "$dir is too long for a unix socket path (80 characters at most)"
@@ -354,6 +358,10 @@ cmd_start() { # DIR [OWNER_PID]
     port=$(start_apache "$dir" "$permalinks") || exit 1
     url="http://127.0.0.1:$port"
     lay_out_instance "$dir" "$url" "$(cat "$tdir/db_password")" "$environment"
+    if [ "$seo_meta" = yoast ]; then
+        mkdir -p "$dir/wp-content/mu-plugins"
+        cp "$assets/seo-meta.php" "$dir/wp-content/mu-plugins/seo-meta.php"
+    fi
     if [ -n "$owner" ]; then
         setsid bash "$here/wordpress.sh" watch "$dir" "$owner" </dev/null >/dev/null 2>&1 &
         watchdog=$!

@@ -182,7 +182,7 @@ impl From<PublishError> for CliError {
         let (code, message) = (e.code(), e.to_string());
         match e {
             PublishError::NotFound(_) => Self::NotFound(message),
-            PublishError::Invalid { .. } => Self::invalid(code, message),
+            PublishError::Invalid { .. } | PublishError::ContentInvalid { .. } => Self::invalid(code, message),
             PublishError::NotApproved(_) | PublishError::NotReady(..) | PublishError::NoIntegration => {
                 Self::Refused { code, message }
             }

@@ -25,7 +25,7 @@ pub async fn review(target: &Target, cmd: ContentCommand) -> Result<Output, CliE
     match cmd {
         ContentCommand::Approve { site, content: None, all: true } => {
             let scope = open_site(target, &site).await?;
-            let approved = scope.rt.services.publishing.approve_all(&scope.account, &scope.site).await?;
+            let approved = scope.rt.services.publishing.approve_all(&scope.account, &scope.site).await?.approved;
             Ok(Output::new(json!({ "approved": approved }), format!("approved {approved} articles")))
         }
         ContentCommand::Approve { site, content: Some(id), all: false } => {

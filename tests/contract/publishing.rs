@@ -35,6 +35,8 @@ igny8_tests::contract_suite!(
     sync_sees_remote_changes_and_deletions,
     sync_failures_degrade_then_fail_health,
     the_run_stage_publishes_in_batches_until_none_remain,
+    the_approval_gate_refuses_invalid_articles_and_sends_sanitized_bodies,
+    the_run_stage_records_an_invalid_article_failed_without_sending_it,
 );
 
 /// 2026-11-15T12:00:00Z.
@@ -113,6 +115,11 @@ fn services(
 /// cluster, idea and task, the article in `prompts_ready` (review draft) and `images`
 /// generated images (the first featured, the others under the article's headings).
 async fn article(w: &World, n: usize, images: usize) -> Content {
+    article_edited(w, n, images, |_| {}).await
+}
+
+/// [`article`] with the article changed by `edit` before it is written.
+async fn article_edited(w: &World, n: usize, images: usize, edit: impl FnOnce(&mut Content)) -> Content {
     let seed = format!("{}/{n}", w.site);
     let run = RunId::derive("run");
     let now = "2026-11-15T12:00:00Z".to_owned();
@@ -154,7 +161,7 @@ async fn article(w: &World, n: usize, images: usize) -> Content {
         status: TaskStatus::Written,
         created_at: now.clone(),
     };
-    let content = Content {
+    let mut content = Content {
         id: ContentId::derive(&seed),
         account_id: w.account.clone(),
         site_id: w.site.clone(),
@@ -172,6 +179,7 @@ async fn article(w: &World, n: usize, images: usize) -> Content {
         linked_at: None,
         created_at: now.clone(),
     };
+    edit(&mut content);
     let store = &w.store;
     let mut writes = vec![
         Records::<Cluster>::new(Arc::clone(store)).create(&cluster).expect("cluster"),
@@ -240,8 +248,8 @@ async fn review_moves_draft_approved_published_and_back(store: Arc<dyn ItemStore
     assert_eq!(ps.approve(&w.account, &w.site, &a.id).await.expect("approve").review, ReviewStatus::Approved);
     assert_eq!(ps.approve(&w.account, &w.site, &a.id).await.expect("again").review, ReviewStatus::Approved);
     assert_eq!(ps.unapprove(&w.account, &w.site, &a.id).await.expect("unapprove").review, ReviewStatus::Draft);
-    assert_eq!(ps.approve_all(&w.account, &w.site).await.expect("all"), 3);
-    assert_eq!(ps.approve_all(&w.account, &w.site).await.expect("all again"), 0);
+    assert_eq!(ps.approve_all(&w.account, &w.site).await.expect("all").approved, 3);
+    assert_eq!(ps.approve_all(&w.account, &w.site).await.expect("all again").approved, 0);
     // Publishing every approved article (none named) publishes all three.
     let outcomes = publish(&w, &[]).await;
     assert_eq!(outcomes.iter().filter(|o| o.success).count(), 3, "{outcomes:?}");
@@ -315,8 +323,18 @@ async fn publishing_twice_updates_one_post_and_uploads_media_once(store: Arc<dyn
     assert_eq!(post.article.slug, "best-running-shoes-1-our-picks");
     assert_eq!(post.article.categories, vec!["Running shoes 1".to_owned()]);
     assert_eq!(post.article.tags.len(), 5, "tags capped: {:?}", post.article.tags);
-    assert_eq!(post.article.seo.focus_keyphrase.as_deref(), Some("running shoes 1"));
-    assert_eq!(p.seo_accepted.len(), 3);
+    // The metadata mapping: SEO and Open Graph from the article, the featured image's
+    // uploaded URL as og:image, no canonical URL before the post is live.
+    let seo = &post.article.seo;
+    assert_eq!(seo.focus_keyphrase.as_deref(), Some("running shoes 1"));
+    assert_eq!((seo.title.as_deref(), seo.og_title.as_deref()), (Some(a.title.as_str()), Some(a.title.as_str())));
+    assert_eq!(seo.og_description.as_deref(), Some(a.meta_description.as_str()));
+    assert_eq!(seo.og_image.as_deref(), Some(featured.url.as_str()));
+    assert_eq!(seo.canonical_url, None);
+    assert_eq!(
+        p.seo_accepted,
+        ["seo_title", "seo_description", "focus_keyphrase", "og_title", "og_description", "og_image"]
+    );
     let stored = content(&w, &a.id).await;
     assert_eq!((stored.review, stored.status), (ReviewStatus::Published, ContentStatus::Published));
     // Again: an update of the same post, media not uploaded again.
@@ -326,12 +344,19 @@ async fn publishing_twice_updates_one_post_and_uploads_media_once(store: Arc<dyn
     assert_eq!(w.fake.posts()[0].updates, 1);
     assert_eq!((w.fake.calls(Call::UploadMedia), w.fake.calls(Call::CreatePost)), (3, 1));
     let again = publication(&w, &a.id).await;
-    assert_eq!((again.attempts, again.media.len(), again.remote_id), (2, 3, p.remote_id));
+    assert_eq!((again.attempts, again.media.len(), again.remote_id.clone()), (2, 3, p.remote_id.clone()));
+    // A republish is canonical to the post's live URL.
+    let republished = &w.fake.posts()[0].article.seo;
+    assert_eq!(republished.canonical_url, p.remote_url);
+    assert!(again.seo_accepted.contains(&"canonical_url".to_owned()), "{again:?}");
     // An SEO field the site does not expose is reported, not pretended.
-    w.fake.set_seo_fields(&["title"]);
+    w.fake.set_seo_fields(&["seo_title"]);
     let third = publish(&w, &[&a.id]).await;
     let p3 = single(&third).publication.clone().expect("record");
-    assert_eq!(p3.seo_rejected, vec!["description".to_owned(), "focus_keyphrase".to_owned()]);
+    assert_eq!(
+        p3.seo_rejected,
+        ["seo_description", "focus_keyphrase", "canonical_url", "og_title", "og_description", "og_image"]
+    );
 }
 
 /// A crash between the remote create and the local record (the reply is lost): the
@@ -545,5 +570,69 @@ async fn the_run_stage_publishes_in_batches_until_none_remain(store: Arc<dyn Ite
     assert_eq!(states.iter().filter(|s| **s == ContentStatus::PublishFailed).count(), 1, "{states:?}");
     let done = stage().await.expect("nothing left");
     assert_eq!((done.attempted, done.remaining), (0, 0));
+    igny8_tests::counters::assert_counts(&w.store, &w.site).await;
+}
+
+/// The approval gate (docs/validation.md): an article with a script and an inline
+/// handler is approved and sent without them (the stored body is left as written); one
+/// without a meta description is refused `content_invalid` by approve, skipped by
+/// approve_all, refused by a publish that includes unapproved articles, and nothing of
+/// it is written or sent.
+async fn the_approval_gate_refuses_invalid_articles_and_sends_sanitized_bodies(store: Arc<dyn ItemStore>) {
+    let w = world(&store).await;
+    let scripted = article_edited(&w, 1, 0, |c| {
+        c.html = format!(
+            "<h1>{}</h1><p onclick=\"track()\">Intro.</p><script>steal(document.cookie)</script><h2>Fit</h2><p>Fit.</p>",
+            c.title
+        );
+    })
+    .await;
+    let no_meta = article_edited(&w, 2, 0, |c| c.meta_description = String::new()).await;
+    let ps = &w.s.publishing;
+
+    let err = ps.approve(&w.account, &w.site, &no_meta.id).await.expect_err("no meta description");
+    assert_eq!(err.code(), "content_invalid");
+    assert!(err.to_string().contains("no meta description"), "{err}");
+    assert_eq!(content(&w, &no_meta.id).await, no_meta, "nothing written");
+    let all = ps.approve_all(&w.account, &w.site).await.expect("approve all");
+    assert_eq!((all.approved, all.invalid.clone()), (1, vec![no_meta.id.clone()]));
+    assert_eq!(content(&w, &no_meta.id).await.review, ReviewStatus::Draft);
+    assert_eq!(content(&w, &scripted.id).await.review, ReviewStatus::Approved);
+
+    let anyway = PublishRequest { include_unapproved: true, ..request(&[&scripted.id, &no_meta.id]) };
+    let err = ps.publish(&w.account, &w.site, anyway).await.expect_err("invalid article named");
+    assert_eq!(err.code(), "content_invalid");
+    assert_eq!(w.fake.total_calls(), 0, "nothing sent for a refused request");
+    assert!(ps.publications(&w.account, &w.site, &no_meta.id).await.expect("records").is_empty());
+
+    let sent = publish(&w, &[&scripted.id]).await;
+    assert!(single(&sent).success, "{sent:?}");
+    let html = &w.fake.posts()[0].article.html;
+    assert!(!html.contains("script") && !html.contains("onclick") && !html.contains("steal"), "{html}");
+    assert!(html.contains("<p>Intro.</p>") && html.contains("<h2>Fit</h2><p>Fit.</p>"), "{html}");
+    assert_eq!(content(&w, &scripted.id).await.html, scripted.html, "the stored body is kept as written");
+}
+
+/// The run's publishing stage validates too: an invalid article waiting for it is
+/// recorded failed with `content_invalid` (on its publication and as `publish_failed`)
+/// and never sent; the valid one is published.
+async fn the_run_stage_records_an_invalid_article_failed_without_sending_it(store: Arc<dyn ItemStore>) {
+    let w = world(&store).await;
+    let good = article(&w, 1, 1).await;
+    let broken = article_edited(&w, 2, 1, |c| c.html = format!("<h1>{}</h1><p>Unclosed <b>bold.</p>", c.title)).await;
+    let run = RunId::derive("run");
+    let batch =
+        w.s.publishing.publish_run_batch(&w.account, &w.site, &run, RemoteStatus::Publish, 10).await.expect("batch");
+    assert_eq!((batch.attempted, batch.published, batch.failed, batch.remaining), (2, 1, 1, 0));
+    assert_eq!(w.fake.posts().len(), 1);
+    assert_eq!(w.fake.media().len(), 1, "the invalid article's image is not uploaded either");
+    assert_eq!(content(&w, &good.id).await.status, ContentStatus::Published);
+    let failed = content(&w, &broken.id).await;
+    assert_eq!((failed.status, failed.review), (ContentStatus::PublishFailed, ReviewStatus::Draft));
+    let record = publication(&w, &broken.id).await;
+    assert_eq!(record.state, PublicationState::Failed);
+    let fault = record.last_error.expect("error recorded");
+    assert_eq!(fault.code, "content_invalid");
+    assert!(fault.message.contains("<b>"), "{}", fault.message);
     igny8_tests::counters::assert_counts(&w.store, &w.site).await;
 }

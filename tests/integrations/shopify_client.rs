@@ -150,13 +150,19 @@ async fn articles_with_image_blog_tags_and_seo() {
         title: Some("SEO title".into()),
         description: Some("SEO description".into()),
         focus_keyphrase: Some("garden".into()),
+        canonical_url: Some("https://shop.example/blogs/garden-journal/first-article".into()),
+        og_title: Some("SEO title".into()),
+        og_description: None,
+        og_image: Some(media.url.clone()),
     };
     let post = client.create_post(&shop, &payload).await.unwrap();
     assert!(post.id.starts_with("gid://shopify/Article/"));
     assert_eq!((post.status.as_str(), post.slug.as_str()), ("publish", "first-article"));
     assert_eq!(post.featured_media.as_deref(), Some(media.id.as_str()));
-    assert_eq!(post.seo_accepted, ["seo_title", "seo_description"]);
-    assert_eq!(post.seo_rejected, ["focus_keyphrase"], "Shopify has no focus keyphrase field");
+    // The metadata mapping: title and description as metafields, og:title printed from
+    // the title tag, og:image from the article's image; no keyphrase or canonical field.
+    assert_eq!(post.seo_accepted, ["seo_title", "seo_description", "og_title", "og_image"]);
+    assert_eq!(post.seo_rejected, ["focus_keyphrase", "canonical_url"], "Shopify has no such fields");
     assert_eq!(post.url.as_deref(), Some(format!("{}/blogs/garden-journal/first-article", fake.url).as_str()));
     assert!(fake.blog_titles().contains(&"Garden Journal".to_string()), "the category's blog was created");
     let stored = &fake.articles()[0];

@@ -20,7 +20,8 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
 use igny8_core::domain::{ConnectionReport, Credentials, Platform, RemoteStatus};
-use igny8_core::ports::{ArticlePayload, Destination, MediaUpload, PublishingPlatform, SeoFields};
+use igny8_core::ports::{ArticlePayload, Destination, MediaUpload, PublishingPlatform, SeoField, SeoFields};
+use igny8_core::publishing::metadata::WORDPRESS_META_KEYS;
 use igny8_platforms::{Timeouts, WordPressClient};
 use igny8_tests::wordpress::{Options, Permalinks, WordPress, WpUser};
 use serde_json::{json, Value};
@@ -203,6 +204,7 @@ async fn publishing_posts_media_and_terms() {
         title: Some("Garden care | Site".into()),
         description: Some("How to care for a garden.".into()),
         focus_keyphrase: Some("garden care".into()),
+        ..SeoFields::default()
     };
     let post = client.create_post(&admin, &payload).await.unwrap();
     assert_eq!(post.status, "publish");
@@ -434,4 +436,41 @@ async fn throttling_and_server_errors() {
     assert_eq!(error.code(), "platform_unavailable");
     assert!(error.to_string().contains("Service Unavailable"), "{error}");
     assert_eq!(client.requests().get() - before, 3);
+}
+
+/// On a site that registers Yoast SEO's post meta in REST, every SEO field of the
+/// metadata mapping is sent under its Yoast key, kept by WordPress and reported
+/// accepted; an update changes them; an author may set them on their own post.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_yoast_meta_carries_every_seo_field() {
+    let wp = start(Options { yoast_meta: true, ..Options::default() }).await;
+    let client = WordPressClient::new();
+    let author = destination(&wp.url, wp.user("author"));
+    let mut payload = article("yoast-fields", RemoteStatus::Publish);
+    payload.seo = SeoFields {
+        title: Some("Garden care | Site".into()),
+        description: Some("How to care for a garden, season by season.".into()),
+        focus_keyphrase: Some("garden care".into()),
+        canonical_url: Some(format!("{}/garden-care/", wp.url)),
+        og_title: Some("Garden care".into()),
+        og_description: Some("Season by season.".into()),
+        og_image: Some(format!("{}/wp-content/uploads/garden.png", wp.url)),
+    };
+    let post = client.create_post(&author, &payload).await.unwrap();
+    let every: Vec<&str> = SeoField::ALL.iter().map(|f| f.name()).collect();
+    assert_eq!(post.seo_accepted, every, "{post:?}");
+    assert!(post.seo_rejected.is_empty(), "{post:?}");
+    let (_, stored) = admin_get(&wp, &format!("wp/v2/posts/{}?context=edit", post.id)).await;
+    for (field, keys) in WORDPRESS_META_KEYS {
+        assert_eq!(stored["meta"][keys[0]].as_str(), payload.seo.get(field), "{field:?}: {stored}");
+    }
+
+    let mut changed = payload.clone();
+    changed.seo.description = Some("A new description.".into());
+    changed.seo.canonical_url = None;
+    let updated = client.update_post(&author, &post.id, &changed).await.unwrap();
+    assert_eq!(updated.seo_accepted.len(), 6, "{updated:?}");
+    let (_, stored) = admin_get(&wp, &format!("wp/v2/posts/{}?context=edit", post.id)).await;
+    assert_eq!(stored["meta"]["_yoast_wpseo_metadesc"], "A new description.");
+    stop(wp).await;
 }

@@ -179,7 +179,7 @@ async fn dropping_the_fixture_stops_the_instance() {
 /// application passwords are unavailable over plain HTTP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_permalinks_on_a_production_site() {
-    let options = Options { permalinks: Permalinks::Plain, environment: Environment::Production };
+    let options = Options { permalinks: Permalinks::Plain, environment: Environment::Production, ..Options::default() };
     let wp = tokio::task::spawn_blocking(move || WordPress::start_with(options)).await.unwrap().expect("start");
 
     let pretty = client().get(wp.rest_root()).send().await.unwrap();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use igny8_core::domain::{ConnectionReport, Credentials, Platform, RemoteIdentity, RemoteTerm, SiteMetadata};
 use igny8_core::ports::{
-    ArticlePayload, Destination, MediaUpload, PlatformError, PublishingPlatform, RemoteMedia, RemotePost,
+    ArticlePayload, Destination, MediaUpload, PlatformError, PublishingPlatform, RemoteMedia, RemotePost, SeoField,
 };
 
 /// A method of [`PublishingPlatform`], for counting calls and scripting failures.
@@ -87,7 +87,7 @@ impl FakePlatform {
             next_id: 100,
             can_publish: true,
             can_upload: true,
-            seo_fields: ["title", "description", "focus_keyphrase"].into_iter().map(str::to_string).collect(),
+            seo_fields: SeoField::ALL.iter().map(|f| f.name().to_string()).collect(),
             metadata: SiteMetadata {
                 categories: vec![term(1, "Uncategorized")],
                 tags: Vec::new(),
@@ -157,7 +157,8 @@ impl FakePlatform {
         self.state().can_upload = can;
     }
 
-    /// The SEO fields the site exposes; others sent are reported as rejected.
+    /// The SEO fields the site exposes (by [`SeoField::name`]); others sent are
+    /// reported as rejected.
     pub fn set_seo_fields(&self, fields: &[&str]) {
         self.state().seo_fields = fields.iter().map(|f| f.to_string()).collect();
     }
@@ -253,17 +254,11 @@ impl FakePlatform {
             .filter(|m| m.parse::<u64>().ok().is_some_and(|m| state.media.contains_key(&m)))
             .cloned();
         let (mut seo_accepted, mut seo_rejected) = (Vec::new(), Vec::new());
-        for (field, value) in [
-            ("title", &article.seo.title),
-            ("description", &article.seo.description),
-            ("focus_keyphrase", &article.seo.focus_keyphrase),
-        ] {
-            if value.is_some() {
-                if state.seo_fields.contains(field) {
-                    seo_accepted.push(field.to_string());
-                } else {
-                    seo_rejected.push(field.to_string());
-                }
+        for (field, _) in article.seo.present() {
+            if state.seo_fields.contains(field.name()) {
+                seo_accepted.push(field.name().to_string());
+            } else {
+                seo_rejected.push(field.name().to_string());
             }
         }
         let status = match article.status {
@@ -450,7 +445,7 @@ mod tests {
             tags: Vec::new(),
             featured_media: featured,
             author_name: None,
-            seo: SeoFields { title: Some("t".into()), description: Some("d".into()), focus_keyphrase: None },
+            seo: SeoFields { title: Some("t".into()), description: Some("d".into()), ..SeoFields::default() },
         }
     }
 
@@ -468,14 +463,17 @@ mod tests {
     async fn behaves_like_wordpress_for_slugs_featured_media_and_seo() {
         let fake = FakePlatform::wordpress();
         let d = destination();
-        fake.set_seo_fields(&["title"]);
+        fake.set_seo_fields(&["seo_title"]);
         let media = fake.upload_media(&d, &image()).await.expect("upload");
         let first =
             fake.create_post(&d, &article("hello", RemoteStatus::Publish, Some(media.id))).await.expect("create");
         assert_eq!((first.status.as_str(), first.slug.as_str()), ("publish", "hello"));
         assert_eq!(first.url.as_deref(), Some("https://blog.example.com/hello/"));
         assert!(first.featured_media.is_some());
-        assert_eq!((first.seo_accepted, first.seo_rejected), (vec!["title".into()], vec!["description".into()]));
+        assert_eq!(
+            (first.seo_accepted, first.seo_rejected),
+            (vec!["seo_title".into()], vec!["seo_description".into()])
+        );
         let second =
             fake.create_post(&d, &article("hello", RemoteStatus::Draft, Some("999".into()))).await.expect("2nd");
         assert_eq!(second.slug, "hello-2");

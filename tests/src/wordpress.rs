@@ -91,6 +91,9 @@ pub struct Options {
     pub permalinks: Permalinks,
     /// The environment type.
     pub environment: Environment,
+    /// Yoast SEO's post meta keys registered in REST (a must-use plugin,
+    /// scripts/wordpress/seo-meta.php), as on a site that exposes them.
+    pub yoast_meta: bool,
 }
 
 /// One WordPress user of the instance, with an application password made for it.
@@ -182,7 +185,12 @@ impl WordPress {
             Environment::Local => "local",
             Environment::Production => "production",
         };
-        let env = [("IGNY8_WP_PERMALINKS", permalinks), ("IGNY8_WP_ENVIRONMENT", environment)];
+        let seo_meta = if options.yoast_meta { "yoast" } else { "none" };
+        let env = [
+            ("IGNY8_WP_PERMALINKS", permalinks),
+            ("IGNY8_WP_ENVIRONMENT", environment),
+            ("IGNY8_WP_SEO_META", seo_meta),
+        ];
         let output = run("start", &[dir.path().as_os_str(), owner.as_ref()], &env)?;
         let mut wordpress = Self::from_description(&output.stdout)?;
         wordpress.dir = Some(dir);

@@ -317,6 +317,8 @@ impl From<PublishError> for ApiError {
                 Self::new(StatusCode::CONFLICT, code, detail)
             }
             PublishError::Invalid { field, message } => Self::invalid_field(field, message),
+            // Validation errors block approval and publishing (docs/validation.md).
+            PublishError::ContentInvalid { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail),
             // Another request is publishing the article right now: retry shortly.
             PublishError::Busy(_) => Self::new(StatusCode::CONFLICT, code, detail),
             PublishError::Platform(p) => p.into(),

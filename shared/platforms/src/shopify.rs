@@ -16,10 +16,13 @@
 //! - Mutations report problems in `userErrors` (`field`, `message`, `code`) with HTTP
 //!   200: they become `Rejected` with the code (or the field path).
 //! - Articles: the blog is the first category (found by title or created), else the
-//!   first blog; SEO title and description go to the `global.title_tag` and
+//!   first blog; the SEO fields go where `igny8_core::publishing::metadata::shopify_seo`
+//!   maps them: title and description to the `global.title_tag` and
 //!   `global.description_tag` metafields Shopify's themes read
 //!   (<https://shopify.dev/docs/apps/build/marketing-analytics/optimize-storefront-seo>);
-//!   there is no field for a focus keyphrase (reported rejected).
+//!   Open Graph title/description are printed from those (accepted when equal and kept),
+//!   the Open Graph image from the article's image; a focus keyphrase and a canonical
+//!   URL have no field (reported rejected).
 //! - Images: `stagedUploadsCreate` → multipart POST of the file to the staged target →
 //!   `fileCreate` → the file's image URL once processed
 //!   (<https://shopify.dev/docs/api/admin-graphql/latest/mutations/stagedUploadsCreate>);
@@ -34,8 +37,9 @@ use igny8_core::domain::{
     ConnectionReport, Credentials, Platform, RateLimitState, RemoteIdentity, RemoteStatus, RemoteTerm, SiteMetadata,
 };
 use igny8_core::ports::{
-    ArticlePayload, Destination, MediaUpload, PlatformError, PublishingPlatform, RemoteMedia, RemotePost,
+    ArticlePayload, Destination, MediaUpload, PlatformError, PublishingPlatform, RemoteMedia, RemotePost, SeoField,
 };
+use igny8_core::publishing::metadata::{self, ShopifySeo, ShopifySource};
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 use serde_json::{json, Map, Value};
@@ -404,7 +408,7 @@ impl ShopifyClient {
         shop: &Shop<'_>,
         article: &ArticlePayload,
         with_blog: bool,
-    ) -> Result<(Map<String, Value>, Vec<&'static str>, Vec<&'static str>), PlatformError> {
+    ) -> Result<(Map<String, Value>, ShopifySeo), PlatformError> {
         let mut input = Map::new();
         input.insert("title".into(), json!(article.title));
         if !article.slug.trim().is_empty() {
@@ -441,26 +445,16 @@ impl ShopifyClient {
             let alt = article.title.clone();
             input.insert("image".into(), json!({ "url": url, "altText": alt }));
         }
-        let mut metafields = Vec::new();
-        let mut sent = Vec::new();
-        let mut unsupported = Vec::new();
-        if let Some(title) = &article.seo.title {
-            metafields.push(
-                json!({"namespace": "global", "key": "title_tag", "type": "single_line_text_field", "value": title}),
-            );
-            sent.push("seo_title");
-        }
-        if let Some(description) = &article.seo.description {
-            metafields.push(json!({"namespace": "global", "key": "description_tag", "type": "single_line_text_field", "value": description}));
-            sent.push("seo_description");
-        }
-        if article.seo.focus_keyphrase.is_some() {
-            unsupported.push("focus_keyphrase");
-        }
+        let seo = metadata::shopify_seo(&article.seo);
+        let metafields: Vec<Value> = seo
+            .metafields
+            .iter()
+            .map(|m| json!({"namespace": m.namespace, "key": m.key, "type": m.kind, "value": m.value}))
+            .collect();
         if !metafields.is_empty() {
             input.insert("metafields".into(), Value::Array(metafields));
         }
-        Ok((input, sent, unsupported))
+        Ok((input, seo))
     }
 
     /// Creates (`remote_id` none) or updates an article.
@@ -471,7 +465,7 @@ impl ShopifyClient {
         article: &ArticlePayload,
     ) -> Result<RemotePost, PlatformError> {
         let shop = open(destination)?;
-        let (input, sent, unsupported) = self.article_input(&shop, article, remote_id.is_none()).await?;
+        let (input, seo) = self.article_input(&shop, article, remote_id.is_none()).await?;
         let (field, answer) = match remote_id {
             None => {
                 let query = format!(
@@ -494,19 +488,34 @@ impl ShopifyClient {
         if node.pointer("/image/url").and_then(Value::as_str).is_some() {
             post.featured_media = article.featured_media.clone();
         }
-        for field in sent {
-            let (alias, value) = match field {
-                "seo_title" => ("seoTitle", &article.seo.title),
-                _ => ("seoDescription", &article.seo.description),
-            };
-            let kept = node.pointer(&format!("/{alias}/value")).and_then(Value::as_str) == value.as_deref();
-            if kept {
-                post.seo_accepted.push(field.to_string());
-            } else {
-                post.seo_rejected.push(field.to_string());
+        // The metafields as the article now has them (aliases of ARTICLE_FIELDS).
+        let kept = |field: SeoField| {
+            let alias = if field == SeoField::Title { "seoTitle" } else { "seoDescription" };
+            let stored = node.pointer(&format!("/{alias}/value")).and_then(Value::as_str);
+            seo.metafields.iter().any(|m| m.field == field && stored == Some(m.value.as_str()))
+        };
+        let mut accepted = Vec::new();
+        for m in &seo.metafields {
+            if kept(m.field) {
+                accepted.push(m.field);
             }
         }
-        post.seo_rejected.extend(unsupported.iter().map(|f| f.to_string()));
+        for (field, source) in &seo.derived {
+            let shown = match source {
+                ShopifySource::Field(from) => accepted.contains(from),
+                ShopifySource::ArticleImage => node.pointer("/image/url").and_then(Value::as_str).is_some(),
+            };
+            if shown {
+                accepted.push(*field);
+            }
+        }
+        for (field, _) in article.seo.present() {
+            if accepted.contains(&field) {
+                post.seo_accepted.push(field.name().to_string());
+            } else {
+                post.seo_rejected.push(field.name().to_string());
+            }
+        }
         Ok(post)
     }
 

@@ -10,9 +10,10 @@
 //! - Capabilities a user lacks are absent from `capabilities`, not `false`.
 //! - An unknown `featured_media` id is silently ignored: the reply's value is returned
 //!   for the caller to compare.
-//! - Meta keys (Yoast's `_yoast_wpseo_*`, Rank Math's `rank_math_*`) are sent only when
-//!   the site registered them in REST (the posts schema); the others are reported
-//!   rejected, never pretended.
+//! - SEO fields go to the post meta keys `igny8_core::publishing::metadata` maps them to
+//!   (Yoast's `_yoast_wpseo_*`, else Rank Math's `rank_math_*`), sent only when the site
+//!   registered them in REST (the posts schema); the others are reported rejected,
+//!   never pretended.
 //!
 //! Every request has a timeout; 429 and (for requests that are safe to repeat) 5xx are
 //! retried twice after a short wait, longer waits are left to the caller.
@@ -28,6 +29,7 @@ use igny8_core::domain::{
 use igny8_core::ports::{
     ArticlePayload, Destination, MediaUpload, PlatformError, PublishingPlatform, RemoteMedia, RemotePost,
 };
+use igny8_core::publishing::metadata::{self, WordpressMeta};
 use reqwest::header::{HeaderMap, CONTENT_DISPOSITION, CONTENT_TYPE, LINK};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{json, Map, Value};
@@ -49,13 +51,6 @@ const PER_PAGE: &str = "100";
 /// Pages of a listing read at most (10,000 terms), so a broken `X-WP-TotalPages` cannot
 /// loop forever.
 const MAX_PAGES: u32 = 100;
-
-/// Meta keys SEO plugins register for each SEO field, in order of preference.
-const SEO_KEYS: [(&str, &[&str]); 3] = [
-    ("seo_title", &["_yoast_wpseo_title", "rank_math_title"]),
-    ("seo_description", &["_yoast_wpseo_metadesc", "rank_math_description"]),
-    ("focus_keyphrase", &["_yoast_wpseo_focuskw", "rank_math_focus_keyword"]),
-];
 
 /// Where a site's REST API answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -450,24 +445,12 @@ impl WordPressClient {
                 skipped_terms.extend(skipped);
             }
         }
-        let wanted: Vec<(&'static str, &'static [&'static str], &str)> = SEO_KEYS
-            .iter()
-            .zip([&article.seo.title, &article.seo.description, &article.seo.focus_keyphrase])
-            .filter_map(|((field, keys), value)| value.as_deref().map(|v| (*field, *keys, v)))
-            .collect();
         let mut plan = SeoPlan { skipped_terms, ..SeoPlan::default() };
-        if !wanted.is_empty() {
+        if !article.seo.present().is_empty() {
             let registered = self.registered_meta(site).await?;
-            let mut meta = Map::new();
-            for (field, keys, value) in wanted {
-                match keys.iter().find(|k| registered.contains(**k)) {
-                    Some(key) => {
-                        meta.insert((*key).to_string(), json!(value));
-                        plan.sent.push((field, key, value.to_string()));
-                    }
-                    None => plan.unregistered.push(field),
-                }
-            }
+            plan.meta = metadata::wordpress_meta(&article.seo, &registered);
+            let meta: Map<String, Value> =
+                plan.meta.sent.iter().map(|(_, key, value)| ((*key).to_string(), json!(value))).collect();
             if !meta.is_empty() {
                 body.insert("meta".into(), Value::Object(meta));
             }
@@ -515,15 +498,15 @@ impl WordPressClient {
                 "WordPress did not keep the featured image (it ignores unknown ids)"
             );
         }
-        for (field, key, value) in plan.sent {
+        for (field, key, value) in &plan.meta.sent {
             let kept = post.pointer(&format!("/meta/{key}")).and_then(Value::as_str) == Some(value.as_str());
             if kept {
-                remote.seo_accepted.push(field.to_string());
+                remote.seo_accepted.push(field.name().to_string());
             } else {
-                remote.seo_rejected.push(field.to_string());
+                remote.seo_rejected.push(field.name().to_string());
             }
         }
-        remote.seo_rejected.extend(plan.unregistered.iter().map(|f| f.to_string()));
+        remote.seo_rejected.extend(plan.meta.unregistered.iter().map(|f| f.name().to_string()));
         remote.skipped_terms = plan.skipped_terms;
         Ok(remote)
     }
@@ -561,11 +544,10 @@ struct Site<'d> {
     password: &'d str,
 }
 
-/// The SEO fields a save sends (field, meta key, value) and those the site has no key for.
+/// The SEO meta a save sends and the fields the site has no key for.
 #[derive(Default)]
 struct SeoPlan {
-    sent: Vec<(&'static str, &'static str, String)>,
-    unregistered: Vec<&'static str>,
+    meta: WordpressMeta,
     /// Terms the user may not create, left off the post (`<taxonomy>:<name>`).
     skipped_terms: Vec<String>,
 }

@@ -136,7 +136,8 @@ pub async fn approve_all(
     if !owned {
         return Err(ApiError::not_found("site"));
     }
-    Ok(Json(ApprovedCount { approved: state.services.publishing.approve_all(&caller.account, &site).await? }))
+    let outcome = state.services.publishing.approve_all(&caller.account, &site).await?;
+    Ok(Json(ApprovedCount { approved: outcome.approved }))
 }
 
 impl PublishBody {

@@ -20,6 +20,6 @@ pub use keys::{DataKey, GeneratedKey, KeyError, KeyProvider, SealContext};
 pub use page::{all_pages, for_each_page};
 pub use platform::{
     ArticlePayload, Destination, MediaUpload, PlatformError, Platforms, PublishingPlatform, RemoteMedia, RemotePost,
-    SeoFields,
+    SeoField, SeoFields,
 };
 pub use queue::{Queue, QueueError, QueueMessage};

@@ -60,7 +60,54 @@ pub struct RemoteMedia {
     pub url: String,
 }
 
-/// SEO fields of an article, sent to whatever fields the site exposes.
+/// One SEO field of an article: how publications report what a platform accepted
+/// (`seo_accepted` / `seo_rejected` hold [`SeoField::name`]s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SeoField {
+    /// The `<title>` search results show.
+    Title,
+    /// The meta description.
+    Description,
+    /// The focus keyphrase SEO plugins score the article for.
+    FocusKeyphrase,
+    /// The canonical URL.
+    Canonical,
+    /// Open Graph `og:title`.
+    OgTitle,
+    /// Open Graph `og:description`.
+    OgDescription,
+    /// Open Graph `og:image` (a URL).
+    OgImage,
+}
+
+impl SeoField {
+    /// Every field, in the order payloads and reports list them.
+    pub const ALL: [SeoField; 7] = [
+        Self::Title,
+        Self::Description,
+        Self::FocusKeyphrase,
+        Self::Canonical,
+        Self::OgTitle,
+        Self::OgDescription,
+        Self::OgImage,
+    ];
+
+    /// The stable name recorded on a publication.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Title => "seo_title",
+            Self::Description => "seo_description",
+            Self::FocusKeyphrase => "focus_keyphrase",
+            Self::Canonical => "canonical_url",
+            Self::OgTitle => "og_title",
+            Self::OgDescription => "og_description",
+            Self::OgImage => "og_image",
+        }
+    }
+}
+
+/// SEO fields of an article, sent to whatever fields the site exposes
+/// (`publishing::metadata` fills them and maps them to each platform's fields).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeoFields {
     /// SEO title.
@@ -69,6 +116,34 @@ pub struct SeoFields {
     pub description: Option<String>,
     /// Focus keyphrase.
     pub focus_keyphrase: Option<String>,
+    /// Canonical URL: the live URL of a post being republished.
+    pub canonical_url: Option<String>,
+    /// Open Graph title.
+    pub og_title: Option<String>,
+    /// Open Graph description.
+    pub og_description: Option<String>,
+    /// Open Graph image: the uploaded featured image's URL.
+    pub og_image: Option<String>,
+}
+
+impl SeoFields {
+    /// The value of one field.
+    pub fn get(&self, field: SeoField) -> Option<&str> {
+        match field {
+            SeoField::Title => self.title.as_deref(),
+            SeoField::Description => self.description.as_deref(),
+            SeoField::FocusKeyphrase => self.focus_keyphrase.as_deref(),
+            SeoField::Canonical => self.canonical_url.as_deref(),
+            SeoField::OgTitle => self.og_title.as_deref(),
+            SeoField::OgDescription => self.og_description.as_deref(),
+            SeoField::OgImage => self.og_image.as_deref(),
+        }
+    }
+
+    /// The fields that have a value, in [`SeoField::ALL`] order.
+    pub fn present(&self) -> Vec<(SeoField, &str)> {
+        SeoField::ALL.iter().filter_map(|f| self.get(*f).map(|v| (*f, v))).collect()
+    }
 }
 
 /// An article as sent to a platform.

@@ -1,17 +1,17 @@
-//! How an article becomes what a platform receives: its stable slug, its body with the
-//! images pointing at the uploaded media, and the whole payload (SEO, terms, featured
-//! image). Pure functions, so the rules are tested without a platform.
+//! How an article becomes what a platform receives: its stable slug, the article as
+//! validation reads it, its body with the images pointing at the uploaded media, and
+//! the whole payload (SEO and terms from [`super::metadata`], featured image). Pure
+//! functions, so the rules are tested without a platform.
 
 use igny8_ai::offline::text::escape_html as escape;
+use igny8_seo::ArticleText;
 
 use crate::domain::{Cluster, Content, Idea, ImageRecord, ImageStatus, Publication, PublishedMedia, RemoteStatus};
-use crate::ports::{ArticlePayload, SeoFields};
+use crate::ports::ArticlePayload;
+use crate::publishing::metadata;
 
 /// Longest slug sent (WordPress allows 200; shorter reads better in a URL).
 pub const MAX_SLUG_LEN: usize = 80;
-
-/// Most tags sent per article (the idea's secondary keywords, in order).
-pub const MAX_TAGS: usize = 5;
 
 /// The placement of the image shown as the post's featured image.
 pub const FEATURED: &str = "featured";
@@ -94,10 +94,28 @@ fn strip_title(html: &str) -> &str {
     html
 }
 
+/// The article as validation reads it before approval and publishing: its title (also
+/// the SEO title: articles have no separate one), the slug publishing sends, its meta
+/// description, body and focus keyphrase.
+pub fn article_text(content: &Content, slug: &str) -> ArticleText {
+    ArticleText {
+        title: content.title.clone(),
+        seo_title: content.title.clone(),
+        slug: slug.to_owned(),
+        meta_description: content.meta_description.clone(),
+        html: content.html.clone(),
+        focus_keyphrase: content.focus_keyphrase.clone(),
+        language: String::new(),
+        site_host: String::new(),
+    }
+}
+
 /// The whole payload of `content` for one destination whose record is `publication`
-/// (media already uploaded there).
+/// (media already uploaded there); `html` is the body as validated (scripts and the
+/// like stripped).
 pub fn payload(
     content: &Content,
+    html: &str,
     material: &Material,
     publication: &Publication,
     status: RemoteStatus,
@@ -110,27 +128,19 @@ pub fn payload(
         .find(|i| i.placement == FEATURED)
         .and_then(|i| publication.media.iter().find(|m| m.image_id == i.id))
         .map(|m| m.remote_id.clone());
-    let tags = material
-        .idea
-        .as_ref()
-        .map(|idea| idea.secondary_keywords.iter().filter(|k| !k.trim().is_empty()).take(MAX_TAGS).cloned().collect())
-        .unwrap_or_default();
+    let meta = metadata::article_metadata(content, material, publication);
     ArticlePayload {
         title: content.title.clone(),
         slug: publication.slug.clone(),
-        html: body(&content.html, &material.images, &publication.media),
+        html: body(html, &material.images, &publication.media),
         excerpt: content.meta_description.clone(),
         status,
         publish_at,
-        categories: material.cluster.iter().map(|c| c.name.clone()).filter(|n| !n.trim().is_empty()).collect(),
-        tags,
+        categories: meta.categories,
+        tags: meta.tags,
         featured_media,
         author_name,
-        seo: SeoFields {
-            title: Some(content.title.clone()),
-            description: Some(content.meta_description.clone()).filter(|d| !d.trim().is_empty()),
-            focus_keyphrase: material.cluster.as_ref().map(|c| c.pillar_keyword.clone()).filter(|k| !k.is_empty()),
-        },
+        seo: meta.seo,
     }
 }
 
@@ -189,6 +199,57 @@ mod tests {
             out.trim_end().ends_with("<figure><img src=\"https://x/2.png\" alt=\"alt &quot;2&quot;\"></figure>"),
             "{out}"
         );
+    }
+
+    /// Every article the offline provider writes for the example keywords (clustered,
+    /// ideas, articles, as a run makes them) validates without errors: approval and the
+    /// run's publishing stage would refuse it otherwise.
+    #[test]
+    fn every_article_the_offline_provider_writes_validates_without_errors() {
+        use igny8_ai::offline::{article::generate_article, cluster::cluster_keywords, ideas::generate_ideas};
+        use igny8_ai::{ClusterOptions, KeywordInput};
+
+        let csv = include_str!("../../../../examples/keywords.csv");
+        let keywords: Vec<KeywordInput> = csv
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let mut fields = line.split(',');
+                let keyword = fields.next()?;
+                let volume = fields.nth(1)?.parse().ok()?;
+                Some(KeywordInput::new(keyword, volume))
+            })
+            .collect();
+        assert!(keywords.len() > 500);
+        let clusters = cluster_keywords(&keywords, &ClusterOptions::default()).expect("clusters");
+        let mut checked = 0;
+        for cluster in clusters.iter().take(40) {
+            for idea in generate_ideas(cluster, &keywords, 2, 2026).expect("ideas") {
+                let written = generate_article(&idea, idea.word_target).expect("article");
+                let content = Content {
+                    id: ContentId::derive(&idea.title),
+                    account_id: AccountId::derive("a"),
+                    site_id: SiteId::derive("s"),
+                    task_id: crate::domain::TaskId::derive("t"),
+                    run_id: RunId::derive("r"),
+                    title: written.title,
+                    html: written.html,
+                    word_count: written.word_count,
+                    meta_description: written.meta_description,
+                    status: crate::domain::ContentStatus::Draft,
+                    review: crate::domain::ReviewStatus::Draft,
+                    focus_keyphrase: idea.target_keyword.clone(),
+                    linked_at: None,
+                    created_at: String::new(),
+                };
+                let slug = slugify(&content.title, content.id.as_str());
+                let report = igny8_seo::validate(&article_text(&content, &slug));
+                assert!(!report.is_blocking(), "{}: {:#?}", content.title, report.issues);
+                assert_eq!(report.sanitized_html, None, "nothing to strip in {}", content.title);
+                checked += 1;
+            }
+        }
+        assert!(checked >= 40, "only {checked} articles");
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! record (`Publication`) that makes every retry an update.
 
 pub mod article;
+pub mod metadata;
 pub mod service;
 
-pub use service::{PublishError, PublishOutcome, PublishRequest, PublishingService, RunPublishBatch, BUSY_CODE};
+pub use service::{
+    validation, ApproveAll, PublishError, PublishOutcome, PublishRequest, PublishingService, RunPublishBatch,
+    BUSY_CODE, CONTENT_INVALID,
+};

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use igny8_seo::ValidationReport;
 use serde::Serialize;
 
 use crate::domain::{
@@ -39,6 +40,15 @@ pub enum PublishError {
     /// The article has no body yet (still being written).
     #[error("content {0} is not ready: {1}")]
     NotReady(ContentId, String),
+    /// The article's validation has errors (docs/validation.md): it is neither approved
+    /// nor sent until they are fixed.
+    #[error("content {id} is invalid: {}", errors.join("; "))]
+    ContentInvalid {
+        /// The article.
+        id: ContentId,
+        /// The validation's error messages, in order.
+        errors: Vec<String>,
+    },
     /// The site has no active integration (or not the one asked for).
     #[error("site has no active integration to publish to")]
     NoIntegration,
@@ -75,6 +85,7 @@ impl PublishError {
             Self::NotFound(_) => "not_found",
             Self::NotApproved(_) => "content_not_approved",
             Self::NotReady(..) => "content_not_ready",
+            Self::ContentInvalid { .. } => CONTENT_INVALID,
             Self::NoIntegration => "no_integration",
             Self::Invalid { .. } => "validation_failed",
             Self::Platform(e) => e.code(),
@@ -108,6 +119,36 @@ impl PublishError {
 
 /// Code of an outcome whose article another request is publishing right now.
 pub const BUSY_CODE: &str = "publish_in_progress";
+
+/// Code of an article refused because its validation has errors (HTTP 422).
+pub const CONTENT_INVALID: &str = "content_invalid";
+
+/// What approving every draft of a site did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApproveAll {
+    /// Drafts now approved.
+    pub approved: u64,
+    /// Drafts left as drafts because their validation has errors.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub invalid: Vec<ContentId>,
+}
+
+/// The validation of a stored article as publishing sends it (its slug as made for a
+/// new publication; every other field as stored).
+pub fn validation(content: &Content) -> ValidationReport {
+    let slug = article::slugify(&content.title, content.id.as_str());
+    igny8_seo::validate(&article::article_text(content, &slug))
+}
+
+/// The article's validation when it has no errors, else `content_invalid` with them.
+fn valid(content: &Content) -> Result<ValidationReport, PublishError> {
+    let report = validation(content);
+    if report.is_blocking() {
+        return Err(PublishError::ContentInvalid { id: content.id.clone(), errors: report.error_messages() });
+    }
+    Ok(report)
+}
 
 /// What to publish and how.
 #[derive(Debug, Clone)]
@@ -285,6 +326,9 @@ impl PublishingService {
             if content.review != from {
                 return Ok((content, false));
             }
+            if to == ReviewStatus::Approved {
+                valid(&content)?;
+            }
             let mut was = vec![Condition::eq("review", wire(&from))];
             if from == ReviewStatus::Draft {
                 // Articles stored before review existed read as drafts.
@@ -301,23 +345,28 @@ impl PublishingService {
         Err(RepoError::from(StoreError::Conflict).into())
     }
 
-    /// Approves an article for publishing (draft → approved; approved stays approved).
+    /// Approves an article for publishing (draft → approved; approved stays approved);
+    /// an article whose validation has errors is refused with `content_invalid` and
+    /// stays a draft.
     pub async fn approve(&self, account: &AccountId, site: &SiteId, id: &ContentId) -> Result<Content, PublishError> {
         Ok(self.set_review(account, site, id, ReviewStatus::Draft, ReviewStatus::Approved).await?.0)
     }
 
-    /// Approves every draft article of the site; returns how many changed.
-    pub async fn approve_all(&self, account: &AccountId, site: &SiteId) -> Result<u64, PublishError> {
-        let mut changed = 0;
+    /// Approves every draft article of the site whose validation has no errors; the
+    /// others stay drafts and are listed.
+    pub async fn approve_all(&self, account: &AccountId, site: &SiteId) -> Result<ApproveAll, PublishError> {
+        let mut outcome = ApproveAll::default();
         for content in self.contents().all(site).await? {
             if &content.account_id != account || content.review != ReviewStatus::Draft {
                 continue;
             }
-            let (_, moved) =
-                self.set_review(account, site, &content.id, ReviewStatus::Draft, ReviewStatus::Approved).await?;
-            changed += u64::from(moved);
+            match self.set_review(account, site, &content.id, ReviewStatus::Draft, ReviewStatus::Approved).await {
+                Ok((_, moved)) => outcome.approved += u64::from(moved),
+                Err(PublishError::ContentInvalid { id, .. }) => outcome.invalid.push(id),
+                Err(e) => return Err(e),
+            }
         }
-        Ok(changed)
+        Ok(outcome)
     }
 
     /// Takes approval back (approved → draft); a published article stays published.
@@ -326,7 +375,9 @@ impl PublishingService {
     }
 
     /// Publishes the requested articles to the site's active integrations, each exactly
-    /// once: one outcome per article and destination.
+    /// once: one outcome per article and destination. Every article is validated first:
+    /// one with errors refuses the request (`content_invalid`) before anything is sent,
+    /// and what is sent is the sanitized body.
     pub async fn publish(
         &self,
         account: &AccountId,
@@ -356,6 +407,9 @@ impl PublishingService {
             if content.html.trim().is_empty() {
                 return Err(PublishError::NotReady(content.id.clone(), "it has no body yet".into()));
             }
+            // Approval validated it, but it may have changed since; an unapproved one
+            // is validated here for the first time.
+            valid(content)?;
         }
         let every_active = request.integration_id.is_none();
         let targets = self.targets(account, site, request.integration_id.as_ref()).await?;
@@ -385,8 +439,10 @@ impl PublishingService {
     /// Like every stage it takes the site's waiting work from the status index (one run
     /// per site at a time): articles in `prompts_ready` (the stage follows the images
     /// stage, so their images are done), published to every active integration as if
-    /// approved (the run's setting is the approval). Each leaves the index as
-    /// `published`, or `publish_failed` when a destination refused it for good; how
+    /// approved (the run's setting is the approval) when their validation has no errors.
+    /// Each leaves the index as `published`, or `publish_failed` when a destination
+    /// refused it for good or its validation has errors (recorded on its publications as
+    /// `content_invalid`, nothing sent); how
     /// many remain is one counter read. A retryable platform failure (429, 5xx,
     /// unreachable) or a record held by another publisher is returned as a transient
     /// error after the articles before it were recorded, so the retried stage resumes.
@@ -520,9 +576,16 @@ impl PublishingService {
         in_run: bool,
     ) -> Result<ArticleResult, PublishError> {
         let material = self.material(&content).await?;
+        let report = validation(&content);
+        let body = if report.is_blocking() {
+            let message = format!("content {} is invalid: {}", content.id, report.error_messages().join("; "));
+            Err(PlatformFault { code: CONTENT_INVALID.into(), platform_code: None, message })
+        } else {
+            Ok(report.body(&content.html).to_owned())
+        };
         let mut result = ArticleResult::default();
         for target in targets {
-            let (outcome, transient) = self.publish_to(target, &content, &material, ask).await?;
+            let (outcome, transient) = self.publish_to(target, &content, body.as_deref(), &material, ask).await?;
             if outcome.error.as_ref().is_some_and(|f| f.code == BUSY_CODE) {
                 result.busy = true;
             }
@@ -592,13 +655,16 @@ impl PublishingService {
         }
     }
 
-    /// Publishes one article to one destination under a claim on its record. A
-    /// platform failure is an outcome (and, when retryable, returned beside it); only
-    /// our own failures (store, blobs) are errors, after recording them on the record.
+    /// Publishes one article to one destination under a claim on its record: `body` is
+    /// the validated (sanitized) body, or why the article may not be sent (recorded as
+    /// the record's failure, nothing sent). A platform failure is an outcome (and, when
+    /// retryable, returned beside it); only our own failures (store, blobs) are errors,
+    /// after recording them on the record.
     async fn publish_to(
         &self,
         target: &Target,
         content: &Content,
+        body: Result<&str, &PlatformFault>,
         material: &Material,
         ask: &Ask,
     ) -> Result<(PublishOutcome, Option<PlatformError>), PublishError> {
@@ -661,7 +727,14 @@ impl PublishingService {
             ClaimOutcome::Claimed(stored) => stored,
             ClaimOutcome::Busy(current) => return Ok((busy(&current), None)),
         };
-        match self.send(target, content, material, ask, &mut stored).await {
+        let html = match body {
+            Ok(html) => html,
+            Err(invalid) => {
+                self.fail(&repo, &mut stored, invalid.clone()).await?;
+                return Ok((outcome(&stored.publication, Some(invalid.clone())), None));
+            }
+        };
+        match self.send(target, content, html, material, ask, &mut stored).await {
             Ok(post) => {
                 let p = &mut stored.publication;
                 let now = rfc3339(self.now_ms());
@@ -733,6 +806,7 @@ impl PublishingService {
         &self,
         target: &Target,
         content: &Content,
+        html: &str,
         material: &Material,
         ask: &Ask,
         stored: &mut StoredPublication,
@@ -765,7 +839,7 @@ impl PublishingService {
         }
         let author = target.integration.connection.as_ref().and_then(|c| c.identity.as_ref()).map(|i| i.name.clone());
         let payload =
-            article::payload(content, material, &stored.publication, ask.status, ask.publish_at.clone(), author);
+            article::payload(content, html, material, &stored.publication, ask.status, ask.publish_at.clone(), author);
         if let Some(id) = stored.publication.remote_id.clone() {
             match client.update_post(destination, &id, &payload).await {
                 Err(PlatformError::NotFound { .. }) => {}
