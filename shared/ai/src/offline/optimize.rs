@@ -9,7 +9,7 @@
 //!
 //! | check | rewrite |
 //! |---|---|
-//! | keyphrase in SEO title, SEO title length, keyphrase in slug | title starts with the title-cased keyphrase, ≤ 60 characters (the `<h1>` follows) |
+//! | keyphrase in SEO title, SEO title length, keyphrase in slug | title starts with the title-cased keyphrase, 40–60 characters (the `<h1>` follows) |
 //! | meta description length, keyphrase in meta description | 120–156 characters with the keyphrase near its start |
 //! | keyphrase in introduction | a short first sentence naming the keyphrase |
 //! | paragraph length | paragraphs over 150 words split at the sentence nearest their middle |
@@ -57,6 +57,11 @@ pub mod check {
 
 /// Longest SEO title the rewrite makes, in characters.
 pub const MAX_TITLE_CHARS: usize = 60;
+/// Shortest SEO title result pages make good use of: a shorter one flagged for its
+/// length is lengthened.
+pub const MIN_TITLE_CHARS: usize = 40;
+/// What lengthens a short title.
+const TITLE_SUFFIX: &str = "A Practical Guide";
 /// Shortest meta description the rewrite makes, in characters.
 pub const MIN_META_CHARS: usize = 120;
 /// Longest meta description the rewrite makes, in characters.
@@ -150,7 +155,13 @@ pub fn optimize(request: &OptimizeRequest) -> Result<OptimizeOut, AiError> {
             title = rewritten;
         }
     } else if flagged(check::SEO_TITLE_LENGTH) && title.chars().count() > MAX_TITLE_CHARS {
-        let rewritten = fit_words(&title, MAX_TITLE_CHARS);
+        let rewritten = fit_title(&title, MAX_TITLE_CHARS);
+        doc.retitle(&title, &rewritten);
+        title = rewritten;
+    }
+    if flagged(check::SEO_TITLE_LENGTH) && title.chars().count() < MIN_TITLE_CHARS && !title.is_empty() {
+        let separator = if title.contains(": ") { " – " } else { ": " };
+        let rewritten = fit_title(&format!("{title}{separator}{TITLE_SUFFIX}"), MAX_TITLE_CHARS);
         doc.retitle(&title, &rewritten);
         title = rewritten;
     }
@@ -403,13 +414,17 @@ impl Doc {
         n
     }
 
-    /// Adds the keyphrase to subheadings without it until about half carry it (never
-    /// past 75 %).
+    /// Adds the keyphrase to subheadings without it until about half carry it; when
+    /// more than 75 % carry it already, dilutes them with general subheadings instead.
     fn keyphrase_in_subheadings(&mut self, keyphrase: &str) {
         let headings: Vec<bool> =
-            self.blocks().filter(|b| b.is_heading()).map(|b| contains_phrase(&b.text, keyphrase)).collect();
+            self.blocks().filter(|b| b.is_heading()).map(|b| reflects(&b.text, keyphrase)).collect();
         let n = headings.len();
         let have = headings.iter().filter(|h| **h).count();
+        if have * 4 > n * 3 {
+            self.dilute_subheadings(have, n);
+            return;
+        }
         let most = n * 3 / 4;
         let goal = n.div_ceil(2).max((n * 3).div_ceil(10)).min(most);
         if have >= goal {
@@ -426,6 +441,59 @@ impl Doc {
                 missing -= 1;
             }
         }
+    }
+
+    /// Inserts general subheadings (no keyphrase) into the longest sections, at the
+    /// paragraph nearest each one's middle, until at most 75 % of the `n` subheadings
+    /// (`with` of them reflecting the keyphrase) do.
+    fn dilute_subheadings(&mut self, with: usize, mut n: usize) {
+        let mut next_heading = 0usize;
+        while with * 4 > n * 3 {
+            let Some(at) = self.longest_section_middle() else { return };
+            let heading = EXTRA_HEADINGS[next_heading % EXTRA_HEADINGS.len()];
+            next_heading += 1;
+            self.pieces.insert(at, Piece::Text(TextBlock::new("h2", heading.to_owned())));
+            self.pieces.insert(at + 1, Piece::Raw("\n".into()));
+            n += 1;
+        }
+    }
+
+    /// The piece index of the paragraph nearest the middle of the longest section that
+    /// has at least two paragraphs under a subheading (not the first paragraph).
+    fn longest_section_middle(&self) -> Option<usize> {
+        let mut best: Option<(usize, usize)> = None;
+        let mut section: Vec<(usize, usize)> = Vec::new();
+        let mut in_section = false;
+        let consider = |section: &mut Vec<(usize, usize)>, best: &mut Option<(usize, usize)>| {
+            if section.len() >= 2 {
+                let total: usize = section.iter().map(|(_, w)| w).sum();
+                let mut acc = 0;
+                let mut split = section[1].0;
+                for (i, (piece, words)) in section.iter().enumerate().skip(1) {
+                    acc += section[i - 1].1;
+                    split = *piece;
+                    if acc + words / 2 >= total / 2 {
+                        break;
+                    }
+                }
+                if best.is_none_or(|(w, _)| total > w) {
+                    *best = Some((total, split));
+                }
+            }
+            section.clear();
+        };
+        for (i, piece) in self.pieces.iter().enumerate() {
+            match piece {
+                Piece::Text(b) if b.tag == "h1" || b.is_heading() => {
+                    consider(&mut section, &mut best);
+                    in_section = b.is_heading();
+                }
+                Piece::Text(b) if b.tag == "p" && in_section => section.push((i, words(&b.text))),
+                _ => {}
+            }
+        }
+        consider(&mut section, &mut best);
+        best.map(|(_, at)| at)
     }
 
     /// Opens the introduction (the first plain paragraph) with a short sentence naming
@@ -523,16 +591,24 @@ impl Doc {
         }
     }
 
-    /// Replaces up to `excess` occurrences, last first, outside headings and the
-    /// introduction, with "this topic".
+    /// Replaces up to `excess` occurrences — each with the noun phrase around it (see
+    /// [`phrase_span`]) — last first, outside headings and the introduction, with
+    /// "this topic".
     fn replace_keyphrase(&mut self, keyphrase: &str, excess: usize) {
         let mut left = excess;
+        let (modifiers, tails) = self.phrase_parts(keyphrase);
         let blocks: Vec<&mut TextBlock> = self.blocks_mut().filter(|b| b.tag == "p" || b.tag == "li").skip(1).collect();
         for block in blocks.into_iter().rev() {
             while left > 0 {
-                let Some(at) = find_phrase(&block.text, keyphrase).last().copied() else { break };
+                let Some((start, end)) = find_phrase(&block.text, keyphrase)
+                    .into_iter()
+                    .rev()
+                    .find_map(|at| phrase_span(&block.text, at, keyphrase.len(), &modifiers, &tails))
+                else {
+                    break;
+                };
                 let mut text = block.text.clone();
-                text.replace_range(at..at + keyphrase.len(), "this topic");
+                text.replace_range(start..end, "this topic");
                 block.set(text);
                 left -= 1;
             }
@@ -542,9 +618,38 @@ impl Doc {
         }
     }
 
-    /// Adds transition words to the starts of sentences that have none, evenly
-    /// spread, until [`TARGET_TRANSITIONS`] of the sentences have one; a sentence that
-    /// would grow past [`LONG_SENTENCE_WORDS`] words is skipped.
+    /// What the title and headings put around the keyphrase, lower-cased: the words
+    /// right before it ("best", "trail", "wall mounted"), the modifiers of its longer
+    /// phrases, and the rest of the heading after it (" for flat feet"), their tails.
+    fn phrase_parts(&self, keyphrase: &str) -> (Vec<String>, Vec<String>) {
+        let (mut modifiers, mut tails): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+        for block in self.blocks().filter(|b| b.tag == "h1" || b.is_heading()) {
+            for at in find_phrase(&block.text, keyphrase) {
+                for word in block.text[..at].split_whitespace().rev().take(MAX_PHRASE_EXTENSION) {
+                    let lower = word.to_lowercase();
+                    if lower.ends_with(|c: char| !c.is_alphanumeric()) || text::is_stop_word(&lower) {
+                        break;
+                    }
+                    if !modifiers.contains(&lower) {
+                        modifiers.push(lower);
+                    }
+                }
+                let after = &block.text[at + keyphrase.len()..];
+                let tail = after.split([':', ',', '?', '!', '.', '(']).next().unwrap_or("").trim_end().to_lowercase();
+                if tail.starts_with(' ')
+                    && tail.split_whitespace().count() <= MAX_PHRASE_EXTENSION + 1
+                    && !tails.contains(&tail)
+                {
+                    tails.push(tail);
+                }
+            }
+        }
+        (modifiers, tails)
+    }
+
+    /// Adds transition words to the starts of sentences that have none (never a
+    /// paragraph's first), evenly spread, until [`TARGET_TRANSITIONS`] of the sentences
+    /// have one; a sentence that would grow past [`LONG_SENTENCE_WORDS`] words is skipped.
     fn add_transitions(&mut self) {
         let all: Vec<String> =
             self.blocks().filter(|b| b.tag == "p" || b.tag == "li").flat_map(|b| sentences(&b.text)).collect();
@@ -564,7 +669,8 @@ impl Doc {
                 let mut parts = sentences(&block.text);
                 let mut changed = false;
                 for (i, s) in parts.iter_mut().enumerate() {
-                    if missing == 0 || (pass == 0 && i % 2 == 0) {
+                    // A paragraph's first sentence opens a thought: no transition there.
+                    if missing == 0 || i == 0 || (pass == 0 && i % 2 == 0) {
                         continue;
                     }
                     if starts_with_transition(s) || has_transition(s) || words(s) + 2 > LONG_SENTENCE_WORDS {
@@ -694,6 +800,60 @@ fn find_phrase(text: &str, phrase: &str) -> Vec<usize> {
         .collect()
 }
 
+/// Longest run of other words a replaced noun phrase takes on either side.
+const MAX_PHRASE_EXTENSION: usize = 3;
+
+/// The byte span of the noun phrase around the occurrence of `len` bytes at `at`: the
+/// occurrence with up to three of the `modifiers` the headings put before the
+/// keyphrase ("best running shoes") and the longest of the `tails` they put after it
+/// (" for flat feet"), when a function word precedes it ("about …", "to …"); None
+/// when the phrase cannot be told apart (a sentence's subject, a verb before it).
+fn phrase_span(text: &str, at: usize, len: usize, modifiers: &[String], tails: &[String]) -> Option<(usize, usize)> {
+    let word_start = |end: usize| text[..end].trim_end().rfind(char::is_whitespace).map_or(0, |i| i + 1);
+    let mut start = at;
+    let mut taken = 0;
+    loop {
+        if start == 0 || !text[..start].ends_with(' ') {
+            return None;
+        }
+        let prev_start = word_start(start);
+        let prev = text[prev_start..start].trim();
+        if prev.ends_with(|c: char| !c.is_alphanumeric()) {
+            return None;
+        }
+        let lower = prev.to_lowercase();
+        if text::is_stop_word(&lower) {
+            break;
+        }
+        if !modifiers.contains(&lower) {
+            return None;
+        }
+        taken += 1;
+        if taken > MAX_PHRASE_EXTENSION {
+            return None;
+        }
+        start = prev_start;
+    }
+    let mut end = at + len;
+    let rest = text[end..].to_lowercase();
+    if let Some(tail) = tails.iter().filter(|t| rest.starts_with(t.as_str())).max_by_key(|t| t.len()) {
+        end += tail.len();
+    }
+    Some((start, end))
+}
+
+/// True when `text` reflects the keyphrase the way analyzers match subheadings: every
+/// word of the keyphrase (a plural's `s` aside) starts some word of the text.
+fn reflects(text: &str, phrase: &str) -> bool {
+    let words = text::tokenize(text);
+    let wanted = text::tokenize(phrase);
+    !wanted.is_empty()
+        && wanted.iter().all(|w| {
+            let stem = w.strip_suffix('s').filter(|s| s.len() >= 3).unwrap_or(w);
+            words.iter().any(|t| t.starts_with(stem))
+        })
+}
+
 fn contains_phrase(text: &str, phrase: &str) -> bool {
     !find_phrase(text, phrase).is_empty()
 }
@@ -742,6 +902,33 @@ fn fit_words(s: &str, max: usize) -> String {
     out.trim_end_matches([':', ',', ';', '-', '–', '—', '|', ' ']).to_owned()
 }
 
+/// Words a cut title must not end on.
+const DANGLING: &[&str] =
+    &["a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or", "the", "to", "vs", "with"];
+
+/// A title within `max` characters: the longest run of its `:`-separated parts that
+/// fits and keeps at least [`MIN_TITLE_CHARS`], else its words cut without a dangling
+/// small word at the end.
+fn fit_title(title: &str, max: usize) -> String {
+    if title.chars().count() <= max {
+        return title.to_owned();
+    }
+    let parts: Vec<&str> = title.split(": ").collect();
+    for n in (1..parts.len()).rev() {
+        let joined = parts[..n].join(": ");
+        let length = joined.chars().count();
+        if length <= max && length >= MIN_TITLE_CHARS.min(max) {
+            return joined;
+        }
+    }
+    let cut = fit_words(title, max);
+    let mut out: Vec<&str> = cut.split_whitespace().collect();
+    while out.len() > 1 && out.last().is_some_and(|w| DANGLING.contains(&w.to_lowercase().as_str())) {
+        out.pop();
+    }
+    out.join(" ").trim_end_matches([':', ',', ';', '-', '–', '—', '|']).to_owned()
+}
+
 /// An SEO title that starts with the title-cased keyphrase and fits
 /// [`MAX_TITLE_CHARS`]: the title as it is when it already does, else
 /// "{Keyphrase}: {title}" cut at a word.
@@ -751,15 +938,15 @@ fn seo_title(title: &str, keyphrase: &str) -> String {
         return title.to_owned();
     }
     if starts {
-        return fit_words(title, MAX_TITLE_CHARS);
+        return fit_title(title, MAX_TITLE_CHARS);
     }
     let label = text::title_case(keyphrase);
     if title.is_empty() {
-        return fit_words(&label, MAX_TITLE_CHARS);
+        return fit_title(&label, MAX_TITLE_CHARS);
     }
-    let joined = fit_words(&format!("{label}: {title}"), MAX_TITLE_CHARS);
+    let joined = fit_title(&format!("{label}: {title}"), MAX_TITLE_CHARS);
     if joined.chars().count() <= label.chars().count() {
-        fit_words(&label, MAX_TITLE_CHARS)
+        fit_title(&label, MAX_TITLE_CHARS)
     } else {
         joined
     }
@@ -770,11 +957,14 @@ fn seo_title(title: &str, keyphrase: &str) -> String {
 /// when it lacks it, padded with general sentences, cut at a word.
 fn meta_description(meta: &str, title: &str, keyphrase: &str) -> String {
     let base = if meta.trim().is_empty() { title.trim() } else { meta.trim() };
-    let base = base.trim_end_matches(['.', ' ']).trim_end_matches("..").to_owned();
+    let mut base = base.trim_end_matches(['.', ' ']).to_owned();
+    if !base.ends_with(['?', '!']) {
+        base.push('.');
+    }
     let mut out = match find_phrase(&base, keyphrase).first() {
-        _ if keyphrase.is_empty() => format!("{base}."),
-        Some(&at) if at < 80 => format!("{base}."),
-        _ => format!("A practical guide to {keyphrase}. {base}."),
+        _ if keyphrase.is_empty() => base,
+        Some(&at) if at < 80 => base,
+        _ => format!("A practical guide to {keyphrase}. {base}"),
     };
     let mut filler = 0;
     while out.chars().count() < MIN_META_CHARS {
@@ -877,6 +1067,54 @@ mod tests {
     }
 
     #[test]
+    fn a_short_title_flagged_for_its_length_is_lengthened() {
+        let out = optimize(&request("Shoes", "m", "<h1>Shoes</h1><p>x</p>", &[check::SEO_TITLE_LENGTH])).unwrap();
+        assert_eq!(out.title, "Running Shoes: Shoes – A Practical Guide");
+        assert!(out.html.starts_with("<h1>Running Shoes: Shoes – A Practical Guide</h1>"));
+        let meta = optimize(&request("T", "Which is right for you?", "<p>x</p>", &[check::META_DESCRIPTION_LENGTH]));
+        assert!(meta
+            .unwrap()
+            .meta_description
+            .starts_with("A practical guide to running shoes. Which is right for you? "));
+    }
+
+    #[test]
+    fn long_titles_are_cut_at_a_part_or_without_a_dangling_word() {
+        assert_eq!(
+            fit_title("Running Shoes vs Trail Running Shoes: Which Is Right for You Today?", 60),
+            "Running Shoes vs Trail Running Shoes: Which Is Right for You"
+        );
+        assert_eq!(
+            fit_title("Running Shoes Compared in Depth: Which Is Right for You Today?", 60),
+            "Running Shoes Compared in Depth: Which Is Right for You"
+        );
+        assert_eq!(
+            fit_title("A Much Longer Guide to Running Shoes and Socks: Which One Is Right for You?", 60),
+            "A Much Longer Guide to Running Shoes and Socks"
+        );
+        assert_eq!(
+            fit_title("Running Shoes and the Many Ways to Pick the Right Pair for the Long Run", 60),
+            "Running Shoes and the Many Ways to Pick the Right Pair"
+        );
+        assert_eq!(fit_title("Short", 60), "Short");
+    }
+
+    #[test]
+    fn a_replaced_occurrence_takes_its_noun_phrase_with_it() {
+        let text = "Look at best running shoes and running shoes for flat feet, or read about running shoes.";
+        let spans: Vec<&str> = find_phrase(text, "running shoes")
+            .into_iter()
+            .filter_map(|at| {
+                phrase_span(text, at, "running shoes".len(), &["best".to_owned()], &[" for flat feet".to_owned()])
+            })
+            .map(|(start, end)| &text[start..end])
+            .collect();
+        assert_eq!(spans, vec!["best running shoes", "running shoes for flat feet", "running shoes"]);
+        assert_eq!(phrase_span("Running shoes wear out.", 0, 13, &[], &[]), None, "a sentence's subject is left alone");
+        assert_eq!(phrase_span("to treat running shoes well", 9, 13, &[], &[]), None, "a verb is not a modifier");
+    }
+
+    #[test]
     fn the_meta_description_is_120_to_156_characters_with_the_keyphrase() {
         for meta in ["", "Short.", &"word ".repeat(60), "All about running shoes and how to choose them."] {
             let out = optimize(&request(
@@ -951,6 +1189,25 @@ mod tests {
         let visible = text::html_text(&out.html);
         let density = count_phrase(&visible, "running shoes") as f64 * 100.0 / words(&visible) as f64;
         assert!((0.5..=3.0).contains(&density), "density {density}: {}", out.html);
+        assert_well_formed(&out.html);
+    }
+
+    #[test]
+    fn too_many_keyphrase_subheadings_are_diluted() {
+        let section = "<p>Shoes wear out over time and need care every week.</p>\n".repeat(4);
+        let mut html = String::from("<h1>Guide</h1>\n<p>Intro.</p>\n");
+        for h in
+            ["Best Running Shoes", "Trail Running Shoes", "Running Shoe Care", "Kids' Running Shoes", "Our Verdict"]
+        {
+            html.push_str(&format!("<h2>{h}</h2>\n{section}"));
+        }
+        let out = optimize(&request("Guide", "m", &html, &[check::KEYPHRASE_IN_SUBHEADINGS])).unwrap();
+        let doc = Doc::parse(&out.html);
+        let headings: Vec<&TextBlock> = doc.blocks().filter(|b| b.is_heading()).collect();
+        let with = headings.iter().filter(|b| reflects(&b.text, "running shoes")).count();
+        assert_eq!(with, 4);
+        assert!(with * 4 <= headings.len() * 3, "{}", out.html);
+        assert_eq!(headings.len(), 6, "one general subheading is enough: {}", out.html);
         assert_well_formed(&out.html);
     }
 
