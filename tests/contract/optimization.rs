@@ -44,6 +44,65 @@ igny8_tests::contract_suite!(
     the_keyphrase_of_an_old_article_comes_from_its_cluster,
 );
 
+/// A whole embedded run (SQLite, the real state machine, the offline provider) of
+/// `examples/keywords.csv`: stage 4 records each article's cluster pillar as its focus
+/// keyphrase, and the offline optimizer raises every article's score.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_real_run_records_keyphrases_and_its_articles_optimize_upward() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ai = Arc::new(OfflineProvider::with_year(2026));
+    let options = igny8_asl::ExecutorOptions { time_scale: 0.0, ..igny8_asl::ExecutorOptions::default() };
+    let rt = igny8_wiring::embedded::LocalRuntime::open(
+        dir.path(),
+        ai.clone(),
+        Arc::new(igny8_core::ports::SystemClock),
+        Arc::new(UuidIds),
+        options,
+    )
+    .expect("runtime");
+    let s = &rt.services;
+    let (account, _) = s.account_service.create_account("Acme", 1_000_000).await.expect("account");
+    let site = s.account_service.create_site(&account.id, "Blog", "blog.example.com").await.expect("site");
+    let keywords = igny8_core::planner::parse_keywords_csv(include_bytes!("../../examples/keywords.csv")).expect("csv");
+    rt.importer.import(&account.id, &site.id, &keywords[..30]).await.expect("import");
+    let run = rt.automation.start(&account.id, &site.id, "manual").await.expect("start");
+    rt.drive(&run.id, |_| {}).await.expect("drive");
+    let store = &s.store;
+    let contents = Records::<Content>::new(Arc::clone(store)).all(&site.id).await.expect("contents");
+    assert!(contents.len() >= 3, "the run wrote articles: {}", contents.len());
+    let provider: Arc<dyn AiProvider> = ai;
+    let optimizer = OptimizationService::new(
+        s.checks.clone(),
+        s.credits.clone(),
+        provider,
+        Arc::clone(&s.clock),
+        Arc::clone(&s.ids),
+    );
+    for content in &contents {
+        let (tasks, ideas, clusters) = (
+            Records::<WriterTask>::new(Arc::clone(store)),
+            Records::<Idea>::new(Arc::clone(store)),
+            Records::<Cluster>::new(Arc::clone(store)),
+        );
+        let task = tasks.get(&site.id, content.task_id.as_str()).await.expect("read").expect("task");
+        let idea = ideas.get(&site.id, task.idea_id.as_str()).await.expect("read").expect("idea");
+        let cluster = clusters.get(&site.id, idea.cluster_id.as_str()).await.expect("read").expect("cluster");
+        assert_eq!(content.focus_keyphrase, cluster.pillar_keyword);
+        let record = optimizer.optimize(&account.id, &site.id, &content.id, None).await.expect("optimize");
+        assert!(
+            record.kept && record.after.score > record.before.score,
+            "{} → {}",
+            record.before.score,
+            record.after.score
+        );
+    }
+    let r = s.credits.reconcile(&account.id).await.expect("reconcile");
+    assert!(r.balanced && r.held == 0, "{r:?}");
+    let usage = s.credits.usage(&account.id, None, 1000, None).await.expect("usage");
+    let optimizations = usage.items.iter().filter(|u| u.usage.operation == "optimization").count();
+    assert_eq!(optimizations, contents.len());
+}
+
 /// 2026-11-15T12:00:00Z.
 const T0: i64 = 1_794_744_000_000;
 
