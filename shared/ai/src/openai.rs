@@ -257,7 +257,19 @@ impl OpenAiProvider {
     /// Runs one JSON-mode chat completion and parses the model's answer into `T`.
     /// `function` names the AI function in error messages.
     async fn chat<T: DeserializeOwned>(&self, function: &str, system: &str, user: &str) -> Result<(T, Usage), AiError> {
-        let body = json!({
+        self.chat_bounded(function, system, user, None).await
+    }
+
+    /// [`OpenAiProvider::chat`] with the answer's length capped at `max_tokens` when
+    /// given (a rewrite is bounded by the article it rewrites).
+    async fn chat_bounded<T: DeserializeOwned>(
+        &self,
+        function: &str,
+        system: &str,
+        user: &str,
+        max_tokens: Option<u32>,
+    ) -> Result<(T, Usage), AiError> {
+        let mut body = json!({
             "model": self.config.chat_model,
             "messages": [
                 {"role": "system", "content": system},
@@ -266,6 +278,9 @@ impl OpenAiProvider {
             "response_format": {"type": "json_object"},
             "temperature": 0.2,
         });
+        if let Some(max) = max_tokens {
+            body["max_tokens"] = json!(max);
+        }
         let raw = self.post_json(&self.chat_url, &body).await?;
         let response: ChatResponse = serde_json::from_value(raw)
             .map_err(|e| AiError::Provider(format!("{function}: unexpected chat completion shape: {e}")))?;
@@ -419,6 +434,58 @@ struct ArticleReply {
     html: String,
     #[serde(default)]
     meta_description: String,
+}
+
+/// Model answer for `optimize_article`.
+#[derive(Deserialize)]
+struct OptimizeReply {
+    title: String,
+    meta_description: String,
+    html: String,
+}
+
+/// What each analyzer check asks of a rewrite (ids of `igny8_seo::analyze::check`);
+/// a flagged id not listed here is passed on as it is.
+const CHECK_ADVICE: &[(&str, &str)] = &[
+    ("keyphrase_in_seo_title", "start the title with the focus keyphrase"),
+    ("seo_title_length", "keep the title between 30 and 60 characters"),
+    ("keyphrase_in_slug", "put the focus keyphrase in the title (the URL slug is made from it)"),
+    ("keyphrase_in_introduction", "use the focus keyphrase in the first sentence of the first paragraph"),
+    ("keyphrase_in_meta_description", "use the focus keyphrase in the meta description"),
+    ("meta_description_length", "make the meta description 120 to 156 characters long"),
+    ("keyphrase_in_subheadings", "use the focus keyphrase in 30-75 % of the H2/H3 subheadings"),
+    ("keyphrase_density", "use the focus keyphrase at a density of 0.5-3 % of the words, naturally"),
+    ("sentence_length", "split sentences so at most 25 % have more than 20 words"),
+    ("flesch_reading_ease", "use shorter sentences and simpler words to make the text easier to read"),
+    ("paragraph_length", "keep every paragraph under 150 words"),
+    ("subheading_distribution", "add H2 subheadings so no section runs over 300 words"),
+    ("transition_words", "start at least 30 % of sentences with transition words (also, however, for example ...)"),
+    ("passive_voice", "rewrite passive sentences in the active voice (at most 10 % passive)"),
+    ("text_length", "expand the body to at least 300 words"),
+    ("keyphrase_anchor", "do not use the focus keyphrase itself as a link's anchor text"),
+];
+
+/// The flagged checks as instructions, one a line.
+fn advice(flagged: &[String]) -> String {
+    flagged
+        .iter()
+        .map(|id| match CHECK_ADVICE.iter().find(|(c, _)| c == id) {
+            Some((_, what)) => format!("- {id}: {what}\n"),
+            None => format!("- {id}\n"),
+        })
+        .collect()
+}
+
+/// Largest answer a rewrite may ask for, in tokens.
+const MAX_OPTIMIZE_TOKENS: u32 = 16_000;
+
+/// The answer budget of a rewrite: the article's size in tokens (about four
+/// characters each) with half again as room to grow, plus the title and meta
+/// description, capped at [`MAX_OPTIMIZE_TOKENS`].
+fn optimize_max_tokens(request: &OptimizeRequest) -> u32 {
+    let chars = request.html.len() + request.title.len() + request.meta_description.len();
+    let tokens = chars.div_ceil(4).saturating_mul(3) / 2 + 256;
+    u32::try_from(tokens).unwrap_or(MAX_OPTIMIZE_TOKENS).min(MAX_OPTIMIZE_TOKENS)
 }
 
 /// Model answer for `generate_image_prompts`.
@@ -670,8 +737,35 @@ impl AiProvider for OpenAiProvider {
     }
 
     async fn optimize_article(&self, request: &OptimizeRequest) -> Result<(OptimizeOut, Usage), AiError> {
-        let _ = request;
-        todo!("H-optimizer: the rewrite through the chat endpoint")
+        if request.html.trim().is_empty() {
+            return Err(AiError::InvalidInput("the article has no body to optimize".into()));
+        }
+        let user = format!(
+            "Improve this article for the focus keyphrase \"{keyphrase}\" (language: {language}). \
+             Rewrite only what these checks flagged and keep everything else as it is:\n{advice}\n\
+             Keep every link (<a> with its href), image and list; keep the HTML well formed; \
+             keep the <h1> equal to the title. Do not invent facts.\n\
+             Return {{\"title\":string,\"meta_description\":string,\"html\":string}}.\n\n\
+             Title: {title}\nMeta description: {meta}\n\nHTML:\n{html}",
+            keyphrase = request.focus_keyphrase,
+            language = request.language,
+            advice = advice(&request.flagged),
+            title = request.title,
+            meta = request.meta_description,
+            html = request.html,
+        );
+        let max_tokens = Some(optimize_max_tokens(request));
+        let (reply, usage) =
+            self.chat_bounded::<OptimizeReply>("optimize_article", SYSTEM_PROMPT, &user, max_tokens).await?;
+        if reply.html.trim().is_empty() || reply.title.trim().is_empty() {
+            return Err(AiError::Provider("optimize_article: model returned an empty title or body".into()));
+        }
+        let out = OptimizeOut {
+            title: reply.title.trim().to_string(),
+            meta_description: truncate_chars(&reply.meta_description, META_DESCRIPTION_MAX_CHARS),
+            html: reply.html,
+        };
+        Ok((out, usage))
     }
 }
 
@@ -953,6 +1047,72 @@ mod tests {
         assert_eq!(article.title, "Best Running Shoes");
         assert_eq!(article.word_count, 9);
         assert_eq!(article.meta_description.chars().count(), 160);
+    }
+
+    fn optimize_request() -> OptimizeRequest {
+        OptimizeRequest {
+            title: "Shoes".into(),
+            meta_description: "Short.".into(),
+            html: "<h1>Shoes</h1><p>Pick shoes that fit. <a href=\"/fit\">Fit guide</a>.</p>".into(),
+            focus_keyphrase: "running shoes".into(),
+            language: "en".into(),
+            flagged: vec!["keyphrase_in_seo_title".into(), "meta_description_length".into(), "new_check".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn optimize_article_explains_the_flagged_checks_and_bounds_the_answer() {
+        let (url, log) = serve(chat_server(json!({
+            "title": " Running Shoes: A Guide ",
+            "meta_description": "m".repeat(300),
+            "html": "<h1>Running Shoes: A Guide</h1><p>Pick running shoes that fit. <a href=\"/fit\">Fit guide</a>.</p>"
+        })))
+        .await;
+        let request = optimize_request();
+        let (out, usage) = provider(&url).optimize_article(&request).await.unwrap();
+        let seen = log.lock().unwrap()[0].clone();
+        assert_chat_shape(&seen);
+        let prompt = seen.body["messages"][1]["content"].as_str().unwrap();
+        assert!(prompt.contains("\"running shoes\""), "{prompt}");
+        assert!(prompt.contains("keyphrase_in_seo_title: start the title with the focus keyphrase"), "{prompt}");
+        assert!(prompt.contains("meta_description_length: make the meta description 120 to 156"), "{prompt}");
+        assert!(prompt.contains("- new_check\n"), "an unknown check is passed on: {prompt}");
+        assert!(!prompt.contains("sentence_length"), "only flagged checks are asked for: {prompt}");
+        assert!(prompt.contains(&request.html), "{prompt}");
+        let max = seen.body["max_tokens"].as_u64().unwrap();
+        assert_eq!(max, u64::from(optimize_max_tokens(&request)));
+        assert!((256..=u64::from(MAX_OPTIMIZE_TOKENS)).contains(&max));
+        assert_eq!(out.title, "Running Shoes: A Guide");
+        assert_eq!(out.meta_description.chars().count(), META_DESCRIPTION_MAX_CHARS);
+        assert!(out.html.contains("<a href=\"/fit\">"));
+        assert_eq!(usage, Usage { model: "test-chat-2025".into(), tokens_in: 120, tokens_out: 45 });
+    }
+
+    #[tokio::test]
+    async fn optimize_article_refuses_a_wrong_or_empty_answer() {
+        let (url, _) = serve(chat_server(json!({"title": "T", "html": "<p>x</p>"}))).await;
+        let err = provider(&url).optimize_article(&optimize_request()).await.unwrap_err();
+        assert!(matches!(&err, AiError::Provider(m) if m.contains("optimize_article")), "{err:?}");
+        let (url, _) = serve(chat_server(json!({"title": "T", "meta_description": "m", "html": "  "}))).await;
+        let err = provider(&url).optimize_article(&optimize_request()).await.unwrap_err();
+        assert!(matches!(&err, AiError::Provider(m) if m.contains("empty")), "{err:?}");
+        let (url, log) = serve(chat_server(json!({}))).await;
+        let mut empty = optimize_request();
+        empty.html = " ".into();
+        let err = provider(&url).optimize_article(&empty).await.unwrap_err();
+        assert!(matches!(err, AiError::InvalidInput(_)), "{err:?}");
+        assert!(log.lock().unwrap().is_empty(), "nothing is sent");
+    }
+
+    #[test]
+    fn the_rewrite_budget_grows_with_the_article_and_is_capped() {
+        let mut request = optimize_request();
+        let small = optimize_max_tokens(&request);
+        request.html = "<p>word </p>".repeat(2_000);
+        let large = optimize_max_tokens(&request);
+        assert!(large > small && large > 5_000, "{small} {large}");
+        request.html = "x".repeat(1_000_000);
+        assert_eq!(optimize_max_tokens(&request), MAX_OPTIMIZE_TOKENS);
     }
 
     #[tokio::test]

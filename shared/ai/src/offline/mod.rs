@@ -5,7 +5,8 @@
 //! are reproducible. Each function lives in its own module:
 //! [`cluster`] (sparse TF-IDF graph + average linkage), [`ideas`] (intent
 //! templates + keyword outline), [`article`] (templated HTML at a target length),
-//! [`images`] (heading-based prompts, seeded PNG rendering), plus [`metrics`] for
+//! [`images`] (heading-based prompts, seeded PNG rendering), [`optimize`]
+//! (rewrites of what the analyzer flagged), plus [`metrics`] for
 //! clustering quality and [`text`] for shared text handling.
 
 pub mod article;
@@ -13,6 +14,7 @@ pub mod cluster;
 pub mod ideas;
 pub mod images;
 pub mod metrics;
+pub mod optimize;
 pub mod text;
 
 use async_trait::async_trait;
@@ -158,8 +160,17 @@ impl AiProvider for OfflineProvider {
     }
 
     async fn optimize_article(&self, request: &OptimizeRequest) -> Result<(OptimizeOut, Usage), AiError> {
-        let _ = request;
-        todo!("H-optimizer: deterministic rewrites of the flagged parts")
+        let rewritten = optimize::optimize(request)?;
+        let input = format!(
+            "{} {} {} {} {}",
+            request.title,
+            request.meta_description,
+            text::html_text(&request.html),
+            request.focus_keyphrase,
+            request.flagged.join(" ")
+        );
+        let output = format!("{} {} {}", rewritten.title, rewritten.meta_description, text::html_text(&rewritten.html));
+        Ok((rewritten, usage(&input, &output)))
     }
 }
 
@@ -205,6 +216,24 @@ mod tests {
         let (a, _) = p.cluster_keywords(&kws, &ClusterOptions::default()).await.unwrap();
         let b = cluster::cluster_keywords(&kws, &ClusterOptions::default()).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[tokio::test]
+    async fn optimize_reports_usage_like_the_other_calls() {
+        let p = OfflineProvider::with_year(2026);
+        let request = OptimizeRequest {
+            title: "Guide".into(),
+            meta_description: "Short.".into(),
+            html: "<h1>Guide</h1>\n<p>Shoes wear out over time.</p>\n".into(),
+            focus_keyphrase: "running shoes".into(),
+            language: "en".into(),
+            flagged: vec!["keyphrase_in_seo_title".into(), "meta_description_length".into()],
+        };
+        let (out, u) = p.optimize_article(&request).await.unwrap();
+        assert_eq!(out.title, "Running Shoes: Guide");
+        assert!(out.html.starts_with("<h1>Running Shoes: Guide</h1>"));
+        assert_eq!(u.model, OFFLINE_MODEL);
+        assert!(u.tokens_in > 0 && u.tokens_out > u.tokens_in / 2);
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! Stage 4, writer tasks → articles: one paid call per task, priced per 100 words
-//! written; the article's id derives from its task.
+//! written; the article's id derives from its task, and it records its focus
+//! keyphrase (the cluster's pillar keyword) for the analyzer and the optimizer.
 
 use super::{BatchOutcome, Bill, StageContext, StageWork};
 use crate::automation::error::AutomationError;
@@ -32,8 +33,9 @@ impl StageWork for Contents {
                 i.ideas.get(&ctx.run.site_id, task.idea_id.as_str()).await?.ok_or_else(|| {
                     AutomationError::Invalid(format!("task {} has no idea {}", task.id, task.idea_id))
                 })?;
+            let focus_keyphrase = focus_keyphrase(ctx, &idea).await?;
             let (article, credits) = write(ctx, &task, &idea).await?;
-            let writes = outputs(ctx, task, &article, &now)?;
+            let writes = outputs(ctx, task, &article, focus_keyphrase, &now)?;
             ctx.apply(writes).await?;
             outcome.processed += 1;
             outcome.created += 1;
@@ -42,6 +44,15 @@ impl StageWork for Contents {
         }
         Ok(outcome)
     }
+}
+
+/// The keyphrase the article should rank for: its cluster's pillar keyword (one
+/// read), else the idea's own target keyword (a cluster deleted since, or without a
+/// pillar).
+async fn focus_keyphrase(ctx: &StageContext<'_>, idea: &Idea) -> Result<String, AutomationError> {
+    let cluster = ctx.inner().clusters.get(&ctx.run.site_id, idea.cluster_id.as_str()).await?;
+    let pillar = cluster.map(|c| c.pillar_keyword.trim().to_owned()).filter(|k| !k.is_empty());
+    Ok(pillar.unwrap_or_else(|| idea.target_keyword.trim().to_owned()))
 }
 
 /// The AI call: the idea's article, paid by the words written.
@@ -64,6 +75,7 @@ fn outputs(
     ctx: &StageContext<'_>,
     task: WriterTask,
     article: &ArticleOut,
+    focus_keyphrase: String,
     now: &str,
 ) -> Result<Vec<WriteOp>, AutomationError> {
     let (i, run) = (ctx.inner(), &ctx.run);
@@ -79,7 +91,7 @@ fn outputs(
         meta_description: article.meta_description.clone(),
         status: ContentStatus::Draft,
         review: ReviewStatus::Draft,
-        focus_keyphrase: String::new(),
+        focus_keyphrase,
         linked_at: None,
         created_at: now.to_owned(),
     };
