@@ -21,14 +21,15 @@ use igny8_ai::{
 };
 use igny8_core::domain::{
     AccountId, Cluster, ClusterId, ClusterStatus, Content, ContentId, ContentStatus, HoldStatus, Idea, IdeaId,
-    IdeaStatus, ReviewStatus, RunId, SiteId, TaskId, TaskStatus, TransactionKind, WriterTask,
+    IdeaStatus, IntegrationId, Platform, Publication, PublicationState, RemoteStatus, ReviewStatus, RunId, SiteId,
+    TaskId, TaskStatus, TransactionKind, WriterTask,
 };
 use igny8_core::optimization::OptimizationService;
 use igny8_core::ports::{
     Condition, Item, ItemStore, Key, ManualClock, Page, Query, StoreError, UpdateAction, UuidIds, WriteOp,
 };
 use igny8_core::repo::pipeline::transact_counted;
-use igny8_core::repo::Records;
+use igny8_core::repo::{ClaimOutcome, PublicationRepo, Records, StoredPublication};
 use igny8_core::Services;
 
 igny8_tests::contract_suite!(
@@ -42,6 +43,7 @@ igny8_tests::contract_suite!(
     an_article_changed_during_the_call_is_not_overwritten,
     another_tenants_article_is_not_found,
     the_keyphrase_of_an_old_article_comes_from_its_cluster,
+    a_kept_rewrite_of_a_published_article_marks_it_for_update,
 );
 
 /// A whole embedded run (SQLite, the real state machine, the offline provider) of
@@ -594,4 +596,67 @@ async fn the_keyphrase_of_an_old_article_comes_from_its_cluster(store: Arc<dyn I
     assert_eq!(analysis.focus_keyphrase, clusters[0].pillar_keyword);
     let record = w.optimizer.optimize(&w.account, &w.site, &a.id, None).await.expect("optimize");
     assert!(record.kept);
+}
+
+/// A publication of `content` on a WordPress integration as the publisher leaves it:
+/// published with remote post 42 (or still without a remote post), unclaimed.
+async fn publication(w: &World, content: &Content, integration: &str, remote: bool) -> StoredPublication {
+    let fresh = Publication {
+        account_id: w.account.clone(),
+        site_id: w.site.clone(),
+        content_id: content.id.clone(),
+        integration_id: IntegrationId::derive(integration),
+        platform: Platform::Wordpress,
+        state: PublicationState::Published,
+        requested_status: RemoteStatus::Publish,
+        publish_at: None,
+        slug: "a-slug".into(),
+        remote_id: remote.then(|| "42".to_owned()),
+        remote_url: None,
+        remote_status: None,
+        remote_modified: None,
+        media: Vec::new(),
+        featured_media: None,
+        seo_accepted: Vec::new(),
+        seo_rejected: Vec::new(),
+        skipped_terms: Vec::new(),
+        attempts: 1,
+        last_error: None,
+        needs_update: false,
+        published_at: None,
+        updated_at: "2026-11-15T12:00:00Z".into(),
+    };
+    let repo = PublicationRepo::new(Arc::clone(&w.store));
+    let ClaimOutcome::Claimed(mut stored) = repo.claim(fresh, "token", T0, |_| {}).await.expect("claim") else {
+        panic!("not claimed");
+    };
+    stored.publication.state = PublicationState::Published;
+    assert!(repo.release(&mut stored).await.expect("release"));
+    stored
+}
+
+/// A kept rewrite of a published article marks its publications with a remote post
+/// `needs_update` (the publisher sends the rewrite), in the transaction that applies it;
+/// one without a remote post, and a rewrite not kept, mark nothing.
+async fn a_kept_rewrite_of_a_published_article_marks_it_for_update(store: Arc<dyn ItemStore>) {
+    let w = world(&store, 10_000, Mode::Worse).await;
+    let a = offline_article(&w, 0, 0, true).await;
+    let live = publication(&w, &a, "live", true).await;
+    let pending = publication(&w, &a, "pending", false).await;
+    let repo = PublicationRepo::new(Arc::clone(&w.store));
+    let read = |p: &StoredPublication| {
+        let (repo, p) = (repo.clone(), p.publication.clone());
+        async move { repo.get(&p.site_id, &p.content_id, &p.integration_id).await.expect("read").expect("publication") }
+    };
+    let worse = w.optimizer.optimize(&w.account, &w.site, &a.id, None).await.expect("worse");
+    assert!(!worse.kept);
+    assert_eq!(read(&live).await, live, "a rewrite not kept marks nothing");
+    *w.ai.mode.lock().unwrap() = Mode::Offline;
+    let kept = w.optimizer.optimize(&w.account, &w.site, &a.id, Some("better")).await.expect("better");
+    assert!(kept.kept);
+    let now = read(&live).await;
+    assert!(now.publication.needs_update);
+    assert_eq!(now.version, live.version + 1);
+    assert!(now.claim_token.is_none());
+    assert_eq!(read(&pending).await, pending, "no remote post, nothing to update");
 }

@@ -29,7 +29,9 @@ use crate::ports::clock::rfc3339;
 use crate::ports::{Clock, Condition, IdGenerator, StoreError, UpdateAction, WriteOp};
 use crate::publishing::article::slugify;
 use crate::repo::pipeline::key as record_key;
-use crate::repo::{LedgerRepo, OptimizationRepo, OptimizationState, RepoError, StoredOptimization};
+use crate::repo::{
+    keys, LedgerRepo, OptimizationRepo, OptimizationState, PublicationRepo, RepoError, StoredOptimization,
+};
 
 /// The operation an optimization is charged as.
 pub const OPERATION: Operation = Operation::Optimization;
@@ -55,6 +57,10 @@ pub const REWRITABLE_CHECKS: &[&str] = &[
 /// Holds one optimization tries when earlier attempts' holds were released (each
 /// failed provider call releases its hold; a retry takes the next one in line).
 const MAX_HOLDS: u32 = 20;
+
+/// Times the article's publications are read again when a publisher or sync changed
+/// one between the read and the transaction that marks them.
+const MAX_PUBLICATION_RACES: u32 = 5;
 
 /// What an optimization would cost, asked before it is run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -285,8 +291,9 @@ impl OptimizationService {
 
     /// Finishes a stored optimization: settles its hold (a settled one answers with its
     /// first receipt) and, in one transaction, updates the article if the rewrite is
-    /// kept and the article is still as it was, and marks the record done. A record
-    /// already done is returned as it is.
+    /// kept and the article is still as it was, marks the article's live publications
+    /// `needs_update` (so the publisher sends the rewrite), and marks the record done. A
+    /// record already done is returned as it is.
     async fn finish(&self, mut stored: StoredOptimization) -> Result<OptimizationRecord, OptimizationError> {
         if stored.state == OptimizationState::Done {
             return Ok(stored.record);
@@ -295,12 +302,18 @@ impl OptimizationService {
         self.credits.settle_hold(&account, &stored.hold, stored.record.credits, Some(stored.usage.clone())).await?;
         let repo = self.repo();
         let store = self.checks.store();
+        let mut publication_races = 0;
         loop {
             let mut writes = Vec::new();
             if stored.record.kept {
                 writes.push(content_update(&stored.record));
             }
             writes.push(repo.finish_write(&stored)?);
+            let first_publication = writes.len();
+            if stored.record.kept {
+                writes.extend(self.publication_updates(&stored.record).await?);
+            }
+            let publications = first_publication..writes.len();
             match store.transact(writes).await {
                 Ok(()) => {
                     stored.state = OptimizationState::Done;
@@ -310,6 +323,10 @@ impl OptimizationService {
                     // The article changed since it was read: the rewrite of the old
                     // text is kept for review but not applied.
                     stored.record.kept = false;
+                }
+                Err(e) if publications.clone().any(|i| e.failed_at(i)) && publication_races < MAX_PUBLICATION_RACES => {
+                    // A publisher or sync wrote a publication meanwhile: read them again.
+                    publication_races += 1;
                 }
                 Err(StoreError::ConditionFailed(_)) => {
                     // Another attempt finished it first.
@@ -323,6 +340,35 @@ impl OptimizationService {
                 Err(e) => return Err(RepoError::Store(e).into()),
             }
         }
+    }
+
+    /// The writes that mark the article's publications with a remote post
+    /// `needs_update`, each on the condition that it is still at the version read and
+    /// no publish holds it (a publish in progress wins, as with content sync).
+    async fn publication_updates(&self, record: &OptimizationRecord) -> Result<Vec<WriteOp>, OptimizationError> {
+        let publications = PublicationRepo::new(Arc::clone(self.checks.store()));
+        let now = rfc3339(self.clock.now_ms());
+        Ok(publications
+            .for_content(&record.site_id, &record.content_id)
+            .await?
+            .into_iter()
+            .filter(|p| p.publication.remote_id.is_some() && !p.publication.needs_update && p.claim_token.is_none())
+            .map(|p| {
+                let pb = &p.publication;
+                WriteOp::Update {
+                    key: keys::publication(&pb.site_id, &pb.content_id, &pb.integration_id),
+                    actions: vec![
+                        UpdateAction::set("needs_update", true),
+                        UpdateAction::add("version", 1),
+                        UpdateAction::set("updated_at", now.clone()),
+                    ],
+                    condition: Some(Condition::And(vec![
+                        Condition::eq("version", p.version),
+                        Condition::AttributeNotExists("claim_token".into()),
+                    ])),
+                }
+            })
+            .collect())
     }
 
     /// The article's optimizations, newest first.
