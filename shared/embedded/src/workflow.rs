@@ -29,6 +29,7 @@ pub fn local_substitutions() -> HashMap<String, String> {
         ("StageContentFunctionArn", "stage-content"),
         ("StageImagePromptsFunctionArn", "stage-image-prompts"),
         ("StageImagesFunctionArn", "stage-images"),
+        ("StageLinkFunctionArn", "stage-link"),
         ("StagePublishFunctionArn", "stage-publish"),
         ("RunPauseFunctionArn", "run-pause"),
         ("RunFinalizeFunctionArn", "run-finalize"),

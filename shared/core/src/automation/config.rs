@@ -10,6 +10,10 @@ use crate::domain::{AccountId, AutomationConfig, SiteId};
 /// batch must end well inside its function's timeout.
 pub const MAX_PUBLISH_BATCH_SIZE: u32 = 100;
 
+/// Most articles one linking batch links: a batch reads the whole site and must end
+/// well inside its function's timeout.
+pub const MAX_LINK_BATCH_SIZE: u32 = 500;
+
 /// The config's limits; a config outside them is refused, not clamped.
 fn check(config: &AutomationConfig) -> Result<(), AutomationError> {
     let invalid = |m: &str| Err(AutomationError::Invalid(m.to_owned()));
@@ -30,6 +34,9 @@ fn check(config: &AutomationConfig) -> Result<(), AutomationError> {
     }
     if !(1..=MAX_PUBLISH_BATCH_SIZE).contains(&config.publish_batch_size) {
         return invalid("publish_batch_size must be 1 to 100");
+    }
+    if !(1..=MAX_LINK_BATCH_SIZE).contains(&config.link_batch_size) {
+        return invalid("link_batch_size must be 1 to 500");
     }
     Ok(())
 }
@@ -77,6 +84,16 @@ mod tests {
         for bad in [0, MAX_PUBLISH_BATCH_SIZE + 1] {
             config.publish_batch_size = bad;
             assert!(matches!(check(&config), Err(AutomationError::Invalid(m)) if m.contains("publish_batch_size")));
+        }
+    }
+
+    #[test]
+    fn the_linking_batch_size_is_checked() {
+        let mut config = AutomationConfig::defaults(AccountId::derive("a"), SiteId::derive("s"));
+        assert!(config.link_articles && check(&config).is_ok());
+        for bad in [0, MAX_LINK_BATCH_SIZE + 1] {
+            config.link_batch_size = bad;
+            assert!(matches!(check(&config), Err(AutomationError::Invalid(m)) if m.contains("link_batch_size")));
         }
     }
 }

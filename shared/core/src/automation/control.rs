@@ -16,7 +16,7 @@ use super::step::{add_events, StepInput};
 use super::summary::{summarize, RunSummary};
 use crate::domain::{
     AccountId, AutomationConfig, AutomationRun, HoldStatus, RunExecution, RunId, RunStatus, Site, SiteId, SiteStatus,
-    Stage, PUBLISH_STAGE,
+    Stage, LINK_STAGE, PUBLISH_STAGE,
 };
 use crate::ports::clock::rfc3339;
 use crate::ports::workflow::WorkflowError;
@@ -33,10 +33,14 @@ const PAUSE_LEASE_MS: i64 = {
     }
 };
 
-/// Where a paused run goes back to: the stage it paused in (publishing included).
+/// Where a paused run goes back to: the stage it paused in (linking and publishing
+/// included).
 pub(in crate::automation) fn resume_route(run: &AutomationRun) -> Route {
     if run.current_stage == PUBLISH_STAGE {
         return Route::StagePublish;
+    }
+    if run.current_stage == LINK_STAGE {
+        return Route::StageLink;
     }
     Route::stage(Stage::from_number(run.current_stage).unwrap_or(Stage::Clusters))
 }
@@ -143,6 +147,7 @@ impl AutomationService {
             version: 0,
             executions: vec![RunExecution { name: run_id.to_string(), history_events: START_EVENTS }],
             publishing: None,
+            linking: None,
         }
     }
 

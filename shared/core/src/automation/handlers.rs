@@ -20,6 +20,8 @@ pub enum Function {
     Stage(Stage),
     /// Stage 6: enqueue image jobs, wait for the last one (task token).
     StageImages,
+    /// One batch of the linking stage after content.
+    StageLink,
     /// One batch of the publishing stage after images.
     StagePublish,
     /// The pause wait (task token).
@@ -38,13 +40,14 @@ pub enum Function {
 
 impl Function {
     /// Every function, for wiring and packaging.
-    pub const ALL: [Function; 13] = [
+    pub const ALL: [Function; 14] = [
         Self::Stage(Stage::Clusters),
         Self::Stage(Stage::Ideas),
         Self::Stage(Stage::Tasks),
         Self::Stage(Stage::Content),
         Self::Stage(Stage::ImagePrompts),
         Self::StageImages,
+        Self::StageLink,
         Self::StagePublish,
         Self::RunPause,
         Self::RunFinalize,
@@ -63,6 +66,7 @@ impl Function {
             Self::Stage(Stage::Content) => "stage-content",
             Self::Stage(Stage::ImagePrompts) => "stage-image-prompts",
             Self::Stage(Stage::Images) | Self::StageImages => "stage-images",
+            Self::StageLink => "stage-link",
             Self::StagePublish => "stage-publish",
             Self::RunPause => "run-pause",
             Self::RunFinalize => "run-finalize",
@@ -170,7 +174,7 @@ fn parse<T: serde::de::DeserializeOwned>(event: Value) -> Result<T, AutomationEr
 }
 
 /// Runs one Step Functions task (a Task state's input, JSON in and out): the stage
-/// steps, stage 6, the publishing stage, pause, finalize and failure. The interpreter and the task Lambdas
+/// steps, stage 6, the linking and publishing stages, pause, finalize and failure. The interpreter and the task Lambdas
 /// call exactly this; the event-driven functions (image worker, scheduler, cleanup)
 /// take their own event types at the edge and call [`AutomationService::image_jobs`],
 /// [`AutomationService::scheduler_tick`] and [`run_cleanup`].
@@ -183,6 +187,10 @@ pub async fn handle(service: &AutomationService, function: Function, event: Valu
         Function::Stage(stage) => {
             let input: TaskInput = parse(event)?;
             to_json(&service.step_call(&input.step, stage, &input.call).await?)
+        }
+        Function::StageLink => {
+            let input: TaskInput = parse(event)?;
+            to_json(&service.link_step(&input.step, &input.call).await?)
         }
         Function::StagePublish => {
             let input: TaskInput = parse(event)?;

@@ -3,7 +3,7 @@
 //!
 //! `service` holds the type; `control` run control; `step` one stage step, which runs
 //! a stage of `stages` (one file per stage, `stages/images.rs` the image fan-out);
-//! `publish` the publishing stage after images; `route` where the state machine goes next; `config`, `estimate`, `schedule`,
+//! `link` the linking stage after content; `publish` the publishing stage after images; `route` where the state machine goes next; `config`, `estimate`, `schedule`,
 //! `summary`, `logger` and `handlers` as named; `takeover` continues a run whose
 //! process died (the site lock lives in `repo::site_lock`). Only the items below are
 //! reachable from outside.
@@ -14,6 +14,7 @@ mod error;
 mod estimate;
 mod handlers;
 mod history;
+mod link;
 mod logger;
 mod publish;
 mod route;
@@ -25,7 +26,7 @@ mod summary;
 mod takeover;
 
 pub use crate::repo::site_lock::{LockError, SiteLock, MAX_LEASE_MS};
-pub use config::MAX_PUBLISH_BATCH_SIZE;
+pub use config::{MAX_LINK_BATCH_SIZE, MAX_PUBLISH_BATCH_SIZE};
 pub use error::AutomationError;
 pub use estimate::Estimate;
 pub use handlers::{handle, run_cleanup, CleanupOutcome, ExecutionStatusChange, Function};

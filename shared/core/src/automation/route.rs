@@ -24,6 +24,9 @@ pub enum Route {
     StageImagePrompts,
     /// `stage_images`: stage 6, the image fan-out waiting for its last job.
     StageImages,
+    /// `stage_link`: a batch of the linking stage after content (when the site's
+    /// config links articles).
+    StageLink,
     /// `stage_publish`: a batch of the publishing stage after images (when the site's
     /// config publishes after the run).
     StagePublish,
@@ -41,13 +44,14 @@ pub enum Route {
 
 impl Route {
     /// Every route, for checks against the state machine.
-    pub const ALL: [Route; 12] = [
+    pub const ALL: [Route; 13] = [
         Self::StageClusters,
         Self::StageIdeas,
         Self::StageTasks,
         Self::StageContent,
         Self::StageImagePrompts,
         Self::StageImages,
+        Self::StageLink,
         Self::StagePublish,
         Self::Delay,
         Self::Paused,
@@ -69,7 +73,8 @@ impl Route {
     }
 
     /// The route after `stage` has no work left: the next stage, or finalize (after
-    /// images, the site's publish setting may send the run to `stage_publish` first).
+    /// content, the site's link setting may send the run to `stage_link` first; after
+    /// images, its publish setting to `stage_publish`).
     pub fn after(stage: Stage) -> Self {
         stage.next().map_or(Self::Finalize, Self::stage)
     }
@@ -83,6 +88,7 @@ impl Route {
             Self::StageContent => "stage_content",
             Self::StageImagePrompts => "stage_image_prompts",
             Self::StageImages => "stage_images",
+            Self::StageLink => "stage_link",
             Self::StagePublish => "stage_publish",
             Self::Delay => "delay",
             Self::Paused => "paused",

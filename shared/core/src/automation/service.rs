@@ -17,6 +17,7 @@ use crate::billing::CreditService;
 use crate::domain::{
     AccountId, AutomationRun, Cluster, Content, Idea, ImageRecord, Keyword, RunId, Site, SiteId, WriterTask,
 };
+use crate::linking::LinkingService;
 use crate::ports::blob::BlobStore;
 use crate::ports::queue::Queue;
 use crate::ports::workflow::Workflow;
@@ -61,6 +62,8 @@ pub(in crate::automation) struct Inner {
     pub(in crate::automation) workflow: OnceLock<Arc<dyn Workflow>>,
     pub(in crate::automation) image_queue: OnceLock<String>,
     pub(in crate::automation) history_budget: OnceLock<u64>,
+    /// The linker of the linking stage (over the same store and clock).
+    pub(in crate::automation) linking: LinkingService,
     /// The publisher of the publishing stage, where integrations are wired.
     pub(in crate::automation) publishing: RwLock<Option<PublishingService>>,
 }
@@ -88,6 +91,7 @@ impl AutomationService {
             tasks: Records::new(Arc::clone(&store)),
             contents: Records::new(Arc::clone(&store)),
             images: Records::new(Arc::clone(&store)),
+            linking: LinkingService::new(Arc::clone(&store), Arc::clone(&ports.clock)),
             credits,
             ports,
             workflow: OnceLock::new(),

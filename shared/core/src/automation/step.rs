@@ -356,7 +356,8 @@ pub(in crate::automation) fn add_events(run: &mut AutomationRun, call: &TaskCall
 }
 
 /// Where the run goes after a batch: the same stage (after the configured delay, if
-/// any) while work remains, else the next stage or finalize.
+/// any) while work remains, else the next stage (the linking stage after content when
+/// the config links articles) or finalize.
 fn after_batch(
     input: &StepInput,
     stage: Stage,
@@ -364,12 +365,9 @@ fn after_batch(
     outcome: BatchOutcome,
     remaining: u64,
 ) -> StepOutput {
-    let mut out = StepOutput {
-        stage: stage.number(),
-        processed: outcome.processed,
-        remaining,
-        ..input.output(Route::after(stage))
-    };
+    // The linking stage comes between content and image prompts when the site links.
+    let next = if stage == Stage::Content && config.link_articles { Route::StageLink } else { Route::after(stage) };
+    let mut out = StepOutput { stage: stage.number(), processed: outcome.processed, remaining, ..input.output(next) };
     if remaining > 0 {
         if config.delay_between_batches_seconds > 0 {
             out.next = Route::Delay;
@@ -380,4 +378,27 @@ fn after_batch(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AccountId, RunId, SiteId};
+
+    #[test]
+    fn after_content_the_run_links_when_the_config_says_so_else_goes_to_image_prompts() {
+        let input = StepInput {
+            run_id: RunId::derive("r"),
+            account_id: AccountId::derive("a"),
+            site_id: SiteId::derive("s"),
+            task_token: None,
+        };
+        let mut config = AutomationConfig::defaults(input.account_id.clone(), input.site_id.clone());
+        let done = BatchOutcome { processed: 1, ..BatchOutcome::default() };
+        assert_eq!(after_batch(&input, Stage::Content, &config, done, 0).next, Route::StageLink);
+        assert_eq!(after_batch(&input, Stage::Content, &config, done, 3).next, Route::StageContent, "work remains");
+        assert_eq!(after_batch(&input, Stage::Tasks, &config, done, 0).next, Route::StageContent);
+        config.link_articles = false;
+        assert_eq!(after_batch(&input, Stage::Content, &config, done, 0).next, Route::StageImagePrompts);
+    }
 }

@@ -41,6 +41,12 @@ pub struct RunSummary {
     pub images: u64,
     /// Images given up on.
     pub images_failed: u64,
+    /// Articles of the run the linking stage linked (0 when the site does not link).
+    #[serde(default)]
+    pub linked: u64,
+    /// Internal links the linking stage added to them.
+    #[serde(default)]
+    pub links_added: u64,
     /// Articles the publishing stage published (0 when the run does not publish).
     #[serde(default)]
     pub published: u64,
@@ -97,6 +103,8 @@ pub(in crate::automation) async fn summarize(
         words,
         images: generated,
         images_failed: failed,
+        linked: run.linking.as_ref().map_or(0, |p| p.linked),
+        links_added: run.linking.as_ref().map_or(0, |p| p.links_added),
         published: run.publishing.as_ref().map_or(0, |p| p.published),
         publish_failed: run.publishing.as_ref().map_or(0, |p| p.failed),
         credits_used: credits_by_stage.values().sum(),

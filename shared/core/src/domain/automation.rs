@@ -11,6 +11,11 @@ use super::integration::RemoteStatus;
 /// stages; see [`PublishAfterRun`]).
 pub const PUBLISH_STAGE: u8 = 7;
 
+/// The number a run records as its `current_stage` while it links its articles (after
+/// content, before image prompts; see [`AutomationConfig::link_articles`]): 8, since 1–7
+/// are taken.
+pub const LINK_STAGE: u8 = 8;
+
 /// The six stages of a run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -171,6 +176,29 @@ pub struct AutomationRun {
     /// after the run; older runs have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publishing: Option<PublishProgress>,
+    /// The linking stage's tallies, once it began (runs whose config links articles;
+    /// older runs have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linking: Option<LinkProgress>,
+}
+
+/// What a run's linking stage did so far: the run's articles given internal links to
+/// the site's other articles (each one once, whether or not a link fitted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LinkProgress {
+    /// Articles of the run linked.
+    pub linked: u64,
+    /// Links added to them.
+    pub links_added: u64,
+    /// Articles still waiting after the last batch.
+    pub remaining: u64,
+    /// Batches done.
+    pub batches: u64,
+    /// First batch time (RFC 3339).
+    pub started_at: Option<String>,
+    /// Completion time (RFC 3339).
+    pub completed_at: Option<String>,
 }
 
 /// What a run's publishing stage did so far: articles published to every active
@@ -303,6 +331,25 @@ pub struct AutomationConfig {
     /// Articles per batch of the publishing stage.
     #[serde(default = "default_publish_batch_size")]
     pub publish_batch_size: u32,
+    /// Link the run's articles to the site's other articles after content (the
+    /// linking stage); configs saved before this setting existed read as on.
+    #[serde(default = "default_link_articles")]
+    pub link_articles: bool,
+    /// Articles per batch of the linking stage.
+    #[serde(default = "default_link_batch_size")]
+    pub link_batch_size: u32,
+}
+
+/// Articles per linking batch unless configured: each batch reads the whole site
+/// once, so batches are large; linking itself is local work, no remote call.
+pub const DEFAULT_LINK_BATCH_SIZE: u32 = 50;
+
+fn default_link_articles() -> bool {
+    true
+}
+
+fn default_link_batch_size() -> u32 {
+    DEFAULT_LINK_BATCH_SIZE
 }
 
 /// Articles per publishing batch unless configured: a few, since each one is several
@@ -357,6 +404,8 @@ impl AutomationConfig {
             next_run_at: None,
             publish: PublishAfterRun::Off,
             publish_batch_size: DEFAULT_PUBLISH_BATCH_SIZE,
+            link_articles: true,
+            link_batch_size: DEFAULT_LINK_BATCH_SIZE,
         }
     }
 
@@ -379,6 +428,7 @@ mod tests {
         assert_eq!(Stage::Clusters.next(), Some(Stage::Ideas));
         assert!(Stage::ALL.iter().all(|s| Stage::from_number(s.number()) == Some(*s)));
         assert_eq!(Stage::from_number(PUBLISH_STAGE), None, "publishing is not one of the six");
+        assert_eq!(Stage::from_number(LINK_STAGE), None, "linking is not one of the six");
     }
 
     #[test]
@@ -388,7 +438,11 @@ mod tests {
         let object = stored.as_object_mut().expect("object");
         object.remove("publish");
         object.remove("publish_batch_size");
+        object.remove("link_articles");
+        object.remove("link_batch_size");
         let config: AutomationConfig = serde_json::from_value(stored).expect("old config");
+        assert!(config.link_articles, "linking is on for configs saved before it existed");
+        assert_eq!(config.link_batch_size, DEFAULT_LINK_BATCH_SIZE);
         assert_eq!(config.publish, PublishAfterRun::Off);
         assert_eq!(config.publish_batch_size, DEFAULT_PUBLISH_BATCH_SIZE);
         assert_eq!(PublishAfterRun::Draft.remote_status(), Some(RemoteStatus::Draft));

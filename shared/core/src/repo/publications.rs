@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{from_item, keys, to_item, RepoError};
 use crate::domain::{ContentId, IntegrationId, Publication, PublicationState, SiteId};
-use crate::ports::{all_pages, Condition, ItemStore, Page, Query, StoreError};
+use crate::ports::{all_pages, Condition, ItemStore, Page, Query, StoreError, WriteOp};
 
 /// How old a claim must be before another publisher may take it over: longer than any
 /// one remote call (uploads, a post) takes, short enough that a crashed publish is
@@ -103,6 +103,33 @@ impl PublicationRepo {
             self.store.query(&q).await?.try_map(from_item)
         })
         .await
+    }
+
+    /// Every publication of the site (one query, paged): the linker reads them once
+    /// per pass to find live URLs and the publications to flag.
+    pub async fn for_site(&self, site: &SiteId) -> Result<Vec<StoredPublication>, RepoError> {
+        all_pages(|cursor| async move {
+            let q = Query::partition(keys::publication_partition(site)).after(cursor);
+            self.store.query(&q).await?.try_map(from_item)
+        })
+        .await
+    }
+
+    /// A write flagging the publication `needs_update` (its article changed after it
+    /// was sent), to go in the same transaction as the article's change: only over the
+    /// version read and while no live publisher holds a claim, so a publish in flight
+    /// neither loses the flag nor has its own write refused.
+    pub fn flag_for_update(&self, stored: &StoredPublication, now: &str, now_ms: i64) -> Result<WriteOp, RepoError> {
+        let mut next = stored.clone();
+        next.version += 1;
+        next.publication.needs_update = true;
+        next.publication.updated_at = now.to_owned();
+        let unclaimed = Condition::Or(vec![
+            Condition::AttributeNotExists("claim_token".into()),
+            Condition::lt("claim_ms", now_ms.saturating_sub(STALE_CLAIM_MS)),
+        ]);
+        let condition = Condition::And(vec![Condition::eq("version", stored.version), unclaimed]);
+        Ok(WriteOp::Put { item: Self::item(&next)?, condition: Some(condition) })
     }
 
     /// One page of an integration's publications, in content id order.
