@@ -15,6 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod unlink;
 
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ use igny8_ai::{
     OfflineProvider, OptimizeOut, OptimizeRequest, Usage,
 };
 use igny8_api::{router, ApiState, AuthMode};
-use igny8_core::domain::AccountId;
+use igny8_core::domain::{AccountId, SiteId};
 use igny8_core::optimization::OptimizationService;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -194,6 +195,7 @@ fn optimizing_charges_once_keeps_only_a_better_version_and_costs_nothing_when_it
         );
         assert_eq!(record["flagged"].as_array(), Some(&flagged), "the estimate's checks were sent: {record}");
         let charged = record["credits"].as_i64().expect("credits");
+        assert!(!flagged.is_empty(), "an offline article has something to improve: {estimate}");
         assert!(charged > 0, "charged {charged} ({credits} estimated): {record}");
         let (before, after) =
             (record["before"]["score"].as_u64().expect("before"), record["after"]["score"].as_u64().expect("after"));
@@ -258,42 +260,14 @@ fn links_are_suggested_with_anchors_and_targets_and_applied_once() {
     block_on(async {
         let w = world().await;
         let site = &w.b.site;
-        let suggestions = get(w, &format!("/v1/sites/{site}/links/suggestions"), &w.owner_b).await;
-        let items = suggestions["items"].as_array().expect("items");
-        assert!(!items.is_empty(), "a run's articles share topics: {suggestions}");
-        for article in items {
-            let source = article["content_id"].as_str().expect("source");
-            let links = article["links"].as_array().expect("links");
-            let mut targets: Vec<&str> = links.iter().filter_map(|l| l["target"].as_str()).collect();
-            assert_eq!(targets.len(), links.len(), "{article}");
-            assert!(!targets.contains(&source), "no self-link: {article}");
-            targets.sort_unstable();
-            targets.dedup();
-            assert_eq!(targets.len(), links.len(), "one link per target: {article}");
-            for link in links {
-                assert!(link["anchor"].as_str().is_some_and(|a| !a.trim().is_empty()), "{link}");
-                assert!(link["url"].as_str().is_some_and(|u| !u.is_empty()), "{link}");
-            }
-        }
-        // One article's suggestions are that article's.
-        let one = items[0]["content_id"].as_str().expect("id");
-        let only = get(w, &format!("/v1/sites/{site}/links/suggestions?content={one}"), &w.owner_b).await;
-        let only_items = only["items"].as_array().expect("items");
-        assert!(only_items.iter().all(|a| a["content_id"] == json!(one)), "{only}");
-
-        // Applying: one article, then the site; a second pass adds nothing.
         let apply = format!("/v1/sites/{site}/links/apply");
-        let (status, _, report) = w.call("POST", &apply, &w.editor_a, Some(json!({"content_id": one}))).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "A's editor cannot link B's site: {report}");
-        let (status, _, report) = w.call("POST", &apply, &w.owner_b, Some(json!({"content_id": one}))).await;
-        assert_eq!(status, StatusCode::OK, "{report}");
-        assert_eq!(report["articles"].as_u64(), Some(1), "{report}");
-        assert!(report["links_added"].as_u64().is_some_and(|n| n >= 1), "{report}");
-        let article = get(w, &format!("/v1/sites/{site}/content/{one}"), &w.owner_b).await;
-        assert!(article["html"].as_str().is_some_and(|h| h.contains("data-igny8-link")), "the links are in the body");
+        // The run linked its articles already; a pass over the site finishes whatever is
+        // left, and a second one changes nothing.
         let (status, _, whole) = w.call("POST", &apply, &w.owner_b, Some(json!({}))).await;
         assert_eq!(status, StatusCode::OK, "{whole}");
-        assert!(whole["articles"].as_u64().is_some_and(|n| n >= items.len() as u64), "{whole}");
+        let list = get(w, &format!("/v1/sites/{site}/content?limit=100"), &w.owner_b).await;
+        let articles = list["items"].as_array().expect("items").len() as u64;
+        assert_eq!(whole["articles"].as_u64(), Some(articles), "every article is looked at: {whole}");
         let (status, _, again) = w.call("POST", &apply, &w.owner_b, Some(json!({}))).await;
         assert_eq!(status, StatusCode::OK, "{again}");
         assert_eq!(
@@ -301,6 +275,49 @@ fn links_are_suggested_with_anchors_and_targets_and_applied_once() {
             (Some(0), Some(0)),
             "a second pass adds nothing: {again}"
         );
+
+        // An article whose links are taken out gets them suggested and applied again.
+        let site_id: SiteId = site.parse().expect("site");
+        let one = unlink::unlink_one(Arc::clone(&w.rt.services.store), &site_id)
+            .await
+            .expect("the run's articles share topics, so some article has links");
+        let only = get(w, &format!("/v1/sites/{site}/links/suggestions?content={one}"), &w.owner_b).await;
+        let items = only["items"].as_array().expect("items");
+        assert!(items.iter().all(|a| a["content_id"] == json!(one)), "only that article: {only}");
+        let links: Vec<&Value> = items.iter().flat_map(|a| a["links"].as_array().expect("links")).collect();
+        assert!(!links.is_empty(), "its links are suggested again: {only}");
+        let mut targets: Vec<&str> = links.iter().filter_map(|l| l["target"].as_str()).collect();
+        assert_eq!(targets.len(), links.len(), "{only}");
+        assert!(!targets.contains(&one.as_str()), "no self-link: {only}");
+        targets.sort_unstable();
+        targets.dedup();
+        assert_eq!(targets.len(), links.len(), "one link per target: {only}");
+        for link in &links {
+            assert!(link["anchor"].as_str().is_some_and(|a| !a.trim().is_empty()), "{link}");
+            assert!(link["url"].as_str().is_some_and(|u| !u.is_empty()), "{link}");
+            assert!(link["target_title"].as_str().is_some_and(|t| !t.is_empty()), "{link}");
+        }
+        let everything = get(w, &format!("/v1/sites/{site}/links/suggestions"), &w.owner_b).await;
+        assert!(
+            everything["items"].as_array().expect("items").iter().any(|a| a["content_id"] == json!(one)),
+            "{everything}"
+        );
+
+        let (status, _, report) = w.call("POST", &apply, &w.editor_a, Some(json!({"content_id": one}))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "A's editor cannot link B's site: {report}");
+        let (status, _, report) = w.call("POST", &apply, &w.owner_b, Some(json!({"content_id": one}))).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        assert_eq!((report["articles"].as_u64(), report["changed"].as_u64()), (Some(1), Some(1)), "{report}");
+        assert_eq!(
+            report["links_added"].as_u64(),
+            Some(links.len() as u64),
+            "the suggestions are what is applied: {report}"
+        );
+        let article = get(w, &format!("/v1/sites/{site}/content/{one}"), &w.owner_b).await;
+        let html = article["html"].as_str().expect("html");
+        assert_eq!(html.matches(unlink::MARKER).count(), links.len(), "the links are in the body: {html}");
+        let (_, _, again) = w.call("POST", &apply, &w.owner_b, Some(json!({"content_id": one}))).await;
+        assert_eq!((again["links_added"].as_u64(), again["changed"].as_u64()), (Some(0), Some(0)), "{again}");
     });
 }
 
