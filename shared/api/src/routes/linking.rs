@@ -93,7 +93,8 @@ pub async fn suggestions(
 #[utoipa::path(post, path = "/v1/sites/{site_id}/links/apply", tag = "linking",
     params(("site_id" = String, Path)),
     request_body(content = LinkApplyBody, description = "`{}`: every article of the site"),
-    responses((status = 200, body = LinkReport), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = LinkReport), (status = "4XX", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "the store is busy (another pass changed the same articles); retry shortly", body = Problem, content_type = "application/problem+json")))]
 pub async fn apply(
     State(state): State<ApiState>,
     caller: Caller,
