@@ -167,3 +167,72 @@ pub async fn content(target: &Target, cmd: ContentCommand) -> Result<Output, Cli
         _ => Err(CliError::Failure("unreachable: not an optimization command".into())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use igny8_core::seo::{Analysis, Check, CheckGroup, TextStats, ValidationIssue};
+
+    fn analysis(issues: Vec<ValidationIssue>) -> ContentAnalysis {
+        let check = |id: &str, group, score| Check { id: id.into(), group, score, message: format!("{id} said") };
+        ContentAnalysis {
+            content_id: ContentId::derive("article"),
+            focus_keyphrase: "trail shoes".into(),
+            analysis: Analysis {
+                score: 64,
+                language: "en".into(),
+                checks: vec![
+                    check("keyphrase_density", CheckGroup::Seo, 9),
+                    check("passive_voice", CheckGroup::Readability, 3),
+                ],
+                stats: TextStats {
+                    words: 812,
+                    sentences: 40,
+                    keyphrase_count: 9,
+                    keyphrase_density: 1.1,
+                    flesch_reading_ease: 61.4,
+                },
+            },
+            validation: ValidationReport { issues, sanitized_html: None },
+        }
+    }
+
+    #[test]
+    fn the_analysis_table_shows_every_check_flags_and_the_total() {
+        let warning = ValidationIssue {
+            code: "image_missing_alt".into(),
+            severity: Severity::Warning,
+            message: "an image has no alt text".into(),
+        };
+        let text = analysis_text(&analysis(vec![warning]));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("\"trail shoes\""), "{text}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("keyphrase_density")
+                && l.contains("seo")
+                && l.contains(" 9/9 ")
+                && l.ends_with("keyphrase_density said")),
+            "{text}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("passive_voice") && l.contains("readability") && l.contains(" 3/9*")),
+            "{text}"
+        );
+        assert!(text.contains("score 64/100 (en rules"), "{text}");
+        assert!(text.contains("validation: 0 errors, 1 warnings"), "{text}");
+        assert!(text.contains("warning image_missing_alt"), "{text}");
+    }
+
+    #[test]
+    fn errors_are_counted_apart_from_warnings() {
+        let issue = |code: &str, severity| ValidationIssue { code: code.into(), severity, message: "m".into() };
+        let report = ValidationReport {
+            issues: vec![issue("missing_meta_description", Severity::Error), issue("empty_link", Severity::Warning)],
+            sanitized_html: Some("<p>x</p>".into()),
+        };
+        let lines = issue_lines(&report);
+        assert_eq!(lines[0], "validation: 1 errors, 1 warnings");
+        assert!(lines[1].trim_start().starts_with("error   missing_meta_description"), "{lines:?}");
+        assert!(lines.last().is_some_and(|l| l.contains("sanitized_html")), "{lines:?}");
+    }
+}
