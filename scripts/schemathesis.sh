@@ -103,7 +103,18 @@ for path in ("approve", "unapprove", "publications"):
     method = "GET" if path == "publications" else "POST"
     name = f"{method} /v1/sites/{{site_id}}/content/{{id}}/{path}"
     print(f'[[operations]]\ninclude-name = {toml(name)}\nparameters = {{ "path.id" = {toml(article)} }}')
-for name in ("POST /v1/sites/{site_id}/integrations", "POST /v1/sites/{site_id}/publish"):
+# Optimization: the same article's analysis, validation, estimate, rewrites (each
+# charged, the owner's credits last the run) and their history; link suggestions for
+# that article. Applying links names an article in its body, which no parameter fixes:
+# most schema-valid ids name no article (404), so validation_mismatch does not apply.
+for path in ("analysis", "validation", "optimize/estimate", "optimize", "optimizations"):
+    method = "POST" if path == "optimize" else "GET"
+    name = f"{method} /v1/sites/{{site_id}}/content/{{id}}/{path}"
+    print(f'[[operations]]\ninclude-name = {toml(name)}\nparameters = {{ "path.id" = {toml(article)} }}')
+name = "GET /v1/sites/{site_id}/links/suggestions"
+print(f'[[operations]]\ninclude-name = {toml(name)}\nparameters = {{ "query.content" = {toml(article)} }}')
+for name in ("POST /v1/sites/{site_id}/integrations", "POST /v1/sites/{site_id}/publish",
+             "POST /v1/sites/{site_id}/links/apply"):
     print(f'[[operations]]\ninclude-name = {toml(name)}\nwarnings = {{ fail-on = ["missing_auth", "missing_test_data"] }}')
 # Billing: a package and a plan; the account's profile, an open invoice of the package
 # with a first payment, a subscription; custom invoices for the lifecycle operations

@@ -90,7 +90,8 @@ pub enum Command {
     /// A site's clusters (stage 1's topics).
     #[command(subcommand)]
     Clusters(ClustersCommand),
-    /// The articles runs wrote: list, show, export as HTML and Markdown with images.
+    /// The articles runs wrote: list, show, export as HTML and Markdown with images;
+    /// review; analyze, validate and optimize them.
     #[command(subcommand)]
     Content(ContentCommand),
     /// Credit packages of the catalog.
@@ -114,6 +115,9 @@ pub enum Command {
         #[arg(long)]
         content: String,
     },
+    /// Internal links between a site's articles: suggest, apply.
+    #[command(subcommand)]
+    Links(LinksCommand),
 }
 
 /// Which integration of the site a command means: `--integration ID`, or the site's
@@ -752,6 +756,64 @@ pub enum ContentCommand {
         /// Folder to write into (created if missing; files of the same names are replaced).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Score an article: every check (0-9) with its message, the total (0-100), and
+    /// its validation errors and warnings. Nothing is charged or written.
+    Analyze {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Article id (cnt_…).
+        #[arg(long)]
+        content: String,
+    },
+    /// Validate an article: errors (which block approval) and warnings; exit status 3
+    /// when it has errors.
+    Validate {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Article id (cnt_…).
+        #[arg(long)]
+        content: String,
+    },
+    /// Rewrite what the analyzer flags through the AI provider (charged in credits):
+    /// shows the estimate and asks first, then the scores before and after and whether
+    /// the rewrite was kept (only when it scores higher).
+    Optimize {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Article id (cnt_…).
+        #[arg(long)]
+        content: String,
+        /// Do not ask: optimize at the estimated cost.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Internal links between a site's articles.
+#[derive(Debug, Subcommand)]
+pub enum LinksCommand {
+    /// The links the engines would add (anchor, target, relevance); nothing is written.
+    Suggest {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Only this article (cnt_…); default: every article of the site.
+        #[arg(long)]
+        content: Option<String>,
+    },
+    /// Insert the links into the articles' bodies (a second pass adds nothing);
+    /// published articles whose links changed are marked for update.
+    Apply {
+        /// The site.
+        #[command(flatten)]
+        site: SiteArg,
+        /// Only this article (cnt_…); default: every article of the site.
+        #[arg(long)]
+        content: Option<String>,
     },
 }
 

@@ -71,6 +71,7 @@ pub async fn run(cli: Cli) -> Result<Output, CliError> {
         Command::Publications { ref site, ref content } => {
             crate::publishing::publications(&target?, site, content).await
         }
+        Command::Links(cmd) => crate::links::links(&target?, cmd).await,
         command => run_services(&cli.data_dir, cli.backend, cli.endpoint, cli.table, command).await,
     }
 }
@@ -106,7 +107,8 @@ async fn run_services(
         | Command::Invoices(_)
         | Command::Integrations(_)
         | Command::Publish(_)
-        | Command::Publications { .. } => Err(CliError::Failure("unreachable: handled above".into())),
+        | Command::Publications { .. }
+        | Command::Links(_) => Err(CliError::Failure("unreachable: handled above".into())),
     }
 }
 

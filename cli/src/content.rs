@@ -209,6 +209,9 @@ pub async fn content(target: &Target, cmd: ContentCommand) -> Result<Output, Cli
             let scope = open_site(target, &site).await?;
             export(&scope, &out).await
         }
+        checks @ (ContentCommand::Analyze { .. }
+        | ContentCommand::Validate { .. }
+        | ContentCommand::Optimize { .. }) => crate::optimization::content(target, checks).await,
     }
 }
 

@@ -5,6 +5,8 @@ use igny8_core::automation::{AutomationError, LockError};
 use igny8_core::billing::CreditError;
 use igny8_core::domain::IdError;
 use igny8_core::integration::IntegrationError;
+use igny8_core::linking::LinkError;
+use igny8_core::optimization::OptimizationError;
 use igny8_core::ports::{KeyError, StoreError};
 use igny8_core::publishing::PublishError;
 use igny8_core::repo::RepoError;
@@ -190,6 +192,29 @@ impl From<PublishError> for CliError {
             PublishError::Blobs(_) => Self::Failure(message),
             PublishError::Integration(i) => i.into(),
             PublishError::Repo(r) => r.into(),
+        }
+    }
+}
+
+impl From<OptimizationError> for CliError {
+    fn from(e: OptimizationError) -> Self {
+        let (code, message) = (e.code(), e.to_string());
+        match e {
+            OptimizationError::NotFound(_) => Self::NotFound(message),
+            // The provider's refusal or outage is its word, not a fault here; nothing was charged.
+            OptimizationError::NotReady(..) | OptimizationError::Ai(_) => Self::Refused { code, message },
+            OptimizationError::Credits(c) => c.into(),
+            OptimizationError::Repo(r) => r.into(),
+        }
+    }
+}
+
+impl From<LinkError> for CliError {
+    fn from(e: LinkError) -> Self {
+        let message = e.to_string();
+        match e {
+            LinkError::NotFound(_) => Self::NotFound(message),
+            LinkError::Repo(r) => r.into(),
         }
     }
 }

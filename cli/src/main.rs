@@ -7,6 +7,8 @@ mod content;
 mod error;
 mod integrations;
 mod keywords;
+mod links;
+mod optimization;
 mod publishing;
 mod run;
 mod serve;

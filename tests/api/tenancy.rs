@@ -112,6 +112,9 @@ fn integration_patch_body() -> Value {
 fn publish_body() -> Value {
     json!({"status": "draft", "include_unapproved": true})
 }
+fn link_apply_body() -> Value {
+    json!({})
+}
 fn webhook_body() -> Value {
     json!({"id": "evt_matrix", "type": "customer.created", "data": {"object": {}}})
 }
@@ -171,6 +174,13 @@ const ROUTES: &[Route] = &[
     row("POST", "/v1/sites/{site_id}/content/{id}/unapprove", Write, None),
     row("GET", "/v1/sites/{site_id}/content/{id}/publications", Read, None),
     row("POST", "/v1/sites/{site_id}/publish", Write, Some(publish_body)),
+    row("GET", "/v1/sites/{site_id}/content/{id}/analysis", Read, None),
+    row("GET", "/v1/sites/{site_id}/content/{id}/validation", Read, None),
+    row("GET", "/v1/sites/{site_id}/content/{id}/optimize/estimate", Read, None),
+    row("POST", "/v1/sites/{site_id}/content/{id}/optimize", Write, None),
+    row("GET", "/v1/sites/{site_id}/content/{id}/optimizations", Read, None),
+    row("GET", "/v1/sites/{site_id}/links/suggestions", Read, None),
+    row("POST", "/v1/sites/{site_id}/links/apply", Write, Some(link_apply_body)),
     row("GET", "/v1/billing/balance", Read, None),
     row("GET", "/v1/billing/transactions", Read, None),
     row("GET", "/v1/billing/usage", Read, None),

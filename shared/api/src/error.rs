@@ -12,6 +12,8 @@ use igny8_core::accounts::AccountError;
 use igny8_core::automation::AutomationError;
 use igny8_core::billing::CreditError;
 use igny8_core::integration::IntegrationError;
+use igny8_core::linking::LinkError;
+use igny8_core::optimization::OptimizationError;
 use igny8_core::planner::{ImportError, RecordsError};
 use igny8_core::ports::blob::BlobError;
 use igny8_core::ports::{KeyError, PlatformError, StoreError};
@@ -329,6 +331,38 @@ impl From<PublishError> for ApiError {
     }
 }
 
+impl From<OptimizationError> for ApiError {
+    fn from(e: OptimizationError) -> Self {
+        let (code, detail) = (e.code(), e.to_string());
+        match e {
+            OptimizationError::NotFound(what) => Self::not_found(kind_of(&what)),
+            OptimizationError::NotReady(..) => Self::new(StatusCode::CONFLICT, code, detail),
+            OptimizationError::Credits(c) => c.into(),
+            // The provider's words may name its account or model setup: logged, not shown.
+            OptimizationError::Ai(ai) => {
+                tracing::warn!(error = %ai, code, "the AI provider failed an optimization");
+                let status = if ai.is_transient() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_GATEWAY };
+                let detail = if ai.is_transient() {
+                    "the AI provider is busy or unreachable; retry shortly (nothing was charged)"
+                } else {
+                    "the AI provider failed the rewrite (nothing was charged)"
+                };
+                Self::new(status, code, detail)
+            }
+            OptimizationError::Repo(r) => r.into(),
+        }
+    }
+}
+
+impl From<LinkError> for ApiError {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::NotFound(what) => Self::not_found(kind_of(&what)),
+            LinkError::Repo(r) => r.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
@@ -424,5 +458,25 @@ mod tests {
         assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"));
         let e: ApiError = PlatformError::Unreachable { message: "refused".into() }.into();
         assert_eq!((e.status, e.code), (StatusCode::BAD_GATEWAY, "platform_unreachable"));
+    }
+
+    #[test]
+    fn optimization_and_linking_refusals_map_to_their_codes() {
+        use igny8_ai::AiError;
+        use igny8_core::domain::ContentId;
+        let e: ApiError = OptimizationError::NotFound("content cnt_0123".into()).into();
+        assert_eq!((e.status, e.code, e.detail.as_str()), (StatusCode::NOT_FOUND, "not_found", "content not found"));
+        let e: ApiError = OptimizationError::NotReady(ContentId::derive("empty"), "no body".into()).into();
+        assert_eq!((e.status, e.code), (StatusCode::CONFLICT, "content_not_ready"));
+        let e: ApiError =
+            OptimizationError::Credits(CreditError::InsufficientCredits { required: 9, available: 1 }).into();
+        assert_eq!((e.status, e.code), (StatusCode::PAYMENT_REQUIRED, "insufficient_credits"));
+        let e: ApiError = OptimizationError::Ai(AiError::Timeout).into();
+        assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "ai_unavailable"));
+        let e: ApiError = OptimizationError::Ai(AiError::Provider("401 key sk-secret rejected".into())).into();
+        assert_eq!((e.status, e.code), (StatusCode::BAD_GATEWAY, "ai_failed"));
+        assert!(!e.detail.contains("sk-secret"), "the provider's words stay in the log: {}", e.detail);
+        let e: ApiError = LinkError::NotFound("site site_0123".into()).into();
+        assert_eq!((e.status, e.code, e.detail.as_str()), (StatusCode::NOT_FOUND, "not_found", "site not found"));
     }
 }

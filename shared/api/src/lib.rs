@@ -24,6 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use igny8_core::automation::AutomationService;
 use igny8_core::billing::stripe::WebhookSecret;
+use igny8_core::optimization::OptimizationService;
 use igny8_core::planner::{ImportJobs, KeywordImporter, SiteRecords};
 use igny8_core::Services;
 
@@ -49,6 +50,8 @@ pub struct ApiState {
     pub imports: ImportJobs,
     /// Tenant-checked pipeline records and file links.
     pub records: SiteRecords,
+    /// The optimizer: AI rewrites of articles, on the automation's provider.
+    pub optimization: OptimizationService,
     /// How callers are authenticated.
     pub auth: Arc<AuthMode>,
     /// The Stripe endpoint's signing secret; None: `POST /v1/webhooks/stripe` answers
@@ -62,6 +65,13 @@ impl ApiState {
         Self {
             importer: KeywordImporter::new(Arc::clone(&services.store), Arc::clone(&services.clock)),
             records: SiteRecords::for_automation(&automation),
+            optimization: OptimizationService::new(
+                services.checks.clone(),
+                services.credits.clone(),
+                Arc::clone(&automation.ports().ai),
+                Arc::clone(&services.clock),
+                Arc::clone(&services.ids),
+            ),
             imports: ImportJobs::new(
                 Arc::clone(&services.store),
                 Arc::clone(&automation.ports().blobs),
@@ -196,11 +206,14 @@ pub fn router(state: ApiState) -> Router {
         .merge(routes::subscriptions::routes())
         .merge(routes::integrations::routes())
         .merge(routes::publishing::routes())
+        .merge(routes::optimization::routes())
+        .merge(routes::linking::routes())
         .route(
             "/v1/sites/{site_id}/runs",
             post(routes::automation::start_run).layer(idempotent()).get(routes::automation::list_runs),
         )
         .route("/v1/sites/{site_id}/publish", post(routes::publishing::publish).layer(idempotent()))
+        .route("/v1/sites/{site_id}/content/{id}/optimize", post(routes::optimization::optimize).layer(idempotent()))
         .route("/v1/billing/credits", post(routes::billing::add_credits).layer(idempotent()))
         .route("/v1/billing/packages/{id}/purchase", post(routes::catalog::purchase_package).layer(idempotent()))
         .route("/v1/billing/invoices/{id}/payments", post(routes::payments::record_payment).layer(idempotent()))

@@ -10,8 +10,8 @@ use utoipa::openapi::{OpenApi as Document, RefOr, Schema};
 use utoipa::{Modify, Number, OpenApi};
 
 use super::routes::{
-    self, automation, billing, catalog, imports, integrations, invoices, payments, planner, publishing, sites,
-    subscriptions, webhooks, Constraint, Target,
+    self, automation, billing, catalog, imports, integrations, invoices, linking, optimization, payments, planner,
+    publishing, sites, subscriptions, webhooks, Constraint, Target,
 };
 
 /// Declares the bearer JWT every operation needs.
@@ -175,7 +175,7 @@ fn constrain(schema: &mut RefOr<Schema>, constraint: &Constraint) -> bool {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "IGNY8 services API", description = "Keywords in, articles and images out: automation runs, planner and writer records, credits, invoices and payments; integrations and publishing."),
+    info(title = "IGNY8 services API", description = "Keywords in, articles and images out: automation runs, planner and writer records, credits, invoices and payments; integrations and publishing; validation, analysis and optimization of articles, internal links."),
     modifiers(&BearerAuth, &Constraints, &ClosedVariants),
     security(("bearer" = [])),
     paths(
@@ -207,6 +207,9 @@ fn constrain(schema: &mut RefOr<Schema>, constraint: &Constraint) -> bool {
         integrations::sync_integration, integrations::integration_health,
         publishing::approve_content, publishing::unapprove_content, publishing::approve_all, publishing::publish,
         publishing::publications,
+        optimization::analysis, optimization::validation, optimization::estimate, optimization::optimize,
+        optimization::optimizations,
+        linking::suggestions, linking::apply,
     ),
     tags(
         (name = "accounts", description = "The caller's account; opening accounts"),
@@ -222,6 +225,8 @@ fn constrain(schema: &mut RefOr<Schema>, constraint: &Constraint) -> bool {
         (name = "webhooks", description = "Payment-provider webhooks (signed, no bearer token)"),
         (name = "integrations", description = "A site's WordPress site or Shopify store: connect, test, sync, health (credentials never returned)"),
         (name = "publishing", description = "Review (approve, unapprove) and publishing of articles; their publications"),
+        (name = "optimization", description = "An article's validation report and analysis (score and every check); AI rewrites of what the analyzer flags (estimate first, charged in credits)"),
+        (name = "linking", description = "Internal links between a site's articles: suggestions with anchors and targets, and applying them"),
     )
 )]
 struct ApiDoc;

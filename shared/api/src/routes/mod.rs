@@ -8,6 +8,8 @@ pub mod catalog;
 pub mod imports;
 pub mod integrations;
 pub mod invoices;
+pub mod linking;
+pub mod optimization;
 pub mod payments;
 pub mod planner;
 pub mod publishing;
@@ -141,6 +143,8 @@ pub fn declared() -> Vec<Declared> {
     all.extend(subscriptions::declared());
     all.extend(integrations::declared());
     all.extend(publishing::declared());
+    all.extend(optimization::declared());
+    all.extend(linking::declared());
     all
 }
 
