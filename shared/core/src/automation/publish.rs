@@ -75,13 +75,7 @@ impl AutomationService {
             ..input.output(Route::Finalize)
         };
         if batch.remaining > 0 && !stuck {
-            if config.delay_between_batches_seconds > 0 {
-                out.next = Route::Delay;
-                out.then = Some(Route::StagePublish);
-                out.delay_seconds = config.delay_between_batches_seconds;
-            } else {
-                out.next = Route::StagePublish;
-            }
+            out.again(Route::StagePublish, config.delay_between_batches_seconds);
         }
         let delay = if out.next == Route::Delay { DELAY_EVENTS } else { 0 };
         let events = call.task_events(false) + CHOICE_EVENTS + delay;

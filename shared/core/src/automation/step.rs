@@ -73,6 +73,20 @@ impl StepInput {
     }
 }
 
+impl StepOutput {
+    /// Sends the run back to `stage` for its next batch, through the delay state when
+    /// the config pauses between batches.
+    pub(in crate::automation) fn again(&mut self, stage: Route, delay_seconds: u32) {
+        if delay_seconds > 0 {
+            self.next = Route::Delay;
+            self.then = Some(stage);
+            self.delay_seconds = delay_seconds;
+        } else {
+            self.next = stage;
+        }
+    }
+}
+
 /// Whether a step may do its batch: yes, with the run and config it read, or no, with
 /// where the run goes instead (finished, cancelled, paused).
 pub(in crate::automation) enum Gate<'a> {
@@ -369,13 +383,7 @@ fn after_batch(
     let next = if stage == Stage::Content && config.link_articles { Route::StageLink } else { Route::after(stage) };
     let mut out = StepOutput { stage: stage.number(), processed: outcome.processed, remaining, ..input.output(next) };
     if remaining > 0 {
-        if config.delay_between_batches_seconds > 0 {
-            out.next = Route::Delay;
-            out.then = Some(Route::stage(stage));
-            out.delay_seconds = config.delay_between_batches_seconds;
-        } else {
-            out.next = Route::stage(stage);
-        }
+        out.again(Route::stage(stage), config.delay_between_batches_seconds);
     }
     out
 }

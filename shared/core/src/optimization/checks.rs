@@ -11,7 +11,7 @@ use igny8_seo::{Analysis, ArticleText, ValidationReport};
 use super::OptimizationError;
 use crate::domain::{AccountId, Cluster, Content, ContentId, Idea, SiteId, WriterTask};
 use crate::ports::{Clock, ItemStore};
-use crate::publishing::article::slugify;
+use crate::publishing::article;
 use crate::repo::{Records, SiteRepo};
 
 /// The language articles are analyzed in while sites do not record one.
@@ -91,15 +91,14 @@ impl ContentChecks {
             Some(site) if site.account_id == content.account_id => host_of(&site.domain),
             _ => String::new(),
         };
+        // The fields as publishing validates and sends them; the keyphrase, language and
+        // host come from the article's cluster and site.
+        let slug = article::slugify(&content.title, content.id.as_str());
         Ok(ArticleText {
-            title: content.title.clone(),
-            seo_title: content.title.clone(),
-            slug: slugify(&content.title, content.id.as_str()),
-            meta_description: content.meta_description.clone(),
-            html: content.html.clone(),
             focus_keyphrase,
             language: DEFAULT_LANGUAGE.to_owned(),
             site_host,
+            ..article::article_text(content, &slug)
         })
     }
 
