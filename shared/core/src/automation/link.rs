@@ -125,3 +125,38 @@ impl AutomationService {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::automation::control::resume_route;
+    use crate::domain::{AccountId, AutomationRun, RunId, SiteId, PUBLISH_STAGE};
+    use crate::ports::StoreError;
+    use crate::repo::RepoError;
+
+    fn run_in(stage: u8) -> AutomationRun {
+        serde_json::from_value(json!({
+            "id": RunId::derive("r"), "account_id": AccountId::derive("a"), "site_id": SiteId::derive("s"),
+            "status": "paused",
+            "current_stage": stage, "trigger": "manual", "fence": 1, "estimated_credits": 0,
+            "credits_used": 0, "stages": {}, "pause_requested": false, "cancel_requested": false,
+            "images_queued": 0, "images_finished": 0, "started_at": "2026-12-02T00:00:00Z",
+        }))
+        .expect("a run")
+    }
+
+    #[test]
+    fn a_run_paused_while_linking_resumes_in_the_linking_stage() {
+        assert_eq!(resume_route(&run_in(LINK_STAGE)), Route::StageLink);
+        assert_eq!(resume_route(&run_in(PUBLISH_STAGE)), Route::StagePublish);
+        assert_eq!(resume_route(&run_in(4)), Route::StageContent);
+    }
+
+    #[test]
+    fn a_linker_error_keeps_its_meaning_in_the_run() {
+        let gone: AutomationError = LinkError::NotFound("site site_x".into()).into();
+        assert_eq!(gone.code(), "not_found");
+        let throttled: AutomationError = LinkError::Repo(RepoError::Store(StoreError::Throttled)).into();
+        assert_eq!(throttled.error_name(), "Igny8.Throttled", "a throttled store is retried by the state machine");
+    }
+}
