@@ -1,7 +1,8 @@
-//! Takes the linker's links out of a stored article (their anchor text stays), so a
-//! test can show that applying links puts them back: a run links its articles itself
-//! (the run's linking stage), which would leave the routes and commands nothing to add.
-//! Shared by the API tests and the CLI tests (`#[path]`).
+//! Prepares a stored article for a linking test: the linker's links taken out (their
+//! anchor text stays) and a sentence naming another article added, so applying links
+//! has something certain to add — a run links its articles itself (the run's linking
+//! stage), and a small run's articles need not share a phrase. Shared by the API tests
+//! and the CLI tests (`#[path]`).
 
 use std::sync::Arc;
 
@@ -26,18 +27,25 @@ pub fn strip_links(html: &str) -> String {
     out
 }
 
-/// Removes the linker's links from the first article of `site` that has some and
-/// marks it not linked; returns its id (None when no article has links).
-pub async fn unlink_one(store: Arc<dyn ItemStore>, site: &SiteId) -> Option<String> {
+/// Makes two articles of `site` related whatever the run wrote: the first (in id order)
+/// loses the linker's links and gains a paragraph naming the second's focus keyphrase
+/// (its title when it has none), and is marked not linked. Returns (source, target ids,
+/// the phrase): a test can then expect a link from the source to the target on it.
+pub async fn relate_two(store: Arc<dyn ItemStore>, site: &SiteId) -> (String, String, String) {
     let records = Records::<Content>::new(Arc::clone(&store));
     let mut articles = records.all(site).await.expect("articles");
     articles.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
-    let mut article = articles.into_iter().find(|c| c.html.contains(MARKER))?;
-    article.html = strip_links(&article.html);
-    article.linked_at = None;
-    let write = records.transition(&article, &article.status_name()).expect("write");
-    store.transact(vec![write]).await.expect("unlink");
-    Some(article.id.to_string())
+    assert!(articles.len() >= 2, "the site has two articles");
+    let target = articles.remove(1);
+    let mut source = articles.remove(0);
+    let phrase =
+        if target.focus_keyphrase.trim().is_empty() { target.title.clone() } else { target.focus_keyphrase.clone() };
+    source.html = strip_links(&source.html);
+    source.html.push_str(&format!("\n<p>Many readers compare this with {phrase} before they decide.</p>\n"));
+    source.linked_at = None;
+    let write = records.transition(&source, &source.status_name()).expect("write");
+    store.transact(vec![write]).await.expect("relate");
+    (source.id.to_string(), target.id.to_string(), phrase)
 }
 
 #[test]
