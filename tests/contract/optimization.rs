@@ -20,9 +20,8 @@ use igny8_ai::{
     OfflineProvider, OptimizeOut, OptimizeRequest, Usage,
 };
 use igny8_core::domain::{
-    AccountId, Cluster, ClusterId, ClusterStatus, Content, ContentId, ContentStatus, HoldStatus, Idea, IdeaId,
-    IdeaStatus, IntegrationId, Platform, Publication, PublicationState, RemoteStatus, ReviewStatus, RunId, SiteId,
-    TaskId, TaskStatus, TransactionKind, WriterTask,
+    AccountId, Cluster, Content, ContentId, HoldStatus, Idea, IntegrationId, Platform, Publication, PublicationState,
+    RemoteStatus, RunId, SiteId, TransactionKind, WriterTask,
 };
 use igny8_core::optimization::OptimizationService;
 use igny8_core::ports::{
@@ -31,6 +30,7 @@ use igny8_core::ports::{
 use igny8_core::repo::pipeline::transact_counted;
 use igny8_core::repo::{ClaimOutcome, PublicationRepo, Records, StoredPublication};
 use igny8_core::Services;
+use igny8_tests::articles::ArticleRecords;
 
 igny8_tests::contract_suite!(
     the_offline_optimizer_raises_the_score_of_offline_articles,
@@ -280,71 +280,27 @@ async fn offline_article(w: &World, c: usize, n: usize, keyphrase: bool) -> Cont
     let idea_out = ideas::generate_ideas(out, &keywords, n + 1, 2026).expect("ideas").remove(n);
     let written = article::generate_article(&idea_out, idea_out.word_target).expect("article");
     let seed = format!("{}/{c}/{n}", w.site);
-    let run = RunId::derive("run");
-    let now = "2026-11-15T12:00:00Z".to_owned();
-    let cluster = Cluster {
-        id: ClusterId::derive(&seed),
-        account_id: w.account.clone(),
-        site_id: w.site.clone(),
-        run_id: run.clone(),
-        name: out.name.clone(),
-        pillar_keyword: out.pillar_keyword.clone(),
-        keyword_ids: Vec::new(),
-        intent: out.intent.clone(),
-        total_volume: out.total_volume,
-        description: out.description.clone(),
-        status: ClusterStatus::IdeasGenerated,
-        created_at: now.clone(),
-    };
-    let idea = Idea {
-        id: IdeaId::derive(&seed),
-        account_id: w.account.clone(),
-        site_id: w.site.clone(),
-        cluster_id: cluster.id.clone(),
-        run_id: run.clone(),
-        title: idea_out.title.clone(),
-        outline: idea_out.outline.clone(),
-        target_keyword: idea_out.target_keyword.clone(),
-        secondary_keywords: idea_out.secondary_keywords.clone(),
-        word_target: idea_out.word_target,
-        content_type: idea_out.content_type.clone(),
-        status: IdeaStatus::Queued,
-        created_at: now.clone(),
-    };
-    let task = WriterTask {
-        id: TaskId::derive(&seed),
-        account_id: w.account.clone(),
-        site_id: w.site.clone(),
-        idea_id: idea.id.clone(),
-        run_id: run.clone(),
-        status: TaskStatus::Written,
-        created_at: now.clone(),
-    };
-    let content = Content {
-        id: ContentId::derive(&seed),
-        account_id: w.account.clone(),
-        site_id: w.site.clone(),
-        task_id: task.id.clone(),
-        run_id: run,
-        title: written.title,
-        html: written.html,
-        word_count: written.word_count,
-        meta_description: written.meta_description,
-        status: ContentStatus::Draft,
-        review: ReviewStatus::Draft,
-        focus_keyphrase: if keyphrase { cluster.pillar_keyword.clone() } else { String::new() },
-        linked_at: None,
-        created_at: now,
-    };
-    let store = &w.store;
-    let writes = vec![
-        Records::<Cluster>::new(Arc::clone(store)).create(&cluster).expect("cluster"),
-        Records::<Idea>::new(Arc::clone(store)).create(&idea).expect("idea"),
-        Records::<WriterTask>::new(Arc::clone(store)).create(&task).expect("task"),
-        Records::<Content>::new(Arc::clone(store)).create(&content).expect("content"),
-    ];
-    transact_counted(&**store, writes).await.expect("write article");
-    content
+    let mut records = ArticleRecords::new(&w.account, &w.site, &RunId::derive("run"), &seed, "2026-11-15T12:00:00Z");
+    let ArticleRecords { cluster, idea, content, .. } = &mut records;
+    cluster.name = out.name.clone();
+    cluster.pillar_keyword = out.pillar_keyword.clone();
+    cluster.intent = out.intent.clone();
+    cluster.total_volume = out.total_volume;
+    cluster.description = out.description.clone();
+    idea.title = idea_out.title.clone();
+    idea.outline = idea_out.outline.clone();
+    idea.target_keyword = idea_out.target_keyword.clone();
+    idea.secondary_keywords = idea_out.secondary_keywords.clone();
+    idea.word_target = idea_out.word_target;
+    idea.content_type = idea_out.content_type.clone();
+    content.title = written.title;
+    content.html = written.html;
+    content.word_count = written.word_count;
+    content.meta_description = written.meta_description;
+    content.focus_keyphrase = if keyphrase { cluster.pillar_keyword.clone() } else { String::new() };
+    let writes = records.writes(&w.store);
+    transact_counted(&*w.store, writes).await.expect("write article");
+    records.content
 }
 
 async fn stored(w: &World, id: &ContentId) -> Content {

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use igny8_core::domain::{
-    AccountId, Cluster, ClusterId, ClusterStatus, Content, ContentId, ContentStatus, Credentials, HealthStatus, Idea,
-    IdeaId, IdeaStatus, ImageId, ImageRecord, ImageStatus, Publication, PublicationState, RemoteStatus, ReviewStatus,
-    RunId, SiteId, SiteIntegration, TaskId, TaskStatus, WriterTask,
+    AccountId, Content, ContentId, ContentStatus, Credentials, HealthStatus, ImageId, ImageRecord, ImageStatus,
+    Publication, PublicationState, RemoteStatus, ReviewStatus, RunId, SiteId, SiteIntegration,
 };
 use igny8_core::integration::{CredentialVault, IntegrationPorts, IntegrationUpdate, NewIntegration};
 use igny8_core::ports::{BlobStore, ItemStore, ManualClock, PlatformError, Platforms, UuidIds};
@@ -22,6 +21,7 @@ use igny8_core::repo::pipeline::transact_counted;
 use igny8_core::repo::{ClaimOutcome, PublicationRepo, Records};
 use igny8_core::Services;
 use igny8_embedded::{BlobDir, LocalKeyFile};
+use igny8_tests::articles::ArticleRecords;
 use igny8_tests::fake_platform::{Call, FakePlatform};
 
 igny8_tests::contract_suite!(
@@ -123,70 +123,24 @@ async fn article_edited(w: &World, n: usize, images: usize, edit: impl FnOnce(&m
     let seed = format!("{}/{n}", w.site);
     let run = RunId::derive("run");
     let now = "2026-11-15T12:00:00Z".to_owned();
-    let cluster = Cluster {
-        id: ClusterId::derive(&seed),
-        account_id: w.account.clone(),
-        site_id: w.site.clone(),
-        run_id: run.clone(),
-        name: format!("Running shoes {n}"),
-        pillar_keyword: format!("running shoes {n}"),
-        keyword_ids: Vec::new(),
-        intent: "commercial".into(),
-        total_volume: 100,
-        description: String::new(),
-        status: ClusterStatus::IdeasGenerated,
-        created_at: now.clone(),
-    };
-    let idea = Idea {
-        id: IdeaId::derive(&seed),
-        account_id: w.account.clone(),
-        site_id: w.site.clone(),
-        cluster_id: cluster.id.clone(),
-        run_id: run.clone(),
-        title: format!("Best running shoes {n}"),
-        outline: vec!["Fit".into(), "Grip".into()],
-        target_keyword: format!("running shoes {n}"),
-        secondary_keywords: ["trail shoes", "road shoes", "a", "b", "c", "d", "e"].map(str::to_owned).to_vec(),
-        word_target: 800,
-        content_type: "guide".into(),
-        status: IdeaStatus::Queued,
-        created_at: now.clone(),
-    };
-    let task = WriterTask {
-        id: TaskId::derive(&seed),
-        account_id: w.account.clone(),
-        site_id: w.site.clone(),
-        idea_id: idea.id.clone(),
-        run_id: run.clone(),
-        status: TaskStatus::Written,
-        created_at: now.clone(),
-    };
-    let mut content = Content {
-        id: ContentId::derive(&seed),
-        account_id: w.account.clone(),
-        site_id: w.site.clone(),
-        task_id: task.id.clone(),
-        run_id: run.clone(),
-        title: format!("Best Running Shoes {n}: Our Picks"),
-        html: format!(
-            "<h1>Best Running Shoes {n}: Our Picks</h1><p>Intro.</p><h2>Fit</h2><p>Fit.</p><h2>Grip</h2><p>Grip.</p>"
-        ),
-        word_count: 3,
-        meta_description: format!("The best running shoes, number {n}."),
-        status: ContentStatus::PromptsReady,
-        review: ReviewStatus::Draft,
-        focus_keyphrase: String::new(),
-        linked_at: None,
-        created_at: now.clone(),
-    };
-    edit(&mut content);
+    let mut records = ArticleRecords::new(&w.account, &w.site, &run, &seed, &now);
+    let ArticleRecords { cluster, idea, content, .. } = &mut records;
+    cluster.name = format!("Running shoes {n}");
+    cluster.pillar_keyword = format!("running shoes {n}");
+    cluster.intent = "commercial".into();
+    idea.title = format!("Best running shoes {n}");
+    idea.target_keyword = format!("running shoes {n}");
+    idea.secondary_keywords = ["trail shoes", "road shoes", "a", "b", "c", "d", "e"].map(str::to_owned).to_vec();
+    content.title = format!("Best Running Shoes {n}: Our Picks");
+    content.html = format!(
+        "<h1>Best Running Shoes {n}: Our Picks</h1><p>Intro.</p><h2>Fit</h2><p>Fit.</p><h2>Grip</h2><p>Grip.</p>"
+    );
+    content.meta_description = format!("The best running shoes, number {n}.");
+    content.status = ContentStatus::PromptsReady;
+    edit(content);
+    let content = records.content.clone();
     let store = &w.store;
-    let mut writes = vec![
-        Records::<Cluster>::new(Arc::clone(store)).create(&cluster).expect("cluster"),
-        Records::<Idea>::new(Arc::clone(store)).create(&idea).expect("idea"),
-        Records::<WriterTask>::new(Arc::clone(store)).create(&task).expect("task"),
-        Records::<Content>::new(Arc::clone(store)).create(&content).expect("content"),
-    ];
+    let mut writes = records.writes(store);
     for i in 0..images {
         let key = format!("images/{}/{i}.png", content.id);
         w.blobs.put(&key, PNG.to_vec(), "image/png").await.expect("blob");

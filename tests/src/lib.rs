@@ -7,6 +7,7 @@
 // Test support: a failed set-up is a failed test, so it may panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod articles;
 pub mod counters;
 pub mod fake_platform;
 pub mod layering;

@@ -6,9 +6,8 @@
 use std::sync::Arc;
 
 use igny8_core::domain::{
-    AccountId, Cluster, ClusterId, ClusterStatus, Content, ContentId, ContentStatus, Credentials, Idea, IdeaId,
-    IdeaStatus, ImageId, ImageRecord, ImageStatus, IntegrationId, ReviewStatus, RunId, SiteId, TaskId, TaskStatus,
-    WriterTask,
+    AccountId, ClusterId, ContentId, ContentStatus, Credentials, ImageId, ImageRecord, ImageStatus, IntegrationId,
+    RunId, SiteId,
 };
 use igny8_core::integration::{CredentialVault, IntegrationPorts, NewIntegration};
 use igny8_core::ports::{BlobStore, ItemStore, Platforms, PublishingPlatform, SystemClock, UuidIds};
@@ -17,6 +16,7 @@ use igny8_core::repo::Records;
 use igny8_core::Services;
 use igny8_embedded::{BlobDir, LocalKeyFile, SqliteStore};
 
+use crate::articles::ArticleRecords;
 use crate::wordpress::{WordPress, WpUser};
 
 /// The embedded family with integrations, publishing through a platform client.
@@ -71,66 +71,20 @@ pub async fn write_article(p: &Publisher, slug: &str, images: &[Vec<u8>], n: usi
     let seed = format!("{}/{}", p.site, slug);
     let run = RunId::derive("bench-run");
     let now = "2026-12-02T06:00:00Z".to_owned();
-    let cluster = Cluster {
-        id: ClusterId::derive(&format!("{}/cluster-{}", p.site, n % 4)),
-        account_id: p.account.clone(),
-        site_id: p.site.clone(),
-        run_id: run.clone(),
-        name: format!("Garden topic {}", n % 4),
-        pillar_keyword: format!("garden topic {}", n % 4),
-        keyword_ids: Vec::new(),
-        intent: "informational".into(),
-        total_volume: 100,
-        description: String::new(),
-        status: ClusterStatus::IdeasGenerated,
-        created_at: now.clone(),
-    };
-    let idea = Idea {
-        id: IdeaId::derive(&seed),
-        account_id: p.account.clone(),
-        site_id: p.site.clone(),
-        cluster_id: cluster.id.clone(),
-        run_id: run.clone(),
-        title: format!("Bench {}", slug),
-        outline: vec!["Fit".into(), "Grip".into()],
-        target_keyword: "garden tools".into(),
-        secondary_keywords: vec!["garden tools".into(), "lawn care".into()],
-        word_target: 800,
-        content_type: "guide".into(),
-        status: IdeaStatus::Queued,
-        created_at: now.clone(),
-    };
-    let task = WriterTask {
-        id: TaskId::derive(&seed),
-        account_id: p.account.clone(),
-        site_id: p.site.clone(),
-        idea_id: idea.id.clone(),
-        run_id: run.clone(),
-        status: TaskStatus::Written,
-        created_at: now.clone(),
-    };
-    let content = Content {
-        id: ContentId::derive(&seed),
-        account_id: p.account.clone(),
-        site_id: p.site.clone(),
-        task_id: task.id.clone(),
-        run_id: run.clone(),
-        title: format!("Bench {}", slug),
-        html: format!("<h1>Bench {}</h1><p>Intro.</p><h2>Fit</h2><p>Fit.</p><h2>Grip</h2><p>Grip.</p>", slug),
-        word_count: 6,
-        meta_description: "A benchmark article.".into(),
-        status: ContentStatus::PromptsReady,
-        review: ReviewStatus::Draft,
-        focus_keyphrase: String::new(),
-        linked_at: None,
-        created_at: now.clone(),
-    };
-    let mut writes = vec![
-        Records::<Cluster>::new(Arc::clone(&p.store)).create(&cluster).expect("cluster"),
-        Records::<Idea>::new(Arc::clone(&p.store)).create(&idea).expect("idea"),
-        Records::<WriterTask>::new(Arc::clone(&p.store)).create(&task).expect("task"),
-        Records::<Content>::new(Arc::clone(&p.store)).create(&content).expect("content"),
-    ];
+    let topic = ClusterId::derive(&format!("{}/cluster-{}", p.site, n % 4));
+    let mut records = ArticleRecords::new(&p.account, &p.site, &run, &seed, &now).in_cluster(topic);
+    let ArticleRecords { cluster, idea, content, .. } = &mut records;
+    cluster.name = format!("Garden topic {}", n % 4);
+    cluster.pillar_keyword = format!("garden topic {}", n % 4);
+    idea.title = format!("Bench {}", slug);
+    idea.secondary_keywords = vec!["garden tools".into(), "lawn care".into()];
+    content.title = format!("Bench {}", slug);
+    content.html = format!("<h1>Bench {}</h1><p>Intro.</p><h2>Fit</h2><p>Fit.</p><h2>Grip</h2><p>Grip.</p>", slug);
+    content.word_count = 6;
+    content.meta_description = "A benchmark article.".into();
+    content.status = ContentStatus::PromptsReady;
+    let content = records.content.clone();
+    let mut writes = records.writes(&p.store);
     // Clusters are shared by articles: the first article of each writes it.
     if n >= 4 {
         writes.remove(0);
