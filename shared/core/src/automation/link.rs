@@ -12,10 +12,8 @@
 
 use serde_json::json;
 
-use super::control::control_event_seq;
 use super::error::AutomationError;
 use super::history::{TaskCall, CHOICE_EVENTS, DELAY_EVENTS};
-use super::logger::TraceKind;
 use super::route::Route;
 use super::service::AutomationService;
 use super::step::{add_events, Gate, StepInput, StepOutput};
@@ -46,9 +44,7 @@ impl AutomationService {
         if !config.link_articles {
             // Linking was switched off after the content stage ended: nothing to link.
             let line = "linking switched off in the site's config: articles left unlinked";
-            self.inner.logger.line(&Self::run_log(run), None, line).await?;
-            self.count_events(&input.run_id, call, call.task_events(false) + CHOICE_EVENTS).await?;
-            return Ok(input.output(after));
+            return self.skip_side_stage(input, call, run, line, after).await;
         }
         let began = rfc3339(self.now());
         let limit = config.link_batch_size.max(1);
@@ -101,27 +97,21 @@ impl AutomationService {
                 Ok(p.clone())
             })
             .await?;
-        let logger = &self.inner.logger;
-        let log = Self::run_log(&run);
         let RunLinkBatch { linked, links_added, remaining } = batch;
         let line = format!(
             "linking batch {}: {linked} articles linked, {links_added} links added, {remaining} waiting",
             progress.batches
         );
-        logger.line(&log, None, &line).await?;
         let data = json!({
             "stage": LINK_STAGE, "linked": linked, "links_added": links_added, "remaining": remaining,
         });
-        // Named after the run version that recorded the batch, like the publishing
-        // stage's: in order with pause and resume.
-        logger.event(&log, None, control_event_seq(&run), TraceKind::StageProgress, data).await?;
-        if done {
-            let line = format!(
+        let completed = done.then(|| {
+            format!(
                 "linking completed: {} articles linked, {} links added, {} left unlinked",
                 progress.linked, progress.links_added, progress.remaining
-            );
-            logger.line(&log, None, &line).await?;
-        }
+            )
+        });
+        self.log_side_batch(&run, &line, data, completed).await?;
         Ok(())
     }
 }

@@ -12,10 +12,8 @@
 
 use serde_json::json;
 
-use super::control::control_event_seq;
 use super::error::AutomationError;
 use super::history::{TaskCall, CHOICE_EVENTS, DELAY_EVENTS};
-use super::logger::TraceKind;
 use super::route::Route;
 use super::service::AutomationService;
 use super::step::{add_events, Gate, StepInput, StepOutput};
@@ -56,9 +54,7 @@ impl AutomationService {
         let Some(status) = config.publish.remote_status() else {
             // Publishing was switched off after the images finished: nothing to send.
             let line = "publishing switched off in the site's config: nothing published";
-            self.inner.logger.line(&Self::run_log(run), None, line).await?;
-            self.count_events(&input.run_id, call, call.task_events(false) + CHOICE_EVENTS).await?;
-            return Ok(input.output(Route::Finalize));
+            return self.skip_side_stage(input, call, run, line, Route::Finalize).await;
         };
         let began = rfc3339(self.now());
         let limit = config.publish_batch_size.max(1);
@@ -115,28 +111,22 @@ impl AutomationService {
                 Ok(p.clone())
             })
             .await?;
-        let logger = &self.inner.logger;
-        let log = Self::run_log(&run);
         let RunPublishBatch { attempted, published, failed, remaining } = batch;
         let line = format!(
             "publishing batch {}: {attempted} attempted, {published} published, {failed} failed, {remaining} waiting",
             progress.batches
         );
-        logger.line(&log, None, &line).await?;
         let data = json!({
             "stage": PUBLISH_STAGE, "attempted": attempted, "published": published, "failed": failed,
             "remaining": remaining,
         });
-        // Named after the run version that recorded the batch, like pause and resume:
-        // in order with them, never the object of the run's start, end or error.
-        logger.event(&log, None, control_event_seq(&run), TraceKind::StageProgress, data).await?;
-        if done {
-            let line = format!(
+        let completed = done.then(|| {
+            format!(
                 "publishing completed: {} published, {} failed, {} left waiting",
                 progress.published, progress.failed, progress.remaining
-            );
-            logger.line(&log, None, &line).await?;
-        }
+            )
+        });
+        self.log_side_batch(&run, &line, data, completed).await?;
         Ok(())
     }
 }

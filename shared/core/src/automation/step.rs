@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::control::control_event_seq;
 use super::error::AutomationError;
 use super::history::{TaskCall, CHOICE_EVENTS, DELAY_EVENTS, END_EVENTS, PASS_RESERVE, START_EVENTS};
 use super::logger::TraceKind;
@@ -266,6 +267,42 @@ impl AutomationService {
             format!("continuing in execution {next} after {} history events", counted.map_or(0, |e| e.history_events));
         self.inner.logger.line(&Self::run_log(&run), None, &line).await?;
         Ok(input.output(Route::Continued))
+    }
+
+    /// A side stage (linking, publishing) switched off in the site's config after the
+    /// run reached it: says so in the run's log and routes on to `next`.
+    pub(in crate::automation) async fn skip_side_stage(
+        &self,
+        input: &StepInput,
+        call: &TaskCall,
+        run: &AutomationRun,
+        line: &str,
+        next: Route,
+    ) -> Result<StepOutput, AutomationError> {
+        self.inner.logger.line(&Self::run_log(run), None, line).await?;
+        self.count_events(&input.run_id, call, call.task_events(false) + CHOICE_EVENTS).await?;
+        Ok(input.output(next))
+    }
+
+    /// Logs a side stage's batch: its line, its `stage_progress` trace event — named
+    /// after the run version that recorded the batch, like pause and resume: in order
+    /// with them, never the object of the run's start, end or error — and, when the
+    /// stage is done, its closing line.
+    pub(in crate::automation) async fn log_side_batch(
+        &self,
+        run: &AutomationRun,
+        line: &str,
+        data: serde_json::Value,
+        completed: Option<String>,
+    ) -> Result<(), AutomationError> {
+        let logger = &self.inner.logger;
+        let log = Self::run_log(run);
+        logger.line(&log, None, line).await?;
+        logger.event(&log, None, control_event_seq(run), TraceKind::StageProgress, data).await?;
+        if let Some(completed) = completed {
+            logger.line(&log, None, &completed).await?;
+        }
+        Ok(())
     }
 
     /// Adds `events` to the history count of the calling execution (nothing for a call
