@@ -26,6 +26,7 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
     ("igny8-asl", &[]),
     // The text rules of optimization and linking: plain functions, nothing of ours.
     ("igny8-seo", &[]),
+    ("igny8-embed", &["igny8-ai"]),
     ("igny8-core", &["igny8-ai", "igny8-seo"]),
     ("igny8-aws", &["igny8-core"]),
     ("igny8-embedded", &["igny8-core", "igny8-asl"]),
@@ -36,9 +37,18 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
     ("igny8-platforms", &["igny8-core"]),
     (
         "igny8-wiring",
-        &["igny8-core", "igny8-ai", "igny8-aws", "igny8-embedded", "igny8-asl", "igny8-pdf", "igny8-platforms"],
+        &[
+            "igny8-core",
+            "igny8-ai",
+            "igny8-aws",
+            "igny8-embedded",
+            "igny8-asl",
+            "igny8-pdf",
+            "igny8-platforms",
+            "igny8-embed",
+        ],
     ),
-    ("igny8-cli", &["igny8-core", "igny8-ai", "igny8-api", "igny8-wiring"]),
+    ("igny8-cli", &["igny8-core", "igny8-ai", "igny8-api", "igny8-wiring", "igny8-embed"]),
     ("igny8-lambda", &["igny8-core", "igny8-wiring"]),
     (
         "igny8-tests",
@@ -46,6 +56,7 @@ const ALLOWED_DEPENDENCIES: &[(&str, &[&str])] = &[
             "igny8-core",
             "igny8-ai",
             "igny8-seo",
+            "igny8-embed",
             "igny8-asl",
             "igny8-aws",
             "igny8-embedded",
@@ -67,7 +78,8 @@ const FUNCTION_DEPENDENCIES: &[&str] = &["igny8-core", "igny8-lambda", "igny8-ap
 const FUNCTION_WIRING_FEATURES: &[&str] = &["aws", "documents", "integrations"];
 
 /// Crates no Lambda may link, directly or through another crate (checked with `cargo tree`).
-pub const NEVER_IN_A_LAMBDA: &[&str] = &["igny8-embedded", "igny8-asl", "rusqlite", "libsqlite3-sys"];
+pub const NEVER_IN_A_LAMBDA: &[&str] =
+    &["igny8-embedded", "igny8-asl", "rusqlite", "libsqlite3-sys", "igny8-embed", "candle-core", "tokenizers"];
 
 /// Checks the workspace's manifests, given `cargo metadata --format-version 1 --no-deps`.
 pub fn check_manifests(metadata: &Value) -> Vec<Violation> {

@@ -246,6 +246,16 @@ pub enum AiError {
     /// The provider failed permanently (bad credentials, malformed response).
     #[error("provider error: {0}")]
     Provider(String),
+    /// The model answered, but not with what was asked (JSON of the wrong shape, an
+    /// answer cut off at `max_tokens`) even after the bounded retries with the
+    /// validation error in the prompt. Not transient: the item fails, its held
+    /// credits are released and nothing is stored from the answer.
+    #[error("invalid model output: {0}")]
+    InvalidOutput(String),
+    /// The provider cannot do this at all (no embedding model installed or
+    /// configured); the caller chooses another way (lexical clustering) or reports it.
+    #[error("not supported: {0}")]
+    Unsupported(String),
 }
 
 impl AiError {
@@ -254,6 +264,21 @@ impl AiError {
     pub fn is_transient(&self) -> bool {
         matches!(self, AiError::RateLimited { .. } | AiError::Timeout | AiError::Unavailable(_))
     }
+}
+
+/// A sentence-embedding model run in this process (all-MiniLM-L6-v2 on candle, in
+/// `igny8-embed`): the port the offline provider embeds through, so igny8-ai itself
+/// never links a tensor library and the Lambdas stay small (they embed through the
+/// OpenAI-compatible `/embeddings` endpoint instead).
+pub trait Embedder: Send + Sync {
+    /// The model's id as recorded in the embedding cache and usage logs; vectors
+    /// of different models are never mixed.
+    fn model(&self) -> &str;
+
+    /// Unit-length (L2-normalised) vectors, one per text, in order. Blocking (CPU
+    /// work): callers run it on the blocking pool, in batches they choose (the
+    /// CLI's progress bar ticks per batch).
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, AiError>;
 }
 
 /// An AI backend: each method is one billable AI function of the pipeline.
@@ -346,6 +371,20 @@ pub trait AiProvider: Send + Sync {
     /// introduction, headings, long sentences); the optimizer keeps the result only
     /// when it scores higher.
     async fn optimize_article(&self, request: &OptimizeRequest) -> Result<(OptimizeOut, Usage), AiError>;
+
+    /// The embedding model this provider embeds keywords with, or None when it has
+    /// none (semantic clustering then is unavailable and `auto` falls back to
+    /// lexical). The id keys the embedding cache.
+    fn embedding_model(&self) -> Option<String> {
+        None
+    }
+
+    /// Unit-length embeddings of `texts`, one per text, in order, with the call's
+    /// usage. The default: [`AiError::Unsupported`].
+    async fn embed(&self, texts: &[String]) -> Result<(Vec<Vec<f32>>, Usage), AiError> {
+        let _ = texts;
+        Err(AiError::Unsupported("this AI provider has no embedding model".into()))
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod automation;
 pub mod billing;
+pub mod clustering;
 pub mod domain;
 pub mod integration;
 pub mod linking;

@@ -15,23 +15,38 @@ pub mod ideas;
 pub mod images;
 pub mod metrics;
 pub mod optimize;
+pub mod semantic;
 pub mod text;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::{
-    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
-    OptimizeOut, OptimizeRequest, Usage,
+    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, Embedder, IdeaOut, ImageOut, ImagePromptOut,
+    KeywordInput, OptimizeOut, OptimizeRequest, Usage,
 };
 
 /// Model name recorded in usage logs for offline calls.
 pub const OFFLINE_MODEL: &str = "offline-deterministic-v1";
 
 /// The offline provider. `year` appears in dated titles ("Best X in 2026"); it is
-/// fixed at construction so output never changes mid-run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// fixed at construction so output never changes mid-run. With an [`Embedder`]
+/// attached (the local MiniLM model, when installed) it also embeds keywords for
+/// semantic clustering, still with no network.
+#[derive(Clone)]
 pub struct OfflineProvider {
     year: i32,
+    embedder: Option<Arc<dyn Embedder>>,
+}
+
+impl std::fmt::Debug for OfflineProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OfflineProvider")
+            .field("year", &self.year)
+            .field("embedder", &self.embedder.as_ref().map(|e| e.model().to_owned()))
+            .finish()
+    }
 }
 
 impl Default for OfflineProvider {
@@ -43,12 +58,17 @@ impl Default for OfflineProvider {
 impl OfflineProvider {
     /// A provider dating titles with the current UTC year.
     pub fn new() -> Self {
-        Self { year: time::OffsetDateTime::now_utc().year() }
+        Self { year: time::OffsetDateTime::now_utc().year(), embedder: None }
     }
 
     /// A provider with a fixed year, for fully reproducible output (tests, demos).
     pub fn with_year(year: i32) -> Self {
-        Self { year }
+        Self { year, embedder: None }
+    }
+
+    /// The same provider embedding through `embedder` (semantic clustering offline).
+    pub fn with_embedder(self, embedder: Arc<dyn Embedder>) -> Self {
+        Self { embedder: Some(embedder), ..self }
     }
 
     /// The year used in dated titles.
@@ -171,6 +191,25 @@ impl AiProvider for OfflineProvider {
         );
         let output = format!("{} {} {}", rewritten.title, rewritten.meta_description, text::html_text(&rewritten.html));
         Ok((rewritten, usage(&input, &output)))
+    }
+
+    fn embedding_model(&self) -> Option<String> {
+        self.embedder.as_ref().map(|e| e.model().to_owned())
+    }
+
+    /// Embeds on the blocking pool (the model is CPU work); usage counts the
+    /// texts' estimated tokens in, nothing out.
+    async fn embed(&self, texts: &[String]) -> Result<(Vec<Vec<f32>>, Usage), AiError> {
+        let Some(embedder) = self.embedder.clone() else {
+            return Err(AiError::Unsupported("no local embedding model is installed (scripts/models.sh)".into()));
+        };
+        let texts = texts.to_vec();
+        let tokens_in = texts.iter().map(|t| text::estimate_tokens(t)).sum();
+        let model = embedder.model().to_owned();
+        let vectors = tokio::task::spawn_blocking(move || embedder.embed(&texts))
+            .await
+            .map_err(|e| AiError::Provider(format!("embedding task failed: {e}")))??;
+        Ok((vectors, Usage { model, tokens_in, tokens_out: 0 }))
     }
 }
 

@@ -338,6 +338,52 @@ pub struct AutomationConfig {
     /// Articles per batch of the linking stage.
     #[serde(default = "default_link_batch_size")]
     pub link_batch_size: u32,
+    /// How stage 1 groups keywords (lexical, semantic or auto); configs saved
+    /// before this setting existed read as lexical.
+    #[serde(default)]
+    pub cluster_mode: ClusterMode,
+}
+
+/// How keywords are grouped into clusters.
+///
+/// Why a choice: semantic clustering (sentence embeddings) groups paraphrases that
+/// share no word ("card not arrived" / "where is my new card") but needs an
+/// embedding model and costs an embedding call per new keyword; lexical clustering
+/// (TF-IDF) needs nothing and is the fastest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterMode {
+    /// TF-IDF vectors and average linkage over a sparse graph: no model.
+    #[default]
+    Lexical,
+    /// Sentence embeddings and a linkage that finds the number of clusters itself;
+    /// fails clearly when the provider has no embedding model.
+    Semantic,
+    /// Semantic when the provider has an embedding model, else lexical (the run's
+    /// log says which, and why).
+    Auto,
+}
+
+impl ClusterMode {
+    /// The stored and command-line name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lexical => "lexical",
+            Self::Semantic => "semantic",
+            Self::Auto => "auto",
+        }
+    }
+
+    /// Reads a stored or command-line name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "lexical" => Some(Self::Lexical),
+            "semantic" => Some(Self::Semantic),
+            "auto" => Some(Self::Auto),
+            _ => None,
+        }
+    }
 }
 
 /// Articles per linking batch unless configured: each batch reads the whole site
@@ -406,6 +452,7 @@ impl AutomationConfig {
             publish_batch_size: DEFAULT_PUBLISH_BATCH_SIZE,
             link_articles: true,
             link_batch_size: DEFAULT_LINK_BATCH_SIZE,
+            cluster_mode: ClusterMode::Lexical,
         }
     }
 

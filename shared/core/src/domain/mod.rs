@@ -12,9 +12,9 @@ pub mod pipeline;
 
 pub use account::{Account, AccountStatus, Site, SiteStatus};
 pub use automation::{
-    AutomationConfig, AutomationRun, Frequency, LinkProgress, PublishAfterRun, PublishProgress, RunExecution,
-    RunStatus, Schedule, Stage, StageResult, DEFAULT_LINK_BATCH_SIZE, DEFAULT_PUBLISH_BATCH_SIZE, LINK_STAGE,
-    PUBLISH_STAGE,
+    AutomationConfig, AutomationRun, ClusterMode, Frequency, LinkProgress, PublishAfterRun, PublishProgress,
+    RunExecution, RunStatus, Schedule, Stage, StageResult, DEFAULT_LINK_BATCH_SIZE, DEFAULT_PUBLISH_BATCH_SIZE,
+    LINK_STAGE, PUBLISH_STAGE,
 };
 pub use billing::{
     BillingDetails, BillingProfile, CreditNote, CreditPackage, Currency, CurrencyError, Invoice, InvoiceLine,
