@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the test tooling: the Python tools (the moto emulator, linters, reportlab for
-# the PDF benchmark) into a venv outside the clone, and the PDF checkers from Debian.
+# the PDF benchmark) into a venv outside the clone, the PDF checkers from Debian, and the
+# offline embedding model (scripts/models.sh).
 # Idempotent: a stamp of the requirements file's hash skips pip when nothing changed,
 # so after the first install it needs no network.
 set -euo pipefail
@@ -23,6 +24,10 @@ if ! command -v qpdf >/dev/null || ! command -v pdftotext >/dev/null; then
         { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends $pdf_tools >/dev/null 2>&1; } ||
         echo "tools: could not install $pdf_tools; the PDF tests skip their checks" >&2
 fi
+
+# The offline embedding model (all-MiniLM-L6-v2) of semantic clustering: its tests need
+# it, so it is installed with the rest (pinned, checksummed, offline afterwards).
+bash "$root/scripts/models.sh"
 
 if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     exit 0
