@@ -143,6 +143,7 @@ impl OpenAiProvider {
         R: DeserializeOwned,
     {
         let ChatCall { function, user, schema, max_tokens } = call;
+        let max_tokens = self.config.max_answer_tokens.map_or(max_tokens, |cap| max_tokens.min(cap));
         let response_format = self.config.json_mode.response_format(function, &schema);
         let attempts = self.config.max_invalid_retries.saturating_add(1);
         let mut usage = Usage { model: self.config.chat_model.clone(), tokens_in: 0, tokens_out: 0 };

@@ -115,6 +115,11 @@ pub struct OpenAiConfig {
     pub max_invalid_retries: u32,
     /// First backoff delay; doubled on each further retry.
     pub base_backoff: Duration,
+    /// The longest answer the model can give, in tokens (`IGNY8_AI_MAX_ANSWER_TOKENS`),
+    /// when its context is smaller than the answers the functions would ask for (a
+    /// local model with a 4k context): every request's `max_tokens` is capped at it,
+    /// and articles are asked for at the length that fits. None: no cap.
+    pub max_answer_tokens: Option<u32>,
 }
 
 impl OpenAiConfig {
@@ -133,12 +138,13 @@ impl OpenAiConfig {
             max_retries: 3,
             max_invalid_retries: DEFAULT_MAX_INVALID_RETRIES,
             base_backoff: Duration::from_millis(500),
+            max_answer_tokens: None,
         }
     }
 
     /// Reads `IGNY8_AI_BASE_URL`, `IGNY8_AI_API_KEY`, `IGNY8_AI_MODEL`,
-    /// `IGNY8_AI_IMAGE_MODEL`, `IGNY8_AI_EMBEDDING_MODEL`, `IGNY8_AI_JSON_MODE` and
-    /// `IGNY8_AI_TIMEOUT_SECS`; `None` when the base URL or key is unset or empty,
+    /// `IGNY8_AI_IMAGE_MODEL`, `IGNY8_AI_EMBEDDING_MODEL`, `IGNY8_AI_JSON_MODE`,
+    /// `IGNY8_AI_TIMEOUT_SECS` and `IGNY8_AI_MAX_ANSWER_TOKENS`; `None` when the base URL or key is unset or empty,
     /// which callers take as "use the offline provider". An unreadable JSON mode or
     /// timeout is logged as a warning and the default used.
     pub fn from_env() -> Option<Self> {
@@ -179,6 +185,15 @@ impl OpenAiConfig {
                     value,
                     default = config.timeout.as_secs(),
                     "IGNY8_AI_TIMEOUT_SECS is not a positive whole number of seconds; using the default"
+                ),
+            }
+        }
+        if let Some(value) = non_empty("IGNY8_AI_MAX_ANSWER_TOKENS") {
+            match value.parse::<u32>() {
+                Ok(tokens) if tokens > 0 => config.max_answer_tokens = Some(tokens),
+                _ => tracing::warn!(
+                    value,
+                    "IGNY8_AI_MAX_ANSWER_TOKENS is not a positive whole number; not capping answers"
                 ),
             }
         }

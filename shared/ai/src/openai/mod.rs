@@ -45,7 +45,7 @@ pub use embeddings::EMBEDDING_BATCH;
 use schemas::{
     article_max_tokens, article_schema, ideas_max_tokens, ideas_schema, labels_max_tokens, labels_schema,
     optimize_max_tokens, optimize_schema, prompts_max_tokens, prompts_schema, validate_article, validate_ideas,
-    validate_labels, validate_optimize, validate_prompts, IdeasReply, LabelsReply, PromptsReply,
+    validate_labels, validate_optimize, validate_prompts, words_that_fit, IdeasReply, LabelsReply, PromptsReply,
 };
 
 use crate::offline::OfflineProvider;
@@ -227,6 +227,7 @@ impl AiProvider for OpenAiProvider {
         if word_target == 0 {
             return Err(AiError::InvalidInput("word target must be positive".into()));
         }
+        let word_target = self.config.max_answer_tokens.map_or(word_target, |cap| word_target.min(words_that_fit(cap)));
         let user = format!(
             "Write a {content_type} article of about {word_target} words titled \"{title}\" \
              targeting the keyword \"{target}\"; also use: {secondary}. Use these H2 \

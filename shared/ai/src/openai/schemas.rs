@@ -126,7 +126,7 @@ struct LabelReply {
 /// Schema of the labels of `n` clusters: one entry per cluster.
 pub(super) fn labels_schema(n: usize) -> Value {
     let label = object(json!({
-        "index": {"type": "integer"},
+        "index": {"type": "integer", "enum": (0..n).collect::<Vec<usize>>()},
         "name": string(),
         "description": string(),
         "intent": one_of(&INTENTS),
@@ -257,6 +257,13 @@ pub(super) struct ArticleReply {
 /// Schema of an article.
 pub(super) fn article_schema() -> Value {
     object(json!({"title": string(), "html": string(), "meta_description": string()}))
+}
+
+/// The longest article, in words, whose answer fits in `max_answer_tokens` (at
+/// least [`MIN_WORD_TARGET`]): a model with a small context writes the article it can
+/// finish rather than one cut off and refused.
+pub(super) fn words_that_fit(max_answer_tokens: u32) -> u32 {
+    (max_answer_tokens.saturating_sub(ARTICLE_OVERHEAD_TOKENS) / ARTICLE_TOKENS_PER_WORD).max(MIN_WORD_TARGET)
 }
 
 /// Answer budget of an article of about `word_target` words, capped at

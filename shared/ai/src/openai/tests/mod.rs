@@ -304,6 +304,37 @@ async fn generate_article_counts_words_itself() {
     assert_eq!(article.meta_description.chars().count(), 160);
 }
 
+#[tokio::test]
+async fn a_small_context_caps_every_answer_and_asks_for_the_article_that_fits() {
+    let (url, log) = serve(chat_server(json!({
+        "title": "Best Running Shoes",
+        "html": "<h1>Best Running Shoes</h1><p>Pick shoes that fit.</p>",
+        "meta_description": "Shoes that fit."
+    })))
+    .await;
+    let mut config = provider(&url).config().clone();
+    config.max_answer_tokens = Some(1_000);
+    let capped = OpenAiProvider::new(config).unwrap();
+    capped.generate_article(&idea(), 5_000).await.unwrap();
+    let seen = log.lock().unwrap()[0].clone();
+    assert_eq!(seen.body["max_tokens"], 1_000);
+    let prompt = seen.body["messages"][1]["content"].as_str().unwrap().to_owned();
+    assert!(prompt.contains(&format!("about {} words", words_that_fit(1_000))), "{prompt}");
+    assert!(!prompt.contains("5000 words"), "{prompt}");
+}
+
+#[test]
+fn the_article_that_fits_leaves_room_for_the_overhead_and_is_never_shorter_than_an_article() {
+    assert_eq!(words_that_fit(4_096), (4_096 - 400) / 2);
+    assert_eq!(words_that_fit(100), 100);
+}
+
+#[test]
+fn cluster_indices_are_limited_to_the_clusters_asked_about() {
+    let schema = super::schemas::labels_schema(3);
+    assert_eq!(schema["properties"]["clusters"]["items"]["properties"]["index"]["enum"], json!([0, 1, 2]));
+}
+
 fn optimize_request() -> OptimizeRequest {
     OptimizeRequest {
         title: "Shoes".into(),
@@ -601,6 +632,14 @@ fn config_from_variables() {
         OpenAiConfig::from_lookup(vars(&[("IGNY8_AI_BASE_URL", "http://x/v1"), ("IGNY8_AI_API_KEY", "k")])).unwrap();
     assert_eq!(config.chat_model, DEFAULT_CHAT_MODEL);
     assert_eq!(config.image_model, DEFAULT_IMAGE_MODEL);
+    assert_eq!(config.max_answer_tokens, None);
+    let capped = OpenAiConfig::from_lookup(vars(&[
+        ("IGNY8_AI_BASE_URL", "http://x/v1"),
+        ("IGNY8_AI_API_KEY", "k"),
+        ("IGNY8_AI_MAX_ANSWER_TOKENS", "3000"),
+    ]))
+    .unwrap();
+    assert_eq!(capped.max_answer_tokens, Some(3_000));
     let config = OpenAiConfig::from_lookup(vars(&[
         ("IGNY8_AI_BASE_URL", "http://x/v1"),
         ("IGNY8_AI_API_KEY", "k"),
