@@ -22,8 +22,8 @@
 use std::time::Instant;
 
 use igny8_ai::offline::cluster::{cluster_keywords, cluster_labels, plan_clusters};
-use igny8_ai::offline::semantic::{cluster_semantic, SemanticOptions};
 use igny8_ai::offline::metrics::{adjusted_rand_index, dense_labels, synthetic_keywords, v_measure};
+use igny8_ai::offline::semantic::{cluster_semantic, SemanticOptions};
 use igny8_ai::{ClusterOptions, ExistingCluster, KeywordInput};
 
 const DEFAULT_PATH: &str = "/work/shared/data/banking77/test.csv";

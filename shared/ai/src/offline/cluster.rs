@@ -1335,7 +1335,8 @@ mod tests {
         let tv = vectorize(&labeller_input);
         let centrality = vec![0.0; 3];
         let space = SparseSpace(&tv.vectors);
-        let labeller = Labeller { keywords: &labeller_input, tokens: &tv.tokens, centrality: &centrality, space: &space };
+        let labeller =
+            Labeller { keywords: &labeller_input, tokens: &tv.tokens, centrality: &centrality, space: &space };
         let split = vec![labeller.describe(vec![0]), labeller.describe(vec![1]), labeller.describe(vec![2])];
         assert_eq!(split[0].name, split[1].name);
         let merged = labeller.one_per_name(split.clone(), 10);
