@@ -5,9 +5,16 @@
 //!     the default options and a small threshold sweep (reference: TF-IDF +
 //!     agglomerative ≈ V 0.50).
 //! (b) Speed: clusters 10k and 100k synthetic keywords built from topic vocabularies
-//!     with a seeded generator and prints wall time and cluster count.
+//!     with a seeded generator (`metrics::synthetic_keywords`) and prints wall time
+//!     and cluster count.
+//! (c) Semantic: when MiniLM embeddings of BANKING77 are present
+//!     (`banking77-{train,test}.f32`: little-endian f32, one 384-wide row per CSV row,
+//!     written by igny8-embed), clusters both splits semantically with the default
+//!     options and a merge-threshold sweep (tune on train, report test).
 //!
-//! Usage: `cargo run --release -p igny8-core --example cluster_bench [path/to/test.csv]`
+//! Usage: `cargo run --release -p igny8-ai --example cluster_bench [path/to/test.csv [embeddings dir]]`
+//! (the embeddings directory defaults to `$IGNY8_EMB_DIR`, else `/var/tmp/igny8-emb`);
+//! `IGNY8_BENCH_ONLY=semantic` (or `lexical`) runs one part.
 
 // Tests, benches and examples: a failed step is a failed run, so they may panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -15,8 +22,8 @@
 use std::time::Instant;
 
 use igny8_ai::offline::cluster::{cluster_keywords, cluster_labels, plan_clusters};
-use igny8_ai::offline::metrics::{adjusted_rand_index, dense_labels, v_measure};
-use igny8_ai::offline::text::SplitMix64;
+use igny8_ai::offline::metrics::{adjusted_rand_index, dense_labels, synthetic_keywords, v_measure};
+use igny8_ai::offline::semantic::{cluster_semantic, SemanticOptions};
 use igny8_ai::{ClusterOptions, ExistingCluster, KeywordInput};
 
 const DEFAULT_PATH: &str = "/work/shared/data/banking77/test.csv";
@@ -106,198 +113,8 @@ fn banking(path: &str) {
     }
 }
 
-const HEADS: &[&str] = &[
-    "running shoes",
-    "coffee maker",
-    "yoga mat",
-    "electric bike",
-    "standing desk",
-    "gaming laptop",
-    "air fryer",
-    "hiking boots",
-    "dog food",
-    "cat litter",
-    "office chair",
-    "wireless earbuds",
-    "mechanical keyboard",
-    "baby stroller",
-    "camping tent",
-    "sleeping bag",
-    "protein powder",
-    "espresso machine",
-    "robot vacuum",
-    "water filter",
-    "smart watch",
-    "fitness tracker",
-    "road bike",
-    "kayak paddle",
-    "garden hose",
-    "lawn mower",
-    "pressure washer",
-    "electric toothbrush",
-    "hair dryer",
-    "face moisturizer",
-    "sunscreen lotion",
-    "vitamin supplements",
-    "wedding dress",
-    "engagement ring",
-    "car insurance",
-    "home insurance",
-    "travel backpack",
-    "carry on luggage",
-    "noise cancelling headphones",
-    "bluetooth speaker",
-    "4k monitor",
-    "graphics card",
-    "web hosting",
-    "vpn service",
-    "password manager",
-    "project management software",
-    "email marketing tool",
-    "seo audit",
-    "keyword research",
-    "content calendar",
-    "chocolate cake",
-    "sourdough bread",
-    "banana bread",
-    "vegan lasagna",
-    "chicken curry",
-    "pizza dough",
-    "cold brew coffee",
-    "green tea",
-    "red wine",
-    "craft beer",
-    "house plants",
-    "succulent care",
-    "tomato plants",
-    "compost bin",
-    "bird feeder",
-    "fish tank",
-    "guitar strings",
-    "piano lessons",
-    "language learning app",
-    "online courses",
-    "resume template",
-    "cover letter",
-    "job interview",
-    "mortgage rates",
-    "credit card",
-    "savings account",
-    "stock trading app",
-    "tax software",
-    "solar panels",
-    "heat pump",
-    "roof repair",
-    "kitchen remodel",
-    "bathroom tiles",
-    "paint colors",
-    "wood flooring",
-];
-const ATTRS: &[&str] = &[
-    "",
-    "",
-    "",
-    "waterproof",
-    "lightweight",
-    "cheap",
-    "premium",
-    "organic",
-    "portable",
-    "small",
-    "large",
-    "quiet",
-    "budget",
-    "professional",
-    "compact",
-    "eco friendly",
-    "durable",
-    "kids",
-    "beginner",
-    "used",
-    "refurbished",
-    "luxury",
-    "simple",
-    "easy",
-    "healthy",
-    "fast",
-    "digital",
-    "classic",
-];
-const PREFIXES: &[&str] = &[
-    "",
-    "",
-    "",
-    "best",
-    "buy",
-    "how to choose",
-    "how to clean",
-    "top",
-    "affordable",
-    "what is the best",
-    "where to buy",
-    "cheapest",
-    "review",
-    "compare",
-    "how to use",
-    "guide to",
-    "why use",
-];
-const SUFFIXES: &[&str] = &[
-    "",
-    "",
-    "",
-    "for women",
-    "for men",
-    "near me",
-    "2026",
-    "reviews",
-    "price",
-    "sale",
-    "online",
-    "uk",
-    "for beginners",
-    "guide",
-    "ideas",
-    "brands",
-    "vs alternatives",
-    "deals",
-    "with warranty",
-    "for home",
-    "for travel",
-    "under 100",
-    "tips",
-    "problems",
-    "comparison",
-    "recipe",
-    "login",
-];
-
-/// Seeded synthetic keyword set: each keyword is prefix + attribute + head +
-/// suffix; the head index is the ground-truth topic.
-fn synthetic(n: usize, seed: u64) -> (Vec<KeywordInput>, Vec<usize>) {
-    let mut rng = SplitMix64::new(seed);
-    let mut kws = Vec::with_capacity(n);
-    let mut truth = Vec::with_capacity(n);
-    for _ in 0..n {
-        let h = rng.below(HEADS.len());
-        let parts = [
-            PREFIXES[rng.below(PREFIXES.len())],
-            ATTRS[rng.below(ATTRS.len())],
-            HEADS[h],
-            SUFFIXES[rng.below(SUFFIXES.len())],
-        ];
-        let text = parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join(" ");
-        // Heavy-tailed volumes: most keywords small, a few large.
-        let u = rng.unit().max(1e-6);
-        let volume = (10.0 / u.powf(0.9)).min(1_000_000.0) as i64;
-        kws.push(KeywordInput::new(text, volume));
-        truth.push(h);
-    }
-    (kws, truth)
-}
-
 fn speed(n: usize) {
-    let (kws, truth) = synthetic(n, 0x5eed_0000 + n as u64);
+    let (kws, truth) = synthetic_keywords(n, 0x5eed_0000 + n as u64);
     let opts = ClusterOptions::default();
     let start = Instant::now();
     match cluster_keywords(&kws, &opts) {
@@ -337,7 +154,7 @@ fn speed(n: usize) {
 /// A second run's plan: `n` keywords already clustered, `n / 100` new ones (another
 /// seed) joining them or forming new clusters.
 fn plan_speed(n: usize) {
-    let (kws, _) = synthetic(n, 0x5eed_0000 + n as u64);
+    let (kws, _) = synthetic_keywords(n, 0x5eed_0000 + n as u64);
     let opts = ClusterOptions::default();
     let Ok(clusters) = cluster_keywords(&kws, &opts) else { return };
     let existing: Vec<ExistingCluster> = clusters
@@ -348,7 +165,7 @@ fn plan_speed(n: usize) {
             keywords: c.keywords.iter().map(|&i| kws[i].clone()).collect(),
         })
         .collect();
-    let (new, _) = synthetic(n / 100, 0xfeed);
+    let (new, _) = synthetic_keywords(n / 100, 0xfeed);
     let start = Instant::now();
     match plan_clusters(&new, &existing, &opts) {
         Ok(plan) => {
@@ -365,19 +182,124 @@ fn plan_speed(n: usize) {
     }
 }
 
+/// Reads `banking77-{split}.f32` from `dir` as rows of `n` equally long vectors.
+fn load_embeddings(dir: &str, split: &str, n: usize) -> Result<Vec<Vec<f32>>, String> {
+    let path = format!("{dir}/banking77-{split}.f32");
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let floats = bytes.len() / 4;
+    if n == 0 || floats % n != 0 || bytes.len() % 4 != 0 {
+        return Err(format!("{path}: {} bytes is not {n} rows of f32", bytes.len()));
+    }
+    let dim = floats / n;
+    let all: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    Ok(all.chunks_exact(dim).map(<[f32]>::to_vec).collect())
+}
+
+/// Labels per keyword from named clusters (the cluster's position).
+fn labels_of(clusters: &[igny8_ai::ClusterOut], n: usize) -> Vec<u32> {
+    let mut pred = vec![0u32; n];
+    for (c, cl) in clusters.iter().enumerate() {
+        for &i in &cl.keywords {
+            pred[i] = c as u32;
+        }
+    }
+    pred
+}
+
+/// Semantic clustering of both BANKING77 splits from their embeddings: defaults,
+/// then a merge-threshold sweep (choose on train, read the test row).
+fn semantic(csv_dir: &str, emb_dir: &str) {
+    for split in ["train", "test"] {
+        let csv = format!("{csv_dir}/{split}.csv");
+        let (kws, truth) = match load(&csv) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("skipping semantic {split}: {e}");
+                continue;
+            }
+        };
+        let vectors = match load_embeddings(emb_dir, split, kws.len()) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("skipping semantic {split}: {e}");
+                continue;
+            }
+        };
+        println!("semantic BANKING77 {split}: {} queries, {}-wide embeddings", kws.len(), vectors[0].len());
+        let defaults = SemanticOptions::default();
+        let run = |name: &str, opts: &SemanticOptions| {
+            let start = Instant::now();
+            match cluster_semantic(&kws, &vectors, opts) {
+                Ok(clusters) => score(name, &truth, &labels_of(&clusters, kws.len()), start.elapsed().as_secs_f64()),
+                Err(e) => eprintln!("semantic clustering failed: {e}"),
+            }
+        };
+        run(&format!("  defaults (merge {:.2})", defaults.merge_threshold), &defaults);
+        let sweep = std::env::var("IGNY8_BENCH_SWEEP").unwrap_or_else(|_| "0.40,0.45,0.50,0.55,0.60,0.65".into());
+        for t in sweep.split(',').filter_map(|t| t.trim().parse::<f32>().ok()) {
+            run(&format!("  merge={t:.2}"), &SemanticOptions { merge_threshold: t, ..defaults.clone() });
+        }
+    }
+}
+
+/// Scale check without a model: `n` 384-wide vectors, noisy copies of 500 random
+/// unit centroids (cosine to their centroid ≈ 0.75), as keywords "topic T item I".
+fn semantic_speed(n: usize) {
+    let mut rng = igny8_ai::offline::text::SplitMix64::new(0x5e3a);
+    let mut gaussian_unit = |scale: f32| -> Vec<f32> {
+        let mut v: Vec<f32> = (0..384).map(|_| (rng.unit() as f32 - 0.5) * scale).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
+    };
+    let centres: Vec<Vec<f32>> = (0..500).map(|_| gaussian_unit(1.0)).collect();
+    let mut kws = Vec::with_capacity(n);
+    let mut vectors = Vec::with_capacity(n);
+    let mut truth = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = (i * 7919) % centres.len();
+        let noise = gaussian_unit(1.0);
+        vectors.push(centres[t].iter().zip(&noise).map(|(c, e)| c + 0.85 * e).collect::<Vec<f32>>());
+        kws.push(KeywordInput::new(format!("topic {t} item {i}"), (i % 97) as i64));
+        truth.push(t);
+    }
+    let start = Instant::now();
+    match cluster_semantic(&kws, &vectors, &SemanticOptions::default()) {
+        Ok(clusters) => score(
+            &format!("semantic synthetic {n} (500 topics)"),
+            &truth,
+            &labels_of(&clusters, n),
+            start.elapsed().as_secs_f64(),
+        ),
+        Err(e) => eprintln!("semantic synthetic {n}: failed: {e}"),
+    }
+}
+
 fn main() {
     let path = std::env::args().nth(1).unwrap_or_else(|| DEFAULT_PATH.to_string());
-    banking(&path);
-    speed(10_000);
-    speed(100_000);
-    plan_speed(10_000);
-    plan_speed(100_000);
+    let emb_dir = std::env::args()
+        .nth(2)
+        .or_else(|| std::env::var("IGNY8_EMB_DIR").ok())
+        .unwrap_or_else(|| "/var/tmp/igny8-emb".to_string());
+    let only = std::env::var("IGNY8_BENCH_ONLY").unwrap_or_default();
+    if only != "semantic" {
+        banking(&path);
+        speed(10_000);
+        speed(100_000);
+        plan_speed(10_000);
+        plan_speed(100_000);
+    }
+    if only != "lexical" {
+        let csv_dir = std::path::Path::new(&path).parent().map_or(".".into(), |p| p.display().to_string());
+        semantic(&csv_dir, &emb_dir);
+        semantic_speed(20_000);
+    }
 }
 
 /// Exposes the synthetic generator to profiling harnesses that include this file.
 #[allow(dead_code)]
 pub fn synthetic_pub(n: usize) -> (Vec<KeywordInput>, Vec<usize>) {
-    synthetic(n, 0x5eed_0000 + n as u64)
+    synthetic_keywords(n, 0x5eed_0000 + n as u64)
 }
 
 /// Exposes the CSV loader to profiling harnesses that include this file.

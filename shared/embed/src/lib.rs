@@ -35,8 +35,8 @@ pub const DIMENSIONS: usize = 384;
 pub const MAX_TOKENS: usize = 256;
 
 /// Texts run through the model at once. Batches are formed from texts of similar
-/// length (sorted by length first), so padding stays small; 32 measured fastest
-/// on 2 cores (docs/embeddings.md).
+/// length (sorted by length first), so padding stays small. 32 used slightly less
+/// CPU than 64 on BANKING77 (docs/embeddings.md: speed).
 const BATCH: usize = 32;
 
 /// The files read from the model directory (as `scripts/models.sh` lays them out).

@@ -497,20 +497,20 @@ fn cmp_candidate(a: &(f32, u32), b: &(f32, u32)) -> Ordering {
 /// then the inverted ids, so a higher score wins and lower ids win ties. The score
 /// is the pair's average linkage when pushed; it may since have dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Candidate(u128);
+pub(super) struct Candidate(u128);
 
 impl Candidate {
-    fn new(score: f32, a: u32, b: u32) -> Self {
+    pub(super) fn new(score: f32, a: u32, b: u32) -> Self {
         let score = if score > 0.0 { score } else { 0.0 };
         Candidate((u128::from(score.to_bits()) << 64) | (u128::from(u32::MAX - a) << 32) | u128::from(u32::MAX - b))
     }
-    fn score(self) -> f32 {
+    pub(super) fn score(self) -> f32 {
         f32::from_bits((self.0 >> 64) as u32)
     }
-    fn a(self) -> u32 {
+    pub(super) fn a(self) -> u32 {
         u32::MAX - ((self.0 >> 32) as u32)
     }
-    fn b(self) -> u32 {
+    pub(super) fn b(self) -> u32 {
         u32::MAX - (self.0 as u32)
     }
 }
@@ -825,14 +825,15 @@ fn cluster_sorted(keywords: &[KeywordInput], options: &ClusterOptions) -> Vec<Cl
     }
     let mut members: Vec<Vec<usize>> = groups.into_values().collect();
     members.sort_by_key(|m| m.iter().copied().min());
-    let labeller = Labeller { keywords, tv: &tv, centrality: &centrality };
+    let space = SparseSpace(&tv.vectors);
+    let labeller = Labeller { keywords, tokens: &tv.tokens, centrality: &centrality, space: &space };
     let clusters: Vec<ClusterOut> = members.into_iter().map(|m| labeller.describe(m)).collect();
     let clusters = labeller.one_per_name(clusters, options.max_cluster_size);
     rank(clusters)
 }
 
 /// Clusters ordered by total volume (descending), then by first member index.
-fn rank(clusters: Vec<ClusterOut>) -> Vec<ClusterOut> {
+pub(super) fn rank(clusters: Vec<ClusterOut>) -> Vec<ClusterOut> {
     let mut out: Vec<(i64, usize, ClusterOut)> = clusters
         .into_iter()
         .filter_map(|c| {
@@ -847,11 +848,36 @@ fn rank(clusters: Vec<ClusterOut>) -> Vec<ClusterOut> {
 /// Share of the best centroid score a member needs to be eligible as pillar.
 const PILLAR_CENTRALITY: f32 = 0.8;
 
-/// Names and labels clusters (step 5) over the vectors of their keywords.
-struct Labeller<'a> {
-    keywords: &'a [KeywordInput],
-    tv: &'a TermVectors,
-    centrality: &'a [f32],
+/// The space a clustering worked in, as the labeller needs it: how close each member
+/// of a cluster is to the cluster's centroid. Why a trait: the lexical (sparse
+/// TF-IDF) and semantic (dense embedding) modes choose pillars and names by the same
+/// rules, each measuring closeness in its own vectors.
+pub(super) trait CentroidSpace {
+    /// Per member (same order as `members`): its cosine to the members' centroid.
+    fn centroid_scores(&self, members: &[usize]) -> Vec<f32>;
+}
+
+/// Sparse TF-IDF vectors (the lexical mode's space).
+struct SparseSpace<'a>(&'a [Vec<(u32, f32)>]);
+
+impl CentroidSpace for SparseSpace<'_> {
+    fn centroid_scores(&self, members: &[usize]) -> Vec<f32> {
+        let centroid = centroid(members.iter().map(|&i| self.0[i].as_slice()));
+        members.iter().map(|&i| sparse_dot(&self.0[i], &centroid)).collect()
+    }
+}
+
+/// Names and labels clusters (step 5) from their keywords' text, their closeness to
+/// the cluster's centroid and their in-cluster centrality; shared by both modes.
+pub(super) struct Labeller<'a> {
+    /// The keywords the member indices point into.
+    pub(super) keywords: &'a [KeywordInput],
+    /// Per keyword: its lower-cased tokens ([`text::tokenize`]), for cues and length.
+    pub(super) tokens: &'a [Vec<String>],
+    /// Per keyword: summed similarity to its graph neighbours in the same cluster.
+    pub(super) centrality: &'a [f32],
+    /// Closeness to a cluster's centroid.
+    pub(super) space: &'a dyn CentroidSpace,
 }
 
 impl Labeller<'_> {
@@ -861,19 +887,18 @@ impl Labeller<'_> {
     /// words, then most central by in-cluster edges, then index). Name: the pillar's
     /// topic words (its text without intent modifiers), so name and pillar always
     /// agree and both come from the members.
-    fn describe(&self, mut members: Vec<usize>) -> ClusterOut {
-        let (keywords, tv) = (self.keywords, self.tv);
+    pub(super) fn describe(&self, mut members: Vec<usize>) -> ClusterOut {
+        let (keywords, tokens) = (self.keywords, self.tokens);
         members.sort_by(|&x, &y| {
             keywords[y]
                 .volume
                 .cmp(&keywords[x].volume)
-                .then_with(|| tv.tokens[x].len().cmp(&tv.tokens[y].len()))
+                .then_with(|| tokens[x].len().cmp(&tokens[y].len()))
                 .then_with(|| self.centrality[y].total_cmp(&self.centrality[x]))
                 .then_with(|| x.cmp(&y))
         });
-        let centroid = centroid(members.iter().map(|&i| tv.vectors[i].as_slice()));
-        let score: Vec<f32> = members.iter().map(|&i| sparse_dot(&tv.vectors[i], &centroid)).collect();
-        let comparison = |i: usize| tv.tokens[i].iter().any(|t| t == "vs" || t == "versus");
+        let score = self.space.centroid_scores(&members);
+        let comparison = |i: usize| tokens[i].iter().any(|t| t == "vs" || t == "versus");
         let best = |allow_comparisons: bool| {
             score
                 .iter()
@@ -892,7 +917,7 @@ impl Labeller<'_> {
         let pillar = text::clean_phrase(&keywords[pillar_idx].keyword);
         let name = text::title_case(&text::topic_phrase(&keywords[pillar_idx].keyword));
         let total_volume: i64 = members.iter().map(|&i| keywords[i].volume.max(0)).sum();
-        let intent = cluster_intent(keywords, tv, &members).as_str().to_string();
+        let intent = cluster_intent(keywords, tokens, &members).as_str().to_string();
         let description = describe_cluster(members.len(), &name, &pillar, total_volume, &intent);
         ClusterOut { name, pillar_keyword: pillar, keywords: members, intent, total_volume, description }
     }
@@ -902,7 +927,7 @@ impl Labeller<'_> {
     /// `max_cluster_size`; a name still shared after that is made unique
     /// ([`unique_names`]). Merging re-labels, which can give a new shared name, so
     /// this repeats until nothing merges.
-    fn one_per_name(&self, mut clusters: Vec<ClusterOut>, max_size: usize) -> Vec<ClusterOut> {
+    pub(super) fn one_per_name(&self, mut clusters: Vec<ClusterOut>, max_size: usize) -> Vec<ClusterOut> {
         loop {
             let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
             for (n, c) in clusters.iter().enumerate() {
@@ -1055,11 +1080,7 @@ pub fn plan_clusters(
     if !rest.is_empty() {
         let rest_keywords: Vec<KeywordInput> = rest.iter().map(|&i| keywords[i].clone()).collect();
         let slot_of: FxHashMap<usize, usize> = order.iter().enumerate().map(|(s, &i)| (i, s)).collect();
-        let existing_names: FxHashMap<String, usize> = existing
-            .iter()
-            .enumerate()
-            .flat_map(|(n, e)| [(e.name.to_lowercase(), n), (text::topic_phrase(&e.pillar_keyword).to_lowercase(), n)])
-            .collect();
+        let existing_names = existing_names(existing);
         for mut c in cluster_keywords(&rest_keywords, options)? {
             for idx in &mut c.keywords {
                 *idx = rest[*idx];
@@ -1087,6 +1108,31 @@ pub fn plan_clusters(
     Ok(ClusterPlan { joins, clusters })
 }
 
+/// Existing clusters by topic: each one's lower-cased name and its pillar's topic
+/// words, so a new cluster with the same name can join it (one cluster per name).
+pub(super) fn existing_names(existing: &[ExistingCluster]) -> FxHashMap<String, usize> {
+    existing
+        .iter()
+        .enumerate()
+        .flat_map(|(n, e)| [(e.name.to_lowercase(), n), (text::topic_phrase(&e.pillar_keyword).to_lowercase(), n)])
+        .collect()
+}
+
+/// Rank of each existing cluster in canonical order (by pillar, then name), to
+/// break ties between clusters by their content rather than by the order they were
+/// given in.
+pub(super) fn existing_rank(existing: &[ExistingCluster]) -> Vec<usize> {
+    let mut by_content: Vec<usize> = (0..existing.len()).collect();
+    by_content.sort_by(|&a, &b| {
+        (&existing[a].pillar_keyword, &existing[a].name, a).cmp(&(&existing[b].pillar_keyword, &existing[b].name, b))
+    });
+    let mut rank = vec![0; existing.len()];
+    for (r, &c) in by_content.iter().enumerate() {
+        rank[c] = r;
+    }
+    rank
+}
+
 /// An inverted index over existing clusters' centroids, for the nearest cluster of
 /// a vector (step 2 of [`plan_clusters`]).
 struct NearestCluster<'a> {
@@ -1105,19 +1151,7 @@ impl<'a> NearestCluster<'a> {
                 postings.entry(t).or_default().push((c as u32, w));
             }
         }
-        let mut by_content: Vec<usize> = (0..existing.len()).collect();
-        by_content.sort_by(|&a, &b| {
-            (&existing[a].pillar_keyword, &existing[a].name, a).cmp(&(
-                &existing[b].pillar_keyword,
-                &existing[b].name,
-                b,
-            ))
-        });
-        let mut rank = vec![0; existing.len()];
-        for (r, &c) in by_content.iter().enumerate() {
-            rank[c] = r;
-        }
-        Self { centroids, postings, rank }
+        Self { centroids, postings, rank: existing_rank(existing) }
     }
 
     /// The existing cluster closest to `v` with room for `adding` more keywords, if
@@ -1149,14 +1183,14 @@ impl<'a> NearestCluster<'a> {
 
 /// Volume-weighted intent vote: explicit labels count three times as much as cue
 /// words; with no signal at all the cluster is informational.
-fn cluster_intent(keywords: &[KeywordInput], tv: &TermVectors, members: &[usize]) -> Intent {
+fn cluster_intent(keywords: &[KeywordInput], tokens: &[Vec<String>], members: &[usize]) -> Intent {
     let mut votes = [0.0f64; 4];
     for &i in members {
         let weight = keywords[i].volume.max(0) as f64 + 1.0;
         let explicit = keywords[i].intent.as_deref().and_then(Intent::parse);
         let (intent, factor) = match explicit {
             Some(it) => (Some(it), 3.0),
-            None => (text::cue_intent(&tv.tokens[i]), 1.0),
+            None => (text::cue_intent(&tokens[i]), 1.0),
         };
         if let Some(it) = intent {
             if let Some(slot) = Intent::ALL.iter().position(|x| *x == it) {
@@ -1300,7 +1334,9 @@ mod tests {
         let labeller_input = kws(&[("best retinol cream", 10), ("retinol cream guide", 5), ("yoga mat", 3)]);
         let tv = vectorize(&labeller_input);
         let centrality = vec![0.0; 3];
-        let labeller = Labeller { keywords: &labeller_input, tv: &tv, centrality: &centrality };
+        let space = SparseSpace(&tv.vectors);
+        let labeller =
+            Labeller { keywords: &labeller_input, tokens: &tv.tokens, centrality: &centrality, space: &space };
         let split = vec![labeller.describe(vec![0]), labeller.describe(vec![1]), labeller.describe(vec![2])];
         assert_eq!(split[0].name, split[1].name);
         let merged = labeller.one_per_name(split.clone(), 10);

@@ -8,7 +8,9 @@
 
 use std::hash::Hash;
 
-use super::text::FxHashMap;
+use crate::KeywordInput;
+
+use super::text::{FxHashMap, SplitMix64};
 
 /// Homogeneity, completeness and their harmonic mean (V-measure, β = 1).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -115,6 +117,203 @@ pub fn adjusted_rand_index(truth: &[usize], pred: &[usize]) -> f64 {
         return 0.0;
     }
     (sum_cells - expected) / (max - expected)
+}
+
+/// Topic heads of [`synthetic_keywords`] (the ground-truth topics).
+const HEADS: &[&str] = &[
+    "running shoes",
+    "coffee maker",
+    "yoga mat",
+    "electric bike",
+    "standing desk",
+    "gaming laptop",
+    "air fryer",
+    "hiking boots",
+    "dog food",
+    "cat litter",
+    "office chair",
+    "wireless earbuds",
+    "mechanical keyboard",
+    "baby stroller",
+    "camping tent",
+    "sleeping bag",
+    "protein powder",
+    "espresso machine",
+    "robot vacuum",
+    "water filter",
+    "smart watch",
+    "fitness tracker",
+    "road bike",
+    "kayak paddle",
+    "garden hose",
+    "lawn mower",
+    "pressure washer",
+    "electric toothbrush",
+    "hair dryer",
+    "face moisturizer",
+    "sunscreen lotion",
+    "vitamin supplements",
+    "wedding dress",
+    "engagement ring",
+    "car insurance",
+    "home insurance",
+    "travel backpack",
+    "carry on luggage",
+    "noise cancelling headphones",
+    "bluetooth speaker",
+    "4k monitor",
+    "graphics card",
+    "web hosting",
+    "vpn service",
+    "password manager",
+    "project management software",
+    "email marketing tool",
+    "seo audit",
+    "keyword research",
+    "content calendar",
+    "chocolate cake",
+    "sourdough bread",
+    "banana bread",
+    "vegan lasagna",
+    "chicken curry",
+    "pizza dough",
+    "cold brew coffee",
+    "green tea",
+    "red wine",
+    "craft beer",
+    "house plants",
+    "succulent care",
+    "tomato plants",
+    "compost bin",
+    "bird feeder",
+    "fish tank",
+    "guitar strings",
+    "piano lessons",
+    "language learning app",
+    "online courses",
+    "resume template",
+    "cover letter",
+    "job interview",
+    "mortgage rates",
+    "credit card",
+    "savings account",
+    "stock trading app",
+    "tax software",
+    "solar panels",
+    "heat pump",
+    "roof repair",
+    "kitchen remodel",
+    "bathroom tiles",
+    "paint colors",
+    "wood flooring",
+];
+/// Attributes of [`synthetic_keywords`].
+const ATTRS: &[&str] = &[
+    "",
+    "",
+    "",
+    "waterproof",
+    "lightweight",
+    "cheap",
+    "premium",
+    "organic",
+    "portable",
+    "small",
+    "large",
+    "quiet",
+    "budget",
+    "professional",
+    "compact",
+    "eco friendly",
+    "durable",
+    "kids",
+    "beginner",
+    "used",
+    "refurbished",
+    "luxury",
+    "simple",
+    "easy",
+    "healthy",
+    "fast",
+    "digital",
+    "classic",
+];
+/// Prefixes of [`synthetic_keywords`].
+const PREFIXES: &[&str] = &[
+    "",
+    "",
+    "",
+    "best",
+    "buy",
+    "how to choose",
+    "how to clean",
+    "top",
+    "affordable",
+    "what is the best",
+    "where to buy",
+    "cheapest",
+    "review",
+    "compare",
+    "how to use",
+    "guide to",
+    "why use",
+];
+/// Suffixes of [`synthetic_keywords`].
+const SUFFIXES: &[&str] = &[
+    "",
+    "",
+    "",
+    "for women",
+    "for men",
+    "near me",
+    "2026",
+    "reviews",
+    "price",
+    "sale",
+    "online",
+    "uk",
+    "for beginners",
+    "guide",
+    "ideas",
+    "brands",
+    "vs alternatives",
+    "deals",
+    "with warranty",
+    "for home",
+    "for travel",
+    "under 100",
+    "tips",
+    "problems",
+    "comparison",
+    "recipe",
+    "login",
+];
+
+/// Seeded synthetic keyword set of `n` keywords: each is prefix + attribute +
+/// head + suffix from fixed vocabularies (85 heads), with heavy-tailed volumes; the
+/// head index is returned as the ground-truth topic. Why here: the clustering
+/// benchmark and the side-by-side benchmark (`igny8 cluster` on a CSV) must cluster
+/// exactly the same set, so there is one generator.
+pub fn synthetic_keywords(n: usize, seed: u64) -> (Vec<KeywordInput>, Vec<usize>) {
+    let mut rng = SplitMix64::new(seed);
+    let mut kws = Vec::with_capacity(n);
+    let mut truth = Vec::with_capacity(n);
+    for _ in 0..n {
+        let h = rng.below(HEADS.len());
+        let parts = [
+            PREFIXES[rng.below(PREFIXES.len())],
+            ATTRS[rng.below(ATTRS.len())],
+            HEADS[h],
+            SUFFIXES[rng.below(SUFFIXES.len())],
+        ];
+        let text = parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join(" ");
+        // Heavy-tailed volumes: most keywords small, a few large.
+        let u = rng.unit().max(1e-6);
+        let volume = (10.0 / u.powf(0.9)).min(1_000_000.0) as i64;
+        kws.push(KeywordInput::new(text, volume));
+        truth.push(h);
+    }
+    (kws, truth)
 }
 
 #[cfg(test)]
