@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use axum::body::Bytes;
@@ -236,6 +236,9 @@ fn a_small_run_through_a_real_model_server() {
         ("IGNY8_AI_IMAGE_MODEL", "offline".to_owned()),
         // llama-cpp-python's server takes the schema beside type json_object.
         ("IGNY8_AI_JSON_MODE", "json_object_schema".to_owned()),
+        // A CPU server writes a long article in minutes: a timed-out request would be
+        // sent again while the server still generates the abandoned one.
+        ("IGNY8_AI_TIMEOUT_SECS", "300".to_owned()),
     ] {
         std::env::set_var(name, value);
     }
@@ -304,16 +307,23 @@ async fn run(listener: std::net::TcpListener, server: &LlmServer) -> Result<Stri
 
     let mut problems = Vec::new();
 
-    // The run ended, and a failed run says why.
-    match (outcome.status, summary.status) {
-        (ExecutionStatus::Succeeded, RunStatus::Completed) => {}
+    // The run ended. A 135M model may fail a whole stage (stage 1 names every cluster
+    // in one call): the run may then fail, but only because the model's answers stayed
+    // invalid after the retries - a refused request, a timeout or a transport error
+    // against a live server is a bug.
+    let completed = match (outcome.status, summary.status) {
+        (ExecutionStatus::Succeeded, RunStatus::Completed) => true,
         (ExecutionStatus::Failed, RunStatus::Failed) => {
-            if record.error.as_deref().is_none_or(|e| e.trim().is_empty()) {
-                problems.push("the run failed without a reason".to_owned());
+            if !record.error.as_deref().is_some_and(|e| e.contains("invalid model output")) {
+                problems.push(format!("the run failed for another reason than invalid model output: {:?}", record.error));
             }
+            false
         }
-        (execution, status) => problems.push(format!("the run did not end cleanly: execution {execution:?}, run {status:?}")),
-    }
+        (execution, status) => {
+            problems.push(format!("the run did not end cleanly: execution {execution:?}, run {status:?}"));
+            false
+        }
+    };
 
     // The ledger reconciles, nothing is held, the lock is free, the counters agree.
     let reconciled = rt.services.credits.reconcile(&account.id).await.expect("reconcile");
@@ -374,14 +384,14 @@ async fn run(listener: std::net::TcpListener, server: &LlmServer) -> Result<Stri
             problems.push(format!("a completed run left {queued} tasks queued and {waiting} images waiting"));
         }
     }
-    if articles.is_empty() {
+    if completed && articles.is_empty() {
         problems.push("no article came through: the provider never got a valid answer for a whole item".to_owned());
     }
 
     // The server's token counts reach the usage log.
     let usage = rt.services.credits.usage(&account.id, Some(run.id.as_str()), 1000, None).await.expect("usage").items;
     let model_usage: Vec<_> = usage.iter().filter(|u| MODEL_OPERATIONS.contains(&u.usage.operation.as_str())).collect();
-    if model_usage.is_empty() {
+    if completed && model_usage.is_empty() {
         problems.push("no usage log entry of a model operation".to_owned());
     }
     for u in &model_usage {
