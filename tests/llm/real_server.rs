@@ -34,10 +34,10 @@ use igny8_ai::{
 use igny8_asl::{ExecutionStatus, ExecutorOptions};
 use igny8_core::domain::{Cluster, Content, Idea, ImageRecord, ImageStatus, RunStatus, TaskStatus, WriterTask};
 use igny8_core::planner::parse_keywords_csv;
+use igny8_core::ports::{SystemClock, UuidIds};
 use igny8_core::publishing::article::article_text;
 use igny8_core::repo::Records;
 use igny8_core::seo::validate::{code, validate};
-use igny8_core::ports::{SystemClock, UuidIds};
 use igny8_tests::llm_server::LlmServer;
 use igny8_wiring::embedded::LocalRuntime;
 use serde_json::Value;
@@ -315,7 +315,8 @@ async fn run(listener: std::net::TcpListener, server: &LlmServer) -> Result<Stri
         (ExecutionStatus::Succeeded, RunStatus::Completed) => true,
         (ExecutionStatus::Failed, RunStatus::Failed) => {
             if !record.error.as_deref().is_some_and(|e| e.contains("invalid model output")) {
-                problems.push(format!("the run failed for another reason than invalid model output: {:?}", record.error));
+                problems
+                    .push(format!("the run failed for another reason than invalid model output: {:?}", record.error));
             }
             false
         }
@@ -378,8 +379,7 @@ async fn run(listener: std::net::TcpListener, server: &LlmServer) -> Result<Stri
     // Nothing left half-way by a run that completed.
     if summary.status == RunStatus::Completed {
         let queued = tasks.iter().filter(|t| t.status == TaskStatus::Queued).count();
-        let waiting =
-            images.iter().filter(|i| matches!(i.status, ImageStatus::Pending | ImageStatus::Queued)).count();
+        let waiting = images.iter().filter(|i| matches!(i.status, ImageStatus::Pending | ImageStatus::Queued)).count();
         if queued > 0 || waiting > 0 {
             problems.push(format!("a completed run left {queued} tasks queued and {waiting} images waiting"));
         }
@@ -463,10 +463,7 @@ fn figures(
     for c in model_calls.iter().filter(|c| c.error.is_some()) {
         out += &format!("  failed {}: {}\n", c.function, c.error.as_deref().unwrap_or_default());
     }
-    out += &format!(
-        "tokens {tokens_in} in / {tokens_out} out on the wire; {} usage log entries\n",
-        usage.len()
-    );
+    out += &format!("tokens {tokens_in} in / {tokens_out} out on the wire; {} usage log entries\n", usage.len());
     out += &format!(
         "seconds per article {per_article:.1} (generate_article, retries included); run {run_seconds:.1} s, \
          {server_seconds:.1} s of it waiting for the server",
