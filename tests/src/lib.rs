@@ -11,6 +11,7 @@ pub mod articles;
 pub mod counters;
 pub mod fake_platform;
 pub mod layering;
+pub mod llm_server;
 pub mod shopify_fake;
 pub mod wordpress;
 pub mod wordpress_publishing;
