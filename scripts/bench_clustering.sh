@@ -13,7 +13,7 @@
 #   IGNY8_BIN               an already built release `igny8` (default: built here)
 #   IGNY8_BENCH_N           synthetic keywords (default 100000)
 #   IGNY8_BENCH_SK_SIZES    synthetic subsets scikit-learn's n×n linkage runs on
-#                           (default 5000,10000,20000; each capped at IGNY8_BENCH_MEM_GB)
+#                           (default 10000,20000,30000; each capped at IGNY8_BENCH_MEM_GB)
 #   IGNY8_BENCH_MEM_GB      address-space cap of every Python tool (default 8)
 #   IGNY8_BENCH_OUT         also write the table to this file
 set -euo pipefail
@@ -48,6 +48,6 @@ exec "$venv/bin/python" "$root/scripts/bench_clustering.py" \
     --bin "$bin" \
     --banking "$banking" \
     --n "${IGNY8_BENCH_N:-100000}" \
-    --sk-sizes "${IGNY8_BENCH_SK_SIZES:-5000,10000,20000}" \
+    --sk-sizes "${IGNY8_BENCH_SK_SIZES:-10000,20000,30000}" \
     --mem-gb "${IGNY8_BENCH_MEM_GB:-8}" \
     ${IGNY8_BENCH_OUT:+--out "$IGNY8_BENCH_OUT"}

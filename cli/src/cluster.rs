@@ -23,15 +23,27 @@ use crate::run::failure;
 /// The CSV's header: one row per keyword.
 const HEADER: [&str; 5] = ["keyword", "volume", "cluster_id", "cluster_name", "pillar_keyword"];
 
-/// Where the embedding model comes from, named in the error when it is missing.
-const MODEL_HINT: &str =
-    "install it with scripts/models.sh (or point IGNY8_MODEL_DIR at its files), or use --mode lexical or auto";
+/// What to do instead of semantic clustering without a model.
+const ALTERNATIVE: &str = "or cluster with --mode lexical (--mode auto picks semantic once the model is there)";
+
+/// Where the embedding model comes from, named in the error when the service's own
+/// message does not name it.
+const MODEL_HINT: &str = "install it with scripts/models.sh (or point IGNY8_MODEL_DIR at its files), \
+                          or cluster with --mode lexical (--mode auto picks semantic once the model is there)";
 
 impl From<ClusteringError> for CliError {
     fn from(e: ClusteringError) -> Self {
         let code = e.code();
         match e {
-            ClusteringError::NoEmbeddingModel(_) => Self::Refused { code, message: format!("{e}; {MODEL_HINT}") },
+            ClusteringError::NoEmbeddingModel(_) => {
+                let said = e.to_string();
+                let message = if said.contains("scripts/models.sh") {
+                    format!("{said}; {ALTERNATIVE}")
+                } else {
+                    format!("{said}; {MODEL_HINT}")
+                };
+                Self::Refused { code, message }
+            }
             // The provider's refusal or outage is its word, not a fault here.
             ClusteringError::Ai(_) => Self::Refused { code, message: e.to_string() },
             ClusteringError::Repo(r) => r.into(),
@@ -86,7 +98,7 @@ pub async fn cluster(backend: Backend, args: ClusterArgs, json_out: bool) -> Res
     bar.finish_and_clear();
     let outcome = outcome?;
     if let Some(reason) = &outcome.fallback {
-        eprintln!("cluster: auto mode clustered lexically: {reason}");
+        eprintln!("note: {reason}");
     }
     let rows = rows(&keywords, &outcome.clusters);
     let csv = to_csv(&rows)?;
