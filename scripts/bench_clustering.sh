@@ -14,6 +14,8 @@
 #   IGNY8_BENCH_N           synthetic keywords (default 100000)
 #   IGNY8_BENCH_SK_SIZES    synthetic subsets scikit-learn's n×n linkage runs on
 #                           (default 10000,20000,30000; each capped at IGNY8_BENCH_MEM_GB)
+#   IGNY8_BENCH_PF_N        synthetic keywords PolyFuzz matches (default 20000: its
+#                           nearest-neighbour match is all pairs, ≈ 20 min at 100,000)
 #   IGNY8_BENCH_MEM_GB      address-space cap of every Python tool (default 8)
 #   IGNY8_BENCH_OUT         also write the table to this file
 set -euo pipefail
@@ -50,4 +52,5 @@ exec "$venv/bin/python" "$root/scripts/bench_clustering.py" \
     --n "${IGNY8_BENCH_N:-100000}" \
     --sk-sizes "${IGNY8_BENCH_SK_SIZES:-10000,20000,30000}" \
     --mem-gb "${IGNY8_BENCH_MEM_GB:-8}" \
+    --pf-n "${IGNY8_BENCH_PF_N:-20000}" \
     ${IGNY8_BENCH_OUT:+--out "$IGNY8_BENCH_OUT"}
