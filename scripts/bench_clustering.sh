@@ -10,6 +10,7 @@
 #
 # Environment:
 #   IGNY8_TOOLS_DIR         tools directory (default /var/tmp/igny8-tools)
+#   IGNY8_SHARED_DIR        the shared folder (default: ../shared beside the clone)
 #   IGNY8_BIN               an already built release `igny8` (default: built here)
 #   IGNY8_BENCH_N           synthetic keywords (default 100000)
 #   IGNY8_BENCH_SK_SIZES    synthetic subsets scikit-learn's n×n linkage runs on
@@ -34,7 +35,7 @@ if ! [ -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     echo "$want" > "$stamp"
 fi
 
-banking="$root/../shared/data/banking77/test.csv"
+banking="${IGNY8_SHARED_DIR:-$root/../shared}/data/banking77/test.csv"
 [ -f "$banking" ] || { echo "bench: $banking is missing (the shared data folder beside the clone)" >&2; exit 1; }
 
 bin=${IGNY8_BIN:-}
