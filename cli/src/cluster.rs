@@ -5,7 +5,6 @@
 //! directory's store, so a second run over the same keywords embeds nothing.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use igny8_ai::ClusterOut;
 use igny8_core::clustering::{ClusteringError, ClusteringOutcome, KeywordClustering};
@@ -88,7 +87,7 @@ pub async fn cluster(backend: Backend, args: ClusterArgs, json_out: bool) -> Res
     let keywords = parse_keywords_csv(&data).map_err(|e| file_error(&args.input, e))?;
     let store = backend.open_store().await?;
     let ai = igny8_wiring::ai_from_env().map_err(failure)?;
-    let clustering = KeywordClustering::new(ai, Arc::clone(&store));
+    let clustering = KeywordClustering::new(ai, store);
     let bar = progress_bar(!json_out);
     let progress = |done: usize, total: usize| {
         bar.set_length(u64::try_from(total).unwrap_or(u64::MAX));
