@@ -118,6 +118,46 @@ pub enum Command {
     /// Internal links between a site's articles: suggest, apply.
     #[command(subcommand)]
     Links(LinksCommand),
+    /// Group a keyword export into topic clusters, with no site and no credits: one
+    /// row per keyword with its cluster id, cluster name and pillar keyword.
+    Cluster(ClusterArgs),
+}
+
+/// Options of `igny8 cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Keyword export (the formats and encodings `keywords import` reads).
+    #[arg(long = "in", value_name = "FILE.csv")]
+    pub input: PathBuf,
+    /// How keywords are grouped; `auto` is semantic when the embedding model is
+    /// installed (scripts/models.sh), else lexical, and says so on stderr.
+    #[arg(long, value_enum, default_value_t = ClusterModeArg::Lexical)]
+    pub mode: ClusterModeArg,
+    /// Write the CSV here instead of standard output.
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: Option<PathBuf>,
+}
+
+/// `--mode` / `--cluster-mode`: how keywords are grouped into clusters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClusterModeArg {
+    /// TF-IDF word overlap: no model, the fastest.
+    Lexical,
+    /// Sentence embeddings (all-MiniLM-L6-v2 offline): groups paraphrases that share
+    /// no word; fails when the model is not installed.
+    Semantic,
+    /// Semantic when the embedding model is installed, else lexical.
+    Auto,
+}
+
+impl From<ClusterModeArg> for igny8_core::domain::ClusterMode {
+    fn from(arg: ClusterModeArg) -> Self {
+        match arg {
+            ClusterModeArg::Lexical => Self::Lexical,
+            ClusterModeArg::Semantic => Self::Semantic,
+            ClusterModeArg::Auto => Self::Auto,
+        }
+    }
 }
 
 /// Which integration of the site a command means: `--integration ID`, or the site's
@@ -264,6 +304,10 @@ pub struct RunArgs {
     /// site's automation config; `off` turns it off again). Unset keeps the config's.
     #[arg(long, value_enum)]
     pub publish: Option<PublishAfterRunArg>,
+    /// How stage 1 groups keywords (saved in the site's automation config, like
+    /// `--publish`). Unset keeps the config's (lexical unless changed).
+    #[arg(long, value_enum)]
+    pub cluster_mode: Option<ClusterModeArg>,
 }
 
 /// `--publish`: whether a run ends by publishing, and with which remote status.

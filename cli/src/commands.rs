@@ -72,6 +72,10 @@ pub async fn run(cli: Cli) -> Result<Output, CliError> {
             crate::publishing::publications(&target?, site, content).await
         }
         Command::Links(cmd) => crate::links::links(&target?, cmd).await,
+        Command::Cluster(args) => {
+            let backend = backend_of(&cli.data_dir, cli.backend, cli.endpoint.clone(), cli.table.clone());
+            crate::cluster::cluster(backend, args, cli.json).await
+        }
         command => run_services(&cli.data_dir, cli.backend, cli.endpoint, cli.table, command).await,
     }
 }
@@ -83,13 +87,7 @@ async fn run_services(
     table: String,
     command: Command,
 ) -> Result<Output, CliError> {
-    let backend = match backend {
-        BackendKind::Embedded => Backend::Embedded { data_dir: data_dir.to_path_buf() },
-        BackendKind::Dynamodb | BackendKind::Aws => {
-            Backend::DynamoDb { ensure_table: endpoint.is_some(), endpoint, table }
-        }
-    };
-    let store = backend.open_store().await?;
+    let store = backend_of(data_dir, backend, endpoint, table).open_store().await?;
     let services = Services::new(store);
     match command {
         Command::Account(cmd) => account(&services, cmd).await,
@@ -108,7 +106,19 @@ async fn run_services(
         | Command::Integrations(_)
         | Command::Publish(_)
         | Command::Publications { .. }
-        | Command::Links(_) => Err(CliError::Failure("unreachable: handled above".into())),
+        | Command::Links(_)
+        | Command::Cluster(_) => Err(CliError::Failure("unreachable: handled above".into())),
+    }
+}
+
+/// The item store a command that needs only the store opens: the embedded file under
+/// the data directory, or the DynamoDB table (`--backend aws` uses its table too).
+fn backend_of(data_dir: &std::path::Path, backend: BackendKind, endpoint: Option<String>, table: String) -> Backend {
+    match backend {
+        BackendKind::Embedded => Backend::Embedded { data_dir: data_dir.to_path_buf() },
+        BackendKind::Dynamodb | BackendKind::Aws => {
+            Backend::DynamoDb { ensure_table: endpoint.is_some(), endpoint, table }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod args;
 mod billing_docs;
+mod cluster;
 mod commands;
 mod content;
 mod error;

@@ -190,9 +190,14 @@ pub async fn run(target: &Target, args: RunArgs, json_out: bool) -> Result<Outpu
     }
     let rt = runtime(target).await?;
     let (account, site) = local_site(&rt, target, &args).await?;
-    if let Some(publish) = args.publish {
+    if args.publish.is_some() || args.cluster_mode.is_some() {
         let mut config = rt.automation.config(&account, &site).await?;
-        config.publish = publish.into();
+        if let Some(publish) = args.publish {
+            config.publish = publish.into();
+        }
+        if let Some(mode) = args.cluster_mode {
+            config.cluster_mode = mode.into();
+        }
         rt.automation.save_config(&account, config).await?;
     }
     let import = rt.importer.import(&account, &site, &keywords).await.map_err(|e| CliError::Failure(e.to_string()))?;

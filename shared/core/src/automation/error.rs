@@ -1,6 +1,7 @@
 //! Errors of the automation run, mapped once at the edges (CLI, HTTP, Lambda).
 
 use crate::billing::CreditError;
+use crate::clustering::ClusteringError;
 #[cfg(test)]
 use crate::domain::SiteId;
 use crate::domain::{RunId, RunStatus};
@@ -108,6 +109,20 @@ pub enum AutomationError {
     /// The run publishes after images, but this deployment wired no publisher.
     #[error("publishing is not configured where this step runs")]
     PublishingUnavailable,
+    /// The config asks for semantic clustering, but the AI provider has no embedding
+    /// model: the run fails before anything is charged.
+    #[error("embedding_model_missing: cluster mode semantic needs an embedding model; {0}")]
+    EmbeddingModelMissing(String),
+}
+
+impl From<ClusteringError> for AutomationError {
+    fn from(e: ClusteringError) -> Self {
+        match e {
+            ClusteringError::NoEmbeddingModel(why) => Self::EmbeddingModelMissing(why),
+            ClusteringError::Ai(e) => Self::Ai(e),
+            ClusteringError::Repo(e) => Self::Repo(e),
+        }
+    }
 }
 
 /// A repository error that may pass when retried (a throttled or conflicting store).
@@ -173,6 +188,7 @@ impl AutomationError {
             Self::Blob(BlobError::NotFound(_)) => "not_found",
             Self::Publish(e) => e.code(),
             Self::PublishingUnavailable => "integrations_unavailable",
+            Self::EmbeddingModelMissing(_) => "embedding_model_missing",
             Self::LockLost(_)
             | Self::Stalled { .. }
             | Self::Ai(_)
@@ -206,6 +222,7 @@ mod tests {
             (StoreError::Invalid("cursor".into()).into(), "invalid_request"),
             (StoreError::Backend("disk".into()).into(), "internal"),
             (AutomationError::LockLost("gone".into()), "internal"),
+            (ClusteringError::NoEmbeddingModel("none".into()).into(), "embedding_model_missing"),
         ];
         for (error, code) in cases {
             assert_eq!(error.code(), code, "{error}");

@@ -3,6 +3,9 @@
 //! buffer).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use igny8_ai::KeywordInput;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +13,9 @@ use super::error::AutomationError;
 use super::service::AutomationService;
 use super::stages::{self, Clusters, Contents, Ideas, ImagePrompts, StageWork};
 use crate::billing::CreditError;
+use crate::clustering::KeywordClustering;
+use crate::domain::ClusterMode;
+use crate::repo::EmbeddingScope;
 use crate::domain::Operation;
 use crate::domain::{AccountId, AutomationConfig, SiteId, Stage};
 
@@ -64,7 +70,7 @@ impl AutomationService {
         // batches.
         let batches = v.keywords.div_ceil(u64::from(config.batch_size(Stage::Clusters)));
         let clustering = if batches > 0 { self.cost(operation::<Clusters>()?, 1).await? * units(batches) } else { 0 };
-        per_stage.insert(1, clustering);
+        per_stage.insert(1, clustering + self.embedding_cost(config).await?);
         let ideas = if v.clusters > 0 {
             self.cost(operation::<Ideas>()?, u64::from(config.ideas_per_cluster)).await? * units(v.clusters)
         } else {
@@ -84,6 +90,32 @@ impl AutomationService {
         per_stage.insert(6, self.cost(stages::images::OPERATION, v.images).await?);
         let total = per_stage.values().sum();
         Ok(Estimate { keywords: v.keywords, per_stage, total })
+    }
+
+    /// What stage 1 would pay for embeddings: nothing unless the config's cluster
+    /// mode resolves to semantic (auto, or semantic, with an embedding model), then the
+    /// price of the waiting keywords the account's embedding cache lacks. (The
+    /// existing clusters' members are embedded too when a site switches from lexical
+    /// to semantic; at a credit per 1,000 the buffer covers them.)
+    async fn embedding_cost(&self, config: &AutomationConfig) -> Result<i64, AutomationError> {
+        let i = &self.inner;
+        let clustering = KeywordClustering::new(Arc::clone(&i.ports.ai), Arc::clone(&i.ports.store));
+        // Semantic with no model: the run fails at stage 1, before any charge.
+        let Ok(resolved) = clustering.resolve(config.cluster_mode) else { return Ok(0) };
+        let Some(model) = resolved.model.filter(|_| resolved.mode == ClusterMode::Semantic) else {
+            return Ok(0);
+        };
+        let waiting = i.keywords.all_in_status(&config.site_id, Clusters::INPUT_STATUS).await?;
+        if waiting.is_empty() {
+            return Ok(0);
+        }
+        let inputs: Vec<KeywordInput> = waiting
+            .iter()
+            .map(|k| KeywordInput::new(k.keyword.clone(), k.volume))
+            .collect();
+        let scope = EmbeddingScope::Account(config.account_id.clone());
+        let missing = clustering.lookup(&scope, &model, &inputs).await?.missing.len();
+        Ok(self.cost(Operation::Embedding, u64::try_from(missing).unwrap_or(u64::MAX)).await?)
     }
 
     /// The price of `n` units of `operation` (none for nothing).

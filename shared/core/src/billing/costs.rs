@@ -11,6 +11,7 @@ pub const BUILTIN_OPERATIONS: &[(Operation, CostUnit, i64)] = &[
     (Operation::ImageGeneration, CostUnit::PerImage, 5),
     (Operation::Linking, CostUnit::PerRequest, 8),
     (Operation::Optimization, CostUnit::Per200Words, 1),
+    (Operation::Embedding, CostUnit::Per1000Items, 1),
 ];
 
 /// The built-in price of an operation; None for an operation the platform does not know.

@@ -19,6 +19,9 @@ pub enum CostUnit {
     PerItem,
     /// Charged per image generated.
     PerImage,
+    /// Charged per started 1,000 items (keywords embedded: an embedding costs a
+    /// fraction of a chat call, so a per-item price would be zero or far too high).
+    Per1000Items,
 }
 
 impl CostUnit {
@@ -27,6 +30,7 @@ impl CostUnit {
         match self {
             Self::Per100Words => 100,
             Self::Per200Words => 200,
+            Self::Per1000Items => 1000,
             Self::PerRequest | Self::PerItem | Self::PerImage => 1,
         }
     }
@@ -167,11 +171,14 @@ pub enum Operation {
     Linking,
     /// An optimizer rewrite of an article.
     Optimization,
+    /// Stage 1 in semantic mode: keywords embedded (those not in the embedding
+    /// cache), priced per started 1,000.
+    Embedding,
 }
 
 impl Operation {
     /// Every operation, in the order price tables list them.
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 8] = [
         Self::Clustering,
         Self::IdeaGeneration,
         Self::ContentGeneration,
@@ -179,6 +186,7 @@ impl Operation {
         Self::ImageGeneration,
         Self::Linking,
         Self::Optimization,
+        Self::Embedding,
     ];
 
     /// The stored name (as serialized): prices and usage logs are keyed by it.
@@ -191,6 +199,7 @@ impl Operation {
             Self::ImageGeneration => "image_generation",
             Self::Linking => "linking",
             Self::Optimization => "optimization",
+            Self::Embedding => "embedding",
         }
     }
 

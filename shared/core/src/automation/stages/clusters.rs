@@ -14,6 +14,12 @@
 //!   clusters, at least the configured batch size of keywords each except the last)
 //!   and stored as blobs (`plans/<account>/<site>/<run>/clusters/<generation>/`),
 //!   then a cursor record beside the run says which slice is next.
+//!   How the grouping is decided is the config's cluster mode: lexical (the
+//!   provider's `plan_clusters`), or semantic, from keyword embeddings read from the
+//!   account's embedding cache, the missing ones embedded as a paid call
+//!   ([`Operation::Embedding`]) and stored before planning; `auto` is semantic when
+//!   the provider has an embedding model, else lexical, and says which in the
+//!   run's log (docs/automation.md, "Cluster modes").
 //! - **Write** (every step): the next slice is read back, its clusters are named by
 //!   [`AiProvider::name_clusters`] (the paid call: one clustering request per slice,
 //!   as the estimate counts it), and the clusters, the grown existing clusters and
@@ -33,15 +39,16 @@ use serde::{Deserialize, Serialize};
 
 use super::{BatchOutcome, Bill, StageContext, StageWork};
 use crate::automation::error::AutomationError;
-use crate::automation::service::Inner;
+use crate::automation::service::{AutomationService, Inner};
+use crate::clustering::KeywordClustering;
 use crate::domain::{
-    AutomationConfig, Cluster, ClusterId, ClusterStatus, Keyword, KeywordId, KeywordStatus, Operation,
+    AutomationConfig, Cluster, ClusterId, ClusterMode, ClusterStatus, Keyword, KeywordId, KeywordStatus, Operation,
 };
 use crate::domain::{AutomationRun, Stage};
 use crate::ports::blob::BlobStore;
 use crate::ports::WriteOp;
-use crate::repo::{ClusterPlanCursor, ClusterPlanCursors, Records, SiteRecord};
-use igny8_ai::{ClusterLabel, ClusterOptions, ClusterOut, ExistingCluster, KeywordInput, Usage, NAMING_BATCH};
+use crate::repo::{ClusterPlanCursor, ClusterPlanCursors, EmbeddingScope, Records, SiteRecord};
+use igny8_ai::{ClusterLabel, ClusterOptions, ClusterOut, ClusterPlan, ExistingCluster, KeywordInput, Usage, NAMING_BATCH};
 
 /// Stage 1.
 pub(in crate::automation) struct Clusters;
@@ -83,24 +90,27 @@ async fn step(ctx: &StageContext<'_>) -> Result<BatchOutcome, AutomationError> {
     let cursors = ClusterPlanCursors::new(Arc::clone(&ctx.inner().ports.store));
     let mut cursor = cursors.get(&run.id).await?;
     let mut planned = false;
+    // Credits the plan spent on embeddings, reported with the step's outcome.
+    let mut spent = 0;
     loop {
         match cursor {
             Some(at) if at.next < at.slices => {
                 let outcome = write_slice(ctx, &at).await?;
                 ctx.apply(vec![cursors.advance(&run.id, &at)?]).await?;
                 if outcome.processed > 0 {
-                    return Ok(outcome);
+                    return Ok(BatchOutcome { credits: outcome.credits + spent, ..outcome });
                 }
                 // Every keyword of the slice moved already (a replay) or was deleted.
                 cursor = Some(ClusterPlanCursor { next: at.next + 1, ..at });
             }
             previous => {
                 if planned {
-                    return Ok(BatchOutcome::default());
+                    return Ok(BatchOutcome { credits: spent, ..BatchOutcome::default() });
                 }
                 planned = true;
-                if !plan(ctx, previous.as_ref()).await? {
-                    return Ok(BatchOutcome::default());
+                match plan(ctx, previous.as_ref()).await? {
+                    Some(credits) => spent = credits,
+                    None => return Ok(BatchOutcome::default()),
                 }
                 // The stored cursor: a replayed step whose plan had started already
                 // goes on with that one.
@@ -109,6 +119,9 @@ async fn step(ctx: &StageContext<'_>) -> Result<BatchOutcome, AutomationError> {
         }
     }
 }
+
+/// Progress of a run's embedding call: the run's log shows the stage's batches.
+fn no_progress(_done: usize, _total: usize) {}
 
 /// One unit of a plan: keywords joining an existing cluster, or a new cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,17 +181,19 @@ fn input_of(k: &Keyword) -> KeywordInput {
 
 /// Decides clusters over every waiting keyword of the site and the site's existing
 /// clusters, stores the plan's slices and starts its cursor (over `previous`).
-/// False when no keyword waits.
-async fn plan(ctx: &StageContext<'_>, previous: Option<&ClusterPlanCursor>) -> Result<bool, AutomationError> {
+/// The config's cluster mode decides how (see [`grouping`]). The credits spent on
+/// embeddings; None when no keyword waits.
+async fn plan(ctx: &StageContext<'_>, previous: Option<&ClusterPlanCursor>) -> Result<Option<i64>, AutomationError> {
     let (i, run) = (ctx.inner(), &ctx.run);
     let site = &run.site_id;
     let waiting = i.keywords.all_in_status(site, Clusters::INPUT_STATUS).await?;
     if waiting.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
+    let generation = previous.map_or(0, |p| p.generation.saturating_add(1));
     let (existing_ids, existing) = existing_clusters(i, run).await?;
     let inputs: Vec<KeywordInput> = waiting.iter().map(input_of).collect();
-    let grouping = i.ports.ai.plan_clusters(&inputs, &existing, &ClusterOptions::default()).await?;
+    let (grouping, spent) = grouping(ctx, generation, &inputs, &existing).await?;
     let mut units = Vec::new();
     for (n, joining) in grouping.joins.iter().enumerate() {
         let (Some(cluster_id), false) = (existing_ids.get(n), joining.is_empty()) else { continue };
@@ -200,12 +215,64 @@ async fn plan(ctx: &StageContext<'_>, previous: Option<&ClusterPlanCursor>) -> R
         });
     }
     let slices = pack(units, ctx.config.batch_size(Stage::Clusters) as usize);
-    let generation = previous.map_or(0, |p| p.generation.saturating_add(1));
     store_slices(i.ports.blobs.clone(), run, generation, slices.iter()).await?;
     let cursor = ClusterPlanCursor { generation, slices: u32::try_from(slices.len()).unwrap_or(u32::MAX), next: 0 };
     let cursors = ClusterPlanCursors::new(Arc::clone(&i.ports.store));
     ctx.apply(vec![cursors.start(&run.id, &cursor, previous)?]).await?;
-    Ok(true)
+    Ok(Some(spent))
+}
+
+/// The grouping of the waiting keywords, by the config's cluster mode resolved
+/// against the provider's embedding model: lexical is the provider's
+/// [`AiProvider::plan_clusters`]; semantic without a model fails the run before
+/// anything is charged; auto says in the run's log which mode it took, and why.
+/// Semantic reads the vectors of the waiting keywords and of the existing clusters'
+/// members from the account's embedding cache, embeds the missing ones as one paid
+/// call ([`Operation::Embedding`], keyed by the plan's generation), stores them in
+/// the cache before planning (a replayed step finds them there and pays nothing
+/// more) and plans with [`KeywordClustering::plan_semantic`]. Returns the plan and
+/// the credits the embeddings cost.
+///
+/// [`AiProvider::plan_clusters`]: igny8_ai::AiProvider::plan_clusters
+async fn grouping(
+    ctx: &StageContext<'_>,
+    generation: u32,
+    inputs: &[KeywordInput],
+    existing: &[ExistingCluster],
+) -> Result<(ClusterPlan, i64), AutomationError> {
+    let (i, run) = (ctx.inner(), &ctx.run);
+    let clustering = KeywordClustering::new(Arc::clone(&i.ports.ai), Arc::clone(&i.ports.store));
+    let resolved = clustering.resolve(ctx.config.cluster_mode)?;
+    if let Some(reason) = &resolved.reason {
+        i.logger.line(&AutomationService::run_log(run), Some(Stage::Clusters), reason).await?;
+    }
+    let Some(model) = resolved.model.filter(|_| resolved.mode == ClusterMode::Semantic) else {
+        return Ok((i.ports.ai.plan_clusters(inputs, existing, &ClusterOptions::default()).await?, 0));
+    };
+    let scope = EmbeddingScope::Account(run.account_id.clone());
+    let members = existing.iter().flat_map(|e| e.keywords.iter());
+    let mut lookup = clustering.lookup(&scope, &model, inputs.iter().chain(members)).await?;
+    let mut spent = 0;
+    if !lookup.missing.is_empty() {
+        let missing = std::mem::take(&mut lookup.missing);
+        let bill = Bill {
+            stage: Stage::Clusters,
+            item: format!("plan{generation}-embed"),
+            operation: Operation::Embedding,
+            estimate_units: super::units(missing.len()),
+        };
+        let call = clustering.embed(&missing, &no_progress);
+        let (vectors, credits) = ctx.paid(bill, call, |v: &Vec<Vec<f32>>| super::units(v.len())).await?;
+        let entries: Vec<(String, Vec<f32>)> = missing.iter().cloned().zip(vectors.iter().cloned()).collect();
+        clustering.cache().put_many(&scope, &model, &entries).await?;
+        lookup.add(&missing, vectors);
+        spent = credits;
+    }
+    let vectors = lookup.vectors(inputs)?;
+    let existing_vectors =
+        existing.iter().map(|e| lookup.vectors(&e.keywords)).collect::<Result<Vec<_>, _>>()?;
+    let plan = KeywordClustering::plan_semantic(inputs, vectors, existing, existing_vectors).await?;
+    Ok((plan, spent))
 }
 
 /// The site's clusters as clustering sees them (name, pillar, member keywords), in
