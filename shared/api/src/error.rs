@@ -187,7 +187,9 @@ impl From<AutomationError> for ApiError {
             | AutomationError::Disabled
             | AutomationError::AlreadyRunning { .. }
             | AutomationError::InvalidState { .. } => Self::new(StatusCode::CONFLICT, code, detail),
-            AutomationError::NotEnoughKeywords { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail),
+            AutomationError::NotEnoughKeywords { .. } | AutomationError::EmbeddingModelMissing(_) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+            }
             AutomationError::InsufficientCredits { .. } | AutomationError::AccountPastDue => {
                 Self::new(StatusCode::PAYMENT_REQUIRED, code, detail)
             }

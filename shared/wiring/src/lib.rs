@@ -6,6 +6,8 @@
 //! crate depends on this one. `integrations` adds the WordPress and Shopify clients
 //! (the embedded family always has them; of the Lambdas, the api, the scheduler and
 //! stage-publish), attached by [`attach_integrations`] in both families.
+//! `local-embeddings` (part of `embedded`) gives the offline provider the local
+//! embedding model ([`offline_from_env`]).
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -26,12 +28,26 @@ use igny8_core::ports::{BlobStore, KeyProvider, Platforms};
 pub use igny8_core::Services;
 
 /// The AI provider the environment asks for: an OpenAI-compatible endpoint when
-/// `IGNY8_AI_BASE_URL` and `IGNY8_AI_API_KEY` are set, else the offline provider.
+/// `IGNY8_AI_BASE_URL` and `IGNY8_AI_API_KEY` are set, else the offline provider
+/// (see [`offline_from_env`]).
 pub fn ai_from_env() -> Result<Arc<dyn AiProvider>, AiError> {
     match OpenAiConfig::from_env() {
         Some(config) => Ok(Arc::new(OpenAiProvider::new(config)?)),
-        None => Ok(Arc::new(OfflineProvider::new())),
+        None => Ok(Arc::new(offline_from_env())),
     }
+}
+
+/// The offline provider, embedding with the local all-MiniLM-L6-v2 model when its
+/// files are installed (`scripts/models.sh`; the embedded family only, through the
+/// `local-embeddings` feature): semantic clustering then works with no network, and
+/// `auto` picks it. Without the files, or in a Lambda, it has no embedding model.
+pub fn offline_from_env() -> OfflineProvider {
+    let provider = OfflineProvider::new();
+    #[cfg(feature = "local-embeddings")]
+    if let Some(embedder) = igny8_embed::MiniLmEmbedder::from_env() {
+        return provider.with_embedder(Arc::new(embedder));
+    }
+    provider
 }
 
 /// Gives `services` their integrations — credentials sealed by `keys` (KMS in the cloud,

@@ -12,7 +12,7 @@ use super::{id_pattern, pattern, whole, Constraint, Declared, Target};
 use crate::error::FieldError;
 use crate::{path_id, ApiError, ApiJson, ApiPath, ApiQuery, ApiState, Caller, Page, PageQuery, Problem};
 use igny8_core::automation::{AutomationError, Estimate, RunLog, TraceEvent, MAX_PUBLISH_BATCH_SIZE};
-use igny8_core::domain::{AutomationConfig, AutomationRun, PublishAfterRun, RunId, Schedule, SiteId};
+use igny8_core::domain::{AutomationConfig, AutomationRun, ClusterMode, PublishAfterRun, RunId, Schedule, SiteId};
 
 /// Items per batch of each stage.
 pub const BATCH_SIZES: (u32, u32) = (1, 1000);
@@ -96,6 +96,11 @@ pub struct ConfigUpdate {
     /// Articles per publishing batch (1–100); unchanged when absent.
     #[serde(default, deserialize_with = "whole")]
     pub publish_batch_size: Option<u32>,
+    /// How stage 1 groups keywords (`lexical`, `semantic`, `auto`); unchanged when
+    /// absent. `semantic` needs an embedding model: without one the run fails with
+    /// `embedding_model_missing` before anything is charged.
+    #[serde(default)]
+    pub cluster_mode: Option<ClusterMode>,
 }
 
 impl ConfigUpdate {
@@ -346,6 +351,9 @@ pub async fn put_config(
     }
     if let Some(size) = body.publish_batch_size {
         config.publish_batch_size = size;
+    }
+    if let Some(mode) = body.cluster_mode {
+        config.cluster_mode = mode;
     }
     // Every other setting was checked above: what the service still refuses is the schedule.
     let saved = state.automation.save_config(&caller.account, config).await.map_err(|e| match e {

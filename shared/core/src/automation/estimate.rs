@@ -15,9 +15,9 @@ use super::stages::{self, Clusters, Contents, Ideas, ImagePrompts, StageWork};
 use crate::billing::CreditError;
 use crate::clustering::KeywordClustering;
 use crate::domain::ClusterMode;
-use crate::repo::EmbeddingScope;
 use crate::domain::Operation;
 use crate::domain::{AccountId, AutomationConfig, SiteId, Stage};
+use crate::repo::EmbeddingScope;
 
 /// Credits a run is expected to need, per stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,10 +109,8 @@ impl AutomationService {
         if waiting.is_empty() {
             return Ok(0);
         }
-        let inputs: Vec<KeywordInput> = waiting
-            .iter()
-            .map(|k| KeywordInput::new(k.keyword.clone(), k.volume))
-            .collect();
+        let inputs: Vec<KeywordInput> =
+            waiting.iter().map(|k| KeywordInput::new(k.keyword.clone(), k.volume)).collect();
         let scope = EmbeddingScope::Account(config.account_id.clone());
         let missing = clustering.lookup(&scope, &model, &inputs).await?.missing.len();
         Ok(self.cost(Operation::Embedding, u64::try_from(missing).unwrap_or(u64::MAX)).await?)

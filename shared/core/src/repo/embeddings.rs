@@ -12,6 +12,7 @@
 //! - **Vector**: f32 little-endian, base64 (the item store holds JSON on both adapter
 //!   families; 384 dimensions take 2 KB, well under DynamoDB's 400 KB item).
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
@@ -62,7 +63,11 @@ pub fn key(scope: &EmbeddingScope, model: &str, keyword: &str) -> Key {
     hash.update(model.as_bytes());
     hash.update([0u8]);
     hash.update(keyword.as_bytes());
-    let digest: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let mut digest = String::with_capacity(64);
+    for b in hash.finalize() {
+        // Writing to a String cannot fail.
+        let _ = write!(digest, "{b:02x}");
+    }
     Key::new(format!("{}#EMB#{digest}", scope.prefix()), SORT_KEY)
 }
 

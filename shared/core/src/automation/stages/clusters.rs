@@ -48,7 +48,9 @@ use crate::domain::{AutomationRun, Stage};
 use crate::ports::blob::BlobStore;
 use crate::ports::WriteOp;
 use crate::repo::{ClusterPlanCursor, ClusterPlanCursors, EmbeddingScope, Records, SiteRecord};
-use igny8_ai::{ClusterLabel, ClusterOptions, ClusterOut, ClusterPlan, ExistingCluster, KeywordInput, Usage, NAMING_BATCH};
+use igny8_ai::{
+    ClusterLabel, ClusterOptions, ClusterOut, ClusterPlan, ExistingCluster, KeywordInput, Usage, NAMING_BATCH,
+};
 
 /// Stage 1.
 pub(in crate::automation) struct Clusters;
@@ -269,8 +271,7 @@ async fn grouping(
         spent = credits;
     }
     let vectors = lookup.vectors(inputs)?;
-    let existing_vectors =
-        existing.iter().map(|e| lookup.vectors(&e.keywords)).collect::<Result<Vec<_>, _>>()?;
+    let existing_vectors = existing.iter().map(|e| lookup.vectors(&e.keywords)).collect::<Result<Vec<_>, _>>()?;
     let plan = KeywordClustering::plan_semantic(inputs, vectors, existing, existing_vectors).await?;
     Ok((plan, spent))
 }
