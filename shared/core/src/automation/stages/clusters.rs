@@ -49,7 +49,7 @@ use crate::ports::blob::BlobStore;
 use crate::ports::WriteOp;
 use crate::repo::{ClusterPlanCursor, ClusterPlanCursors, EmbeddingScope, Records, SiteRecord};
 use igny8_ai::{
-    ClusterLabel, ClusterOptions, ClusterOut, ClusterPlan, ExistingCluster, KeywordInput, Usage, NAMING_BATCH,
+    AiError, ClusterLabel, ClusterOptions, ClusterOut, ClusterPlan, ExistingCluster, KeywordInput, Usage, NAMING_BATCH,
 };
 
 /// Stage 1.
@@ -508,8 +508,22 @@ async fn name(
         Ok((labels, usage.unwrap_or(Usage { model: String::new(), tokens_in: 0, tokens_out: 0 })))
     };
     let bill = Bill::of::<Clusters>(format!("plan{}-slice{}", at.generation, at.next), 1)?;
-    let (labels, credits) = ctx.paid(bill, call, |_| 1).await?;
-    Ok((settle_labels(&drafts, labels), credits))
+    match ctx.paid(bill, call, |_| 1).await {
+        Ok((labels, credits)) => Ok((settle_labels(&drafts, labels), credits)),
+        // The grouping is decided already; only the names were asked for. A model
+        // whose answers stayed invalid leaves the algorithm's names (the hold is
+        // released, so nothing is charged) rather than failing the run's clusters.
+        Err(AutomationError::Ai(AiError::InvalidOutput(why))) => {
+            let (i, run) = (ctx.inner(), &ctx.run);
+            let line = format!(
+                "clusters: the model's names for {} clusters were invalid ({why}); kept the algorithm's names, nothing charged",
+                drafts.len()
+            );
+            i.logger.line(&AutomationService::run_log(run), Some(Stage::Clusters), &line).await?;
+            Ok((settle_labels(&drafts, Vec::new()), 0))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// One label per draft: the provider's where it gave a usable one, else the
