@@ -108,6 +108,9 @@ fn rows(csv: &str) -> Vec<Vec<String>> {
     reader.records().map(|r| r.expect("row").iter().map(str::to_owned).collect()).collect()
 }
 
+/// Per cluster id: the (name, pillar) pairs its rows carry and its member keywords.
+type ClusterRows = BTreeMap<usize, (BTreeSet<(String, String)>, BTreeSet<String>)>;
+
 /// What every output must be: each keyword once with its volume, clusters numbered
 /// 1..=n in order, one name and one pillar per cluster, the pillar a member.
 fn check_rows(rows: &[Vec<String>]) {
@@ -117,7 +120,7 @@ fn check_rows(rows: &[Vec<String>]) {
     let mut want: Vec<(String, i64)> = KEYWORDS.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
     want.sort();
     assert_eq!(seen, want, "every keyword once, with its volume");
-    let mut clusters: BTreeMap<usize, (BTreeSet<(String, String)>, BTreeSet<String>)> = BTreeMap::new();
+    let mut clusters: ClusterRows = BTreeMap::new();
     let mut order = Vec::new();
     for r in rows {
         let id: usize = r[2].parse().unwrap_or_else(|_| panic!("cluster id of {r:?}"));
