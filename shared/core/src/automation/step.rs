@@ -393,8 +393,7 @@ impl AutomationService {
         if remaining == 0 {
             let result = run.stages.get(&stage.number()).cloned().unwrap_or_default();
             let failures = if result.failed > 0 { format!(", {} failed", result.failed) } else { String::new() };
-            let line =
-                format!("stage completed: {} processed, {} created{failures}", result.processed, result.created);
+            let line = format!("stage completed: {} processed, {} created{failures}", result.processed, result.created);
             logger.line(&log, Some(stage), &line).await?;
             let kind = TraceKind::StageCompleted;
             logger.event(&log, Some(stage), batches + 1, kind, to_json(&result)?).await?;

@@ -210,7 +210,10 @@ impl AutomationService {
             Ok(outcome) => Ok(outcome),
             // An invalid answer is not retried by redelivery: the provider already
             // retried it, and another attempt would most likely be invalid too.
-            Err(e) if receive_count >= IMAGE_MAX_RECEIVES || matches!(e, AutomationError::Ai(AiError::InvalidOutput(_))) => {
+            Err(e)
+                if receive_count >= IMAGE_MAX_RECEIVES
+                    || matches!(e, AutomationError::Ai(AiError::InvalidOutput(_))) =>
+            {
                 self.give_up(job, &image, &key, &e.to_string()).await?;
                 Ok(JobOutcome::GaveUp)
             }
