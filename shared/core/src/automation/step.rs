@@ -120,7 +120,8 @@ impl AutomationService {
         let began = rfc3339(self.now());
         let outcome = stages::batch(&ctx, stage).await?;
         let remaining = stages::waiting(&self.inner, &ctx.run.site_id, stage).await?;
-        if outcome.processed == 0 && remaining > 0 {
+        // Items failed for an invalid answer left the stage's input status: progress too.
+        if outcome.processed + outcome.failed == 0 && remaining > 0 {
             return Err(AutomationError::Stalled { stage: stage.number(), remaining });
         }
         let out = after_batch(input, stage, &ctx.config, outcome, remaining);
@@ -345,10 +346,11 @@ impl AutomationService {
                 let result = run.stages.entry(stage.number()).or_insert_with(StageResult::default);
                 result.processed += outcome.processed;
                 result.created += outcome.created;
+                result.failed += outcome.failed;
                 result.credits += outcome.credits;
                 result.words += outcome.words;
                 result.remaining = remaining;
-                result.batches += u64::from(outcome.processed > 0);
+                result.batches += u64::from(outcome.processed + outcome.failed > 0);
                 if result.started_at.is_none() {
                     result.started_at = Some(began.to_owned());
                 }
@@ -375,20 +377,23 @@ impl AutomationService {
     ) -> Result<(), AutomationError> {
         let logger = &self.inner.logger;
         let log = Self::run_log(run);
-        if outcome.processed > 0 {
-            let BatchOutcome { processed, created, credits, words } = outcome;
+        if outcome.processed + outcome.failed > 0 {
+            let BatchOutcome { processed, created, credits, words, failed } = outcome;
+            let failures = if failed > 0 { format!(", failed {failed}") } else { String::new() };
             let line = format!(
-                "batch {batches}: processed {processed}, created {created}, {credits} credits, {remaining} waiting"
+                "batch {batches}: processed {processed}, created {created}{failures}, {credits} credits, {remaining} waiting"
             );
             logger.line(&log, Some(stage), &line).await?;
             let data = json!({
                 "processed": processed, "created": created, "credits": credits, "words": words, "remaining": remaining,
+                "failed": failed,
             });
             logger.event(&log, Some(stage), batches, TraceKind::StageProgress, data).await?;
         }
         if remaining == 0 {
             let result = run.stages.get(&stage.number()).cloned().unwrap_or_default();
-            let line = format!("stage completed: {} processed, {} created", result.processed, result.created);
+            let failures = if result.failed > 0 { format!(", {} failed", result.failed) } else { String::new() };
+            let line = format!("stage completed: {} processed, {} created{failures}", result.processed, result.created);
             logger.line(&log, Some(stage), &line).await?;
             let kind = TraceKind::StageCompleted;
             logger.event(&log, Some(stage), batches + 1, kind, to_json(&result)?).await?;

@@ -54,6 +54,13 @@ pub struct RunSummary {
     /// publications; the run still completes).
     #[serde(default)]
     pub publish_failed: u64,
+    /// Items of stages 1–5 failed because the model's answer was invalid (left in their
+    /// stage's failed status; nothing stored or charged for them).
+    #[serde(default)]
+    pub items_failed: u64,
+    /// Those failed items per stage number (stages with none are left out).
+    #[serde(default)]
+    pub failed_by_stage: BTreeMap<u8, u64>,
     /// Credits charged (the run's usage logs, less refunds of failed image jobs).
     pub credits_used: i64,
     /// Credits per stage number.
@@ -91,6 +98,13 @@ pub(in crate::automation) async fn summarize(
     let generated = images.iter().filter(|im| mine(&im.run_id) && im.status == ImageStatus::Generated).count() as u64;
     let failed = images.iter().filter(|im| mine(&im.run_id) && im.status == ImageStatus::Failed).count() as u64;
     let credits_by_stage = credits_by_stage(credits, &run, run_id).await?;
+    // Stage 6's failures are its images (`images_failed`), counted from the records.
+    let failed_by_stage: BTreeMap<u8, u64> = run
+        .stages
+        .iter()
+        .filter(|(n, r)| **n != Stage::Images.number() && r.failed > 0)
+        .map(|(n, r)| (*n, r.failed))
+        .collect();
     Ok(RunSummary {
         run_id: run.id.clone(),
         account_id: run.account_id.clone(),
@@ -107,6 +121,8 @@ pub(in crate::automation) async fn summarize(
         links_added: run.linking.as_ref().map_or(0, |p| p.links_added),
         published: run.publishing.as_ref().map_or(0, |p| p.published),
         publish_failed: run.publishing.as_ref().map_or(0, |p| p.failed),
+        items_failed: failed_by_stage.values().sum(),
+        failed_by_stage,
         credits_used: credits_by_stage.values().sum(),
         credits_by_stage,
         logs: RunLog { account_id: run.account_id.clone(), site_id: run.site_id.clone(), run_id: run.id.clone() }

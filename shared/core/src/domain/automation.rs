@@ -107,6 +107,10 @@ pub struct StageResult {
     pub processed: u64,
     /// Output items created.
     pub created: u64,
+    /// Input items failed because the model's answer was invalid (moved to their
+    /// stage's failed status; counted apart from `processed`).
+    #[serde(default)]
+    pub failed: u64,
     /// Input items still waiting after the last batch.
     pub remaining: u64,
     /// Credits charged.

@@ -55,6 +55,9 @@ pub enum ClusterStatus {
     New,
     /// Its ideas exist.
     IdeasGenerated,
+    /// The model's answer for its ideas was invalid (after the provider's own retries):
+    /// nothing was stored or charged, and no run picks it again by itself.
+    IdeasFailed,
 }
 
 /// Keywords that one article can target together.
@@ -139,6 +142,9 @@ pub enum TaskStatus {
     Queued,
     /// Its article exists.
     Written,
+    /// The model's article was invalid (after the provider's own retries): nothing was
+    /// stored or charged, and no run picks it again by itself.
+    Failed,
 }
 
 /// An article to write.
@@ -174,6 +180,9 @@ pub enum ContentStatus {
     Published,
     /// A destination refused it for good (see its publications); a later publish retries.
     PublishFailed,
+    /// The model's image prompts for it were invalid (after the provider's own
+    /// retries): the article is kept, without images, and is not published by a run.
+    PromptsFailed,
 }
 
 /// A written article.

@@ -276,10 +276,10 @@ fn count_op(op: &WriteOp, deltas: &mut BTreeMap<String, i64>) -> Result<(), Repo
 /// Every status each kind of record can be in (as stored): what a backfill sets.
 const STATUSES: [(&str, &[&str]); 6] = [
     (Keyword::KIND, &["new", "clustered"]),
-    (Cluster::KIND, &["new", "ideas_generated"]),
+    (Cluster::KIND, &["new", "ideas_generated", "ideas_failed"]),
     (Idea::KIND, &["new", "queued"]),
-    (WriterTask::KIND, &["queued", "written"]),
-    (Content::KIND, &["draft", "prompts_ready", "published", "publish_failed"]),
+    (WriterTask::KIND, &["queued", "written", "failed"]),
+    (Content::KIND, &["draft", "prompts_ready", "published", "publish_failed", "prompts_failed"]),
     (ImageRecord::KIND, &["pending", "queued", "generated", "failed"]),
 ];
 

@@ -426,7 +426,7 @@ async fn write_slice(ctx: &StageContext<'_>, at: &ClusterPlanCursor) -> Result<B
         }
     }
     ctx.apply(writes).await?;
-    Ok(BatchOutcome { processed, created, credits, words: 0 })
+    Ok(BatchOutcome { processed, created, credits, words: 0, failed: 0 })
 }
 
 /// Per unit of the slice, its keywords still waiting (one batch read for the slice).

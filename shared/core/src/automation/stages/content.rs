@@ -1,8 +1,9 @@
 //! Stage 4, writer tasks → articles: one paid call per task, priced per 100 words
 //! written; the article's id derives from its task, and it records its focus
-//! keyphrase (the cluster's pillar keyword) for the analyzer and the optimizer.
+//! keyphrase (the cluster's pillar keyword) for the analyzer and the optimizer. A task
+//! the model writes an invalid article for moves to `failed`.
 
-use super::{BatchOutcome, Bill, StageContext, StageWork};
+use super::{or_invalid, BatchOutcome, Bill, StageContext, StageWork};
 use crate::automation::error::AutomationError;
 use crate::automation::service::Inner;
 use crate::domain::Operation;
@@ -34,7 +35,16 @@ impl StageWork for Contents {
                     AutomationError::Invalid(format!("task {} has no idea {}", task.id, task.idea_id))
                 })?;
             let focus_keyphrase = focus_keyphrase(ctx, &idea).await?;
-            let (article, credits) = write(ctx, &task, &idea).await?;
+            let (article, credits) = match or_invalid(write(ctx, &task, &idea).await)? {
+                Ok(done) => done,
+                Err(why) => {
+                    let failed = WriterTask { status: TaskStatus::Failed, ..task };
+                    let moved = i.tasks.transition(&failed, Contents::INPUT_STATUS)?;
+                    ctx.fail_item(Contents::STAGE, &format!("task {}", failed.id), &why, moved).await?;
+                    outcome.failed += 1;
+                    continue;
+                }
+            };
             let writes = outputs(ctx, task, &article, focus_keyphrase, &now)?;
             ctx.apply(writes).await?;
             outcome.processed += 1;

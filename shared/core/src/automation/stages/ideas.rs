@@ -1,7 +1,8 @@
 //! Stage 2, clusters → ideas: one paid call per cluster, priced per idea; the keywords
-//! of every cluster of the step come from one batch read.
+//! of every cluster of the step come from one batch read. A cluster the model gives
+//! invalid ideas for moves to `ideas_failed`.
 
-use super::{units, BatchOutcome, Bill, StageContext, StageWork};
+use super::{or_invalid, units, BatchOutcome, Bill, StageContext, StageWork};
 use crate::automation::error::AutomationError;
 use crate::automation::service::Inner;
 use crate::domain::Operation;
@@ -44,7 +45,16 @@ impl StageWork for Ideas {
                     intent: k.intent,
                 })
                 .collect();
-            let (ideas, credits) = generate(ctx, &cluster, &keywords).await?;
+            let (ideas, credits) = match or_invalid(generate(ctx, &cluster, &keywords).await)? {
+                Ok(done) => done,
+                Err(why) => {
+                    let failed = Cluster { status: ClusterStatus::IdeasFailed, ..cluster };
+                    let moved = i.clusters.transition(&failed, Ideas::INPUT_STATUS)?;
+                    ctx.fail_item(Ideas::STAGE, &format!("cluster {}", failed.id), &why, moved).await?;
+                    outcome.failed += 1;
+                    continue;
+                }
+            };
             let writes = outputs(ctx, cluster, &ideas, &now)?;
             ctx.apply(writes).await?;
             outcome.processed += 1;

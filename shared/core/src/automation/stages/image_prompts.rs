@@ -1,7 +1,9 @@
 //! Stage 5, articles → image prompts: one paid call per article (none when the config
-//! wants no images), priced per prompt; each prompt becomes a pending image record.
+//! wants no images), priced per prompt; each prompt becomes a pending image record. An
+//! article the model gives invalid prompts for moves to `prompts_failed` (kept, no
+//! images).
 
-use super::{units, BatchOutcome, Bill, StageContext, StageWork};
+use super::{or_invalid, units, BatchOutcome, Bill, StageContext, StageWork};
 use crate::automation::error::AutomationError;
 use crate::automation::service::Inner;
 use crate::domain::Operation;
@@ -27,7 +29,16 @@ impl StageWork for ImagePrompts {
         let mut outcome = BatchOutcome::default();
         let now = ctx.now();
         for content in batch {
-            let (prompts, credits) = extract(ctx, &content).await?;
+            let (prompts, credits) = match or_invalid(extract(ctx, &content).await)? {
+                Ok(done) => done,
+                Err(why) => {
+                    let failed = Content { status: ContentStatus::PromptsFailed, ..content };
+                    let moved = ctx.inner().contents.transition(&failed, ImagePrompts::INPUT_STATUS)?;
+                    ctx.fail_item(ImagePrompts::STAGE, &format!("article {}", failed.id), &why, moved).await?;
+                    outcome.failed += 1;
+                    continue;
+                }
+            };
             let writes = outputs(ctx, content, &prompts, &now)?;
             ctx.apply(writes).await?;
             outcome.processed += 1;

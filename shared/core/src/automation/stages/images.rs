@@ -27,6 +27,7 @@ use crate::ports::clock::rfc3339;
 use crate::ports::queue::QueueMessage;
 use crate::repo::pipeline::transact_counted;
 use crate::repo::RepoError;
+use igny8_ai::AiError;
 
 /// Queue the image jobs of stage 6 go to unless the service is told another
 /// ([`AutomationService::set_image_queue`]; on AWS from `IGNY8_IMAGE_QUEUE`).
@@ -207,7 +208,12 @@ impl AutomationService {
         let key = format!("{}/6/{}", job.run_id, job.image_id);
         match self.render(job, &image, &key).await {
             Ok(outcome) => Ok(outcome),
-            Err(e) if receive_count >= IMAGE_MAX_RECEIVES => {
+            // An invalid answer is not retried by redelivery: the provider already
+            // retried it, and another attempt would most likely be invalid too.
+            Err(e)
+                if receive_count >= IMAGE_MAX_RECEIVES
+                    || matches!(e, AutomationError::Ai(AiError::InvalidOutput(_))) =>
+            {
                 self.give_up(job, &image, &key, &e.to_string()).await?;
                 Ok(JobOutcome::GaveUp)
             }
@@ -319,6 +325,7 @@ impl AutomationService {
             created: u64::try_from(run.images_finished).unwrap_or(0),
             credits: 0,
             words: 0,
+            failed: 0,
         };
         // The stage's start was recorded when its jobs were queued.
         let now = rfc3339(self.now());

@@ -10,6 +10,12 @@
 //! "still in the old status" conditions, and every write carries the run's lock fence
 //! — so a replayed step neither duplicates records nor charges twice, and a run that
 //! lost its lock cannot write.
+//!
+//! A model whose answer stays invalid after the provider's own bounded retries
+//! (`AiError::InvalidOutput`) fails that one item, not the run: its hold is released by
+//! [`StageContext::paid`], nothing of the answer is stored, the item moves to its
+//! stage's failed status (so the run does not pick it again) with a line in the run's
+//! log, and the batch goes on ([`StageContext::fail_item`]).
 
 mod clusters;
 mod content;
@@ -31,7 +37,7 @@ use crate::ports::clock::rfc3339;
 use crate::ports::{StoreError, WriteOp};
 use crate::repo::pipeline::{counted_fit, ensure_counted, transact_counted};
 use crate::repo::{Records, RepoError, SiteRecord};
-use igny8_ai::Usage;
+use igny8_ai::{AiError, Usage};
 
 pub(in crate::automation) use clusters::Clusters;
 pub(in crate::automation) use content::Contents;
@@ -53,6 +59,8 @@ pub struct BatchOutcome {
     pub credits: i64,
     /// Words written.
     pub words: u64,
+    /// Inputs failed because the model's answer was invalid (not in `processed`).
+    pub failed: u64,
 }
 
 /// What a stage's batch works with: the run and its config as the step read them
@@ -161,6 +169,17 @@ fn usage(run: &AutomationRun, stage: Stage, operation: &str, units: i64, u: &Usa
     }
 }
 
+/// Splits a stage's AI result: the value, or (as `Err(why)`) the reason the model's
+/// answer was invalid — the item fails, the run goes on; every other error is the
+/// step's error as before (transient ones are retried, the rest fail the run).
+fn or_invalid<T>(result: Result<T, AutomationError>) -> Result<Result<T, String>, AutomationError> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(AutomationError::Ai(AiError::InvalidOutput(why))) => Ok(Err(why)),
+        Err(e) => Err(e),
+    }
+}
+
 /// A count as credit units.
 fn units(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -219,6 +238,23 @@ impl StageContext<'_> {
                 Err(e) => return Err(e.into()),
             }
         }
+        Ok(())
+    }
+
+    /// Moves one item the model gave an invalid answer for to its failed status
+    /// (`write`: a transition conditioned on the status it was read in, applied under
+    /// the run's fence like every write, so a replay moves and counts it once) and says
+    /// so in the run's log: "<kind> <id> failed: invalid model output: <why>".
+    pub(in crate::automation) async fn fail_item(
+        &self,
+        stage: Stage,
+        item: &str,
+        why: &str,
+        write: WriteOp,
+    ) -> Result<(), AutomationError> {
+        self.apply(vec![write]).await?;
+        let line = format!("{item} failed: invalid model output: {why}");
+        self.inner().logger.line(&AutomationService::run_log(&self.run), Some(stage), &line).await?;
         Ok(())
     }
 

@@ -25,7 +25,7 @@ impl StageWork for Tasks {
     async fn process(ctx: &StageContext<'_>, batch: Vec<Idea>) -> Result<BatchOutcome, AutomationError> {
         let writes = outputs(ctx, &batch)?;
         ctx.apply(writes).await?;
-        Ok(BatchOutcome { processed: batch.len() as u64, created: batch.len() as u64, credits: 0, words: 0 })
+        Ok(BatchOutcome { processed: batch.len() as u64, created: batch.len() as u64, credits: 0, words: 0, failed: 0 })
     }
 }
 
