@@ -474,6 +474,10 @@ pub enum UnitArg {
     PerItem,
     /// Per image.
     PerImage,
+    /// Per started 1,000 items (keywords embedded, the `embedding` operation's unit;
+    /// stored as `per1000_items`).
+    #[value(name = "per-1000-items", alias = "per1000-items")]
+    Per1000Items,
 }
 
 /// Credit commands.

@@ -221,6 +221,7 @@ fn unit_of(u: UnitArg) -> CostUnit {
         UnitArg::Per200Words => CostUnit::Per200Words,
         UnitArg::PerItem => CostUnit::PerItem,
         UnitArg::PerImage => CostUnit::PerImage,
+        UnitArg::Per1000Items => CostUnit::Per1000Items,
     }
 }
 

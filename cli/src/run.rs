@@ -5,14 +5,14 @@
 //! continue it in their own process. Ctrl-C once pauses the run after its current
 //! batch and exits; twice exits at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use igny8_core::automation::{AutomationError, RunLog, RunSummary};
-use igny8_core::domain::{AccountId, AutomationRun, RunId, RunStatus, SiteId, Stage, TransactionKind};
+use igny8_core::domain::{AccountId, AutomationRun, RunId, RunStatus, SiteId, Stage, StageResult, TransactionKind};
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{Page, SystemClock, UuidIds};
 use igny8_wiring::backend::{local_runtime_on_aws, AwsResources};
@@ -430,6 +430,37 @@ fn produced(s: &RunSummary) -> String {
     format!("{lines}\n  published  {}{refused}", s.published)
 }
 
+/// Per stage the items done and, when the model's answers stayed invalid for some,
+/// the items failed ("stage 2 ideas: 11 done, 1 failed"), then the run's total of
+/// failed items: the JSON has them (`failed_by_stage`, `items_failed`, each stage's
+/// `failed`), and a reader of the text must not take a run with failed items for a
+/// clean one. A stage's failures are the summary's count (from the failed records),
+/// or the stage record's when the summary has none for it.
+fn stage_lines(r: &AutomationRun, s: &RunSummary) -> String {
+    stage_text(&r.stages, &s.failed_by_stage, s.items_failed)
+}
+
+/// [`stage_lines`] of a run's stage records and its summary's failure counts.
+fn stage_text(stages: &BTreeMap<u8, StageResult>, failed_by_stage: &BTreeMap<u8, u64>, items_failed: u64) -> String {
+    let numbers: BTreeSet<u8> = stages.keys().chain(failed_by_stage.keys()).copied().collect();
+    let mut lines = vec!["  stages".to_owned()];
+    for n in numbers {
+        let result = stages.get(&n);
+        let done = result.map_or(0, |x| x.processed);
+        let failed = failed_by_stage.get(&n).copied().or(result.map(|x| x.failed)).unwrap_or(0);
+        let name = Stage::from_number(n).map_or("other", Stage::name);
+        let failed = if failed > 0 { format!(", {failed} failed") } else { String::new() };
+        lines.push(format!("    stage {n} {name}: {done} done{failed}"));
+    }
+    let total = if items_failed > 0 {
+        format!("{items_failed} (invalid model output; nothing stored or charged for them)")
+    } else {
+        "0".to_owned()
+    };
+    lines.push(format!("  failed     {total}"));
+    lines.join("\n")
+}
+
 fn run_line(r: &AutomationRun) -> String {
     format!("{} {:?} stage {} credits {} started {}", r.id, r.status, r.current_stage, r.credits_used, r.started_at)
 }
@@ -465,9 +496,10 @@ pub async fn runs(target: &Target, cmd: RunsCommand, json_out: bool) -> Result<O
             let stages: BTreeMap<u8, Value> = r.stages.iter().map(|(k, v)| (*k, json!(v))).collect();
             let interrupted = !r.status.is_final() && rt.interrupted_run(&r.site_id)?.is_some_and(|(id, _)| id == r.id);
             let text = format!(
-                "{}\n{}\n  credits    {}{}{}",
+                "{}\n{}\n{}\n  credits    {}{}{}",
                 run_line(&r),
                 produced(&summary),
+                stage_lines(&r, &summary),
                 summary.credits_used,
                 r.error.as_deref().map(|e| format!("\n  error: {e}")).unwrap_or_default(),
                 if interrupted {
@@ -518,5 +550,42 @@ pub async fn runs(target: &Target, cmd: RunsCommand, json_out: bool) -> Result<O
             };
             Ok(Output::new(json!({"main_log": main, "events": events}), text))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(processed: u64, failed: u64) -> StageResult {
+        StageResult { processed, failed, ..StageResult::default() }
+    }
+
+    #[test]
+    fn stage_lines_show_each_stage_failed_items_and_the_total() {
+        let stages = BTreeMap::from([(1, stage(40, 0)), (2, stage(11, 1)), (4, stage(5, 0))]);
+        // The summary counts a failed article the stage record has not (yet) counted.
+        let failed = BTreeMap::from([(2, 1), (4, 2)]);
+        let text = stage_text(&stages, &failed, 3);
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        assert_eq!(
+            lines,
+            [
+                "stages",
+                "stage 1 clusters: 40 done",
+                "stage 2 ideas: 11 done, 1 failed",
+                "stage 4 content: 5 done, 2 failed",
+                "failed     3 (invalid model output; nothing stored or charged for them)",
+            ],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_stage_known_only_from_the_summary_is_listed_and_a_clean_run_says_none_failed() {
+        let text = stage_text(&BTreeMap::new(), &BTreeMap::from([(5, 1)]), 1);
+        assert!(text.contains("stage 5 image_prompts: 0 done, 1 failed"), "{text}");
+        let clean = stage_text(&BTreeMap::from([(1, stage(3, 0))]), &BTreeMap::new(), 0);
+        assert!(clean.ends_with("  failed     0") && !clean.contains(", "), "{clean}");
     }
 }

@@ -228,3 +228,21 @@ fn packages_invoices_and_payments_on_the_aws_adapters() {
     let listed = aws(&["invoices", "list", "--account", &account]);
     assert_eq!(listed["invoices"][0]["id"], invoice.as_str());
 }
+
+#[test]
+fn set_cost_accepts_every_unit_the_core_prices_in() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    // The embedding operation's own unit: per started 1,000 keywords embedded.
+    let set = ok(d, &["credits", "set-cost", "--operation", "embedding", "--unit", "per-1000-items", "--credits", "3"]);
+    assert_eq!((set["unit"].as_str(), set["credits_per_unit"].as_i64()), (Some("per1000_items"), Some(3)), "{set}");
+    let costs = ok(d, &["credits", "costs"]);
+    let embedding = costs["costs"].as_array().expect("costs").iter().find(|c| c["operation"] == "embedding");
+    let embedding = embedding.expect("the embedding price");
+    assert_eq!((embedding["unit"].as_str(), embedding["configured"].as_bool()), (Some("per1000_items"), Some(true)));
+    // The spelling of the stored name works too; an unknown unit is bad input.
+    let again = ok(d, &["credits", "set-cost", "--operation", "embedding", "--unit", "per1000-items", "--credits", "2"]);
+    assert_eq!(again["credits_per_unit"].as_i64(), Some(2), "{again}");
+    let o = igny8(d, &["credits", "set-cost", "--operation", "embedding", "--unit", "per-10-items", "--credits", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+}

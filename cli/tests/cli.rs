@@ -198,6 +198,10 @@ fn the_main_job_runs_every_stage_and_prints_its_summary() {
     assert!(igny8(&data, &["credits", "reconcile", "--account", account]).status.success());
     let shown = igny8(&data, &["runs", "show", "--run", run, "--json"]);
     assert_eq!(json(&shown)["run"]["status"], "completed");
+    // The text shows each stage's items done (and failed, when any) and the total failed.
+    let shown = stdout(&igny8(&data, &["runs", "show", "--run", run]));
+    assert!(shown.contains("stage 1 clusters: ") && shown.contains("stage 4 content: "), "{shown}");
+    assert!(shown.contains("  failed     0"), "no item failed on the offline provider: {shown}");
     let logs = igny8(&data, &["runs", "logs", "--run", run, "--trace"]);
     assert!(stdout(&logs).contains("run_completed"), "{}", stdout(&logs));
     // A second run on the same data dir reuses the local account and site.

@@ -274,3 +274,27 @@ pub async fn reconcile(State(state): State<ApiState>, caller: Caller) -> Result<
     caller.require_privileged()?;
     Ok(Json(state.services.credits.reconcile(&caller.account).await?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_price_update_takes_every_unit_the_core_prices_in() {
+        let units = [
+            ("per_request", CostUnit::PerRequest),
+            ("per100_words", CostUnit::Per100Words),
+            ("per200_words", CostUnit::Per200Words),
+            ("per_item", CostUnit::PerItem),
+            ("per_image", CostUnit::PerImage),
+            ("per1000_items", CostUnit::Per1000Items),
+        ];
+        for (name, unit) in units {
+            let body = serde_json::json!({"unit": name, "credits_per_unit": 2, "min_credits": 1});
+            let update: CostUpdate = serde_json::from_value(body).expect(name);
+            assert_eq!(update.unit, unit, "{name}");
+        }
+        let unknown = serde_json::json!({"unit": "per_10_items", "credits_per_unit": 2, "min_credits": 1});
+        assert!(serde_json::from_value::<CostUpdate>(unknown).is_err());
+    }
+}
