@@ -256,13 +256,67 @@ pub enum AiError {
     /// configured); the caller chooses another way (lexical clustering) or reports it.
     #[error("not supported: {0}")]
     Unsupported(String),
+    /// `error`, from a call the model had already spent tokens on: the
+    /// OpenAI-compatible provider sums the usage of every attempt, and a call that
+    /// finally fails with [`AiError::InvalidOutput`] was still paid for by the server
+    /// (the caller records the tokens in the usage log, charging nothing). Displays,
+    /// classifies ([`AiError::is_transient`]) and matches ([`AiError::cause`],
+    /// [`AiError::invalid_output`]) as `error` itself; built by [`AiError::with_usage`].
+    #[error("{error}")]
+    Spent {
+        /// Why the call failed.
+        error: Box<AiError>,
+        /// The tokens the server counted for the call's attempts.
+        usage: Usage,
+    },
 }
 
 impl AiError {
     /// True when retrying the same call later may succeed (throttling, timeouts,
     /// outages); the automation run retries these with backoff and fails on others.
     pub fn is_transient(&self) -> bool {
-        matches!(self, AiError::RateLimited { .. } | AiError::Timeout | AiError::Unavailable(_))
+        matches!(self.cause(), AiError::RateLimited { .. } | AiError::Timeout | AiError::Unavailable(_))
+    }
+
+    /// This error with the usage the failed call spent attached (replacing any
+    /// attached before), so the tokens reach the usage log although the call failed.
+    pub fn with_usage(self, usage: Usage) -> Self {
+        AiError::Spent { error: Box::new(self.into_cause()), usage }
+    }
+
+    /// Why the call failed, without the usage [`AiError::with_usage`] attached: match
+    /// on this, not on `self`, to tell the kinds of failure apart.
+    pub fn cause(&self) -> &AiError {
+        match self {
+            AiError::Spent { error, .. } => error.cause(),
+            other => other,
+        }
+    }
+
+    /// [`AiError::cause`] by value.
+    pub fn into_cause(self) -> AiError {
+        match self {
+            AiError::Spent { error, .. } => error.into_cause(),
+            other => other,
+        }
+    }
+
+    /// The tokens the failed call spent, when the provider knows them (None when the
+    /// call failed before any answer, or the provider counts nothing).
+    pub fn usage(&self) -> Option<&Usage> {
+        match self {
+            AiError::Spent { usage, .. } => Some(usage),
+            _ => None,
+        }
+    }
+
+    /// The message of an [`AiError::InvalidOutput`] (with or without usage attached):
+    /// the one test callers need to fail an item instead of the run.
+    pub fn invalid_output(&self) -> Option<&str> {
+        match self.cause() {
+            AiError::InvalidOutput(message) => Some(message),
+            _ => None,
+        }
     }
 }
 
@@ -398,5 +452,31 @@ mod tests {
         assert!(AiError::Unavailable("502".into()).is_transient());
         assert!(!AiError::InvalidInput("empty".into()).is_transient());
         assert!(!AiError::Provider("401".into()).is_transient());
+        assert!(!AiError::InvalidOutput("prose".into()).is_transient());
+    }
+
+    fn spent(tokens_in: i64, tokens_out: i64) -> Usage {
+        Usage { model: "m".into(), tokens_in, tokens_out }
+    }
+
+    #[test]
+    fn usage_travels_with_an_error_without_changing_what_it_is() {
+        let invalid = AiError::InvalidOutput("ideas: not JSON".into()).with_usage(spent(120, 40));
+        assert_eq!(invalid.usage(), Some(&spent(120, 40)));
+        assert_eq!(invalid.invalid_output(), Some("ideas: not JSON"));
+        assert_eq!(invalid.cause(), &AiError::InvalidOutput("ideas: not JSON".into()));
+        assert_eq!(invalid.to_string(), "invalid model output: ideas: not JSON");
+        assert!(!invalid.is_transient());
+        // Attaching again replaces the usage instead of nesting.
+        let again = invalid.with_usage(spent(200, 80));
+        assert_eq!(again.usage(), Some(&spent(200, 80)));
+        assert!(matches!(&again, AiError::Spent { error, .. } if matches!(**error, AiError::InvalidOutput(_))));
+        assert_eq!(again.into_cause(), AiError::InvalidOutput("ideas: not JSON".into()));
+        // A transient error stays transient with usage attached.
+        let timeout = AiError::Timeout.with_usage(spent(10, 0));
+        assert!(timeout.is_transient() && timeout.invalid_output().is_none());
+        // Without usage attached: nothing to record.
+        assert_eq!(AiError::InvalidOutput("x".into()).usage(), None);
+        assert_eq!(AiError::Timeout.invalid_output(), None);
     }
 }

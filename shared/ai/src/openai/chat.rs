@@ -131,7 +131,9 @@ impl From<String> for Invalid {
 impl OpenAiProvider {
     /// Runs `call` until an answer parses into `R` and `validate` accepts it, at most
     /// `1 + max_invalid_retries` requests; returns the validated value with the usage
-    /// of every attempt summed (invalid answers cost tokens too). Transport errors
+    /// of every attempt summed (invalid answers cost tokens too), or the final
+    /// [`AiError::InvalidOutput`] with that sum attached ([`AiError::with_usage`]) so
+    /// the caller can record what the server spent on a call that failed. Transport errors
     /// end the call at once with their own (transient or permanent) error, after the
     /// transport's own retries.
     pub(super) async fn chat<R, T>(
@@ -183,7 +185,10 @@ impl OpenAiProvider {
             if attempt >= attempts {
                 bump(&self.counters.invalid);
                 tracing::warn!(function, attempts, reason, "no valid model answer after the retries");
-                return Err(AiError::InvalidOutput(format!("{function}: {reason} (after {attempts} attempts)")));
+                let error = AiError::InvalidOutput(format!("{function}: {reason} (after {attempts} attempts)"));
+                // The server spent these tokens although nothing is kept: they travel
+                // with the error to the usage log.
+                return Err(error.with_usage(usage));
             }
             tracing::info!(function, attempt, reason, "invalid model answer; asking again");
             if attempt == 1 {

@@ -378,15 +378,15 @@ async fn optimize_article_explains_the_flagged_checks_and_bounds_the_answer() {
 async fn optimize_article_refuses_a_wrong_or_empty_answer() {
     let (url, log) = serve(chat_server(json!({"title": "T", "html": "<p>x</p>"}))).await;
     let err = provider(&url).optimize_article(&optimize_request()).await.unwrap_err();
-    assert!(matches!(&err, AiError::InvalidOutput(m) if m.contains("optimize_article")), "{err:?}");
+    assert!(matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("optimize_article")), "{err:?}");
     assert!(!err.is_transient());
     assert_eq!(log.lock().unwrap().len(), 3, "asked again max_invalid_retries (2) times");
     let (url, _) = serve(chat_server(json!({"title": "T", "meta_description": "m", "html": "  "}))).await;
     let err = provider(&url).optimize_article(&optimize_request()).await.unwrap_err();
-    assert!(matches!(&err, AiError::InvalidOutput(m) if m.contains("no visible text")), "{err:?}");
+    assert!(matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("no visible text")), "{err:?}");
     let (url, _) = serve(chat_server(json!({"title": " ", "meta_description": "m", "html": "<p>x</p>"}))).await;
     let err = provider(&url).optimize_article(&optimize_request()).await.unwrap_err();
-    assert!(matches!(&err, AiError::InvalidOutput(m) if m.contains("title is empty")), "{err:?}");
+    assert!(matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("title is empty")), "{err:?}");
     let (url, log) = serve(chat_server(json!({}))).await;
     let mut empty = optimize_request();
     empty.html = " ".into();
@@ -547,7 +547,7 @@ async fn malformed_model_json_is_invalid_output() {
     let (url, _) = serve(move |_, _| Reply::json(200, body.clone())).await;
     let err = provider(&url).generate_article(&idea(), 500).await.unwrap_err();
     assert!(
-        matches!(&err, AiError::InvalidOutput(m) if m.contains("generate_article") && m.contains("JSON")),
+        matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("generate_article") && m.contains("JSON")),
         "{err:?}"
     );
 }
@@ -562,7 +562,7 @@ async fn wrong_shape_is_invalid_output() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, AiError::InvalidOutput(_)), "{err:?}");
+    assert!(matches!(err.cause(), AiError::InvalidOutput(_)), "{err:?}");
 }
 
 #[tokio::test]

@@ -142,13 +142,40 @@ async fn an_always_wrong_answer_is_invalid_output_after_the_retries() {
     .await;
     let p = provider(&url);
     let err = p.name_clusters(&[one_cluster()], &keywords()).await.unwrap_err();
-    let AiError::InvalidOutput(message) = &err else { panic!("expected InvalidOutput, got {err:?}") };
+    let AiError::InvalidOutput(message) = err.cause() else { panic!("expected InvalidOutput, got {err:?}") };
     assert!(message.contains("name_clusters") && message.contains("index 3"), "{message}");
     assert!(message.contains("after 3 attempts"), "{message}");
     assert!(!err.is_transient(), "the item fails; the run does not retry it");
     assert_eq!(log.lock().unwrap().len(), 3, "1 + max_invalid_retries (2)");
     let stats = p.stats();
     assert_eq!((stats.calls, stats.attempts, stats.retries, stats.invalid), (1, 3, 2, 1));
+    // The server's tokens of all three attempts travel with the error to the usage log.
+    let spent = err.usage().expect("the failed call's usage");
+    assert_eq!((spent.model.as_str(), spent.tokens_in, spent.tokens_out), ("test-chat-2025", 360, 135));
+    assert_eq!(err.invalid_output(), Some(message.as_str()));
+}
+
+#[tokio::test]
+async fn a_failed_call_carries_only_the_tokens_the_server_reported() {
+    // Attempt 1 reports usage, attempt 2 none, attempt 3 a different count.
+    let wrong = json!({"wrong": true}).to_string();
+    let (one, two, three) = (completion(&wrong), completion(&wrong), completion(&wrong));
+    let mut two = two;
+    two.as_object_mut().unwrap().remove("usage");
+    let mut three = three;
+    three["usage"] = json!({"prompt_tokens": 200, "completion_tokens": 7});
+    let (url, _) = serve(move |n, _| {
+        Reply::json(200, match n {
+            0 => one.clone(),
+            1 => two.clone(),
+            _ => three.clone(),
+        })
+    })
+    .await;
+    let err = provider(&url).generate_article(&idea(), 500).await.unwrap_err();
+    let spent = err.usage().expect("usage");
+    assert_eq!((spent.tokens_in, spent.tokens_out), (320, 52), "{err:?}");
+    assert!(err.invalid_output().is_some_and(|m| m.contains("generate_article")), "{err:?}");
 }
 
 #[tokio::test]
@@ -157,7 +184,7 @@ async fn no_retries_configured_means_one_attempt() {
     let mut config = provider(&url).config().clone();
     config.max_invalid_retries = 0;
     let err = OpenAiProvider::new(config).unwrap().generate_article(&idea(), 500).await.unwrap_err();
-    assert!(matches!(&err, AiError::InvalidOutput(m) if m.contains("after 1 attempts")), "{err:?}");
+    assert!(matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("after 1 attempts")), "{err:?}");
     assert_eq!(log.lock().unwrap().len(), 1);
 }
 
@@ -168,7 +195,7 @@ async fn a_truncated_answer_is_invalid_not_a_transport_error() {
     let (url, log) = serve(move |_, _| Reply::json(200, cut.clone())).await;
     let p = provider(&url);
     let err = p.generate_article(&idea(), 500).await.unwrap_err();
-    assert!(matches!(&err, AiError::InvalidOutput(m) if m.contains("cut off") && m.contains("length")), "{err:?}");
+    assert!(matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("cut off") && m.contains("length")), "{err:?}");
     assert!(!err.is_transient());
     let seen = log.lock().unwrap().clone();
     assert_eq!(seen.len(), 3);
@@ -212,7 +239,7 @@ async fn labels_must_cover_every_cluster_once() {
     ] {
         let (url, _) = serve(chat_server(json!({ "clusters": answer }))).await;
         let err = provider(&url).name_clusters(&two, &keywords()).await.unwrap_err();
-        assert!(matches!(&err, AiError::InvalidOutput(m) if m.contains(reason)), "{reason}: {err:?}");
+        assert!(matches!(err.cause(), AiError::InvalidOutput(m) if m.contains(reason)), "{reason}: {err:?}");
     }
 }
 
@@ -222,17 +249,17 @@ async fn idea_and_prompt_fields_are_checked() {
     bad["ideas"][1]["word_target"] = json!(5);
     let (url, _) = serve(chat_server(bad)).await;
     let err = provider(&url).generate_ideas(&one_cluster(), &keywords(), 2).await.unwrap_err();
-    assert!(matches!(&err, AiError::InvalidOutput(m) if m.contains("word_target 5 of idea 1")), "{err:?}");
+    assert!(matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("word_target 5 of idea 1")), "{err:?}");
 
     let mut bad = valid_answer("generate_image_prompts");
     bad["prompts"][0]["alt_text"] = json!("");
     let (url, _) = serve(chat_server(bad)).await;
     let err = provider(&url).generate_image_prompts(&article(), 2).await.unwrap_err();
-    assert!(matches!(&err, AiError::InvalidOutput(m) if m.contains("alt_text of prompt 0 is empty")), "{err:?}");
+    assert!(matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("alt_text of prompt 0 is empty")), "{err:?}");
 
     let (url, _) = serve(chat_server(json!({"prompts": []}))).await;
     let err = provider(&url).generate_image_prompts(&article(), 2).await.unwrap_err();
-    assert!(matches!(&err, AiError::InvalidOutput(m) if m.contains("no image prompts")), "{err:?}");
+    assert!(matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("no image prompts")), "{err:?}");
 }
 
 #[tokio::test]
