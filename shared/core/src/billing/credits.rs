@@ -744,6 +744,32 @@ impl CreditService {
 
     /// Gives a hold back in full. Releasing a released hold is a no-op.
     pub async fn release(&self, account: &AccountId, hold_id: &HoldId) -> Result<CreditHold, CreditError> {
+        self.release_with(account, hold_id, None).await
+    }
+
+    /// Gives a hold back in full for a call that failed after the provider spent
+    /// tokens on it, and writes that call's usage log in the same transaction: no
+    /// credits, `failed` set, the tokens of `usage` recorded (why: the provider bills
+    /// us for them, so the usage log must show them although the customer pays
+    /// nothing). Releasing a released hold is a no-op and writes no second log, so a
+    /// replayed step records the call once.
+    pub async fn release_spent(
+        &self,
+        account: &AccountId,
+        hold_id: &HoldId,
+        usage: UsageDetails,
+    ) -> Result<CreditHold, CreditError> {
+        self.release_with(account, hold_id, Some(usage)).await
+    }
+
+    /// [`CreditService::release`], with the failed call's usage log when given.
+    async fn release_with(
+        &self,
+        account: &AccountId,
+        hold_id: &HoldId,
+        usage: Option<UsageDetails>,
+    ) -> Result<CreditHold, CreditError> {
+        let usage = &usage;
         let _turn = self.gate(account).await;
         retry_on_conflict(
             &self.retry,
@@ -768,6 +794,18 @@ impl CreditService {
                 let released = CreditHold { status: HoldStatus::Released, ..hold.clone() };
                 let mut writes = vec![state.write_to(account, &next)];
                 writes.extend(self.ledger.hold_close_writes(&released)?);
+                if let Some(usage) = usage {
+                    let now = self.clock.now_ms();
+                    let log = CreditUsageLog {
+                        account_id: account.clone(),
+                        transaction_id: None,
+                        credits: 0,
+                        failed: true,
+                        usage: usage.clone(),
+                        created_at: rfc3339(now),
+                    };
+                    writes.push(self.ledger.failed_usage_write(&log, now, state.seq, hold_id)?);
+                }
                 let outcome = self.write(writes, Some(1)).await?;
                 self.remember(account, matches!(outcome, Written::Landed).then_some(next));
                 Ok(match outcome {
@@ -917,8 +955,9 @@ impl CreditService {
         if let Some(usage) = change.entry.as_ref().and_then(|d| d.usage.clone()) {
             let log = CreditUsageLog {
                 account_id: account.clone(),
-                transaction_id: txn.id.clone(),
+                transaction_id: Some(txn.id.clone()),
                 credits: -change.credits,
+                failed: false,
                 usage,
                 created_at: txn.created_at.clone(),
             };

@@ -78,8 +78,9 @@ mod tests {
     fn log(stage: u8, operation: &str, at: &str) -> CreditUsageLog {
         CreditUsageLog {
             account_id: AccountId::derive("a"),
-            transaction_id: TransactionId::derive("t"),
+            transaction_id: Some(TransactionId::derive("t")),
             credits: 1,
+            failed: false,
             usage: UsageDetails { operation: operation.into(), stage: Some(stage), ..UsageDetails::default() },
             created_at: at.into(),
         }

@@ -134,16 +134,24 @@ pub struct UsageDetails {
     pub stage: Option<u8>,
 }
 
-/// One AI operation's usage, written with the charge that paid for it.
+/// One AI operation's usage, written with the charge that paid for it — or, for a
+/// call that failed after the model spent tokens on it (its answers stayed invalid),
+/// with the release of its hold: no credits, the tokens recorded, `failed` set, so the
+/// usage log shows every token the provider billed us for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreditUsageLog {
     /// Owning tenant.
     pub account_id: AccountId,
-    /// The ledger entry that paid for it.
-    pub transaction_id: TransactionId,
-    /// Credits it cost.
+    /// The ledger entry that paid for it (none for a failed call: nothing was charged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<TransactionId>,
+    /// Credits it cost (0 for a failed call).
     pub credits: i64,
+    /// True when the call failed (the model's answers stayed invalid): its hold was
+    /// released and nothing charged, and the tokens are recorded all the same.
+    #[serde(default)]
+    pub failed: bool,
     /// What was done.
     #[serde(flatten)]
     pub usage: UsageDetails,

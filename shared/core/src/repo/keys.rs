@@ -43,6 +43,12 @@ pub fn usage_entry(id: &AccountId, created_ms: i64, seq: i64) -> Key {
     Key::new(usage_partition(id), format!("USAGE#{created_ms:015}#{seq:012}"))
 }
 
+/// The usage log of a failed call, written with the release of its hold: ordered by
+/// time and by the ledger entry before it, and unique by the hold (released once).
+pub fn failed_usage_entry(id: &AccountId, created_ms: i64, seq: i64, hold: &HoldId) -> Key {
+    Key::new(usage_partition(id), format!("USAGE#{created_ms:015}#{seq:012}#{hold}"))
+}
+
 /// GSI1 partition listing a run's usage logs, inside its account so that a query for
 /// a run id can only ever see the querying tenant's logs.
 pub fn run_usage_index(account: &AccountId, run_id: &str) -> String {

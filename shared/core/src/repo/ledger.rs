@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{from_item, int_attr, keys, to_item, RepoError};
 use crate::domain::{AccountId, Balance, CreditHold, CreditTransaction, CreditUsageLog, HoldId, HoldStatus};
-use crate::ports::{Condition, Item, ItemStore, Page, Query, UpdateAction, WriteOp};
+use crate::ports::{Condition, Item, ItemStore, Key, Page, Query, UpdateAction, WriteOp};
 
 /// The balance item as read, with the version every change is conditioned on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +108,23 @@ impl LedgerRepo {
 
     /// A put of a new usage log, indexed by run when it has one.
     pub fn usage_write(&self, log: &CreditUsageLog, created_ms: i64, seq: i64) -> Result<WriteOp, RepoError> {
-        let key = keys::usage_entry(&log.account_id, created_ms, seq);
+        Self::usage_put(log, keys::usage_entry(&log.account_id, created_ms, seq))
+    }
+
+    /// A put of the usage log of a failed call whose hold `hold` is released in the
+    /// same transaction (`seq`: the account's last ledger entry, for the order).
+    pub fn failed_usage_write(
+        &self,
+        log: &CreditUsageLog,
+        created_ms: i64,
+        seq: i64,
+        hold: &HoldId,
+    ) -> Result<WriteOp, RepoError> {
+        Self::usage_put(log, keys::failed_usage_entry(&log.account_id, created_ms, seq, hold))
+    }
+
+    /// A usage log at `key`, indexed by run when it has one; must not exist yet.
+    fn usage_put(log: &CreditUsageLog, key: Key) -> Result<WriteOp, RepoError> {
         let gsi = log.usage.run_id.as_ref().map(|run| (keys::run_usage_index(&log.account_id, run), key.sk.clone()));
         let item = to_item(log, "credit_usage_log", &key, gsi)?;
         Ok(WriteOp::Put { item, condition: Some(Condition::ItemNotExists) })

@@ -37,7 +37,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{BatchOutcome, Bill, StageContext, StageWork};
+use super::{or_invalid, BatchOutcome, Bill, OnInvalid, StageContext, StageWork};
 use crate::automation::error::AutomationError;
 use crate::automation::service::{AutomationService, Inner};
 use crate::clustering::KeywordClustering;
@@ -49,7 +49,7 @@ use crate::ports::blob::BlobStore;
 use crate::ports::WriteOp;
 use crate::repo::{ClusterPlanCursor, ClusterPlanCursors, EmbeddingScope, Records, SiteRecord};
 use igny8_ai::{
-    AiError, ClusterLabel, ClusterOptions, ClusterOut, ClusterPlan, ExistingCluster, KeywordInput, Usage, NAMING_BATCH,
+    ClusterLabel, ClusterOptions, ClusterOut, ClusterPlan, ExistingCluster, KeywordInput, Usage, NAMING_BATCH,
 };
 
 /// Stage 1.
@@ -496,34 +496,44 @@ async fn name(
         let mut labels = Vec::with_capacity(drafts.len());
         let mut usage: Option<Usage> = None;
         for chunk in drafts.chunks(NAMING_BATCH).chain(drafts.is_empty().then_some(&drafts[..])) {
-            let (named, u) = ai.name_clusters(chunk, &keywords).await?;
+            let (named, u) = match ai.name_clusters(chunk, &keywords).await {
+                Ok(done) => done,
+                // The batches named before a failing one spent tokens too: they travel
+                // with its error to the usage log.
+                Err(e) => {
+                    return Err(match (usage.take(), e.usage().cloned()) {
+                        (Some(sum), Some(u)) => e.with_usage(add_usage(sum, u)),
+                        (Some(sum), None) => e.with_usage(sum),
+                        (None, _) => e,
+                    })
+                }
+            };
             labels.extend(named);
             usage = Some(match usage {
                 None => u,
-                Some(sum) => {
-                    Usage { tokens_in: sum.tokens_in + u.tokens_in, tokens_out: sum.tokens_out + u.tokens_out, ..u }
-                }
+                Some(sum) => add_usage(sum, u),
             });
         }
         Ok((labels, usage.unwrap_or(Usage { model: String::new(), tokens_in: 0, tokens_out: 0 })))
     };
     let bill = Bill::of::<Clusters>(format!("plan{}-slice{}", at.generation, at.next), 1)?;
-    match ctx.paid(bill, call, |_| 1).await {
+    match or_invalid(ctx.paid(bill, call, |_| 1).await)? {
         Ok((labels, credits)) => Ok((settle_labels(&drafts, labels), credits)),
         // The grouping is decided already; only the names were asked for. A model
         // whose answers stayed invalid leaves the algorithm's names (the hold is
         // released, so nothing is charged) rather than failing the run's clusters.
-        Err(AutomationError::Ai(AiError::InvalidOutput(why))) => {
-            let (i, run) = (ctx.inner(), &ctx.run);
-            let line = format!(
-                "clusters: the model's names for {} clusters were invalid ({why}); kept the algorithm's names, nothing charged",
-                drafts.len()
-            );
-            i.logger.line(&AutomationService::run_log(run), Some(Stage::Clusters), &line).await?;
+        Err(why) => {
+            let item = format!("names of {} clusters (plan {} slice {})", drafts.len(), at.generation, at.next);
+            let kept = OnInvalid::FallBack("kept the algorithm's names, nothing charged".to_owned());
+            ctx.on_invalid(Stage::Clusters, &item, &why, kept).await?;
             Ok((settle_labels(&drafts, Vec::new()), 0))
         }
-        Err(e) => Err(e),
     }
+}
+
+/// The usage of two calls summed, under the later call's model.
+fn add_usage(sum: Usage, u: Usage) -> Usage {
+    Usage { tokens_in: sum.tokens_in + u.tokens_in, tokens_out: sum.tokens_out + u.tokens_out, ..u }
 }
 
 /// One label per draft: the provider's where it gave a usable one, else the

@@ -27,7 +27,6 @@ use crate::ports::clock::rfc3339;
 use crate::ports::queue::QueueMessage;
 use crate::repo::pipeline::transact_counted;
 use crate::repo::RepoError;
-use igny8_ai::AiError;
 
 /// Queue the image jobs of stage 6 go to unless the service is told another
 /// ([`AutomationService::set_image_queue`]; on AWS from `IGNY8_IMAGE_QUEUE`).
@@ -212,7 +211,7 @@ impl AutomationService {
             // retried it, and another attempt would most likely be invalid too.
             Err(e)
                 if receive_count >= IMAGE_MAX_RECEIVES
-                    || matches!(e, AutomationError::Ai(AiError::InvalidOutput(_))) =>
+                    || matches!(&e, AutomationError::Ai(ai) if ai.invalid_output().is_some()) =>
             {
                 self.give_up(job, &image, &key, &e.to_string()).await?;
                 Ok(JobOutcome::GaveUp)

@@ -15,7 +15,11 @@
 //! (`AiError::InvalidOutput`) fails that one item, not the run: its hold is released by
 //! [`StageContext::paid`], nothing of the answer is stored, the item moves to its
 //! stage's failed status (so the run does not pick it again) with a line in the run's
-//! log, and the batch goes on ([`StageContext::fail_item`]).
+//! log, and the batch goes on ([`StageContext::fail_item`]). Stage 1's naming call
+//! falls back to the algorithm's names instead of failing its clusters
+//! ([`OnInvalid::FallBack`]); both go through [`StageContext::on_invalid`]. The tokens
+//! such a call spent still reach the usage log: [`StageContext::paid`] writes its
+//! usage record (no credits, marked failed) with the release of the hold.
 
 mod clusters;
 mod content;
@@ -37,7 +41,7 @@ use crate::ports::clock::rfc3339;
 use crate::ports::{StoreError, WriteOp};
 use crate::repo::pipeline::{counted_fit, ensure_counted, transact_counted};
 use crate::repo::{Records, RepoError, SiteRecord};
-use igny8_ai::{AiError, Usage};
+use igny8_ai::Usage;
 
 pub(in crate::automation) use clusters::Clusters;
 pub(in crate::automation) use content::Contents;
@@ -175,9 +179,23 @@ fn usage(run: &AutomationRun, stage: Stage, operation: &str, units: i64, u: &Usa
 fn or_invalid<T>(result: Result<T, AutomationError>) -> Result<Result<T, String>, AutomationError> {
     match result {
         Ok(value) => Ok(Ok(value)),
-        Err(AutomationError::Ai(AiError::InvalidOutput(why))) => Ok(Err(why)),
+        Err(AutomationError::Ai(e)) => match e.invalid_output() {
+            Some(why) => Ok(Err(why.to_owned())),
+            None => Err(AutomationError::Ai(e)),
+        },
         Err(e) => Err(e),
     }
+}
+
+/// What becomes of an item whose model answer stayed invalid
+/// ([`StageContext::on_invalid`]).
+pub(in crate::automation) enum OnInvalid {
+    /// The item fails: this write moves it to its stage's failed status.
+    Fail(WriteOp),
+    /// The stage does without the answer and says what it used instead (stage 1 keeps
+    /// the clustering algorithm's names: the grouping is decided already, so invalid
+    /// names must not fail the clusters).
+    FallBack(String),
 }
 
 /// A count as credit units.
@@ -252,8 +270,28 @@ impl StageContext<'_> {
         why: &str,
         write: WriteOp,
     ) -> Result<(), AutomationError> {
-        self.apply(vec![write]).await?;
-        let line = format!("{item} failed: invalid model output: {why}");
+        self.on_invalid(stage, item, why, OnInvalid::Fail(write)).await
+    }
+
+    /// The one place a stage handles a model answer that stayed invalid (after
+    /// [`or_invalid`] split it off; [`StageContext::paid`] has released the hold and
+    /// recorded the tokens the call spent in the usage log): the item fails
+    /// ([`OnInvalid::Fail`], as [`StageContext::fail_item`]) or the stage goes on
+    /// without the answer ([`OnInvalid::FallBack`]), and the run's log says which.
+    pub(in crate::automation) async fn on_invalid(
+        &self,
+        stage: Stage,
+        item: &str,
+        why: &str,
+        then: OnInvalid,
+    ) -> Result<(), AutomationError> {
+        let line = match then {
+            OnInvalid::Fail(write) => {
+                self.apply(vec![write]).await?;
+                format!("{item} failed: invalid model output: {why}")
+            }
+            OnInvalid::FallBack(kept) => format!("{item}: invalid model output: {why}; {kept}"),
+        };
         self.inner().logger.line(&AutomationService::run_log(&self.run), Some(stage), &line).await?;
         Ok(())
     }
@@ -296,7 +334,18 @@ impl StageContext<'_> {
         let (value, u) = match call.await {
             Ok(done) => done,
             Err(e) => {
-                credits.release(&run.account_id, &hold.id).await?;
+                // A call that failed after the model spent tokens on it (answers that
+                // stayed invalid) is still recorded: its usage log, with no credits and
+                // marked failed, is written with the release of its hold.
+                match e.usage() {
+                    Some(spent) => {
+                        let details = usage(run, stage, operation.as_str(), 0, spent);
+                        credits.release_spent(&run.account_id, &hold.id, details).await?;
+                    }
+                    None => {
+                        credits.release(&run.account_id, &hold.id).await?;
+                    }
+                }
                 return Err(e.into());
             }
         };
