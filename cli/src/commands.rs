@@ -351,9 +351,16 @@ fn reconcile_output(r: &Reconciliation) -> Result<Output, CliError> {
     Ok(out)
 }
 
+/// One usage log: when, what, the credits and units charged, the model and its tokens;
+/// a call that failed (its answers stayed invalid) says so, since it charged nothing
+/// although the model spent the tokens shown.
 fn usage_line(l: &CreditUsageLog) -> String {
     let model = l.usage.model.as_deref().unwrap_or("-");
-    format!("{} {} {} credits {} units model {model}", l.created_at, l.usage.operation, l.credits, l.usage.units)
+    let failed = if l.failed { " (failed: invalid model output, not charged)" } else { "" };
+    format!(
+        "{} {} {} credits {} units model {model} tokens {}/{}{failed}",
+        l.created_at, l.usage.operation, l.credits, l.usage.units, l.usage.tokens_in, l.usage.tokens_out
+    )
 }
 
 fn cost_line(c: &CreditCostConfig) -> String {
