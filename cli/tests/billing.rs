@@ -241,7 +241,8 @@ fn set_cost_accepts_every_unit_the_core_prices_in() {
     let embedding = embedding.expect("the embedding price");
     assert_eq!((embedding["unit"].as_str(), embedding["configured"].as_bool()), (Some("per1000_items"), Some(true)));
     // The spelling of the stored name works too; an unknown unit is bad input.
-    let again = ok(d, &["credits", "set-cost", "--operation", "embedding", "--unit", "per1000-items", "--credits", "2"]);
+    let again =
+        ok(d, &["credits", "set-cost", "--operation", "embedding", "--unit", "per1000-items", "--credits", "2"]);
     assert_eq!(again["credits_per_unit"].as_i64(), Some(2), "{again}");
     let o = igny8(d, &["credits", "set-cost", "--operation", "embedding", "--unit", "per-10-items", "--credits", "2"]);
     assert_eq!(o.status.code(), Some(2), "{o:?}");

@@ -133,7 +133,12 @@ impl AiProvider for Invalid {
     async fn name_clusters(&self, _: &[ClusterOut], _: &[KeywordInput]) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
         Err(AiError::InvalidOutput("name_clusters: not JSON".into()).with_usage(wasted(100)))
     }
-    async fn generate_ideas(&self, _: &ClusterOut, _: &[KeywordInput], _: usize) -> Result<(Vec<IdeaOut>, Usage), AiError> {
+    async fn generate_ideas(
+        &self,
+        _: &ClusterOut,
+        _: &[KeywordInput],
+        _: usize,
+    ) -> Result<(Vec<IdeaOut>, Usage), AiError> {
         Err(AiError::InvalidOutput("generate_ideas: not JSON".into()).with_usage(wasted(300)))
     }
     async fn generate_article(&self, i: &IdeaOut, w: u32) -> Result<(ArticleOut, Usage), AiError> {
@@ -175,7 +180,12 @@ async fn stages_record_the_tokens_of_invalid_answers_and_charge_nothing_for_them
         .await
         .expect("import");
     let run = automation.start(&account.id, &site.id, "manual").await.expect("start");
-    let input = StepInput { run_id: run.id.clone(), account_id: account.id.clone(), site_id: site.id.clone(), task_token: None };
+    let input = StepInput {
+        run_id: run.id.clone(),
+        account_id: account.id.clone(),
+        site_id: site.id.clone(),
+        task_token: None,
+    };
     // Stage 1 (its naming falls back), then stage 2 (every cluster fails).
     for stage in [Stage::Clusters, Stage::Ideas] {
         for _ in 0..100 {

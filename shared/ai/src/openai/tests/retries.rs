@@ -165,11 +165,14 @@ async fn a_failed_call_carries_only_the_tokens_the_server_reported() {
     let mut three = three;
     three["usage"] = json!({"prompt_tokens": 200, "completion_tokens": 7});
     let (url, _) = serve(move |n, _| {
-        Reply::json(200, match n {
-            0 => one.clone(),
-            1 => two.clone(),
-            _ => three.clone(),
-        })
+        Reply::json(
+            200,
+            match n {
+                0 => one.clone(),
+                1 => two.clone(),
+                _ => three.clone(),
+            },
+        )
     })
     .await;
     let err = provider(&url).generate_article(&idea(), 500).await.unwrap_err();
@@ -195,7 +198,10 @@ async fn a_truncated_answer_is_invalid_not_a_transport_error() {
     let (url, log) = serve(move |_, _| Reply::json(200, cut.clone())).await;
     let p = provider(&url);
     let err = p.generate_article(&idea(), 500).await.unwrap_err();
-    assert!(matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("cut off") && m.contains("length")), "{err:?}");
+    assert!(
+        matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("cut off") && m.contains("length")),
+        "{err:?}"
+    );
     assert!(!err.is_transient());
     let seen = log.lock().unwrap().clone();
     assert_eq!(seen.len(), 3);
