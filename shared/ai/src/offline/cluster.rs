@@ -60,6 +60,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{AiError, ClusterOptions, ClusterOut, ClusterPlan, ExistingCluster, KeywordInput};
 
+use super::parallel;
 use super::text::{self, FxHashMap, Intent, StemCache};
 
 /// Weight multiplier for intent modifiers relative to topic words.
@@ -88,8 +89,7 @@ pub fn vectorize(keywords: &[KeywordInput]) -> TermVectors {
     let mut raw: Vec<Vec<(u32, u32)>> = Vec::with_capacity(keywords.len());
     let mut all_tokens = Vec::with_capacity(keywords.len());
     let mut all_token_terms = Vec::with_capacity(keywords.len());
-    for kw in keywords {
-        let tokens = text::tokenize(&kw.keyword);
+    for tokens in parallel::map(keywords, PARALLEL_MIN, |kw| text::tokenize(&kw.keyword)) {
         let mut terms: Vec<u32> = Vec::with_capacity(tokens.len());
         let mut token_ids: Vec<u32> = Vec::with_capacity(tokens.len());
         for tok in &tokens {
@@ -225,9 +225,7 @@ pub fn sparse_dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
 /// The sparse similarity graph as a sorted, de-duplicated edge list `(a, b, sim)`
 /// with `a < b` (step 3 of the module algorithm).
 pub fn similarity_graph(tv: &TermVectors, options: &ClusterOptions) -> Vec<(u32, u32, f32)> {
-    let threads =
-        if tv.vectors.len() < PARALLEL_MIN { 1 } else { std::thread::available_parallelism().map_or(1, |p| p.get()) };
-    similarity_graph_threads(tv, options, threads)
+    similarity_graph_threads(tv, options, parallel::threads_for(tv.vectors.len(), PARALLEL_MIN))
 }
 
 /// [`similarity_graph`] with an explicit thread count (tests check that the count
@@ -367,8 +365,6 @@ fn hubs_with_positions(
 
 /// Below this many keywords the graph scan stays on one thread.
 const PARALLEL_MIN: usize = 5_000;
-/// Upper bound on graph-scan threads.
-const MAX_THREADS: usize = 8;
 
 /// Read-only indexes shared by the graph-scan threads.
 struct GraphContext<'a> {
@@ -390,22 +386,7 @@ impl GraphContext<'_> {
     /// so the scan is split over threads in contiguous chunks and concatenated in
     /// order: the result does not depend on the thread count.
     fn scan_all(&self, threads: usize) -> Vec<(u32, u32, f32)> {
-        let n = self.tv.vectors.len();
-        let threads = threads.clamp(1, MAX_THREADS);
-        let chunk = n.div_ceil(threads).max(1);
-        if threads == 1 {
-            return self.scan(0..n);
-        }
-        let parts: Vec<Vec<(u32, u32, f32)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|p| {
-                    let range = (p * chunk).min(n)..((p + 1) * chunk).min(n);
-                    scope.spawn(move || self.scan(range))
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-        });
-        parts.concat()
+        parallel::map_ranges(self.scan_order.len(), threads, |range| self.scan(range))
     }
 
     /// Nearest-neighbour edges for the keywords in `range`.
@@ -969,7 +950,7 @@ pub fn cluster_keywords(keywords: &[KeywordInput], options: &ClusterOptions) -> 
 /// keywords' content, so two imports of the same file cluster identically whatever
 /// their row order or the ids their records got.
 pub fn canonical_order(keywords: &[KeywordInput]) -> Vec<usize> {
-    let cleaned: Vec<String> = keywords.iter().map(|k| text::clean_phrase(&k.keyword)).collect();
+    let cleaned: Vec<String> = parallel::map(keywords, PARALLEL_MIN, |k| text::clean_phrase(&k.keyword));
     let mut order: Vec<usize> = (0..keywords.len()).collect();
     order.sort_by(|&a, &b| {
         let (x, y) = (&keywords[a], &keywords[b]);
