@@ -363,8 +363,11 @@ fn hubs_with_positions(
         .collect()
 }
 
-/// Below this many keywords the graph scan stays on one thread.
+/// Below this many keywords the graph scan, cleaning and tokenising stay on one
+/// thread.
 const PARALLEL_MIN: usize = 5_000;
+/// Below this many clusters labelling stays on one thread.
+const PARALLEL_DESCRIBE_MIN: usize = 500;
 
 /// Read-only indexes shared by the graph-scan threads.
 struct GraphContext<'a> {
@@ -994,7 +997,7 @@ fn cluster_sorted(keywords: &[KeywordInput], options: &ClusterOptions) -> Vec<Cl
     members.sort_by_key(|m| m.iter().copied().min());
     let space = SparseSpace(&tv.vectors);
     let labeller = Labeller { keywords, tokens: &tv.tokens, centrality: &centrality, space: &space };
-    let clusters: Vec<ClusterOut> = members.into_iter().map(|m| labeller.describe(m)).collect();
+    let clusters: Vec<ClusterOut> = parallel::map(&members, PARALLEL_DESCRIBE_MIN, |m| labeller.describe(m.clone()));
     let clusters = labeller.one_per_name(clusters, options.max_cluster_size);
     rank(clusters)
 }
@@ -1043,8 +1046,8 @@ pub(super) struct Labeller<'a> {
     pub(super) tokens: &'a [Vec<String>],
     /// Per keyword: summed similarity to its graph neighbours in the same cluster.
     pub(super) centrality: &'a [f32],
-    /// Closeness to a cluster's centroid.
-    pub(super) space: &'a dyn CentroidSpace,
+    /// Closeness to a cluster's centroid (`Sync`: clusters are labelled in parallel).
+    pub(super) space: &'a (dyn CentroidSpace + Sync),
 }
 
 impl Labeller<'_> {
@@ -1136,14 +1139,21 @@ impl Labeller<'_> {
 
 /// Normalised sum of sparse unit vectors: the direction of a group of keywords.
 fn centroid<'a>(vectors: impl Iterator<Item = &'a [(u32, f32)]>) -> Vec<(u32, f32)> {
-    let mut sum: BTreeMap<u32, f32> = BTreeMap::new();
-    for v in vectors {
-        for &(t, w) in v {
-            *sum.entry(t).or_insert(0.0) += w;
+    let mut entries: Vec<(u32, f32)> = vectors.flat_map(|v| v.iter().copied()).collect();
+    // Stable, so each term's weights add up in member order, as they always did.
+    entries.sort_by_key(|e| e.0);
+    let mut sum: Vec<(u32, f32)> = Vec::with_capacity(entries.len());
+    for (t, w) in entries {
+        match sum.last_mut() {
+            Some(last) if last.0 == t => last.1 += w,
+            _ => sum.push((t, w)),
         }
     }
-    let norm = sum.values().map(|w| w * w).sum::<f32>().sqrt();
-    sum.into_iter().map(|(t, w)| (t, if norm > 0.0 { w / norm } else { 0.0 })).collect()
+    let norm = sum.iter().map(|e| e.1 * e.1).sum::<f32>().sqrt();
+    for e in &mut sum {
+        e.1 = if norm > 0.0 { e.1 / norm } else { 0.0 };
+    }
+    sum
 }
 
 /// The one-sentence description of a cluster.
