@@ -1103,8 +1103,7 @@ impl Labeller<'_> {
             for (n, c) in clusters.iter().enumerate() {
                 by_name.entry(c.name.to_lowercase()).or_default().push(n);
             }
-            let mut absorbed = vec![false; clusters.len()];
-            let mut merged_any = false;
+            let mut fate = vec![Fate::Kept; clusters.len()];
             for group in by_name.values().filter(|g| g.len() > 1) {
                 let mut target = group[0];
                 for &other in &group[1..] {
@@ -1114,27 +1113,36 @@ impl Labeller<'_> {
                     }
                     let moved = std::mem::take(&mut clusters[other].keywords);
                     clusters[target].keywords.extend(moved);
-                    absorbed[other] = true;
-                    merged_any = true;
+                    fate[other] = Fate::Absorbed;
+                    fate[target] = Fate::Grew;
                 }
             }
-            if !merged_any {
+            if !fate.contains(&Fate::Grew) {
                 break;
             }
+            // Labelling is a pure function of the members, so only grown clusters
+            // need it again.
             clusters = clusters
                 .into_iter()
-                .zip(absorbed)
-                .filter(|(_, gone)| !gone)
-                .map(|(c, _)| c)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .map(|c| self.describe(c.keywords))
+                .zip(fate)
+                .filter(|(_, f)| *f != Fate::Absorbed)
+                .map(|(c, f)| if f == Fate::Grew { self.describe(c.keywords) } else { c })
                 .collect();
         }
         let mut taken = BTreeSet::new();
         unique_names(&mut clusters, &mut taken);
         clusters
     }
+}
+
+/// What a round of [`Labeller::one_per_name`] did to a cluster.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Kept,
+    /// Took in a namesake's keywords: labelled again.
+    Grew,
+    /// Moved into a namesake: dropped.
+    Absorbed,
 }
 
 /// Normalised sum of sparse unit vectors: the direction of a group of keywords.
