@@ -6,7 +6,8 @@
 # set with topic labels. Prints a markdown table (docs/performance.md "Clustering").
 #
 # The Python tools (scripts/requirements-bench.txt, every version pinned) go into the
-# tools venv with their own stamp: installed once, offline afterwards.
+# tools venv with their own stamp (`tools.sh --requirements`): installed once, offline
+# afterwards.
 #
 # Environment:
 #   IGNY8_TOOLS_DIR         tools directory (default /var/tmp/igny8-tools)
@@ -23,17 +24,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 tools_dir=${IGNY8_TOOLS_DIR:-/var/tmp/igny8-tools}
 venv="$tools_dir/venv"
-req="$root/scripts/requirements-bench.txt"
-stamp="$venv/.igny8-bench-requirements.sha256"
-want=$(sha256sum "$req" | cut -d' ' -f1)
-
-if ! [ -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "bench: installing the clustering tools into $venv" >&2
-    mkdir -p "$tools_dir"
-    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-    echo "$want" > "$stamp"
-fi
+bash "$root/scripts/tools.sh" --requirements "$root/scripts/requirements-bench.txt" bench-requirements
 
 banking="${IGNY8_SHARED_DIR:-$root/../shared}/data/banking77/test.csv"
 [ -f "$banking" ] || { echo "bench: $banking is missing (the shared data folder beside the clone)" >&2; exit 1; }

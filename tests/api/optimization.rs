@@ -23,46 +23,21 @@ use async_trait::async_trait;
 use axum::body::{to_bytes, Body};
 use axum::http::{Request, StatusCode};
 use common::{bearer, block_on, world, World, SECRET};
-use igny8_ai::{
-    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
-    OfflineProvider, OptimizeOut, OptimizeRequest, Usage,
-};
+use igny8_ai::{AiError, AiProvider, OfflineProvider, OptimizeOut, OptimizeRequest, Usage};
 use igny8_api::{router, ApiState, AuthMode};
 use igny8_core::domain::{AccountId, SiteId};
 use igny8_core::optimization::OptimizationService;
+use igny8_tests::hooked_ai::{AiHooks, HookedAi};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-/// The offline provider, but every rewrite fails with `error`.
-struct FailingRewrites {
-    inner: OfflineProvider,
-    error: AiError,
-}
+/// The offline provider, but every rewrite fails with the error held.
+struct FailingRewrites(AiError);
 
 #[async_trait]
-impl AiProvider for FailingRewrites {
-    async fn name_clusters(&self, c: &[ClusterOut], k: &[KeywordInput]) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
-        self.inner.name_clusters(c, k).await
-    }
-    async fn generate_ideas(
-        &self,
-        c: &ClusterOut,
-        k: &[KeywordInput],
-        n: usize,
-    ) -> Result<(Vec<IdeaOut>, Usage), AiError> {
-        self.inner.generate_ideas(c, k, n).await
-    }
-    async fn generate_article(&self, i: &IdeaOut, w: u32) -> Result<(ArticleOut, Usage), AiError> {
-        self.inner.generate_article(i, w).await
-    }
-    async fn generate_image_prompts(&self, a: &ArticleOut, m: usize) -> Result<(Vec<ImagePromptOut>, Usage), AiError> {
-        self.inner.generate_image_prompts(a, m).await
-    }
-    async fn generate_image(&self, p: &str, w: u32, h: u32) -> Result<(ImageOut, Usage), AiError> {
-        self.inner.generate_image(p, w, h).await
-    }
-    async fn optimize_article(&self, _: &OptimizeRequest) -> Result<(OptimizeOut, Usage), AiError> {
-        Err(self.error.clone())
+impl AiHooks for FailingRewrites {
+    async fn optimize_article(&self, _: &dyn AiProvider, _: &OptimizeRequest) -> Result<(OptimizeOut, Usage), AiError> {
+        Err(self.0.clone())
     }
 }
 
@@ -71,7 +46,7 @@ fn router_failing_with(w: &World, error: AiError) -> axum::Router {
     let services = w.rt.services.clone();
     let mut state =
         ApiState::new(services.clone(), w.rt.automation.clone(), AuthMode::Hs256 { secret: SECRET.to_vec() });
-    let ai = Arc::new(FailingRewrites { inner: OfflineProvider::with_year(2026), error });
+    let ai = Arc::new(HookedAi::new(Arc::new(OfflineProvider::with_year(2026)), FailingRewrites(error)));
     state.optimization = OptimizationService::new(
         services.checks.clone(),
         services.credits.clone(),

@@ -16,8 +16,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use igny8_ai::offline::{article, cluster, ideas};
 use igny8_ai::{
-    AiError, AiProvider, ArticleOut, ClusterOptions, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
-    OfflineProvider, OptimizeOut, OptimizeRequest, Usage,
+    AiError, AiProvider, ClusterOptions, ClusterOut, KeywordInput, OfflineProvider, OptimizeOut, OptimizeRequest, Usage,
 };
 use igny8_core::domain::{
     AccountId, Cluster, Content, ContentId, HoldStatus, Idea, IntegrationId, Platform, Publication, PublicationState,
@@ -31,6 +30,7 @@ use igny8_core::repo::pipeline::transact_counted;
 use igny8_core::repo::{ClaimOutcome, PublicationRepo, Records, StoredPublication};
 use igny8_core::Services;
 use igny8_tests::articles::ArticleRecords;
+use igny8_tests::hooked_ai::{AiHooks, HookedAi};
 
 igny8_tests::contract_suite!(
     the_offline_optimizer_raises_the_score_of_offline_articles,
@@ -122,20 +122,15 @@ enum Mode {
 /// The offline provider with a switchable optimize call that counts its calls and
 /// can run a side effect while "the model thinks".
 struct TestAi {
-    inner: OfflineProvider,
     mode: Mutex<Mode>,
     calls: AtomicUsize,
     during_call: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl TestAi {
-    fn new(mode: Mode) -> Arc<Self> {
-        Arc::new(Self {
-            inner: OfflineProvider::with_year(2026),
-            mode: Mutex::new(mode),
-            calls: AtomicUsize::new(0),
-            during_call: Mutex::new(None),
-        })
+    fn new(mode: Mode) -> Arc<HookedAi<Self>> {
+        let hooks = Self { mode: Mutex::new(mode), calls: AtomicUsize::new(0), during_call: Mutex::new(None) };
+        Arc::new(HookedAi::new(Arc::new(OfflineProvider::with_year(2026)), hooks))
     }
 
     fn calls(&self) -> usize {
@@ -144,39 +139,22 @@ impl TestAi {
 }
 
 #[async_trait]
-impl AiProvider for TestAi {
-    async fn generate_ideas(
+impl AiHooks for TestAi {
+    async fn optimize_article(
         &self,
-        c: &ClusterOut,
-        k: &[KeywordInput],
-        n: usize,
-    ) -> Result<(Vec<IdeaOut>, Usage), AiError> {
-        self.inner.generate_ideas(c, k, n).await
-    }
-    async fn generate_article(&self, idea: &IdeaOut, words: u32) -> Result<(ArticleOut, Usage), AiError> {
-        self.inner.generate_article(idea, words).await
-    }
-    async fn generate_image_prompts(
-        &self,
-        a: &ArticleOut,
-        max: usize,
-    ) -> Result<(Vec<ImagePromptOut>, Usage), AiError> {
-        self.inner.generate_image_prompts(a, max).await
-    }
-    async fn generate_image(&self, prompt: &str, w: u32, h: u32) -> Result<(ImageOut, Usage), AiError> {
-        self.inner.generate_image(prompt, w, h).await
-    }
-    async fn optimize_article(&self, r: &OptimizeRequest) -> Result<(OptimizeOut, Usage), AiError> {
+        inner: &dyn AiProvider,
+        r: &OptimizeRequest,
+    ) -> Result<(OptimizeOut, Usage), AiError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if let Some(effect) = self.during_call.lock().unwrap().take() {
             effect();
         }
         let mode = *self.mode.lock().unwrap();
         match mode {
-            Mode::Offline => self.inner.optimize_article(r).await,
+            Mode::Offline => inner.optimize_article(r).await,
             Mode::Fail => Err(AiError::Provider("model refused".into())),
             Mode::Worse => {
-                let (mut out, usage) = self.inner.optimize_article(r).await?;
+                let (mut out, usage) = inner.optimize_article(r).await?;
                 out.title = "Notes".into();
                 out.meta_description = String::new();
                 out.html = r.html.replace(&r.focus_keyphrase, "it");
@@ -229,7 +207,7 @@ impl ItemStore for CrashingStore {
 struct World {
     s: Services,
     store: Arc<dyn ItemStore>,
-    ai: Arc<TestAi>,
+    ai: Arc<HookedAi<TestAi>>,
     optimizer: OptimizationService,
     account: AccountId,
     site: SiteId,
@@ -245,7 +223,7 @@ async fn world(store: &Arc<dyn ItemStore>, credits: i64, mode: Mode) -> World {
     World { s, store: Arc::clone(store), ai, optimizer, account: account.id, site: site.id }
 }
 
-fn optimizer(s: &Services, ai: &Arc<TestAi>) -> OptimizationService {
+fn optimizer(s: &Services, ai: &Arc<HookedAi<TestAi>>) -> OptimizationService {
     let provider: Arc<dyn AiProvider> = ai.clone();
     OptimizationService::new(s.checks.clone(), s.credits.clone(), provider, Arc::clone(&s.clock), Arc::clone(&s.ids))
 }
@@ -388,7 +366,7 @@ async fn a_failed_call_costs_nothing(store: Arc<dyn ItemStore>) {
     assert!(w.optimizer.history(&w.account, &w.site, &a.id).await.expect("history").is_empty());
     assert_eq!(stored(&w, &a.id).await, a);
     assert_reconciles(&w).await;
-    *w.ai.mode.lock().unwrap() = Mode::Offline;
+    *w.ai.hooks().mode.lock().unwrap() = Mode::Offline;
     let record = w.optimizer.optimize(&w.account, &w.site, &a.id, Some("k")).await.expect("retry");
     assert!(record.kept);
     assert_eq!(charges(&w).await, vec![-record.credits]);
@@ -403,7 +381,7 @@ async fn a_short_balance_is_refused_and_writes_nothing(store: Arc<dyn ItemStore>
     assert!(estimate.credits > 1 && estimate.available == 1, "{estimate:?}");
     let err = w.optimizer.optimize(&w.account, &w.site, &a.id, None).await.expect_err("refused");
     assert_eq!(err.code(), "insufficient_credits");
-    assert_eq!(w.ai.calls(), 0);
+    assert_eq!(w.ai.hooks().calls(), 0);
     assert_eq!(stored(&w, &a.id).await, a);
     assert!(w.optimizer.history(&w.account, &w.site, &a.id).await.expect("history").is_empty());
     assert!(w.s.credits.holds(&w.account, 10, None).await.expect("holds").items.is_empty());
@@ -419,7 +397,7 @@ async fn the_same_key_charges_once(store: Arc<dyn ItemStore>) {
     let first = w.optimizer.optimize(&w.account, &w.site, &a.id, Some("once")).await.expect("first");
     let again = w.optimizer.optimize(&w.account, &w.site, &a.id, Some("once")).await.expect("again");
     assert_eq!(first, again);
-    assert_eq!((w.ai.calls(), charges(&w).await), (1, vec![-first.credits]));
+    assert_eq!((w.ai.hooks().calls(), charges(&w).await), (1, vec![-first.credits]));
     // Without a key: the article's current text is the key.
     let b = offline_article(&w, 1, 0, true).await;
     let (x, y) = futures::join!(
@@ -483,7 +461,7 @@ async fn a_crash_after_the_charge_is_finished_by_the_retry(store: Arc<dyn ItemSt
     assert!(w.optimizer.history(&w.account, &w.site, &a.id).await.expect("history").is_empty());
     let record = w.optimizer.optimize(&w.account, &w.site, &a.id, Some("crash")).await.expect("retry");
     assert!(record.kept);
-    assert_eq!(w.ai.calls(), 1, "the stored rewrite is applied, not asked for again");
+    assert_eq!(w.ai.hooks().calls(), 1, "the stored rewrite is applied, not asked for again");
     assert_eq!(charges(&w).await, vec![-record.credits]);
     assert_eq!(stored(&w, &a.id).await.html, record.after.html);
     assert_reconciles(&w).await;
@@ -495,7 +473,7 @@ async fn an_article_changed_during_the_call_is_not_overwritten(store: Arc<dyn It
     let w = world(&store, 10_000, Mode::Offline).await;
     let a = offline_article(&w, 1, 0, true).await;
     let (edit_store, site, id) = (Arc::clone(&w.store), w.site.clone(), a.id.clone());
-    *w.ai.during_call.lock().unwrap() = Some(Box::new(move || {
+    *w.ai.hooks().during_call.lock().unwrap() = Some(Box::new(move || {
         let (store, site, id) = (Arc::clone(&edit_store), site.clone(), id.clone());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -529,7 +507,7 @@ async fn another_tenants_article_is_not_found(store: Arc<dyn ItemStore>) {
         w.optimizer.history(&other.id, &w.site, &a.id).await.map(|_| ()).expect_err("history").code(),
     ];
     assert_eq!(codes, ["not_found"; 5]);
-    assert_eq!(w.ai.calls(), 0);
+    assert_eq!(w.ai.hooks().calls(), 0);
     assert_eq!(w.s.credits.balance(&other.id).await.expect("balance").available, 10_000);
     let missing = ContentId::derive("missing");
     let err = w.s.checks.analyze(&w.account, &w.site, &missing).await.expect_err("missing");
@@ -607,7 +585,7 @@ async fn a_kept_rewrite_of_a_published_article_marks_it_for_update(store: Arc<dy
     let worse = w.optimizer.optimize(&w.account, &w.site, &a.id, None).await.expect("worse");
     assert!(!worse.kept);
     assert_eq!(read(&live).await, live, "a rewrite not kept marks nothing");
-    *w.ai.mode.lock().unwrap() = Mode::Offline;
+    *w.ai.hooks().mode.lock().unwrap() = Mode::Offline;
     let kept = w.optimizer.optimize(&w.account, &w.site, &a.id, Some("better")).await.expect("better");
     assert!(kept.kept);
     let now = read(&live).await;

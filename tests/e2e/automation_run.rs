@@ -4,70 +4,40 @@
 // Tests, benches and examples: a failed step is a failed run, so they may panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use igny8_ai::{
-    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
-    OfflineProvider, Usage,
-};
+use igny8_ai::{AiError, OfflineProvider};
 use igny8_asl::{ExecutionStatus, ExecutorOptions};
 use igny8_core::automation::{AutomationError, RunSummary, StepInput};
 use igny8_core::domain::{AccountId, RunStatus, SiteId, Stage};
 use igny8_core::domain::{Frequency, Schedule};
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{Clock, ManualClock, SystemClock, UuidIds};
+use igny8_tests::hooked_ai::{AiHooks, Call, HookedAi};
 use igny8_wiring::embedded::LocalRuntime;
 
 const KEYWORDS: &[u8] = include_bytes!("../../examples/keywords.csv");
 
 /// The offline provider, failing one stage's AI function on demand.
-struct Faulty {
-    inner: OfflineProvider,
-    fail: Option<Stage>,
-    armed: AtomicBool,
-}
+struct Faulty(Option<Stage>);
 
-impl Faulty {
-    fn fails(&self, stage: Stage) -> Result<(), AiError> {
-        if self.fail == Some(stage) && self.armed.load(Ordering::SeqCst) {
+#[async_trait]
+impl AiHooks for Faulty {
+    async fn before(&self, call: Call<'_>) -> Result<(), AiError> {
+        let stage = match call {
+            // What the trait's default clustering would have named through.
+            Call::NameClusters { .. } | Call::ClusterKeywords { .. } => Stage::Clusters,
+            Call::GenerateIdeas { .. } => Stage::Ideas,
+            Call::GenerateArticle { .. } | Call::OptimizeArticle { .. } => Stage::Content,
+            Call::GenerateImagePrompts { .. } => Stage::ImagePrompts,
+            Call::GenerateImage { .. } => Stage::Images,
+            Call::PlanClusters { .. } | Call::Embed { .. } => return Ok(()),
+        };
+        if self.0 == Some(stage) {
             return Err(AiError::Provider(format!("injected failure in stage {}", stage.number())));
         }
         Ok(())
-    }
-}
-
-#[async_trait]
-impl AiProvider for Faulty {
-    async fn name_clusters(&self, c: &[ClusterOut], k: &[KeywordInput]) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
-        self.fails(Stage::Clusters)?;
-        self.inner.name_clusters(c, k).await
-    }
-    async fn generate_ideas(
-        &self,
-        c: &ClusterOut,
-        k: &[KeywordInput],
-        n: usize,
-    ) -> Result<(Vec<IdeaOut>, Usage), AiError> {
-        self.fails(Stage::Ideas)?;
-        self.inner.generate_ideas(c, k, n).await
-    }
-    async fn generate_article(&self, i: &IdeaOut, w: u32) -> Result<(ArticleOut, Usage), AiError> {
-        self.fails(Stage::Content)?;
-        self.inner.generate_article(i, w).await
-    }
-    async fn generate_image_prompts(&self, a: &ArticleOut, m: usize) -> Result<(Vec<ImagePromptOut>, Usage), AiError> {
-        self.fails(Stage::ImagePrompts)?;
-        self.inner.generate_image_prompts(a, m).await
-    }
-    async fn generate_image(&self, p: &str, w: u32, h: u32) -> Result<(ImageOut, Usage), AiError> {
-        self.fails(Stage::Images)?;
-        self.inner.generate_image(p, w, h).await
-    }
-    async fn optimize_article(&self, r: &igny8_ai::OptimizeRequest) -> Result<(igny8_ai::OptimizeOut, Usage), AiError> {
-        self.fails(Stage::Content)?;
-        self.inner.optimize_article(r).await
     }
 }
 
@@ -84,7 +54,7 @@ async fn world(keywords: usize, credits: i64, fail: Option<Stage>) -> World {
 
 async fn world_at(keywords: usize, credits: i64, fail: Option<Stage>, clock: Arc<dyn Clock>) -> World {
     let dir = tempfile::tempdir().expect("dir");
-    let ai = Arc::new(Faulty { inner: OfflineProvider::with_year(2026), fail, armed: AtomicBool::new(true) });
+    let ai = Arc::new(HookedAi::new(Arc::new(OfflineProvider::with_year(2026)), Faulty(fail)));
     let options = ExecutorOptions { time_scale: 0.0, ..ExecutorOptions::default() };
     let rt = LocalRuntime::open(dir.path(), ai, clock, Arc::new(UuidIds), options).expect("runtime");
     let (account, _) = rt.services.account_service.create_account("Acme", credits).await.expect("account");

@@ -10,16 +10,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use igny8_ai::offline::text::topic_phrase;
-use igny8_ai::{
-    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
-    OfflineProvider, Usage,
-};
+use igny8_ai::{AiError, AiProvider, KeywordInput, OfflineProvider};
 use igny8_asl::{ExecutionStatus, ExecutorOptions};
 use igny8_core::automation::{RunSummary, StepInput};
 use igny8_core::domain::{AccountId, Cluster, Keyword, KeywordStatus, RunStatus, SiteId, Stage};
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{SystemClock, UuidIds};
 use igny8_core::repo::Records;
+use igny8_tests::hooked_ai::{AiHooks, Call, HookedAi};
 use igny8_wiring::embedded::LocalRuntime;
 use tokio::sync::Notify;
 
@@ -185,40 +183,19 @@ async fn keywords_of_known_topics_join_the_existing_clusters() {
 /// The offline provider, holding its first naming call (stage 1's first slice, after
 /// the plan is stored) until the test lets it go.
 struct Held {
-    inner: OfflineProvider,
     holding: std::sync::atomic::AtomicBool,
     entered: Notify,
     release: Notify,
 }
 
 #[async_trait]
-impl AiProvider for Held {
-    async fn name_clusters(&self, c: &[ClusterOut], k: &[KeywordInput]) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
-        if self.holding.swap(false, std::sync::atomic::Ordering::SeqCst) {
+impl AiHooks for Held {
+    async fn before(&self, call: Call<'_>) -> Result<(), AiError> {
+        if matches!(call, Call::NameClusters { .. }) && self.holding.swap(false, std::sync::atomic::Ordering::SeqCst) {
             self.entered.notify_one();
             self.release.notified().await;
         }
-        self.inner.name_clusters(c, k).await
-    }
-    async fn generate_ideas(
-        &self,
-        c: &ClusterOut,
-        k: &[KeywordInput],
-        n: usize,
-    ) -> Result<(Vec<IdeaOut>, Usage), AiError> {
-        self.inner.generate_ideas(c, k, n).await
-    }
-    async fn generate_article(&self, i: &IdeaOut, w: u32) -> Result<(ArticleOut, Usage), AiError> {
-        self.inner.generate_article(i, w).await
-    }
-    async fn generate_image_prompts(&self, a: &ArticleOut, m: usize) -> Result<(Vec<ImagePromptOut>, Usage), AiError> {
-        self.inner.generate_image_prompts(a, m).await
-    }
-    async fn generate_image(&self, p: &str, w: u32, h: u32) -> Result<(ImageOut, Usage), AiError> {
-        self.inner.generate_image(p, w, h).await
-    }
-    async fn optimize_article(&self, r: &igny8_ai::OptimizeRequest) -> Result<(igny8_ai::OptimizeOut, Usage), AiError> {
-        self.inner.optimize_article(r).await
+        Ok(())
     }
 }
 
@@ -236,9 +213,9 @@ async fn keywords_imported_while_stage_1_writes_get_a_plan_of_their_own() {
     };
     // The run has planned its 500 keywords and is naming the first slice: the rest
     // of the file arrives now.
-    ai.entered.notified().await;
+    ai.hooks().entered.notified().await;
     import(&w, later).await;
-    ai.release.notify_one();
+    ai.hooks().release.notify_one();
     let outcome = driver.await.expect("driver").expect("drive");
     assert_eq!(outcome.status, ExecutionStatus::Succeeded);
     let summary = w.rt.automation.summary(&w.account, &run.id).await.expect("summary");
@@ -258,13 +235,9 @@ async fn keywords_imported_while_stage_1_writes_get_a_plan_of_their_own() {
     assert_eq!(listed, all.len(), "each keyword is in exactly one cluster");
 }
 
-fn held() -> Arc<Held> {
-    Arc::new(Held {
-        inner: OfflineProvider::with_year(2026),
-        holding: true.into(),
-        entered: Notify::new(),
-        release: Notify::new(),
-    })
+fn held() -> Arc<HookedAi<Held>> {
+    let hooks = Held { holding: true.into(), entered: Notify::new(), release: Notify::new() };
+    Arc::new(HookedAi::new(Arc::new(OfflineProvider::with_year(2026)), hooks))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -283,12 +256,12 @@ async fn a_duplicate_stage_1_step_writes_and_charges_nothing_twice() {
     };
     // While the first step is inside its paid naming call, the same step runs again
     // (a Lambda invoked twice): it finds the same hold and the same slice.
-    ai.entered.notified().await;
+    ai.hooks().entered.notified().await;
     let input =
         StepInput { run_id: run.id.clone(), account_id: w.account.clone(), site_id: w.site.clone(), task_token: None };
     let duplicate = w.rt.automation.step(&input, Stage::Clusters).await.expect("duplicate step");
     assert!(duplicate.processed > 0, "{duplicate:?}");
-    ai.release.notify_one();
+    ai.hooks().release.notify_one();
     let outcome = driver.await.expect("driver").expect("drive");
     assert_eq!(outcome.status, ExecutionStatus::Succeeded);
 

@@ -22,10 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use igny8_ai::{
-    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
-    OfflineProvider, Usage,
-};
+use igny8_ai::{AiError, OfflineProvider};
 use igny8_asl::{Definition, ExecutionStatus, Executor, ExecutorOptions, TaskContext, TaskError, TaskHandler};
 use igny8_aws::{DynamoStore, S3Blobs, SqsQueue};
 use igny8_core::automation::{
@@ -43,6 +40,7 @@ use igny8_embedded::workflow::{
     drain_image_queue, local_substitutions, workflow_error, AutomationTasks, AUTOMATION_ASL,
 };
 use igny8_embedded::{BlobDir, SqliteQueue, SqliteStore};
+use igny8_tests::hooked_ai::{AiHooks, Call, HookedAi};
 use igny8_tests::{emulator_endpoint, unique_name, EXAMPLE_KEYWORDS};
 use serde_json::Value;
 
@@ -282,54 +280,26 @@ impl Workflow for FaultyWorkflow {
 /// What the AI provider does besides answering: fail (faults), or ask for a pause when
 /// stage 5 calls it.
 struct FaultyAi {
-    inner: OfflineProvider,
     faults: Arc<Faults>,
     pause_in_stage_5: Mutex<Option<(AutomationService, AccountId, RunId)>>,
 }
 
-impl FaultyAi {
-    fn check(&self) -> Result<(), AiError> {
+#[async_trait]
+impl AiHooks for FaultyAi {
+    async fn before(&self, call: Call<'_>) -> Result<(), AiError> {
+        if matches!(call, Call::PlanClusters { .. } | Call::Embed { .. }) {
+            return Ok(());
+        }
         if self.faults.hit(Kind::Ai) {
             return Err(AiError::RateLimited { retry_after: Duration::ZERO });
         }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl AiProvider for FaultyAi {
-    async fn name_clusters(&self, c: &[ClusterOut], k: &[KeywordInput]) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
-        self.check()?;
-        self.inner.name_clusters(c, k).await
-    }
-    async fn generate_ideas(
-        &self,
-        c: &ClusterOut,
-        k: &[KeywordInput],
-        n: usize,
-    ) -> Result<(Vec<IdeaOut>, Usage), AiError> {
-        self.check()?;
-        self.inner.generate_ideas(c, k, n).await
-    }
-    async fn generate_article(&self, i: &IdeaOut, w: u32) -> Result<(ArticleOut, Usage), AiError> {
-        self.check()?;
-        self.inner.generate_article(i, w).await
-    }
-    async fn generate_image_prompts(&self, a: &ArticleOut, m: usize) -> Result<(Vec<ImagePromptOut>, Usage), AiError> {
-        self.check()?;
-        let pause = self.pause_in_stage_5.lock().unwrap().take();
-        if let Some((service, account, run)) = pause {
-            service.pause(&account, &run).await.expect("pause during the last stage-5 batch");
+        if matches!(call, Call::GenerateImagePrompts { .. }) {
+            let pause = self.pause_in_stage_5.lock().unwrap().take();
+            if let Some((service, account, run)) = pause {
+                service.pause(&account, &run).await.expect("pause during the last stage-5 batch");
+            }
         }
-        self.inner.generate_image_prompts(a, m).await
-    }
-    async fn generate_image(&self, p: &str, w: u32, h: u32) -> Result<(ImageOut, Usage), AiError> {
-        self.check()?;
-        self.inner.generate_image(p, w, h).await
-    }
-    async fn optimize_article(&self, r: &igny8_ai::OptimizeRequest) -> Result<(igny8_ai::OptimizeOut, Usage), AiError> {
-        self.check()?;
-        self.inner.optimize_article(r).await
+        Ok(())
     }
 }
 
@@ -349,7 +319,7 @@ struct Rig {
     executor: Executor,
     queue: Arc<dyn Queue>,
     faults: Arc<Faults>,
-    ai: Arc<FaultyAi>,
+    ai: Arc<HookedAi<FaultyAi>>,
     account: AccountId,
     site: SiteId,
     _dir: tempfile::TempDir,
@@ -394,11 +364,8 @@ async fn rig(family: Family, keywords: usize, clock: Arc<dyn Clock>, options: Ex
     let store: Arc<dyn ItemStore> = Arc::new(FaultyStore { inner: store, faults: Arc::clone(&faults) });
     let blobs: Arc<dyn BlobStore> = Arc::new(FaultyBlobs { inner: blobs, faults: Arc::clone(&faults) });
     let queue: Arc<dyn Queue> = Arc::new(FaultyQueue { inner: queue, faults: Arc::clone(&faults) });
-    let ai = Arc::new(FaultyAi {
-        inner: OfflineProvider::with_year(2026),
-        faults: Arc::clone(&faults),
-        pause_in_stage_5: Mutex::new(None),
-    });
+    let hooks = FaultyAi { faults: Arc::clone(&faults), pause_in_stage_5: Mutex::new(None) };
+    let ai = Arc::new(HookedAi::new(Arc::new(OfflineProvider::with_year(2026)), hooks));
     let ids = Arc::new(UuidIds);
     let services = Services::with(Arc::clone(&store), Arc::clone(&clock), ids.clone());
     let ports = AutomationPorts {
@@ -676,7 +643,7 @@ async fn a_pause_during_the_last_stage_5_batch_waits_in_the_pause_wait() {
     config.batch_sizes[4] = 1000;
     r.automation.save_config(&r.account, config).await.expect("config");
     let id = r.start().await;
-    *r.ai.pause_in_stage_5.lock().unwrap() = Some((r.automation.clone(), r.account.clone(), id.clone()));
+    *r.ai.hooks().pause_in_stage_5.lock().unwrap() = Some((r.automation.clone(), r.account.clone(), id.clone()));
     let drive = r.drive(&id);
     let control = async {
         let paused = r.wait_for(&id, |run| run.status == RunStatus::Paused).await;

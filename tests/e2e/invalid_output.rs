@@ -12,10 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use igny8_ai::{
-    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOut, IdeaOut, ImageOut, ImagePromptOut, KeywordInput,
-    OfflineProvider, Usage,
-};
+use igny8_ai::{AiError, OfflineProvider};
 use igny8_asl::{ExecutionStatus, ExecutorOptions};
 use igny8_core::automation::RunLog;
 use igny8_core::domain::{
@@ -25,6 +22,7 @@ use igny8_core::domain::{
 use igny8_core::planner::parse_keywords_csv;
 use igny8_core::ports::{SystemClock, UuidIds};
 use igny8_core::repo::Records;
+use igny8_tests::hooked_ai::{AiHooks, Call, HookedAi};
 use igny8_wiring::embedded::LocalRuntime;
 
 const KEYWORDS: &[u8] = include_bytes!("../../examples/keywords.csv");
@@ -50,48 +48,24 @@ fn invalid(what: &str) -> AiError {
 }
 
 /// The offline provider, answering invalidly for the chosen items.
-struct Picky {
-    inner: OfflineProvider,
-    chosen: Arc<Chosen>,
-}
+struct Picky(Arc<Chosen>);
 
 #[async_trait]
-impl AiProvider for Picky {
-    async fn name_clusters(&self, c: &[ClusterOut], k: &[KeywordInput]) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
-        self.inner.name_clusters(c, k).await
-    }
-    async fn generate_ideas(
-        &self,
-        c: &ClusterOut,
-        k: &[KeywordInput],
-        n: usize,
-    ) -> Result<(Vec<IdeaOut>, Usage), AiError> {
-        if chosen(&self.chosen.cluster, &c.name) {
-            return Err(invalid("ideas"));
+impl AiHooks for Picky {
+    async fn before(&self, call: Call<'_>) -> Result<(), AiError> {
+        let slots = &self.0;
+        match call {
+            Call::GenerateIdeas { cluster, .. } if chosen(&slots.cluster, &cluster.name) => Err(invalid("ideas")),
+            Call::GenerateArticle { idea, .. } if chosen(&slots.idea, &idea.title) => Err(invalid("article")),
+            Call::GenerateImagePrompts { article, .. } if chosen(&slots.article, &article.title) => {
+                Err(invalid("image prompts"))
+            }
+            Call::GenerateImage { prompt, .. } if chosen(&slots.image, prompt) => {
+                slots.image_calls.fetch_add(1, Ordering::SeqCst);
+                Err(invalid("image"))
+            }
+            _ => Ok(()),
         }
-        self.inner.generate_ideas(c, k, n).await
-    }
-    async fn generate_article(&self, i: &IdeaOut, w: u32) -> Result<(ArticleOut, Usage), AiError> {
-        if chosen(&self.chosen.idea, &i.title) {
-            return Err(invalid("article"));
-        }
-        self.inner.generate_article(i, w).await
-    }
-    async fn generate_image_prompts(&self, a: &ArticleOut, m: usize) -> Result<(Vec<ImagePromptOut>, Usage), AiError> {
-        if chosen(&self.chosen.article, &a.title) {
-            return Err(invalid("image prompts"));
-        }
-        self.inner.generate_image_prompts(a, m).await
-    }
-    async fn generate_image(&self, p: &str, w: u32, h: u32) -> Result<(ImageOut, Usage), AiError> {
-        if chosen(&self.chosen.image, p) {
-            self.chosen.image_calls.fetch_add(1, Ordering::SeqCst);
-            return Err(invalid("image"));
-        }
-        self.inner.generate_image(p, w, h).await
-    }
-    async fn optimize_article(&self, r: &igny8_ai::OptimizeRequest) -> Result<(igny8_ai::OptimizeOut, Usage), AiError> {
-        self.inner.optimize_article(r).await
     }
 }
 
@@ -108,7 +82,7 @@ const CREDITS: i64 = 100_000;
 async fn world(keywords: usize) -> World {
     let dir = tempfile::tempdir().expect("dir");
     let chosen = Arc::new(Chosen::default());
-    let ai = Arc::new(Picky { inner: OfflineProvider::with_year(2026), chosen: Arc::clone(&chosen) });
+    let ai = Arc::new(HookedAi::new(Arc::new(OfflineProvider::with_year(2026)), Picky(Arc::clone(&chosen))));
     let options = ExecutorOptions { time_scale: 0.0, ..ExecutorOptions::default() };
     let rt = LocalRuntime::open(dir.path(), ai, Arc::new(SystemClock), Arc::new(UuidIds), options).expect("runtime");
     let (account, _) = rt.services.account_service.create_account("Acme", CREDITS).await.expect("account");

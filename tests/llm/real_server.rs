@@ -22,15 +22,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use async_trait::async_trait;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use igny8_ai::{
-    AiError, AiProvider, ArticleOut, ClusterLabel, ClusterOptions, ClusterOut, ClusterPlan, ExistingCluster, IdeaOut,
-    ImageOut, ImagePromptOut, KeywordInput, OptimizeOut, OptimizeRequest, Usage,
-};
+use igny8_ai::{AiError, AiProvider, KeywordInput};
 use igny8_asl::{ExecutionStatus, ExecutorOptions};
 use igny8_core::domain::{Cluster, Content, Idea, ImageRecord, ImageStatus, RunStatus, TaskStatus, WriterTask};
 use igny8_core::planner::parse_keywords_csv;
@@ -38,6 +34,7 @@ use igny8_core::ports::{SystemClock, UuidIds};
 use igny8_core::publishing::article::article_text;
 use igny8_core::repo::Records;
 use igny8_core::seo::validate::{code, validate};
+use igny8_tests::hooked_ai::{self, AiHooks, HookedAi, Work};
 use igny8_tests::llm_server::LlmServer;
 use igny8_wiring::embedded::LocalRuntime;
 use serde_json::Value;
@@ -136,7 +133,6 @@ struct Call {
 /// time anyway; queueing at the server would only make client timeouts fire while a
 /// request waits), each call recorded with the HTTP requests it made.
 struct Measured {
-    inner: Arc<dyn AiProvider>,
     gate: tokio::sync::Mutex<()>,
     seen: Arc<Mutex<Vec<Exchange>>>,
     calls: Mutex<Vec<Call>>,
@@ -159,51 +155,13 @@ impl Measured {
     }
 }
 
-#[async_trait]
-impl AiProvider for Measured {
-    async fn plan_clusters(
-        &self,
-        keywords: &[KeywordInput],
-        existing: &[ExistingCluster],
-        options: &ClusterOptions,
-    ) -> Result<ClusterPlan, AiError> {
-        self.inner.plan_clusters(keywords, existing, options).await
-    }
-    async fn name_clusters(&self, c: &[ClusterOut], k: &[KeywordInput]) -> Result<(Vec<ClusterLabel>, Usage), AiError> {
-        self.call("name_clusters", self.inner.name_clusters(c, k)).await
-    }
-    async fn cluster_keywords(
-        &self,
-        keywords: &[KeywordInput],
-        options: &ClusterOptions,
-    ) -> Result<(Vec<ClusterOut>, Usage), AiError> {
-        self.call("cluster_keywords", self.inner.cluster_keywords(keywords, options)).await
-    }
-    async fn generate_ideas(
-        &self,
-        c: &ClusterOut,
-        k: &[KeywordInput],
-        n: usize,
-    ) -> Result<(Vec<IdeaOut>, Usage), AiError> {
-        self.call("generate_ideas", self.inner.generate_ideas(c, k, n)).await
-    }
-    async fn generate_article(&self, i: &IdeaOut, w: u32) -> Result<(ArticleOut, Usage), AiError> {
-        self.call("generate_article", self.inner.generate_article(i, w)).await
-    }
-    async fn generate_image_prompts(&self, a: &ArticleOut, m: usize) -> Result<(Vec<ImagePromptOut>, Usage), AiError> {
-        self.call("generate_image_prompts", self.inner.generate_image_prompts(a, m)).await
-    }
-    async fn generate_image(&self, p: &str, w: u32, h: u32) -> Result<(ImageOut, Usage), AiError> {
-        self.call("generate_image", self.inner.generate_image(p, w, h)).await
-    }
-    async fn optimize_article(&self, r: &OptimizeRequest) -> Result<(OptimizeOut, Usage), AiError> {
-        self.call("optimize_article", self.inner.optimize_article(r)).await
-    }
-    fn embedding_model(&self) -> Option<String> {
-        self.inner.embedding_model()
-    }
-    async fn embed(&self, texts: &[String]) -> Result<(Vec<Vec<f32>>, Usage), AiError> {
-        self.call("embed", self.inner.embed(texts)).await
+impl AiHooks for Measured {
+    /// Every call but the plan (the offline algorithm: no request) is measured.
+    fn around<'a, T: Send + 'a>(&'a self, call: hooked_ai::Call<'a>, work: Work<'a, T>) -> Work<'a, T> {
+        match call {
+            hooked_ai::Call::PlanClusters { .. } => work,
+            _ => Box::pin(self.call(call.function(), work)),
+        }
     }
 }
 
@@ -276,12 +234,10 @@ async fn run(listener: std::net::TcpListener, server: &LlmServer) -> Result<Stri
     let proxy_task = tokio::spawn(async move { axum::serve(listener, router).await });
 
     let provider = igny8_wiring::ai_from_env().map_err(|e| format!("the provider from the environment: {e}"))?;
-    let measured = Arc::new(Measured {
-        inner: provider,
-        gate: tokio::sync::Mutex::new(()),
-        seen: Arc::clone(&seen),
-        calls: Mutex::new(Vec::new()),
-    });
+    let measured = Arc::new(HookedAi::new(
+        provider,
+        Measured { gate: tokio::sync::Mutex::new(()), seen: Arc::clone(&seen), calls: Mutex::new(Vec::new()) },
+    ));
 
     let dir = tempfile::tempdir().expect("data dir");
     let options = ExecutorOptions { time_scale: 0.0, ..ExecutorOptions::default() };
@@ -410,7 +366,7 @@ async fn run(listener: std::net::TcpListener, server: &LlmServer) -> Result<Stri
         }
     }
 
-    let calls = measured.calls.lock().unwrap().clone();
+    let calls = measured.hooks().calls.lock().unwrap().clone();
     let report = figures(&calls, &chats, &summary, run_seconds, articles.len(), clusters.len(), ideas.len(), &usage);
     if problems.is_empty() {
         Ok(report)

@@ -10,6 +10,7 @@
 pub mod articles;
 pub mod counters;
 pub mod fake_platform;
+pub mod hooked_ai;
 pub mod layering;
 pub mod llm_server;
 pub mod shopify_fake;

@@ -26,19 +26,21 @@
 //!    array with a touched list; the best `2·max_neighbors` candidates get an exact
 //!    sparse cosine and the best `max_neighbors` at or above `similarity_threshold`
 //!    that share a topic word (not only intent modifiers such as "official website")
-//!    become edges (the graph is the union of both directions). The scan is split
-//!    over threads in fixed chunks, so the result does not depend on thread count.
+//!    become edges (the graph is the union of both directions). Keywords are scanned
+//!    in posting-list order (neighbours touch the same accumulator entries while they
+//!    are in cache), split over threads in fixed chunks; the edges are sorted at the
+//!    end, so the result does not depend on the order or the thread count.
 //! 4. **Agglomeration.** Classic average linkage (UPGMA) where keyword pairs without
-//!    an edge count as similarity 0: clusters keep summed edge weights to their
-//!    neighbours, and merges are taken best first from two queues (the initial edges
-//!    sorted once, plus a heap of re-scored pairs). After a merge only the pairs
-//!    whose summed weight changed are re-queued; all other pairs of the merged
-//!    cluster can only have lost score, so their old entry is an upper bound that is
-//!    re-scored lazily when it surfaces. The smaller adjacency map is merged into the
-//!    larger. Merging stops below `linkage_threshold`; merges above
-//!    `max_cluster_size` are refused. This is the TF-IDF + average-linkage
-//!    agglomerative criterion, but in about `O(E log E)` time on the sparse graph
-//!    instead of `O(n²)` memory.
+//!    an edge count as similarity 0: each step merges the best pair of all. Clusters
+//!    keep their summed edge weights to neighbours (lazily: an entry may name a
+//!    cluster that has since merged, and entries add up when read), and every
+//!    cluster has one entry in an indexed priority queue, keyed by its best pair.
+//!    Average linkage is reducible — a merge never gives a neighbour a better pair
+//!    than it had — so after a merge a neighbour's old key stays an upper bound and
+//!    is recomputed only when it reaches the top. Merging stops below
+//!    `linkage_threshold`; merges above `max_cluster_size` are refused. This is the
+//!    TF-IDF + average-linkage agglomerative criterion, but in about `O(E log n)`
+//!    time on the sparse graph instead of `O(n²)` memory.
 //! 5. **Labelling.** Pillar = among the members closest to the cluster's centroid,
 //!    the highest volume (comparisons "x vs y" only when nothing else is; ties:
 //!    fewest words, then most central by summed in-cluster edge weight, then
@@ -54,11 +56,11 @@
 //! their topics join them.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
-use std::iter::Peekable;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{AiError, ClusterOptions, ClusterOut, ClusterPlan, ExistingCluster, KeywordInput};
 
+use super::parallel;
 use super::text::{self, FxHashMap, Intent, StemCache};
 
 /// Weight multiplier for intent modifiers relative to topic words.
@@ -87,8 +89,7 @@ pub fn vectorize(keywords: &[KeywordInput]) -> TermVectors {
     let mut raw: Vec<Vec<(u32, u32)>> = Vec::with_capacity(keywords.len());
     let mut all_tokens = Vec::with_capacity(keywords.len());
     let mut all_token_terms = Vec::with_capacity(keywords.len());
-    for kw in keywords {
-        let tokens = text::tokenize(&kw.keyword);
+    for tokens in parallel::map(keywords, PARALLEL_MIN, |kw| text::tokenize(&kw.keyword)) {
         let mut terms: Vec<u32> = Vec::with_capacity(tokens.len());
         let mut token_ids: Vec<u32> = Vec::with_capacity(tokens.len());
         for tok in &tokens {
@@ -224,9 +225,7 @@ pub fn sparse_dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
 /// The sparse similarity graph as a sorted, de-duplicated edge list `(a, b, sim)`
 /// with `a < b` (step 3 of the module algorithm).
 pub fn similarity_graph(tv: &TermVectors, options: &ClusterOptions) -> Vec<(u32, u32, f32)> {
-    let threads =
-        if tv.vectors.len() < PARALLEL_MIN { 1 } else { std::thread::available_parallelism().map_or(1, |p| p.get()) };
-    similarity_graph_threads(tv, options, threads)
+    similarity_graph_threads(tv, options, parallel::threads_for(tv.vectors.len(), PARALLEL_MIN))
 }
 
 /// [`similarity_graph`] with an explicit thread count (tests check that the count
@@ -235,22 +234,54 @@ fn similarity_graph_threads(tv: &TermVectors, options: &ClusterOptions, threads:
     let cap = options.max_postings.max(2);
     let hub_cap = cap / 2;
     let hub_docs = hub_lists(tv, hub_cap);
-    let (postings, positions) = neighbourhood_postings(tv);
+    let (postings, positions, scan_order) = neighbourhood_postings(tv);
     let hubs = hubs_with_positions(&hub_docs, &positions, &tv.vectors);
     let ctx = GraphContext {
         tv,
         postings: &postings,
         positions: &positions,
+        scan_order: &scan_order,
         hubs: &hubs,
         cap,
         half_window: (cap - hub_cap) / 2,
         k: options.max_neighbors.max(1),
         threshold: options.similarity_threshold,
     };
-    let mut edges = ctx.scan_all(threads);
-    edges.sort_by_key(|e| (e.0, e.1));
-    edges.dedup_by(|x, y| x.0 == y.0 && x.1 == y.1);
-    edges
+    sorted_unique_edges(ctx.scan_all(threads), tv.vectors.len())
+}
+
+/// The edges sorted by `(a, b)` with duplicates (an edge found from both ends)
+/// dropped. A counting sort on `a`, then each keyword's few edges sorted by `b`:
+/// linear in the edges, where a comparison sort of two million tuples was a tenth
+/// of the clustering time. Both ends compute the same cosine, so which duplicate
+/// is kept does not matter.
+fn sorted_unique_edges(edges: Vec<(u32, u32, f32)>, n: usize) -> Vec<(u32, u32, f32)> {
+    let mut start = vec![0usize; n + 1];
+    for e in &edges {
+        start[e.0 as usize + 1] += 1;
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    let mut next = start.clone();
+    let mut by_a: Vec<(u32, f32)> = vec![(0, 0.0); edges.len()];
+    for &(a, b, sim) in &edges {
+        by_a[next[a as usize]] = (b, sim);
+        next[a as usize] += 1;
+    }
+    let mut out = Vec::with_capacity(edges.len());
+    for a in 0..n {
+        let bucket = &mut by_a[start[a]..start[a + 1]];
+        bucket.sort_unstable_by_key(|e| e.0);
+        let mut last = None;
+        for &(b, sim) in bucket.iter() {
+            if last != Some(b) {
+                out.push((a as u32, b, sim));
+                last = Some(b);
+            }
+        }
+    }
+    out
 }
 
 /// Per term: its `(keyword, weight)` entries.
@@ -279,7 +310,7 @@ fn hub_lists(tv: &TermVectors, hub_cap: usize) -> Postings {
 /// to each other in every list they appear in. Also returns, per keyword, its
 /// position in each of its terms' lists (same order as its vector), which anchors
 /// the scan window.
-fn neighbourhood_postings(tv: &TermVectors) -> (Postings, Vec<Vec<u32>>) {
+fn neighbourhood_postings(tv: &TermVectors) -> (Postings, Vec<Vec<u32>>, Vec<u32>) {
     let n = tv.vectors.len();
     let n_terms = tv.surfaces.len();
     let mut df = vec![0u32; n_terms];
@@ -308,7 +339,7 @@ fn neighbourhood_postings(tv: &TermVectors) -> (Postings, Vec<Vec<u32>>) {
             list.push((d, w));
         }
     }
-    (postings, positions)
+    (postings, positions, by_sig)
 }
 
 /// Hubs with their position in the full posting list, so the scan can skip a hub
@@ -332,16 +363,20 @@ fn hubs_with_positions(
         .collect()
 }
 
-/// Below this many keywords the graph scan stays on one thread.
+/// Below this many keywords the graph scan, cleaning and tokenising stay on one
+/// thread.
 const PARALLEL_MIN: usize = 5_000;
-/// Upper bound on graph-scan threads.
-const MAX_THREADS: usize = 8;
+/// Below this many clusters labelling stays on one thread.
+const PARALLEL_DESCRIBE_MIN: usize = 500;
 
 /// Read-only indexes shared by the graph-scan threads.
 struct GraphContext<'a> {
     tv: &'a TermVectors,
     postings: &'a [Vec<(u32, f32)>],
     positions: &'a [Vec<u32>],
+    /// Keywords in posting-list order: consecutive keywords scan overlapping
+    /// windows, so the accumulator entries they touch are still in cache.
+    scan_order: &'a [u32],
     hubs: &'a [Vec<(u32, f32, u32)>],
     cap: usize,
     half_window: usize,
@@ -354,22 +389,7 @@ impl GraphContext<'_> {
     /// so the scan is split over threads in contiguous chunks and concatenated in
     /// order: the result does not depend on the thread count.
     fn scan_all(&self, threads: usize) -> Vec<(u32, u32, f32)> {
-        let n = self.tv.vectors.len();
-        let threads = threads.clamp(1, MAX_THREADS);
-        let chunk = n.div_ceil(threads).max(1);
-        if threads == 1 {
-            return self.scan(0..n);
-        }
-        let parts: Vec<Vec<(u32, u32, f32)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|p| {
-                    let range = (p * chunk).min(n)..((p + 1) * chunk).min(n);
-                    scope.spawn(move || self.scan(range))
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-        });
-        parts.concat()
+        parallel::map_ranges(self.scan_order.len(), threads, |range| self.scan(range))
     }
 
     /// Nearest-neighbour edges for the keywords in `range`.
@@ -379,7 +399,8 @@ impl GraphContext<'_> {
         let mut touched: Vec<u32> = Vec::new();
         let mut candidates: Vec<(f32, u32)> = Vec::new();
         let mut edges: Vec<(u32, u32, f32)> = Vec::new();
-        for i in range {
+        for &i in &self.scan_order[range] {
+            let i = i as usize;
             touched.clear();
             self.accumulate(i, &mut acc, &mut touched);
             self.best_neighbours(i, &mut acc, &touched, &mut candidates);
@@ -518,147 +539,189 @@ impl Candidate {
 /// Average-linkage agglomeration over the sparse graph (step 4); returns a cluster
 /// label per keyword (the label is the id of the cluster's surviving root).
 ///
-/// Lazy heap: after merging `gone` into `keep`, only pairs whose summed weight
-/// changed (neighbours of `gone`) are pushed again. Every other pair of `keep` can
-/// only have *lost* score (same weight, larger size), so its old entry is an upper
-/// bound; when such an entry is popped its current score is recomputed and, if
-/// lower, re-queued. The first popped entry whose score is current is therefore the
-/// true best pair, exactly as in textbook UPGMA, with `O(deg(gone))` work per merge.
+/// Each step merges the best pair of all (highest average linkage, ties to the lower
+/// ids), exactly as textbook UPGMA. Finding it cheaply: every cluster keeps one
+/// entry in a priority queue keyed by its best pair, and average linkage is
+/// *reducible* — merging `keep` and `gone` never gives a neighbour a better pair
+/// than it had with one of them. So after a merge a neighbour's old key stays an
+/// upper bound: it is only marked inexact (unless its new pair with the merged
+/// cluster is better, which then becomes its exact key), and an inexact key is
+/// recomputed when it reaches the top. The first exact key at the top is the best
+/// pair. The queue never holds more than one entry per cluster, so it stays in cache
+/// where a heap of every re-scored pair grew to millions of entries.
 ///
 /// `sizes` gives each node's starting size (1 for a keyword; `m` for a node that
 /// stands for `m` identical keywords), and an edge `(a, b, sim)` stands for
 /// `sizes[a] · sizes[b]` keyword pairs of similarity `sim`.
 pub fn agglomerate(sizes: &[u32], edges: &[(u32, u32, f32)], options: &ClusterOptions) -> Vec<u32> {
-    let (mut linkage, initial) = Linkage::new(sizes, edges, options);
-    // Two queues: the initial edges sorted once (best first), and a heap that only
-    // holds re-scored pairs; each step takes the better head. Far cheaper than
-    // heapifying every edge.
-    let mut initial = initial.into_iter().peekable();
-    while let Some(c) = linkage.pop_best(&mut initial) {
-        if c.score() < linkage.threshold {
-            break;
+    let mut linkage = Linkage::new(sizes, edges, options);
+    while let Some(top) = linkage.queue.peek() {
+        if linkage.exact[top as usize] {
+            let best = linkage.queue.key(top);
+            linkage.merge(best.a() as usize, best.b() as usize);
+        } else {
+            linkage.refresh(top as usize);
         }
-        linkage.consider(c);
     }
     linkage.roots()
 }
 
-/// State of the average-linkage agglomeration: per cluster root its summed edge
-/// weights to neighbouring roots, its size and its parent (union-find without path
-/// compression), plus the heap of re-scored pairs.
+/// State of the average-linkage agglomeration: per cluster root its edges, size and
+/// parent (union-find), plus the queue of each root's best pair (exact, or an
+/// upper bound).
+///
+/// Edges are kept lazily: an entry may still name a cluster that has since merged
+/// into another, and several entries may resolve to the same root. Summed edge
+/// weights are additive, so resolving each entry to its root and adding them up
+/// gives the exact weight between two roots; a merge therefore never touches its
+/// neighbours' lists, and a list is compacted only when it is read.
 struct Linkage {
-    adj: Vec<FxHashMap<u32, f32>>,
+    adj: Vec<Vec<(u32, f32)>>,
     size: Vec<u32>,
     parent: Vec<u32>,
-    heap: BinaryHeap<Candidate>,
+    queue: BestQueue,
+    /// Whether a root's queue key is its current best pair (else an upper bound).
+    exact: Vec<bool>,
     threshold: f32,
     max_size: u32,
+    /// Per root, the weight summed so far while compacting (NaN when untouched).
+    scratch: Vec<f32>,
 }
 
 impl Linkage {
     /// Singleton clusters joined by the graph's edges (each edge weighted by the
-    /// keyword pairs it stands for), and the initial merge queue: every edge at or
-    /// above the threshold, best first.
-    fn new(sizes: &[u32], edges: &[(u32, u32, f32)], options: &ClusterOptions) -> (Self, Vec<Candidate>) {
+    /// keyword pairs it stands for), each queued at its best pair.
+    fn new(sizes: &[u32], edges: &[(u32, u32, f32)], options: &ClusterOptions) -> Self {
         let n = sizes.len();
         let mut degree = vec![0usize; n];
         for &(a, b, _) in edges {
             degree[a as usize] += 1;
             degree[b as usize] += 1;
         }
-        let mut adj: Vec<FxHashMap<u32, f32>> =
-            degree.iter().map(|&d| FxHashMap::with_capacity_and_hasher(d, Default::default())).collect();
+        let mut adj: Vec<Vec<(u32, f32)>> = degree.iter().map(|&d| Vec::with_capacity(d)).collect();
         let size: Vec<u32> = sizes.iter().map(|&m| m.max(1)).collect();
-        let mut initial: Vec<Candidate> = Vec::with_capacity(edges.len());
         for &(a, b, sim) in edges {
-            let pair_count = size[a as usize] as f32 * size[b as usize] as f32;
-            let w = sim * pair_count;
-            adj[a as usize].insert(b, w);
-            adj[b as usize].insert(a, w);
-            initial.push(Candidate::new(w / pair_count, a, b));
+            let w = sim * (size[a as usize] as f32 * size[b as usize] as f32);
+            adj[a as usize].push((b, w));
+            adj[b as usize].push((a, w));
         }
-        let threshold = options.linkage_threshold;
-        initial.retain(|c| c.score() >= threshold);
-        initial.sort_unstable_by(|x, y| y.cmp(x));
-        let linkage = Linkage {
+        let mut linkage = Linkage {
             adj,
             size,
             parent: (0..n as u32).collect(),
-            heap: BinaryHeap::new(),
-            threshold,
+            queue: BestQueue::new(n),
+            exact: vec![false; n],
+            threshold: options.linkage_threshold,
             max_size: u32::try_from(options.max_cluster_size.max(1)).unwrap_or(u32::MAX),
+            scratch: vec![f32::NAN; n],
         };
-        (linkage, initial)
+        for i in 0..n {
+            linkage.requeue(i);
+        }
+        linkage
     }
 
-    /// The better head of the two queues (re-scored heap vs. sorted initial edges),
-    /// or `None` when both are empty.
-    fn pop_best(&mut self, initial: &mut Peekable<std::vec::IntoIter<Candidate>>) -> Option<Candidate> {
-        let from_heap = match (self.heap.peek(), initial.peek()) {
-            (Some(h), Some(e)) => h > e,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => return None,
-        };
-        if from_heap {
-            self.heap.pop()
-        } else {
-            initial.next()
+    /// The root of node `x` (with path halving, which never changes a root).
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.parent[x] as usize != x {
+            let grand = self.parent[self.parent[x] as usize];
+            self.parent[x] = grand;
+            x = grand as usize;
         }
+        x
     }
 
-    /// Merges a popped pair if it is still valid and its score is current; a stale
-    /// (over-estimated) entry is re-queued at its current score instead, and pairs
-    /// that were already merged or would exceed the size cap are dropped.
-    fn consider(&mut self, c: Candidate) {
-        let (score, ca, cb) = (c.score(), c.a(), c.b());
-        let (a, b) = (ca as usize, cb as usize);
-        if self.parent[a] != ca || self.parent[b] != cb || self.size[a] + self.size[b] > self.max_size {
-            return;
-        }
-        let Some(&w) = self.adj[a].get(&cb) else { return };
-        let current = w / (self.size[a] as f32 * self.size[b] as f32);
-        if current < score {
-            if current >= self.threshold {
-                self.heap.push(Candidate::new(current, ca, cb));
+    /// Rewrites root `i`'s edges, plus `more`, as one entry per neighbouring root
+    /// with the summed weight (edges inside `i` dropped), in first-seen order.
+    /// The list is rewritten in place (no allocation unless `more` makes it grow).
+    fn compact(&mut self, i: usize, more: &[(u32, f32)]) {
+        let mut entries = std::mem::take(&mut self.adj[i]);
+        entries.extend_from_slice(more);
+        let mut kept = 0;
+        for e in 0..entries.len() {
+            let (node, w) = entries[e];
+            let r = self.find(node as usize);
+            if r == i {
+                continue;
             }
-            return;
+            if self.scratch[r].is_nan() {
+                entries[kept].0 = r as u32;
+                kept += 1;
+                self.scratch[r] = w;
+            } else {
+                self.scratch[r] += w;
+            }
         }
-        self.merge(a, b);
+        entries.truncate(kept);
+        for entry in &mut entries {
+            entry.1 = std::mem::replace(&mut self.scratch[entry.0 as usize], f32::NAN);
+        }
+        self.adj[i] = entries;
     }
 
-    /// Merges clusters `a` and `b`: the smaller adjacency map folds into the larger
-    /// (ties keep the lower id), and only pairs whose summed weight changed are
-    /// re-queued.
+    /// The pair of roots `a` and `b` as a merge candidate, if it may merge: it fits
+    /// the size cap and its average linkage reaches the threshold.
+    fn candidate(&self, a: usize, b: usize, weight: f32) -> Option<Candidate> {
+        if self.size[a] + self.size[b] > self.max_size {
+            return None;
+        }
+        let score = weight / (self.size[a] as f32 * self.size[b] as f32);
+        let (x, y) = if a < b { (a, b) } else { (b, a) };
+        (score >= self.threshold).then(|| Candidate::new(score, x as u32, y as u32))
+    }
+
+    /// Queues root `i` exactly at its best pair (its edges already compacted), or
+    /// drops it from the queue when it has no pair that may merge.
+    fn requeue(&mut self, i: usize) {
+        let best = self.adj[i].iter().filter_map(|&(o, w)| self.candidate(i, o as usize, w)).max();
+        match best {
+            Some(c) => {
+                self.queue.set(i as u32, c);
+                self.exact[i] = true;
+            }
+            None => self.queue.remove(i as u32),
+        }
+    }
+
+    /// Recomputes root `i`'s best pair from its compacted edges.
+    fn refresh(&mut self, i: usize) {
+        self.compact(i, &[]);
+        self.requeue(i);
+    }
+
+    /// Merges clusters `a` and `b` into the lower id: the merged cluster is
+    /// re-keyed exactly and each neighbour's key is kept as a bound or raised to its
+    /// new pair.
     fn merge(&mut self, a: usize, b: usize) {
-        let adj = &mut self.adj;
-        let (keep, gone) =
-            if adj[a].len() > adj[b].len() || (adj[a].len() == adj[b].len() && a < b) { (a, b) } else { (b, a) };
-        let gone_map = std::mem::take(&mut adj[gone]);
-        adj[keep].remove(&(gone as u32));
+        let (keep, gone) = (a.min(b), a.max(b));
         self.parent[gone] = keep as u32;
         self.size[keep] += self.size[gone];
-        // Each neighbour is visited once, so the visiting order cannot change any
-        // sum or the heap's (totally ordered) contents.
-        for (other, w) in gone_map {
-            let o = other as usize;
-            if o == keep {
-                continue;
+        self.queue.remove(gone as u32);
+        let gone_edges = std::mem::take(&mut self.adj[gone]);
+        self.compact(keep, &gone_edges);
+        for n in 0..self.adj[keep].len() {
+            let (other, w) = self.adj[keep][n];
+            self.rebound(other as usize, keep, gone, self.candidate(keep, other as usize, w));
+        }
+        self.requeue(keep);
+    }
+
+    /// Updates neighbour `o`'s key after `gone` merged into `keep`, given its new
+    /// pair with the merged cluster. Its other pairs did not change, so its old key
+    /// still bounds them; it stays exact unless its best partner was one of the two.
+    fn rebound(&mut self, o: usize, keep: usize, gone: usize, with_merged: Option<Candidate>) {
+        let old = self.queue.get(o as u32);
+        if with_merged.is_some() && with_merged > old {
+            if let Some(c) = with_merged {
+                self.queue.set(o as u32, c);
+                self.exact[o] = true;
             }
-            adj[o].remove(&(gone as u32));
-            let merged = {
-                let slot = adj[keep].entry(other).or_insert(0.0);
-                *slot += w;
-                *slot
-            };
-            adj[o].insert(keep as u32, merged);
-            if self.size[keep] + self.size[o] > self.max_size {
-                continue;
-            }
-            let score = merged / (self.size[keep] as f32 * self.size[o] as f32);
-            if score >= self.threshold {
-                let (x, y) = if keep < o { (keep, o) } else { (o, keep) };
-                self.heap.push(Candidate::new(score, x as u32, y as u32));
+            return;
+        }
+        if let Some(key) = old {
+            let partner = if key.a() as usize == o { key.b() } else { key.a() } as usize;
+            if partner == keep || partner == gone {
+                self.exact[o] = false;
             }
         }
     }
@@ -674,6 +737,113 @@ impl Linkage {
                 r as u32
             })
             .collect()
+    }
+}
+
+/// A max-priority queue of cluster ids, one entry per id, whose keys change in
+/// place. Why not `BinaryHeap`: it cannot re-key an entry, and pushing a fresh entry
+/// per change is what made the heap huge; ids are dense, so positions live in a
+/// plain array rather than the hash map a general indexed-queue crate would use.
+struct BestQueue {
+    heap: Vec<u32>,
+    /// Per id: its index in `heap`, or `ABSENT`.
+    pos: Vec<u32>,
+    key: Vec<Candidate>,
+}
+
+/// `BestQueue::pos` of an id that is not queued.
+const ABSENT: u32 = u32::MAX;
+
+impl BestQueue {
+    fn new(n: usize) -> Self {
+        BestQueue { heap: Vec::with_capacity(n), pos: vec![ABSENT; n], key: vec![Candidate(0); n] }
+    }
+
+    /// The id with the highest key.
+    fn peek(&self) -> Option<u32> {
+        self.heap.first().copied()
+    }
+
+    /// The key of a queued id.
+    fn key(&self, id: u32) -> Candidate {
+        self.key[id as usize]
+    }
+
+    /// The key of `id`, if queued.
+    fn get(&self, id: u32) -> Option<Candidate> {
+        (self.pos[id as usize] != ABSENT).then(|| self.key[id as usize])
+    }
+
+    /// Queues `id` at `key`, or moves it there if already queued.
+    fn set(&mut self, id: u32, key: Candidate) {
+        let i = id as usize;
+        let old = self.key[i];
+        self.key[i] = key;
+        if self.pos[i] == ABSENT {
+            self.pos[i] = self.heap.len() as u32;
+            self.heap.push(id);
+            self.sift_up(self.heap.len() - 1);
+        } else if key > old {
+            self.sift_up(self.pos[i] as usize);
+        } else {
+            self.sift_down(self.pos[i] as usize);
+        }
+    }
+
+    /// Drops `id` from the queue (a no-op when it is not queued).
+    fn remove(&mut self, id: u32) {
+        let at = self.pos[id as usize];
+        if at == ABSENT {
+            return;
+        }
+        let at = at as usize;
+        let last = self.heap.len() - 1;
+        self.swap(at, last);
+        self.heap.pop();
+        self.pos[id as usize] = ABSENT;
+        if at < self.heap.len() {
+            self.sift_up(at);
+            self.sift_down(at);
+        }
+    }
+
+    fn higher(&self, x: usize, y: usize) -> bool {
+        self.key[self.heap[x] as usize] > self.key[self.heap[y] as usize]
+    }
+
+    fn swap(&mut self, x: usize, y: usize) {
+        self.heap.swap(x, y);
+        self.pos[self.heap[x] as usize] = x as u32;
+        self.pos[self.heap[y] as usize] = y as u32;
+    }
+
+    fn sift_up(&mut self, mut at: usize) {
+        while at > 0 {
+            let parent = (at - 1) / 2;
+            if !self.higher(at, parent) {
+                break;
+            }
+            self.swap(at, parent);
+            at = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut at: usize) {
+        loop {
+            let (left, right) = (2 * at + 1, 2 * at + 2);
+            let mut top = at;
+            if left < self.heap.len() && self.higher(left, top) {
+                top = left;
+            }
+            if right < self.heap.len() && self.higher(right, top) {
+                top = right;
+            }
+            if top == at {
+                break;
+            }
+            self.swap(at, top);
+            at = top;
+        }
     }
 }
 
@@ -783,7 +953,7 @@ pub fn cluster_keywords(keywords: &[KeywordInput], options: &ClusterOptions) -> 
 /// keywords' content, so two imports of the same file cluster identically whatever
 /// their row order or the ids their records got.
 pub fn canonical_order(keywords: &[KeywordInput]) -> Vec<usize> {
-    let cleaned: Vec<String> = keywords.iter().map(|k| text::clean_phrase(&k.keyword)).collect();
+    let cleaned: Vec<String> = parallel::map(keywords, PARALLEL_MIN, |k| text::clean_phrase(&k.keyword));
     let mut order: Vec<usize> = (0..keywords.len()).collect();
     order.sort_by(|&a, &b| {
         let (x, y) = (&keywords[a], &keywords[b]);
@@ -827,7 +997,7 @@ fn cluster_sorted(keywords: &[KeywordInput], options: &ClusterOptions) -> Vec<Cl
     members.sort_by_key(|m| m.iter().copied().min());
     let space = SparseSpace(&tv.vectors);
     let labeller = Labeller { keywords, tokens: &tv.tokens, centrality: &centrality, space: &space };
-    let clusters: Vec<ClusterOut> = members.into_iter().map(|m| labeller.describe(m)).collect();
+    let clusters: Vec<ClusterOut> = parallel::map(&members, PARALLEL_DESCRIBE_MIN, |m| labeller.describe(m.clone()));
     let clusters = labeller.one_per_name(clusters, options.max_cluster_size);
     rank(clusters)
 }
@@ -876,8 +1046,8 @@ pub(super) struct Labeller<'a> {
     pub(super) tokens: &'a [Vec<String>],
     /// Per keyword: summed similarity to its graph neighbours in the same cluster.
     pub(super) centrality: &'a [f32],
-    /// Closeness to a cluster's centroid.
-    pub(super) space: &'a dyn CentroidSpace,
+    /// Closeness to a cluster's centroid (`Sync`: clusters are labelled in parallel).
+    pub(super) space: &'a (dyn CentroidSpace + Sync),
 }
 
 impl Labeller<'_> {
@@ -933,8 +1103,7 @@ impl Labeller<'_> {
             for (n, c) in clusters.iter().enumerate() {
                 by_name.entry(c.name.to_lowercase()).or_default().push(n);
             }
-            let mut absorbed = vec![false; clusters.len()];
-            let mut merged_any = false;
+            let mut fate = vec![Fate::Kept; clusters.len()];
             for group in by_name.values().filter(|g| g.len() > 1) {
                 let mut target = group[0];
                 for &other in &group[1..] {
@@ -944,21 +1113,20 @@ impl Labeller<'_> {
                     }
                     let moved = std::mem::take(&mut clusters[other].keywords);
                     clusters[target].keywords.extend(moved);
-                    absorbed[other] = true;
-                    merged_any = true;
+                    fate[other] = Fate::Absorbed;
+                    fate[target] = Fate::Grew;
                 }
             }
-            if !merged_any {
+            if !fate.contains(&Fate::Grew) {
                 break;
             }
+            // Labelling is a pure function of the members, so only grown clusters
+            // need it again.
             clusters = clusters
                 .into_iter()
-                .zip(absorbed)
-                .filter(|(_, gone)| !gone)
-                .map(|(c, _)| c)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .map(|c| self.describe(c.keywords))
+                .zip(fate)
+                .filter(|(_, f)| *f != Fate::Absorbed)
+                .map(|(c, f)| if f == Fate::Grew { self.describe(c.keywords) } else { c })
                 .collect();
         }
         let mut taken = BTreeSet::new();
@@ -967,16 +1135,33 @@ impl Labeller<'_> {
     }
 }
 
+/// What a round of [`Labeller::one_per_name`] did to a cluster.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Kept,
+    /// Took in a namesake's keywords: labelled again.
+    Grew,
+    /// Moved into a namesake: dropped.
+    Absorbed,
+}
+
 /// Normalised sum of sparse unit vectors: the direction of a group of keywords.
 fn centroid<'a>(vectors: impl Iterator<Item = &'a [(u32, f32)]>) -> Vec<(u32, f32)> {
-    let mut sum: BTreeMap<u32, f32> = BTreeMap::new();
-    for v in vectors {
-        for &(t, w) in v {
-            *sum.entry(t).or_insert(0.0) += w;
+    let mut entries: Vec<(u32, f32)> = vectors.flat_map(|v| v.iter().copied()).collect();
+    // Stable, so each term's weights add up in member order, as they always did.
+    entries.sort_by_key(|e| e.0);
+    let mut sum: Vec<(u32, f32)> = Vec::with_capacity(entries.len());
+    for (t, w) in entries {
+        match sum.last_mut() {
+            Some(last) if last.0 == t => last.1 += w,
+            _ => sum.push((t, w)),
         }
     }
-    let norm = sum.values().map(|w| w * w).sum::<f32>().sqrt();
-    sum.into_iter().map(|(t, w)| (t, if norm > 0.0 { w / norm } else { 0.0 })).collect()
+    let norm = sum.iter().map(|e| e.1 * e.1).sum::<f32>().sqrt();
+    for e in &mut sum {
+        e.1 = if norm > 0.0 { e.1 / norm } else { 0.0 };
+    }
+    sum
 }
 
 /// The one-sentence description of a cluster.

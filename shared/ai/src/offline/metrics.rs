@@ -8,7 +8,7 @@
 
 use std::hash::Hash;
 
-use crate::KeywordInput;
+use crate::{ClusterOut, KeywordInput};
 
 use super::text::{FxHashMap, SplitMix64};
 
@@ -117,6 +117,45 @@ pub fn adjusted_rand_index(truth: &[usize], pred: &[usize]) -> f64 {
         return 0.0;
     }
     (sum_cells - expected) / (max - expected)
+}
+
+/// Every score a clustering benchmark reports for one prediction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scores {
+    /// Homogeneity, completeness and V-measure.
+    pub v: VMeasure,
+    /// Adjusted Rand Index.
+    pub ari: f64,
+    /// Number of distinct predicted clusters.
+    pub clusters: usize,
+}
+
+/// V-measure, ARI and cluster count of `pred` against `truth`. Why: the benchmark,
+/// the tests and the side-by-side runs report the same figures, computed once here.
+pub fn scores(truth: &[usize], pred: &[usize]) -> Scores {
+    Scores {
+        v: v_measure(truth, pred),
+        ari: adjusted_rand_index(truth, pred),
+        clusters: dense_labels(pred).into_iter().max().map_or(0, |m| m + 1),
+    }
+}
+
+/// The label of each of `n` keywords from named clusters (a cluster's position in
+/// `clusters`), or `None` unless the clusters are a partition of `0..n` (a keyword
+/// in no cluster, in two, or out of range). Why: every semantic and lexical caller
+/// that scores [`ClusterOut`]s needs these labels, and checking the partition on the
+/// way is what its tests want.
+pub fn partition_labels(clusters: &[ClusterOut], n: usize) -> Option<Vec<usize>> {
+    let mut pred = vec![usize::MAX; n];
+    for (c, cluster) in clusters.iter().enumerate() {
+        for &i in &cluster.keywords {
+            match pred.get_mut(i) {
+                Some(p) if *p == usize::MAX => *p = c,
+                _ => return None,
+            }
+        }
+    }
+    pred.iter().all(|&p| p != usize::MAX).then_some(pred)
 }
 
 /// Topic heads of [`synthetic_keywords`] (the ground-truth topics).
@@ -347,6 +386,25 @@ mod tests {
         assert!(close(adjusted_rand_index(&[0, 0, 1, 1], &[0, 0, 1, 2]), 0.571_428_571_428_571_4));
         assert!(close(adjusted_rand_index(&[0, 0, 0, 0], &[0, 1, 2, 3]), 0.0));
         assert!(close(adjusted_rand_index(&[0, 0, 1, 1], &[0, 1, 0, 1]), -0.5));
+    }
+
+    #[test]
+    fn partition_labels_checks_the_partition() {
+        let cluster = |keywords: Vec<usize>| ClusterOut {
+            name: String::new(),
+            pillar_keyword: String::new(),
+            keywords,
+            intent: String::new(),
+            total_volume: 0,
+            description: String::new(),
+        };
+        assert_eq!(partition_labels(&[cluster(vec![2, 0]), cluster(vec![1])], 3), Some(vec![0, 1, 0]));
+        assert_eq!(partition_labels(&[cluster(vec![0, 1]), cluster(vec![1])], 2), None, "in two");
+        assert_eq!(partition_labels(&[cluster(vec![0])], 2), None, "in none");
+        assert_eq!(partition_labels(&[cluster(vec![0, 5])], 2), None, "out of range");
+        let s = scores(&[0, 0, 1, 1], &[0, 0, 1, 2]);
+        assert_eq!(s.clusters, 3);
+        assert!(close(s.v.v_measure, 0.8) && close(s.ari, 0.571_428_571_428_571_4), "{s:?}");
     }
 
     #[test]

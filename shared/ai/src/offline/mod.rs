@@ -15,6 +15,7 @@ pub mod ideas;
 pub mod images;
 pub mod metrics;
 pub mod optimize;
+mod parallel;
 pub mod semantic;
 pub mod text;
 

@@ -13,10 +13,14 @@
 //!    keywords broken by their vectors), so the result does not depend on the input
 //!    order; vectors are re-normalised to unit length (dot product = cosine).
 //! 2. **Exact k-nearest-neighbour graph.** Every keyword's [`NEIGHBOURS`] most
-//!    similar keywords at or above `merge_threshold`, from dense dot products
-//!    computed block by block (four rows against every row at a time, never an n × n
-//!    matrix in memory), split over the cores in fixed blocks so the graph does not
-//!    depend on the thread count. The graph is the union of both directions.
+//!    similar keywords at or above `merge_threshold`. The similarities are matrix
+//!    products (ndarray over matrixmultiply's sgemm, AVX/FMA chosen at run time) of
+//!    fixed blocks of 256 rows against tiles of 1,024 later rows, never an n × n
+//!    matrix in memory; each pair is scored once (upper triangle) and offered to both
+//!    of its rows. Blocks are shared among the cores; each core keeps its own
+//!    per-row lists, merged at the end under the same total order, so neither the
+//!    scores nor the graph depend on the thread count. The graph is the union of
+//!    both directions.
 //! 3. **Average linkage (UPGMA) on exact scores.** For unit vectors the average
 //!    pairwise cosine of two clusters is the dot product of their mean vectors, so
 //!    each cluster keeps only the sum of its members' vectors and every candidate
@@ -37,8 +41,11 @@
 //! themselves, and a new cluster joins an existing one whole when its centroid is
 //! that close or it has the existing cluster's name.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeSet, BinaryHeap};
 
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, Slice};
 use serde::{Deserialize, Serialize};
 
 use crate::{AiError, ClusterOut, ClusterPlan, ExistingCluster, KeywordInput};
@@ -72,14 +79,12 @@ impl Default for SemanticOptions {
 /// topic are connected, few enough that the linkage's candidate pairs stay linear.
 pub const NEIGHBOURS: usize = 24;
 
-/// Rows scored together by one pass over the other vectors (register blocking).
-const ROWS: usize = 4;
 /// Rows per unit of work handed to a thread; fixed, so the split (and therefore
 /// every computed value) does not depend on the thread count.
-const BLOCK: usize = 64;
-/// Columns scored per pass of a block's rows (a tile of 128 rows of 384 floats
-/// stays in the core's cache instead of streaming the whole matrix per row group).
-const TILE: usize = 128;
+const BLOCK: usize = 256;
+/// Columns per matrix product of a block's rows: a 256 × 1024 product buffer
+/// (1 MB) per thread, large enough that the kernel runs at full speed.
+const TILE: usize = 1024;
 /// Below this many keywords the neighbour search stays on one thread.
 const PARALLEL_MIN: usize = 2_000;
 /// Upper bound on neighbour-search threads.
@@ -101,7 +106,7 @@ pub fn plan_semantic_clusters(
     if existing.is_empty() {
         return Ok(ClusterPlan {
             joins: Vec::new(),
-            clusters: cluster_sorted_input(keywords, embeddings, dim, options),
+            clusters: cluster_sorted_input(keywords, embeddings, dim, options)?,
         });
     }
     let centroids: Vec<Option<Vec<f32>>> = existing_embeddings
@@ -135,7 +140,7 @@ pub fn plan_semantic_clusters(
         let rest_keywords: Vec<KeywordInput> = rest.iter().map(|&i| keywords[i].clone()).collect();
         let rest_vectors: Vec<Vec<f32>> = rest.iter().map(|&i| embeddings[i].clone()).collect();
         let names = existing_names(existing);
-        for mut c in cluster_sorted_input(&rest_keywords, &rest_vectors, dim, options) {
+        for mut c in cluster_sorted_input(&rest_keywords, &rest_vectors, dim, options)? {
             for idx in &mut c.keywords {
                 *idx = rest[*idx];
             }
@@ -173,7 +178,7 @@ pub fn cluster_semantic(
     options: &SemanticOptions,
 ) -> Result<Vec<ClusterOut>, AiError> {
     let dim = validate(keywords, embeddings, &[], &[], options)?;
-    Ok(cluster_sorted_input(keywords, embeddings, dim, options))
+    cluster_sorted_input(keywords, embeddings, dim, options)
 }
 
 /// Checks input and options; returns the embedding dimension.
@@ -235,17 +240,9 @@ fn validate(
 /// the same clusters in any input order.
 fn semantic_order(keywords: &[KeywordInput], embeddings: &[Vec<f32>]) -> Vec<usize> {
     let mut order = canonical_order(keywords);
-    let bits = |i: usize| embeddings[i].iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
-    let mut start = 0;
-    while start < order.len() {
-        let mut end = start + 1;
-        while end < order.len() && keywords[order[end]] == keywords[order[start]] {
-            end += 1;
-        }
-        if end - start > 1 {
-            order[start..end].sort_by(|&a, &b| bits(a).cmp(&bits(b)).then_with(|| a.cmp(&b)));
-        }
-        start = end;
+    let bits = |i: usize| embeddings[i].iter().map(|x| x.to_bits());
+    for same in order.chunk_by_mut(|&a, &b| keywords[a] == keywords[b]).filter(|run| run.len() > 1) {
+        same.sort_by(|&a, &b| bits(a).cmp(bits(b)).then_with(|| a.cmp(&b)));
     }
     order
 }
@@ -257,7 +254,7 @@ fn cluster_sorted_input(
     embeddings: &[Vec<f32>],
     dim: usize,
     options: &SemanticOptions,
-) -> Vec<ClusterOut> {
+) -> Result<Vec<ClusterOut>, AiError> {
     let order = semantic_order(keywords, embeddings);
     let sorted: Vec<KeywordInput> = order.iter().map(|&i| keywords[i].clone()).collect();
     let mut data = Vec::with_capacity(order.len() * dim);
@@ -265,13 +262,13 @@ fn cluster_sorted_input(
         data.extend(unit(&embeddings[i]));
     }
     let matrix = Dense { dim, data };
-    let mut clusters = cluster_sorted(&sorted, &matrix, options);
+    let mut clusters = cluster_sorted(&sorted, &matrix, options)?;
     for c in &mut clusters {
         for idx in &mut c.keywords {
             *idx = order[*idx];
         }
     }
-    clusters
+    Ok(clusters)
 }
 
 /// Row-major matrix of unit-length vectors (one row per keyword).
@@ -302,10 +299,14 @@ impl CentroidSpace for Dense {
 
 /// Clusters keywords already in canonical order with their unit vectors: graph,
 /// linkage, labelling, one cluster per name, ranking.
-fn cluster_sorted(keywords: &[KeywordInput], matrix: &Dense, options: &SemanticOptions) -> Vec<ClusterOut> {
+fn cluster_sorted(
+    keywords: &[KeywordInput],
+    matrix: &Dense,
+    options: &SemanticOptions,
+) -> Result<Vec<ClusterOut>, AiError> {
     let n = keywords.len();
     let threads = if n < PARALLEL_MIN { 1 } else { std::thread::available_parallelism().map_or(1, |p| p.get()) };
-    let edges = knn_edges(matrix, NEIGHBOURS, options.merge_threshold, threads);
+    let edges = knn_edges(matrix, NEIGHBOURS, options.merge_threshold, threads)?;
     let labels = average_linkage(matrix, &edges, options);
     let mut centrality = vec![0.0f32; n];
     for &(a, b, w) in &edges {
@@ -323,7 +324,7 @@ fn cluster_sorted(keywords: &[KeywordInput], matrix: &Dense, options: &SemanticO
     let tokens: Vec<Vec<String>> = keywords.iter().map(|k| text::tokenize(&k.keyword)).collect();
     let labeller = Labeller { keywords, tokens: &tokens, centrality: &centrality, space: matrix };
     let clusters: Vec<ClusterOut> = members.into_iter().map(|m| labeller.describe(m)).collect();
-    rank(labeller.one_per_name(clusters, options.max_cluster_size))
+    Ok(rank(labeller.one_per_name(clusters, options.max_cluster_size)))
 }
 
 /// Dot product of two equally long vectors, summed in eight fixed lanes (which the
@@ -343,30 +344,6 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         s += x * y;
     }
     s
-}
-
-/// [`dot`] of four rows with one vector in one pass (each row's value is
-/// bit-identical to [`dot`]): the vector is loaded once for four rows.
-fn dot4(q: [&[f32]; ROWS], x: &[f32]) -> [f32; ROWS] {
-    let mut acc = [[0.0f32; 8]; ROWS];
-    let chunks = x.len() / 8;
-    for c in 0..chunks {
-        let xs = &x[c * 8..c * 8 + 8];
-        for (a, row) in acc.iter_mut().zip(q) {
-            for ((s, qv), xv) in a.iter_mut().zip(&row[c * 8..c * 8 + 8]).zip(xs) {
-                *s += qv * xv;
-            }
-        }
-    }
-    let mut out = [0.0f32; ROWS];
-    for ((o, a), row) in out.iter_mut().zip(&acc).zip(q) {
-        let mut s = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-        for (qv, xv) in row[chunks * 8..].iter().zip(&x[chunks * 8..]) {
-            s += qv * xv;
-        }
-        *o = s;
-    }
-    out
 }
 
 /// Adds `v`, scaled to unit length, into `sum`.
@@ -399,16 +376,23 @@ fn normalise(v: &mut [f32]) -> bool {
     }
 }
 
-/// Orders neighbour candidates best first: higher similarity, then lower index.
+/// Orders neighbour candidates best first: higher similarity, then lower index. A
+/// total order (the inputs are finite), so a row's best `k` are one set whatever
+/// order the candidates arrive in.
 fn better(a: (f32, u32), b: (f32, u32)) -> bool {
     a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
 }
 
 /// The exact k-nearest-neighbour graph (step 2): per keyword its `k` most similar
 /// others at or above `threshold`, as a sorted, de-duplicated edge list
-/// `(a, b, cosine)` with `a < b`. Rows are handed to threads in fixed blocks and
-/// each row's list is its own, so the result does not depend on `threads`.
-pub fn knn_graph(vectors: &[Vec<f32>], k: usize, threshold: f32, threads: usize) -> Vec<(u32, u32, f32)> {
+/// `(a, b, cosine)` with `a < b`. The work is split in fixed blocks and each pair is
+/// scored once, so the result does not depend on `threads`.
+pub fn knn_graph(
+    vectors: &[Vec<f32>],
+    k: usize,
+    threshold: f32,
+    threads: usize,
+) -> Result<Vec<(u32, u32, f32)>, AiError> {
     let dim = vectors.first().map_or(0, Vec::len);
     let mut data = Vec::with_capacity(vectors.len() * dim);
     for v in vectors {
@@ -417,92 +401,118 @@ pub fn knn_graph(vectors: &[Vec<f32>], k: usize, threshold: f32, threads: usize)
     knn_edges(&Dense { dim: dim.max(1), data }, k, threshold, threads)
 }
 
-/// One block's result: its index and, per row, its neighbours best first.
-type BlockLists = (usize, Vec<Vec<(f32, u32)>>);
+/// Per row, its best neighbours so far, best first, at most `k`.
+struct TopK {
+    k: usize,
+    threshold: f32,
+    lists: Vec<Vec<(f32, u32)>>,
+}
 
-fn knn_edges(matrix: &Dense, k: usize, threshold: f32, threads: usize) -> Vec<(u32, u32, f32)> {
+impl TopK {
+    fn new(rows: usize, k: usize, threshold: f32) -> Self {
+        Self { k, threshold, lists: vec![Vec::new(); rows] }
+    }
+
+    /// Offers `cand` (similarity, column) to `row`'s list: kept if it reaches the
+    /// threshold and beats the list's worst.
+    fn offer(&mut self, row: usize, cand: (f32, u32)) {
+        let list = &mut self.lists[row];
+        if cand.0 < self.threshold || (list.len() == self.k && !list.last().is_some_and(|&w| better(cand, w))) {
+            return;
+        }
+        let pos = list.partition_point(|&x| better(x, cand));
+        list.insert(pos, cand);
+        list.truncate(self.k);
+    }
+}
+
+/// The graph of a unit-row matrix: the upper triangle of the similarity matrix in
+/// fixed row blocks (each pair scored once by the matrix kernel and offered to both
+/// of its rows), blocks taken by `threads` workers from a shared counter, each
+/// worker keeping its own lists for every row, merged at the end. A row's best `k`
+/// under [`better`] is the same set whichever worker saw which candidate, and every
+/// pair's score comes from the same fixed block product, so neither the scores nor
+/// the graph depend on the thread count.
+fn knn_edges(matrix: &Dense, k: usize, threshold: f32, threads: usize) -> Result<Vec<(u32, u32, f32)>, AiError> {
     let n = matrix.rows();
+    if k == 0 || n < 2 {
+        return Ok(Vec::new());
+    }
+    let all = ArrayView2::from_shape((n, matrix.dim), &matrix.data[..])
+        .map_err(|e| AiError::InvalidInput(format!("embedding matrix of {n} rows: {e}")))?;
     let blocks = n.div_ceil(BLOCK);
-    let threads = threads.clamp(1, MAX_THREADS).min(blocks.max(1));
+    let threads = threads.clamp(1, MAX_THREADS).min(blocks);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || {
-        let mut out: Vec<BlockLists> = Vec::new();
+    let work = || -> Result<TopK, AiError> {
+        let mut top = TopK::new(n, k, threshold);
+        let mut products = vec![0.0f32; BLOCK * TILE];
         loop {
             let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if b >= blocks {
-                break;
+                return Ok(top);
             }
-            out.push((b, knn_block(matrix, b * BLOCK..((b + 1) * BLOCK).min(n), k, threshold)));
+            knn_block(all, b * BLOCK..((b + 1) * BLOCK).min(n), &mut products, &mut top)?;
         }
-        out
     };
-    let mut parts: Vec<BlockLists> = if threads == 1 {
-        work()
+    let parts: Vec<TopK> = if threads == 1 {
+        vec![work()?]
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
             handles
                 .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect::<Vec<_>>()
-        })
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect::<Result<Vec<_>, _>>()
+        })?
     };
-    parts.sort_by_key(|p| p.0);
     let mut edges = Vec::new();
-    for (b, lists) in parts {
-        for (r, list) in lists.into_iter().enumerate() {
-            let i = (b * BLOCK + r) as u32;
-            for (sim, j) in list {
-                edges.push(if i < j { (i, j, sim) } else { (j, i, sim) });
-            }
+    let mut merged: Vec<(f32, u32)> = Vec::new();
+    for i in 0..n {
+        merged.clear();
+        for part in &parts {
+            merged.extend_from_slice(&part.lists[i]);
         }
+        merged.sort_unstable_by(|&x, &y| y.0.partial_cmp(&x.0).unwrap_or(Ordering::Equal).then_with(|| x.1.cmp(&y.1)));
+        merged.truncate(k);
+        let i = i as u32;
+        edges.extend(merged.iter().map(|&(sim, j)| if i < j { (i, j, sim) } else { (j, i, sim) }));
     }
-    edges.sort_by_key(|e| (e.0, e.1));
+    edges.sort_unstable_by_key(|e| (e.0, e.1));
     edges.dedup_by(|x, y| x.0 == y.0 && x.1 == y.1);
-    edges
+    Ok(edges)
 }
 
-/// Best `k` neighbours (at or above `threshold`) of each row in `range`, best first.
-fn knn_block(matrix: &Dense, range: std::ops::Range<usize>, k: usize, threshold: f32) -> Vec<Vec<(f32, u32)>> {
-    let n = matrix.rows();
-    let mut lists: Vec<Vec<(f32, u32)>> = vec![Vec::with_capacity(k + 1); range.len()];
-    let offer = |list: &mut Vec<(f32, u32)>, cand: (f32, u32)| {
-        if cand.0 < threshold || (list.len() == k && !better(cand, list[k - 1])) {
-            return;
-        }
-        let pos = list.iter().position(|&x| better(cand, x)).unwrap_or(list.len());
-        list.insert(pos, cand);
-        list.truncate(k);
-    };
-    // Column tiles small enough to stay in cache while every row of the block passes
-    // over them; each row still sees the columns in ascending order.
-    for tile in (0..n).step_by(TILE) {
+/// Scores the rows in `range` against every later row (and each other) with the
+/// matrix kernel, one column tile at a time, and offers every pair to both rows.
+fn knn_block(
+    all: ArrayView2<'_, f32>,
+    range: std::ops::Range<usize>,
+    products: &mut [f32],
+    top: &mut TopK,
+) -> Result<(), AiError> {
+    let n = all.nrows();
+    let rows = all.slice_axis(Axis(0), Slice::from(range.clone()));
+    for tile in (range.start..n).step_by(TILE) {
         let cols = tile..(tile + TILE).min(n);
-        let mut start = range.start;
-        while start < range.end {
-            if start + ROWS <= range.end {
-                let q = [matrix.row(start), matrix.row(start + 1), matrix.row(start + 2), matrix.row(start + 3)];
-                for j in cols.clone() {
-                    let sims = dot4(q, matrix.row(j));
-                    for (r, &sim) in sims.iter().enumerate() {
-                        if j != start + r {
-                            offer(&mut lists[start + r - range.start], (sim, j as u32));
-                        }
-                    }
+        let width = cols.len();
+        let out = &mut products[..range.len() * width];
+        let mut view = ArrayViewMut2::from_shape((range.len(), width), &mut *out)
+            .map_err(|e| AiError::InvalidInput(format!("similarity tile: {e}")))?;
+        let others = all.slice_axis(Axis(0), Slice::from(cols.clone()));
+        general_mat_mul(1.0, &rows, &others.t(), 0.0, &mut view);
+        for (r, sims) in out.chunks_exact(width).enumerate() {
+            let i = range.start + r;
+            // Only pairs i < j: the diagonal tile holds both orders of its pairs.
+            let skip = (i + 1).saturating_sub(cols.start).min(width);
+            for (j, &sim) in (cols.start + skip..).zip(&sims[skip..]) {
+                if sim >= top.threshold {
+                    top.offer(i, (sim, j as u32));
+                    top.offer(j, (sim, i as u32));
                 }
-                start += ROWS;
-            } else {
-                let q = matrix.row(start);
-                for j in cols.clone() {
-                    if j != start {
-                        offer(&mut lists[start - range.start], (dot(q, matrix.row(j)), j as u32));
-                    }
-                }
-                start += 1;
             }
         }
     }
-    lists
+    Ok(())
 }
 
 /// Average-linkage agglomeration (step 3) over the graph's candidate pairs, scored
@@ -688,7 +698,7 @@ impl NearestCentroid<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offline::metrics::v_measure;
+    use crate::offline::metrics::{partition_labels, v_measure};
     use crate::offline::text::SplitMix64;
 
     const DIM: usize = 32;
@@ -718,23 +728,11 @@ mod tests {
         (kws, vecs, truth)
     }
 
-    fn labels_of(clusters: &[ClusterOut], n: usize) -> Vec<usize> {
-        let mut pred = vec![usize::MAX; n];
-        for (c, cl) in clusters.iter().enumerate() {
-            for &i in &cl.keywords {
-                assert_eq!(pred[i], usize::MAX, "keyword {i} in two clusters");
-                pred[i] = c;
-            }
-        }
-        assert!(pred.iter().all(|&p| p != usize::MAX), "a keyword is in no cluster");
-        pred
-    }
-
     #[test]
     fn recovers_synthetic_topics_without_being_told_k() {
         let (kws, vecs, truth) = synthetic(12, 15, 1);
         let clusters = cluster_semantic(&kws, &vecs, &SemanticOptions::default()).unwrap();
-        let pred = labels_of(&clusters, kws.len());
+        let pred = partition_labels(&clusters, kws.len()).expect("a partition");
         let m = v_measure(&truth, &pred);
         assert!(m.v_measure > 0.97, "{m:?} with {} clusters", clusters.len());
         assert!((10..=14).contains(&clusters.len()), "{} clusters", clusters.len());
@@ -781,9 +779,9 @@ mod tests {
     #[test]
     fn the_graph_does_not_depend_on_the_thread_count() {
         let (_, vecs, _) = synthetic(10, 30, 4);
-        let one = knn_graph(&vecs, 8, 0.1, 1);
+        let one = knn_graph(&vecs, 8, 0.1, 1).unwrap();
         assert!(!one.is_empty());
-        assert_eq!(one, knn_graph(&vecs, 8, 0.1, 3));
+        assert_eq!(one, knn_graph(&vecs, 8, 0.1, 3).unwrap());
         assert!(one.iter().all(|e| e.0 < e.1 && e.2 >= 0.1));
         // Exact: the best neighbour of every row is in the graph.
         for (i, v) in vecs.iter().enumerate() {
@@ -794,6 +792,29 @@ mod tests {
             let (x, y) = (i.min(best) as u32, i.max(best) as u32);
             assert!(one.iter().any(|e| (e.0, e.1) == (x, y)), "row {i} misses {best}");
         }
+    }
+
+    #[test]
+    fn the_graph_is_every_rows_exact_top_k() {
+        // More rows than one block and one column tile, so blocks, tiles and the
+        // merge of the workers' lists are all exercised.
+        let (_, vecs, _) = synthetic(40, 30, 7);
+        let (k, threshold) = (5, 0.2);
+        let graph = knn_graph(&vecs, k, threshold, 2).unwrap();
+        let mut expected = BTreeSet::new();
+        for (i, v) in vecs.iter().enumerate() {
+            let mut sims: Vec<(f32, usize)> =
+                (0..vecs.len()).filter(|&j| j != i).map(|j| (dot(v, &vecs[j]), j)).collect();
+            sims.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            for &(sim, j) in sims.iter().take(k).filter(|s| s.0 >= threshold) {
+                expected.insert((i.min(j) as u32, i.max(j) as u32));
+                let got = graph.iter().find(|e| (e.0 as usize, e.1 as usize) == (i.min(j), i.max(j)));
+                assert!(got.is_some_and(|e| (e.2 - sim).abs() < 1e-5), "{i}-{j}: {got:?} vs {sim}");
+            }
+        }
+        let actual: BTreeSet<(u32, u32)> = graph.iter().map(|e| (e.0, e.1)).collect();
+        assert_eq!(actual, expected);
+        assert_eq!(actual.len(), graph.len(), "one edge per pair");
     }
 
     #[test]

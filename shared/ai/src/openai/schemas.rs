@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::chat::truncate_chars;
-use crate::offline::text::{count_html_words, Intent};
+use crate::offline::text::{count_body_words, count_html_words, Intent};
 use crate::{ArticleOut, ClusterLabel, IdeaOut, ImagePromptOut, OptimizeOut, OptimizeRequest};
 
 /// Tokens of JSON punctuation and keys around every answer, beyond its items.
@@ -274,11 +274,14 @@ pub(super) fn article_max_tokens(word_target: u32) -> u32 {
 
 /// The article with its words counted by us and its meta description cut to
 /// [`META_DESCRIPTION_MAX_CHARS`], or why the answer is refused: a blank title or
-/// meta description, a body without a word of visible text.
+/// meta description, a body without a word of visible text besides its `<h1>`.
 pub(super) fn validate_article(reply: ArticleReply) -> Result<ArticleOut, String> {
     let word_count = count_html_words(&reply.html);
     if word_count == 0 {
         return Err("html has no visible text".into());
+    }
+    if count_body_words(&reply.html) == 0 {
+        return Err("html has no text besides its <h1> title: write the article's body".into());
     }
     let meta = non_empty(&reply.meta_description, "meta_description")?;
     Ok(ArticleOut {
@@ -312,10 +315,10 @@ pub(super) fn optimize_max_tokens(request: &OptimizeRequest) -> u32 {
 }
 
 /// The rewrite, trimmed, or why it is refused: a blank title or meta description,
-/// a body without a word of visible text.
+/// a body without a word of visible text besides its `<h1>`.
 pub(super) fn validate_optimize(reply: OptimizeReply) -> Result<OptimizeOut, String> {
-    if count_html_words(&reply.html) == 0 {
-        return Err("html has no visible text".into());
+    if count_body_words(&reply.html) == 0 {
+        return Err("html has no text besides its <h1> title: keep the article's body".into());
     }
     let meta = non_empty(&reply.meta_description, "meta_description")?;
     Ok(OptimizeOut {
@@ -380,4 +383,22 @@ pub(super) fn validate_prompts(reply: PromptsReply, max: usize) -> Result<Vec<Im
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn article(html: &str) -> ArticleReply {
+        ArticleReply { title: "Electric Bikes".into(), meta_description: "All about them.".into(), html: html.into() }
+    }
+
+    #[test]
+    fn an_article_that_is_only_its_title_is_refused() {
+        let err = validate_article(article("<h1>Your Guide to Buying an Electric Bike</h1>")).unwrap_err();
+        assert!(err.contains("besides its <h1> title"), "{err}");
+        assert!(validate_article(article("  ")).unwrap_err().contains("no visible text"));
+        let ok = validate_article(article("<h1>Guide</h1><p>Pick the motor first.</p>")).unwrap();
+        assert_eq!(ok.word_count, 5, "the title's words still count towards the article");
+    }
 }

@@ -383,7 +383,7 @@ async fn optimize_article_refuses_a_wrong_or_empty_answer() {
     assert_eq!(log.lock().unwrap().len(), 3, "asked again max_invalid_retries (2) times");
     let (url, _) = serve(chat_server(json!({"title": "T", "meta_description": "m", "html": "  "}))).await;
     let err = provider(&url).optimize_article(&optimize_request()).await.unwrap_err();
-    assert!(matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("no visible text")), "{err:?}");
+    assert!(matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("besides its <h1> title")), "{err:?}");
     let (url, _) = serve(chat_server(json!({"title": " ", "meta_description": "m", "html": "<p>x</p>"}))).await;
     let err = provider(&url).optimize_article(&optimize_request()).await.unwrap_err();
     assert!(matches!(err.cause(), AiError::InvalidOutput(m) if m.contains("title is empty")), "{err:?}");
