@@ -1,5 +1,6 @@
 //! Runs one parsed command against the services and shapes its output.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use igny8_core::billing::{BalanceCheck, ChargeRequest, LedgerReceipt, Price, Reconciliation};
@@ -36,14 +37,23 @@ impl Output {
         self.exit = exit;
     }
 
-    /// Prints in the chosen form and gives the exit status.
+    /// Prints in the chosen form and gives the exit status. A reader that stops
+    /// early (`igny8 … | head`) closes the pipe: that ends the output quietly, where
+    /// `println!` would panic; any other write error is one line and exit status 1.
     pub fn print(self, as_json: bool) -> ExitCode {
-        if as_json {
-            println!("{}", self.json);
-        } else if !self.text.is_empty() {
-            println!("{}", self.text);
+        let body = if as_json { self.json.to_string() } else { self.text };
+        if body.is_empty() {
+            return ExitCode::from(self.exit);
         }
-        ExitCode::from(self.exit)
+        let mut out = std::io::stdout().lock();
+        match writeln!(out, "{body}").and_then(|()| out.flush()) {
+            Ok(()) => ExitCode::from(self.exit),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(self.exit),
+            Err(e) => {
+                eprintln!("error: cannot write the output: {e}");
+                ExitCode::FAILURE
+            }
+        }
     }
 }
 

@@ -276,3 +276,23 @@ fn the_main_job_on_the_aws_adapters_gives_the_same_summary() {
         .expect("run");
     assert_eq!(bad.status.code(), Some(2), "--backend dynamodb cannot run the pipeline: {bad:?}");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    let dir = tempfile::tempdir().expect("dir");
+    let keywords = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/keywords.csv");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_igny8"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["cluster", "--in", keywords, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn igny8");
+    // Like `igny8 … | head -c 0`: the reader is gone before the document is written.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+}
