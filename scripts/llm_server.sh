@@ -73,9 +73,9 @@ check_sha256() { # FILE SHA256
 # on 2 cores (nice'd); afterwards found in $wheels.
 ensure_llama_wheel() {
     local built
+    mkdir -p "$downloads" "$wheels"
     built=$(find "$wheels" -maxdepth 1 -name "llama_cpp_python-$llama_version-*.whl" | head -n 1)
     [ -z "$built" ] || return 0
-    mkdir -p "$downloads" "$wheels"
     if [ ! -s "$downloads/$llama_sdist" ]; then
         log "downloading $llama_sdist from PyPI"
         pip_quiet download --quiet --no-deps --no-binary llama-cpp-python -d "$downloads" "llama-cpp-python==$llama_version" >&2 \
