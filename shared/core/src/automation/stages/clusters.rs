@@ -63,6 +63,7 @@ const PARALLEL_PUTS: usize = 16;
 
 impl StageWork for Clusters {
     const STAGE: Stage = Stage::Clusters;
+    const ITEM: &'static str = "keyword";
     const INPUT_STATUS: &'static str = "new";
     const OPERATION: Option<Operation> = Some(Operation::Clustering);
     type Input = Keyword;

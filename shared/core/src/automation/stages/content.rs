@@ -17,6 +17,7 @@ pub(in crate::automation) struct Contents;
 
 impl StageWork for Contents {
     const STAGE: Stage = Stage::Content;
+    const ITEM: &'static str = "task";
     const INPUT_STATUS: &'static str = "queued";
     const OPERATION: Option<Operation> = Some(Operation::ContentGeneration);
     type Input = WriterTask;
@@ -38,10 +39,8 @@ impl StageWork for Contents {
             let (article, credits) = match or_invalid(write(ctx, &task, &idea).await)? {
                 Ok(done) => done,
                 Err(why) => {
-                    let failed = WriterTask { status: TaskStatus::Failed, ..task };
-                    let moved = i.tasks.transition(&failed, Contents::INPUT_STATUS)?;
-                    ctx.fail_item(Contents::STAGE, &format!("task {}", failed.id), &why, moved).await?;
-                    outcome.failed += 1;
+                    ctx.fail_input::<Contents>(&WriterTask { status: TaskStatus::Failed, ..task }, &why, &mut outcome)
+                        .await?;
                     continue;
                 }
             };

@@ -16,6 +16,7 @@ pub(in crate::automation) struct Ideas;
 
 impl StageWork for Ideas {
     const STAGE: Stage = Stage::Ideas;
+    const ITEM: &'static str = "cluster";
     const INPUT_STATUS: &'static str = "new";
     const OPERATION: Option<Operation> = Some(Operation::IdeaGeneration);
     type Input = Cluster;
@@ -48,10 +49,12 @@ impl StageWork for Ideas {
             let (ideas, credits) = match or_invalid(generate(ctx, &cluster, &keywords).await)? {
                 Ok(done) => done,
                 Err(why) => {
-                    let failed = Cluster { status: ClusterStatus::IdeasFailed, ..cluster };
-                    let moved = i.clusters.transition(&failed, Ideas::INPUT_STATUS)?;
-                    ctx.fail_item(Ideas::STAGE, &format!("cluster {}", failed.id), &why, moved).await?;
-                    outcome.failed += 1;
+                    ctx.fail_input::<Ideas>(
+                        &Cluster { status: ClusterStatus::IdeasFailed, ..cluster },
+                        &why,
+                        &mut outcome,
+                    )
+                    .await?;
                     continue;
                 }
             };

@@ -17,6 +17,7 @@ pub(in crate::automation) struct ImagePrompts;
 
 impl StageWork for ImagePrompts {
     const STAGE: Stage = Stage::ImagePrompts;
+    const ITEM: &'static str = "article";
     const INPUT_STATUS: &'static str = "draft";
     const OPERATION: Option<Operation> = Some(Operation::ImagePromptExtraction);
     type Input = Content;
@@ -32,10 +33,12 @@ impl StageWork for ImagePrompts {
             let (prompts, credits) = match or_invalid(extract(ctx, &content).await)? {
                 Ok(done) => done,
                 Err(why) => {
-                    let failed = Content { status: ContentStatus::PromptsFailed, ..content };
-                    let moved = ctx.inner().contents.transition(&failed, ImagePrompts::INPUT_STATUS)?;
-                    ctx.fail_item(ImagePrompts::STAGE, &format!("article {}", failed.id), &why, moved).await?;
-                    outcome.failed += 1;
+                    ctx.fail_input::<ImagePrompts>(
+                        &Content { status: ContentStatus::PromptsFailed, ..content },
+                        &why,
+                        &mut outcome,
+                    )
+                    .await?;
                     continue;
                 }
             };

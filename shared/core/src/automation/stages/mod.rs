@@ -15,7 +15,7 @@
 //! (`AiError::InvalidOutput`) fails that one item, not the run: its hold is released by
 //! [`StageContext::paid`], nothing of the answer is stored, the item moves to its
 //! stage's failed status (so the run does not pick it again) with a line in the run's
-//! log, and the batch goes on ([`StageContext::fail_item`]). Stage 1's naming call
+//! log, and the batch goes on ([`StageContext::fail_input`]). Stage 1's naming call
 //! falls back to the algorithm's names instead of failing its clusters
 //! ([`OnInvalid::FallBack`]); both go through [`StageContext::on_invalid`]. The tokens
 //! such a call spent still reach the usage log: [`StageContext::paid`] writes its
@@ -84,6 +84,8 @@ pub(in crate::automation) trait StageWork {
     const STAGE: Stage;
     /// The status (as stored) of the records waiting for the stage.
     const INPUT_STATUS: &'static str;
+    /// What the run's log calls one input ("task <id> failed: …").
+    const ITEM: &'static str;
     /// The credit operation its AI call is priced as, if it makes one.
     const OPERATION: Option<Operation>;
     /// The records it takes.
@@ -259,24 +261,28 @@ impl StageContext<'_> {
         Ok(())
     }
 
-    /// Moves one item the model gave an invalid answer for to its failed status
-    /// (`write`: a transition conditioned on the status it was read in, applied under
-    /// the run's fence like every write, so a replay moves and counts it once) and says
-    /// so in the run's log: "<kind> <id> failed: invalid model output: <why>".
-    pub(in crate::automation) async fn fail_item(
+    /// Fails one input the model gave an invalid answer for: `failed` is its next state
+    /// (the stage's failed status), written as a transition from the status it was read
+    /// in under the run's fence like every write, so a replay moves and counts it once;
+    /// the run's log says "<item> <id> failed: invalid model output: <why>" and the
+    /// batch's outcome counts it.
+    pub(in crate::automation) async fn fail_input<S: StageWork>(
         &self,
-        stage: Stage,
-        item: &str,
+        failed: &S::Input,
         why: &str,
-        write: WriteOp,
+        outcome: &mut BatchOutcome,
     ) -> Result<(), AutomationError> {
-        self.on_invalid(stage, item, why, OnInvalid::Fail(write)).await
+        let moved = S::inputs(self.inner()).transition(failed, S::INPUT_STATUS)?;
+        let item = format!("{} {}", S::ITEM, failed.record_id());
+        self.on_invalid(S::STAGE, &item, why, OnInvalid::Fail(moved)).await?;
+        outcome.failed += 1;
+        Ok(())
     }
 
     /// The one place a stage handles a model answer that stayed invalid (after
     /// [`or_invalid`] split it off; [`StageContext::paid`] has released the hold and
     /// recorded the tokens the call spent in the usage log): the item fails
-    /// ([`OnInvalid::Fail`], as [`StageContext::fail_item`]) or the stage goes on
+    /// ([`OnInvalid::Fail`], as [`StageContext::fail_input`]) or the stage goes on
     /// without the answer ([`OnInvalid::FallBack`]), and the run's log says which.
     pub(in crate::automation) async fn on_invalid(
         &self,

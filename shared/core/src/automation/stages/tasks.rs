@@ -14,6 +14,7 @@ pub(in crate::automation) struct Tasks;
 
 impl StageWork for Tasks {
     const STAGE: Stage = Stage::Tasks;
+    const ITEM: &'static str = "idea";
     const INPUT_STATUS: &'static str = "new";
     const OPERATION: Option<Operation> = None;
     type Input = Idea;
