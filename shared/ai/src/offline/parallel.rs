@@ -25,17 +25,23 @@ pub(crate) fn map_ranges<R: Send>(n: usize, threads: usize, work: impl Fn(Range<
         return work(0..n);
     }
     let chunk = n.div_ceil(threads);
-    let work = &work;
-    let parts: Vec<Vec<R>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|p| {
-                let range = (p * chunk).min(n)..((p + 1) * chunk).min(n);
-                scope.spawn(move || work(range))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-    });
+    let parts = on_threads(threads, |p| work((p * chunk).min(n)..((p + 1) * chunk).min(n)));
     parts.into_iter().flatten().collect()
+}
+
+/// Runs `work(p)` for each worker `p` in `0..threads` (capped), each on its own thread
+/// (on the caller's when there is one), and returns the results in worker order: the
+/// fixed ranges of [`map_ranges`], or workers that share a queue of uneven pieces.
+pub(crate) fn on_threads<R: Send>(threads: usize, work: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    let threads = threads.clamp(1, MAX_THREADS);
+    if threads == 1 {
+        return vec![work(0)];
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|p| scope.spawn(move || work(p))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    })
 }
 
 /// `items.iter().map(f)`, on as many threads as pay off for `items.len()` (at least
@@ -64,5 +70,12 @@ mod tests {
         assert_eq!(threads_for(10, 100), 1);
         assert!(threads_for(1_000, 100) >= 1);
         assert!(map_ranges(0, 4, |r: Range<usize>| r.collect::<Vec<_>>()).is_empty());
+    }
+
+    #[test]
+    fn workers_answer_in_worker_order() {
+        assert_eq!(on_threads(3, |p| p * 10), vec![0, 10, 20]);
+        assert_eq!(on_threads(0, |p| p + 1), vec![1]);
+        assert_eq!(on_threads(100, |p| p).len(), MAX_THREADS);
     }
 }

@@ -53,6 +53,7 @@ use crate::{AiError, ClusterOut, ClusterPlan, ExistingCluster, KeywordInput};
 use super::cluster::{
     canonical_order, existing_names, existing_rank, rank, unique_names, Candidate, CentroidSpace, Labeller,
 };
+use super::parallel;
 use super::text::{self, FxHashMap};
 
 /// Tuning of semantic clustering; the defaults are tuned on BANKING77's train
@@ -87,8 +88,6 @@ const BLOCK: usize = 256;
 const TILE: usize = 1024;
 /// Below this many keywords the neighbour search stays on one thread.
 const PARALLEL_MIN: usize = 2_000;
-/// Upper bound on neighbour-search threads.
-const MAX_THREADS: usize = 8;
 
 /// Plans clusters for `keywords` from their embeddings (`embeddings[i]` belongs to
 /// `keywords[i]`): new keywords close to an existing cluster (its members'
@@ -305,7 +304,7 @@ fn cluster_sorted(
     options: &SemanticOptions,
 ) -> Result<Vec<ClusterOut>, AiError> {
     let n = keywords.len();
-    let threads = if n < PARALLEL_MIN { 1 } else { std::thread::available_parallelism().map_or(1, |p| p.get()) };
+    let threads = parallel::threads_for(n, PARALLEL_MIN);
     let edges = knn_edges(matrix, NEIGHBOURS, options.merge_threshold, threads)?;
     let labels = average_linkage(matrix, &edges, options);
     let mut centrality = vec![0.0f32; n];
@@ -441,9 +440,8 @@ fn knn_edges(matrix: &Dense, k: usize, threshold: f32, threads: usize) -> Result
     let all = ArrayView2::from_shape((n, matrix.dim), &matrix.data[..])
         .map_err(|e| AiError::InvalidInput(format!("embedding matrix of {n} rows: {e}")))?;
     let blocks = n.div_ceil(BLOCK);
-    let threads = threads.clamp(1, MAX_THREADS).min(blocks);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || -> Result<TopK, AiError> {
+    let work = |_worker| -> Result<TopK, AiError> {
         let mut top = TopK::new(n, k, threshold);
         let mut products = vec![0.0f32; BLOCK * TILE];
         loop {
@@ -454,17 +452,7 @@ fn knn_edges(matrix: &Dense, k: usize, threshold: f32, threads: usize) -> Result
             knn_block(all, b * BLOCK..((b + 1) * BLOCK).min(n), &mut products, &mut top)?;
         }
     };
-    let parts: Vec<TopK> = if threads == 1 {
-        vec![work()?]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect::<Result<Vec<_>, _>>()
-        })?
-    };
+    let parts = parallel::on_threads(threads.min(blocks), work).into_iter().collect::<Result<Vec<TopK>, _>>()?;
     let mut edges = Vec::new();
     let mut merged: Vec<(f32, u32)> = Vec::new();
     for i in 0..n {
