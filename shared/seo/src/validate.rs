@@ -205,6 +205,16 @@ pub fn validate(article: &ArticleText) -> ValidationReport {
     found.into_report(sanitized)
 }
 
+/// True when `html` has nothing besides its `<h1>` title: no text and no image (the
+/// [`code::EMPTY_BODY`] error on its own). Why: a provider can refuse a model's
+/// article by the same rule approval applies, before the article is stored and paid for.
+pub fn body_is_empty(html: &str) -> bool {
+    let mut found = Findings::default();
+    let doc = html::parse(html);
+    Body::new(&doc, FALLBACK_HOST, &mut found).walk();
+    found.items.iter().any(|(_, _, issue)| issue.code == code::EMPTY_BODY)
+}
+
 /// Findings with where they were found (byte offset in the body; fields come first).
 #[derive(Default)]
 struct Findings {
@@ -791,6 +801,17 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(codes(&validate(&input)), expected, "{input:?}");
         }
+    }
+
+    #[test]
+    fn an_empty_body_is_one_with_nothing_but_its_title() {
+        assert!(body_is_empty("<h1>Only the title</h1>"));
+        assert!(body_is_empty(""));
+        assert!(body_is_empty("<H1 class=\"t\">Title</H1>\n<p> &nbsp; </p>"));
+        assert!(!body_is_empty("<H1 class=\"t\">Title here</H1>\n<p>Two words</p>"));
+        assert!(!body_is_empty("<h1>T</h1><p><img src=\"/a.png\" alt=\"a\"></p>"));
+        assert!(!body_is_empty("plain text, no tags"));
+        assert!(!body_is_empty("<header>Site</header>"));
     }
 
     #[test]

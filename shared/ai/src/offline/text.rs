@@ -612,32 +612,6 @@ pub fn count_html_words(html: &str) -> u32 {
     count_words(&html_text(html))
 }
 
-/// Number of words in an HTML article body outside its `<h1>` title. Why: a model
-/// that answers with the title alone has written no article, and the content
-/// validator would refuse it (`empty_body`) only after it was stored and paid for.
-pub fn count_body_words(html: &str) -> u32 {
-    let lower = html.to_ascii_lowercase();
-    let mut body = String::with_capacity(html.len());
-    let mut at = 0;
-    while let Some(found) = lower[at..].find("<h1") {
-        let start = at + found;
-        let opens_h1 = matches!(lower.as_bytes().get(start + 3), Some(b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'/'));
-        if !opens_h1 {
-            body.push_str(&html[at..start + 3]);
-            at = start + 3;
-            continue;
-        }
-        body.push_str(&html[at..start]);
-        body.push(' ');
-        at = match lower[start..].find("</h1") {
-            Some(end) => lower[start + end..].find('>').map_or(html.len(), |close| start + end + close + 1),
-            None => html.len(),
-        };
-    }
-    body.push_str(&html[at..]);
-    count_html_words(&body)
-}
-
 /// Estimated LLM tokens for some text (≈ 1.3 tokens per English word), so offline
 /// usage logs and credit tallies look like a real provider's.
 pub fn estimate_tokens(text: &str) -> i64 {
@@ -647,16 +621,6 @@ pub fn estimate_tokens(text: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn body_words_leave_out_the_h1_title() {
-        assert_eq!(count_body_words("<h1>Only the title</h1>"), 0);
-        assert_eq!(count_body_words("<H1 class=\"t\">Title here</H1>\n<p>Two words</p>"), 2);
-        assert_eq!(count_body_words("<h1>A</h1><h2>Section</h2><p>x y z</p><h1>B</h1>"), 4);
-        assert_eq!(count_body_words("<header>Site</header><h10>n</h10>"), 2);
-        assert_eq!(count_body_words("<h1>Unclosed title and more"), 0);
-        assert_eq!(count_body_words("plain text, no tags"), 4);
-    }
 
     #[test]
     fn stop_list_is_sorted_for_binary_search() {

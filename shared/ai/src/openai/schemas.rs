@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::chat::truncate_chars;
-use crate::offline::text::{count_body_words, count_html_words, Intent};
+use crate::offline::text::{count_html_words, Intent};
 use crate::{ArticleOut, ClusterLabel, IdeaOut, ImagePromptOut, OptimizeOut, OptimizeRequest};
 
 /// Tokens of JSON punctuation and keys around every answer, beyond its items.
@@ -274,13 +274,14 @@ pub(super) fn article_max_tokens(word_target: u32) -> u32 {
 
 /// The article with its words counted by us and its meta description cut to
 /// [`META_DESCRIPTION_MAX_CHARS`], or why the answer is refused: a blank title or
-/// meta description, a body without a word of visible text besides its `<h1>`.
+/// meta description, a body with nothing besides its `<h1>` (approval's `empty_body`
+/// rule, [`igny8_seo::body_is_empty`]).
 pub(super) fn validate_article(reply: ArticleReply) -> Result<ArticleOut, String> {
     let word_count = count_html_words(&reply.html);
     if word_count == 0 {
         return Err("html has no visible text".into());
     }
-    if count_body_words(&reply.html) == 0 {
+    if igny8_seo::body_is_empty(&reply.html) {
         return Err("html has no text besides its <h1> title: write the article's body".into());
     }
     let meta = non_empty(&reply.meta_description, "meta_description")?;
@@ -315,9 +316,9 @@ pub(super) fn optimize_max_tokens(request: &OptimizeRequest) -> u32 {
 }
 
 /// The rewrite, trimmed, or why it is refused: a blank title or meta description,
-/// a body without a word of visible text besides its `<h1>`.
+/// a body with nothing besides its `<h1>` ([`igny8_seo::body_is_empty`]).
 pub(super) fn validate_optimize(reply: OptimizeReply) -> Result<OptimizeOut, String> {
-    if count_body_words(&reply.html) == 0 {
+    if igny8_seo::body_is_empty(&reply.html) {
         return Err("html has no text besides its <h1> title: keep the article's body".into());
     }
     let meta = non_empty(&reply.meta_description, "meta_description")?;
