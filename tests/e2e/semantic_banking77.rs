@@ -6,8 +6,9 @@
 //! Then the same list again: every vector comes from the cache, none from the model.
 //!
 //! Needs the model files (`scripts/models.sh`) and the data set beside the repository
-//! (`../shared/data/banking77`, read in place, never copied); fails, never skips,
-//! without them.
+//! (`../shared/data/banking77`, read in place, never copied; `IGNY8_SHARED_DIR` names
+//! the shared folder for a clone kept elsewhere, as for scripts/bench_clustering.sh);
+//! fails, never skips, without them.
 
 // Tests, benches and examples: a failed step is a failed run, so they may panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -22,15 +23,21 @@ use igny8_core::domain::ClusterMode;
 use igny8_embed::MiniLmEmbedder;
 use igny8_embedded::SqliteStore;
 
-/// The data set's test split: `../shared/data/banking77/test.csv` from the workspace
-/// root (looked for beside the root and beside its parents, so a git worktree one
-/// level deeper finds the same folder).
+/// The data set's test split: `data/banking77/test.csv` in `$IGNY8_SHARED_DIR` when it
+/// is set, else in `../shared` from the workspace root (looked for beside the root and
+/// beside its parents, so a git worktree one level deeper finds the same folder).
 fn banking77() -> PathBuf {
+    const SPLIT: &str = "data/banking77/test.csv";
+    if let Some(shared) = std::env::var_os("IGNY8_SHARED_DIR") {
+        let path = PathBuf::from(shared).join(SPLIT);
+        assert!(path.is_file(), "BANKING77 is not at {} (IGNY8_SHARED_DIR)", path.display());
+        return path;
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     root.ancestors()
-        .map(|dir| dir.join("../shared/data/banking77/test.csv"))
+        .map(|dir| dir.join("../shared").join(SPLIT))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("BANKING77 is not at ../shared/data/banking77/test.csv beside the repository"))
+        .unwrap_or_else(|| panic!("BANKING77 is not at ../shared/{SPLIT} beside the repository (or set IGNY8_SHARED_DIR)"))
 }
 
 fn read_split() -> (Vec<KeywordInput>, Vec<String>) {
