@@ -34,10 +34,9 @@ fn banking77() -> PathBuf {
         return path;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    root.ancestors()
-        .map(|dir| dir.join("../shared").join(SPLIT))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("BANKING77 is not at ../shared/{SPLIT} beside the repository (or set IGNY8_SHARED_DIR)"))
+    root.ancestors().map(|dir| dir.join("../shared").join(SPLIT)).find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("BANKING77 is not at ../shared/{SPLIT} beside the repository (or set IGNY8_SHARED_DIR)")
+    })
 }
 
 fn read_split() -> (Vec<KeywordInput>, Vec<String>) {
