@@ -17,4 +17,4 @@ pub mod validate;
 pub use analyze::{analyze, Analysis, Check, CheckGroup, RuleSet, TextStats};
 pub use article::ArticleText;
 pub use link::{inject, Candidate, Injection, LinkDoc, LinkIndex, LinkOptions, PlacedLink};
-pub use validate::{body_is_empty, validate, Severity, ValidationIssue, ValidationReport};
+pub use validate::{body_errors, validate, Severity, ValidationIssue, ValidationReport};

@@ -205,14 +205,14 @@ pub fn validate(article: &ArticleText) -> ValidationReport {
     found.into_report(sanitized)
 }
 
-/// True when `html` has nothing besides its `<h1>` title: no text and no image (the
-/// [`code::EMPTY_BODY`] error on its own). Why: a provider can refuse a model's
-/// article by the same rule approval applies, before the article is stored and paid for.
-pub fn body_is_empty(html: &str) -> bool {
+/// The errors of the body alone (markup a CMS would mangle, broken links and images,
+/// [`code::EMPTY_BODY`]), in document order. Why: a provider can refuse a model's
+/// article by the same rules approval applies, before the article is stored and paid for.
+pub fn body_errors(html: &str) -> Vec<ValidationIssue> {
     let mut found = Findings::default();
     let doc = html::parse(html);
     Body::new(&doc, FALLBACK_HOST, &mut found).walk();
-    found.items.iter().any(|(_, _, issue)| issue.code == code::EMPTY_BODY)
+    found.into_report(None).issues.into_iter().filter(|i| i.severity == Severity::Error).collect()
 }
 
 /// Findings with where they were found (byte offset in the body; fields come first).
@@ -804,14 +804,22 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_body_is_one_with_nothing_but_its_title() {
-        assert!(body_is_empty("<h1>Only the title</h1>"));
-        assert!(body_is_empty(""));
-        assert!(body_is_empty("<H1 class=\"t\">Title</H1>\n<p> &nbsp; </p>"));
-        assert!(!body_is_empty("<H1 class=\"t\">Title here</H1>\n<p>Two words</p>"));
-        assert!(!body_is_empty("<h1>T</h1><p><img src=\"/a.png\" alt=\"a\"></p>"));
-        assert!(!body_is_empty("plain text, no tags"));
-        assert!(!body_is_empty("<header>Site</header>"));
+    fn body_errors_are_what_approval_blocks_in_the_body() {
+        let empty = |html: &str| body_errors(html).iter().any(|i| i.code == code::EMPTY_BODY);
+        assert!(empty("<h1>Only the title</h1>"));
+        assert!(empty(""));
+        assert!(empty("<H1 class=\"t\">Title</H1>\n<p> &nbsp; </p>"));
+        assert!(!empty("<H1 class=\"t\">Title here</H1>\n<p>Two words</p>"));
+        assert!(!empty("<h1>T</h1><p><img src=\"/a.png\" alt=\"a\"></p>"));
+        assert!(!empty("plain text, no tags"));
+        assert!(!empty("<header>Site</header>"));
+        assert!(body_errors("<h1>T</h1><p>Fine <a href=\"/x\">link</a></p>").is_empty());
+        let codes = |html: &str| body_errors(html).into_iter().map(|i| i.code).collect::<Vec<_>>();
+        assert_eq!(
+            codes("<div class='post-header'><p>Welcome.</p></div></p><section>Open"),
+            vec![code::STRAY_END_TAG, code::UNCLOSED_TAG]
+        );
+        assert_eq!(codes("<p>No meta or title is a body error</p>"), Vec::<String>::new());
     }
 
     #[test]

@@ -274,16 +274,13 @@ pub(super) fn article_max_tokens(word_target: u32) -> u32 {
 
 /// The article with its words counted by us and its meta description cut to
 /// [`META_DESCRIPTION_MAX_CHARS`], or why the answer is refused: a blank title or
-/// meta description, a body with nothing besides its `<h1>` (approval's `empty_body`
-/// rule, [`igny8_seo::body_is_empty`]).
+/// meta description, a body approval would block ([`refuse_body`]).
 pub(super) fn validate_article(reply: ArticleReply) -> Result<ArticleOut, String> {
     let word_count = count_html_words(&reply.html);
     if word_count == 0 {
         return Err("html has no visible text".into());
     }
-    if igny8_seo::body_is_empty(&reply.html) {
-        return Err("html has no text besides its <h1> title: write the article's body".into());
-    }
+    refuse_body(&reply.html, "write the article's body")?;
     let meta = non_empty(&reply.meta_description, "meta_description")?;
     Ok(ArticleOut {
         title: non_empty(&reply.title, "title")?,
@@ -291,6 +288,21 @@ pub(super) fn validate_article(reply: ArticleReply) -> Result<ArticleOut, String
         meta_description: truncate_chars(&meta, META_DESCRIPTION_MAX_CHARS),
         html: reply.html,
     })
+}
+
+/// Why a body is refused, if it is: the errors approval would block it for
+/// ([`igny8_seo::body_errors`]: nothing besides the `<h1>`, unclosed or stray tags,
+/// broken links), so a model's malformed HTML is asked for again instead of stored.
+fn refuse_body(html: &str, empty_hint: &str) -> Result<(), String> {
+    let errors = igny8_seo::body_errors(html);
+    if errors.iter().any(|e| e.code == igny8_seo::validate::code::EMPTY_BODY) {
+        return Err(format!("html has no text besides its <h1> title: {empty_hint}"));
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    Err(format!("html is not well-formed: {}", messages.join(" ")))
 }
 
 /// Model answer for `optimize_article`.
@@ -316,11 +328,9 @@ pub(super) fn optimize_max_tokens(request: &OptimizeRequest) -> u32 {
 }
 
 /// The rewrite, trimmed, or why it is refused: a blank title or meta description,
-/// a body with nothing besides its `<h1>` ([`igny8_seo::body_is_empty`]).
+/// a body approval would block ([`refuse_body`]).
 pub(super) fn validate_optimize(reply: OptimizeReply) -> Result<OptimizeOut, String> {
-    if igny8_seo::body_is_empty(&reply.html) {
-        return Err("html has no text besides its <h1> title: keep the article's body".into());
-    }
+    refuse_body(&reply.html, "keep the article's body")?;
     let meta = non_empty(&reply.meta_description, "meta_description")?;
     Ok(OptimizeOut {
         title: non_empty(&reply.title, "title")?,
@@ -401,5 +411,15 @@ mod tests {
         assert!(validate_article(article("  ")).unwrap_err().contains("no visible text"));
         let ok = validate_article(article("<h1>Guide</h1><p>Pick the motor first.</p>")).unwrap();
         assert_eq!(ok.word_count, 5, "the title's words still count towards the article");
+    }
+
+    #[test]
+    fn an_article_with_markup_approval_would_block_is_refused() {
+        let err = validate_article(article("<div class='post-header'><p>Welcome to our shop.</p></p>")).unwrap_err();
+        assert!(err.starts_with("html is not well-formed: ") && err.contains("</p>") && err.contains("<div"), "{err}");
+        let err = validate_article(article("<h1>Guide</h1><p>See <a href=\"#\">this</a>.</p>")).unwrap_err();
+        assert!(err.contains("link"), "{err}");
+        let rewrite = OptimizeReply { title: "T".into(), meta_description: "M".into(), html: "<p>ok</p></em>".into() };
+        assert!(validate_optimize(rewrite).is_err());
     }
 }

@@ -196,7 +196,18 @@ impl OptimizationService {
             });
         }
         let credits = self.credits.cost(OPERATION.as_str(), prepared.units).await?;
-        let hold = self.secure(account, &opt_id, content, credits).await?;
+        let hold = match self.secure(account, &opt_id, content, credits).await {
+            Ok(hold) => hold,
+            // A concurrent attempt with the same key already settled the hold, so it
+            // stored its rewrite first: that optimization is the answer.
+            Err(OptimizationError::Credits(CreditError::HoldClosed { status: HoldStatus::Settled, .. })) => {
+                if let Some(first) = repo.get(site, &content.id, &opt_id).await? {
+                    return self.finish(first).await;
+                }
+                return Err(RepoError::Store(StoreError::Conflict).into());
+            }
+            Err(e) => return Err(e),
+        };
         let request = OptimizeRequest {
             title: content.title.clone(),
             meta_description: content.meta_description.clone(),
