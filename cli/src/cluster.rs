@@ -12,7 +12,7 @@ use igny8_core::domain::ClusterMode;
 use igny8_core::planner::{parse_keywords_csv, ImportError};
 use igny8_wiring::Backend;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::args::ClusterArgs;
 use crate::commands::Output;
@@ -100,8 +100,10 @@ pub async fn cluster(backend: Backend, args: ClusterArgs, json_out: bool) -> Res
         eprintln!("note: {reason}");
     }
     let rows = rows(&keywords, &outcome.clusters);
-    let csv = to_csv(&rows)?;
-    let doc = document(&keywords, &outcome, &rows, args.out.as_deref());
+    let csv = match (&args.out, json_out) {
+        (None, true) => String::new(),
+        _ => to_csv(&rows)?,
+    };
     let text = match &args.out {
         Some(path) => {
             std::fs::write(path, &csv)
@@ -110,7 +112,8 @@ pub async fn cluster(backend: Backend, args: ClusterArgs, json_out: bool) -> Res
         }
         None => csv.trim_end().to_owned(),
     };
-    Ok(Output::new(doc, text))
+    let json = if json_out { document(&keywords, &outcome, &rows, args.out.as_deref())? } else { String::new() };
+    Ok(Output::rendered(json, text))
 }
 
 /// One output row: a keyword and, when it was clustered, its cluster.
@@ -155,46 +158,81 @@ fn to_csv(rows: &[Row<'_>]) -> Result<String, CliError> {
     String::from_utf8(bytes).map_err(failure)
 }
 
-/// `--json`: the clusters with their keywords, and how they were made.
+/// `--json`: the clusters with their keywords, and how they were made. Fields in
+/// key order, as every other command's document prints them.
+#[derive(Serialize)]
+struct Document<'a> {
+    cached: usize,
+    clusters: Vec<ClusterDocument<'a>>,
+    embedded: usize,
+    fallback: Option<&'a str>,
+    keywords: usize,
+    mode: &'a str,
+    out: Option<String>,
+    unclustered: Vec<&'a str>,
+}
+
+/// One cluster of the `--json` document.
+#[derive(Serialize)]
+struct ClusterDocument<'a> {
+    id: usize,
+    intent: &'a str,
+    keywords: Vec<Member<'a>>,
+    name: &'a str,
+    pillar_keyword: &'a str,
+    size: usize,
+    total_volume: i64,
+}
+
+/// A keyword of a cluster in the `--json` document.
+#[derive(Serialize)]
+struct Member<'a> {
+    keyword: &'a str,
+    volume: i64,
+}
+
+/// The `--json` document, serialized straight from the outcome: at 100,000 keywords
+/// building it as a `serde_json::Value` first copied every keyword twice and took a
+/// tenth of the command's time.
 fn document(
     keywords: &[igny8_ai::KeywordInput],
     outcome: &ClusteringOutcome,
     rows: &[Row<'_>],
     out: Option<&Path>,
-) -> Value {
-    let clusters: Vec<Value> = outcome
+) -> Result<String, CliError> {
+    let clusters = outcome
         .clusters
         .iter()
         .enumerate()
         .map(|(n, c)| {
-            let members: Vec<Value> = c
+            let members: Vec<Member<'_>> = c
                 .keywords
                 .iter()
                 .filter_map(|&i| keywords.get(i))
-                .map(|k| json!({"keyword": k.keyword, "volume": k.volume}))
+                .map(|k| Member { keyword: &k.keyword, volume: k.volume })
                 .collect();
-            json!({
-                "id": n + 1,
-                "name": c.name,
-                "pillar_keyword": c.pillar_keyword,
-                "intent": c.intent,
-                "total_volume": c.total_volume,
-                "size": members.len(),
-                "keywords": members,
-            })
+            ClusterDocument {
+                id: n + 1,
+                intent: &c.intent,
+                size: members.len(),
+                keywords: members,
+                name: &c.name,
+                pillar_keyword: &c.pillar_keyword,
+                total_volume: c.total_volume,
+            }
         })
         .collect();
-    let unclustered: Vec<&str> = rows.iter().filter(|r| r.cluster.is_none()).map(|r| r.keyword).collect();
-    json!({
-        "mode": outcome.mode.as_str(),
-        "fallback": outcome.fallback,
-        "cached": outcome.cached,
-        "embedded": outcome.embedded,
-        "keywords": keywords.len(),
-        "clusters": clusters,
-        "unclustered": unclustered,
-        "out": out.map(|p| p.display().to_string()),
-    })
+    let document = Document {
+        cached: outcome.cached,
+        clusters,
+        embedded: outcome.embedded,
+        fallback: outcome.fallback.as_deref(),
+        keywords: keywords.len(),
+        mode: outcome.mode.as_str(),
+        out: out.map(|p| p.display().to_string()),
+        unclustered: rows.iter().filter(|r| r.cluster.is_none()).map(|r| r.keyword).collect(),
+    };
+    serde_json::to_string(&document).map_err(failure)
 }
 
 /// What `--out` prints instead of the rows.

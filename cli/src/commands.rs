@@ -21,15 +21,29 @@ use crate::error::CliError;
 
 /// What a command prints: one JSON document, or text for people.
 pub struct Output {
-    json: Value,
+    json: Document,
     text: String,
     exit: u8,
+}
+
+/// The JSON form of an [`Output`].
+enum Document {
+    /// A document built as a value.
+    Value(Value),
+    /// A document already serialized: a large one is written straight from borrowed
+    /// data instead of being copied into a `Value` first.
+    Rendered(String),
 }
 
 impl Output {
     /// A result printed as `json` or `text`, exit status 0.
     pub fn new(json: Value, text: impl Into<String>) -> Self {
-        Self { json, text: text.into(), exit: 0 }
+        Self { json: Document::Value(json), text: text.into(), exit: 0 }
+    }
+
+    /// A result whose JSON form is already serialized (`json`), exit status 0.
+    pub fn rendered(json: String, text: impl Into<String>) -> Self {
+        Self { json: Document::Rendered(json), text: text.into(), exit: 0 }
     }
 
     /// Sets a non-zero exit status while still printing the document.
@@ -41,7 +55,11 @@ impl Output {
     /// early (`igny8 … | head`) closes the pipe: that ends the output quietly, where
     /// `println!` would panic; any other write error is one line and exit status 1.
     pub fn print(self, as_json: bool) -> ExitCode {
-        let body = if as_json { self.json.to_string() } else { self.text };
+        let body = match (as_json, self.json) {
+            (true, Document::Value(value)) => value.to_string(),
+            (true, Document::Rendered(json)) => json,
+            (false, _) => self.text,
+        };
         if body.is_empty() {
             return ExitCode::from(self.exit);
         }
