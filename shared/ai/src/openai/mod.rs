@@ -206,13 +206,12 @@ impl AiProvider for OpenAiProvider {
              (pillar keyword \"{pillar}\", {intent} intent). Cluster keywords:\n{members}\n\
              Return {{\"ideas\":[{{\"title\":string,\"outline\":[H2 headings],\
              \"target_keyword\":string,\"secondary_keywords\":[strings],\
-             \"word_target\":integer from {min} to {max},\"content_type\":\"guide\"|\"how_to\"|\
+             \"word_target\":one of {targets:?},\"content_type\":\"guide\"|\"how_to\"|\
              \"listicle\"|\"comparison\"|\"review\"|\"product_page\"|\"resource_page\"}}]}}.",
             name = cluster.name,
             pillar = cluster.pillar_keyword,
             intent = cluster.intent,
-            min = schemas::MIN_WORD_TARGET,
-            max = schemas::MAX_WORD_TARGET,
+            targets = schemas::WORD_TARGETS,
         );
         let call = ChatCall {
             function: "generate_ideas",

@@ -55,6 +55,13 @@ pub(super) const MIN_WORD_TARGET: u32 = 100;
 /// The largest word target an idea may carry.
 pub(super) const MAX_WORD_TARGET: u32 = 10_000;
 
+/// The article lengths an idea's schema offers, in words. Why a list and not a
+/// range: an `enum` is the one integer constraint both OpenAI's strict schemas and
+/// llama.cpp's grammars enforce (llama-cpp-python ignores `minimum`/`maximum`), so a
+/// small model can no longer answer a word target of 25 and burn its retries on it.
+/// Validation still accepts any target from [`MIN_WORD_TARGET`] to [`MAX_WORD_TARGET`].
+pub(super) const WORD_TARGETS: [u32; 10] = [300, 500, 800, 1000, 1200, 1500, 2000, 2500, 3000, 5000];
+
 /// Longest search-snippet description we store, as [`ArticleOut`] promises.
 pub(super) const META_DESCRIPTION_MAX_CHARS: usize = 160;
 
@@ -190,7 +197,7 @@ pub(super) fn ideas_schema(count: usize) -> Value {
         "outline": array(string(), 1, None),
         "target_keyword": string(),
         "secondary_keywords": array(string(), 0, None),
-        "word_target": {"type": "integer"},
+        "word_target": {"type": "integer", "enum": WORD_TARGETS},
         "content_type": one_of(&CONTENT_TYPES),
     }));
     object(json!({"ideas": array(idea, count, Some(count))}))
@@ -411,6 +418,14 @@ mod tests {
         assert!(validate_article(article("  ")).unwrap_err().contains("no visible text"));
         let ok = validate_article(article("<h1>Guide</h1><p>Pick the motor first.</p>")).unwrap();
         assert_eq!(ok.word_count, 5, "the title's words still count towards the article");
+    }
+
+    #[test]
+    fn the_ideas_schema_offers_only_word_targets_validation_accepts() {
+        let schema = ideas_schema(2);
+        let offered = &schema["properties"]["ideas"]["items"]["properties"]["word_target"]["enum"];
+        assert_eq!(offered, &serde_json::json!(WORD_TARGETS));
+        assert!(WORD_TARGETS.iter().all(|t| (MIN_WORD_TARGET..=MAX_WORD_TARGET).contains(t)));
     }
 
     #[test]
